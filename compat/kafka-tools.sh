@@ -109,8 +109,7 @@ kt_wait_port() {
 
 # kt_broker_start [DIR]: start a real Apache Kafka broker (KRaft, broker+controller in one
 # process) in DIR (created; default a new temp dir; DIR/data is wiped and formatted afresh).
-# Prints DIR on stdout once the broker
-# accepts connections. Stop it with kt_broker_stop DIR.
+# Prints DIR on stdout once the broker accepts connections. Stop it with kt_broker_stop DIR.
 kt_broker_start() {
   kt_install >&2 || return 1
   local dir=${1:-} port=${KT_BROKER_PORT:-19092} cport=${KT_CONTROLLER_PORT:-19093}
