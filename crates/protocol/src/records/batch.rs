@@ -13,9 +13,14 @@ use super::RecordsError;
 /// Size of the v2 record batch header; the smallest possible batch.
 pub const RECORD_BATCH_HEADER_BYTES: usize = 61;
 /// Bytes before `batchLength`'s count starts: baseOffset (8) and batchLength (4).
-const LOG_OVERHEAD_BYTES: usize = 12;
-const MAGIC_V2: i8 = 2;
-const CRC_START: usize = 21;
+pub(crate) const LOG_OVERHEAD_BYTES: usize = 12;
+pub(crate) const MAGIC_V2: i8 = 2;
+/// Where the bytes the CRC covers start (the attributes); the CRC itself is the 4 bytes before.
+pub(crate) const CRC_START: usize = 21;
+/// Attribute bits above the compression codec's three.
+pub(crate) const ATTRIBUTE_LOG_APPEND_TIME: i16 = 0x08;
+pub(crate) const ATTRIBUTE_TRANSACTIONAL: i16 = 0x10;
+pub(crate) const ATTRIBUTE_CONTROL: i16 = 0x20;
 
 /// The compression codec named by the low three bits of a batch's attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,6 +54,23 @@ impl Compression {
             Self::Lz4 => 3,
             Self::Zstd => 4,
         }
+    }
+
+    /// The name Kafka's `compression.type` config uses for the codec.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Gzip => "gzip",
+            Self::Snappy => "snappy",
+            Self::Lz4 => "lz4",
+            Self::Zstd => "zstd",
+        }
+    }
+}
+
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -168,17 +190,17 @@ impl<'a> RecordBatchHeader<'a> {
         Compression::from_id((self.attributes() & 0x07) as u8)
     }
     pub fn timestamp_type(&self) -> TimestampType {
-        if self.attributes() & 0x08 != 0 {
+        if self.attributes() & ATTRIBUTE_LOG_APPEND_TIME != 0 {
             TimestampType::LogAppendTime
         } else {
             TimestampType::CreateTime
         }
     }
     pub fn is_transactional(&self) -> bool {
-        self.attributes() & 0x10 != 0
+        self.attributes() & ATTRIBUTE_TRANSACTIONAL != 0
     }
     pub fn is_control(&self) -> bool {
-        self.attributes() & 0x20 != 0
+        self.attributes() & ATTRIBUTE_CONTROL != 0
     }
     pub fn has_delete_horizon(&self) -> bool {
         self.attributes() & 0x40 != 0

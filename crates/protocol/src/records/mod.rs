@@ -3,13 +3,19 @@
 //!
 //! The broker appends batches as produced: it validates the header (magic, length, CRC32C, count)
 //! and patches the base offset and partition leader epoch in place, which the CRC does not cover.
-//! Records themselves are opened only where a rule needs them.
+//! Records themselves are opened only where a rule needs them: `decode_batch_records`
+//! decompresses (with an output cap) and iterates them.
 
 mod batch;
+mod compression;
 mod error;
+mod record;
+mod varint;
 
 pub use batch::{
     Compression, RECORD_BATCH_HEADER_BYTES, RecordBatchHeader, RecordBatches, TimestampType,
     set_base_offset, set_partition_leader_epoch,
 };
+pub use compression::{compress, decompress};
 pub use error::RecordsError;
+pub use record::{Record, RecordHeader, Records, decode_batch_records};
