@@ -5,8 +5,9 @@
 //! are read in chunks into a buffer whose capacity is kept at or under the cap, and the error
 //! comes as soon as one more byte would pass it (decompression bombs). Snappy checks each
 //! block's declared length before allocating. Codec-internal buffers are bounded by the format:
-//! gzip's 32 KiB window, lz4's block size (at most 8 MiB for legacy frames), and zstd's window,
-//! capped at `max(8 MiB, max_output_bytes)` (rounded up to a power of two, at most 128 MiB).
+//! gzip's 32 KiB window, lz4's block buffers (twice the frame's block size, at most 4 MiB, or
+//! 8 MiB for legacy frames), and zstd's window, capped at `max(8 MiB, max_output_bytes)`
+//! (rounded up to a power of two, at most 128 MiB).
 //!
 //! Choices: snappy compression writes Java's xerial framing (what the Java client and broker
 //! write; librdkafka and Java read it), in 32 KiB blocks like snappy-java. Decompression detects
@@ -144,17 +145,29 @@ fn append_capped(
     bytes: &[u8],
     max_output_bytes: usize,
 ) -> Result<(), RecordsError> {
-    let needed = out.len() + bytes.len();
-    if needed > max_output_bytes {
-        return Err(RecordsError::DecompressedTooLarge {
+    reserve_capped(out, bytes.len(), max_output_bytes)?;
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+/// Makes room for `additional` more bytes, refusing to pass `max_output_bytes` and growing the
+/// capacity (doubling, for amortized appends) to at most `max_output_bytes`.
+fn reserve_capped(
+    out: &mut Vec<u8>,
+    additional: usize,
+    max_output_bytes: usize,
+) -> Result<(), RecordsError> {
+    let needed = out
+        .len()
+        .checked_add(additional)
+        .filter(|&needed| needed <= max_output_bytes)
+        .ok_or(RecordsError::DecompressedTooLarge {
             limit: max_output_bytes,
-        });
-    }
+        })?;
     if needed > out.capacity() {
         let target = needed.max(out.capacity() * 2).min(max_output_bytes);
         out.reserve_exact(target - out.len());
     }
-    out.extend_from_slice(bytes);
     Ok(())
 }
 
@@ -177,11 +190,7 @@ fn decompress_snappy_block(
     let length =
         snap::raw::decompress_len(block).map_err(|error| decompression_error(codec, &error))?;
     let start = out.len();
-    if length > max_output_bytes - start {
-        return Err(RecordsError::DecompressedTooLarge {
-            limit: max_output_bytes,
-        });
-    }
+    reserve_capped(out, length, max_output_bytes)?;
     out.resize(start + length, 0);
     let written = snap::raw::Decoder::new()
         .decompress(block, &mut out[start..])

@@ -151,6 +151,14 @@ fn append_capped_never_reserves_past_the_cap() {
     );
 }
 
+#[test]
+fn xerial_output_never_reserves_past_the_cap() {
+    let input = sample(20 * XERIAL_BLOCK_BYTES);
+    let compressed = compress(Compression::Snappy, &input).expect("compresses");
+    let output = decompress(Compression::Snappy, &compressed, input.len()).expect("fits");
+    assert!(output.capacity() <= input.len());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
