@@ -1,0 +1,2 @@
+//! Storage benchmark (work in progress).
+fn main() {}

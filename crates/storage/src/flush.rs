@@ -1,0 +1,191 @@
+//! Getting appends onto the disk: group commit (one `fdatasync` covers every append that
+//! finished writing before it started), the page-cache flush policy (`flush.ms`), checkpoint
+//! writes and clean shutdown.
+//!
+//! Group commit needs no thread: the first waiter that finds no sync in flight becomes the
+//! syncer; everyone else waits on a condvar for `flushed_offset` to pass their offset. An fsync
+//! failure is sticky (after a failed fsync the kernel may have dropped the dirty pages, so
+//! retrying could report success for lost data): the log goes offline until reopened.
+
+use std::sync::{Condvar, Mutex};
+
+use crate::checkpoint::{self, CLEAN_SHUTDOWN_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
+use crate::config::FlushPolicy;
+use crate::error::{Result, StorageError};
+use crate::log::Log;
+
+#[derive(Debug, Default)]
+struct GroupCommitState {
+    /// Every offset below this is on disk.
+    flushed_offset: i64,
+    /// A waiter is inside `fdatasync` now.
+    syncing: bool,
+    /// Set after a failed sync; all later waits fail.
+    failed: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct GroupCommit {
+    state: Mutex<GroupCommitState>,
+    flushed: Condvar,
+}
+
+impl GroupCommit {
+    pub fn new(flushed_offset: i64) -> Self {
+        Self {
+            state: Mutex::new(GroupCommitState {
+                flushed_offset,
+                ..GroupCommitState::default()
+            }),
+            flushed: Condvar::new(),
+        }
+    }
+
+    /// Lowers the flushed offset after a truncation below it.
+    pub fn reset(&self, flushed_offset: i64) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.flushed_offset = state.flushed_offset.min(flushed_offset);
+    }
+}
+
+impl Log {
+    /// Returns once every offset below `offset` is on disk, sharing one `fdatasync` among all
+    /// concurrent callers.
+    pub fn flush_to(&self, offset: i64) -> Result<()> {
+        let gc = &self.group_commit;
+        let mut state = gc.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(reason) = &state.failed {
+                return Err(self.offline_error(reason));
+            }
+            if state.flushed_offset >= offset {
+                return Ok(());
+            }
+            if state.syncing {
+                state = gc.flushed.wait(state).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            state.syncing = true;
+            drop(state);
+            let result = self.sync_active();
+            state = gc.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.syncing = false;
+            match result {
+                Ok(synced) => state.flushed_offset = state.flushed_offset.max(synced),
+                Err(error) => state.failed = Some(error.to_string()),
+            }
+            gc.flushed.notify_all();
+        }
+    }
+
+    /// Syncs the active segment outside the state lock; returns the offset it covers. Earlier
+    /// segments were synced when they were rolled.
+    fn sync_active(&self) -> Result<i64> {
+        let (file, path, log_end) = {
+            let state = self.lock()?;
+            if let Some(reason) = &state.offline {
+                return Err(self.offline_error(reason));
+            }
+            let active = state.active();
+            let open = active.open.as_ref().expect("the active segment is open");
+            (
+                std::sync::Arc::clone(&open.log),
+                active.log_path.clone(),
+                active.next_offset,
+            )
+        };
+        if let Err(source) = file.sync_data() {
+            let error = StorageError::Io {
+                context: "syncing",
+                path,
+                source,
+            };
+            if let Ok(mut state) = self.lock() {
+                state.offline = Some(error.to_string());
+            }
+            return Err(error);
+        }
+        let now = (self.clock)();
+        let mut state = self.lock()?;
+        let log_end_now = state.log_end_offset();
+        state.recovery_point = state.recovery_point.max(log_end.min(log_end_now));
+        state.last_flush_ms = now;
+        Ok(log_end)
+    }
+
+    /// Flushes everything appended so far.
+    pub fn flush(&self) -> Result<()> {
+        let log_end = self.lock()?.log_end_offset();
+        self.flush_to(log_end)
+    }
+
+    /// For the broker's scheduler: flushes when `flush.ms` has passed since the last flush and
+    /// there is unflushed data. Returns whether it flushed.
+    pub fn flush_if_due(&self) -> Result<bool> {
+        let FlushPolicy::PageCache {
+            flush_ms: Some(flush_ms),
+            ..
+        } = self.config.flush_policy
+        else {
+            return Ok(false);
+        };
+        let due = {
+            let state = self.lock()?;
+            state.recovery_point < state.log_end_offset()
+                && (self.clock)().saturating_sub(state.last_flush_ms) >= flush_ms as i64
+        };
+        if due {
+            self.flush()?;
+        }
+        Ok(due)
+    }
+
+    /// Writes the recovery point, log start offset and leader-epoch checkpoints (Kafka does this
+    /// every `log.flush.offset.checkpoint.interval.ms`; the broker's scheduler calls this).
+    pub fn write_checkpoints(&self) -> Result<()> {
+        let _serial = self
+            .checkpoint_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let (recovery_point, log_start) = {
+            let mut state = self.lock()?;
+            state.epochs.persist_if_dirty()?;
+            (state.recovery_point, state.log_start_offset)
+        };
+        checkpoint::write_offset(&self.dir, RECOVERY_POINT_FILE, recovery_point)?;
+        checkpoint::write_offset(&self.dir, LOG_START_OFFSET_FILE, log_start)
+    }
+
+    /// Clean shutdown: flushes segments and indexes, writes every checkpoint and a producer
+    /// snapshot, then the clean-shutdown marker so the next open skips recovery. Further calls
+    /// on this log fail with [`StorageError::Closed`].
+    pub fn close(&self) -> Result<()> {
+        let _serial = self
+            .checkpoint_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut state = self.lock()?;
+        if let Some(reason) = &state.offline {
+            return Err(self.offline_error(reason));
+        }
+        let log_end = state.log_end_offset();
+        state.active_mut().seal(true)?;
+        for segment in state.segments.values() {
+            if segment.open.is_some() {
+                segment.write_indexes(true)?;
+            }
+        }
+        state.producers.take_snapshot(log_end)?;
+        state.epochs.persist_if_dirty()?;
+        state.recovery_point = log_end;
+        checkpoint::write_offset(&self.dir, RECOVERY_POINT_FILE, log_end)?;
+        checkpoint::write_offset(&self.dir, LOG_START_OFFSET_FILE, state.log_start_offset)?;
+        checkpoint::write_atomically(&self.dir, CLEAN_SHUTDOWN_FILE, b"")?;
+        state.closed = true;
+        for segment in state.segments.values_mut() {
+            segment.open = None;
+        }
+        tracing::info!(dir = %self.dir.display(), log_end, "log closed cleanly");
+        Ok(())
+    }
+}

@@ -1,0 +1,595 @@
+//! The partition log: an ordered set of segments behind one lock, with the offsets Kafka names
+//! (LogStartOffset, LogEndOffset, HighWatermark, recovery point), leader and follower appends
+//! and reads by offset or timestamp.
+//!
+//! Split across files by concern: opening and recovery (`recovery.rs`), retention and truncation
+//! (`retention.rs`), flushing, group commit and clean shutdown (`flush.rs`).
+//! Concurrency: every method takes `&self`; the state lock is held for in-memory work and short
+//! file calls (one `pwrite` per append, small `pread`s on lookups), never across an `fsync` of
+//! the active segment or the deletion of retained segments.
+//! Invariants: `log_start_offset <= high_watermark <= log_end_offset`;
+//! `recovery_point <= log_end_offset`; the last segment is the active one and is always open.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use protocol::records::{RecordBatches, set_base_offset, set_partition_leader_epoch};
+
+use crate::config::{FlushPolicy, LogConfig};
+use crate::epoch::{EpochEntry, LeaderEpochCache};
+use crate::error::{Result, StorageError};
+use crate::flush::GroupCommit;
+use crate::producer::{ProducerState, ProducerStateManager, SequenceCheck};
+use crate::segment::{BatchInfo, FileRange, Segment};
+
+/// Milliseconds since the Unix epoch; injectable so tests control `segment.ms` and retention.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+pub(crate) fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    })
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogAppendInfo {
+    /// Offset of the first record appended (or of the original batch, for a duplicate).
+    pub first_offset: i64,
+    pub last_offset: i64,
+    /// Largest batch max timestamp appended (`-1` for a duplicate).
+    pub max_timestamp: i64,
+    /// The batches were a retry of batches already in the log; nothing was written.
+    pub duplicate: bool,
+    pub log_start_offset: i64,
+}
+
+/// The answer to a fetch: whole batches from the one holding the requested offset, plus the
+/// log's offsets at the time of the read.
+#[derive(Debug, Clone)]
+pub struct FetchData {
+    /// `None` when there is nothing to return (the offset is the log end, or bounds excluded all).
+    pub records: Option<FileRange>,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+    pub high_watermark: i64,
+}
+
+/// The first batch whose max timestamp is at or after a requested timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampOffset {
+    /// Base offset of that batch (or the log start offset if higher). The broker refines it to
+    /// the record level by decoding that one batch when it needs to.
+    pub offset: i64,
+    pub timestamp: i64,
+}
+
+pub(crate) struct LogState {
+    pub segments: BTreeMap<i64, Segment>,
+    pub log_start_offset: i64,
+    pub high_watermark: i64,
+    pub recovery_point: i64,
+    pub last_flush_ms: i64,
+    pub epochs: LeaderEpochCache,
+    pub producers: ProducerStateManager,
+    /// Closed segments with open files, least recently used first. Never holds the active one.
+    pub open_lru: VecDeque<i64>,
+    /// Why the log went offline (failed write or fsync); all writes refused after that.
+    pub offline: Option<String>,
+    pub closed: bool,
+}
+
+impl LogState {
+    pub fn active(&self) -> &Segment {
+        self.segments
+            .values()
+            .next_back()
+            .expect("a log always has a segment")
+    }
+    pub fn active_mut(&mut self) -> &mut Segment {
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has a segment")
+    }
+    pub fn log_end_offset(&self) -> i64 {
+        self.active().next_offset
+    }
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.values().map(|s| s.size_bytes).sum()
+    }
+    /// Base offset of the segment after `base`, or `i64::MAX` for the active one.
+    pub fn next_base(&self, base: i64) -> i64 {
+        self.segments
+            .range(base + 1..)
+            .next()
+            .map_or(i64::MAX, |(&b, _)| b)
+    }
+}
+
+/// One partition's log on disk. See the module docs for the concurrency rules.
+pub struct Log {
+    pub(crate) dir: PathBuf,
+    pub(crate) config: LogConfig,
+    pub(crate) clock: Clock,
+    pub(crate) state: Mutex<LogState>,
+    pub(crate) group_commit: GroupCommit,
+    /// Serialises checkpoint file writes (which happen outside the state lock).
+    pub(crate) checkpoint_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Log {
+    pub(crate) fn lock(&self) -> Result<MutexGuard<'_, LogState>> {
+        let state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if state.closed {
+            return Err(StorageError::Closed {
+                path: self.dir.clone(),
+            });
+        }
+        Ok(state)
+    }
+
+    pub(crate) fn offline_error(&self, reason: &str) -> StorageError {
+        StorageError::LogDirOffline {
+            path: self.dir.clone(),
+            reason: reason.to_owned(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+    pub fn log_start_offset(&self) -> Result<i64> {
+        Ok(self.lock()?.log_start_offset)
+    }
+    pub fn log_end_offset(&self) -> Result<i64> {
+        Ok(self.lock()?.log_end_offset())
+    }
+    pub fn high_watermark(&self) -> Result<i64> {
+        Ok(self.lock()?.high_watermark)
+    }
+    /// Offset below which every batch is known to be on disk.
+    pub fn recovery_point(&self) -> Result<i64> {
+        Ok(self.lock()?.recovery_point)
+    }
+    pub fn size_bytes(&self) -> Result<u64> {
+        Ok(self.lock()?.size_bytes())
+    }
+    pub fn segment_count(&self) -> Result<usize> {
+        Ok(self.lock()?.segments.len())
+    }
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Result<Vec<i64>> {
+        Ok(self.lock()?.segments.keys().copied().collect())
+    }
+
+    /// Sets the HighWatermark (replication decides it), clamped to `[log_start, log_end]`.
+    pub fn set_high_watermark(&self, offset: i64) -> Result<i64> {
+        let mut state = self.lock()?;
+        let clamped = offset.clamp(state.log_start_offset, state.log_end_offset());
+        state.high_watermark = clamped;
+        Ok(clamped)
+    }
+
+    pub fn leader_epochs(&self) -> Result<Vec<EpochEntry>> {
+        Ok(self.lock()?.epochs.entries().to_vec())
+    }
+    pub fn latest_epoch(&self) -> Result<Option<i32>> {
+        Ok(self.lock()?.epochs.latest_epoch())
+    }
+    /// `OffsetsForLeaderEpoch`: the largest epoch at or below `epoch` and where it ended.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Result<(i32, i64)> {
+        let state = self.lock()?;
+        Ok(state.epochs.end_offset_for(epoch, state.log_end_offset()))
+    }
+    pub fn producer_state(&self, producer_id: i64) -> Result<Option<ProducerState>> {
+        Ok(self.lock()?.producers.get(producer_id).cloned())
+    }
+    pub fn producer_count(&self) -> Result<usize> {
+        Ok(self.lock()?.producers.len())
+    }
+
+    /// Appends batches produced to this leader: assigns offsets from the log end offset and
+    /// stamps `leader_epoch` into each batch header, in place, then writes them. Retries of
+    /// batches already in the log are answered from producer state without writing. In
+    /// [`FlushPolicy::FsyncBeforeAck`] mode, returns once the batches are on disk.
+    pub fn append_as_leader(&self, records: &mut [u8], leader_epoch: i32) -> Result<LogAppendInfo> {
+        let infos = self.parse_batches(records)?;
+        let mut state = self.lock()?;
+        if let Some(reason) = &state.offline {
+            return Err(self.offline_error(reason));
+        }
+        if let Some(latest) = state.epochs.latest_epoch()
+            && leader_epoch < latest
+        {
+            return Err(StorageError::StaleLeaderEpoch {
+                epoch: leader_epoch,
+                latest,
+            });
+        }
+        // Idempotence: check every batch before anything is written.
+        let mut pending: HashMap<i64, (i16, i32)> = HashMap::new();
+        for batch in RecordBatches::new(records) {
+            let batch = batch.map_err(|source| StorageError::InvalidBatch {
+                position: 0,
+                source,
+            })?;
+            let producer_id = batch.producer_id();
+            if let Some(&(epoch, last_sequence)) = pending.get(&producer_id) {
+                let expected = if last_sequence == i32::MAX {
+                    0
+                } else {
+                    last_sequence + 1
+                };
+                if batch.producer_epoch() != epoch || batch.base_sequence() != expected {
+                    return Err(StorageError::OutOfOrderSequence {
+                        producer_id,
+                        epoch: batch.producer_epoch(),
+                        first_sequence: batch.base_sequence(),
+                        last_sequence,
+                    });
+                }
+            } else if let SequenceCheck::Duplicate(original) = state.producers.check(&batch)? {
+                return Ok(LogAppendInfo {
+                    first_offset: original.first_offset,
+                    last_offset: original.last_offset,
+                    max_timestamp: -1,
+                    duplicate: true,
+                    log_start_offset: state.log_start_offset,
+                });
+            }
+            if producer_id >= 0 && !batch.is_control() {
+                let last = batch
+                    .base_sequence()
+                    .wrapping_add(batch.last_offset_delta())
+                    & i32::MAX;
+                pending.insert(producer_id, (batch.producer_epoch(), last));
+            }
+        }
+        let mut next = state.log_end_offset();
+        let first_offset = next;
+        let mut assigned = Vec::with_capacity(infos.len());
+        let mut position = 0usize;
+        for info in &infos {
+            let bytes = &mut records[position..position + info.size_bytes as usize];
+            set_base_offset(bytes, next);
+            set_partition_leader_epoch(bytes, leader_epoch);
+            let delta = info.last_offset - info.base_offset;
+            assigned.push(BatchInfo {
+                base_offset: next,
+                last_offset: next + delta,
+                ..*info
+            });
+            next += delta + 1;
+            position += info.size_bytes as usize;
+        }
+        let info = self.write_batches(&mut state, records, &assigned)?;
+        state.epochs.assign(leader_epoch, first_offset);
+        state.epochs.persist_if_dirty()?;
+        let target = self.after_append(state)?;
+        if let Some(target) = target {
+            self.flush_to(target)?;
+        }
+        Ok(info)
+    }
+
+    /// Appends batches replicated from the leader, keeping their offsets and leader epochs.
+    /// Offsets must start at or after the log end offset and increase.
+    pub fn append_as_follower(&self, records: &[u8]) -> Result<LogAppendInfo> {
+        let infos = self.parse_batches(records)?;
+        let mut state = self.lock()?;
+        if let Some(reason) = &state.offline {
+            return Err(self.offline_error(reason));
+        }
+        let mut expected = state.log_end_offset();
+        for info in &infos {
+            if info.base_offset < expected {
+                return Err(StorageError::OffsetsNotIncreasing {
+                    first: info.base_offset,
+                    log_end: expected,
+                });
+            }
+            expected = info.last_offset + 1;
+        }
+        for batch in RecordBatches::new(records).flatten() {
+            state
+                .epochs
+                .assign(batch.partition_leader_epoch(), batch.base_offset());
+        }
+        let info = self.write_batches(&mut state, records, &infos)?;
+        state.epochs.persist_if_dirty()?;
+        let target = self.after_append(state)?;
+        if let Some(target) = target {
+            self.flush_to(target)?;
+        }
+        Ok(info)
+    }
+
+    /// Validates the framing of every batch and reads what append needs from each header.
+    fn parse_batches(&self, records: &[u8]) -> Result<Vec<BatchInfo>> {
+        let mut infos = Vec::new();
+        let mut position = 0usize;
+        for batch in RecordBatches::new(records) {
+            let batch = batch.map_err(|source| StorageError::InvalidBatch { position, source })?;
+            if self.config.append_verifies_crc {
+                batch
+                    .verify_crc()
+                    .map_err(|source| StorageError::InvalidBatch { position, source })?;
+            }
+            let delta = batch.last_offset_delta();
+            if delta < 0 || batch.base_offset().checked_add(i64::from(delta)).is_none() {
+                return Err(StorageError::InvalidOffsets {
+                    base_offset: batch.base_offset(),
+                    last_offset_delta: delta,
+                });
+            }
+            infos.push(BatchInfo {
+                base_offset: batch.base_offset(),
+                last_offset: batch.last_offset(),
+                max_timestamp: batch.max_timestamp(),
+                size_bytes: batch.size_bytes() as u64,
+            });
+            position += batch.size_bytes();
+        }
+        if infos.is_empty() {
+            return Err(StorageError::InvalidBatch {
+                position: 0,
+                source: protocol::records::RecordsError::Truncated {
+                    needed: protocol::records::RECORD_BATCH_HEADER_BYTES,
+                    available: records.len(),
+                },
+            });
+        }
+        let limit = self.config.segment_bytes_max;
+        if records.len() as u64 > limit {
+            return Err(StorageError::BatchTooLarge {
+                size_bytes: records.len() as u64,
+                limit_bytes: limit,
+            });
+        }
+        Ok(infos)
+    }
+
+    /// Rolls if needed, writes, and updates producer state. Batches carry final offsets.
+    fn write_batches(
+        &self,
+        state: &mut LogState,
+        records: &[u8],
+        infos: &[BatchInfo],
+    ) -> Result<LogAppendInfo> {
+        let first = infos.first().expect("at least one batch");
+        let last = infos.last().expect("at least one batch");
+        self.maybe_roll(
+            state,
+            records.len() as u64,
+            first.base_offset,
+            last.last_offset,
+        )?;
+        let active = state.active_mut();
+        if let Err(error) = active.append(records, infos) {
+            state.offline = Some(error.to_string());
+            return Err(error);
+        }
+        for batch in RecordBatches::new(records).flatten() {
+            state.producers.update(&batch);
+        }
+        Ok(LogAppendInfo {
+            first_offset: first.base_offset,
+            last_offset: last.last_offset,
+            max_timestamp: infos.iter().map(|i| i.max_timestamp).max().unwrap_or(-1),
+            duplicate: false,
+            log_start_offset: state.log_start_offset,
+        })
+    }
+
+    /// Rolls to a new segment when the append would not fit, the segment is too old, its index
+    /// is full, or the appended offsets would not fit the index's relative `u32`.
+    fn maybe_roll(
+        &self,
+        state: &mut LogState,
+        bytes: u64,
+        first_offset: i64,
+        last_offset: i64,
+    ) -> Result<()> {
+        let now = (self.clock)();
+        let active = state.active();
+        if active.size_bytes == 0 {
+            return Ok(());
+        }
+        let too_big = active.size_bytes + bytes > self.config.segment_bytes_max;
+        let too_old = self.config.segment_ms.is_some_and(|ms| {
+            active
+                .rolling_timestamp
+                .is_some_and(|ts| now.saturating_sub(ts) > ms as i64)
+        });
+        let index_full = active.index_full(self.config.index_entries_max);
+        let offsets_overflow = last_offset - active.base_offset > i64::from(i32::MAX);
+        if too_big || too_old || index_full || offsets_overflow {
+            self.roll(state, first_offset)?;
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment (flushing it, like Kafka's flush on roll), snapshots producer
+    /// state and opens a new active segment at `new_base`.
+    pub(crate) fn roll(&self, state: &mut LogState, new_base: i64) -> Result<()> {
+        let sealed = (|| {
+            let active = state.active_mut();
+            active.seal(true)?;
+            let sealed_base = active.base_offset;
+            state.producers.take_snapshot(new_base)?;
+            let segment = Segment::create(&self.dir, new_base, self.config.index_interval_bytes)?;
+            crate::checkpoint::sync_dir(&self.dir)?;
+            Ok::<_, StorageError>((sealed_base, segment))
+        })();
+        let (sealed_base, segment) = match sealed {
+            Ok(pair) => pair,
+            Err(error) => {
+                state.offline = Some(error.to_string());
+                return Err(error);
+            }
+        };
+        state.segments.insert(new_base, segment);
+        state.recovery_point = state.recovery_point.max(new_base);
+        self.touch_lru(state, sealed_base);
+        crate::checkpoint::write_offset(
+            &self.dir,
+            crate::checkpoint::RECOVERY_POINT_FILE,
+            state.recovery_point,
+        )?;
+        tracing::debug!(dir = %self.dir.display(), new_base, "rolled segment");
+        Ok(())
+    }
+
+    /// Marks a closed segment as recently used, closing the least recently used beyond the bound.
+    pub(crate) fn touch_lru(&self, state: &mut LogState, base: i64) {
+        if state.segments.keys().next_back() == Some(&base) {
+            return;
+        }
+        state.open_lru.retain(|&b| b != base);
+        state.open_lru.push_back(base);
+        while state.open_lru.len() > self.config.open_segments_max {
+            let evicted = state.open_lru.pop_front().expect("non-empty");
+            if let Some(segment) = state.segments.get_mut(&evicted) {
+                segment.open = None;
+            }
+        }
+    }
+
+    /// Opens a segment's files through the LRU and returns it.
+    pub(crate) fn open_segment<'s>(
+        &self,
+        state: &'s mut LogState,
+        base: i64,
+    ) -> Result<&'s mut Segment> {
+        let next_base = state.next_base(base);
+        self.touch_lru(state, base);
+        let segment = state
+            .segments
+            .get_mut(&base)
+            .expect("caller found the segment");
+        segment.ensure_open(next_base, self.config.index_entries_max)?;
+        Ok(segment)
+    }
+
+    /// Reads whole batches starting with the one that contains `offset`, at most `max_bytes`
+    /// (but at least one batch when `min_one_batch`), only batches below `max_offset` (pass the
+    /// HighWatermark for consumers, the log end offset for followers). Reads stay within one
+    /// segment, like Kafka's.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        max_offset: i64,
+        min_one_batch: bool,
+    ) -> Result<FetchData> {
+        let mut state = self.lock()?;
+        let log_end = state.log_end_offset();
+        let mut data = FetchData {
+            records: None,
+            log_start_offset: state.log_start_offset,
+            log_end_offset: log_end,
+            high_watermark: state.high_watermark,
+        };
+        if offset < state.log_start_offset || offset > log_end {
+            return Err(StorageError::OffsetOutOfRange {
+                requested: offset,
+                log_start: state.log_start_offset,
+                log_end,
+            });
+        }
+        let max_offset = max_offset.min(log_end);
+        if offset >= max_offset {
+            return Ok(data);
+        }
+        let bases: Vec<i64> = state
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map(|(&b, _)| b)
+            .into_iter()
+            .chain(state.segments.range(offset + 1..).map(|(&b, _)| b))
+            .collect();
+        for base in bases {
+            let segment = self.open_segment(&mut state, base)?;
+            if let Some(range) = segment.read(offset, max_bytes, max_offset, min_one_batch)? {
+                data.records = (!range.is_empty()).then_some(range);
+                return Ok(data);
+            }
+        }
+        Ok(data)
+    }
+
+    /// ListOffsets by timestamp: the first batch whose max timestamp is at or after `timestamp`.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
+        let mut state = self.lock()?;
+        let candidates: Vec<i64> = state
+            .segments
+            .iter()
+            .filter(|(_, s)| s.max_timestamp >= timestamp)
+            .map(|(&b, _)| b)
+            .collect();
+        for base in candidates {
+            let log_start = state.log_start_offset;
+            let segment = self.open_segment(&mut state, base)?;
+            if let Some((offset, found)) = segment.find_by_timestamp(timestamp)?
+                && segment.next_offset > log_start
+            {
+                return Ok(Some(TimestampOffset {
+                    offset: offset.max(log_start),
+                    timestamp: found,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// ListOffsets `-3` (KIP-734): the batch holding the largest timestamp in the log.
+    pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>> {
+        let state = self.lock()?;
+        Ok(state
+            .segments
+            .values()
+            .filter(|s| s.max_timestamp >= 0)
+            .max_by_key(|s| s.max_timestamp)
+            .map(|s| TimestampOffset {
+                offset: s.offset_of_max_timestamp.max(state.log_start_offset),
+                timestamp: s.max_timestamp,
+            }))
+    }
+
+    /// After a successful write: applies `flush.messages` and says what to wait for in fsync
+    /// mode. Consumes the guard so waiting happens outside the lock.
+    fn after_append(&self, mut state: MutexGuard<'_, LogState>) -> Result<Option<i64>> {
+        let log_end = state.log_end_offset();
+        match self.config.flush_policy {
+            FlushPolicy::FsyncBeforeAck => Ok(Some(log_end)),
+            FlushPolicy::PageCache {
+                flush_messages: Some(n),
+                ..
+            } if (log_end - state.recovery_point) as u64 >= n => {
+                state.recovery_point = state.recovery_point.min(log_end);
+                drop(state);
+                Ok(Some(log_end))
+            }
+            _ => Ok(None),
+        }
+    }
+}

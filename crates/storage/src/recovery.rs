@@ -1,0 +1,235 @@
+//! Opening a partition directory: finding segments, deciding what to trust, recovering the rest,
+//! and rebuilding derived state (indexes, leader-epoch cache, producer state).
+//!
+//! After a clean shutdown (marker present) only the active segment's tail past its last index
+//! entry is re-read. Otherwise every segment that may hold data past the recovery-point
+//! checkpoint is re-validated batch by batch (framing, CRC32C, increasing offsets); the log is
+//! cut at the first damaged batch and later segments are removed: a log is a prefix, and
+//! nothing after a gap may be served. Batches before the damage are never touched.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+use std::sync::Mutex;
+
+use crate::checkpoint::{self, CLEAN_SHUTDOWN_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
+use crate::config::LogConfig;
+use crate::epoch::LeaderEpochCache;
+use crate::error::{Result, StorageError};
+use crate::flush::GroupCommit;
+use crate::frame::{BatchReader, Next};
+use crate::log::{Clock, Log, LogState, system_clock};
+use crate::producer::ProducerStateManager;
+use crate::segment::{LOG_SUFFIX, Segment, remove_if_exists};
+
+/// Suffixes of files left behind by an interrupted operation; removed at open.
+const STRAY_SUFFIXES: [&str; 2] = [".tmp", ".deleted"];
+
+impl Log {
+    /// Opens (creating if needed) the partition directory `dir`, recovering it if the last
+    /// shutdown was not clean.
+    pub fn open(dir: &Path, config: LogConfig) -> Result<Log> {
+        Self::open_with_clock(dir, config, system_clock())
+    }
+
+    /// [`Log::open`] with an injected clock (milliseconds since the epoch).
+    pub fn open_with_clock(dir: &Path, config: LogConfig, clock: Clock) -> Result<Log> {
+        config.validate()?;
+        std::fs::create_dir_all(dir).map_err(StorageError::io("creating", dir))?;
+        let bases = list_segments(dir)?;
+        let clean = dir.join(CLEAN_SHUTDOWN_FILE).exists();
+        let (mut epochs, epochs_found) = LeaderEpochCache::load(dir)?;
+        let checkpointed_recovery = checkpoint::read_offset(dir, RECOVERY_POINT_FILE)?;
+        let recovery_from = match (clean, epochs_found, checkpointed_recovery) {
+            (true, true, _) => i64::MAX,
+            (false, true, Some(point)) => point,
+            _ => 0,
+        };
+        let interval = config.index_interval_bytes;
+        let mut segments = BTreeMap::new();
+        let mut damaged_at: Option<i64> = None;
+        for (i, &base) in bases.iter().enumerate() {
+            let next_base = bases.get(i + 1).copied().unwrap_or(i64::MAX);
+            let mut segment = Segment::existing(dir, base, interval)?;
+            let is_last = i + 1 == bases.len();
+            if next_base > recovery_from {
+                segment.open_for_scan()?;
+                let outcome = segment.scan(0, next_base, true, &mut |batch| {
+                    epochs.assign(batch.partition_leader_epoch(), batch.base_offset());
+                })?;
+                if let Some((position, reason)) = outcome.torn {
+                    tracing::warn!(segment = %segment.log_path.display(), position, reason,
+                        "damaged batch found in recovery; truncating the log there");
+                    segment.cut_at(position)?;
+                    damaged_at = Some(base);
+                }
+                segment.write_indexes(true)?;
+                if !is_last && damaged_at.is_none() {
+                    segment.seal(false)?;
+                }
+            } else if is_last {
+                segment.ensure_open(next_base, config.index_entries_max)?;
+                let outcome = segment.rescan_from_last_entry(next_base, true)?;
+                if let Some((position, reason)) = outcome.torn {
+                    tracing::warn!(segment = %segment.log_path.display(), position, reason,
+                        "damaged tail in a cleanly closed segment; truncating");
+                    segment.cut_at(position)?;
+                }
+            } else {
+                segment.next_offset = next_base;
+                if !segment.read_sealed_max_timestamp()? {
+                    segment.ensure_open(next_base, config.index_entries_max)?;
+                    segment.seal(false)?;
+                }
+            }
+            segments.insert(base, segment);
+            if damaged_at.is_some() {
+                break;
+            }
+        }
+        if damaged_at.is_some() {
+            for &base in bases.iter().filter(|&&b| !segments.contains_key(&b)) {
+                tracing::warn!(dir = %dir.display(), base, "removing segment after damaged batch");
+                remove_segment_files(dir, base)?;
+            }
+            checkpoint::sync_dir(dir)?;
+        }
+        let checkpointed_start = checkpoint::read_offset(dir, LOG_START_OFFSET_FILE)?;
+        if segments.is_empty() {
+            let base = checkpointed_start.unwrap_or(0);
+            segments.insert(base, Segment::create(dir, base, interval)?);
+            checkpoint::sync_dir(dir)?;
+        }
+        // Only the active segment stays open; closed ones open on demand through the LRU.
+        let last_base = *segments.keys().next_back().expect("at least one segment");
+        for (base, segment) in segments.iter_mut() {
+            if *base != last_base {
+                segment.open = None;
+            }
+        }
+        let next_base_max = i64::MAX;
+        let active = segments.get_mut(&last_base).expect("present");
+        active.ensure_open(next_base_max, config.index_entries_max)?;
+        let log_end = active.next_offset;
+        let first_base = *segments.keys().next().expect("at least one segment");
+        let log_start = checkpointed_start
+            .unwrap_or(first_base)
+            .max(first_base)
+            .min(log_end);
+        let recovery_point = if clean {
+            log_end
+        } else {
+            recovery_from.min(log_end)
+        };
+        epochs.truncate_from_end(log_end);
+        epochs.truncate_from_start(log_start);
+        epochs.persist_if_dirty()?;
+
+        let mut state = LogState {
+            segments,
+            log_start_offset: log_start,
+            high_watermark: log_start,
+            recovery_point,
+            last_flush_ms: clock(),
+            epochs,
+            producers: ProducerStateManager::new(dir, config.producer_ids_max),
+            open_lru: VecDeque::new(),
+            offline: None,
+            closed: false,
+        };
+        rebuild_producer_state(&mut state, config.segment_bytes_max)?;
+        checkpoint::write_offset(dir, RECOVERY_POINT_FILE, recovery_point)?;
+        checkpoint::write_offset(dir, LOG_START_OFFSET_FILE, log_start)?;
+        if clean {
+            remove_if_exists(&dir.join(CLEAN_SHUTDOWN_FILE))?;
+            checkpoint::sync_dir(dir)?;
+        }
+        tracing::info!(dir = %dir.display(), clean, log_start, log_end, recovery_point, "log opened");
+        Ok(Log {
+            dir: dir.to_path_buf(),
+            config,
+            clock,
+            state: Mutex::new(state),
+            group_commit: GroupCommit::new(recovery_point),
+            checkpoint_lock: Mutex::new(()),
+        })
+    }
+}
+
+/// Base offsets of the `.log` files in `dir`, ascending; removes stray temporary files.
+fn list_segments(dir: &Path) -> Result<Vec<i64>> {
+    let mut bases = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(StorageError::io("listing", dir))?;
+    for entry in entries {
+        let entry = entry.map_err(StorageError::io("listing", dir))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if STRAY_SUFFIXES.iter().any(|s| name.ends_with(s)) {
+            remove_if_exists(&entry.path())?;
+            continue;
+        }
+        if let Some(stem) = name.strip_suffix(LOG_SUFFIX)
+            && stem.len() == 20
+            && let Ok(base) = stem.parse::<i64>()
+        {
+            bases.push(base);
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+pub(crate) fn remove_segment_files(dir: &Path, base: i64) -> Result<()> {
+    let segment = Segment::existing(dir, base, 1).ok();
+    let paths = match segment {
+        Some(segment) => segment.file_paths().to_vec(),
+        None => vec![dir.join(crate::segment::segment_file_name(base, LOG_SUFFIX))],
+    };
+    for path in paths {
+        remove_if_exists(&path)?;
+    }
+    Ok(())
+}
+
+/// Loads the newest valid producer snapshot at or below the log end offset and replays batch
+/// headers from there; snapshots past the log end (from a truncated future) are removed.
+pub(crate) fn rebuild_producer_state(state: &mut LogState, batch_bytes_max: u64) -> Result<()> {
+    let log_end = state.log_end_offset();
+    let log_start = state.log_start_offset;
+    state.producers.clear();
+    let mut replay_from = state.segments.keys().next().copied().unwrap_or(0);
+    for offset in state.producers.snapshot_offsets()?.into_iter().rev() {
+        if offset > log_end {
+            state.producers.remove_snapshot(offset)?;
+            continue;
+        }
+        if state.producers.load_snapshot(offset)? {
+            replay_from = offset;
+            break;
+        }
+        state.producers.remove_snapshot(offset)?;
+    }
+    let bases: Vec<i64> = state.segments.keys().copied().collect();
+    for (i, &base) in bases.iter().enumerate() {
+        let next_base = bases.get(i + 1).copied().unwrap_or(i64::MAX);
+        let segment = &state.segments[&base];
+        if next_base <= replay_from || segment.next_offset <= replay_from {
+            continue;
+        }
+        let file = std::fs::File::open(&segment.log_path)
+            .map_err(StorageError::io("opening segment", &segment.log_path))?;
+        let mut reader = BatchReader::new(
+            &file,
+            &segment.log_path,
+            0,
+            segment.size_bytes,
+            batch_bytes_max,
+        );
+        while let Next::Batch { header, .. } = reader.next_batch()? {
+            if header.base_offset() >= replay_from {
+                state.producers.update(&header);
+            }
+        }
+    }
+    state.producers.truncate_head(log_start);
+    Ok(())
+}
