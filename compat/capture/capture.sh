@@ -12,7 +12,8 @@
 # combined) on 127.0.0.1:$BROKER_PORT that advertises the capture proxy's address
 # 127.0.0.1:$PROXY_PORT, so every client connection (bootstrap and the ones it learns from
 # Metadata/FindCoordinator) goes through the proxy; then for each client start
-# kafka_capture.py proxy, run the client's workload, stop the proxy and extract the first
+# kafka_capture.py proxy (which clamps ApiVersions responses to the message specs' validVersions),
+# run the client's workload, stop the proxy and extract the first
 # exchange of each (api_key, api_version) into $GOLDEN_DIR/<client>/.
 #
 # Environment:
@@ -21,6 +22,9 @@
 #   BROKER_PORT / CONTROLLER_PORT / PROXY_PORT   (default 19092 / 19093 / 19094)
 #   CONFLUENT_KAFKA_VERSION  PyPI confluent-kafka version (default 2.16.1)
 #   KEEP_RAW=1     keep the raw captures (every exchange) in the work dir, which is printed
+#   KAFKA_SPECS    message spec dir (default /work/shared/kafka-message-specs or ../shared/...):
+#                  the proxy clamps the broker's ApiVersions answer to these specs' validVersions
+#                  so clients use the versions our codec supports (see README.md)
 # Everything it starts (broker, proxy) is stopped on exit.
 set -euo pipefail
 

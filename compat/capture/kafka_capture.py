@@ -3,13 +3,20 @@
 
 Subcommands:
 
-  proxy   --listen 127.0.0.1:19094 --upstream 127.0.0.1:19092 --raw DIR
+  proxy   --listen 127.0.0.1:19094 --upstream 127.0.0.1:19092 --raw DIR [--specs SPEC_DIR] [--no-clamp]
       Accepts client connections, opens one upstream connection per client connection and
-      forwards bytes unchanged in both directions. Every request frame and its response frame
-      are also written to DIR:
+      forwards bytes in both directions. Frames are forwarded unchanged except ApiVersions
+      responses, which are clamped to the message specs (see clamp_api_versions): every API's
+      max_version is lowered to the max of the spec's validVersions, and APIs without a spec
+      (or whose min_version is above the clamped max) are removed, so that clients negotiate
+      the versions our codec (generated from those specs) supports. --no-clamp forwards
+      everything unchanged. Every request frame and the response frame as forwarded to the
+      client are also written to DIR:
         DIR/NNNNNN.req.bin   request payload (no 4-byte size prefix; starts at api_key)
         DIR/NNNNNN.resp.bin  response payload (no size prefix; starts at correlation_id)
+        DIR/NNNNNN.upstream.resp.bin  the broker's original response, when it was rewritten
         DIR/index.jsonl      one JSON line per finished exchange
+        DIR/proxy.json       the proxy's settings (clamped_to_specs, specs dir)
       NNNNNN is the order in which requests reached the proxy, over all connections.
       Responses are paired with requests by correlation id on the same connection (Kafka
       answers in order; a Produce with acks=0 has no response and stays unpaired).
@@ -95,10 +102,11 @@ def parse_versions(spec: str | None) -> tuple[int, int] | None:
 
 
 class Specs:
-    """api_key -> (name without 'Request' suffix, flexibleVersions range)."""
+    """api_key -> (name without 'Request' suffix, flexibleVersions range); api_key -> validVersions."""
 
     def __init__(self, spec_dir: str | os.PathLike | None):
         self.apis: dict[int, tuple[str, tuple[int, int] | None]] = {}
+        self.valid: dict[int, tuple[int, int]] = {}
         if not spec_dir or not Path(spec_dir).is_dir():
             return
         for p in sorted(Path(spec_dir).glob("*Request.json")):
@@ -113,6 +121,9 @@ class Specs:
             if name.endswith("Request"):
                 name = name[: -len("Request")]
             self.apis[int(doc["apiKey"])] = (name, parse_versions(doc.get("flexibleVersions")))
+            valid = parse_versions(doc.get("validVersions"))
+            if valid is not None:
+                self.valid[int(doc["apiKey"])] = valid
 
     def name(self, key: int) -> str:
         return self.apis.get(key, (f"ApiKey{key}", None))[0]
@@ -161,6 +172,106 @@ def parse_request_header(payload: bytes) -> dict:
             "client_id": client_id}
 
 
+# --------------------------------------------------------------------------- ApiVersions clamp
+
+API_VERSIONS_KEY = 18
+UNSUPPORTED_VERSION = 35
+
+
+def read_uvarint(buf: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 28:
+            raise ValueError("bad uvarint")
+        b = buf[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return value, pos
+        shift += 7
+
+
+def write_uvarint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def clamp_api_versions(payload: bytes, request_version: int,
+                       spec_max: dict[int, int]) -> tuple[bytes, dict]:
+    """Rewrites an ApiVersions response payload (starting at the correlation id) so that each
+    API's max_version is at most spec_max[api_key]; drops APIs with no entry in spec_max and APIs
+    whose min_version is above the clamped max. min_version, throttle time, per-entry and
+    top-level tagged fields (SupportedFeatures, FinalizedFeatures, ...) are copied unchanged.
+
+    The body is v0-encoded when error_code is UNSUPPORTED_VERSION (the broker does not know the
+    request version), else encoded at the request version (flexible from v3). Returns the new
+    payload (the original object when nothing changed) and a summary for the index.
+    Raises ValueError when the payload does not parse."""
+    if len(payload) < 6:
+        raise ValueError("short ApiVersions response")
+    (error_code,) = struct.unpack_from(">h", payload, 4)
+    version = 0 if error_code == UNSUPPORTED_VERSION else request_version
+    flexible = version >= 3
+    pos = 6
+    if flexible:
+        n1, pos = read_uvarint(payload, pos)
+        count = n1 - 1
+    else:
+        (count,) = struct.unpack_from(">i", payload, pos)
+        pos += 4
+    if count < 0:
+        raise ValueError("null api_keys array")
+    kept: list[bytes] = []
+    changes: list[dict] = []
+    for _ in range(count):
+        start = pos
+        if pos + 6 > len(payload):
+            raise ValueError("truncated api_keys entry")
+        key, lo, hi = struct.unpack_from(">hhh", payload, pos)
+        pos += 6
+        if flexible:  # per-entry tagged fields, copied as they are
+            ntags, pos = read_uvarint(payload, pos)
+            for _ in range(ntags):
+                _tag, pos = read_uvarint(payload, pos)
+                size, pos = read_uvarint(payload, pos)
+                pos += size
+            if pos > len(payload):
+                raise ValueError("truncated tagged fields")
+        entry = payload[start:pos]
+        if key not in spec_max:
+            changes.append({"api_key": key, "min_version": lo, "broker_max_version": hi,
+                            "action": "dropped: no spec"})
+            continue
+        new_hi = min(hi, spec_max[key])
+        if lo > new_hi:
+            changes.append({"api_key": key, "min_version": lo, "broker_max_version": hi,
+                            "spec_max_version": spec_max[key],
+                            "action": "dropped: min_version above spec max"})
+            continue
+        if new_hi != hi:
+            entry = entry[:4] + struct.pack(">h", new_hi) + entry[6:]
+            changes.append({"api_key": key, "min_version": lo, "broker_max_version": hi,
+                            "max_version": new_hi, "action": "clamped"})
+        kept.append(entry)
+    rest = payload[pos:]  # throttle_time_ms (v1+) and top-level tagged fields (v3+)
+    expected_rest = 0 if version == 0 else 4
+    if (not flexible and len(rest) != expected_rest) or (flexible and len(rest) < 5):
+        raise ValueError(f"unexpected {len(rest)} trailing bytes for ApiVersions v{version}")
+    summary = {"error_code": error_code, "body_version": version,
+               "apis_in": count, "apis_out": len(kept), "changes": changes}
+    if not changes:
+        return payload, summary
+    head = payload[:6] + (write_uvarint(len(kept) + 1) if flexible else struct.pack(">i", len(kept)))
+    return head + b"".join(kept) + rest, summary
+
+
 # --------------------------------------------------------------------------- proxy
 
 class Recorder:
@@ -180,7 +291,9 @@ class Recorder:
         hdr.update(seq=seq, conn=conn_id, t_req=time.time(), req_size=len(payload))
         return hdr
 
-    def response(self, ex: dict, payload: bytes | None) -> None:
+    def response(self, ex: dict, payload: bytes | None, upstream: bytes | None = None) -> None:
+        if upstream is not None:
+            (self.dir / f"{ex['seq']:06d}.upstream.resp.bin").write_bytes(upstream)
         if payload is not None:
             (self.dir / f"{ex['seq']:06d}.resp.bin").write_bytes(payload)
             ex.update(t_resp=time.time(), resp_size=len(payload), answered=True)
@@ -191,8 +304,10 @@ class Recorder:
 
 
 class Connection:
-    def __init__(self, rec: Recorder, conn_id: int, client: socket.socket, upstream: tuple[str, int]):
+    def __init__(self, rec: Recorder, conn_id: int, client: socket.socket, upstream: tuple[str, int],
+                 spec_max: dict[int, int] | None):
         self.rec, self.id, self.client = rec, conn_id, client
+        self.spec_max = spec_max
         self.server = socket.create_connection(upstream, timeout=10)
         self.server.settimeout(None)
         for s in (self.client, self.server):
@@ -241,8 +356,24 @@ class Connection:
                     (corr,) = struct.unpack_from(">i", payload, 0)
                     with self.plock:
                         ex = self.pending.pop(corr, None)
+                    upstream = None
+                    if (ex is not None and ex["api_key"] == API_VERSIONS_KEY
+                            and self.spec_max is not None):
+                        try:
+                            new, summary = clamp_api_versions(payload, ex["api_version"], self.spec_max)
+                        except (ValueError, struct.error) as e:
+                            # Forwarding the broker's ranges would silently capture versions our
+                            # codec lacks; fail the connection loudly instead.
+                            print(f"conn {self.id}: cannot parse ApiVersions v{ex['api_version']} "
+                                  f"response: {e}; closing", file=sys.stderr, flush=True)
+                            ex["clamp_error"] = str(e)
+                            self.rec.response(ex, None, upstream=payload)
+                            break
+                        ex["clamp"] = summary
+                        if new is not payload:
+                            upstream, payload = payload, new
                     if ex is not None:
-                        self.rec.response(ex, payload)
+                        self.rec.response(ex, payload, upstream=upstream)
                 self.client.sendall(struct.pack(">i", len(payload)) + payload)
         except (OSError, ValueError):
             pass
@@ -261,6 +392,17 @@ def host_port(s: str) -> tuple[str, int]:
 
 def cmd_proxy(args: argparse.Namespace) -> int:
     rec = Recorder(Path(args.raw))
+    spec_max = None
+    if not args.no_clamp:
+        specs = Specs(args.specs)
+        if not specs.valid:
+            print(f"no message specs found in {args.specs} (use --no-clamp to forward ApiVersions "
+                  "unchanged)", file=sys.stderr)
+            return 2
+        spec_max = {k: hi for k, (_lo, hi) in specs.valid.items()}
+    (rec.dir / "proxy.json").write_text(json.dumps(
+        {"clamped_to_specs": spec_max is not None, "specs": None if spec_max is None else str(args.specs),
+         "spec_max_versions": spec_max}, indent=2, sort_keys=True) + "\n")
     upstream = host_port(args.upstream)
     lhost, lport = host_port(args.listen)
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -278,7 +420,8 @@ def cmd_proxy(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    print(f"capture proxy {lhost}:{lport} -> {upstream[0]}:{upstream[1]}, raw dir {args.raw}",
+    print(f"capture proxy {lhost}:{lport} -> {upstream[0]}:{upstream[1]}, raw dir {args.raw}, "
+          f"ApiVersions {'clamped to ' + str(args.specs) if spec_max is not None else 'unchanged'}",
           file=sys.stderr, flush=True)
     conn_id = 0
     conns: list[Connection] = []
@@ -288,7 +431,7 @@ def cmd_proxy(args: argparse.Namespace) -> int:
         except OSError:
             break
         try:
-            c = Connection(rec, conn_id, cs, upstream)
+            c = Connection(rec, conn_id, cs, upstream, spec_max)
         except OSError as e:
             print(f"upstream connect failed: {e}", file=sys.stderr)
             cs.close()
@@ -375,19 +518,37 @@ def cmd_extract(args: argparse.Namespace) -> int:
             if code != 0:
                 entry["comment"] = ("the broker does not support this ApiVersions version: it answers "
                                     "with a v0-encoded body (error_code, api_keys; no throttle time)")
+            if "clamp" in ex:
+                # The response file is what the proxy forwarded to the client (clamped); record
+                # what was changed relative to the broker's original.
+                up = raw / f"{ex['seq']:06d}.upstream.resp.bin"
+                entry["clamp"] = {
+                    "broker_response_size": up.stat().st_size if up.exists() else len(resp),
+                    "apis_from_broker": ex["clamp"]["apis_in"],
+                    "apis_forwarded": ex["clamp"]["apis_out"],
+                    "changes": ex["clamp"]["changes"],
+                }
         entries.append(entry)
     meta = {}
     for kv in args.meta or []:
         k, _, v = kv.partition("=")
         meta[k] = v
+    proxy_conf = raw / "proxy.json"
+    clamped = json.loads(proxy_conf.read_text()).get("clamped_to_specs", False) if proxy_conf.exists() else False
     manifest = {
+        "clamped_to_specs": clamped,
         "client": args.client,
         **meta,
         "note": "Request files start at the request header (api_key); response files start at "
                 "the correlation id. Neither has the 4-byte size prefix. Kept: the first answered "
                 "exchange per (api_key, api_version) (selection=first) and, when its response is "
                 "clearly larger, the one with the largest response (selection=largest-response); "
-                "files are numbered in capture order.",
+                "files are numbered in capture order."
+                + (" The capture proxy clamped the broker's ApiVersions response to the max "
+                   "validVersions of each *Request.json spec (and dropped APIs without a spec), so "
+                   "clients used versions our codec supports; ApiVersions response files are the "
+                   "clamped bytes the client received, and each ApiVersions exchange lists the "
+                   "changes under 'clamp'." if clamped else ""),
         "exchanges": entries,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
@@ -437,6 +598,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--listen", default="127.0.0.1:19094")
     p.add_argument("--upstream", default="127.0.0.1:19092")
     p.add_argument("--raw", required=True)
+    p.add_argument("--specs", default=os.environ.get("KAFKA_SPECS", DEFAULT_SPECS),
+                   help="message spec dir whose *Request.json validVersions cap ApiVersions")
+    p.add_argument("--no-clamp", action="store_true",
+                   help="forward ApiVersions responses unchanged")
     p.set_defaults(func=cmd_proxy)
     e = sub.add_parser("extract")
     e.add_argument("--raw", required=True)
