@@ -40,8 +40,8 @@ pub enum StorageError {
     /// A batch or a set of batches is larger than a segment can hold.
     #[error("record batch of {size_bytes} bytes exceeds the limit of {limit_bytes} bytes")]
     BatchTooLarge { size_bytes: u64, limit_bytes: u64 },
-    /// A follower append carried offsets that do not follow the log end offset.
-    #[error("appended offsets must start at or after the log end offset {log_end}: got {first}")]
+    /// A follower append carried offsets that do not continue from the log end offset.
+    #[error("appended offsets must continue from the log end offset {log_end}: got {first}")]
     OffsetsNotIncreasing { first: i64, log_end: i64 },
     /// A batch's offsets are malformed (negative delta, overflow past `i64::MAX`).
     #[error(

@@ -291,7 +291,7 @@ impl Log {
     }
 
     /// Appends batches replicated from the leader, keeping their offsets and leader epochs.
-    /// Offsets must start at or after the log end offset and increase.
+    /// Offsets must continue exactly from the log end offset (no gaps: there is no compaction).
     pub fn append_as_follower(&self, records: &[u8]) -> Result<LogAppendInfo> {
         let infos = self.parse_batches(records)?;
         let mut state = self.lock()?;
@@ -300,7 +300,7 @@ impl Log {
         }
         let mut expected = state.log_end_offset();
         for info in &infos {
-            if info.base_offset < expected {
+            if info.base_offset != expected {
                 return Err(StorageError::OffsetsNotIncreasing {
                     first: info.base_offset,
                     log_end: expected,

@@ -140,6 +140,14 @@ impl Log {
         let segment = self.open_segment(&mut state, floor)?;
         let removed = segment.truncate_to(offset)?;
         tracing::info!(dir = %self.dir.display(), offset, removed, "truncated log");
+        if state.log_end_offset() < state.log_start_offset {
+            // The removed batch straddled the log start: nothing readable is left. Restart empty
+            // at the log start so offsets below it are never handed out again.
+            let log_start = state.log_start_offset;
+            drop(state);
+            self.truncate_fully_and_start_at(log_start)?;
+            return self.log_end_offset();
+        }
         self.after_truncation(&mut state)?;
         Ok(state.log_end_offset())
     }

@@ -233,9 +233,10 @@ impl Segment {
     }
 
     /// Reads batches from `start` (a batch boundary) to the end of the file, indexing them and
-    /// updating the segment's end, timestamps and size. Stops at the first torn batch, or, with
-    /// `verify`, at the first batch whose CRC fails or whose offsets do not increase within
-    /// `[base_offset, next_base)`. The caller decides whether to truncate at the damage.
+    /// updating the segment's end, timestamps and size. Stops at the first torn batch, at the
+    /// first batch whose offsets do not continue the previous batch's (offsets are contiguous:
+    /// this log has no compaction) or leave `[base_offset, next_base)`, or, with `verify`, at the
+    /// first batch whose CRC fails. The caller decides whether to truncate at the damage.
     pub fn scan(
         &mut self,
         start: u64,
@@ -273,7 +274,7 @@ impl Segment {
             };
             let base = header.base_offset();
             let delta = header.last_offset_delta();
-            let offsets_ok = base >= self.next_offset
+            let offsets_ok = base == self.next_offset
                 && delta >= 0
                 && base
                     .checked_add(i64::from(delta))

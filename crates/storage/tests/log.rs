@@ -15,7 +15,7 @@ fn small() -> LogConfig {
 
 #[test]
 fn append_assigns_offsets_and_reads_return_whole_batches() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let log = open(dir.path(), small());
     let mut first = batch(3, 10, 1_000);
     let mut second = batch(2, 10, 2_000);
@@ -60,7 +60,7 @@ fn append_assigns_offsets_and_reads_return_whole_batches() {
 
 #[test]
 fn rejects_malformed_and_corrupt_batches() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let log = open(dir.path(), small());
     let mut flipped = batch(2, 10, 0);
     let last = flipped.len() - 1;
@@ -83,7 +83,7 @@ fn rejects_malformed_and_corrupt_batches() {
 
 #[test]
 fn rolls_segments_and_restarts_cleanly_and_after_a_crash() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let mut written = Vec::new();
     {
         let log = open(dir.path(), small());
@@ -124,7 +124,7 @@ fn rolls_segments_and_restarts_cleanly_and_after_a_crash() {
 
 #[test]
 fn corrupt_or_missing_indexes_are_rebuilt_without_losing_data() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     {
         let log = open(dir.path(), small());
         for i in 0..40 {
@@ -149,7 +149,7 @@ fn corrupt_or_missing_indexes_are_rebuilt_without_losing_data() {
 
 #[test]
 fn offset_for_timestamp_uses_the_time_index() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let log = open(dir.path(), small());
     for i in 0..50i64 {
         log.append_as_leader(&mut batch(2, 200, 10_000 + i * 100), 0)
@@ -167,7 +167,7 @@ fn offset_for_timestamp_uses_the_time_index() {
 
 #[test]
 fn retention_by_size_and_time_deletes_whole_closed_segments() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let clock = ManualClock::new(1_000_000);
     let config = LogConfig {
         retention_bytes: Some(40_000),
@@ -205,7 +205,7 @@ fn retention_by_size_and_time_deletes_whole_closed_segments() {
 
 #[test]
 fn delete_records_moves_the_log_start_offset() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let log = open(dir.path(), small());
     for i in 0..100 {
         log.append_as_leader(&mut batch(2, 300, i), 0).unwrap();
@@ -227,7 +227,7 @@ fn delete_records_moves_the_log_start_offset() {
 
 #[test]
 fn truncation_and_the_leader_epoch_cache_follow_kip_101() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let log = open(dir.path(), small());
     for epoch in [1, 1, 3, 3, 3, 5] {
         for _ in 0..10 {
@@ -273,7 +273,7 @@ fn truncation_and_the_leader_epoch_cache_follow_kip_101() {
 
 #[test]
 fn follower_appends_keep_offsets_and_epochs() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let leader = open(&dir.path().join("leader"), small());
     let follower = open(&dir.path().join("follower"), small());
     for epoch in [2, 2, 4] {
@@ -305,7 +305,7 @@ fn follower_appends_keep_offsets_and_epochs() {
 
 #[test]
 fn idempotent_producers_are_deduplicated_across_restarts() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let log = open(dir.path(), small());
     let mut b0 = producer_batch(5, 7, 0, 0);
     let mut b1 = producer_batch(5, 7, 0, 5);
@@ -367,7 +367,7 @@ fn idempotent_producers_are_deduplicated_across_restarts() {
 
 #[test]
 fn fsync_mode_group_commits_concurrent_appends() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let config = LogConfig {
         flush_policy: FlushPolicy::FsyncBeforeAck,
         ..small()
@@ -399,7 +399,7 @@ fn fsync_mode_group_commits_concurrent_appends() {
 
 #[test]
 fn flush_messages_and_flush_ms_advance_the_recovery_point() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let clock = ManualClock::new(0);
     let config = LogConfig {
         flush_policy: FlushPolicy::PageCache {

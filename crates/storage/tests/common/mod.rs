@@ -44,6 +44,18 @@ fn build(mut builder: RecordBatchBuilder, count: usize, value_bytes: usize) -> V
     builder.build().expect("valid batch").to_vec()
 }
 
+/// A temporary directory, on tmpfs when the machine has one: these tests simulate crashes by
+/// damaging files themselves, so real fsyncs only make them slow on a shared disk.
+pub fn tempdir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::tempdir_in(shm)
+    {
+        return dir;
+    }
+    tempfile::tempdir().expect("temporary directory")
+}
+
 /// A clock tests move by hand.
 #[derive(Clone)]
 pub struct ManualClock(pub Arc<AtomicI64>);
