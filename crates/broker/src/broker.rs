@@ -1,0 +1,151 @@
+//! The broker's shared state (`Broker`): configuration, topic metadata, hosted partitions,
+//! and the operations several handlers share (creating a topic, resolving its config).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::BrokerConfig;
+use crate::error::BrokerError;
+use crate::metadata::{MetadataStore, TopicMetadata, random_uuid};
+use crate::partitions::ReplicaManager;
+use crate::topic_config::TopicConfig;
+
+/// Longest topic name Kafka accepts.
+pub const TOPIC_NAME_BYTES_MAX: usize = 249;
+/// Most partitions one topic may have on this broker (bounds work per request).
+pub const TOPIC_PARTITIONS_MAX: i32 = 10_000;
+
+/// Everything a request handler can reach.
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub metadata: MetadataStore,
+    pub replicas: ReplicaManager,
+    pub started_at: Instant,
+}
+
+/// Checks a topic name the way Kafka's `Topic.validate` does.
+pub fn validate_topic_name(name: &str) -> Result<(), BrokerError> {
+    let invalid = |reason| BrokerError::InvalidTopic {
+        name: name.to_string(),
+        reason,
+    };
+    if name.is_empty() {
+        return Err(invalid("the name is empty"));
+    }
+    if name == "." || name == ".." {
+        return Err(invalid("'.' and '..' are not allowed"));
+    }
+    if name.len() > TOPIC_NAME_BYTES_MAX {
+        return Err(invalid("longer than 249 characters"));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        return Err(invalid(
+            "only ASCII letters, digits, '.', '_' and '-' are allowed",
+        ));
+    }
+    Ok(())
+}
+
+impl Broker {
+    /// Opens the broker's state in the configured log directory: metadata, then every topic's
+    /// partition logs (running recovery where the last shutdown was not clean).
+    pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, BrokerError> {
+        let metadata = MetadataStore::open(&config.log_dir, config.node_id)?;
+        let replicas = ReplicaManager::new(&config.log_dir);
+        replicas.clean_deleted_dirs();
+        let broker = Broker {
+            config,
+            metadata,
+            replicas,
+            started_at: Instant::now(),
+        };
+        for topic in broker.metadata.topics() {
+            let topic_config = broker.topic_config(&topic.configs)?;
+            broker.replicas.open_partitions(
+                &topic.name,
+                topic.uuid(),
+                0,
+                topic.partitions,
+                topic_config,
+            )?;
+        }
+        Ok(Arc::new(broker))
+    }
+
+    /// Resolves a topic's overrides over this broker's defaults.
+    pub fn topic_config(
+        &self,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<Arc<TopicConfig>, BrokerError> {
+        TopicConfig::resolve(&self.config, overrides)
+            .map(Arc::new)
+            .map_err(|e| BrokerError::InvalidConfig(e.to_string()))
+    }
+
+    /// Creates a topic (CreateTopics and auto-creation): validates the name, counts and
+    /// configs, records it in the metadata and opens its partitions. With `validate_only`
+    /// nothing changes.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<TopicMetadata, BrokerError> {
+        validate_topic_name(name)?;
+        let partitions = if partitions == -1 {
+            self.config.num_partitions
+        } else {
+            partitions
+        };
+        if !(1..=TOPIC_PARTITIONS_MAX).contains(&partitions) {
+            return Err(BrokerError::InvalidPartitions(partitions));
+        }
+        let replication_factor = if replication_factor == -1 {
+            self.config.default_replication_factor
+        } else {
+            replication_factor
+        };
+        // A single node hosts one replica of each partition.
+        if replication_factor != 1 {
+            return Err(BrokerError::InvalidReplicationFactor {
+                requested: replication_factor,
+                available: 1,
+            });
+        }
+        let topic_config = self.topic_config(&configs)?;
+        if self.metadata.topic(name).is_some() {
+            return Err(BrokerError::TopicAlreadyExists(name.to_string()));
+        }
+        let topic = TopicMetadata {
+            name: name.to_string(),
+            id: random_uuid().to_string(),
+            partitions,
+            replication_factor,
+            configs,
+        };
+        if validate_only {
+            return Ok(topic);
+        }
+        let topic = self.metadata.create_topic(topic)?;
+        self.replicas.open_partitions(
+            &topic.name,
+            topic.uuid(),
+            0,
+            topic.partitions,
+            topic_config,
+        )?;
+        tracing::info!(topic = %topic.name, partitions = topic.partitions, "created topic");
+        Ok(topic)
+    }
+
+    /// Closes every log cleanly; the last step of a shutdown.
+    pub fn shutdown(&self) {
+        self.replicas.close_all();
+    }
+}

@@ -1,0 +1,75 @@
+//! ApiVersions: the APIs and versions this broker serves, and KIP-511's answer to a version
+//! above ours (a v0 body with UNSUPPORTED_VERSION and our ranges).
+//!
+//! The served table is the broker's contract with clients: an API is listed only when its
+//! handler exists. Produce is advertised from v0 although v0-2 are answered with
+//! UNSUPPORTED_VERSION: librdkafka disables compression when Produce's minimum is above 0.
+
+use std::sync::Arc;
+
+use protocol::generated::ApiVersionsRequest;
+use protocol::generated::ApiVersionsResponse;
+use protocol::generated::api_versions_response::ApiVersion;
+use protocol::{ApiKey, ErrorCode};
+
+use super::RequestContext;
+use crate::broker::Broker;
+
+/// The versions of `api_key` this broker serves, or `None` when it does not serve it.
+pub fn served_versions(api_key: ApiKey) -> Option<(i16, i16)> {
+    SERVED
+        .iter()
+        .find(|(key, _, _)| *key == api_key)
+        .map(|(_, min, max)| (*min, *max))
+}
+
+/// Every served API with its advertised range; the codec must cover each range.
+const SERVED: &[(ApiKey, i16, i16)] = &[(ApiKey::Metadata, 0, 12), (ApiKey::ApiVersions, 0, 4)];
+
+fn api_keys() -> Vec<ApiVersion> {
+    SERVED
+        .iter()
+        .map(|(key, min, max)| ApiVersion {
+            api_key: *key as i16,
+            min_version: *min,
+            max_version: *max,
+            ..Default::default()
+        })
+        .collect()
+}
+
+pub fn handle(
+    _broker: &Arc<Broker>,
+    _context: &RequestContext,
+    _request: ApiVersionsRequest,
+) -> ApiVersionsResponse {
+    ApiVersionsResponse {
+        error_code: ErrorCode::None.code(),
+        api_keys: api_keys(),
+        throttle_time_ms: 0,
+        ..Default::default()
+    }
+}
+
+/// The answer to an ApiVersions request of a version above ours, to be encoded at v0.
+pub fn unsupported_version_response() -> protocol::ResponseBody {
+    ApiVersionsResponse {
+        error_code: ErrorCode::UnsupportedVersion.code(),
+        api_keys: api_keys(),
+        ..Default::default()
+    }
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_served_range_is_within_the_codec() {
+        for (key, min, max) in SERVED {
+            let (codec_min, codec_max) = key.versions();
+            assert!(codec_min <= *min && max <= &codec_max, "{key:?}");
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! Request handlers, one module per Kafka API, named after it, and the dispatch from a decoded
+//! request body to its handler. A handler gets the broker and the request context and returns
+//! the response body; errors of a partition or topic go into that entry's error code (mapped
+//! in `error.rs`), never into a dropped connection.
+
+pub mod api_versions;
+mod metadata;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use protocol::generated::RequestHeader;
+use protocol::{RequestBody, ResponseBody};
+
+use crate::broker::Broker;
+
+/// What a handler knows about the request besides its body.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub header: RequestHeader,
+    pub api_version: i16,
+    pub peer: SocketAddr,
+}
+
+impl RequestContext {
+    pub fn client_id(&self) -> &str {
+        self.header.client_id.as_deref().unwrap_or("")
+    }
+}
+
+/// Handles one request. `None` means no response is sent (Produce with acks=0).
+///
+/// Only APIs listed in [`api_versions::served_versions`] reach this point; the connection
+/// refuses the others before decoding.
+pub async fn handle(
+    broker: &Arc<Broker>,
+    context: &RequestContext,
+    body: RequestBody,
+) -> Option<ResponseBody> {
+    Some(match body {
+        RequestBody::ApiVersions(request) => api_versions::handle(broker, context, request).into(),
+        RequestBody::Metadata(request) => metadata::handle(broker, context, request).into(),
+        other => {
+            // A served API without a handler is a programming error; closing the connection
+            // tells the client more than a silent hang.
+            tracing::error!(api = ?other.api_key(), "served API has no handler");
+            return None;
+        }
+    })
+}

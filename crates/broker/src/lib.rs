@@ -1,0 +1,77 @@
+//! Runnel's broker: the network server, the Kafka request handlers, the partitions it hosts
+//! and the topic metadata, on top of the `protocol` (wire codec) and `storage` (partition log)
+//! crates. It opens sockets and files; the codec and the log below it do not.
+//!
+//! Layering: `protocol` <- `storage` <- `broker` <- `cli`. Start with [`run`].
+
+pub mod broker;
+pub mod config;
+pub mod error;
+pub mod handlers;
+pub mod metadata;
+pub mod partitions;
+mod server;
+pub mod topic_config;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use broker::Broker;
+pub use config::BrokerConfig;
+pub use error::BrokerError;
+
+/// A started broker: its address and the handle that stops it.
+pub struct RunningBroker {
+    pub broker: Arc<Broker>,
+    pub local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl RunningBroker {
+    /// Stops accepting, lets open connections finish their request, and closes every log
+    /// cleanly (flush, clean-shutdown marker).
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.server.await;
+        let broker = self.broker.clone();
+        let _ = tokio::task::spawn_blocking(move || broker.shutdown()).await;
+    }
+}
+
+/// Opens the broker's state and starts serving on the client listener. Returns once the
+/// listener is bound, so the first request can be served right away.
+pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError> {
+    let address = config
+        .client_listener()
+        .socket_addr()
+        .map_err(|e| BrokerError::Config(e.to_string()))?;
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|e| BrokerError::io("binding the client listener", e))?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|e| BrokerError::io("reading the listener address", e))?;
+    // A listener on port 0 (tests) advertises the port it got.
+    let name = config.client_listener().name.clone();
+    for advertised in &mut config.advertised_listeners {
+        if advertised.name == name && advertised.port == 0 {
+            advertised.port = local_addr.port();
+        }
+    }
+    let broker = tokio::task::spawn_blocking(move || Broker::open(config))
+        .await
+        .map_err(|e| BrokerError::Config(format!("opening the broker: {e}")))??;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let server = tokio::spawn(server::serve(broker.clone(), listener, shutdown_rx));
+    tracing::info!(%local_addr, cluster_id = broker.metadata.cluster_id(), "broker started");
+    Ok(RunningBroker {
+        broker,
+        local_addr,
+        shutdown,
+        server,
+    })
+}

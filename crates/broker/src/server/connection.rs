@@ -1,0 +1,187 @@
+//! One client connection: reads size-prefixed frames (refusing any larger than
+//! `socket.request.max.bytes` before buffering it), decodes and handles requests one at a time
+//! in arrival order, as Kafka does, and queues responses to a writer task so the next request's
+//! handling overlaps the previous response's write. Idle connections are closed.
+//!
+//! Errors end only this connection: a frame that is too large or malformed, an API or version
+//! we do not serve (except ApiVersions, answered with UNSUPPORTED_VERSION per KIP-511).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use protocol::frame::{RequestPrefix, peek_request_prefix};
+use protocol::{ApiKey, DecodeError, FrameChunk, ResponseBody};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::sync::{mpsc, watch};
+
+use crate::broker::Broker;
+use crate::handlers::{self, RequestContext, api_versions};
+
+/// Why a connection ends.
+#[derive(Debug, thiserror::Error)]
+enum ConnectionEnd {
+    #[error("peer closed the connection")]
+    Closed,
+    #[error("idle for {0:?}")]
+    Idle(Duration),
+    #[error("shutting down")]
+    Shutdown,
+    #[error("frame of {size} bytes is larger than socket.request.max.bytes {max}")]
+    FrameTooLarge { size: i64, max: usize },
+    #[error(
+        "request (api key {api_key}, version {api_version}, correlation id {correlation_id}) refused: {reason}"
+    )]
+    BadRequest {
+        api_key: i16,
+        api_version: i16,
+        correlation_id: i32,
+        reason: String,
+    },
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub async fn run(
+    broker: Arc<Broker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let (mut reader, mut write_half) = stream.into_split();
+    let (responses, mut queue) =
+        mpsc::channel::<Vec<FrameChunk>>(broker.config.queued_requests_max);
+    let writer = tokio::spawn(async move {
+        while let Some(chunks) = queue.recv().await {
+            if let Err(error) = super::writer::write_chunks(&mut write_half, &chunks).await {
+                tracing::debug!(%peer, %error, "write failed");
+                break;
+            }
+        }
+    });
+    let idle = Duration::from_millis(broker.config.connection_idle_ms_max.max(1));
+    let end = loop {
+        let frame = tokio::select! {
+            frame = read_frame(&mut reader, broker.config.request_bytes_max, idle) => frame,
+            _ = shutdown.changed() => Err(ConnectionEnd::Shutdown),
+        };
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(end) => break end,
+        };
+        match handle_frame(&broker, peer, frame).await {
+            Ok(Some(chunks)) => {
+                if responses.send(chunks).await.is_err() {
+                    break ConnectionEnd::Closed;
+                }
+            }
+            Ok(None) => {}
+            Err(end) => break end,
+        }
+        if *shutdown.borrow() {
+            break ConnectionEnd::Shutdown;
+        }
+    };
+    match &end {
+        ConnectionEnd::Closed | ConnectionEnd::Shutdown | ConnectionEnd::Idle(_) => {
+            tracing::debug!(%peer, reason = %end, "connection ended")
+        }
+        _ => tracing::info!(%peer, reason = %end, "closing connection"),
+    }
+    drop(responses);
+    // Let the writer send what was queued (bounded by the socket), then close.
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+}
+
+async fn read_frame(
+    reader: &mut OwnedReadHalf,
+    max: usize,
+    idle: Duration,
+) -> Result<Bytes, ConnectionEnd> {
+    let mut size = [0u8; 4];
+    match tokio::time::timeout(idle, reader.read_exact(&mut size)).await {
+        Err(_) => return Err(ConnectionEnd::Idle(idle)),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(ConnectionEnd::Closed);
+        }
+        Ok(Err(e)) => return Err(e.into()),
+        Ok(Ok(_)) => {}
+    }
+    let size = i32::from_be_bytes(size) as i64;
+    if size < 0 || size as usize > max {
+        return Err(ConnectionEnd::FrameTooLarge { size, max });
+    }
+    let mut payload = BytesMut::zeroed(size as usize);
+    // A slow sender gets the idle time for the whole frame, so a byte-a-minute peer is reaped.
+    match tokio::time::timeout(idle, reader.read_exact(&mut payload)).await {
+        Err(_) => Err(ConnectionEnd::Idle(idle)),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(ConnectionEnd::Closed),
+        Ok(Err(e)) => Err(e.into()),
+        Ok(Ok(_)) => Ok(payload.freeze()),
+    }
+}
+
+fn refuse(prefix: &RequestPrefix, reason: impl ToString) -> ConnectionEnd {
+    ConnectionEnd::BadRequest {
+        api_key: prefix.api_key,
+        api_version: prefix.api_version,
+        correlation_id: prefix.correlation_id,
+        reason: reason.to_string(),
+    }
+}
+
+/// Decodes and handles one request; `Ok(None)` when no response is due (acks=0).
+async fn handle_frame(
+    broker: &Arc<Broker>,
+    peer: SocketAddr,
+    frame: Bytes,
+) -> Result<Option<Vec<FrameChunk>>, ConnectionEnd> {
+    let Some(prefix) = peek_request_prefix(&frame) else {
+        return Err(ConnectionEnd::BadRequest {
+            api_key: -1,
+            api_version: -1,
+            correlation_id: -1,
+            reason: format!(
+                "frame of {} bytes is shorter than a request header",
+                frame.len()
+            ),
+        });
+    };
+    let served = ApiKey::from_i16(prefix.api_key).and_then(api_versions::served_versions);
+    let Some((api_key, (min, max))) = ApiKey::from_i16(prefix.api_key).zip(served) else {
+        return Err(refuse(&prefix, "API not served"));
+    };
+    if prefix.api_version < min || prefix.api_version > max {
+        if api_key == ApiKey::ApiVersions {
+            let body = api_versions::unsupported_version_response();
+            return encode(prefix.correlation_id, 0, &body, &prefix).map(Some);
+        }
+        return Err(refuse(
+            &prefix,
+            format!("version not served (we serve {min}..={max})"),
+        ));
+    }
+    let request = protocol::decode_request(frame).map_err(|e: DecodeError| refuse(&prefix, e))?;
+    let context = RequestContext {
+        header: request.header,
+        api_version: prefix.api_version,
+        peer,
+    };
+    let Some(body) = handlers::handle(broker, &context, request.body).await else {
+        return Ok(None);
+    };
+    encode(prefix.correlation_id, prefix.api_version, &body, &prefix).map(Some)
+}
+
+fn encode(
+    correlation_id: i32,
+    version: i16,
+    body: &ResponseBody,
+    prefix: &RequestPrefix,
+) -> Result<Vec<FrameChunk>, ConnectionEnd> {
+    protocol::encode_response_frame(correlation_id, version, body)
+        .map_err(|e| refuse(prefix, format!("encoding the response: {e}")))
+}

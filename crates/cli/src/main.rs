@@ -1,0 +1,135 @@
+//! The `runnel` binary. `runnel serve` starts a broker: with no arguments a single node that is
+//! both broker and controller on 127.0.0.1:9092 with data in ./data. Configuration uses Kafka's
+//! property names, merged as defaults < `--config FILE` < `RUNNEL_*` environment variables <
+//! `--override key=value` flags.
+
+mod properties;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "runnel",
+    version,
+    about = "A Kafka-compatible event-streaming broker"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a broker (defaults: one node, 127.0.0.1:9092, data in ./data).
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// A Kafka server.properties file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Set a property, as Kafka's start script does; repeatable: --override log.dirs=/tmp/x
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Print every configuration key with its default, then exit.
+    #[arg(long)]
+    print_default_config: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    if args.print_default_config {
+        print!("{}", broker::BrokerConfig::default_properties());
+        return ExitCode::SUCCESS;
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUNNEL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let explicit = match collect_properties(&args) {
+        Ok(explicit) => explicit,
+        Err(message) => {
+            eprintln!("runnel: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match broker::BrokerConfig::from_properties(&explicit) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("runnel: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("runnel: starting the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let running = match broker::run(config).await {
+            Ok(running) => running,
+            Err(error) => {
+                eprintln!("runnel: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!("runnel: serving on {}", running.local_addr);
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        running.shutdown().await;
+        tracing::info!("stopped cleanly");
+        ExitCode::SUCCESS
+    })
+}
+
+/// Merges the configuration sources, later ones winning.
+fn collect_properties(args: &ServeArgs) -> Result<BTreeMap<String, String>, String> {
+    let mut explicit = BTreeMap::new();
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        explicit.extend(properties::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?);
+    }
+    explicit.extend(properties::from_environment(std::env::vars()));
+    for item in &args.overrides {
+        let (key, value) = item
+            .split_once('=')
+            .ok_or_else(|| format!("--override {item}: expected KEY=VALUE"))?;
+        explicit.insert(key.trim().to_string(), value.trim().to_string());
+    }
+    Ok(explicit)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
