@@ -75,6 +75,15 @@ impl OffsetIndex {
             .map(|&(rel, pos)| (self.base_offset + i64::from(rel), u64::from(pos)))
     }
 
+    /// The largest indexed position at or below `position` (0 if none): a batch boundary.
+    pub fn floor_position(&self, position: u64) -> u64 {
+        let position = position.min(u64::from(u32::MAX)) as u32;
+        let after = self.entries.partition_point(|&(_, pos)| pos <= position);
+        after
+            .checked_sub(1)
+            .map_or(0, |i| u64::from(self.entries[i].1))
+    }
+
     /// Entries as `(offset, position)`, for consistency checks.
     pub fn entries(&self) -> impl Iterator<Item = (i64, u64)> + '_ {
         self.entries

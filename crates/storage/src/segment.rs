@@ -352,26 +352,29 @@ impl Segment {
     /// segment holds nothing at or after `offset`. The segment must be open.
     pub fn position_of(&self, offset: i64) -> Result<Option<u64>> {
         let open = self.open.as_ref().expect("lookups need an open segment");
-        let (_, mut position) = open.offset_index.lookup(offset);
-        while let Some(frame) =
-            frame::read_frame(&open.log, &self.log_path, position, self.size_bytes)?
-        {
+        let (indexed, mut position) = open.offset_index.lookup(offset);
+        if indexed == offset && position < self.size_bytes {
+            return Ok(Some(position)); // an index entry points at exactly this batch
+        }
+        let mut current = frame::read_frame(&open.log, &self.log_path, position, self.size_bytes)?;
+        while let Some(frame) = current {
             let next = position + frame.size_bytes;
-            let next_base =
-                match frame::read_frame(&open.log, &self.log_path, next, self.size_bytes)? {
-                    Some(following) => following.base_offset,
-                    None => self.next_offset,
-                };
+            let following = frame::read_frame(&open.log, &self.log_path, next, self.size_bytes)?;
+            let next_base = following.map_or(self.next_offset, |f| f.base_offset);
             if frame.base_offset >= offset || next_base > offset {
                 return Ok(Some(position));
             }
             position = next;
+            current = following;
         }
         Ok(None)
     }
 
     /// Whole batches from the one containing `offset`, up to `max_bytes` (at least one batch when
     /// `min_one_batch`) and only batches that end before `max_offset`.
+    ///
+    /// The end is found from the offset index where possible (its entries are batch boundaries
+    /// sorted by position too), walking batch frames only past the last entry in range.
     pub fn read(
         &self,
         offset: i64,
@@ -383,20 +386,34 @@ impl Segment {
             return Ok(None);
         };
         let open = self.open.as_ref().expect("reads need an open segment");
-        let mut end = start;
-        while let Some(frame) = frame::read_frame(&open.log, &self.log_path, end, self.size_bytes)?
-        {
-            let next = end + frame.size_bytes;
-            let next_base =
-                match frame::read_frame(&open.log, &self.log_path, next, self.size_bytes)? {
-                    Some(following) => following.base_offset,
-                    None => self.next_offset,
-                };
-            let fits = next - start <= max_bytes || (min_one_batch && end == start);
-            if next_base > max_offset || !fits {
-                break;
+        // A batch boundary no batch past `max_offset` crosses.
+        let offset_bound = if max_offset >= self.next_offset {
+            self.size_bytes
+        } else {
+            self.position_of(max_offset)?.unwrap_or(self.size_bytes)
+        };
+        let bound = offset_bound.min(start.saturating_add(max_bytes));
+        let mut end = if self.size_bytes <= bound {
+            self.size_bytes
+        } else {
+            let mut end = open.offset_index.floor_position(bound).max(start);
+            while let Some(frame) =
+                frame::read_frame(&open.log, &self.log_path, end, self.size_bytes)?
+            {
+                if end + frame.size_bytes > bound {
+                    break;
+                }
+                end += frame.size_bytes;
             }
-            end = next;
+            end
+        };
+        if end == start
+            && min_one_batch
+            && start < offset_bound
+            && let Some(frame) =
+                frame::read_frame(&open.log, &self.log_path, start, self.size_bytes)?
+        {
+            end = start + frame.size_bytes;
         }
         Ok(Some(FileRange {
             file: Arc::clone(&open.log),

@@ -20,6 +20,7 @@ enum Op {
     Read {
         pick: u64,
         max_bytes: u64,
+        bound: u64,
     },
     DeleteRecords {
         pick: u64,
@@ -37,7 +38,8 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (1usize..6, 0usize..400, proptest::bool::weighted(0.1))
             .prop_map(|(count, value_bytes, new_epoch)| Op::Append { count, value_bytes, new_epoch }),
-        3 => (any::<u64>(), 1u64..6000).prop_map(|(pick, max_bytes)| Op::Read { pick, max_bytes }),
+        3 => (any::<u64>(), 1u64..6000, any::<u64>())
+            .prop_map(|(pick, max_bytes, bound)| Op::Read { pick, max_bytes, bound }),
         1 => any::<u64>().prop_map(|pick| Op::DeleteRecords { pick }),
         1 => Just(Op::Retention),
         1 => any::<u64>().prop_map(|pick| Op::Truncate { pick }),
@@ -96,20 +98,39 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .push((info.first_offset, info.last_offset, content(&bytes)));
                 l.set_high_watermark(info.last_offset + 1).unwrap();
             }
-            Op::Read { pick, max_bytes } => {
+            Op::Read {
+                pick,
+                max_bytes,
+                bound,
+            } => {
                 let span = (model.log_end() - model.log_start + 1) as u64;
                 let offset = model.log_start + (pick % span) as i64;
-                let data = l.read(offset, max_bytes, i64::MAX, true).unwrap();
-                match model.batches.iter().find(|b| b.1 >= offset) {
+                // Half the reads are bounded by a high watermark somewhere above the offset.
+                let max_offset = if bound % 2 == 0 {
+                    i64::MAX
+                } else {
+                    offset + (bound % (model.log_end() - offset + 1) as u64) as i64
+                };
+                let data = l.read(offset, max_bytes, max_offset, true).unwrap();
+                match model
+                    .batches
+                    .iter()
+                    .find(|b| b.1 >= offset)
+                    .filter(|b| b.1 < max_offset)
+                {
                     None => prop_assert!(data.records.is_none()),
                     Some(want) => {
                         let bytes = data.records.unwrap().read_to_bytes().unwrap();
-                        let first = protocol::records::RecordBatches::new(&bytes)
-                            .next()
-                            .unwrap()
-                            .unwrap();
-                        prop_assert_eq!(first.base_offset(), want.0);
-                        prop_assert_eq!(content(first.as_bytes()), want.2.clone());
+                        let batches: Vec<_> = protocol::records::RecordBatches::new(&bytes)
+                            .map(|b| b.unwrap())
+                            .collect();
+                        prop_assert_eq!(batches[0].base_offset(), want.0);
+                        prop_assert_eq!(content(batches[0].as_bytes()), want.2.clone());
+                        prop_assert!(batches.len() == 1 || bytes.len() as u64 <= max_bytes);
+                        for pair in batches.windows(2) {
+                            prop_assert_eq!(pair[0].last_offset() + 1, pair[1].base_offset());
+                        }
+                        prop_assert!(batches.iter().all(|b| b.last_offset() < max_offset));
                     }
                 }
                 let below = model.log_start - 1;
