@@ -42,8 +42,10 @@ pub struct LogConfig {
     pub open_segments_max: usize,
     /// Producer ids whose idempotence state is kept; the least recently written is evicted.
     pub producer_ids_max: usize,
-    /// Verify each batch's CRC32C again when appending (a pair assertion with the broker's
-    /// validation). Recovery always verifies.
+    /// Verify each batch's CRC32C again when appending: a pair assertion with the broker's
+    /// produce validation, which already verified it. Off by default because it costs a second
+    /// pass over every byte (measured in docs/BENCHMARKS.md); on in the test preset. Recovery
+    /// always verifies.
     pub append_verifies_crc: bool,
 }
 
@@ -62,7 +64,7 @@ impl Default for LogConfig {
             },
             open_segments_max: 16,
             producer_ids_max: 100_000,
-            append_verifies_crc: true,
+            append_verifies_crc: false,
         }
     }
 }
@@ -83,6 +85,7 @@ impl LogConfig {
             index_interval_bytes: 512,
             open_segments_max: 4,
             producer_ids_max: 64,
+            append_verifies_crc: true,
             ..Self::default()
         }
     }

@@ -525,7 +525,7 @@ impl Log {
             .next_back()
             .map(|(&b, _)| b)
             .into_iter()
-            .chain(state.segments.range(offset + 1..).map(|(&b, _)| b))
+            .chain(state.segments.range(offset + 1..).map(|(&b, _)| b).take(1))
             .collect();
         for base in bases {
             let segment = self.open_segment(&mut state, base)?;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use protocol::records::RecordBatchHeader;
 
+use crate::config::SEGMENT_BYTES_MAX;
 use crate::error::{Result, StorageError};
 use crate::frame::{self, BatchReader, Next};
 use crate::index::{self, OFFSET_ENTRY_BYTES, OffsetIndex, TIME_ENTRY_BYTES, TimeIndex};
@@ -22,6 +23,8 @@ pub(crate) const INDEX_SUFFIX: &str = ".index";
 pub(crate) const TIME_INDEX_SUFFIX: &str = ".timeindex";
 /// `RecordBatch.NO_TIMESTAMP`.
 pub(crate) const NO_TIMESTAMP: i64 = -1;
+/// Offset index entries checked against the log when an index is loaded.
+const INDEX_CHECK_SAMPLES: usize = 64;
 
 /// A byte range of a segment file holding whole batches, ready for `sendfile`.
 ///
@@ -49,9 +52,15 @@ impl FileRange {
     }
     /// Copies the range into memory (tests, replication over a copying transport).
     pub fn read_to_bytes(&self) -> std::io::Result<bytes::Bytes> {
-        let mut buf = vec![0u8; self.length as usize];
-        self.file.read_exact_at(&mut buf, self.position)?;
+        let mut buf = Vec::new();
+        self.read_into(&mut buf)?;
         Ok(buf.into())
+    }
+
+    /// Copies the range into `buf` (replacing its contents), reusing its allocation.
+    pub fn read_into(&self, buf: &mut Vec<u8>) -> std::io::Result<()> {
+        buf.resize(self.length as usize, 0);
+        self.file.read_exact_at(buf, self.position)
     }
 }
 
@@ -221,8 +230,16 @@ impl Segment {
                 return Ok(None);
             }
         };
-        // Pair check: every offset index entry must point at a batch frame with that base offset.
-        for (offset, position) in offset_index.entries() {
+        // Pair check: sampled offset index entries (first, last and up to 64 spread between)
+        // must point at a batch frame with that base offset.
+        let stride = (offset_index.len() / INDEX_CHECK_SAMPLES).max(1);
+        let count = offset_index.len();
+        let sampled = offset_index
+            .entries()
+            .enumerate()
+            .filter(|(i, _)| i % stride == 0 || i + 1 == count)
+            .map(|(_, entry)| entry);
+        for (offset, position) in sampled {
             let frame = frame::read_frame(log, &self.log_path, position, self.size_bytes)?;
             if frame.is_none_or(|f| f.base_offset != offset) {
                 tracing::warn!(segment = %self.log_path.display(), offset, position, "index entry does not match the log");
@@ -244,9 +261,11 @@ impl Segment {
         verify: bool,
         on_batch: &mut dyn FnMut(&RecordBatchHeader<'_>),
     ) -> Result<ScanOutcome> {
-        let file_len = std::fs::metadata(&self.log_path)
+        let actual_len = std::fs::metadata(&self.log_path)
             .map_err(StorageError::io("reading metadata of", &self.log_path))?
             .len();
+        // Index positions are u32: bytes past the largest allowed segment are never served.
+        let file_len = actual_len.min(SEGMENT_BYTES_MAX);
         let open = self.open.as_mut().expect("scan needs an open segment");
         let log = Arc::clone(&open.log);
         if start == 0 {
@@ -268,6 +287,9 @@ impl Segment {
         );
         let torn = loop {
             let (position, header) = match reader.next_batch()? {
+                Next::End if actual_len > file_len => {
+                    break Some((file_len, "segment exceeds the maximum segment size".into()));
+                }
                 Next::End => break None,
                 Next::Torn { position, reason } => break Some((position, reason)),
                 Next::Batch { position, header } => (position, header),
@@ -526,13 +548,23 @@ impl Segment {
     /// Reads the last time index entry from disk (no full load): the segment's max timestamp
     /// as recorded when it was sealed.
     pub fn read_sealed_max_timestamp(&mut self) -> Result<bool> {
-        let Some(bytes) = index::read_index_file(&self.time_index_path(), u64::MAX)? else {
-            return Ok(false);
+        let path = self.time_index_path();
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(error) => return Err(StorageError::io("opening", &path)(error)),
         };
-        if bytes.len() < TIME_ENTRY_BYTES || !bytes.len().is_multiple_of(TIME_ENTRY_BYTES) {
+        let len = file
+            .metadata()
+            .map_err(StorageError::io("reading metadata of", &path))?
+            .len();
+        let entry = TIME_ENTRY_BYTES as u64;
+        if len < entry || !len.is_multiple_of(entry) {
             return Ok(false);
         }
-        let last = &bytes[bytes.len() - TIME_ENTRY_BYTES..];
+        let mut last = [0u8; TIME_ENTRY_BYTES];
+        file.read_exact_at(&mut last, len - entry)
+            .map_err(StorageError::io("reading", &path))?;
         self.max_timestamp = i64::from_be_bytes(last[0..8].try_into().expect("8 bytes"));
         let rel = u32::from_be_bytes(last[8..12].try_into().expect("4 bytes"));
         self.offset_of_max_timestamp = self.base_offset + i64::from(rel);
