@@ -6,8 +6,13 @@
 //! syncer; everyone else waits on a condvar for `flushed_offset` to pass their offset. An fsync
 //! failure is sticky (after a failed fsync the kernel may have dropped the dirty pages, so
 //! retrying could report success for lost data): the log goes offline until reopened.
+//! Before syncing, the syncer lingers (yielding, at most `GROUP_COMMIT_LINGER`) while other
+//! appends are between entering `append_*` and finishing their write, so one fsync covers them
+//! too instead of leaving them for the next one.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::checkpoint::{self, CLEAN_SHUTDOWN_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
 use crate::config::FlushPolicy;
@@ -24,10 +29,24 @@ struct GroupCommitState {
     failed: Option<String>,
 }
 
+/// Longest a syncer waits for in-flight appends to finish writing before it syncs.
+const GROUP_COMMIT_LINGER: Duration = Duration::from_micros(500);
+
 #[derive(Debug, Default)]
 pub(crate) struct GroupCommit {
     state: Mutex<GroupCommitState>,
     flushed: Condvar,
+    /// Appends that entered `append_*` and have not finished writing.
+    appends_in_flight: AtomicUsize,
+}
+
+/// Marks an append as in flight until dropped (after its write, before it waits for fsync).
+pub(crate) struct AppendInFlight<'a>(&'a AtomicUsize);
+
+impl Drop for AppendInFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl GroupCommit {
@@ -38,6 +57,20 @@ impl GroupCommit {
                 ..GroupCommitState::default()
             }),
             flushed: Condvar::new(),
+            appends_in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn enter_append(&self) -> AppendInFlight<'_> {
+        self.appends_in_flight.fetch_add(1, Ordering::AcqRel);
+        AppendInFlight(&self.appends_in_flight)
+    }
+
+    /// Lets appends that are about to finish writing join the coming sync (bounded wait).
+    fn linger(&self) {
+        let deadline = Instant::now() + GROUP_COMMIT_LINGER;
+        while self.appends_in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            std::thread::yield_now();
         }
     }
 
@@ -67,10 +100,11 @@ impl Log {
             }
             state.syncing = true;
             drop(state);
-            let result = self.sync_active();
+            gc.linger();
+            let synced = self.sync_active();
             state = gc.state.lock().unwrap_or_else(|p| p.into_inner());
             state.syncing = false;
-            match result {
+            match synced {
                 Ok(synced) => state.flushed_offset = state.flushed_offset.max(synced),
                 Err(error) => state.failed = Some(error.to_string()),
             }

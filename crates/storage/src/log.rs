@@ -212,6 +212,7 @@ impl Log {
     /// [`FlushPolicy::FsyncBeforeAck`] mode, returns once the batches are on disk.
     pub fn append_as_leader(&self, records: &mut [u8], leader_epoch: i32) -> Result<LogAppendInfo> {
         let infos = self.parse_batches(records)?;
+        let in_flight = self.group_commit.enter_append();
         let mut state = self.lock()?;
         if let Some(reason) = &state.offline {
             return Err(self.offline_error(reason));
@@ -284,6 +285,7 @@ impl Log {
         state.epochs.assign(leader_epoch, first_offset);
         state.epochs.persist_if_dirty()?;
         let target = self.after_append(state)?;
+        drop(in_flight);
         if let Some(target) = target {
             self.flush_to(target)?;
         }
@@ -294,6 +296,7 @@ impl Log {
     /// Offsets must continue exactly from the log end offset (no gaps: there is no compaction).
     pub fn append_as_follower(&self, records: &[u8]) -> Result<LogAppendInfo> {
         let infos = self.parse_batches(records)?;
+        let in_flight = self.group_commit.enter_append();
         let mut state = self.lock()?;
         if let Some(reason) = &state.offline {
             return Err(self.offline_error(reason));
@@ -316,6 +319,7 @@ impl Log {
         let info = self.write_batches(&mut state, records, &infos)?;
         state.epochs.persist_if_dirty()?;
         let target = self.after_append(state)?;
+        drop(in_flight);
         if let Some(target) = target {
             self.flush_to(target)?;
         }

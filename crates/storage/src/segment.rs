@@ -50,6 +50,14 @@ impl FileRange {
     pub fn is_empty(&self) -> bool {
         self.length == 0
     }
+    /// The range as the codec's zero-copy `records` value (sent with `sendfile`).
+    pub fn file_region(&self) -> protocol::codec::FileRegion {
+        protocol::codec::FileRegion {
+            file: Arc::clone(&self.file),
+            position: self.position,
+            length: self.length as usize,
+        }
+    }
     /// Copies the range into memory (tests, replication over a copying transport).
     pub fn read_to_bytes(&self) -> std::io::Result<bytes::Bytes> {
         let mut buf = Vec::new();
