@@ -18,6 +18,7 @@ mod frame;
 mod index;
 mod log;
 mod producer;
+mod range;
 mod recovery;
 mod retention;
 mod segment;
@@ -27,8 +28,8 @@ pub use epoch::{EpochEntry, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 pub use error::{Result, StorageError};
 pub use log::{Clock, FetchData, Log, LogAppendInfo, TimestampOffset};
 pub use producer::{PRODUCER_BATCHES_RETAINED, ProducerBatch, ProducerState};
+pub use range::FileRange;
 pub use retention::RetentionOutcome;
-pub use segment::FileRange;
 
 /// The partition directory name Kafka uses: `<topic>-<partition>`.
 pub fn partition_dir_name(topic: &str, partition: i32) -> String {

@@ -21,7 +21,8 @@ use crate::epoch::{EpochEntry, LeaderEpochCache};
 use crate::error::{Result, StorageError};
 use crate::flush::GroupCommit;
 use crate::producer::{ProducerState, ProducerStateManager, SequenceCheck};
-use crate::segment::{BatchInfo, FileRange, Segment};
+use crate::range::FileRange;
+use crate::segment::{BatchInfo, Segment};
 
 /// Milliseconds since the Unix epoch; injectable so tests control `segment.ms` and retention.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;

@@ -17,6 +17,7 @@ use crate::config::SEGMENT_BYTES_MAX;
 use crate::error::{Result, StorageError};
 use crate::frame::{self, BatchReader, Next};
 use crate::index::{self, OFFSET_ENTRY_BYTES, OffsetIndex, TIME_ENTRY_BYTES, TimeIndex};
+use crate::range::FileRange;
 
 pub(crate) const LOG_SUFFIX: &str = ".log";
 pub(crate) const INDEX_SUFFIX: &str = ".index";
@@ -25,52 +26,6 @@ pub(crate) const TIME_INDEX_SUFFIX: &str = ".timeindex";
 pub(crate) const NO_TIMESTAMP: i64 = -1;
 /// Offset index entries checked against the log when an index is loaded.
 const INDEX_CHECK_SAMPLES: usize = 64;
-
-/// A byte range of a segment file holding whole batches, ready for `sendfile`.
-///
-/// The file handle keeps the bytes readable even if retention deletes the segment meanwhile;
-/// a concurrent truncation may shorten the file, so senders must handle a short read.
-#[derive(Debug, Clone)]
-pub struct FileRange {
-    file: Arc<File>,
-    position: u64,
-    length: u64,
-}
-
-impl FileRange {
-    pub fn file(&self) -> &File {
-        &self.file
-    }
-    pub fn position(&self) -> u64 {
-        self.position
-    }
-    pub fn len(&self) -> u64 {
-        self.length
-    }
-    pub fn is_empty(&self) -> bool {
-        self.length == 0
-    }
-    /// The range as the codec's zero-copy `records` value (sent with `sendfile`).
-    pub fn file_region(&self) -> protocol::codec::FileRegion {
-        protocol::codec::FileRegion {
-            file: Arc::clone(&self.file),
-            position: self.position,
-            length: self.length as usize,
-        }
-    }
-    /// Copies the range into memory (tests, replication over a copying transport).
-    pub fn read_to_bytes(&self) -> std::io::Result<bytes::Bytes> {
-        let mut buf = Vec::new();
-        self.read_into(&mut buf)?;
-        Ok(buf.into())
-    }
-
-    /// Copies the range into `buf` (replacing its contents), reusing its allocation.
-    pub fn read_into(&self, buf: &mut Vec<u8>) -> std::io::Result<()> {
-        buf.resize(self.length as usize, 0);
-        self.file.read_exact_at(buf, self.position)
-    }
-}
 
 /// What appending needs to know about each batch, read once from its header.
 #[derive(Debug, Clone, Copy)]
