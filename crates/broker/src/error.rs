@@ -25,10 +25,16 @@ pub enum BrokerError {
     InvalidTopic { name: String, reason: &'static str },
     #[error("invalid partition count {0}")]
     InvalidPartitions(i32),
+    #[error("invalid partition count: {0}")]
+    InvalidPartitionCount(String),
     #[error("invalid replication factor {requested}: {available} broker(s) available")]
     InvalidReplicationFactor { requested: i16, available: i32 },
     #[error("invalid config: {0}")]
     InvalidConfig(String),
+    #[error("invalid replica assignment: {0}")]
+    InvalidReplicaAssignment(String),
+    #[error("unknown topic id {0}")]
+    UnknownTopicId(protocol::Uuid),
     #[error("invalid request: {0}")]
     InvalidRequest(String),
     #[error("record batch of {size} bytes is larger than max.message.bytes {max}")]
@@ -66,8 +72,12 @@ impl BrokerError {
                 ErrorCode::UnknownTopicOrPartition
             }
             BrokerError::InvalidTopic { .. } => ErrorCode::InvalidTopicException,
-            BrokerError::InvalidPartitions(_) => ErrorCode::InvalidPartitions,
+            BrokerError::InvalidPartitions(_) | BrokerError::InvalidPartitionCount(_) => {
+                ErrorCode::InvalidPartitions
+            }
             BrokerError::InvalidReplicationFactor { .. } => ErrorCode::InvalidReplicationFactor,
+            BrokerError::InvalidReplicaAssignment(_) => ErrorCode::InvalidReplicaAssignment,
+            BrokerError::UnknownTopicId(_) => ErrorCode::UnknownTopicId,
             BrokerError::InvalidRequest(_) => ErrorCode::InvalidRequest,
             BrokerError::MessageTooLarge { .. } => ErrorCode::MessageTooLarge,
             BrokerError::CorruptMessage(_) => ErrorCode::CorruptMessage,

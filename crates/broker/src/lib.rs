@@ -6,6 +6,7 @@
 
 pub mod broker;
 pub mod config;
+pub mod config_admin;
 pub mod error;
 pub mod handlers;
 pub mod metadata;

@@ -24,7 +24,19 @@ pub fn served_versions(api_key: ApiKey) -> Option<(i16, i16)> {
 }
 
 /// Every served API with its advertised range; the codec must cover each range.
-const SERVED: &[(ApiKey, i16, i16)] = &[(ApiKey::Metadata, 0, 12), (ApiKey::ApiVersions, 0, 4)];
+const SERVED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 0, 7),
+    (ApiKey::DeleteTopics, 0, 6),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeConfigs, 0, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::DescribeTopicPartitions, 0, 0),
+    (ApiKey::DescribeLogDirs, 0, 4),
+];
 
 fn api_keys() -> Vec<ApiVersion> {
     SERVED

@@ -3,7 +3,16 @@
 //! the response body; errors of a partition or topic go into that entry's error code (mapped
 //! in `error.rs`), never into a dropped connection.
 
+mod alter_configs;
 pub mod api_versions;
+mod create_partitions;
+mod create_topics;
+mod delete_topics;
+mod describe_cluster;
+mod describe_configs;
+mod describe_log_dirs;
+mod describe_topic_partitions;
+mod incremental_alter_configs;
 mod metadata;
 
 use std::net::SocketAddr;
@@ -40,6 +49,15 @@ pub async fn handle(
     Some(match body {
         RequestBody::ApiVersions(request) => api_versions::handle(broker, context, request).into(),
         RequestBody::Metadata(request) => metadata::handle(broker, context, request).into(),
+        RequestBody::AlterConfigs(request) => alter_configs::handle(broker, context, request).into(),
+        RequestBody::CreatePartitions(request) => create_partitions::handle(broker, context, request).into(),
+        RequestBody::CreateTopics(request) => create_topics::handle(broker, context, request).into(),
+        RequestBody::DeleteTopics(request) => delete_topics::handle(broker, context, request).into(),
+        RequestBody::DescribeCluster(request) => describe_cluster::handle(broker, context, request).into(),
+        RequestBody::DescribeConfigs(request) => describe_configs::handle(broker, context, request).into(),
+        RequestBody::DescribeLogDirs(request) => describe_log_dirs::handle(broker, context, request).into(),
+        RequestBody::DescribeTopicPartitions(request) => describe_topic_partitions::handle(broker, context, request).into(),
+        RequestBody::IncrementalAlterConfigs(request) => incremental_alter_configs::handle(broker, context, request).into(),
         other => {
             // A served API without a handler is a programming error; closing the connection
             // tells the client more than a silent hang.

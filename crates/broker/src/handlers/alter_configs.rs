@@ -1,0 +1,102 @@
+//! AlterConfigs (v0-2), the legacy whole-set alteration: a topic's overrides become exactly
+//! the given configs (keys not given return to their defaults), validated as a whole
+//! (unknown key or bad value: INVALID_CONFIG), with `validate_only`. Broker resources are
+//! refused with INVALID_REQUEST: no broker config changes dynamically here (see
+//! `config_admin.rs`).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use protocol::generated::AlterConfigsRequest;
+use protocol::generated::AlterConfigsResponse;
+use protocol::generated::alter_configs_request::AlterConfigsResource;
+use protocol::generated::alter_configs_response::AlterConfigsResourceResponse;
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::config_admin::{
+    RESOURCE_BROKER, RESOURCE_TOPIC, alter_topic_overrides, check_broker_resource,
+    refuse_broker_alteration,
+};
+use crate::error::BrokerError;
+
+pub fn handle(
+    broker: &Arc<Broker>,
+    context: &RequestContext,
+    request: AlterConfigsRequest,
+) -> AlterConfigsResponse {
+    let mut seen = HashSet::new();
+    let duplicates: HashSet<(i8, String)> = request
+        .resources
+        .iter()
+        .map(|r| (r.resource_type, r.resource_name.clone()))
+        .filter(|key| !seen.insert(key.clone()))
+        .collect();
+    let responses = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let key = (resource.resource_type, resource.resource_name.clone());
+            let result = if duplicates.contains(&key) {
+                Err(BrokerError::InvalidRequest(
+                    "the resource is given more than once".into(),
+                ))
+            } else {
+                alter(broker, &resource, request.validate_only)
+            };
+            if let Err(error) = &result {
+                tracing::debug!(resource = %resource.resource_name, client = context.client_id(), %error, "alter configs failed");
+            }
+            AlterConfigsResourceResponse {
+                error_code: crate::error::code_of(&result),
+                error_message: result.err().and_then(|error| error.message()),
+                resource_type: resource.resource_type,
+                resource_name: resource.resource_name,
+                ..Default::default()
+            }
+        })
+        .collect();
+    AlterConfigsResponse {
+        throttle_time_ms: 0,
+        responses,
+        ..Default::default()
+    }
+}
+
+fn alter(
+    broker: &Arc<Broker>,
+    resource: &AlterConfigsResource,
+    validate_only: bool,
+) -> Result<(), BrokerError> {
+    let mut configs = BTreeMap::new();
+    for config in &resource.configs {
+        let value = config.value.clone().ok_or_else(|| {
+            BrokerError::InvalidRequest(format!("null value not supported for {}", config.name))
+        })?;
+        if configs.insert(config.name.clone(), value).is_some() {
+            return Err(BrokerError::InvalidRequest(format!(
+                "config {} is given more than once",
+                config.name
+            )));
+        }
+    }
+    match resource.resource_type {
+        RESOURCE_TOPIC => {
+            alter_topic_overrides(broker, &resource.resource_name, validate_only, |_| {
+                Ok(configs)
+            })
+        }
+        RESOURCE_BROKER => {
+            check_broker_resource(&broker.config, &resource.resource_name)?;
+            if configs.is_empty() {
+                return Ok(());
+            }
+            Err(refuse_broker_alteration(
+                &configs.into_keys().collect::<Vec<_>>(),
+            ))
+        }
+        other => Err(BrokerError::InvalidRequest(format!(
+            "resource type {other} is not supported; alter topics (2) or brokers (4)"
+        ))),
+    }
+}

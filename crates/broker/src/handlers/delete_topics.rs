@@ -1,0 +1,102 @@
+//! DeleteTopics (v0-6): deletes topics by name (v0-5 `topic_names`, v6 `topics`) or by topic id
+//! (v6): removes the topic from the metadata, then closes its partition logs and deletes their
+//! data (`ReplicaManager::delete_topic`: renamed first, removed in the background).
+//!
+//! Kafka 4 serves v1-6; v0 is served too (it differs only in the response's throttle time).
+//! With `delete.topic.enable=false` every entry is TOPIC_DELETION_DISABLED (v3+) or
+//! INVALID_REQUEST (v0-2, which predate that code), as Kafka answers.
+
+use std::sync::Arc;
+
+use protocol::Uuid;
+use protocol::generated::DeleteTopicsRequest;
+use protocol::generated::DeleteTopicsResponse;
+use protocol::generated::delete_topics_response::DeletableTopicResult;
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::error::BrokerError;
+use crate::metadata::TopicMetadata;
+
+/// A topic to delete, as the request names it.
+enum Target {
+    Name(String),
+    Id(Uuid),
+}
+
+pub fn handle(
+    broker: &Arc<Broker>,
+    context: &RequestContext,
+    request: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
+    let targets: Vec<Target> = if context.api_version >= 6 {
+        request
+            .topics
+            .into_iter()
+            .map(|topic| match topic.name {
+                Some(name) if topic.topic_id == Uuid::ZERO => Target::Name(name),
+                _ => Target::Id(topic.topic_id),
+            })
+            .collect()
+    } else {
+        request.topic_names.into_iter().map(Target::Name).collect()
+    };
+    let responses = targets
+        .into_iter()
+        .map(|target| {
+            let (name, id) = match &target {
+                Target::Name(name) => (Some(name.clone()), Uuid::ZERO),
+                Target::Id(id) => (None, *id),
+            };
+            match delete(broker, context, target) {
+                Ok(topic) => DeletableTopicResult {
+                    name: Some(topic.name.clone()),
+                    topic_id: topic.uuid(),
+                    error_code: 0,
+                    error_message: None,
+                    ..Default::default()
+                },
+                Err(error) => DeletableTopicResult {
+                    name,
+                    topic_id: id,
+                    error_code: error.error_code().code(),
+                    error_message: error.message(),
+                    ..Default::default()
+                },
+            }
+        })
+        .collect();
+    DeleteTopicsResponse {
+        throttle_time_ms: 0,
+        responses,
+        ..Default::default()
+    }
+}
+
+fn delete(
+    broker: &Broker,
+    context: &RequestContext,
+    target: Target,
+) -> Result<TopicMetadata, BrokerError> {
+    if !broker.config.delete_topic_enable {
+        return Err(if context.api_version < 3 {
+            BrokerError::InvalidRequest("topic deletion is disabled".into())
+        } else {
+            BrokerError::TopicDeletionDisabled
+        });
+    }
+    let name = match target {
+        Target::Name(name) => name,
+        Target::Id(id) => {
+            broker
+                .metadata
+                .topic_by_id(id)
+                .ok_or(BrokerError::UnknownTopicId(id))?
+                .name
+        }
+    };
+    let topic = broker.metadata.delete_topic(&name)?;
+    broker.replicas.delete_topic(&name);
+    tracing::info!(topic = %name, client = context.client_id(), "deleted topic");
+    Ok(topic)
+}

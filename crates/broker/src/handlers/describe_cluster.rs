@@ -1,0 +1,74 @@
+//! DescribeCluster (v0-1, KIP-700): the brokers (this one), the cluster id, the controller (this
+//! node: it is broker and controller) and, when asked, the cluster operations the client may
+//! perform. v1's `endpoint_type` 1 asks for broker endpoints; 2 (controllers, KIP-919) is
+//! UNSUPPORTED_ENDPOINT_TYPE, as a Kafka broker answers it (only controllers serve it).
+//!
+//! There is no authorizer, so every cluster operation is authorized, as Kafka reports without
+//! one.
+
+use std::sync::Arc;
+
+use protocol::ErrorCode;
+use protocol::generated::DescribeClusterRequest;
+use protocol::generated::DescribeClusterResponse;
+use protocol::generated::describe_cluster_response::DescribeClusterBroker;
+
+use super::RequestContext;
+use crate::broker::Broker;
+
+/// Kafka's "authorized operations not requested" marker.
+const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+/// The operations Kafka defines on the cluster resource (`AclOperation` ids: ALTER 4, CREATE 7,
+/// DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11, IDEMPOTENT_WRITE 12),
+/// as a bit field.
+pub const CLUSTER_OPERATIONS_ALL: i32 =
+    (1 << 4) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+/// KIP-919 endpoint types.
+const ENDPOINT_TYPE_BROKERS: i8 = 1;
+
+pub fn handle(
+    broker: &Arc<Broker>,
+    context: &RequestContext,
+    request: DescribeClusterRequest,
+) -> DescribeClusterResponse {
+    let endpoint_type = if context.api_version >= 1 {
+        request.endpoint_type
+    } else {
+        ENDPOINT_TYPE_BROKERS
+    };
+    if endpoint_type != ENDPOINT_TYPE_BROKERS {
+        return DescribeClusterResponse {
+            error_code: ErrorCode::UnsupportedEndpointType.code(),
+            error_message: Some(format!(
+                "endpoint type {endpoint_type} is not served by brokers; only 1 (brokers) is"
+            )),
+            endpoint_type,
+            cluster_id: broker.metadata.cluster_id().to_string(),
+            controller_id: -1,
+            cluster_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+            ..Default::default()
+        };
+    }
+    let advertised = broker.config.advertised_client_listener();
+    DescribeClusterResponse {
+        throttle_time_ms: 0,
+        error_code: ErrorCode::None.code(),
+        error_message: None,
+        endpoint_type,
+        cluster_id: broker.metadata.cluster_id().to_string(),
+        controller_id: broker.config.node_id,
+        brokers: vec![DescribeClusterBroker {
+            broker_id: broker.config.node_id,
+            host: advertised.host.clone(),
+            port: i32::from(advertised.port),
+            rack: broker.config.broker_rack.clone(),
+            ..Default::default()
+        }],
+        cluster_authorized_operations: if request.include_cluster_authorized_operations {
+            CLUSTER_OPERATIONS_ALL
+        } else {
+            AUTHORIZED_OPERATIONS_OMITTED
+        },
+        ..Default::default()
+    }
+}

@@ -1,0 +1,128 @@
+//! DescribeTopicPartitions (v0, KIP-966): the paginated topic listing Kafka 4's admin client
+//! and `kafka-topics --describe` use when the broker advertises it. Topics (the requested ones,
+//! or all when none are named) are answered in name order from the cursor, with at most
+//! `response_partition_limit` partitions (capped at Kafka's default
+//! `max.request.partition.size.limit`, 2000); `next_cursor` says where the next page starts.
+//!
+//! On a single node every partition's leader, replicas and ISR are this broker; eligible leader
+//! replicas and the last known ELR are empty (KIP-966's ELR needs more than one replica).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use protocol::generated::DescribeTopicPartitionsRequest;
+use protocol::generated::DescribeTopicPartitionsResponse;
+use protocol::generated::describe_topic_partitions_response::{
+    Cursor, DescribeTopicPartitionsResponsePartition, DescribeTopicPartitionsResponseTopic,
+};
+use protocol::{ErrorCode, Uuid};
+
+use super::RequestContext;
+use crate::broker::Broker;
+
+/// Kafka's default `max.request.partition.size.limit`.
+pub const RESPONSE_PARTITIONS_MAX: i32 = 2000;
+/// The operations Kafka defines on a topic (`AclOperation` ids: READ 3, WRITE 4, CREATE 5,
+/// DELETE 6, ALTER 7, DESCRIBE 8, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11), as a bit field.
+/// There is no authorizer, so all are authorized.
+const TOPIC_OPERATIONS_ALL: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+
+pub fn handle(
+    broker: &Arc<Broker>,
+    _context: &RequestContext,
+    request: DescribeTopicPartitionsRequest,
+) -> DescribeTopicPartitionsResponse {
+    let mut remaining = request
+        .response_partition_limit
+        .clamp(1, RESPONSE_PARTITIONS_MAX);
+    let (cursor_topic, cursor_partition) = match &request.cursor {
+        Some(cursor) => (cursor.topic_name.clone(), cursor.partition_index.max(0)),
+        None => (String::new(), 0),
+    };
+    // Name order; a BTreeSet also drops duplicate names.
+    let names: BTreeSet<String> = if request.topics.is_empty() {
+        broker
+            .metadata
+            .topics()
+            .into_iter()
+            .map(|t| t.name)
+            .collect()
+    } else {
+        request.topics.into_iter().map(|t| t.name).collect()
+    };
+    let mut names = names
+        .into_iter()
+        .filter(|name| name.as_str() >= cursor_topic.as_str())
+        .peekable();
+    let mut topics = Vec::new();
+    let mut next_cursor = None;
+    let node = broker.config.node_id;
+    while let Some(name) = names.next() {
+        let Some(topic) = broker.metadata.topic(&name) else {
+            topics.push(DescribeTopicPartitionsResponseTopic {
+                error_code: ErrorCode::UnknownTopicOrPartition.code(),
+                name: Some(name),
+                topic_id: Uuid::ZERO,
+                topic_authorized_operations: TOPIC_OPERATIONS_ALL,
+                ..Default::default()
+            });
+            continue;
+        };
+        let first = if name == cursor_topic {
+            cursor_partition
+        } else {
+            0
+        };
+        let last = topic.partitions.min(first.saturating_add(remaining));
+        let partitions: Vec<_> = (first..last)
+            .map(|index| DescribeTopicPartitionsResponsePartition {
+                error_code: ErrorCode::None.code(),
+                partition_index: index,
+                leader_id: node,
+                leader_epoch: broker
+                    .replicas
+                    .get(&name, index)
+                    .map_or(0, |p| p.leader_epoch()),
+                replica_nodes: vec![node],
+                isr_nodes: vec![node],
+                eligible_leader_replicas: Some(Vec::new()),
+                last_known_elr: Some(Vec::new()),
+                offline_replicas: Vec::new(),
+                ..Default::default()
+            })
+            .collect();
+        remaining -= (last - first).max(0);
+        topics.push(DescribeTopicPartitionsResponseTopic {
+            error_code: ErrorCode::None.code(),
+            name: Some(name.clone()),
+            topic_id: topic.uuid(),
+            is_internal: name.starts_with("__"),
+            partitions,
+            topic_authorized_operations: TOPIC_OPERATIONS_ALL,
+            ..Default::default()
+        });
+        if last < topic.partitions {
+            next_cursor = Some(Cursor {
+                topic_name: name,
+                partition_index: last,
+                ..Default::default()
+            });
+            break;
+        }
+        if remaining == 0 {
+            next_cursor = names.peek().map(|next| Cursor {
+                topic_name: next.clone(),
+                partition_index: 0,
+                ..Default::default()
+            });
+            break;
+        }
+    }
+    DescribeTopicPartitionsResponse {
+        throttle_time_ms: 0,
+        topics,
+        next_cursor,
+        ..Default::default()
+    }
+}

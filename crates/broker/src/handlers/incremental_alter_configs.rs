@@ -1,0 +1,187 @@
+//! IncrementalAlterConfigs (v0-1, KIP-339): changes single keys of a topic's overrides with
+//! SET, DELETE (back to the default), APPEND and SUBTRACT (list keys only, i.e.
+//! `cleanup.policy`), validated as a whole after the changes (unknown key or bad value:
+//! INVALID_CONFIG), with `validate_only`. Broker resources are refused with INVALID_REQUEST:
+//! no broker config changes dynamically here (see `config_admin.rs`).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use protocol::generated::IncrementalAlterConfigsRequest;
+use protocol::generated::IncrementalAlterConfigsResponse;
+use protocol::generated::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
+use protocol::generated::incremental_alter_configs_response::AlterConfigsResourceResponse;
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::config_admin::{
+    RESOURCE_BROKER, RESOURCE_TOPIC, alter_topic_overrides, check_broker_resource,
+    is_list_topic_key, refuse_broker_alteration,
+};
+use crate::error::BrokerError;
+use crate::topic_config::{is_topic_key, topic_default};
+
+/// Kafka's `AlterConfigOp.OpType` ids.
+const OP_SET: i8 = 0;
+const OP_DELETE: i8 = 1;
+const OP_APPEND: i8 = 2;
+const OP_SUBTRACT: i8 = 3;
+
+/// Most items APPEND and SUBTRACT work on (bounds their quadratic merge).
+const LIST_ITEMS_MAX: usize = 64;
+
+pub fn handle(
+    broker: &Arc<Broker>,
+    context: &RequestContext,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let mut seen = HashSet::new();
+    let duplicates: HashSet<(i8, String)> = request
+        .resources
+        .iter()
+        .map(|r| (r.resource_type, r.resource_name.clone()))
+        .filter(|key| !seen.insert(key.clone()))
+        .collect();
+    let responses = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let key = (resource.resource_type, resource.resource_name.clone());
+            let result = if duplicates.contains(&key) {
+                Err(BrokerError::InvalidRequest(
+                    "the resource is given more than once".into(),
+                ))
+            } else {
+                alter(broker, &resource, request.validate_only)
+            };
+            if let Err(error) = &result {
+                tracing::debug!(resource = %resource.resource_name, client = context.client_id(), %error, "incremental alter configs failed");
+            }
+            AlterConfigsResourceResponse {
+                error_code: crate::error::code_of(&result),
+                error_message: result.err().and_then(|error| error.message()),
+                resource_type: resource.resource_type,
+                resource_name: resource.resource_name,
+                ..Default::default()
+            }
+        })
+        .collect();
+    IncrementalAlterConfigsResponse {
+        throttle_time_ms: 0,
+        responses,
+        ..Default::default()
+    }
+}
+
+fn alter(
+    broker: &Arc<Broker>,
+    resource: &AlterConfigsResource,
+    validate_only: bool,
+) -> Result<(), BrokerError> {
+    let mut names = HashSet::new();
+    for config in &resource.configs {
+        if !names.insert(config.name.as_str()) {
+            return Err(BrokerError::InvalidRequest(format!(
+                "config {} is given more than once",
+                config.name
+            )));
+        }
+        if !(OP_SET..=OP_SUBTRACT).contains(&config.config_operation) {
+            return Err(BrokerError::InvalidRequest(format!(
+                "unknown config operation {} for {}",
+                config.config_operation, config.name
+            )));
+        }
+        if config.config_operation != OP_DELETE && config.value.is_none() {
+            return Err(BrokerError::InvalidRequest(format!(
+                "null value not supported for {}",
+                config.name
+            )));
+        }
+    }
+    match resource.resource_type {
+        RESOURCE_TOPIC => {
+            alter_topic_overrides(broker, &resource.resource_name, validate_only, |current| {
+                apply(broker, current, &resource.configs)
+            })
+        }
+        RESOURCE_BROKER => {
+            check_broker_resource(&broker.config, &resource.resource_name)?;
+            if resource.configs.is_empty() {
+                return Ok(());
+            }
+            let keys: Vec<String> = resource.configs.iter().map(|c| c.name.clone()).collect();
+            Err(refuse_broker_alteration(&keys))
+        }
+        other => Err(BrokerError::InvalidRequest(format!(
+            "resource type {other} is not supported; alter topics (2) or brokers (4)"
+        ))),
+    }
+}
+
+/// The overrides after applying `changes` to `current`.
+fn apply(
+    broker: &Broker,
+    current: &BTreeMap<String, String>,
+    changes: &[AlterableConfig],
+) -> Result<BTreeMap<String, String>, BrokerError> {
+    let mut overrides = current.clone();
+    for change in changes {
+        let name = &change.name;
+        if !is_topic_key(name) {
+            return Err(BrokerError::InvalidConfig(format!(
+                "unknown topic config name: {name}"
+            )));
+        }
+        let value = change.value.clone().unwrap_or_default();
+        match change.config_operation {
+            OP_SET => {
+                overrides.insert(name.clone(), value);
+            }
+            OP_DELETE => {
+                overrides.remove(name);
+            }
+            operation => {
+                if !is_list_topic_key(name) {
+                    return Err(BrokerError::InvalidConfig(format!(
+                        "config value append or subtract is not allowed for config key {name}: \
+                         it is not a list"
+                    )));
+                }
+                let existing = overrides
+                    .get(name)
+                    .cloned()
+                    .or_else(|| topic_default(&broker.config, name))
+                    .unwrap_or_default();
+                let mut items: Vec<String> = split_list(&existing);
+                let given = split_list(&value);
+                if items.len() + given.len() > LIST_ITEMS_MAX {
+                    return Err(BrokerError::InvalidConfig(format!(
+                        "{name} may hold at most {LIST_ITEMS_MAX} items"
+                    )));
+                }
+                if operation == OP_APPEND {
+                    for item in given {
+                        if !items.contains(&item) {
+                            items.push(item);
+                        }
+                    }
+                } else {
+                    items.retain(|item| !given.contains(item));
+                }
+                overrides.insert(name.clone(), items.join(","));
+            }
+        }
+    }
+    Ok(overrides)
+}
+
+fn split_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_string)
+        .collect()
+}
