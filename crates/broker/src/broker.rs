@@ -9,6 +9,7 @@ use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::metadata::{MetadataStore, TopicMetadata, random_uuid};
 use crate::partitions::ReplicaManager;
+use crate::producer_ids::ProducerIdManager;
 use crate::topic_config::TopicConfig;
 
 /// Longest topic name Kafka accepts.
@@ -21,6 +22,8 @@ pub struct Broker {
     pub config: BrokerConfig,
     pub metadata: MetadataStore,
     pub replicas: ReplicaManager,
+    /// Ids for idempotent producers (InitProducerId), unique across restarts.
+    pub producer_ids: ProducerIdManager,
     pub started_at: Instant,
 }
 
@@ -57,10 +60,12 @@ impl Broker {
         let metadata = MetadataStore::open(&config.log_dir, config.node_id)?;
         let replicas = ReplicaManager::new(&config.log_dir);
         replicas.clean_deleted_dirs();
+        let producer_ids = ProducerIdManager::open(&config.log_dir)?;
         let broker = Broker {
             config,
             metadata,
             replicas,
+            producer_ids,
             started_at: Instant::now(),
         };
         for topic in broker.metadata.topics() {

@@ -4,6 +4,13 @@ use protocol::ErrorCode;
 use protocol::records::RecordsError;
 use storage::StorageError;
 
+/// One refused record of a batch: its index in the batch and why (Kafka's `RecordError`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    pub batch_index: i32,
+    pub message: String,
+}
+
 /// Why a broker operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -45,6 +52,32 @@ pub enum BrokerError {
     InvalidRecord(String),
     #[error("invalid required acks {0}")]
     InvalidRequiredAcks(i16),
+    /// Records of a batch failed validation (LogValidator's record errors); the whole batch is
+    /// refused and `record_errors` says which records and why.
+    #[error("{reason}")]
+    InvalidRecords {
+        reason: String,
+        record_errors: Vec<RecordError>,
+    },
+    /// Records have timestamps outside `message.timestamp.before/after.max.ms`, or a client
+    /// set LogAppendTime.
+    #[error("{reason}")]
+    InvalidTimestamp {
+        reason: String,
+        record_errors: Vec<RecordError>,
+    },
+    #[error("compression codec {codec} is not allowed in produce v{version} (zstd needs v7+)")]
+    UnsupportedCompressionType { codec: &'static str, version: i16 },
+    #[error("acks=all needs {required} in-sync replicas, this partition has {in_sync}")]
+    NotEnoughReplicas { required: i32, in_sync: i32 },
+    #[error("transactional records are not supported yet: {0}")]
+    TransactionsUnsupported(String),
+    #[error("the transaction coordinator is not available: {0}")]
+    CoordinatorNotAvailable(String),
+    #[error("leader epoch {requested} is older than the current epoch {current}")]
+    FencedLeaderEpoch { requested: i32, current: i32 },
+    #[error("leader epoch {requested} is newer than the current epoch {current}")]
+    UnknownLeaderEpoch { requested: i32, current: i32 },
     #[error("topic deletion is disabled")]
     TopicDeletionDisabled,
     #[error("policy violation: {0}")]
@@ -83,6 +116,14 @@ impl BrokerError {
             BrokerError::CorruptMessage(_) => ErrorCode::CorruptMessage,
             BrokerError::InvalidRecord(_) => ErrorCode::InvalidRecord,
             BrokerError::InvalidRequiredAcks(_) => ErrorCode::InvalidRequiredAcks,
+            BrokerError::InvalidRecords { .. } => ErrorCode::InvalidRecord,
+            BrokerError::InvalidTimestamp { .. } => ErrorCode::InvalidTimestamp,
+            BrokerError::UnsupportedCompressionType { .. } => ErrorCode::UnsupportedCompressionType,
+            BrokerError::NotEnoughReplicas { .. } => ErrorCode::NotEnoughReplicas,
+            BrokerError::TransactionsUnsupported(_) => ErrorCode::InvalidTxnState,
+            BrokerError::CoordinatorNotAvailable(_) => ErrorCode::CoordinatorNotAvailable,
+            BrokerError::FencedLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
+            BrokerError::UnknownLeaderEpoch { .. } => ErrorCode::UnknownLeaderEpoch,
             BrokerError::TopicDeletionDisabled => ErrorCode::TopicDeletionDisabled,
             BrokerError::PolicyViolation(_) => ErrorCode::PolicyViolation,
             BrokerError::RequestTimedOut => ErrorCode::RequestTimedOut,
@@ -94,6 +135,15 @@ impl BrokerError {
     /// The message to put in a response's error message field, where it has one.
     pub fn message(&self) -> Option<String> {
         Some(self.to_string())
+    }
+
+    /// The per-record errors of a refused batch (Produce v8+ `record_errors`).
+    pub fn record_errors(&self) -> &[RecordError] {
+        match self {
+            BrokerError::InvalidRecords { record_errors, .. }
+            | BrokerError::InvalidTimestamp { record_errors, .. } => record_errors,
+            _ => &[],
+        }
     }
 }
 

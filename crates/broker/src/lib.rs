@@ -9,8 +9,10 @@ pub mod config;
 pub mod config_admin;
 pub mod error;
 pub mod handlers;
+pub mod log_validator;
 pub mod metadata;
 pub mod partitions;
+pub mod producer_ids;
 mod server;
 pub mod topic_config;
 

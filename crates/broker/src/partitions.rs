@@ -7,10 +7,10 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use protocol::Uuid;
-use storage::Log;
+use storage::{Log, LogAppendInfo};
 use tokio::sync::Notify;
 
 use crate::error::BrokerError;
@@ -31,6 +31,9 @@ pub struct Partition {
     config: RwLock<Arc<TopicConfig>>,
     /// Woken after every append and high-watermark change; fetches wait on it.
     appended: Notify,
+    /// Serialises "read the log end offset, raise the HighWatermark to it" after appends, so
+    /// concurrent appends never move the HighWatermark backwards.
+    high_watermark_lock: Mutex<()>,
 }
 
 impl Partition {
@@ -59,6 +62,30 @@ impl Partition {
     /// The leader epoch batches are stamped with on a single node.
     pub fn leader_epoch(&self) -> i32 {
         0
+    }
+
+    /// Appends a produced (validated) batch as leader, stamping this partition's leader epoch
+    /// into it in place, then advances the HighWatermark to the log end offset (on a single
+    /// node the ISR is this replica alone) and wakes waiting fetches. Blocking file I/O: in
+    /// fsync-before-ack mode it returns once the batch is on disk.
+    pub fn append_as_leader(&self, records: &mut [u8]) -> Result<LogAppendInfo, BrokerError> {
+        let info = self.log.append_as_leader(records, self.leader_epoch())?;
+        if !info.duplicate {
+            self.advance_high_watermark()?;
+            self.notify_appended();
+        }
+        Ok(info)
+    }
+
+    /// Raises the HighWatermark to the log end offset (single node: every appended offset is
+    /// replicated to the whole ISR).
+    pub fn advance_high_watermark(&self) -> Result<i64, BrokerError> {
+        let _serial = self
+            .high_watermark_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let log_end = self.log.log_end_offset()?;
+        Ok(self.log.set_high_watermark(log_end)?)
     }
 }
 
@@ -113,7 +140,10 @@ impl ReplicaManager {
                 log,
                 config: RwLock::new(config.clone()),
                 appended: Notify::new(),
+                high_watermark_lock: Mutex::new(()),
             });
+            // Recovery starts the HighWatermark at the log start; this replica is the whole ISR.
+            partition.advance_high_watermark()?;
             self.map_mut().insert(tp, partition);
         }
         Ok(())

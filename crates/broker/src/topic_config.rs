@@ -109,6 +109,11 @@ pub struct TopicConfig {
     pub compact: bool,
     pub log_append_time: bool,
     pub min_insync_replicas: i32,
+    /// `message.timestamp.before.max.ms`: how far in the past a CreateTime record may be;
+    /// `None` when unbounded (`Long.MAX_VALUE`).
+    pub timestamp_before_max_ms: Option<i64>,
+    /// `message.timestamp.after.max.ms`: how far in the future; `None` when unbounded.
+    pub timestamp_after_max_ms: Option<i64>,
 }
 
 fn invalid(key: &str, value: &str, reason: impl std::fmt::Display) -> ConfigError {
@@ -192,6 +197,15 @@ impl TopicConfig {
             flush_policy,
             ..LogConfig::default()
         };
+        let timestamp_bound = |name: &str| -> Result<Option<i64>, ConfigError> {
+            let ms = num(name, value(name))?;
+            if ms < 0 {
+                return Err(invalid(name, &ms.to_string(), "must be at least 0"));
+            }
+            Ok((ms != i64::MAX).then_some(ms))
+        };
+        let timestamp_before_max_ms = timestamp_bound("message.timestamp.before.max.ms")?;
+        let timestamp_after_max_ms = timestamp_bound("message.timestamp.after.max.ms")?;
         Ok(TopicConfig {
             overrides: overrides.clone(),
             log,
@@ -199,6 +213,8 @@ impl TopicConfig {
             compact: cleanup.split(',').any(|p| p.trim() == "compact"),
             log_append_time: timestamp_type == "LogAppendTime",
             min_insync_replicas: min_insync.clamp(1, i32::MAX as i64) as i32,
+            timestamp_before_max_ms,
+            timestamp_after_max_ms,
         })
     }
 

@@ -20,7 +20,9 @@ use crate::config::{FlushPolicy, LogConfig};
 use crate::epoch::{EpochEntry, LeaderEpochCache};
 use crate::error::{Result, StorageError};
 use crate::flush::GroupCommit;
-use crate::producer::{ProducerState, ProducerStateManager, SequenceCheck};
+use crate::producer::{
+    ProducerState, ProducerStateManager, SequenceCheck, last_sequence, next_sequence,
+};
 use crate::range::FileRange;
 use crate::segment::{BatchInfo, Segment};
 
@@ -235,11 +237,8 @@ impl Log {
             })?;
             let producer_id = batch.producer_id();
             if let Some(&(epoch, last_sequence)) = pending.get(&producer_id) {
-                let expected = if last_sequence == i32::MAX {
-                    0
-                } else {
-                    last_sequence + 1
-                };
+                // A later batch of a producer already seen in this request must follow it.
+                let expected = next_sequence(last_sequence);
                 if batch.producer_epoch() != epoch || batch.base_sequence() != expected {
                     return Err(StorageError::OutOfOrderSequence {
                         producer_id,
@@ -258,10 +257,7 @@ impl Log {
                 });
             }
             if producer_id >= 0 && !batch.is_control() {
-                let last = batch
-                    .base_sequence()
-                    .wrapping_add(batch.last_offset_delta())
-                    & i32::MAX;
+                let last = last_sequence(batch.base_sequence(), batch.last_offset_delta());
                 pending.insert(producer_id, (batch.producer_epoch(), last));
             }
         }
@@ -582,7 +578,7 @@ impl Log {
 
     /// After a successful write: applies `flush.messages` and says what to wait for in fsync
     /// mode. Consumes the guard so waiting happens outside the lock.
-    fn after_append(&self, mut state: MutexGuard<'_, LogState>) -> Result<Option<i64>> {
+    fn after_append(&self, state: MutexGuard<'_, LogState>) -> Result<Option<i64>> {
         let log_end = state.log_end_offset();
         match self.config.flush_policy {
             FlushPolicy::FsyncBeforeAck => Ok(Some(log_end)),
@@ -590,7 +586,6 @@ impl Log {
                 flush_messages: Some(n),
                 ..
             } if (log_end - state.recovery_point) as u64 >= n => {
-                state.recovery_point = state.recovery_point.min(log_end);
                 drop(state);
                 Ok(Some(log_end))
             }

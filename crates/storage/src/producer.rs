@@ -56,7 +56,7 @@ pub(crate) enum SequenceCheck {
 }
 
 /// The sequence of the batch's last record, wrapping past `i32::MAX` like Kafka.
-fn last_sequence(base_sequence: i32, last_offset_delta: i32) -> i32 {
+pub(crate) fn last_sequence(base_sequence: i32, last_offset_delta: i32) -> i32 {
     if base_sequence > i32::MAX - last_offset_delta {
         last_offset_delta - (i32::MAX - base_sequence) - 1
     } else {
@@ -64,7 +64,7 @@ fn last_sequence(base_sequence: i32, last_offset_delta: i32) -> i32 {
     }
 }
 
-fn next_sequence(sequence: i32) -> i32 {
+pub(crate) fn next_sequence(sequence: i32) -> i32 {
     if sequence == i32::MAX {
         0
     } else {

@@ -366,6 +366,31 @@ fn idempotent_producers_are_deduplicated_across_restarts() {
 }
 
 #[test]
+fn one_request_may_carry_several_batches_of_one_producer() {
+    let dir = common::tempdir();
+    let log = open(dir.path(), small());
+    let mut request = producer_batch(2, 5, 0, 0);
+    request.extend(producer_batch(2, 5, 0, 2));
+    let info = log.append_as_leader(&mut request, 0).unwrap();
+    assert_eq!((info.first_offset, info.last_offset), (0, 3));
+    let mut gap = producer_batch(1, 5, 0, 4);
+    gap.extend(producer_batch(1, 5, 0, 9));
+    assert!(matches!(
+        log.append_as_leader(&mut gap, 0),
+        Err(StorageError::OutOfOrderSequence {
+            first_sequence: 9,
+            ..
+        })
+    ));
+    assert_eq!(
+        log.log_end_offset().unwrap(),
+        4,
+        "a refused request writes nothing"
+    );
+    assert_eq!(log.producer_state(5).unwrap().unwrap().batches.len(), 2);
+}
+
+#[test]
 fn fsync_mode_group_commits_concurrent_appends() {
     let dir = common::tempdir();
     let config = LogConfig {

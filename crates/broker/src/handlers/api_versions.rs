@@ -36,6 +36,12 @@ const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeCluster, 0, 1),
     (ApiKey::DescribeTopicPartitions, 0, 0),
     (ApiKey::DescribeLogDirs, 0, 4),
+    // Advertised from v0 (librdkafka); v0-2 are answered with UNSUPPORTED_VERSION (produce.rs).
+    (ApiKey::Produce, 0, 11),
+    (ApiKey::InitProducerId, 0, 5),
+    // v0's offsets array is not served (list_offsets.rs).
+    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::DeleteRecords, 0, 2),
 ];
 
 fn api_keys() -> Vec<ApiVersion> {

@@ -5,6 +5,9 @@
 
 mod alter_configs;
 pub mod api_versions;
+mod delete_records;
+mod init_producer_id;
+mod list_offsets;
 mod create_partitions;
 mod create_topics;
 mod delete_topics;
@@ -14,6 +17,7 @@ mod describe_log_dirs;
 mod describe_topic_partitions;
 mod incremental_alter_configs;
 mod metadata;
+pub mod produce;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,6 +53,15 @@ pub async fn handle(
     Some(match body {
         RequestBody::ApiVersions(request) => api_versions::handle(broker, context, request).into(),
         RequestBody::Metadata(request) => metadata::handle(broker, context, request).into(),
+        // acks=0: no response.
+        RequestBody::Produce(request) => produce::handle(broker, context, request).await?.into(),
+        RequestBody::InitProducerId(request) => {
+            init_producer_id::handle(broker, context, request).into()
+        }
+        RequestBody::ListOffsets(request) => list_offsets::handle(broker, context, request).into(),
+        RequestBody::DeleteRecords(request) => delete_records::handle(broker, context, request)
+            .await
+            .into(),
         RequestBody::AlterConfigs(request) => alter_configs::handle(broker, context, request).into(),
         RequestBody::CreatePartitions(request) => create_partitions::handle(broker, context, request).into(),
         RequestBody::CreateTopics(request) => create_topics::handle(broker, context, request).into(),

@@ -164,3 +164,5 @@ macro_rules! expect_response {
         }
     };
 }
+
+pub mod produce;

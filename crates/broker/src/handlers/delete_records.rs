@@ -1,0 +1,88 @@
+//! DeleteRecords: moves a partition's log start offset forward (`kafka-delete-records`,
+//! `AdminClient.deleteRecords`). Offset -1 means "up to the HighWatermark"; an offset past the
+//! HighWatermark is OFFSET_OUT_OF_RANGE. The response's low watermark is the new log start
+//! offset; whole segments below it are deleted by the next retention pass (storage).
+
+use std::sync::Arc;
+
+use protocol::generated::DeleteRecordsRequest;
+use protocol::generated::DeleteRecordsResponse;
+use protocol::generated::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::error::BrokerError;
+
+/// Kafka's `DeleteRecordsRequest.HIGH_WATERMARK`: delete everything below the HighWatermark.
+const HIGH_WATERMARK: i64 = -1;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _context: &RequestContext,
+    request: DeleteRecordsRequest,
+) -> DeleteRecordsResponse {
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for wanted in topic.partitions {
+            let index = wanted.partition_index;
+            let result = delete_records(broker, &topic.name, index, wanted.offset).await;
+            partitions.push(match result {
+                Ok(low_watermark) => DeleteRecordsPartitionResult {
+                    partition_index: index,
+                    low_watermark,
+                    error_code: 0,
+                    ..Default::default()
+                },
+                Err(error) => {
+                    tracing::debug!(topic = %topic.name, index, %error, "DeleteRecords refused");
+                    DeleteRecordsPartitionResult {
+                        partition_index: index,
+                        low_watermark: -1,
+                        error_code: error.error_code().code(),
+                        ..Default::default()
+                    }
+                }
+            });
+        }
+        topics.push(DeleteRecordsTopicResult {
+            name: topic.name,
+            partitions,
+            ..Default::default()
+        });
+    }
+    DeleteRecordsResponse {
+        throttle_time_ms: 0,
+        topics,
+        ..Default::default()
+    }
+}
+
+async fn delete_records(
+    broker: &Broker,
+    topic: &str,
+    index: i32,
+    offset: i64,
+) -> Result<i64, BrokerError> {
+    let partition =
+        broker
+            .replicas
+            .get(topic, index)
+            .ok_or_else(|| BrokerError::UnknownTopicOrPartition {
+                topic: topic.to_string(),
+                partition: index,
+            })?;
+    // The checkpoint write fsyncs: keep it off the connection's task.
+    tokio::task::spawn_blocking(move || {
+        let offset = if offset == HIGH_WATERMARK {
+            partition.log.high_watermark()?
+        } else {
+            offset
+        };
+        Ok(partition.log.delete_records(offset)?)
+    })
+    .await
+    .map_err(|e| BrokerError::io("deleting records", std::io::Error::other(e.to_string())))?
+}

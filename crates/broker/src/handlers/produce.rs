@@ -1,0 +1,215 @@
+//! Produce: validates each partition's batch (see `log_validator`), appends it to the
+//! partition's log as leader and answers with its base offset, or with the partition's error.
+//!
+//! Versions: advertised from v0 (librdkafka disables compression when Produce's minimum is
+//! above 0, KAFKA-18659) but served from v3, the first with magic-v2 batches; v0-2 get
+//! UNSUPPORTED_VERSION for every partition. acks must be 0, 1 or -1 (else INVALID_REQUIRED_ACKS
+//! for every partition); on this single node acks=-1 completes when the append returns (after
+//! the fsync when the topic's flush policy asks for one), and fails with NOT_ENOUGH_REPLICAS
+//! when `min.insync.replicas` is above 1. acks=0 gets no response at all.
+//!
+//! Zero copy: the records `Bytes` is taken out of the request and turned into `BytesMut` with
+//! `Bytes::try_into_mut` (it is the only reference once the frame's other parts are dropped),
+//! so the base offset, leader epoch and LogAppendTime are patched in place; when the buffer is
+//! shared (several partitions in one frame) the batch is copied once.
+//!
+//! Not here: transactions (transactional batches get INVALID_TXN_STATE), auto-creation of
+//! topics (Kafka does not create topics on Produce; Metadata does), recompression to the
+//! topic's `compression.type`, quotas (throttle_time_ms is always 0).
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use protocol::codec::Records;
+use protocol::generated::ProduceRequest;
+use protocol::generated::ProduceResponse;
+use protocol::generated::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
+use storage::{FlushPolicy, LogAppendInfo};
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::error::BrokerError;
+use crate::log_validator::{self, Rules};
+use crate::partitions::Partition;
+
+/// The first produce version this broker appends (magic-v2 batches).
+pub const PRODUCE_VERSION_MIN_SERVED: i16 = 3;
+/// Kafka's client id that may write to internal topics (`AdminUtils.ADMIN_CLIENT_ID`).
+const ADMIN_CLIENT_ID: &str = "__admin_client";
+const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state"];
+
+/// What a successful append reports.
+struct Appended {
+    info: LogAppendInfo,
+    log_append_time_ms: i64,
+}
+
+/// Handles a produce request; `None` for acks=0, which gets no response.
+pub async fn handle(
+    broker: &Arc<Broker>,
+    context: &RequestContext,
+    mut request: ProduceRequest,
+) -> Option<ProduceResponse> {
+    let version = context.api_version;
+    let acks = request.acks;
+    let mut responses = Vec::with_capacity(request.topic_data.len());
+    for topic in &mut request.topic_data {
+        let mut partition_responses = Vec::with_capacity(topic.partition_data.len());
+        for data in &mut topic.partition_data {
+            let records = data.records.take();
+            let result = if version < PRODUCE_VERSION_MIN_SERVED {
+                Err(BrokerError::Unsupported(format!(
+                    "produce v{version}: magic v0/v1 message sets are not supported, use v3+"
+                )))
+            } else if !(-1..=1).contains(&acks) {
+                Err(BrokerError::InvalidRequiredAcks(acks))
+            } else {
+                produce_partition(broker, context, &topic.name, data.index, records, acks).await
+            };
+            partition_responses.push(partition_response(data.index, result));
+        }
+        responses.push(TopicProduceResponse {
+            name: std::mem::take(&mut topic.name),
+            partition_responses,
+            ..Default::default()
+        });
+    }
+    if acks == 0 {
+        return None;
+    }
+    Some(ProduceResponse {
+        responses,
+        throttle_time_ms: 0,
+        ..Default::default()
+    })
+}
+
+async fn produce_partition(
+    broker: &Arc<Broker>,
+    context: &RequestContext,
+    topic: &str,
+    index: i32,
+    records: Option<Records>,
+    acks: i16,
+) -> Result<Appended, BrokerError> {
+    if INTERNAL_TOPICS.contains(&topic) && context.client_id() != ADMIN_CLIENT_ID {
+        return Err(BrokerError::InvalidTopic {
+            name: topic.to_string(),
+            reason: "cannot append to an internal topic",
+        });
+    }
+    let partition =
+        broker
+            .replicas
+            .get(topic, index)
+            .ok_or_else(|| BrokerError::UnknownTopicOrPartition {
+                topic: topic.to_string(),
+                partition: index,
+            })?;
+    let config = partition.config();
+    // The ISR of a single node is this replica alone.
+    if acks == -1 && config.min_insync_replicas > 1 {
+        return Err(BrokerError::NotEnoughReplicas {
+            required: config.min_insync_replicas,
+            in_sync: 1,
+        });
+    }
+    let records = match records {
+        Some(Records::Bytes(bytes)) => bytes,
+        None => Bytes::new(),
+        Some(Records::File(_)) => {
+            return Err(BrokerError::InvalidRequest(
+                "produce records must be in the request".into(),
+            ));
+        }
+    };
+    let now_ms = now_ms();
+    log_validator::validate(
+        &records,
+        &Rules {
+            api_version: context.api_version,
+            now_ms,
+            config: &config,
+        },
+    )?;
+    let mut batch: BytesMut = records
+        .try_into_mut()
+        .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+    let log_append_time_ms = if config.log_append_time {
+        log_validator::set_log_append_time(&mut batch, now_ms);
+        now_ms
+    } else {
+        -1
+    };
+    let info = append(partition, batch).await?;
+    Ok(Appended {
+        info,
+        log_append_time_ms,
+    })
+}
+
+/// Appends on this task when the write only reaches the page cache, on the blocking pool
+/// when the flush policy may fsync before returning.
+async fn append(
+    partition: Arc<Partition>,
+    mut batch: BytesMut,
+) -> Result<LogAppendInfo, BrokerError> {
+    let may_fsync = !matches!(
+        partition.log.config().flush_policy,
+        FlushPolicy::PageCache {
+            flush_messages: None,
+            ..
+        }
+    );
+    if !may_fsync {
+        return partition.append_as_leader(&mut batch);
+    }
+    tokio::task::spawn_blocking(move || partition.append_as_leader(&mut batch))
+        .await
+        .map_err(|e| BrokerError::io("appending", std::io::Error::other(e.to_string())))?
+}
+
+fn partition_response(
+    index: i32,
+    result: Result<Appended, BrokerError>,
+) -> PartitionProduceResponse {
+    match result {
+        Ok(appended) => PartitionProduceResponse {
+            index,
+            error_code: 0,
+            base_offset: appended.info.first_offset,
+            log_append_time_ms: appended.log_append_time_ms,
+            log_start_offset: appended.info.log_start_offset,
+            ..Default::default()
+        },
+        Err(error) => {
+            tracing::debug!(index, %error, "produce refused");
+            PartitionProduceResponse {
+                index,
+                error_code: error.error_code().code(),
+                base_offset: -1,
+                log_append_time_ms: -1,
+                log_start_offset: -1,
+                record_errors: error
+                    .record_errors()
+                    .iter()
+                    .map(|e| BatchIndexAndErrorMessage {
+                        batch_index: e.batch_index,
+                        batch_index_error_message: Some(e.message.clone()),
+                        ..Default::default()
+                    })
+                    .collect(),
+                error_message: error.message(),
+                ..Default::default()
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
