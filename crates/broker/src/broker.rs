@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
+use crate::fetch_session::{FETCH_SESSIONS_MAX, FetchSessionCache};
 use crate::metadata::{MetadataStore, TopicMetadata, random_uuid};
 use crate::partitions::ReplicaManager;
 use crate::producer_ids::ProducerIdManager;
@@ -24,6 +25,8 @@ pub struct Broker {
     pub replicas: ReplicaManager,
     /// Ids for idempotent producers (InitProducerId), unique across restarts.
     pub producer_ids: ProducerIdManager,
+    /// Open fetch sessions (KIP-227).
+    pub fetch_sessions: FetchSessionCache,
     pub started_at: Instant,
 }
 
@@ -66,6 +69,7 @@ impl Broker {
             metadata,
             replicas,
             producer_ids,
+            fetch_sessions: FetchSessionCache::new(FETCH_SESSIONS_MAX),
             started_at: Instant::now(),
         };
         for topic in broker.metadata.topics() {

@@ -88,6 +88,23 @@ pub enum BrokerError {
     RequestTimedOut,
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// A replica fetch from a broker that holds no replica here (a single node has no
+    /// followers); Kafka's `Partition.followerReplicaOrThrow`.
+    #[error("broker {replica_id} is not a replica of this partition")]
+    UnknownReplica {
+        replica_id: i32,
+        leader_epoch_given: bool,
+    },
+    #[error("fetch session {0} not found")]
+    FetchSessionIdNotFound(i32),
+    #[error("fetch session {session_id} expects epoch {expected}, got {requested}")]
+    InvalidFetchSessionEpoch {
+        session_id: i32,
+        expected: i32,
+        requested: i32,
+    },
+    #[error("fetch session {0} was created with{1} topic ids; this request differs")]
+    FetchSessionTopicIdError(i32, &'static str),
 }
 
 impl BrokerError {
@@ -128,6 +145,15 @@ impl BrokerError {
             BrokerError::PolicyViolation(_) => ErrorCode::PolicyViolation,
             BrokerError::RequestTimedOut => ErrorCode::RequestTimedOut,
             BrokerError::Unsupported(_) => ErrorCode::UnsupportedVersion,
+            // Kafka: UNKNOWN_LEADER_EPOCH when the follower named an epoch (it retries).
+            BrokerError::UnknownReplica {
+                leader_epoch_given: true,
+                ..
+            } => ErrorCode::UnknownLeaderEpoch,
+            BrokerError::UnknownReplica { .. } => ErrorCode::NotLeaderOrFollower,
+            BrokerError::FetchSessionIdNotFound(_) => ErrorCode::FetchSessionIdNotFound,
+            BrokerError::InvalidFetchSessionEpoch { .. } => ErrorCode::InvalidFetchSessionEpoch,
+            BrokerError::FetchSessionTopicIdError(..) => ErrorCode::FetchSessionTopicIdError,
             BrokerError::Storage(error) => storage_error_code(error),
         }
     }

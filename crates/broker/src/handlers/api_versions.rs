@@ -42,6 +42,8 @@ const SERVED: &[(ApiKey, i16, i16)] = &[
     // v0's offsets array is not served (list_offsets.rs).
     (ApiKey::ListOffsets, 1, 10),
     (ApiKey::DeleteRecords, 0, 2),
+    // Fetch v0-3 carry message formats v0/v1 semantics; record batch v2 clients use v4+.
+    (ApiKey::Fetch, 4, 17),
 ];
 
 fn api_keys() -> Vec<ApiVersion> {

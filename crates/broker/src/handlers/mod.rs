@@ -5,17 +5,18 @@
 
 mod alter_configs;
 pub mod api_versions;
-mod delete_records;
-mod init_producer_id;
-mod list_offsets;
 mod create_partitions;
 mod create_topics;
+mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_log_dirs;
 mod describe_topic_partitions;
+mod fetch;
 mod incremental_alter_configs;
+mod init_producer_id;
+mod list_offsets;
 mod metadata;
 pub mod produce;
 
@@ -53,6 +54,33 @@ pub async fn handle(
     Some(match body {
         RequestBody::ApiVersions(request) => api_versions::handle(broker, context, request).into(),
         RequestBody::Metadata(request) => metadata::handle(broker, context, request).into(),
+        RequestBody::AlterConfigs(request) => {
+            alter_configs::handle(broker, context, request).into()
+        }
+        RequestBody::CreatePartitions(request) => {
+            create_partitions::handle(broker, context, request).into()
+        }
+        RequestBody::CreateTopics(request) => {
+            create_topics::handle(broker, context, request).into()
+        }
+        RequestBody::DeleteTopics(request) => {
+            delete_topics::handle(broker, context, request).into()
+        }
+        RequestBody::DescribeCluster(request) => {
+            describe_cluster::handle(broker, context, request).into()
+        }
+        RequestBody::DescribeConfigs(request) => {
+            describe_configs::handle(broker, context, request).into()
+        }
+        RequestBody::DescribeLogDirs(request) => {
+            describe_log_dirs::handle(broker, context, request).into()
+        }
+        RequestBody::DescribeTopicPartitions(request) => {
+            describe_topic_partitions::handle(broker, context, request).into()
+        }
+        RequestBody::IncrementalAlterConfigs(request) => {
+            incremental_alter_configs::handle(broker, context, request).into()
+        }
         // acks=0: no response.
         RequestBody::Produce(request) => produce::handle(broker, context, request).await?.into(),
         RequestBody::InitProducerId(request) => {
@@ -62,15 +90,7 @@ pub async fn handle(
         RequestBody::DeleteRecords(request) => delete_records::handle(broker, context, request)
             .await
             .into(),
-        RequestBody::AlterConfigs(request) => alter_configs::handle(broker, context, request).into(),
-        RequestBody::CreatePartitions(request) => create_partitions::handle(broker, context, request).into(),
-        RequestBody::CreateTopics(request) => create_topics::handle(broker, context, request).into(),
-        RequestBody::DeleteTopics(request) => delete_topics::handle(broker, context, request).into(),
-        RequestBody::DescribeCluster(request) => describe_cluster::handle(broker, context, request).into(),
-        RequestBody::DescribeConfigs(request) => describe_configs::handle(broker, context, request).into(),
-        RequestBody::DescribeLogDirs(request) => describe_log_dirs::handle(broker, context, request).into(),
-        RequestBody::DescribeTopicPartitions(request) => describe_topic_partitions::handle(broker, context, request).into(),
-        RequestBody::IncrementalAlterConfigs(request) => incremental_alter_configs::handle(broker, context, request).into(),
+        RequestBody::Fetch(request) => fetch::handle(broker, context, request).await.into(),
         other => {
             // A served API without a handler is a programming error; closing the connection
             // tells the client more than a silent hang.

@@ -1,0 +1,416 @@
+//! Fetch (v4-17): reads record batches for consumers, waiting up to `max_wait_ms` for
+//! `min_bytes` (long polling woken by appends, never by polling), within `max_bytes` per response
+//! and `partition_max_bytes` per partition, through fetch sessions (KIP-227, `fetch_session.rs`).
+//!
+//! - Records are whole batches, sent from the log file with `sendfile` (`Records::File`). A
+//!   fetch at an offset inside a batch returns that whole batch (storage reads from the batch
+//!   containing the offset); clients skip the records before their offset.
+//! - KIP-74: the first batch of the first partition with data is returned even when it is
+//!   larger than `partition_max_bytes` or `max_bytes`, so a consumer never gets stuck.
+//! - Consumers read only below the high watermark. An offset outside
+//!   `[log start offset, log end offset]` gets OFFSET_OUT_OF_RANGE.
+//! - Transactions do not exist yet: the last stable offset is the high watermark and
+//!   `read_committed` reads exactly what `read_uncommitted` reads; `aborted_transactions` is
+//!   empty for `read_committed` and null otherwise, as Kafka sends them.
+//! - Replica fetches (`replica_id` >= 0, or `replica_state` from v15) come from followers, and
+//!   a single node has none: each partition is answered as Kafka answers a broker that is not
+//!   one of its replicas (`Partition.followerReplicaOrThrow`): UNKNOWN_LEADER_EPOCH when the
+//!   request names a leader epoch, NOT_LEADER_OR_FOLLOWER when not.
+//! - Versions 0-3 (message formats v0/v1, no log start offset) are not served; every client
+//!   that speaks record batch v2 fetches with v4 or later.
+//! - `max_wait_ms` is capped at [`FETCH_WAIT_MS_MAX`]; answering earlier with less than
+//!   `min_bytes` is always allowed (clients simply fetch again).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::Bytes;
+use protocol::codec::Records;
+use protocol::generated::fetch_response::{FetchableTopicResponse, PartitionData};
+use protocol::generated::{FetchRequest, FetchResponse};
+use tokio::time::Instant;
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::error::BrokerError;
+use crate::fetch_session::{
+    FetchContext, FetchPosition, PartitionSummary, SessionPartitionKey, TopicKey,
+};
+use crate::partitions::Partition;
+
+/// Longest a fetch waits for `min_bytes`, whatever `max_wait_ms` asks.
+pub const FETCH_WAIT_MS_MAX: i64 = 60_000;
+/// Kafka's `IsolationLevel.READ_COMMITTED`.
+const READ_COMMITTED: i8 = 1;
+
+/// What a fetch asks of the whole response.
+struct Limits {
+    max_wait_ms: i64,
+    min_bytes: usize,
+    max_bytes: u64,
+    read_committed: bool,
+}
+
+/// How the response relates to a fetch session.
+enum SessionMode {
+    /// Full response; with `create`, a new session caches it.
+    Full {
+        create: bool,
+    },
+    Incremental {
+        session_id: i32,
+    },
+}
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    context: &RequestContext,
+    request: FetchRequest,
+) -> FetchResponse {
+    let version = context.api_version;
+    let uses_topic_ids = version >= 13;
+    let replica_id = if version >= 15 {
+        request.replica_state.replica_id
+    } else {
+        request.replica_id
+    };
+    let requested: Vec<FetchPosition> = request
+        .topics
+        .iter()
+        .flat_map(|topic| {
+            let topic_key = if uses_topic_ids {
+                TopicKey::Id(topic.topic_id)
+            } else {
+                TopicKey::Name(topic.topic.clone())
+            };
+            topic.partitions.iter().map(move |p| FetchPosition {
+                key: SessionPartitionKey {
+                    topic: topic_key.clone(),
+                    partition: p.partition,
+                },
+                fetch_offset: p.fetch_offset,
+                partition_max_bytes: p.partition_max_bytes,
+                current_leader_epoch: p.current_leader_epoch,
+            })
+        })
+        .collect();
+    if replica_id >= 0 {
+        let answered = requested
+            .into_iter()
+            .map(|position| {
+                let error = match resolve(broker, &position.key) {
+                    Ok(_) => BrokerError::UnknownReplica {
+                        replica_id,
+                        leader_epoch_given: position.current_leader_epoch >= 0,
+                    },
+                    Err(error) => error,
+                };
+                let data = error_data(position.key.partition, &error);
+                (position, data)
+            })
+            .collect();
+        return response(0, answered);
+    }
+    let forgotten: Vec<SessionPartitionKey> = request
+        .forgotten_topics_data
+        .iter()
+        .flat_map(|topic| {
+            let topic_key = if uses_topic_ids {
+                TopicKey::Id(topic.topic_id)
+            } else {
+                TopicKey::Name(topic.topic.clone())
+            };
+            topic
+                .partitions
+                .iter()
+                .map(move |&partition| SessionPartitionKey {
+                    topic: topic_key.clone(),
+                    partition,
+                })
+        })
+        .collect();
+    let (positions, mode) = match broker.fetch_sessions.new_context(
+        request.session_id,
+        request.session_epoch,
+        uses_topic_ids,
+        requested,
+        forgotten,
+    ) {
+        FetchContext::Error(error) => return session_error(&error),
+        FetchContext::Full { positions, create } => (positions, SessionMode::Full { create }),
+        FetchContext::Incremental {
+            session_id,
+            positions,
+        } => (positions, SessionMode::Incremental { session_id }),
+    };
+    let limits = Limits {
+        max_wait_ms: i64::from(request.max_wait_ms).clamp(0, FETCH_WAIT_MS_MAX),
+        min_bytes: usize::try_from(request.min_bytes).unwrap_or(0),
+        max_bytes: u64::try_from(request.max_bytes).unwrap_or(0),
+        read_committed: request.isolation_level == READ_COMMITTED,
+    };
+    let answered = read_waiting(broker, positions, &limits).await;
+    let summaries: Vec<(FetchPosition, PartitionSummary)> = answered
+        .iter()
+        .map(|(position, data)| (position.clone(), summary(data)))
+        .collect();
+    match mode {
+        SessionMode::Full { create: false } => response(0, answered),
+        SessionMode::Full { create: true } => {
+            let session_id = broker
+                .fetch_sessions
+                .create_session(uses_topic_ids, &summaries);
+            response(session_id, answered)
+        }
+        SessionMode::Incremental { session_id } => {
+            match broker.fetch_sessions.select_changed(session_id, &summaries) {
+                Some(selected) => {
+                    let changed = answered
+                        .into_iter()
+                        .zip(selected)
+                        .filter_map(|(answer, keep)| keep.then_some(answer))
+                        .collect();
+                    response(session_id, changed)
+                }
+                // Evicted while this fetch waited: the client starts over.
+                None => session_error(&BrokerError::FetchSessionIdNotFound(session_id)),
+            }
+        }
+    }
+}
+
+/// Reads every partition, and while the result is below `min_bytes` without errors, waits for
+/// an append to any of them (or the deadline) and reads again.
+async fn read_waiting(
+    broker: &Broker,
+    positions: Vec<FetchPosition>,
+    limits: &Limits,
+) -> Vec<(FetchPosition, PartitionData)> {
+    let deadline = Instant::now() + Duration::from_millis(limits.max_wait_ms as u64);
+    loop {
+        let partitions: Vec<Result<Arc<Partition>, BrokerError>> = positions
+            .iter()
+            .map(|position| resolve(broker, &position.key))
+            .collect();
+        // Registered before reading, so an append between the read and the wait still wakes us.
+        let mut appended: Vec<Pin<Box<tokio::sync::futures::Notified<'_>>>> = partitions
+            .iter()
+            .filter_map(|p| p.as_ref().ok())
+            .map(|partition| {
+                let mut notified = Box::pin(partition.appended());
+                notified.as_mut().enable();
+                notified
+            })
+            .collect();
+        let (answered, bytes, errors) = read_once(&positions, &partitions, limits);
+        let waited_enough = limits.max_wait_ms == 0 || Instant::now() >= deadline;
+        if waited_enough || positions.is_empty() || bytes >= limits.min_bytes || errors {
+            return positions.into_iter().zip(answered).collect();
+        }
+        let any_append = std::future::poll_fn(|cx| {
+            if appended.iter_mut().any(|n| n.as_mut().poll(cx).is_ready()) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        });
+        tokio::select! {
+            _ = any_append => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+/// One pass over the partitions in order: (responses, record bytes, whether any failed).
+fn read_once(
+    positions: &[FetchPosition],
+    partitions: &[Result<Arc<Partition>, BrokerError>],
+    limits: &Limits,
+) -> (Vec<PartitionData>, usize, bool) {
+    let mut remaining = limits.max_bytes;
+    // KIP-74: until some partition returned data, return at least one batch.
+    let mut min_one_batch = true;
+    let mut bytes = 0usize;
+    let mut errors = false;
+    let answered = positions
+        .iter()
+        .zip(partitions)
+        .map(|(position, partition)| {
+            let index = position.key.partition;
+            let partition_max = u64::try_from(position.partition_max_bytes).unwrap_or(0);
+            let result = match partition {
+                Ok(partition) => read_partition(
+                    partition,
+                    position,
+                    partition_max.min(remaining),
+                    min_one_batch,
+                    limits,
+                ),
+                Err(error) => {
+                    errors = true;
+                    return error_data(index, error);
+                }
+            };
+            match result {
+                Ok(data) => {
+                    let length = records_bytes(&data);
+                    if length > 0 {
+                        min_one_batch = false;
+                        remaining = remaining.saturating_sub(length as u64);
+                        bytes += length;
+                    }
+                    data
+                }
+                Err(error) => {
+                    errors = true;
+                    error_data(index, &error)
+                }
+            }
+        })
+        .collect();
+    (answered, bytes, errors)
+}
+
+fn read_partition(
+    partition: &Partition,
+    position: &FetchPosition,
+    max_bytes: u64,
+    min_one_batch: bool,
+    limits: &Limits,
+) -> Result<PartitionData, BrokerError> {
+    let current = partition.leader_epoch();
+    let requested = position.current_leader_epoch;
+    if requested >= 0 && requested < current {
+        return Err(BrokerError::FencedLeaderEpoch { requested, current });
+    }
+    if requested > current {
+        return Err(BrokerError::UnknownLeaderEpoch { requested, current });
+    }
+    // Consumers read committed data only: below the high watermark.
+    let high_watermark = partition.log.high_watermark()?;
+    let data = partition.log.read(
+        position.fetch_offset,
+        max_bytes,
+        high_watermark,
+        min_one_batch,
+    )?;
+    let records = match data.records {
+        Some(range) => Records::File(range.file_region()),
+        None => Records::Bytes(Bytes::new()),
+    };
+    Ok(PartitionData {
+        partition_index: position.key.partition,
+        error_code: 0,
+        high_watermark: data.high_watermark,
+        // No transactions yet: everything below the high watermark is stable.
+        last_stable_offset: data.high_watermark,
+        log_start_offset: data.log_start_offset,
+        aborted_transactions: limits.read_committed.then(Vec::new),
+        preferred_read_replica: -1,
+        records: Some(records),
+        ..Default::default()
+    })
+}
+
+/// The hosted partition a fetch names, by topic name (v4-12) or topic id (v13+).
+fn resolve(broker: &Broker, key: &SessionPartitionKey) -> Result<Arc<Partition>, BrokerError> {
+    match &key.topic {
+        TopicKey::Name(name) => broker.replicas.get(name, key.partition).ok_or_else(|| {
+            BrokerError::UnknownTopicOrPartition {
+                topic: name.clone(),
+                partition: key.partition,
+            }
+        }),
+        TopicKey::Id(id) => {
+            let topic = broker
+                .metadata
+                .topic_by_id(*id)
+                .ok_or(BrokerError::UnknownTopicId(*id))?;
+            broker
+                .replicas
+                .get(&topic.name, key.partition)
+                .filter(|p| p.topic_id == *id)
+                .ok_or_else(|| BrokerError::UnknownTopicOrPartition {
+                    topic: topic.name.clone(),
+                    partition: key.partition,
+                })
+        }
+    }
+}
+
+/// A partition that failed: Kafka sends unknown (-1) offsets and empty records.
+fn error_data(partition_index: i32, error: &BrokerError) -> PartitionData {
+    PartitionData {
+        partition_index,
+        error_code: error.error_code().code(),
+        high_watermark: -1,
+        last_stable_offset: -1,
+        log_start_offset: -1,
+        aborted_transactions: None,
+        preferred_read_replica: -1,
+        records: Some(Records::Bytes(Bytes::new())),
+        ..Default::default()
+    }
+}
+
+fn records_bytes(data: &PartitionData) -> usize {
+    match &data.records {
+        Some(Records::File(region)) => region.length,
+        Some(Records::Bytes(bytes)) => bytes.len(),
+        None => 0,
+    }
+}
+
+fn summary(data: &PartitionData) -> PartitionSummary {
+    PartitionSummary {
+        high_watermark: data.high_watermark,
+        log_start_offset: data.log_start_offset,
+        records_bytes: records_bytes(data),
+        error_code: data.error_code,
+    }
+}
+
+fn session_error(error: &BrokerError) -> FetchResponse {
+    tracing::debug!(%error, "fetch session error");
+    FetchResponse {
+        error_code: error.error_code().code(),
+        session_id: 0,
+        ..Default::default()
+    }
+}
+
+/// Groups consecutive partitions of the same topic into one topic entry, in order.
+fn response(session_id: i32, answered: Vec<(FetchPosition, PartitionData)>) -> FetchResponse {
+    let mut responses: Vec<FetchableTopicResponse> = Vec::new();
+    let mut last_topic: Option<TopicKey> = None;
+    for (position, data) in answered {
+        let topic = position.key.topic;
+        if last_topic.as_ref() != Some(&topic) || responses.is_empty() {
+            let (name, topic_id) = match &topic {
+                TopicKey::Name(name) => (name.clone(), protocol::Uuid::ZERO),
+                TopicKey::Id(id) => (String::new(), *id),
+            };
+            responses.push(FetchableTopicResponse {
+                topic: name,
+                topic_id,
+                ..Default::default()
+            });
+            last_topic = Some(topic);
+        }
+        responses
+            .last_mut()
+            .expect("pushed above")
+            .partitions
+            .push(data);
+    }
+    FetchResponse {
+        throttle_time_ms: 0,
+        error_code: 0,
+        session_id,
+        responses,
+        ..Default::default()
+    }
+}
