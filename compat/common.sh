@@ -1,0 +1,123 @@
+# compat/common.sh -- shared helpers for the real-client suites (sourced, not executed).
+#
+# What this file owns:
+#   * installing the client tooling idempotently:
+#       rn_install_python   venv ${RUNNEL_CACHE}/py-compat with PyPI confluent-kafka (librdkafka)
+#       rn_install_franz    the franz-go v1.22.3 module (and its tests' deps) in the Go module
+#                           cache, resolved from compat/franz-go/go.mod (GOTOOLCHAIN=local)
+#       (the Kafka jars come from compat/kafka-tools.sh: kt_install)
+#   * running the real `runnel` binary on loopback for a suite:
+#       rn_free_port                   print a free TCP port on 127.0.0.1
+#       rn_broker_start DIR [KEY=VAL]  start $RUNNEL_BIN serve on a free port with log.dirs=DIR/data,
+#                                      sets RN_PORT, RN_BOOTSTRAP, RN_PID, RN_BROKER_LOG
+#       rn_broker_stop                 SIGTERM, wait up to RN_STOP_SECS (30) for exit; returns 0
+#                                      only when the broker exited with status 0 in time
+#                                      (SIGKILL after the bound, and then returns 1)
+#   * suite-result lines: suites print `PASS name` / `FAIL name: why` / `SKIP name: why`;
+#     rn_case NAME CMD... runs CMD (with output to the suite log) and prints such a line.
+#
+# Environment: RUNNEL_BIN (default <repo>/target/release/runnel), RUNNEL_CACHE (~/.cache/runnel),
+#   CONFLUENT_KAFKA_VERSION (2.16.1), RN_STOP_SECS (30).
+
+RN_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=kafka-tools.sh
+source "$RN_REPO/compat/kafka-tools.sh"
+RUNNEL_BIN=${RUNNEL_BIN:-$RN_REPO/target/release/runnel}
+CONFLUENT_KAFKA_VERSION=${CONFLUENT_KAFKA_VERSION:-2.16.1}
+RN_VENV="$RUNNEL_CACHE/py-compat"
+RN_PY="$RN_VENV/bin/python"
+
+rn_log() { printf '[compat] %s\n' "$*" >&2; }
+
+rn_install_python() {
+  if [[ -x "$RN_PY" ]] && "$RN_PY" -c "import confluent_kafka, sys; sys.exit(confluent_kafka.__version__ != '$CONFLUENT_KAFKA_VERSION')" 2>/dev/null; then
+    return 0
+  fi
+  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+    rn_log "installing python3-venv (apt)"
+    rn_apt_install python3-venv || return 1
+  fi
+  rn_log "installing confluent-kafka==$CONFLUENT_KAFKA_VERSION into $RN_VENV"
+  rm -rf "$RN_VENV"
+  python3 -m venv "$RN_VENV" && "$RN_VENV/bin/pip" install -q "confluent-kafka==$CONFLUENT_KAFKA_VERSION"
+}
+
+rn_install_franz() {
+  command -v go >/dev/null || { rn_log "go not found"; return 1; }
+  (cd "$RN_REPO/compat/franz-go" && GOTOOLCHAIN=local GOFLAGS=-mod=mod go mod download -x 2>/dev/null \
+     && GOTOOLCHAIN=local GOFLAGS=-mod=mod go list -test -deps github.com/twmb/franz-go/pkg/kgo >/dev/null)
+}
+
+RN_APT_UPDATED=
+rn_apt_install() {
+  command -v apt-get >/dev/null || { rn_log "apt-get not available to install $*"; return 1; }
+  if [[ -z "$RN_APT_UPDATED" ]]; then apt-get update -qq >/dev/null && RN_APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+rn_free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# rn_broker_start DIR [KEY=VALUE...]: extra arguments become --override flags.
+rn_broker_start() {
+  local dir=$1; shift
+  local extra=() kv
+  for kv in "$@"; do extra+=(--override "$kv"); done
+  mkdir -p "$dir/data"
+  RN_PORT=$(rn_free_port)
+  RN_BOOTSTRAP=127.0.0.1:$RN_PORT
+  RN_BROKER_LOG="$dir/broker.log"
+  # runnel reads RUNNEL_* variables as configuration (RUNNEL_BIN would be key `bin`): drop them
+  local unset=() v
+  for v in $(compgen -e | grep '^RUNNEL_' | grep -v '^RUNNEL_LOG$'); do unset+=(-u "$v"); done
+  env ${unset[@]+"${unset[@]}"} "$RUNNEL_BIN" serve --override "listeners=PLAINTEXT://$RN_BOOTSTRAP" \
+      --override "log.dirs=$dir/data" ${extra[@]+"${extra[@]}"} >>"$RN_BROKER_LOG" 2>&1 &
+  RN_PID=$!
+  local i up=false
+  for ((i = 0; i < 200; i++)); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$RN_PORT") 2>/dev/null; then up=true; break; fi
+    kill -0 "$RN_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if ! $up; then
+    rn_log "runnel did not listen on $RN_BOOTSTRAP; log: $RN_BROKER_LOG"
+    tail -20 "$RN_BROKER_LOG" >&2
+    kill -9 "$RN_PID" 2>/dev/null; wait "$RN_PID" 2>/dev/null; RN_PID=
+    return 1
+  fi
+}
+
+# rn_broker_stop: SIGTERM and check a clean exit (status 0) within RN_STOP_SECS.
+rn_broker_stop() {
+  [[ -n "${RN_PID:-}" ]] || return 0
+  local pid=$RN_PID i rc secs=${RN_STOP_SECS:-30}
+  RN_PID=
+  kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; rn_log "broker $pid was already gone"; return 1; }
+  for ((i = 0; i < secs * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    rn_log "broker $pid still running ${secs}s after SIGTERM; killing it"
+    kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    return 1
+  fi
+  wait "$pid"; rc=$?
+  [[ $rc -eq 0 ]] || rn_log "broker exited with status $rc after SIGTERM"
+  return "$rc"
+}
+
+# rn_case NAME CMD...: run CMD with a timeout-free shell (CMD bounds itself), print PASS/FAIL.
+rn_case() {
+  local name=$1; shift
+  local out
+  if out=$("$@" 2>&1); then
+    printf '%s\n' "$out" >>"${RN_SUITE_LOG:-/dev/null}"
+    echo "PASS $name"
+  else
+    local rc=$?
+    printf '%s\n' "$out" >>"${RN_SUITE_LOG:-/dev/null}"
+    echo "FAIL $name: exit $rc: $(printf '%s' "$out" | grep -v '^\s*at ' | grep -v '^\[' | tail -2 | tr '\n' ' ' | cut -c1-300)"
+  fi
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# compat/franz-go/run.sh -- franz-go v1.22.3's own pkg/kgo integration suite against a running
+# broker. Owns the "franz-go" suite of compat/run.sh.
+#
+#   compat/franz-go/run.sh BOOTSTRAP            the tests in tests.allow (the CI set)
+#   KGO_ALL=1 compat/franz-go/run.sh BOOTSTRAP  every test of the package (to refresh FINDINGS.md)
+#
+# `go test github.com/twmb/franz-go/pkg/kgo` runs the dependency's tests from the module cache
+# (the module is pinned by go.mod/go.sum here; GOTOOLCHAIN=local), with KGO_SEEDS=BOOTSTRAP,
+# KGO_TEST_RF=1 and -run built from tests.allow (one test name per line, `#` comments). Prints
+# `PASS/FAIL/SKIP TestName` for every top-level test (an allow-listed test with no result, e.g.
+# after a timeout or panic, is a FAIL), then `kgo: N passed, N failed, N skipped`.
+# Knobs: KGO_TEST_RECORDS (default 20000), KGO_GO_TIMEOUT (default 12m), KGO_LOG (the raw
+# `go test -v` log; default a temp file, printed on stderr).
+set -uo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+B=${1:?usage: compat/franz-go/run.sh BOOTSTRAP}
+export GOTOOLCHAIN=local GOFLAGS=-mod=mod
+LOG=${KGO_LOG:-$(mktemp "${TMPDIR:-/tmp}/runnel-kgo.XXXXXX.log")}
+
+mapfile -t allowed < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$HERE/tests.allow" | grep -v '^$')
+if [[ ${KGO_ALL:-0} == 1 ]]; then
+  run='.*'
+elif [[ ${#allowed[@]} -eq 0 ]]; then
+  echo "SKIP kgo: tests.allow is empty"; echo "kgo: 0 passed, 0 failed, 1 skipped"; exit 0
+else
+  run="^($(IFS='|'; echo "${allowed[*]}"))\$"
+fi
+
+cd "$HERE"
+KGO_SEEDS=$B KGO_TEST_RF=1 KGO_TEST_RECORDS=${KGO_TEST_RECORDS:-20000} KGO_LOG_LEVEL=none \
+  go test -count=1 -timeout "${KGO_GO_TIMEOUT:-12m}" -v -run "$run" github.com/twmb/franz-go/pkg/kgo >"$LOG" 2>&1
+rc=$?
+echo "[franz-go] go test exit $rc; log: $LOG" >&2
+
+# top-level results only (subtests are indented)
+declare -A result
+while read -r _ verdict name _; do
+  result[$name]=${verdict%:}
+done < <(grep -E '^--- (PASS|FAIL|SKIP): ' "$LOG")
+if [[ ${KGO_ALL:-0} != 1 ]]; then
+  for t in "${allowed[@]}"; do [[ -n ${result[$t]:-} ]] || result[$t]=NORESULT; done
+fi
+p=0 f=0 s=0
+for t in $(printf '%s\n' "${!result[@]}" | sort); do
+  case ${result[$t]} in
+    PASS) p=$((p + 1)); echo "PASS $t" ;;
+    SKIP) s=$((s + 1)); echo "SKIP $t: $(grep -A3 -E "^--- SKIP: $t " "$LOG" | grep -m1 -E '\.go:[0-9]+:' | sed 's/^[[:space:]]*//' | cut -c1-200)" ;;
+    FAIL) f=$((f + 1)); echo "FAIL $t: $(grep -A6 -E "^--- FAIL: $t " "$LOG" | grep -m1 -E '\.go:[0-9]+:' | sed 's/^[[:space:]]*//' | cut -c1-250)" ;;
+    *) f=$((f + 1)); echo "FAIL $t: no result (go test exit $rc: timeout or panic; see $LOG)" ;;
+  esac
+done
+if grep -qE '^panic:|^FAIL.*\[build failed\]|test timed out' "$LOG"; then
+  echo "[franz-go] $(grep -m1 -E '^panic:|build failed|test timed out' "$LOG")" >&2
+fi
+echo "kgo: $p passed, $f failed, $s skipped"
+[[ $f -eq 0 && ( $rc -eq 0 || ${KGO_ALL:-0} == 1 ) ]]

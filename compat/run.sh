@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# compat/run.sh -- the real-client suites against the real `runnel` binary; ./test.sh calls it.
+#
+#   compat/run.sh [--no-build] [SUITE...]     SUITE: java librdkafka tools franz-go durability
+#                                             (default: all, in that order)
+#   RUNNEL_BIN=target/debug/runnel compat/run.sh --no-build java     (develop against a debug build)
+#
+# What it owns: building the release binary once (`cargo build --release -p cli`, skipped with
+# --no-build), installing each suite's tooling idempotently (compat/common.sh: Kafka 4.3.1 jars,
+# the confluent-kafka venv, the franz-go module), one broker per suite (`runnel serve` on a free
+# 127.0.0.1 port with a fresh temp log dir, stopped with SIGTERM: a non-zero exit or no exit
+# within 30 s is a failed case `broker.sigterm_exit_0`), a time bound per suite, and the
+# summary. The durability suite starts, kills and restarts its own broker.
+#
+# Every suite prints `PASS name` / `FAIL name: why` / `SKIP name: why` lines; a suite that ends
+# with a non-zero status but without a FAIL line counts one failure. Output: the FAIL lines, one
+# `suite NAME: N passed, N failed, N skipped (Ts)` line per suite and, last,
+#   compat: N passed, N failed, N skipped
+# Logs (suite stdout/stderr, broker log) stay in target/compat/<suite>/. Exit status 1 when any
+# case failed.
+set -uo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=common.sh
+source "$HERE/common.sh"
+cd "$RN_REPO"
+
+ALL=(java librdkafka tools franz-go durability)
+build=true
+suites=()
+for arg in "$@"; do
+  case "$arg" in
+    --no-build) build=false ;;
+    java|librdkafka|tools|franz-go|durability) suites+=("$arg") ;;
+    -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d' >&2; exit 0 ;;
+    *) echo "compat/run.sh: unknown argument $arg (suites: ${ALL[*]})" >&2; exit 2 ;;
+  esac
+done
+[[ ${#suites[@]} -gt 0 ]] || suites=("${ALL[@]}")
+
+LOGS="$RN_REPO/target/compat"
+DATA=$(mktemp -d "${TMPDIR:-/tmp}/runnel-compat.XXXXXX")
+cleanup() {
+  if [[ -n "${RN_PID:-}" ]]; then kill -9 "$RN_PID" 2>/dev/null; wait "$RN_PID" 2>/dev/null; fi
+  rm -rf "$DATA"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+started=$(date +%s)
+if $build; then
+  rn_log "building the release binary (cargo build --release -p cli)"
+  cargo build --release -p cli >&2 || { echo "compat: build failed"; echo "compat: 0 passed, 1 failed, 0 skipped"; exit 1; }
+fi
+[[ -x "$RUNNEL_BIN" ]] || { echo "compat: $RUNNEL_BIN is missing"; echo "compat: 0 passed, 1 failed, 0 skipped"; exit 1; }
+
+total_pass=0 total_fail=0 total_skip=0
+
+# suite NAME INSTALL_FN BOUND_SECS WITH_BROKER CMD...: CMD gets the bootstrap address appended
+# when WITH_BROKER is yes.
+suite() {
+  local name=$1 install=$2 bound=$3 with_broker=$4; shift 4
+  local dir="$LOGS/$name" t0 rc p f s extra_fail=0
+  rm -rf "$dir"; mkdir -p "$dir"
+  t0=$(date +%s)
+  RN_SUITE_LOG="$dir/install.log"
+  if ! $install >"$dir/install.log" 2>&1; then
+    echo "FAIL $name.install: see $dir/install.log ($(tail -1 "$dir/install.log" | cut -c1-200))"
+    total_fail=$((total_fail + 1))
+    echo "suite $name: 0 passed, 1 failed, 0 skipped ($(( $(date +%s) - t0 ))s)"
+    return
+  fi
+  local args=("$@")
+  if [[ $with_broker == yes ]]; then
+    if ! rn_broker_start "$DATA/$name"; then
+      cp "$DATA/$name/broker.log" "$dir/broker.log" 2>/dev/null
+      echo "FAIL $name.broker_start: see $dir/broker.log"
+      total_fail=$((total_fail + 1))
+      echo "suite $name: 0 passed, 1 failed, 0 skipped ($(( $(date +%s) - t0 ))s)"
+      return
+    fi
+    args+=("$RN_BOOTSTRAP")
+  fi
+  timeout --kill-after=10 "$bound" "${args[@]}" >"$dir/out.txt" 2>"$dir/err.txt"
+  rc=$?
+  if [[ $with_broker == yes ]]; then
+    if ! kill -0 "$RN_PID" 2>/dev/null; then
+      echo "FAIL $name.broker_alive: the broker died during the suite (see $dir/broker.log)" >>"$dir/out.txt"
+      wait "$RN_PID" 2>/dev/null; RN_PID=
+    elif ! rn_broker_stop 2>>"$dir/err.txt"; then
+      echo "FAIL $name.broker.sigterm_exit_0: no exit with status 0 within ${RN_STOP_SECS:-30}s of SIGTERM" >>"$dir/out.txt"
+    fi
+    cp "$DATA/$name/broker.log" "$dir/broker.log" 2>/dev/null
+    rm -rf "${DATA:?}/$name"
+  fi
+  p=$(grep -c '^PASS ' "$dir/out.txt")
+  f=$(grep -c '^FAIL ' "$dir/out.txt")
+  s=$(grep -c '^SKIP ' "$dir/out.txt")
+  grep '^FAIL ' "$dir/out.txt" | sed "s/^FAIL /FAIL $name: /" | cut -c1-400
+  if [[ $rc -ne 0 && $f -eq 0 ]]; then
+    if [[ $rc -eq 124 || $rc -eq 137 ]]; then why="timed out after ${bound}s"; else why="exit status $rc"; fi
+    echo "FAIL $name: $why without a FAIL line (see $dir/err.txt)"
+    extra_fail=1
+  fi
+  f=$((f + extra_fail))
+  total_pass=$((total_pass + p)) total_fail=$((total_fail + f)) total_skip=$((total_skip + s))
+  echo "suite $name: $p passed, $f failed, $s skipped ($(( $(date +%s) - t0 ))s)"
+}
+
+java_install() { kt_install; }
+python_install() { rn_install_python; }
+franz_install() { rn_install_franz; }
+tools_install() { kt_install; }
+
+for s in "${suites[@]}"; do
+  case "$s" in
+    java) suite java java_install 300 yes "$HERE/kafka-tools.sh" run "$HERE/java/ClientRoundTrips.java" ;;
+    librdkafka) suite librdkafka python_install 300 yes "$RN_PY" "$HERE/librdkafka/round_trips.py" ;;
+    tools) suite tools tools_install 600 yes "$HERE/tools.sh" ;;
+    franz-go) suite franz-go franz_install 900 yes "$HERE/franz-go/run.sh" ;;
+    durability) suite durability python_install 420 no "$RN_PY" "$HERE/durability/durability.py" \
+                  --runnel "$RUNNEL_BIN" --work "$LOGS/durability/work" ;;
+  esac
+done
+
+echo "compat: total time $(( $(date +%s) - started ))s; logs in ${LOGS#"$RN_REPO"/}/"
+echo "compat: $total_pass passed, $total_fail failed, $total_skip skipped"
+[[ $total_fail -eq 0 ]]
