@@ -21,6 +21,8 @@ use crate::log::{Clock, Log, LogState, system_clock};
 use crate::producer::ProducerStateManager;
 use crate::segment::{LOG_SUFFIX, Segment, remove_if_exists};
 
+/// Largest base offset accepted from a file name: leaves room for relative offsets and sums.
+const BASE_OFFSET_MAX: i64 = i64::MAX / 4;
 /// Suffixes of files left behind by an interrupted operation; removed at open.
 const STRAY_SUFFIXES: [&str; 2] = [".tmp", ".deleted"];
 
@@ -171,6 +173,10 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>> {
             && stem.len() == 20
             && let Ok(base) = stem.parse::<i64>()
         {
+            if base > BASE_OFFSET_MAX {
+                tracing::warn!(dir = %dir.display(), name, "ignoring segment with an impossible base offset");
+                continue;
+            }
             bases.push(base);
         }
     }
