@@ -172,6 +172,24 @@ fn topic_key_broker_synonyms(name: &str) -> Vec<&'static str> {
     }
 }
 
+/// Kafka's broker key for a topic key whose default this broker does not let you configure
+/// (a fixed default here); named as the DEFAULT_CONFIG synonym, as Kafka lists it.
+fn fixed_default_synonym(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "delete.retention.ms" => "log.cleaner.delete.retention.ms",
+        "file.delete.delay.ms" => "log.segment.delete.delay.ms",
+        "max.compaction.lag.ms" => "log.cleaner.max.compaction.lag.ms",
+        "message.timestamp.after.max.ms" => "log.message.timestamp.after.max.ms",
+        "message.timestamp.before.max.ms" => "log.message.timestamp.before.max.ms",
+        "min.cleanable.dirty.ratio" => "log.cleaner.min.cleanable.ratio",
+        "min.compaction.lag.ms" => "log.cleaner.min.compaction.lag.ms",
+        "preallocate" => "log.preallocate",
+        "segment.index.bytes" => "log.index.size.max.bytes",
+        "segment.jitter.ms" => "log.roll.jitter.ms",
+        _ => return None,
+    })
+}
+
 /// Every topic key with its effective value and where it comes from.
 pub fn topic_entries(
     config: &BrokerConfig,
@@ -202,6 +220,13 @@ pub fn topic_entries(
                         source: source::DEFAULT_CONFIG,
                     });
                 }
+            }
+            if let Some(kafka_key) = fixed_default_synonym(key.name) {
+                synonyms.push(Synonym {
+                    name: kafka_key.to_string(),
+                    value: topic_default(config, key.name),
+                    source: source::DEFAULT_CONFIG,
+                });
             }
             let source = synonyms
                 .first()

@@ -166,3 +166,5 @@ macro_rules! expect_response {
 }
 
 pub mod produce;
+
+pub mod admin;
