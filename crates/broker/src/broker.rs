@@ -27,6 +27,8 @@ pub struct Broker {
     pub producer_ids: ProducerIdManager,
     /// Open fetch sessions (KIP-227).
     pub fetch_sessions: FetchSessionCache,
+    /// Turns true when a shutdown begins, so long-polling requests answer at once.
+    shutting_down: tokio::sync::watch::Sender<bool>,
     pub started_at: Instant,
 }
 
@@ -70,6 +72,7 @@ impl Broker {
             replicas,
             producer_ids,
             fetch_sessions: FetchSessionCache::new(FETCH_SESSIONS_MAX),
+            shutting_down: tokio::sync::watch::Sender::new(false),
             started_at: Instant::now(),
         };
         for topic in broker.metadata.topics() {
@@ -151,6 +154,17 @@ impl Broker {
         )?;
         tracing::info!(topic = %topic.name, partitions = topic.partitions, "created topic");
         Ok(topic)
+    }
+
+    /// Tells waiting requests (long-polling fetches) that a shutdown began.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.send_replace(true);
+    }
+
+    /// Completes once a shutdown has begun (at once if it already has).
+    pub async fn shutdown_begun(&self) {
+        let mut receiver = self.shutting_down.subscribe();
+        let _ = receiver.wait_for(|begun| *begun).await;
     }
 
     /// Closes every log cleanly; the last step of a shutdown.

@@ -39,6 +39,8 @@ impl RunningBroker {
     /// Stops accepting, lets open connections finish their request, and closes every log
     /// cleanly (flush, clean-shutdown marker).
     pub async fn shutdown(self) {
+        // Long-polling fetches answer now instead of holding their connection open.
+        self.broker.begin_shutdown();
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
         let broker = self.broker.clone();

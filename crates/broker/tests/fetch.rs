@@ -564,3 +564,23 @@ async fn produced_records_wake_a_waiting_fetch() {
     assert_eq!(batches(only(&response)), vec![(0, 1)]);
     broker.stop().await;
 }
+
+/// A shutdown answers waiting fetches at once instead of after max_wait_ms.
+#[tokio::test]
+async fn a_long_poll_is_answered_when_the_broker_shuts_down() {
+    let broker = start(1).await;
+    let mut client = broker.client().await;
+    let mut waiting = request(vec![partition_request(0, 0, 1 << 20)]);
+    waiting.max_wait_ms = 60_000;
+    waiting.min_bytes = 1;
+    let fetching = tokio::spawn(async move { fetch(&mut client, 12, waiting).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    broker.stop().await;
+    let response = tokio::time::timeout(Duration::from_secs(20), fetching)
+        .await
+        .expect("answered before max_wait_ms")
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(batches(only(&response)).is_empty());
+}

@@ -19,7 +19,8 @@
 //! - Versions 0-3 (message formats v0/v1, no log start offset) are not served; every client
 //!   that speaks record batch v2 fetches with v4 or later.
 //! - `max_wait_ms` is capped at [`FETCH_WAIT_MS_MAX`]; answering earlier with less than
-//!   `min_bytes` is always allowed (clients simply fetch again).
+//!   `min_bytes` is always allowed (clients simply fetch again), and a waiting fetch answers at
+//!   once when the broker shuts down.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -190,6 +191,7 @@ async fn read_waiting(
     limits: &Limits,
 ) -> Vec<(FetchPosition, PartitionData)> {
     let deadline = Instant::now() + Duration::from_millis(limits.max_wait_ms as u64);
+    let mut shutting_down = false;
     loop {
         let partitions: Vec<Result<Arc<Partition>, BrokerError>> = positions
             .iter()
@@ -206,7 +208,7 @@ async fn read_waiting(
             })
             .collect();
         let (answered, bytes, errors) = read_once(&positions, &partitions, limits);
-        let waited_enough = limits.max_wait_ms == 0 || Instant::now() >= deadline;
+        let waited_enough = limits.max_wait_ms == 0 || Instant::now() >= deadline || shutting_down;
         if waited_enough || positions.is_empty() || bytes >= limits.min_bytes || errors {
             return positions.into_iter().zip(answered).collect();
         }
@@ -220,6 +222,8 @@ async fn read_waiting(
         tokio::select! {
             _ = any_append => {}
             _ = tokio::time::sleep_until(deadline) => {}
+            // A shutdown answers now with what there is (read once more, below).
+            _ = broker.shutdown_begun() => shutting_down = true,
         }
     }
 }
