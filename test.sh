@@ -38,9 +38,20 @@ cargo test --workspace 2>&1 | tee target/test-output.txt
 passed=$(grep -E '^test result:' target/test-output.txt | awk '{s+=$4} END {print s+0}')
 failed=$(grep -E '^test result:' target/test-output.txt | awk '{s+=$6} END {print s+0}')
 
+compat_status=0
 if [ "$quick" = false ]; then
-  : # real-client suites join here as the broker lands (compat/).
+  step "real clients against the runnel binary (compat/run.sh)"
+  compat/run.sh 2>&1 | tee target/compat-output.txt || compat_status=$?
+  compat_line=$(grep -E '^compat: [0-9]+ passed, [0-9]+ failed' target/compat-output.txt | tail -1 || true)
+  if [ -n "$compat_line" ]; then
+    passed=$(( passed + $(echo "$compat_line" | awk '{print $2}') ))
+    failed=$(( failed + $(echo "$compat_line" | awk '{print $4}') ))
+  else
+    failed=$(( failed + 1 ))
+    [ "$compat_status" -ne 0 ] || compat_status=1
+  fi
 fi
 
 step "done"
 echo "tests: ${passed} passed, ${failed} failed"
+exit "$compat_status"

@@ -5,7 +5,8 @@
 #       rn_install_python   venv ${RUNNEL_CACHE}/py-compat with PyPI confluent-kafka (librdkafka)
 #       rn_install_franz    the franz-go v1.22.3 module (and its tests' deps) in the Go module
 #                           cache, resolved from compat/franz-go/go.mod (GOTOOLCHAIN=local)
-#       (the Kafka jars come from compat/kafka-tools.sh: kt_install)
+#       rn_install_java     a JDK and Maven if missing (apt), then the Kafka 4.3.1 jars
+#                           (compat/kafka-tools.sh: kt_install)
 #   * running the real `runnel` binary on loopback for a suite:
 #       rn_free_port                   print a free TCP port on 127.0.0.1
 #       rn_broker_start DIR [KEY=VAL]  start $RUNNEL_BIN serve on a free port with log.dirs=DIR/data,
@@ -40,6 +41,15 @@ rn_install_python() {
   rn_log "installing confluent-kafka==$CONFLUENT_KAFKA_VERSION into $RN_VENV"
   rm -rf "$RN_VENV"
   python3 -m venv "$RN_VENV" && "$RN_VENV/bin/pip" install -q "confluent-kafka==$CONFLUENT_KAFKA_VERSION"
+}
+
+# rn_install_java: a JDK and Maven (Debian packages when missing), then the Kafka 4.3.1 jars.
+rn_install_java() {
+  local pkgs=()
+  command -v java >/dev/null && command -v javac >/dev/null || pkgs+=(openjdk-17-jdk-headless)
+  command -v mvn >/dev/null || pkgs+=(maven)
+  if [[ ${#pkgs[@]} -gt 0 ]]; then rn_log "installing ${pkgs[*]} (apt)"; rn_apt_install "${pkgs[@]}" || return 1; fi
+  kt_install
 }
 
 rn_install_franz() {

@@ -106,10 +106,10 @@ suite() {
   echo "suite $name: $p passed, $f failed, $s skipped ($(( $(date +%s) - t0 ))s)"
 }
 
-java_install() { kt_install; }
+java_install() { rn_install_java; }
 python_install() { rn_install_python; }
 franz_install() { rn_install_franz; }
-tools_install() { kt_install; }
+tools_install() { rn_install_java; }
 
 for s in "${suites[@]}"; do
   case "$s" in
