@@ -213,3 +213,54 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::RequestBody;
+    use protocol::generated::RequestHeader;
+    use protocol::generated::produce_request::{PartitionProduceData, TopicProduceData};
+
+    /// The records of a one-partition produce request, taken out of the decoded request, are
+    /// the only reference to their part of the frame: `try_into_mut` succeeds without a copy.
+    #[test]
+    fn records_of_a_decoded_frame_become_mutable_without_a_copy() {
+        let records = Bytes::from(vec![7u8; 4096]);
+        let request = ProduceRequest {
+            acks: 1,
+            topic_data: vec![TopicProduceData {
+                name: "t".into(),
+                partition_data: vec![PartitionProduceData {
+                    index: 0,
+                    records: Some(Records::Bytes(records)),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let header = RequestHeader {
+            request_api_key: 0,
+            request_api_version: 9,
+            correlation_id: 1,
+            client_id: Some("c".into()),
+            ..Default::default()
+        };
+        let frame = protocol::encode_request(&header, &RequestBody::Produce(request)).unwrap();
+        let RequestBody::Produce(mut request) = protocol::decode_request(frame).unwrap().body
+        else {
+            panic!("a produce request");
+        };
+        let Some(Records::Bytes(bytes)) = request.topic_data[0].partition_data[0].records.take()
+        else {
+            panic!("records");
+        };
+        drop(request);
+        let address = bytes.as_ptr();
+        let mutable = bytes
+            .try_into_mut()
+            .expect("the only reference to the records");
+        assert_eq!(mutable.as_ptr(), address, "same buffer, no copy");
+        assert_eq!(mutable.len(), 4096);
+    }
+}
