@@ -105,35 +105,64 @@ impl Log {
             state = gc.state.lock().unwrap_or_else(|p| p.into_inner());
             state.syncing = false;
             match synced {
-                Ok(synced) => state.flushed_offset = state.flushed_offset.max(synced),
+                Ok(Some(synced)) => state.flushed_offset = state.flushed_offset.max(synced),
+                Ok(None) => {} // raced a truncation: the next round syncs again
                 Err(error) => state.failed = Some(error.to_string()),
             }
             gc.flushed.notify_all();
         }
     }
 
-    /// Syncs the active segment outside the state lock; returns the offset it covers. Earlier
-    /// segments were synced when they were rolled.
-    fn sync_active(&self) -> Result<i64> {
-        let (file, path, log_end) = {
+    /// Syncs the active segment (and any rolled segments not yet synced) outside the state
+    /// lock; returns the offset the sync covers, or `None` if a truncation raced it.
+    fn sync_active(&self) -> Result<Option<i64>> {
+        self.sync_and_advance(true)
+    }
+
+    /// Syncs the segments rolled but not yet synced, then advances and checkpoints the recovery
+    /// point. Appenders call it after a roll; the broker may call it from a background thread.
+    pub fn flush_rolled_segments(&self) -> Result<()> {
+        if self.sync_and_advance(false)?.is_some() {
+            self.write_checkpoints()?;
+        }
+        Ok(())
+    }
+
+    /// Syncs what is unsynced (rolled segments, and the active one with `include_active`)
+    /// without holding the state lock, then advances the recovery point to what is now covered.
+    fn sync_and_advance(&self, include_active: bool) -> Result<Option<i64>> {
+        let (rolled, active, covered, truncations) = {
             let state = self.lock()?;
             if let Some(reason) = &state.offline {
                 return Err(self.offline_error(reason));
             }
-            let active = state.active();
-            let open = active.open.as_ref().expect("the active segment is open");
-            (
-                std::sync::Arc::clone(&open.log),
-                active.log_path.clone(),
-                active.next_offset,
-            )
-        };
-        if let Err(source) = file.sync_data() {
-            let error = StorageError::Io {
-                context: "syncing",
-                path,
-                source,
+            let rolled = state.rolled_unflushed.clone();
+            if rolled.is_empty() && !include_active {
+                return Ok(None);
+            }
+            let active = include_active.then(|| {
+                let active = state.active();
+                let open = active.open.as_ref().expect("the active segment is open");
+                (std::sync::Arc::clone(&open.log), active.log_path.clone())
+            });
+            let covered = if include_active {
+                state.log_end_offset()
+            } else {
+                rolled.last().map_or(state.recovery_point, |r| r.end_offset)
             };
+            (rolled, active, covered, state.truncations)
+        };
+        let synced = (|| {
+            for segment in &rolled {
+                segment.sync()?;
+            }
+            if let Some((file, path)) = &active {
+                file.sync_data()
+                    .map_err(StorageError::io("syncing", path))?;
+            }
+            Ok::<_, StorageError>(())
+        })();
+        if let Err(error) = synced {
             if let Ok(mut state) = self.lock() {
                 state.offline = Some(error.to_string());
             }
@@ -141,10 +170,18 @@ impl Log {
         }
         let now = (self.clock)();
         let mut state = self.lock()?;
-        let log_end_now = state.log_end_offset();
-        state.recovery_point = state.recovery_point.max(log_end.min(log_end_now));
         state.last_flush_ms = now;
-        Ok(log_end)
+        if state.truncations != truncations {
+            return Ok(None);
+        }
+        if let Some(last) = rolled.last() {
+            state
+                .rolled_unflushed
+                .retain(|r| r.end_offset > last.end_offset);
+        }
+        let log_end = state.log_end_offset();
+        state.recovery_point = state.recovery_point.max(covered.min(log_end));
+        Ok(Some(covered))
     }
 
     /// Flushes everything appended so far.
@@ -203,6 +240,9 @@ impl Log {
             return Err(self.offline_error(reason));
         }
         let log_end = state.log_end_offset();
+        for segment in std::mem::take(&mut state.rolled_unflushed) {
+            segment.sync()?;
+        }
         state.active_mut().seal(true)?;
         for segment in state.segments.values() {
             if segment.open.is_some() {

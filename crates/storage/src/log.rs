@@ -82,6 +82,11 @@ pub(crate) struct LogState {
     pub open_lru: VecDeque<i64>,
     /// Why the log went offline (failed write or fsync); all writes refused after that.
     pub offline: Option<String>,
+    /// Segments rolled but not yet fsynced, oldest first. Invariant: every closed segment below
+    /// the recovery point is synced, so the recovery point never passes the first of these.
+    pub rolled_unflushed: Vec<RolledSegment>,
+    /// Bumped by every truncation, so a sync that raced one does not advance the recovery point.
+    pub truncations: u64,
     pub closed: bool,
 }
 
@@ -110,6 +115,34 @@ impl LogState {
             .range(base + 1..)
             .next()
             .map_or(i64::MAX, |(&b, _)| b)
+    }
+}
+
+/// A rolled segment whose files still have to reach the disk.
+#[derive(Debug, Clone)]
+pub(crate) struct RolledSegment {
+    pub base_offset: i64,
+    /// The next segment's base: every offset below it is covered once this segment is synced.
+    pub end_offset: i64,
+    pub log: Arc<std::fs::File>,
+    pub log_path: PathBuf,
+    pub index_paths: [PathBuf; 2],
+}
+
+impl RolledSegment {
+    pub fn sync(&self) -> Result<()> {
+        self.log
+            .sync_data()
+            .map_err(StorageError::io("syncing", &self.log_path))?;
+        for path in &self.index_paths {
+            match std::fs::File::open(path) {
+                Ok(file) => file.sync_all().map_err(StorageError::io("syncing", path))?,
+                // Deleted by retention meanwhile: nothing left to make durable.
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(StorageError::io("opening", path)(error)),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -281,11 +314,9 @@ impl Log {
         let info = self.write_batches(&mut state, records, &assigned)?;
         state.epochs.assign(leader_epoch, first_offset);
         state.epochs.persist_if_dirty()?;
-        let target = self.after_append(state)?;
+        let (target, rolled) = self.after_append(state);
         drop(in_flight);
-        if let Some(target) = target {
-            self.flush_to(target)?;
-        }
+        self.finish_append(target, rolled)?;
         Ok(info)
     }
 
@@ -315,11 +346,9 @@ impl Log {
         }
         let info = self.write_batches(&mut state, records, &infos)?;
         state.epochs.persist_if_dirty()?;
-        let target = self.after_append(state)?;
+        let (target, rolled) = self.after_append(state);
         drop(in_flight);
-        if let Some(target) = target {
-            self.flush_to(target)?;
-        }
+        self.finish_append(target, rolled)?;
         Ok(info)
     }
 
@@ -428,33 +457,40 @@ impl Log {
         Ok(())
     }
 
-    /// Seals the active segment (flushing it, like Kafka's flush on roll), snapshots producer
-    /// state and opens a new active segment at `new_base`.
+    /// Seals the active segment (final time index entry, indexes written), snapshots producer
+    /// state and opens a new active segment at `new_base`. The sealed segment is queued in
+    /// `rolled_unflushed`; the appender that rolled fsyncs it after releasing the lock (Kafka's
+    /// flush on roll, done asynchronously as Kafka does), so a roll never stalls other appends
+    /// behind the write-back of a whole segment.
     pub(crate) fn roll(&self, state: &mut LogState, new_base: i64) -> Result<()> {
         let sealed = (|| {
             let active = state.active_mut();
-            active.seal(true)?;
-            let sealed_base = active.base_offset;
+            active.seal(false)?;
+            let [log_path, index, time_index] = active.file_paths();
+            let open = active.open.as_ref().expect("the active segment is open");
+            let rolled = RolledSegment {
+                base_offset: active.base_offset,
+                end_offset: new_base,
+                log: Arc::clone(&open.log),
+                log_path,
+                index_paths: [index, time_index],
+            };
             state.producers.take_snapshot(new_base)?;
             let segment = Segment::create(&self.dir, new_base, self.config.index_interval_bytes)?;
             crate::checkpoint::sync_dir(&self.dir)?;
-            Ok::<_, StorageError>((sealed_base, segment))
+            Ok::<_, StorageError>((rolled, segment))
         })();
-        let (sealed_base, segment) = match sealed {
+        let (rolled, segment) = match sealed {
             Ok(pair) => pair,
             Err(error) => {
                 state.offline = Some(error.to_string());
                 return Err(error);
             }
         };
+        let sealed_base = rolled.base_offset;
+        state.rolled_unflushed.push(rolled);
         state.segments.insert(new_base, segment);
-        state.recovery_point = state.recovery_point.max(new_base);
         self.touch_lru(state, sealed_base);
-        crate::checkpoint::write_offset(
-            &self.dir,
-            crate::checkpoint::RECOVERY_POINT_FILE,
-            state.recovery_point,
-        )?;
         tracing::debug!(dir = %self.dir.display(), new_base, "rolled segment");
         Ok(())
     }
@@ -576,20 +612,33 @@ impl Log {
             }))
     }
 
-    /// After a successful write: applies `flush.messages` and says what to wait for in fsync
-    /// mode. Consumes the guard so waiting happens outside the lock.
-    fn after_append(&self, state: MutexGuard<'_, LogState>) -> Result<Option<i64>> {
+    /// After a successful write: applies `flush.messages`, says what to wait for in fsync
+    /// mode and whether rolled segments wait to be synced. Consumes the guard so syncing and
+    /// waiting happen outside the lock.
+    fn after_append(&self, state: MutexGuard<'_, LogState>) -> (Option<i64>, bool) {
         let log_end = state.log_end_offset();
-        match self.config.flush_policy {
-            FlushPolicy::FsyncBeforeAck => Ok(Some(log_end)),
+        let rolled = !state.rolled_unflushed.is_empty();
+        let target = match self.config.flush_policy {
+            FlushPolicy::FsyncBeforeAck => Some(log_end),
             FlushPolicy::PageCache {
                 flush_messages: Some(n),
                 ..
-            } if (log_end - state.recovery_point) as u64 >= n => {
-                drop(state);
-                Ok(Some(log_end))
-            }
-            _ => Ok(None),
+            } if (log_end - state.recovery_point) as u64 >= n => Some(log_end),
+            _ => None,
+        };
+        drop(state);
+        (target, rolled)
+    }
+
+    /// The end of an append, outside the lock: syncs segments this or a concurrent append
+    /// rolled, then waits for the flush the policy asks for.
+    fn finish_append(&self, target: Option<i64>, rolled: bool) -> Result<()> {
+        if rolled {
+            self.flush_rolled_segments()?;
         }
+        if let Some(target) = target {
+            self.flush_to(target)?;
+        }
+        Ok(())
     }
 }

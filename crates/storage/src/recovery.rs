@@ -64,6 +64,9 @@ impl Log {
                     segment.cut_at(position)?;
                     damaged_at = Some(base);
                 }
+                // What recovery read may still sit only in the page cache (a process crash keeps
+                // it there); make it durable so the recovery point can move past it.
+                segment.sync_log()?;
                 segment.write_indexes(true)?;
                 if !is_last && damaged_at.is_none() {
                     segment.seal(false)?;
@@ -117,11 +120,9 @@ impl Log {
             .unwrap_or(first_base)
             .max(first_base)
             .min(log_end);
-        let recovery_point = if clean {
-            log_end
-        } else {
-            recovery_from.min(log_end)
-        };
+        // Clean: everything was synced at close. Otherwise every segment recovery did not trust
+        // was validated and synced above.
+        let recovery_point = log_end;
         epochs.truncate_from_end(log_end);
         epochs.truncate_from_start(log_start);
         epochs.persist_if_dirty()?;
@@ -136,6 +137,8 @@ impl Log {
             producers: ProducerStateManager::new(dir, config.producer_ids_max),
             open_lru: VecDeque::new(),
             offline: None,
+            rolled_unflushed: Vec::new(),
+            truncations: 0,
             closed: false,
         };
         rebuild_producer_state(&mut state, config.segment_bytes_max)?;

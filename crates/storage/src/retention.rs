@@ -173,6 +173,14 @@ impl Log {
 
     fn after_truncation(&self, state: &mut LogState) -> Result<()> {
         checkpoint::sync_dir(&self.dir)?;
+        state.truncations += 1;
+        // Keep the unsynced closed segments that still exist; the active one is synced with the
+        // active segment from now on.
+        let active_base = state.active().base_offset;
+        let segments = &state.segments;
+        state
+            .rolled_unflushed
+            .retain(|r| r.base_offset != active_base && segments.contains_key(&r.base_offset));
         let log_end = state.log_end_offset();
         state.high_watermark = state
             .high_watermark

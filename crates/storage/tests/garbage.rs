@@ -15,7 +15,7 @@ fn derived_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| !p.extension().is_some_and(|e| e == "log"))
+        .filter(|p| p.extension().is_none_or(|e| e != "log"))
         .collect();
     files.sort();
     files

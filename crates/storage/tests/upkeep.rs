@@ -157,3 +157,22 @@ fn reads_at_segment_boundaries_start_in_the_next_segment() {
         assert_eq!(last.last_offset(), base - 1);
     }
 }
+
+#[test]
+fn a_roll_syncs_the_sealed_segment_and_moves_the_recovery_point() {
+    let dir = common::tempdir();
+    let log = open(dir.path(), LogConfig::for_tests());
+    assert_eq!(log.recovery_point().unwrap(), 0);
+    while log.segment_count().unwrap() < 3 {
+        log.append_as_leader(&mut batch(2, 300, 0), 0).unwrap();
+    }
+    let active_base = *log.segment_base_offsets().unwrap().last().unwrap();
+    assert_eq!(log.recovery_point().unwrap(), active_base);
+    let checkpoint =
+        std::fs::read_to_string(dir.path().join("recovery-point-offset-checkpoint")).unwrap();
+    assert_eq!(checkpoint, format!("0\n1\n{active_base}\n"));
+    log.append_as_leader(&mut batch(2, 300, 0), 0).unwrap();
+    assert_eq!(log.recovery_point().unwrap(), active_base, "no fsync per append by default");
+    log.flush().unwrap();
+    assert_eq!(log.recovery_point().unwrap(), log.log_end_offset().unwrap());
+}
