@@ -23,7 +23,7 @@ use crate::broker::Broker;
 use crate::config::{BROKER_KEYS, BrokerConfig};
 use crate::error::BrokerError;
 use crate::metadata::TopicMetadata;
-use crate::topic_config::{TOPIC_KEYS, TopicConfig, TopicDefault, topic_default};
+use crate::topic_config::{TOPIC_KEYS, TopicConfig, TopicDefault, is_topic_key, topic_default};
 
 /// Kafka's `ConfigResource.Type` ids.
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -316,6 +316,74 @@ pub fn is_list_topic_key(name: &str) -> bool {
     topic_key_type(name) == config_type::LIST
 }
 
+/// Checks each override's value the way Kafka's `LogConfig` validation does: its type (long,
+/// int, double, boolean), its lower bound, and the allowed words of list and enum keys.
+/// (`TopicConfig::resolve` then checks how the values combine.)
+pub fn validate_topic_overrides(overrides: &BTreeMap<String, String>) -> Result<(), BrokerError> {
+    for (name, value) in overrides {
+        let invalid = |reason: String| {
+            BrokerError::InvalidConfig(format!(
+                "invalid value {value} for configuration {name}: {reason}"
+            ))
+        };
+        if !is_topic_key(name) {
+            return Err(BrokerError::InvalidConfig(format!(
+                "unknown topic config name: {name}"
+            )));
+        }
+        let text = value.trim();
+        let min: i64 = match name.as_str() {
+            "retention.ms" | "retention.bytes" => -1,
+            "segment.bytes" => 14,
+            "segment.index.bytes" => 4,
+            "segment.ms" | "max.compaction.lag.ms" | "flush.messages" | "min.insync.replicas" => 1,
+            _ => 0,
+        };
+        match topic_key_type(name) {
+            config_type::LONG | config_type::INT => {
+                let number: i64 = text.parse().map_err(|e| invalid(format!("{e}")))?;
+                if topic_key_type(name) == config_type::INT && i32::try_from(number).is_err() {
+                    return Err(invalid("out of the range of an int".into()));
+                }
+                if number < min {
+                    return Err(invalid(format!("value must be at least {min}")));
+                }
+            }
+            config_type::DOUBLE => {
+                let ratio: f64 = text.parse().map_err(|e| invalid(format!("{e}")))?;
+                if !(0.0..=1.0).contains(&ratio) {
+                    return Err(invalid("value must be between 0 and 1".into()));
+                }
+            }
+            config_type::BOOLEAN
+                if !text.eq_ignore_ascii_case("true") && !text.eq_ignore_ascii_case("false") =>
+            {
+                return Err(invalid("expected true or false".into()));
+            }
+            config_type::LIST => {
+                if let Some(bad) = text
+                    .split(',')
+                    .map(str::trim)
+                    .find(|policy| *policy != "delete" && *policy != "compact")
+                {
+                    return Err(invalid(format!(
+                        "{bad:?} is not a cleanup policy (delete, compact)"
+                    )));
+                }
+            }
+            _ if name == "compression.type" => {
+                const CODECS: &[&str] =
+                    &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+                if !CODECS.contains(&text) {
+                    return Err(invalid(format!("expected one of {}", CODECS.join(", "))));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Replaces a topic's overrides with `change(current overrides)`, validated as a whole; with
 /// `validate_only` nothing changes. Applies the result to the live partitions.
 pub fn alter_topic_overrides(
@@ -327,6 +395,7 @@ pub fn alter_topic_overrides(
     let mut resolved: Option<Arc<TopicConfig>> = None;
     let update = |metadata: &mut TopicMetadata| -> Result<(), BrokerError> {
         let overrides = change(&metadata.configs)?;
+        validate_topic_overrides(&overrides)?;
         resolved = Some(broker.topic_config(&overrides)?);
         metadata.configs = overrides;
         Ok(())

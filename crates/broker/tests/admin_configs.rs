@@ -208,6 +208,30 @@ async fn alter_configs_replaces_overrides() {
             ErrorCode::InvalidConfig,
         ),
         (
+            alter("t", &[("preallocate", "maybe")], false),
+            ErrorCode::InvalidConfig,
+        ),
+        (
+            alter("t", &[("cleanup.policy", "shred")], false),
+            ErrorCode::InvalidConfig,
+        ),
+        (
+            alter("t", &[("min.cleanable.dirty.ratio", "2")], false),
+            ErrorCode::InvalidConfig,
+        ),
+        (
+            alter("t", &[("compression.type", "brotli")], false),
+            ErrorCode::InvalidConfig,
+        ),
+        (
+            alter("t", &[("segment.index.bytes", "1")], false),
+            ErrorCode::InvalidConfig,
+        ),
+        (
+            alter("t", &[("delete.retention.ms", "-5")], false),
+            ErrorCode::InvalidConfig,
+        ),
+        (
             alter("missing", &[("retention.ms", "1")], false),
             ErrorCode::UnknownTopicOrPartition,
         ),

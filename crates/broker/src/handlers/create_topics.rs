@@ -20,7 +20,7 @@ use protocol::generated::create_topics_response::{CreatableTopicConfigs, Creatab
 
 use super::RequestContext;
 use crate::broker::Broker;
-use crate::config_admin::topic_entries;
+use crate::config_admin::{topic_entries, validate_topic_overrides};
 use crate::error::BrokerError;
 use crate::metadata::TopicMetadata;
 
@@ -88,6 +88,7 @@ fn create(
             )));
         }
     }
+    validate_topic_overrides(&configs)?;
     broker.create_topic(
         &topic.name,
         partitions,
