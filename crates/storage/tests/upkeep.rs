@@ -172,7 +172,47 @@ fn a_roll_syncs_the_sealed_segment_and_moves_the_recovery_point() {
         std::fs::read_to_string(dir.path().join("recovery-point-offset-checkpoint")).unwrap();
     assert_eq!(checkpoint, format!("0\n1\n{active_base}\n"));
     log.append_as_leader(&mut batch(2, 300, 0), 0).unwrap();
-    assert_eq!(log.recovery_point().unwrap(), active_base, "no fsync per append by default");
+    assert_eq!(
+        log.recovery_point().unwrap(),
+        active_base,
+        "no fsync per append by default"
+    );
     log.flush().unwrap();
     assert_eq!(log.recovery_point().unwrap(), log.log_end_offset().unwrap());
+}
+
+#[test]
+fn segment_ms_and_a_full_index_roll_the_active_segment() {
+    let dir = common::tempdir();
+    let clock = common::ManualClock::new(10_000);
+    let config = LogConfig {
+        segment_ms: Some(1_000),
+        ..LogConfig::for_tests()
+    };
+    let log = storage::Log::open_with_clock(dir.path(), config, clock.clock()).unwrap();
+    // Kafka's rule: the first batch's max timestamp dates the segment.
+    log.append_as_leader(&mut batch(1, 10, 9_500), 0).unwrap();
+    clock.set(10_400);
+    log.append_as_leader(&mut batch(1, 10, 10_400), 0).unwrap();
+    assert_eq!(log.segment_count().unwrap(), 1);
+    clock.set(10_600);
+    log.append_as_leader(&mut batch(1, 10, 10_600), 0).unwrap();
+    assert_eq!(log.segment_base_offsets().unwrap(), vec![0, 2]);
+
+    let dir = common::tempdir();
+    let config = LogConfig {
+        index_entries_max: 4,
+        index_interval_bytes: 1,
+        ..LogConfig::for_tests()
+    };
+    let log = open(dir.path(), config);
+    for _ in 0..12 {
+        log.append_as_leader(&mut batch(1, 10, 0), 0).unwrap();
+    }
+    assert!(
+        log.segment_count().unwrap() >= 3,
+        "{:?}",
+        log.segment_base_offsets().unwrap()
+    );
+    log.verify_consistency().unwrap();
 }
