@@ -405,7 +405,7 @@ impl Ctx<'_> {
             "    /// Tagged fields this codec does not know, written back as received."
         )
         .unwrap();
-        writeln!(out, "    pub unknown_tagged_fields: Vec<RawTaggedField>,").unwrap();
+        writeln!(out, "    pub unknown_tagged_fields: UnknownTaggedFields,").unwrap();
         writeln!(out, "}}\n").unwrap();
 
         writeln!(
@@ -425,7 +425,7 @@ impl Ctx<'_> {
         }
         writeln!(
             out,
-            "            unknown_tagged_fields: Vec::new(),\n        }}\n    }}\n}}\n"
+            "            unknown_tagged_fields: UnknownTaggedFields::new(),\n        }}\n    }}\n}}\n"
         )
         .unwrap();
 
@@ -575,7 +575,7 @@ impl Ctx<'_> {
             if tag > 0 {
                 writeln!(
                     out,
-                    "            while let Some(field) = unknown.next_if(|field| field.tag < {tag}) {{ encoder.put_raw_tagged_field(field); }}"
+                    "            while let Some(field) = unknown.next_if(|field| field.tag < {tag}) {{ encoder.put_raw_tagged_field(&field); }}"
                 )
                 .unwrap();
             }
@@ -589,7 +589,7 @@ impl Ctx<'_> {
         }
         writeln!(
             out,
-            "            for field in unknown {{ encoder.put_raw_tagged_field(field); }}"
+            "            for field in unknown {{ encoder.put_raw_tagged_field(&field); }}"
         )
         .unwrap();
         writeln!(out, "        }}\n        Ok(())\n    }}\n").unwrap();

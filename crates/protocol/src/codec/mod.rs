@@ -15,7 +15,7 @@ mod types;
 pub use decode::*;
 pub use encode::*;
 pub use error::{DecodeError, EncodeError};
-pub use types::{FileRegion, RawTaggedField, Records, Uuid};
+pub use types::{FileRegion, RawTaggedField, Records, UnknownTaggedFields, Uuid};
 
 /// A message type with a range of versions that it can be decoded from and encoded at.
 pub trait Message: Sized {

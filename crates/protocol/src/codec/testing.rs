@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::{RawTaggedField, Records, Uuid};
+use super::{RawTaggedField, Records, UnknownTaggedFields, Uuid};
 
 /// A seeded SplitMix64 generator: deterministic, so a failing seed reproduces.
 #[derive(Debug, Clone)]
@@ -107,9 +107,9 @@ impl TestRng {
     }
 
     /// Unknown tagged fields with tags above any this codec knows.
-    pub fn unknown_tagged_fields(&mut self) -> Vec<RawTaggedField> {
+    pub fn unknown_tagged_fields(&mut self) -> UnknownTaggedFields {
         if !self.chance(4) {
-            return Vec::new();
+            return UnknownTaggedFields::new();
         }
         let count = 1 + self.below(2) as u32;
         (0..count)

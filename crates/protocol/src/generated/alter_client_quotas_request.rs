@@ -15,7 +15,7 @@ pub struct AlterClientQuotasRequest {
     pub entries: Vec<EntryData>,
     pub validate_only: bool,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for AlterClientQuotasRequest {
@@ -23,7 +23,7 @@ impl Default for AlterClientQuotasRequest {
         Self {
             entries: Vec::new(),
             validate_only: false,
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -88,7 +88,7 @@ impl AlterClientQuotasRequest {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())
@@ -146,7 +146,7 @@ pub struct EntityData {
     pub entity_type: String,
     pub entity_name: Option<String>,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for EntityData {
@@ -154,7 +154,7 @@ impl Default for EntityData {
         Self {
             entity_type: String::new(),
             entity_name: Some(String::new()),
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -203,7 +203,7 @@ impl EntityData {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())
@@ -233,7 +233,7 @@ pub struct OpData {
     pub value: f64,
     pub remove: bool,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for OpData {
@@ -242,7 +242,7 @@ impl Default for OpData {
             key: String::new(),
             value: 0.0,
             remove: false,
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -290,7 +290,7 @@ impl OpData {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())
@@ -316,7 +316,7 @@ pub struct EntryData {
     pub entity: Vec<EntityData>,
     pub ops: Vec<OpData>,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for EntryData {
@@ -324,7 +324,7 @@ impl Default for EntryData {
         Self {
             entity: Vec::new(),
             ops: Vec::new(),
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -401,7 +401,7 @@ impl EntryData {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())

@@ -20,7 +20,7 @@ pub struct ApiVersionsResponse {
     pub finalized_features: Vec<FinalizedFeatureKey>,
     pub zk_migration_ready: bool,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for ApiVersionsResponse {
@@ -33,7 +33,7 @@ impl Default for ApiVersionsResponse {
             finalized_features_epoch: -1,
             finalized_features: Vec::new(),
             zk_migration_ready: false,
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -193,7 +193,7 @@ impl ApiVersionsResponse {
                 })?;
             }
             while let Some(field) = unknown.next_if(|field| field.tag < 1) {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
             if write_finalized_features_epoch {
                 encoder.put_tagged_field(1, |encoder| {
@@ -202,7 +202,7 @@ impl ApiVersionsResponse {
                 })?;
             }
             while let Some(field) = unknown.next_if(|field| field.tag < 2) {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
             if write_finalized_features {
                 encoder.put_tagged_field(2, |encoder| {
@@ -218,7 +218,7 @@ impl ApiVersionsResponse {
                 })?;
             }
             while let Some(field) = unknown.next_if(|field| field.tag < 3) {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
             if write_zk_migration_ready {
                 encoder.put_tagged_field(3, |encoder| {
@@ -227,7 +227,7 @@ impl ApiVersionsResponse {
                 })?;
             }
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())
@@ -317,7 +317,7 @@ pub struct ApiVersion {
     pub min_version: i16,
     pub max_version: i16,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for ApiVersion {
@@ -326,7 +326,7 @@ impl Default for ApiVersion {
             api_key: 0,
             min_version: 0,
             max_version: 0,
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -374,7 +374,7 @@ impl ApiVersion {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())
@@ -401,7 +401,7 @@ pub struct SupportedFeatureKey {
     pub min_version: i16,
     pub max_version: i16,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for SupportedFeatureKey {
@@ -410,7 +410,7 @@ impl Default for SupportedFeatureKey {
             name: String::new(),
             min_version: 0,
             max_version: 0,
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -476,7 +476,7 @@ impl SupportedFeatureKey {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())
@@ -509,7 +509,7 @@ pub struct FinalizedFeatureKey {
     pub max_version_level: i16,
     pub min_version_level: i16,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for FinalizedFeatureKey {
@@ -518,7 +518,7 @@ impl Default for FinalizedFeatureKey {
             name: String::new(),
             max_version_level: 0,
             min_version_level: 0,
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -584,7 +584,7 @@ impl FinalizedFeatureKey {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())

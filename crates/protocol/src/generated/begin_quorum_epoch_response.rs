@@ -16,7 +16,7 @@ pub struct BeginQuorumEpochResponse {
     pub topics: Vec<TopicData>,
     pub node_endpoints: Vec<NodeEndpoint>,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for BeginQuorumEpochResponse {
@@ -25,7 +25,7 @@ impl Default for BeginQuorumEpochResponse {
             error_code: 0,
             topics: Vec::new(),
             node_endpoints: Vec::new(),
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -127,7 +127,7 @@ impl BeginQuorumEpochResponse {
                 })?;
             }
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())
@@ -198,7 +198,7 @@ pub struct PartitionData {
     pub leader_id: i32,
     pub leader_epoch: i32,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for PartitionData {
@@ -208,7 +208,7 @@ impl Default for PartitionData {
             error_code: 0,
             leader_id: 0,
             leader_epoch: 0,
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -259,7 +259,7 @@ impl PartitionData {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())
@@ -286,7 +286,7 @@ pub struct TopicData {
     pub topic_name: String,
     pub partitions: Vec<PartitionData>,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for TopicData {
@@ -294,7 +294,7 @@ impl Default for TopicData {
         Self {
             topic_name: String::new(),
             partitions: Vec::new(),
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -359,7 +359,7 @@ impl TopicData {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())
@@ -393,7 +393,7 @@ pub struct NodeEndpoint {
     pub host: String,
     pub port: u16,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for NodeEndpoint {
@@ -402,7 +402,7 @@ impl Default for NodeEndpoint {
             node_id: 0,
             host: String::new(),
             port: 0,
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -468,7 +468,7 @@ impl NodeEndpoint {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())

@@ -19,7 +19,7 @@ pub struct ConsumerGroupMemberMetadataValue {
     pub server_assignor: Option<String>,
     pub classic_member_metadata: Option<ClassicMemberMetadata>,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for ConsumerGroupMemberMetadataValue {
@@ -34,7 +34,7 @@ impl Default for ConsumerGroupMemberMetadataValue {
             rebalance_timeout_ms: -1,
             server_assignor: Some(String::new()),
             classic_member_metadata: None,
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -202,7 +202,7 @@ impl ConsumerGroupMemberMetadataValue {
                 })?;
             }
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())
@@ -285,7 +285,7 @@ pub struct ClassicProtocol {
     pub name: String,
     pub metadata: Bytes,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for ClassicProtocol {
@@ -293,7 +293,7 @@ impl Default for ClassicProtocol {
         Self {
             name: String::new(),
             metadata: Bytes::new(),
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -338,7 +338,7 @@ impl ClassicProtocol {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())
@@ -363,7 +363,7 @@ pub struct ClassicMemberMetadata {
     pub session_timeout_ms: i32,
     pub supported_protocols: Vec<ClassicProtocol>,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for ClassicMemberMetadata {
@@ -371,7 +371,7 @@ impl Default for ClassicMemberMetadata {
         Self {
             session_timeout_ms: 0,
             supported_protocols: Vec::new(),
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -436,7 +436,7 @@ impl ClassicMemberMetadata {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())

@@ -15,7 +15,7 @@ pub struct CreateAclsResponse {
     pub throttle_time_ms: i32,
     pub results: Vec<AclCreationResult>,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for CreateAclsResponse {
@@ -23,7 +23,7 @@ impl Default for CreateAclsResponse {
         Self {
             throttle_time_ms: 0,
             results: Vec::new(),
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -88,7 +88,7 @@ impl CreateAclsResponse {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())
@@ -146,7 +146,7 @@ pub struct AclCreationResult {
     pub error_code: i16,
     pub error_message: Option<String>,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for AclCreationResult {
@@ -154,7 +154,7 @@ impl Default for AclCreationResult {
         Self {
             error_code: 0,
             error_message: Some(String::new()),
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -203,7 +203,7 @@ impl AclCreationResult {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())

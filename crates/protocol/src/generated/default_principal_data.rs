@@ -13,7 +13,7 @@ pub struct DefaultPrincipalData {
     pub name: String,
     pub token_authenticated: bool,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for DefaultPrincipalData {
@@ -22,7 +22,7 @@ impl Default for DefaultPrincipalData {
             r#type: String::new(),
             name: String::new(),
             token_authenticated: false,
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -70,7 +70,7 @@ impl DefaultPrincipalData {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())

@@ -15,7 +15,7 @@ pub struct ExpireDelegationTokenRequest {
     pub hmac: Bytes,
     pub expiry_time_period_ms: i64,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for ExpireDelegationTokenRequest {
@@ -23,7 +23,7 @@ impl Default for ExpireDelegationTokenRequest {
         Self {
             hmac: Bytes::new(),
             expiry_time_period_ms: 0,
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -68,7 +68,7 @@ impl ExpireDelegationTokenRequest {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())

@@ -17,7 +17,7 @@ pub struct FetchSnapshotRequest {
     pub max_bytes: i32,
     pub topics: Vec<TopicSnapshot>,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for FetchSnapshotRequest {
@@ -27,7 +27,7 @@ impl Default for FetchSnapshotRequest {
             replica_id: -1,
             max_bytes: 2147483647,
             topics: Vec::new(),
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -120,7 +120,7 @@ impl FetchSnapshotRequest {
                 })?;
             }
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())
@@ -184,7 +184,7 @@ pub struct SnapshotId {
     pub end_offset: i64,
     pub epoch: i32,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for SnapshotId {
@@ -192,7 +192,7 @@ impl Default for SnapshotId {
         Self {
             end_offset: 0,
             epoch: 0,
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -237,7 +237,7 @@ impl SnapshotId {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())
@@ -265,7 +265,7 @@ pub struct PartitionSnapshot {
     pub position: i64,
     pub replica_directory_id: Uuid,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for PartitionSnapshot {
@@ -276,7 +276,7 @@ impl Default for PartitionSnapshot {
             snapshot_id: SnapshotId::default(),
             position: 0,
             replica_directory_id: Uuid::ZERO,
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -345,7 +345,7 @@ impl PartitionSnapshot {
                 })?;
             }
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())
@@ -375,7 +375,7 @@ pub struct TopicSnapshot {
     pub name: String,
     pub partitions: Vec<PartitionSnapshot>,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for TopicSnapshot {
@@ -383,7 +383,7 @@ impl Default for TopicSnapshot {
         Self {
             name: String::new(),
             partitions: Vec::new(),
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -448,7 +448,7 @@ impl TopicSnapshot {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())

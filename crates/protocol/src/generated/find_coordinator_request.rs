@@ -16,7 +16,7 @@ pub struct FindCoordinatorRequest {
     pub key_type: i8,
     pub coordinator_keys: Vec<String>,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for FindCoordinatorRequest {
@@ -25,7 +25,7 @@ impl Default for FindCoordinatorRequest {
             key: String::new(),
             key_type: 0,
             coordinator_keys: Vec::new(),
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -116,7 +116,7 @@ impl FindCoordinatorRequest {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())

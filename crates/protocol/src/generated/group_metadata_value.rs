@@ -16,7 +16,7 @@ pub struct GroupMetadataValue {
     pub current_state_timestamp: i64,
     pub members: Vec<MemberMetadata>,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for GroupMetadataValue {
@@ -28,7 +28,7 @@ impl Default for GroupMetadataValue {
             leader: Some(String::new()),
             current_state_timestamp: -1,
             members: Vec::new(),
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -124,7 +124,7 @@ impl GroupMetadataValue {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())
@@ -202,7 +202,7 @@ pub struct MemberMetadata {
     pub subscription: Bytes,
     pub assignment: Bytes,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for MemberMetadata {
@@ -216,7 +216,7 @@ impl Default for MemberMetadata {
             session_timeout: 0,
             subscription: Bytes::new(),
             assignment: Bytes::new(),
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -300,7 +300,7 @@ impl MemberMetadata {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())

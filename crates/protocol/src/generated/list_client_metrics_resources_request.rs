@@ -13,13 +13,13 @@ pub const API_KEY: i16 = 74;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListClientMetricsResourcesRequest {
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for ListClientMetricsResourcesRequest {
     fn default() -> Self {
         Self {
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -58,7 +58,7 @@ impl ListClientMetricsResourcesRequest {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())

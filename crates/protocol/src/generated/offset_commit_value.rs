@@ -15,7 +15,7 @@ pub struct OffsetCommitValue {
     pub commit_timestamp: i64,
     pub expire_timestamp: i64,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for OffsetCommitValue {
@@ -26,7 +26,7 @@ impl Default for OffsetCommitValue {
             metadata: String::new(),
             commit_timestamp: 0,
             expire_timestamp: -1,
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -92,7 +92,7 @@ impl OffsetCommitValue {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())

@@ -16,7 +16,7 @@ pub struct RemoveRaftVoterRequest {
     pub voter_id: i32,
     pub voter_directory_id: Uuid,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for RemoveRaftVoterRequest {
@@ -25,7 +25,7 @@ impl Default for RemoveRaftVoterRequest {
             cluster_id: Some(String::new()),
             voter_id: 0,
             voter_directory_id: Uuid::ZERO,
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -77,7 +77,7 @@ impl RemoveRaftVoterRequest {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())

@@ -12,7 +12,7 @@ pub struct ShareGroupCurrentMemberAssignmentKey {
     pub group_id: String,
     pub member_id: String,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for ShareGroupCurrentMemberAssignmentKey {
@@ -20,7 +20,7 @@ impl Default for ShareGroupCurrentMemberAssignmentKey {
         Self {
             group_id: String::new(),
             member_id: String::new(),
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -83,7 +83,7 @@ impl ShareGroupCurrentMemberAssignmentKey {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())

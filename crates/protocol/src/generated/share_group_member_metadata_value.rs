@@ -14,7 +14,7 @@ pub struct ShareGroupMemberMetadataValue {
     pub client_host: String,
     pub subscribed_topic_names: Vec<String>,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for ShareGroupMemberMetadataValue {
@@ -24,7 +24,7 @@ impl Default for ShareGroupMemberMetadataValue {
             client_id: String::new(),
             client_host: String::new(),
             subscribed_topic_names: Vec::new(),
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -126,7 +126,7 @@ impl ShareGroupMemberMetadataValue {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())

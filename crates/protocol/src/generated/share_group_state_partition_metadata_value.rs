@@ -12,7 +12,7 @@ pub struct ShareGroupStatePartitionMetadataValue {
     pub initialized_topics: Vec<TopicPartitionsInfo>,
     pub deleting_topics: Vec<TopicInfo>,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for ShareGroupStatePartitionMetadataValue {
@@ -20,7 +20,7 @@ impl Default for ShareGroupStatePartitionMetadataValue {
         Self {
             initialized_topics: Vec::new(),
             deleting_topics: Vec::new(),
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -105,7 +105,7 @@ impl ShareGroupStatePartitionMetadataValue {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())
@@ -176,7 +176,7 @@ pub struct TopicPartitionsInfo {
     pub topic_name: String,
     pub partitions: Vec<i32>,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for TopicPartitionsInfo {
@@ -185,7 +185,7 @@ impl Default for TopicPartitionsInfo {
             topic_id: Uuid::ZERO,
             topic_name: String::new(),
             partitions: Vec::new(),
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -257,7 +257,7 @@ impl TopicPartitionsInfo {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())
@@ -289,7 +289,7 @@ pub struct TopicInfo {
     pub topic_id: Uuid,
     pub topic_name: String,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for TopicInfo {
@@ -297,7 +297,7 @@ impl Default for TopicInfo {
         Self {
             topic_id: Uuid::ZERO,
             topic_name: String::new(),
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -342,7 +342,7 @@ impl TopicInfo {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())

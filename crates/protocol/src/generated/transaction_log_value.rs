@@ -20,7 +20,7 @@ pub struct TransactionLogValue {
     pub transaction_start_timestamp_ms: i64,
     pub client_transaction_version: i16,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for TransactionLogValue {
@@ -36,7 +36,7 @@ impl Default for TransactionLogValue {
             transaction_last_update_timestamp_ms: 0,
             transaction_start_timestamp_ms: 0,
             client_transaction_version: 0,
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -169,7 +169,7 @@ impl TransactionLogValue {
                 })?;
             }
             while let Some(field) = unknown.next_if(|field| field.tag < 1) {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
             if write_next_producer_id {
                 encoder.put_tagged_field(1, |encoder| {
@@ -178,7 +178,7 @@ impl TransactionLogValue {
                 })?;
             }
             while let Some(field) = unknown.next_if(|field| field.tag < 2) {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
             if write_client_transaction_version {
                 encoder.put_tagged_field(2, |encoder| {
@@ -187,7 +187,7 @@ impl TransactionLogValue {
                 })?;
             }
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())
@@ -263,7 +263,7 @@ pub struct PartitionsSchema {
     pub topic: String,
     pub partition_ids: Vec<i32>,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for PartitionsSchema {
@@ -271,7 +271,7 @@ impl Default for PartitionsSchema {
         Self {
             topic: String::new(),
             partition_ids: Vec::new(),
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -336,7 +336,7 @@ impl PartitionsSchema {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())

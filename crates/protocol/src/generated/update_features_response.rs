@@ -17,7 +17,7 @@ pub struct UpdateFeaturesResponse {
     pub error_message: Option<String>,
     pub results: Vec<UpdatableFeatureResult>,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for UpdateFeaturesResponse {
@@ -27,7 +27,7 @@ impl Default for UpdateFeaturesResponse {
             error_code: 0,
             error_message: Some(String::new()),
             results: Vec::new(),
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -109,7 +109,7 @@ impl UpdateFeaturesResponse {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())
@@ -176,7 +176,7 @@ pub struct UpdatableFeatureResult {
     pub error_code: i16,
     pub error_message: Option<String>,
     /// Tagged fields this codec does not know, written back as received.
-    pub unknown_tagged_fields: Vec<RawTaggedField>,
+    pub unknown_tagged_fields: UnknownTaggedFields,
 }
 
 impl Default for UpdatableFeatureResult {
@@ -185,7 +185,7 @@ impl Default for UpdatableFeatureResult {
             feature: String::new(),
             error_code: 0,
             error_message: Some(String::new()),
-            unknown_tagged_fields: Vec::new(),
+            unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
 }
@@ -238,7 +238,7 @@ impl UpdatableFeatureResult {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             for field in unknown {
-                encoder.put_raw_tagged_field(field);
+                encoder.put_raw_tagged_field(&field);
             }
         }
         Ok(())
