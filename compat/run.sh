@@ -116,7 +116,7 @@ for s in "${suites[@]}"; do
     java) suite java java_install 300 yes "$HERE/kafka-tools.sh" run "$HERE/java/ClientRoundTrips.java" ;;
     librdkafka) suite librdkafka python_install 300 yes "$RN_PY" "$HERE/librdkafka/round_trips.py" ;;
     tools) suite tools tools_install 600 yes "$HERE/tools.sh" ;;
-    franz-go) suite franz-go franz_install 900 yes "$HERE/franz-go/run.sh" ;;
+    franz-go) suite franz-go franz_install 900 yes env KGO_LOG="$LOGS/franz-go/kgo.log" "$HERE/franz-go/run.sh" ;;
     durability) suite durability python_install 420 no "$RN_PY" "$HERE/durability/durability.py" \
                   --runnel "$RUNNEL_BIN" --work "$LOGS/durability/work" ;;
   esac

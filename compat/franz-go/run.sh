@@ -41,12 +41,20 @@ done < <(grep -E '^--- (PASS|FAIL|SKIP): ' "$LOG")
 if [[ ${KGO_ALL:-0} != 1 ]]; then
   for t in "${allowed[@]}"; do [[ -n ${result[$t]:-} ]] || result[$t]=NORESULT; done
 fi
+# reason VERDICT TEST: the first message TEST (or one of its subtests) logged. `go test -v`
+# streams log lines (indented) after a `=== RUN|CONT|NAME <test>` marker naming their test.
+reason() {
+  awk -v t="$2" -v v="$1" '/^=== (RUN|CONT|NAME|PAUSE) / {cur = $3; next}
+    /^[^ \t]/ {cur = ""; next}
+    (cur == t || index(cur, t "/") == 1) && /\.go:[0-9]+:/ && !/FAILED TESTING|completed in|NOT DELETING/ && !(v == "FAIL" && /does not support/) {
+      sub(/^[ \t]+/, ""); print; exit}' "$LOG" | cut -c1-250
+}
 p=0 f=0 s=0
 for t in $(printf '%s\n' "${!result[@]}" | sort); do
   case ${result[$t]} in
     PASS) p=$((p + 1)); echo "PASS $t" ;;
-    SKIP) s=$((s + 1)); echo "SKIP $t: $(grep -A3 -E "^--- SKIP: $t " "$LOG" | grep -m1 -E '\.go:[0-9]+:' | sed 's/^[[:space:]]*//' | cut -c1-200)" ;;
-    FAIL) f=$((f + 1)); echo "FAIL $t: $(grep -A6 -E "^--- FAIL: $t " "$LOG" | grep -m1 -E '\.go:[0-9]+:' | sed 's/^[[:space:]]*//' | cut -c1-250)" ;;
+    SKIP) s=$((s + 1)); echo "SKIP $t: $(reason SKIP "$t")" ;;
+    FAIL) f=$((f + 1)); echo "FAIL $t: $(reason FAIL "$t")" ;;
     *) f=$((f + 1)); echo "FAIL $t: no result (go test exit $rc: timeout or panic; see $LOG)" ;;
   esac
 done
