@@ -1,0 +1,48 @@
+//! Runnel's group coordinator: consumer groups on the classic protocol (JoinGroup, SyncGroup,
+//! Heartbeat, LeaveGroup), committed offsets (OffsetCommit, OffsetFetch, OffsetDelete) and the
+//! group admin APIs, as a sans-I/O state machine driven by explicit time.
+//!
+//! It owns group and offset state and the rules of Kafka's classic group coordinator. It does not
+//! own sockets, clocks or storage: the broker passes `now_ms`, sleeps until
+//! [`GroupCoordinator::next_deadline`], appends the returned [`CoordinatorRecord`]s to
+//! `__consumer_offsets` (partition [`partition_for`]) before sending responses, and rebuilds the
+//! state on start with [`GroupCoordinator::replay`]. See docs/internals/group-coordinator.md.
+//!
+//! Dependencies point one way: protocol ← coordinator ← broker.
+//!
+//! Files: `coordinator.rs` (the value, tickets, effects, timers' dispatch), `join.rs`, `sync.rs`
+//! (SyncGroup, Heartbeat), `leave.rs`, `rebalance.rs` (the state machine's transitions),
+//! `group.rs`, `member.rs`, `offsets.rs`, `admin.rs`, `records.rs`, `timers.rs`, `config.rs`,
+//! `offsets_topic.rs`, `error.rs`.
+
+mod admin;
+mod config;
+mod coordinator;
+mod error;
+mod group;
+mod join;
+mod leave;
+mod member;
+mod offsets;
+mod offsets_topic;
+mod rebalance;
+mod records;
+mod sync;
+mod timers;
+
+#[cfg(test)]
+mod tests;
+
+pub use admin::CLASSIC_GROUP_TYPE;
+pub use config::GroupConfig;
+pub use coordinator::{ClientInfo, Completion, Effects, GroupCoordinator, Outcome, Reply, Ticket};
+pub use error::CoordinatorError;
+pub use group::{CONSUMER_PROTOCOL_TYPE, Group, GroupState};
+pub use member::{Member, Protocol};
+pub use offsets::CommittedOffset;
+pub use offsets_topic::{OFFSETS_TOPIC, java_string_hash, kafka_abs, partition_for};
+pub use records::{
+    CoordinatorRecord, DecodedRecord, GROUP_METADATA_KEY_VERSION, GROUP_METADATA_VALUE_VERSION,
+    OFFSET_COMMIT_KEY_VERSION, OFFSET_COMMIT_VALUE_VERSION,
+    OFFSET_COMMIT_VALUE_VERSION_WITH_EXPIRY, decode_record,
+};
