@@ -12,7 +12,7 @@
 //!
 //! Files: `coordinator.rs` (the value, tickets, effects, timers' dispatch), `join.rs`, `sync.rs`
 //! (SyncGroup, Heartbeat), `leave.rs`, `rebalance.rs` (the state machine's transitions),
-//! `group.rs`, `member.rs`, `offsets.rs`, `admin.rs`, `records.rs`, `timers.rs`, `config.rs`,
+//! `group.rs`, `member.rs`, `offsets.rs`, `retention.rs`, `admin.rs`, `records.rs`, `timers.rs`, `config.rs`,
 //! `offsets_topic.rs`, `error.rs`.
 
 mod admin;
@@ -27,6 +27,7 @@ mod offsets;
 mod offsets_topic;
 mod rebalance;
 mod records;
+mod retention;
 mod sync;
 mod timers;
 

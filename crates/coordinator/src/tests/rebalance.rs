@@ -371,3 +371,26 @@ fn next_deadline_is_the_earliest_timer() {
     assert_eq!(heartbeat(&mut c, 5_000, &ids[0], 1), ErrorCode::None);
     assert_eq!(c.next_deadline(), Some(5_000 + i64::from(SESSION_MS)));
 }
+
+/// Goal: every JoinGroup and SyncGroup response the coordinator produces encodes at the version
+/// it was asked at (v0-6 JoinGroup has a non-nullable protocol name).
+#[test]
+fn responses_encode_at_every_version() {
+    use protocol::{Encoder, Message};
+    for version in 0..=9i16 {
+        let mut c = coordinator();
+        let error = ready(c.join_group(0, client(), version, &join_request("", None, &[])));
+        assert_eq!(code(error.error_code), ErrorCode::InconsistentGroupProtocol);
+        let mut request = consumer_join("");
+        if version >= 4 {
+            request.member_id = ready(c.join_group(0, client(), version, &request)).member_id;
+        }
+        let ticket = pending(&c.join_group(0, client(), version, &request));
+        let joined = join_completion(&c.poll(0).completed, ticket);
+        for response in [error, joined.clone()] {
+            response.encode(&mut Encoder::new(), version).unwrap();
+        }
+        let sync = ready(c.sync_group(0, version.min(5), &sync_request(&joined.member_id, 1, &[])));
+        sync.encode(&mut Encoder::new(), version.min(5)).unwrap();
+    }
+}
