@@ -394,3 +394,34 @@ fn responses_encode_at_every_version() {
         sync.encode(&mut Encoder::new(), version.min(5)).unwrap();
     }
 }
+
+/// Goal: a new member's parked JoinGroup cannot wait forever: after
+/// new_member_join_timeout_ms it is answered UNKNOWN_MEMBER_ID and the member dropped, even
+/// though parked members otherwise count as alive. Method: a static member with a 10-minute
+/// rebalance timeout keeps heartbeating but never rejoins, so the join phase outlasts 5 minutes.
+#[test]
+fn new_member_join_times_out() {
+    let mut c = coordinator();
+    let mut slow = join_request("", Some("slow"), &[("range", subscription(&["t"]))]);
+    slow.rebalance_timeout_ms = 600_000;
+    let ticket = pending(&c.join_group(0, client(), 5, &slow));
+    let slow_id = join_completion(&c.poll(0).completed, ticket).member_id;
+    ready(c.sync_group(0, 3, &sync_request(&slow_id, 1, &[])));
+    let newcomer = pending(&c.join_group(1, client(), 3, &consumer_join("")));
+    let timeout = i64::from(c.config().new_member_join_timeout_ms);
+    let mut now = 1;
+    let mut completed = Vec::new();
+    while now < timeout + 1 {
+        now = (now + 5_000).min(timeout + 1);
+        completed.extend(c.poll(now).completed);
+        assert_eq!(
+            heartbeat(&mut c, now, &slow_id, 1),
+            ErrorCode::RebalanceInProgress
+        );
+    }
+    let response = join_completion(&completed, newcomer);
+    assert_eq!(code(response.error_code), ErrorCode::UnknownMemberId);
+    let group = c.group(GROUP).unwrap();
+    assert_eq!(group.members().count(), 1);
+    assert_eq!(group.state(), GroupState::PreparingRebalance);
+}
