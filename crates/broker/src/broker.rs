@@ -161,6 +161,11 @@ impl Broker {
         self.shutting_down.send_replace(true);
     }
 
+    /// Whether a shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutting_down.borrow()
+    }
+
     /// Completes once a shutdown has begun (at once if it already has).
     pub async fn shutdown_begun(&self) {
         let mut receiver = self.shutting_down.subscribe();

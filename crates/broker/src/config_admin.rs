@@ -410,7 +410,7 @@ pub fn alter_topic_overrides(
     broker.metadata.update_topic(topic, update)?;
     if let Some(config) = resolved {
         for partition in broker.replicas.topic_partitions(topic) {
-            partition.set_config(config.clone());
+            partition.set_config(config.clone())?;
         }
         tracing::info!(topic, overrides = ?config.overrides, "altered topic config");
     }

@@ -16,6 +16,7 @@ pub mod partitions;
 pub mod producer_ids;
 mod server;
 pub mod topic_config;
+mod upkeep;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub struct RunningBroker {
     pub local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
+    upkeep: std::thread::JoinHandle<()>,
 }
 
 impl RunningBroker {
@@ -44,7 +46,12 @@ impl RunningBroker {
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
         let broker = self.broker.clone();
-        let _ = tokio::task::spawn_blocking(move || broker.shutdown()).await;
+        let upkeep = self.upkeep;
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = upkeep.join();
+            broker.shutdown()
+        })
+        .await;
     }
 }
 
@@ -73,11 +80,13 @@ pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError>
         .map_err(|e| BrokerError::Config(format!("opening the broker: {e}")))??;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let server = tokio::spawn(server::serve(broker.clone(), listener, shutdown_rx));
+    let upkeep = upkeep::start(broker.clone());
     tracing::info!(%local_addr, cluster_id = broker.metadata.cluster_id(), "broker started");
     Ok(RunningBroker {
         broker,
         local_addr,
         shutdown,
         server,
+        upkeep,
     })
 }

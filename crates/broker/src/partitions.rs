@@ -44,8 +44,12 @@ impl Partition {
             .clone()
     }
 
-    pub fn set_config(&self, config: Arc<TopicConfig>) {
+    /// Applies a topic's new configuration: the broker's rules at once, and the log's settings
+    /// (retention, segments, flushing) from its next append or retention pass.
+    pub fn set_config(&self, config: Arc<TopicConfig>) -> Result<(), BrokerError> {
+        self.log.set_config(config.log.clone())?;
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = config;
+        Ok(())
     }
 
     /// Wakes every fetch waiting on this partition.

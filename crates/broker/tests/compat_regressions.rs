@@ -14,7 +14,6 @@ use common::TestBroker;
 /// `_TRANSPORT: Failed to get metadata` (compat/run.sh librdkafka: admin.list_topics,
 /// admin.create_topics.validate_only, admin.delete_topics).
 #[tokio::test]
-#[ignore = "broker bug: requests with trailing bytes after the body are refused (Kafka ignores them)"]
 async fn librdkafka_metadata_all_topics_with_trailing_bytes_is_answered() {
     let broker = TestBroker::start(&[]).await;
     let mut client = broker.client().await;

@@ -48,7 +48,7 @@ pub fn peek_request_prefix(payload: &[u8]) -> Option<RequestPrefix> {
 }
 
 /// Decodes a request payload (a frame without its size prefix). Byte and record fields of the
-/// result are slices of `payload`. Bytes left after the body are an error.
+/// result are slices of `payload`. Bytes left after the body are ignored, as Kafka does.
 pub fn decode_request(mut payload: Bytes) -> Result<Request, DecodeError> {
     let prefix = peek_request_prefix(&payload).ok_or(DecodeError::Truncated {
         what: "request header",
@@ -70,12 +70,8 @@ pub fn decode_request(mut payload: Bytes) -> Result<Request, DecodeError> {
     let header_version = api_key.request_header_version(prefix.api_version);
     let header = RequestHeader::decode(&mut payload, header_version)?;
     let body = RequestBody::decode(api_key, &mut payload, prefix.api_version)?;
-    if !payload.is_empty() {
-        return Err(DecodeError::TrailingBytes {
-            what: api_key.name(),
-            unread: payload.len(),
-        });
-    }
+    // Bytes after the body are ignored, as Kafka ignores them: librdkafka 2.16's Metadata v12
+    // request for all topics carries three.
     Ok(Request { header, body })
 }
 

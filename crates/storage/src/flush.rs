@@ -196,7 +196,7 @@ impl Log {
         let FlushPolicy::PageCache {
             flush_ms: Some(flush_ms),
             ..
-        } = self.config.flush_policy
+        } = self.config().flush_policy
         else {
             return Ok(false);
         };

@@ -149,7 +149,8 @@ impl RolledSegment {
 /// One partition's log on disk. See the module docs for the concurrency rules.
 pub struct Log {
     pub(crate) dir: PathBuf,
-    pub(crate) config: LogConfig,
+    /// Swapped whole by [`Log::set_config`]; readers take a cheap `Arc` clone.
+    pub(crate) config: std::sync::RwLock<Arc<LogConfig>>,
     pub(crate) clock: Clock,
     pub(crate) state: Mutex<LogState>,
     pub(crate) group_commit: GroupCommit,
@@ -189,8 +190,21 @@ impl Log {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
-    pub fn config(&self) -> &LogConfig {
-        &self.config
+    /// The settings in force.
+    pub fn config(&self) -> Arc<LogConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the settings (AlterConfigs): segment size and age, index interval, retention
+    /// and flush policy apply from the next append or retention pass. `producer_ids_max` and
+    /// `open_segments_max` keep the values the log was opened with until it is reopened.
+    pub fn set_config(&self, config: LogConfig) -> Result<()> {
+        config.validate()?;
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
+        Ok(())
     }
     pub fn log_start_offset(&self) -> Result<i64> {
         Ok(self.lock()?.log_start_offset)
@@ -358,7 +372,7 @@ impl Log {
         let mut position = 0usize;
         for batch in RecordBatches::new(records) {
             let batch = batch.map_err(|source| StorageError::InvalidBatch { position, source })?;
-            if self.config.append_verifies_crc {
+            if self.config().append_verifies_crc {
                 batch
                     .verify_crc()
                     .map_err(|source| StorageError::InvalidBatch { position, source })?;
@@ -387,7 +401,7 @@ impl Log {
                 },
             });
         }
-        let limit = self.config.segment_bytes_max;
+        let limit = self.config().segment_bytes_max;
         if records.len() as u64 > limit {
             return Err(StorageError::BatchTooLarge {
                 size_bytes: records.len() as u64,
@@ -443,13 +457,13 @@ impl Log {
         if active.size_bytes == 0 {
             return Ok(());
         }
-        let too_big = active.size_bytes + bytes > self.config.segment_bytes_max;
-        let too_old = self.config.segment_ms.is_some_and(|ms| {
+        let too_big = active.size_bytes + bytes > self.config().segment_bytes_max;
+        let too_old = self.config().segment_ms.is_some_and(|ms| {
             active
                 .rolling_timestamp
                 .is_some_and(|ts| now.saturating_sub(ts) > ms as i64)
         });
-        let index_full = active.index_full(self.config.index_entries_max);
+        let index_full = active.index_full(self.config().index_entries_max);
         let offsets_overflow = last_offset - active.base_offset > i64::from(i32::MAX);
         if too_big || too_old || index_full || offsets_overflow {
             self.roll(state, first_offset)?;
@@ -476,7 +490,7 @@ impl Log {
                 index_paths: [index, time_index],
             };
             state.producers.take_snapshot(new_base)?;
-            let segment = Segment::create(&self.dir, new_base, self.config.index_interval_bytes)?;
+            let segment = Segment::create(&self.dir, new_base, self.config().index_interval_bytes)?;
             crate::checkpoint::sync_dir(&self.dir)?;
             Ok::<_, StorageError>((rolled, segment))
         })();
@@ -502,7 +516,7 @@ impl Log {
         }
         state.open_lru.retain(|&b| b != base);
         state.open_lru.push_back(base);
-        while state.open_lru.len() > self.config.open_segments_max {
+        while state.open_lru.len() > self.config().open_segments_max {
             let evicted = state.open_lru.pop_front().expect("non-empty");
             if let Some(segment) = state.segments.get_mut(&evicted) {
                 segment.open = None;
@@ -522,7 +536,7 @@ impl Log {
             .segments
             .get_mut(&base)
             .expect("caller found the segment");
-        segment.ensure_open(next_base, self.config.index_entries_max)?;
+        segment.ensure_open(next_base, self.config().index_entries_max)?;
         Ok(segment)
     }
 
@@ -618,7 +632,7 @@ impl Log {
     fn after_append(&self, state: MutexGuard<'_, LogState>) -> (Option<i64>, bool) {
         let log_end = state.log_end_offset();
         let rolled = !state.rolled_unflushed.is_empty();
-        let target = match self.config.flush_policy {
+        let target = match self.config().flush_policy {
             FlushPolicy::FsyncBeforeAck => Some(log_end),
             FlushPolicy::PageCache {
                 flush_messages: Some(n),

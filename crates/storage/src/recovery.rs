@@ -151,7 +151,7 @@ impl Log {
         tracing::info!(dir = %dir.display(), clean, log_start, log_end, recovery_point, "log opened");
         Ok(Log {
             dir: dir.to_path_buf(),
-            config,
+            config: std::sync::RwLock::new(std::sync::Arc::new(config)),
             clock,
             state: Mutex::new(state),
             group_commit: GroupCommit::new(recovery_point),

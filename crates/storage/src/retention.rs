@@ -38,12 +38,12 @@ impl Log {
                 }
                 let next_base = state.next_base(base);
                 let below_start = next_base <= state.log_start_offset;
-                let expired = self.config.retention_ms.is_some_and(|ms| {
+                let expired = self.config().retention_ms.is_some_and(|ms| {
                     segment.max_timestamp >= 0
                         && now.saturating_sub(segment.max_timestamp) > ms as i64
                 });
                 let oversized = self
-                    .config
+                    .config()
                     .retention_bytes
                     .is_some_and(|limit| total.saturating_sub(segment.size_bytes) >= limit);
                 if !(below_start || expired || oversized) {
@@ -164,7 +164,7 @@ impl Log {
         state.open_lru.clear();
         state.segments.insert(
             offset,
-            Segment::create(&self.dir, offset, self.config.index_interval_bytes)?,
+            Segment::create(&self.dir, offset, self.config().index_interval_bytes)?,
         );
         state.log_start_offset = offset;
         self.after_truncation(&mut state)?;
@@ -190,7 +190,7 @@ impl Log {
         self.group_commit.reset(log_end);
         state.epochs.truncate_from_end(log_end);
         state.epochs.persist_if_dirty()?;
-        rebuild_producer_state(state, self.config.segment_bytes_max)?;
+        rebuild_producer_state(state, self.config().segment_bytes_max)?;
         checkpoint::write_offset(&self.dir, RECOVERY_POINT_FILE, state.recovery_point)
     }
 

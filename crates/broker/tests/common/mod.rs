@@ -165,6 +165,5 @@ macro_rules! expect_response {
     };
 }
 
-pub mod produce;
-
 pub mod admin;
+pub mod produce;
