@@ -2,6 +2,7 @@
 //! from Kafka's JSON message specs into `crates/protocol/src/generated/`; `--check` fails when
 //! the committed code differs from what the specs produce (CI runs it).
 
+mod api_table;
 mod emit;
 mod spec;
 
@@ -86,7 +87,7 @@ fn codegen(args: &[String]) -> Result<(), String> {
             .name
             .strip_suffix("Request")
             .ok_or("request name without Request suffix")?;
-        apis.push(emit::Api {
+        apis.push(api_table::Api {
             key: *key,
             name: name.to_string(),
             request,
@@ -101,7 +102,7 @@ fn codegen(args: &[String]) -> Result<(), String> {
             emit::message_module(s)?,
         );
     }
-    files.insert("mod.rs".to_string(), emit::mod_file(&specs, &apis));
+    files.insert("mod.rs".to_string(), api_table::mod_file(&specs, &apis));
 
     let staging = std::env::temp_dir().join(format!("runnel-codegen-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
