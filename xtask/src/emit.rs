@@ -230,13 +230,11 @@ fn decode_value(ty: &Ty, compact: &str, what: &str, nullable: bool) -> String {
 /// Statements encoding the value behind the reference expression `value`.
 fn encode_value(ty: &Ty, value: &str, compact: &str, what: &str, nullable: bool) -> String {
     let value = &format!("({value})");
-    if !nullable {
-        if let Some(put) = writer(ty) {
-            return match value.strip_prefix("(&").and_then(|v| v.strip_suffix(')')) {
-                Some(place) => format!("encoder.{put}({place});"),
-                None => format!("encoder.{put}(*{value});"),
-            };
-        }
+    if !nullable && let Some(put) = writer(ty) {
+        return match value.strip_prefix("(&").and_then(|v| v.strip_suffix(')')) {
+            Some(place) => format!("encoder.{put}({place});"),
+            None => format!("encoder.{put}(*{value});"),
+        };
     }
     match ty {
         Ty::Uuid if !nullable => format!("encoder.put_uuid({value});"),

@@ -270,7 +270,7 @@ fn parse_fields(
             ),
             Some(t) => Some(t.as_u64().ok_or_else(|| format!("{name}: bad tag {t}"))? as u32),
         };
-        if tag.is_some() != !tagged.is_empty() {
+        if tag.is_some() == tagged.is_empty() {
             return Err(format!(
                 "{name}: a tag needs taggedVersions and the other way round"
             ));
