@@ -10,8 +10,10 @@
  * listTopics, describeTopics, describeConfigs (topic, broker), incrementalAlterConfigs (set,
  * delete, invalid value), createPartitions, deleteRecords, deleteTopics, describeLogDirs,
  * listOffsets; an idempotent acks=all producer with every codec, keyed and unkeyed records and
- * headers (duplicate header keys included), acks=0/1, an oversized record; a consumer by
- * assign/seek/seekToBeginning/seekToEnd checking every record, offsetsForTimes.
+ * headers (duplicate header keys included), acks=0/1, an oversized record, LogAppendTime; a
+ * consumer by assign/seek/seekToBeginning/seekToEnd checking every record, offsetsForTimes,
+ * OFFSET_OUT_OF_RANGE with auto.offset.reset earliest and none, a long-polling fetch woken by
+ * an append.
  */
 
 import org.apache.kafka.clients.admin.Admin;
@@ -172,6 +174,7 @@ public class ClientRoundTrips {
             produceCases();
             consumeCases();
             timestampCases(admin);
+            fetchCases(admin);
             laterAdminCases(admin);
         }
         System.out.println(passed + " passed, " + failed + " failed");
@@ -454,6 +457,76 @@ public class ClientRoundTrips {
                 List<ConsumerRecord<byte[], byte[]>> got = pollN(c, 6);
                 require(got.size() == 6 && got.get(0).offset() == 4 && s(got.get(0).value()).equals("ts4"),
                     "after deleteRecords read " + got.size() + " records, first " + (got.isEmpty() ? "none" : got.get(0).offset()));
+            }
+        });
+    }
+
+    static void fetchCases(Admin admin) {
+        TopicPartition tp0 = new TopicPartition(TOPIC, 0);
+        check("consume.outOfRange.resetEarliest", () -> {
+            try (KafkaConsumer<byte[], byte[]> c = consumer()) {
+                c.assign(List.of(tp0));
+                c.seek(tp0, 1_000_000L);
+                List<ConsumerRecord<byte[], byte[]>> got = pollN(c, 1);
+                require(!got.isEmpty() && got.get(0).offset() == 0, "after OFFSET_OUT_OF_RANGE: "
+                    + (got.isEmpty() ? "nothing" : "offset " + got.get(0).offset()));
+            }
+        });
+        check("consume.outOfRange.resetNone", () -> {
+            Properties p = new Properties();
+            p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "none");
+            try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+                c.assign(List.of(tp0));
+                c.seek(tp0, 1_000_000L);
+                long deadline = System.currentTimeMillis() + 15000;
+                while (System.currentTimeMillis() < deadline) {
+                    try {
+                        c.poll(Duration.ofMillis(200));
+                    } catch (org.apache.kafka.clients.consumer.OffsetOutOfRangeException e) {
+                        return;
+                    }
+                }
+                throw new AssertionError("no OffsetOutOfRangeException within 15 s");
+            }
+        });
+        check("consume.longPoll.wokenByAppend", () -> {
+            Properties p = new Properties();
+            p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            p.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 10000);
+            p.put(ConsumerConfig.FETCH_MIN_BYTES_CONFIG, 1);
+            try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+                 KafkaProducer<byte[], byte[]> prod = producer("none", "all", true)) {
+                TopicPartition tp = new TopicPartition(TOPIC_DEL, 0);
+                c.assign(List.of(tp));
+                c.seekToEnd(List.of(tp));
+                c.position(tp);
+                c.poll(Duration.ofMillis(300)); // the long-polling fetch is now parked at the broker
+                long sent = System.nanoTime();
+                prod.send(new ProducerRecord<>(TOPIC_DEL, 0, null, b("wake"))).get(30, TimeUnit.SECONDS);
+                List<ConsumerRecord<byte[], byte[]>> got = pollN(c, 1);
+                long ms = (System.nanoTime() - sent) / 1_000_000;
+                require(got.size() == 1 && s(got.get(0).value()).equals("wake"), "read " + got.size());
+                require(ms < 5000, "record arrived " + ms + " ms after the append (fetch.max.wait.ms=10000)");
+            }
+        });
+        check("produce.logAppendTime", () -> {
+            String topic = "java-lat-" + RUN;
+            admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1)
+                .configs(Map.of("message.timestamp.type", "LogAppendTime")))).all().get(20, TimeUnit.SECONDS);
+            long before = System.currentTimeMillis();
+            try (KafkaProducer<byte[], byte[]> p = producer("gzip", "all", true)) {
+                RecordMetadata md = p.send(new ProducerRecord<>(topic, 0, 12345L, b("k"), b("v"))).get(30, TimeUnit.SECONDS);
+                require(md.timestamp() >= before - 1000, "metadata timestamp " + md.timestamp() + " is not the append time");
+            }
+            try (KafkaConsumer<byte[], byte[]> c = consumer()) {
+                TopicPartition tp = new TopicPartition(topic, 0);
+                c.assign(List.of(tp));
+                c.seekToBeginning(List.of(tp));
+                List<ConsumerRecord<byte[], byte[]>> got = pollN(c, 1);
+                require(got.size() == 1, "read " + got.size());
+                require(got.get(0).timestampType() == TimestampType.LOG_APPEND_TIME && got.get(0).timestamp() >= before - 1000,
+                    "read " + got.get(0).timestampType() + " " + got.get(0).timestamp());
             }
         });
     }

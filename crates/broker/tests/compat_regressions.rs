@@ -9,8 +9,8 @@ use common::TestBroker;
 /// librdkafka 2.16.0 (PyPI confluent-kafka 2.16.1) `AdminClient.list_topics()`: a Metadata v12
 /// request for all topics, exactly as captured, which carries 3 bytes after the body
 /// (`01 00 00`). Apache Kafka parses the body and ignores what follows; Runnel's
-/// `protocol::decode_request` refuses the frame ("3 bytes left over after Metadata") and the
-/// broker closes the connection, so every librdkafka `list_topics()` fails with
+/// `protocol::decode_request` used to refuse the frame ("3 bytes left over after Metadata") and
+/// close the connection, so every librdkafka `list_topics()` failed with
 /// `_TRANSPORT: Failed to get metadata` (compat/run.sh librdkafka: admin.list_topics,
 /// admin.create_topics.validate_only, admin.delete_topics).
 #[tokio::test]
