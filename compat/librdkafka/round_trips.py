@@ -10,7 +10,7 @@ list_topics, describe_topics, describe_configs, incremental_alter_configs, alter
 create_partitions, list_offsets, delete_records, delete_topics; an idempotent acks=all Producer
 with every codec, keyed and unkeyed records and headers (duplicate keys, null values); a
 Consumer by assign at an offset / OFFSET_BEGINNING checking every record, get_watermark_offsets,
-offsets_for_times. Consumers never subscribe (consumer groups are not served yet): librdkafka
+offsets_for_times, OFFSET_OUT_OF_RANGE reset, a long-polling fetch woken by an append. Consumers never subscribe (consumer groups are not served yet): librdkafka
 requires a group.id, which is set but unused.
 """
 import sys
@@ -255,6 +255,36 @@ def main():
                 lo, hi = c.get_watermark_offsets(TopicPartition(TOPIC, part), timeout=T)
                 n = sum(1 for (p, _) in expected if p == part)
                 require((lo, hi) == (0, n), f"partition {part}: {(lo, hi)} != {(0, n)}")
+        finally:
+            c.close()
+
+    @case("consume.out_of_range.reset_earliest")
+    def _():
+        require(expected, "nothing was produced")
+        c = consumer()
+        try:
+            c.assign([TopicPartition(TOPIC, 0, 1_000_000)])
+            got = consume_n(c, 1)
+            require(got and got[0].offset() == 0, f"after OFFSET_OUT_OF_RANGE: {got and got[0].offset()}")
+        finally:
+            c.close()
+
+    @case("consume.long_poll.woken_by_append")
+    def _():
+        c = Consumer({**base, "group.id": f"rdk-unused-{RUN}", "enable.auto.commit": False,
+                      "fetch.wait.max.ms": 10000, "fetch.min.bytes": 1}, logger=quiet_logger())
+        p, out = producer("none"), []
+        try:
+            lo, hi = c.get_watermark_offsets(TopicPartition(TOPIC_DEL, 0), timeout=T)
+            c.assign([TopicPartition(TOPIC_DEL, 0, hi)])
+            c.consume(1, 1.0)  # the long-polling fetch is now parked at the broker
+            sent = time.time()
+            p.produce(TOPIC_DEL, value=b"wake", partition=0, on_delivery=lambda e, m: out.append(e))
+            require(p.flush(30) == 0 and out == [None], f"delivery {out}")
+            got = consume_n(c, 1)
+            ms = (time.time() - sent) * 1000
+            require(got and got[0].value() == b"wake", f"read {got}")
+            require(ms < 5000, f"record arrived {ms:.0f} ms after the append (fetch.wait.max.ms=10000)")
         finally:
             c.close()
 
