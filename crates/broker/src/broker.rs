@@ -8,6 +8,7 @@ use std::time::Instant;
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::fetch_session::{FETCH_SESSIONS_MAX, FetchSessionCache};
+use crate::group_coordinator::GroupCoordinatorService;
 use crate::metadata::{MetadataStore, TopicMetadata, random_uuid};
 use crate::partitions::ReplicaManager;
 use crate::producer_ids::ProducerIdManager;
@@ -27,6 +28,8 @@ pub struct Broker {
     pub producer_ids: ProducerIdManager,
     /// Open fetch sessions (KIP-227).
     pub fetch_sessions: FetchSessionCache,
+    /// Consumer groups and committed offsets, one shard per `__consumer_offsets` partition.
+    pub groups: GroupCoordinatorService,
     /// Turns true when a shutdown begins, so long-polling requests answer at once.
     shutting_down: tokio::sync::watch::Sender<bool>,
     pub started_at: Instant,
@@ -66,12 +69,14 @@ impl Broker {
         let replicas = ReplicaManager::new(&config.log_dir);
         replicas.clean_deleted_dirs();
         let producer_ids = ProducerIdManager::open(&config.log_dir)?;
+        let groups = GroupCoordinatorService::new(&config);
         let broker = Broker {
             config,
             metadata,
             replicas,
             producer_ids,
             fetch_sessions: FetchSessionCache::new(FETCH_SESSIONS_MAX),
+            groups,
             shutting_down: tokio::sync::watch::Sender::new(false),
             started_at: Instant::now(),
         };
@@ -85,6 +90,8 @@ impl Broker {
                 topic_config,
             )?;
         }
+        // Creates __consumer_offsets when absent and replays it into the group coordinator.
+        broker.groups.start(&broker)?;
         Ok(Arc::new(broker))
     }
 

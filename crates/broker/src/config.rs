@@ -223,6 +223,21 @@ pub const BROKER_KEYS: &[ConfigKey] = &[
         "Largest session timeout a member may ask for.",
     ),
     key(
+        "group.max.size",
+        Some("1000"),
+        "Members one consumer group may have (Kafka: unbounded; Runnel bounds it).",
+    ),
+    key(
+        "offsets.retention.check.interval.ms",
+        Some("600000"),
+        "How often expired committed offsets and empty groups are purged.",
+    ),
+    key(
+        "offset.metadata.max.bytes",
+        Some("4096"),
+        "Longest metadata string an offset commit may carry.",
+    ),
+    key(
         "transaction.state.log.num.partitions",
         Some("50"),
         "Partitions of __transaction_state.",

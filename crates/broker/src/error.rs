@@ -105,6 +105,16 @@ pub enum BrokerError {
     },
     #[error("fetch session {0} was created with{1} topic ids; this request differs")]
     FetchSessionTopicIdError(i32, &'static str),
+    /// A `__consumer_offsets` partition could not be loaded or appended to; its groups are
+    /// rebuilt from the log on the next request (Kafka's COORDINATOR_NOT_AVAILABLE, retriable).
+    #[error("the group coordinator of __consumer_offsets-{partition} is not available: {reason}")]
+    GroupCoordinatorNotAvailable { partition: i32, reason: String },
+    /// This broker is not (or no longer, during a shutdown) the coordinator of the group.
+    #[error("not the group coordinator: {0}")]
+    NotCoordinator(String),
+    /// A parked JoinGroup or SyncGroup outlived its bound without an answer; the member rejoins.
+    #[error("no rebalance answer within {waited_ms} ms")]
+    RebalanceTimedOut { waited_ms: u64 },
 }
 
 impl BrokerError {
@@ -154,6 +164,9 @@ impl BrokerError {
             BrokerError::FetchSessionIdNotFound(_) => ErrorCode::FetchSessionIdNotFound,
             BrokerError::InvalidFetchSessionEpoch { .. } => ErrorCode::InvalidFetchSessionEpoch,
             BrokerError::FetchSessionTopicIdError(..) => ErrorCode::FetchSessionTopicIdError,
+            BrokerError::GroupCoordinatorNotAvailable { .. } => ErrorCode::CoordinatorNotAvailable,
+            BrokerError::NotCoordinator(_) => ErrorCode::NotCoordinator,
+            BrokerError::RebalanceTimedOut { .. } => ErrorCode::RebalanceInProgress,
             BrokerError::Storage(error) => storage_error_code(error),
         }
     }

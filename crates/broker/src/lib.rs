@@ -7,8 +7,10 @@
 pub mod broker;
 pub mod config;
 pub mod config_admin;
+pub mod consumer_offsets;
 pub mod error;
 pub mod fetch_session;
+pub mod group_coordinator;
 pub mod handlers;
 pub mod log_validator;
 pub mod metadata;
@@ -34,6 +36,8 @@ pub struct RunningBroker {
     pub local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
+    /// The group coordinator's timer task; it ends when the shutdown begins.
+    group_timers: tokio::task::JoinHandle<()>,
     upkeep: std::thread::JoinHandle<()>,
 }
 
@@ -45,6 +49,7 @@ impl RunningBroker {
         self.broker.begin_shutdown();
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
+        let _ = self.group_timers.await;
         let broker = self.broker.clone();
         let upkeep = self.upkeep;
         let _ = tokio::task::spawn_blocking(move || {
@@ -81,12 +86,16 @@ pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError>
     let (shutdown, shutdown_rx) = watch::channel(false);
     let server = tokio::spawn(server::serve(broker.clone(), listener, shutdown_rx));
     let upkeep = upkeep::start(broker.clone());
+    let group_timers = tokio::spawn(group_coordinator::GroupCoordinatorService::run_timers(
+        broker.clone(),
+    ));
     tracing::info!(%local_addr, cluster_id = broker.metadata.cluster_id(), "broker started");
     Ok(RunningBroker {
         broker,
         local_addr,
         shutdown,
         server,
+        group_timers,
         upkeep,
     })
 }

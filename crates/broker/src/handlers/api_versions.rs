@@ -44,6 +44,19 @@ const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteRecords, 0, 2),
     // Fetch v0-3 carry message formats v0/v1 semantics; record batch v2 clients use v4+.
     (ApiKey::Fetch, 4, 17),
+    // Consumer groups (group_coordinator.rs). JoinGroup and OffsetCommit from v0: librdkafka's
+    // balanced consumer needs JoinGroup v0 and OffsetCommit v1-2 (Kafka 4.2 advertises 2-10).
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 0, 9),
+    (ApiKey::OffsetFetch, 0, 9),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
 ];
 
 fn api_keys() -> Vec<ApiVersion> {

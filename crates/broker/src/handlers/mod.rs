@@ -7,18 +7,29 @@ mod alter_configs;
 pub mod api_versions;
 mod create_partitions;
 mod create_topics;
+mod delete_groups;
 mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
+mod describe_groups;
 mod describe_log_dirs;
 mod describe_topic_partitions;
 mod fetch;
+mod find_coordinator;
+mod heartbeat;
 mod incremental_alter_configs;
 mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 pub mod produce;
+mod sync_group;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -91,6 +102,33 @@ pub async fn handle(
             .await
             .into(),
         RequestBody::Fetch(request) => fetch::handle(broker, context, request).await.into(),
+        RequestBody::FindCoordinator(request) => {
+            find_coordinator::handle(broker, context, request).into()
+        }
+        RequestBody::JoinGroup(request) => {
+            join_group::handle(broker, context, request).await.into()
+        }
+        RequestBody::SyncGroup(request) => {
+            sync_group::handle(broker, context, request).await.into()
+        }
+        RequestBody::Heartbeat(request) => heartbeat::handle(broker, context, request).await.into(),
+        RequestBody::LeaveGroup(request) => {
+            leave_group::handle(broker, context, request).await.into()
+        }
+        RequestBody::OffsetCommit(request) => {
+            offset_commit::handle(broker, context, request).await.into()
+        }
+        RequestBody::OffsetFetch(request) => offset_fetch::handle(broker, context, request).into(),
+        RequestBody::OffsetDelete(request) => {
+            offset_delete::handle(broker, context, request).await.into()
+        }
+        RequestBody::DescribeGroups(request) => {
+            describe_groups::handle(broker, context, request).into()
+        }
+        RequestBody::ListGroups(request) => list_groups::handle(broker, context, request).into(),
+        RequestBody::DeleteGroups(request) => {
+            delete_groups::handle(broker, context, request).await.into()
+        }
         other => {
             // A served API without a handler is a programming error; closing the connection
             // tells the client more than a silent hang.

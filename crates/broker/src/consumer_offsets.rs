@@ -1,0 +1,142 @@
+//! The internal topic `__consumer_offsets` on this broker: creating it at start, appending the
+//! group coordinator's records to one of its partitions as one batch, and reading a partition
+//! back to rebuild a coordinator (`GroupCoordinator::replay`).
+//!
+//! The records are Kafka's coordinator records (`coordinator::records`), so tools that read the
+//! topic understand them. The topic is `cleanup.policy=compact` as in Kafka; until compaction
+//! exists it only grows (the topic is created with `retention.ms=-1`, so time retention never
+//! deletes a commit), and a restart replays it whole.
+//!
+//! Not here: the coordinator's rules (crate `coordinator`), locking and the ordering of appends
+//! (`group_coordinator.rs`).
+
+use std::collections::BTreeMap;
+
+use coordinator::{CoordinatorRecord, GroupCoordinator, OFFSETS_TOPIC};
+use protocol::records::{
+    Record, RecordBatchBuilder, RecordBatches, RecordsError, decode_batch_records,
+};
+
+use crate::broker::{Broker, TOPIC_PARTITIONS_MAX};
+use crate::error::BrokerError;
+use crate::partitions::Partition;
+
+/// Bytes read from the log per step of a replay.
+const REPLAY_READ_BYTES: u64 = 1 << 20;
+/// Largest decompressed batch a replay accepts (decompression bombs).
+const REPLAY_DECOMPRESSED_BYTES_MAX: usize = 64 << 20;
+
+/// Creates `__consumer_offsets` with `offsets.topic.num.partitions` partitions unless it exists,
+/// and returns its partition count (an existing topic keeps the count it was created with, as
+/// in Kafka, because groups are placed by `hash % count`).
+pub fn ensure_topic(broker: &Broker) -> Result<i32, BrokerError> {
+    if let Some(topic) = broker.metadata.topic(OFFSETS_TOPIC) {
+        return Ok(topic.partitions);
+    }
+    let partitions = broker.config.offsets_topic_partitions;
+    if !(1..=TOPIC_PARTITIONS_MAX).contains(&partitions) {
+        return Err(BrokerError::InvalidPartitions(partitions));
+    }
+    let configs = BTreeMap::from([
+        ("cleanup.policy".to_string(), "compact".to_string()),
+        ("compression.type".to_string(), "producer".to_string()),
+        // Compaction is not built yet: without these, time retention would delete commits.
+        ("retention.ms".to_string(), "-1".to_string()),
+        ("retention.bytes".to_string(), "-1".to_string()),
+    ]);
+    let topic = broker.create_topic(OFFSETS_TOPIC, partitions, 1, configs, false)?;
+    Ok(topic.partitions)
+}
+
+/// Appends `records` to `partition` as one uncompressed batch (a null value is a tombstone),
+/// through the leader path Produce uses: the HighWatermark advances and fetches wake.
+pub fn append(
+    partition: &Partition,
+    records: &[CoordinatorRecord],
+    now_ms: i64,
+) -> Result<(), BrokerError> {
+    let mut builder = RecordBatchBuilder::new().base_timestamp(now_ms);
+    for (delta, record) in records.iter().enumerate() {
+        let offset_delta = i32::try_from(delta).map_err(|_| {
+            BrokerError::CorruptMessage(RecordsError::BatchTooLarge {
+                size_bytes: records.len(),
+            })
+        })?;
+        builder
+            .push(Record {
+                offset_delta,
+                timestamp_delta: 0,
+                key: Some(record.key.clone()),
+                value: record.value.clone(),
+                headers: Vec::new(),
+            })
+            .map_err(BrokerError::CorruptMessage)?;
+    }
+    let mut batch = builder
+        .build()
+        .map_err(BrokerError::CorruptMessage)?
+        .to_vec();
+    partition.append_as_leader(&mut batch)?;
+    Ok(())
+}
+
+/// What a replay read.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ReplayStats {
+    pub records: u64,
+    /// Records the coordinator could not decode; skipped with a warning.
+    pub skipped: u64,
+}
+
+/// Feeds every record of `partition`, in log order, to `coordinator.replay`. A record that does
+/// not decode is skipped (and logged) rather than keeping every group of the partition
+/// unavailable; a batch that does not parse ends the replay with an error.
+pub fn replay(
+    partition: &Partition,
+    coordinator: &mut GroupCoordinator,
+) -> Result<ReplayStats, BrokerError> {
+    let log = &partition.log;
+    let mut stats = ReplayStats::default();
+    let mut offset = log.log_start_offset()?;
+    let log_end = log.log_end_offset()?;
+    // Bounded: every step moves `offset` forward or stops.
+    while offset < log_end {
+        let data = log.read(offset, REPLAY_READ_BYTES, log_end, true)?;
+        let Some(range) = data.records else { break };
+        let bytes = range
+            .read_to_bytes()
+            .map_err(|e| BrokerError::io("reading __consumer_offsets", e))?;
+        let mut next = offset;
+        for header in RecordBatches::allowing_partial_tail(&bytes) {
+            let header = header.map_err(BrokerError::CorruptMessage)?;
+            next = header.last_offset() + 1;
+            if header.is_control() || header.last_offset() < offset {
+                continue;
+            }
+            let records = decode_batch_records(&header, &bytes, REPLAY_DECOMPRESSED_BYTES_MAX)
+                .map_err(BrokerError::CorruptMessage)?;
+            for record in records {
+                let record = record.map_err(BrokerError::CorruptMessage)?;
+                let Some(key) = record.key else {
+                    stats.skipped += 1;
+                    continue;
+                };
+                stats.records += 1;
+                if let Err(error) = coordinator.replay(&key, record.value.as_deref()) {
+                    stats.skipped += 1;
+                    tracing::warn!(
+                        partition = partition.topic_partition.partition,
+                        offset = header.base_offset() + i64::from(record.offset_delta),
+                        %error,
+                        "skipping a __consumer_offsets record"
+                    );
+                }
+            }
+        }
+        if next <= offset {
+            break;
+        }
+        offset = next;
+    }
+    Ok(stats)
+}

@@ -1,0 +1,518 @@
+//! The group coordinator service: the broker's side of the sans-I/O `coordinator` crate. One
+//! `GroupCoordinator` shard per `__consumer_offsets` partition (Kafka's coordinator shards),
+//! each behind its own mutex; loading shards from the log; running an operation as
+//! "call the coordinator, append its records, then answer"; parked JoinGroup / SyncGroup
+//! requests; and the timer task that drives every shard's deadlines.
+//!
+//! Ordering (the coordinator's contract): an operation holds its shard's lock from the call
+//! through the append of its records (one batch) to the delivery of its completions, so the log
+//! holds records in the order the state changed, and no response or completion leaves before
+//! its records are in the log. The lock is a `std::sync::Mutex`, never held across an `.await`;
+//! when the topic's flush policy may fsync, the whole operation runs on the blocking pool.
+//!
+//! Failure: if an append fails, the shard's coordinator is dropped and every parked request of
+//! the shard is answered (their senders drop: COORDINATOR_NOT_AVAILABLE); the next operation or
+//! timer rebuilds the shard from the log with `replay`, as Kafka reverts to the last committed
+//! state. A panic inside the coordinator poisons the lock; the shard is rebuilt the same way.
+//!
+//! Invariants: every parked ticket's sender is in its shard's `waiters` from the moment the
+//! coordinator parks it (registered under the same lock) until its completion is delivered,
+//! the shard fails, or its handler gives up waiting; each handler's wait is bounded.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use coordinator::{
+    Completion, Effects, GroupConfig, GroupCoordinator, OFFSETS_TOPIC, Outcome, Reply, Ticket,
+};
+use protocol::generated::{JoinGroupResponse, SyncGroupResponse};
+use storage::FlushPolicy;
+use tokio::sync::{Notify, oneshot};
+
+use crate::broker::Broker;
+use crate::config::BrokerConfig;
+use crate::consumer_offsets;
+use crate::error::BrokerError;
+
+/// The longest the timer task sleeps without looking at the shards again.
+const TIMER_SLEEP_MS_MAX: i64 = 60_000;
+/// How long after a failure the timer task retries loading a shard.
+const RELOAD_RETRY_MS: i64 = 1_000;
+/// Added to a parked request's own deadline before its handler stops waiting.
+pub const PARKED_WAIT_MARGIN_MS: u64 = 5_000;
+
+/// A parked request's way back to its handler.
+pub enum Waiter {
+    Join(oneshot::Sender<JoinGroupResponse>),
+    Sync(oneshot::Sender<SyncGroupResponse>),
+}
+
+/// A response that is ready, or the receiving end of a parked request.
+pub enum Answer<R> {
+    Ready(R),
+    Parked {
+        ticket: Ticket,
+        receiver: oneshot::Receiver<R>,
+    },
+}
+
+/// What an operation on a shard produced: its response, the coordinator's effects, and the
+/// waiter to register when it parked.
+pub struct Step<R> {
+    pub response: R,
+    pub effects: Effects,
+    pub parked: Option<(Ticket, Waiter)>,
+}
+
+impl<R> From<Outcome<R>> for Step<R> {
+    fn from(outcome: Outcome<R>) -> Self {
+        Step {
+            response: outcome.response,
+            effects: Effects {
+                records: outcome.records,
+                completed: outcome.completed,
+            },
+            parked: None,
+        }
+    }
+}
+
+impl<R> Step<R> {
+    /// A response with no effects (read-only calls).
+    pub fn answer(response: R) -> Self {
+        Step {
+            response,
+            effects: Effects::default(),
+            parked: None,
+        }
+    }
+}
+
+impl<T> Step<Answer<T>> {
+    /// A JoinGroup or SyncGroup outcome: a parked reply gets a channel whose sender becomes the
+    /// ticket's waiter.
+    pub fn parking(outcome: Outcome<Reply<T>>, waiter: fn(oneshot::Sender<T>) -> Waiter) -> Self {
+        let effects = Effects {
+            records: outcome.records,
+            completed: outcome.completed,
+        };
+        match outcome.response {
+            Reply::Ready(response) => Step {
+                response: Answer::Ready(response),
+                effects,
+                parked: None,
+            },
+            Reply::Pending(ticket) => {
+                let (sender, receiver) = oneshot::channel();
+                Step {
+                    response: Answer::Parked { ticket, receiver },
+                    effects,
+                    parked: Some((ticket, waiter(sender))),
+                }
+            }
+        }
+    }
+}
+
+/// One `__consumer_offsets` partition's coordinator.
+struct Shard {
+    partition: i32,
+    /// `None` until loaded, and after a failure until rebuilt from the log.
+    coordinator: Option<GroupCoordinator>,
+    /// Parked requests by ticket (at most two per member: the coordinator answers older ones).
+    waiters: HashMap<Ticket, Waiter>,
+    /// Times this shard was (re)built, mixed into its member id seed.
+    loads: u64,
+}
+
+/// Every shard, the configuration they share, and the timer task's wake-up.
+pub struct GroupCoordinatorService {
+    config: GroupConfig,
+    /// Fresh randomness per start: member ids must not repeat ids loaded from the log.
+    seed: u64,
+    shards: OnceLock<Box<[Mutex<Shard>]>>,
+    /// Woken when an operation may have moved a shard's next deadline.
+    deadlines_changed: Notify,
+}
+
+/// The coordinator's settings from the broker's (Kafka's key names).
+pub fn group_config(config: &BrokerConfig) -> GroupConfig {
+    let number = |key: &str, default: i64| {
+        config
+            .value(key)
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(default)
+    };
+    let defaults = GroupConfig::default();
+    GroupConfig {
+        min_session_timeout_ms: config.group_min_session_timeout_ms,
+        max_session_timeout_ms: config.group_max_session_timeout_ms,
+        initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms.min(i32::MAX as u64)
+            as i32,
+        group_max_size: number("group.max.size", defaults.group_max_size as i64).clamp(1, 1_000_000)
+            as usize,
+        offsets_retention_ms: number("offsets.retention.minutes", 10_080)
+            .clamp(1, i64::MAX / 60_000)
+            * 60_000,
+        offsets_retention_check_interval_ms: number(
+            "offsets.retention.check.interval.ms",
+            defaults.offsets_retention_check_interval_ms,
+        )
+        .max(1),
+        offset_metadata_max_bytes: number(
+            "offset.metadata.max.bytes",
+            defaults.offset_metadata_max_bytes as i64,
+        )
+        .clamp(0, i32::MAX as i64) as usize,
+        ..defaults
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl GroupCoordinatorService {
+    pub fn new(config: &BrokerConfig) -> Self {
+        let mut seed = [0u8; 8];
+        getrandom::fill(&mut seed).expect("the operating system's random source");
+        GroupCoordinatorService {
+            config: group_config(config),
+            seed: u64::from_le_bytes(seed),
+            shards: OnceLock::new(),
+            deadlines_changed: Notify::new(),
+        }
+    }
+
+    /// Creates `__consumer_offsets` if absent and loads every shard from its partition. Called
+    /// once from `Broker::open`, before the listener serves requests.
+    pub fn start(&self, broker: &Broker) -> Result<(), BrokerError> {
+        let partitions = consumer_offsets::ensure_topic(broker)?;
+        let shards: Box<[Mutex<Shard>]> = (0..partitions)
+            .map(|partition| {
+                Mutex::new(Shard {
+                    partition,
+                    coordinator: None,
+                    waiters: HashMap::new(),
+                    loads: 0,
+                })
+            })
+            .collect();
+        let now = now_ms();
+        for shard in shards.iter() {
+            let mut shard = lock(shard);
+            if let Err(error) = self.ensure_loaded(broker, &mut shard, now) {
+                // Retried by the next request and the timer task.
+                tracing::error!(partition = shard.partition, %error, "loading group coordinator");
+            }
+        }
+        let _ = self.shards.set(shards);
+        Ok(())
+    }
+
+    pub fn config(&self) -> &GroupConfig {
+        &self.config
+    }
+
+    /// Partitions of `__consumer_offsets` (0 before `start`).
+    pub fn partition_count(&self) -> i32 {
+        self.shards.get().map_or(0, |s| s.len() as i32)
+    }
+
+    /// The `__consumer_offsets` partition (and shard) that owns `group_id`.
+    pub fn partition_for(&self, group_id: &str) -> Result<i32, BrokerError> {
+        match self.partition_count() {
+            0 => Err(BrokerError::NotCoordinator(
+                "the group coordinator has not started".into(),
+            )),
+            n => Ok(coordinator::partition_for(group_id, n)),
+        }
+    }
+
+    fn shard(&self, partition: i32) -> Result<&Mutex<Shard>, BrokerError> {
+        self.shards
+            .get()
+            .and_then(|shards| shards.get(usize::try_from(partition).ok()?))
+            .ok_or_else(|| BrokerError::NotCoordinator(format!("no shard {partition}")))
+    }
+
+    /// Rebuilds the shard's coordinator from its partition when it has none.
+    fn ensure_loaded(
+        &self,
+        broker: &Broker,
+        shard: &mut Shard,
+        now: i64,
+    ) -> Result<(), BrokerError> {
+        if shard.coordinator.is_some() {
+            return Ok(());
+        }
+        let unavailable = |reason: String| BrokerError::GroupCoordinatorNotAvailable {
+            partition: shard.partition,
+            reason,
+        };
+        let partition = broker
+            .replicas
+            .get(OFFSETS_TOPIC, shard.partition)
+            .ok_or_else(|| unavailable("the partition is not hosted here".into()))?;
+        shard.loads += 1;
+        let seed = self.seed
+            ^ (shard.partition as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ shard.loads.rotate_left(32);
+        let mut coordinator = GroupCoordinator::new(self.config.clone(), seed, now);
+        let stats = consumer_offsets::replay(&partition, &mut coordinator)
+            .map_err(|e| unavailable(format!("replaying the log: {e}")))?;
+        let effects = coordinator.finish_loading(now);
+        if !effects.records.is_empty() {
+            consumer_offsets::append(&partition, &effects.records, now)
+                .map_err(|e| unavailable(format!("appending after loading: {e}")))?;
+        }
+        if stats.records > 0 {
+            tracing::info!(
+                partition = shard.partition,
+                records = stats.records,
+                skipped = stats.skipped,
+                groups = coordinator.group_count(),
+                "loaded group coordinator"
+            );
+        }
+        shard.coordinator = Some(coordinator);
+        self.deadlines_changed.notify_one();
+        Ok(())
+    }
+
+    /// Runs one operation on the shard of `partition`: the coordinator call, the append of its
+    /// records, then the delivery of its completions, all under the shard's lock. Blocking (the
+    /// append may fsync); see [`GroupCoordinatorService::call`].
+    pub fn execute<R>(
+        &self,
+        broker: &Broker,
+        partition: i32,
+        op: impl FnOnce(&mut GroupCoordinator, i64) -> Step<R>,
+    ) -> Result<R, BrokerError> {
+        let mut shard = lock(self.shard(partition)?);
+        let now = now_ms();
+        self.ensure_loaded(broker, &mut shard, now)?;
+        let coordinator = shard.coordinator.as_mut().expect("loaded above");
+        let deadline_before = coordinator.next_deadline();
+        let step = op(coordinator, now);
+        let deadline_after = coordinator.next_deadline();
+        if let Some((ticket, waiter)) = step.parked {
+            shard.waiters.insert(ticket, waiter);
+        }
+        self.apply(broker, &mut shard, step.effects, now)?;
+        if deadline_after != deadline_before {
+            self.deadlines_changed.notify_one();
+        }
+        Ok(step.response)
+    }
+
+    /// Appends the effects' records, then answers the completed parked requests. On a failed
+    /// append the shard is dropped (to be rebuilt from the log) with every parked request.
+    fn apply(
+        &self,
+        broker: &Broker,
+        shard: &mut Shard,
+        effects: Effects,
+        now: i64,
+    ) -> Result<(), BrokerError> {
+        if !effects.records.is_empty() {
+            debug_assert!(effects.records.iter().all(|r| coordinator::partition_for(
+                &r.group_id,
+                self.partition_count()
+            ) == shard.partition));
+            let appended = match broker.replicas.get(OFFSETS_TOPIC, shard.partition) {
+                Some(partition) => consumer_offsets::append(&partition, &effects.records, now),
+                None => Err(BrokerError::UnknownTopicOrPartition {
+                    topic: OFFSETS_TOPIC.into(),
+                    partition: shard.partition,
+                }),
+            };
+            if let Err(error) = appended {
+                tracing::error!(partition = shard.partition, %error, "group coordinator append failed; reloading");
+                shard.coordinator = None;
+                shard.waiters.clear();
+                self.deadlines_changed.notify_one();
+                return Err(BrokerError::GroupCoordinatorNotAvailable {
+                    partition: shard.partition,
+                    reason: error.to_string(),
+                });
+            }
+        }
+        for completion in effects.completed {
+            // A waiter that is gone gave up (bounded wait) or its connection closed.
+            match (shard.waiters.remove(&completion.ticket()), completion) {
+                (Some(Waiter::Join(sender)), Completion::Join { response, .. }) => {
+                    let _ = sender.send(response);
+                }
+                (Some(Waiter::Sync(sender)), Completion::Sync { response, .. }) => {
+                    let _ = sender.send(response);
+                }
+                (None, _) => {}
+                (Some(_), completion) => {
+                    unreachable!(
+                        "ticket {:?} completed as the other API",
+                        completion.ticket()
+                    )
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs [`GroupCoordinatorService::execute`] on the shard of `group_id`, on this task when
+    /// appends only reach the page cache, on the blocking pool when they may fsync.
+    pub async fn call<R, F>(broker: &Arc<Broker>, group_id: &str, op: F) -> Result<R, BrokerError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut GroupCoordinator, i64) -> Step<R> + Send + 'static,
+    {
+        let partition = broker.groups.partition_for(group_id)?;
+        Self::call_partition(broker, partition, op).await
+    }
+
+    /// [`GroupCoordinatorService::call`] for a known shard.
+    pub async fn call_partition<R, F>(
+        broker: &Arc<Broker>,
+        partition: i32,
+        op: F,
+    ) -> Result<R, BrokerError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut GroupCoordinator, i64) -> Step<R> + Send + 'static,
+    {
+        let may_fsync = broker
+            .replicas
+            .get(OFFSETS_TOPIC, partition)
+            .is_some_and(|p| {
+                !matches!(
+                    p.log.config().flush_policy,
+                    FlushPolicy::PageCache {
+                        flush_messages: None,
+                        ..
+                    }
+                )
+            });
+        if !may_fsync {
+            return broker.groups.execute(broker, partition, op);
+        }
+        let broker = broker.clone();
+        tokio::task::spawn_blocking(move || broker.groups.execute(&broker, partition, op))
+            .await
+            .map_err(|e| BrokerError::GroupCoordinatorNotAvailable {
+                partition,
+                reason: format!("the operation failed: {e}"),
+            })?
+    }
+
+    /// Waits for a parked request's answer, at most `bound_ms` and never past the start of a
+    /// shutdown. A dropped sender means the shard failed.
+    pub async fn wait<R>(
+        broker: &Arc<Broker>,
+        group_id: &str,
+        answer: Answer<R>,
+        bound_ms: u64,
+    ) -> Result<R, BrokerError> {
+        let (ticket, receiver) = match answer {
+            Answer::Ready(response) => return Ok(response),
+            Answer::Parked { ticket, receiver } => (ticket, receiver),
+        };
+        let result = tokio::select! {
+            received = tokio::time::timeout(Duration::from_millis(bound_ms), receiver) => match received {
+                Ok(Ok(response)) => return Ok(response),
+                Ok(Err(_)) => Err(BrokerError::GroupCoordinatorNotAvailable {
+                    partition: broker.groups.partition_for(group_id).unwrap_or(-1),
+                    reason: "the coordinator was reloaded while the request waited".into(),
+                }),
+                Err(_) => {
+                    tracing::warn!(group_id, bound_ms, "parked group request was not answered in time");
+                    Err(BrokerError::RebalanceTimedOut { waited_ms: bound_ms })
+                }
+            },
+            _ = broker.shutdown_begun() => Err(BrokerError::NotCoordinator("the broker is shutting down".into())),
+        };
+        broker.groups.forget(group_id, ticket);
+        result
+    }
+
+    /// Drops the waiter of a ticket whose handler stopped waiting.
+    fn forget(&self, group_id: &str, ticket: Ticket) {
+        if let Ok(shard) = self
+            .partition_for(group_id)
+            .and_then(|partition| self.shard(partition))
+        {
+            lock(shard).waiters.remove(&ticket);
+        }
+    }
+
+    /// The earliest deadline of any shard; a shard waiting to be rebuilt retries soon.
+    fn next_deadline(&self, now: i64) -> Option<i64> {
+        let shards = self.shards.get()?;
+        shards
+            .iter()
+            .filter_map(|shard| match &lock(shard).coordinator {
+                Some(coordinator) => coordinator.next_deadline(),
+                None => Some(now + RELOAD_RETRY_MS),
+            })
+            .min()
+    }
+
+    /// The timer task: sleeps until the earliest deadline of any shard (or until an operation
+    /// moves one), then polls every shard whose deadline passed, appending and answering as a
+    /// request would. Ends when the broker's shutdown begins.
+    pub async fn run_timers(broker: Arc<Broker>) {
+        loop {
+            // Created before reading the deadlines so no change is missed.
+            let changed = broker.groups.deadlines_changed.notified();
+            let now = now_ms();
+            let sleep_ms = broker
+                .groups
+                .next_deadline(now)
+                .map_or(TIMER_SLEEP_MS_MAX, |deadline| deadline - now)
+                .clamp(0, TIMER_SLEEP_MS_MAX);
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(sleep_ms as u64)) => {}
+                _ = changed => continue,
+                _ = broker.shutdown_begun() => return,
+            }
+            let now = now_ms();
+            for partition in 0..broker.groups.partition_count() {
+                let due = broker.groups.shard(partition).is_ok_and(|shard| {
+                    match &lock(shard).coordinator {
+                        Some(coordinator) => coordinator.next_deadline().is_some_and(|d| d <= now),
+                        None => true,
+                    }
+                });
+                if !due {
+                    continue;
+                }
+                let polled = Self::call_partition(&broker, partition, |coordinator, now| Step {
+                    response: (),
+                    effects: coordinator.poll(now),
+                    parked: None,
+                })
+                .await;
+                if let Err(error) = polled {
+                    tracing::warn!(partition, %error, "group coordinator timers");
+                }
+            }
+        }
+    }
+}
+
+/// Locks a shard. A poisoned lock means a coordinator call panicked midway: its state is not
+/// trusted, so the shard is rebuilt from the log and its parked requests are answered.
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    match shard.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => {
+            shard.clear_poison();
+            let mut guard = poisoned.into_inner();
+            guard.coordinator = None;
+            guard.waiters.clear();
+            guard
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! ListGroups (v0-5): every group of every coordinator shard, with the v4 state and v5 type
+//! filters, sorted by group id. A shard that cannot answer makes the top-level error its
+//! error while the other shards' groups are still listed.
+
+use std::sync::Arc;
+
+use protocol::generated::{ListGroupsRequest, ListGroupsResponse};
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::group_coordinator::Step;
+
+pub fn handle(
+    broker: &Arc<Broker>,
+    context: &RequestContext,
+    request: ListGroupsRequest,
+) -> ListGroupsResponse {
+    let version = context.api_version;
+    let mut response = ListGroupsResponse::default();
+    for partition in 0..broker.groups.partition_count() {
+        let listed = broker
+            .groups
+            .execute(broker, partition, |coordinator, _now| {
+                Step::answer(coordinator.list_groups(version, &request))
+            });
+        match listed {
+            Ok(shard) => response.groups.extend(shard.groups),
+            Err(error) => response.error_code = error.error_code().code(),
+        }
+    }
+    response.groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+    response
+}
