@@ -10,9 +10,11 @@
 # the confluent-kafka venv, the franz-go module), one broker per suite (`runnel serve` on a free
 # 127.0.0.1 port with a fresh temp log dir, stopped with SIGTERM: a non-zero exit or no exit
 # within 30 s is a failed case `broker.sigterm_exit_0`), a time bound per suite, and the
-# summary. The durability suite starts, kills and restarts its own broker.
+# summary. The durability suite starts, kills and restarts its own broker (once with a
+# librdkafka producer, once with the Java one).
 #
-# Every suite prints `PASS name` / `FAIL name: why` / `SKIP name: why` lines; a suite that ends
+# Every suite prints `PASS name` / `FAIL name: why` / `SKIP name: why` lines (and `INFO ...`
+# lines with figures, passed through); a suite that ends
 # with a non-zero status but without a FAIL line counts one failure. Output: the FAIL lines, one
 # `suite NAME: N passed, N failed, N skipped (Ts)` line per suite and, last,
 #   compat: N passed, N failed, N skipped
@@ -95,6 +97,7 @@ suite() {
   p=$(grep -c '^PASS ' "$dir/out.txt")
   f=$(grep -c '^FAIL ' "$dir/out.txt")
   s=$(grep -c '^SKIP ' "$dir/out.txt")
+  grep '^INFO ' "$dir/out.txt" | sed "s/^INFO /$name: /"
   grep '^FAIL ' "$dir/out.txt" | sed "s/^FAIL /FAIL $name: /" | cut -c1-400
   if [[ $rc -ne 0 && $f -eq 0 ]]; then
     if [[ $rc -eq 124 || $rc -eq 137 ]]; then why="timed out after ${bound}s"; else why="exit status $rc"; fi
@@ -110,6 +113,7 @@ java_install() { rn_install_java; }
 python_install() { rn_install_python; }
 franz_install() { rn_install_franz; }
 tools_install() { rn_install_java; }
+durability_install() { rn_install_python && rn_install_java; }
 
 for s in "${suites[@]}"; do
   case "$s" in
@@ -117,8 +121,10 @@ for s in "${suites[@]}"; do
     librdkafka) suite librdkafka python_install 300 yes "$RN_PY" "$HERE/librdkafka/round_trips.py" ;;
     tools) suite tools tools_install 600 yes "$HERE/tools.sh" ;;
     franz-go) suite franz-go franz_install 900 yes env KGO_LOG="$LOGS/franz-go/kgo.log" "$HERE/franz-go/run.sh" ;;
-    durability) suite durability python_install 420 no "$RN_PY" "$HERE/durability/durability.py" \
-                  --runnel "$RUNNEL_BIN" --work "$LOGS/durability/work" ;;
+    durability) suite durability durability_install 720 no bash -c \
+                  '"$0" "$1" --client librdkafka --runnel "$2" --work "$3/librdkafka"; a=$?
+                   "$0" "$1" --client java --runnel "$2" --work "$3/java"; b=$?; exit $((a | b))' \
+                  "$RN_PY" "$HERE/durability/durability.py" "$RUNNEL_BIN" "$LOGS/durability" ;;
   esac
 done
 
