@@ -475,3 +475,91 @@ async fn offsets_commit_fetch_and_survive_a_restart() {
     );
     assert!(listed.groups.is_empty());
 }
+
+/// Goal: a parked JoinGroup is answered when the broker shuts down (NOT_COORDINATOR, so the
+/// client looks for the coordinator again) and does not hold the shutdown up. Method: a long
+/// initial rebalance delay parks the first member; the shutdown must finish well within it.
+#[tokio::test]
+async fn shutdown_answers_parked_joins() {
+    let broker = TestBroker::start(&[("group.initial.rebalance.delay.ms", "60000")]).await;
+    let mut a = broker.client().await;
+    let a_id = member_id(&mut a).await;
+    let parked = spawn_join(broker.addr(), a_id);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        !parked.is_finished(),
+        "the join waits for the initial delay"
+    );
+    tokio::time::timeout(std::time::Duration::from_secs(10), broker.shutdown())
+        .await
+        .expect("the shutdown does not wait for the rebalance");
+    let answered = parked.await.unwrap();
+    assert_eq!(code(answered.error_code), ErrorCode::NotCoordinator);
+}
+
+/// Goal: a commit whose append fails is not acknowledged, and the shard serves nothing it
+/// cannot rebuild from the log. Method: close the log of the group's `__consumer_offsets`
+/// partition under the broker; the commit then gets COORDINATOR_NOT_AVAILABLE (retriable), and
+/// so does a fetch (the shard was dropped and cannot reload from a closed log).
+#[tokio::test]
+async fn a_failed_append_is_not_acknowledged() {
+    let broker = start().await;
+    let mut client = broker.client().await;
+    let request = commit_request(-1, "", &[(0, 1, "")]);
+    let response = expect_response!(client.send(8, request).await, OffsetCommit);
+    assert_eq!(response.topics[0].partitions[0].error_code, 0);
+    let partition = broker.broker().groups.partition_for(GROUP).unwrap();
+    broker
+        .broker()
+        .replicas
+        .get("__consumer_offsets", partition)
+        .unwrap()
+        .log
+        .close()
+        .unwrap();
+    let request = commit_request(-1, "", &[(0, 2, "")]);
+    let response = expect_response!(client.send(8, request).await, OffsetCommit);
+    assert_eq!(
+        code(response.topics[0].partitions[0].error_code),
+        ErrorCode::CoordinatorNotAvailable
+    );
+    let request = OffsetFetchRequest {
+        group_id: GROUP.into(),
+        topics: None,
+        ..Default::default()
+    };
+    let response = expect_response!(client.send(7, request).await, OffsetFetch);
+    assert_eq!(
+        code(response.error_code),
+        ErrorCode::CoordinatorNotAvailable
+    );
+}
+
+/// Goal: JoinGroup v0 (librdkafka's balanced consumer needs it; KAFKA-19444) and SyncGroup v0
+/// work: no KIP-394 round trip, the session timeout doubles as the rebalance timeout.
+#[tokio::test]
+async fn join_group_v0() {
+    let broker = start().await;
+    let mut client = broker.client().await;
+    let joined = expect_response!(client.send(0, join_request("")).await, JoinGroup);
+    assert_eq!(joined.error_code, 0);
+    assert_eq!(joined.generation_id, 1);
+    assert!(!joined.member_id.is_empty());
+    assert_eq!(joined.leader, joined.member_id);
+    let request = SyncGroupRequest {
+        group_id: GROUP.into(),
+        generation_id: 1,
+        member_id: joined.member_id.clone(),
+        assignments: vec![SyncGroupRequestAssignment {
+            member_id: joined.member_id.clone(),
+            assignment: Bytes::from_static(b"all"),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let synced = expect_response!(client.send(0, request).await, SyncGroup);
+    assert_eq!(
+        (synced.error_code, &synced.assignment[..]),
+        (0, &b"all"[..])
+    );
+}
