@@ -33,7 +33,10 @@ impl GroupCoordinator {
             .groups
             .iter()
             .map(|group_id| match self.groups.get(group_id) {
-                Some(group) => describe(group),
+                Some(group) => match group.consumer_group() {
+                    Some(consumer) => crate::consumer_admin::describe_as_classic(group, consumer),
+                    None => describe(group),
+                },
                 None => DescribedGroup {
                     group_id: group_id.clone(),
                     group_state: GroupState::Dead.as_str().to_owned(),
@@ -68,19 +71,16 @@ impl GroupCoordinator {
                 states.is_empty()
                     || states
                         .iter()
-                        .any(|s| s.eq_ignore_ascii_case(g.state.as_str()))
+                        .any(|s| s.eq_ignore_ascii_case(g.state_name()))
             })
-            .filter(|_| {
-                types.is_empty()
-                    || types
-                        .iter()
-                        .any(|t| t.eq_ignore_ascii_case(CLASSIC_GROUP_TYPE))
+            .filter(|g| {
+                types.is_empty() || types.iter().any(|t| t.eq_ignore_ascii_case(g.group_type()))
             })
             .map(|g| ListedGroup {
                 group_id: g.group_id.clone(),
                 protocol_type: g.protocol_type.clone().unwrap_or_default(),
-                group_state: g.state.as_str().to_owned(),
-                group_type: CLASSIC_GROUP_TYPE.to_owned(),
+                group_state: g.state_name().to_owned(),
+                group_type: g.group_type().to_owned(),
                 ..Default::default()
             })
             .collect();
@@ -102,9 +102,14 @@ impl GroupCoordinator {
         let mut fx = Effects::default();
         let mut results = Vec::with_capacity(request.groups_names.len());
         for group_id in &request.groups_names {
-            let code = match self.groups.get(group_id).map(|g| g.state) {
-                None | Some(GroupState::Dead) => ErrorCode::GroupIdNotFound,
-                Some(GroupState::Empty) => {
+            let code = match self
+                .groups
+                .get(group_id)
+                .map(|g| (g.state, g.has_members()))
+            {
+                None | Some((GroupState::Dead, _)) => ErrorCode::GroupIdNotFound,
+                Some((_, true)) => ErrorCode::NonEmptyGroup,
+                Some((GroupState::Empty, false)) => {
                     self.delete_group(group_id, &mut fx);
                     ErrorCode::None
                 }
@@ -141,6 +146,11 @@ impl GroupCoordinator {
                     group_id, topic, *partition,
                 ));
             }
+        }
+        if let Some(consumer) = group.consumer.take() {
+            fx.records.extend(crate::consumer_records::group_tombstones(
+                group_id, &consumer,
+            ));
         }
         fx.records.push(records::group_metadata_tombstone(group_id));
         // KIP-394 pending members are the only ones an Empty group can have timers for.

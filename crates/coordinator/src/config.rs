@@ -31,6 +31,10 @@ pub struct GroupConfig {
     /// Committed partitions one group holds at most (Runnel's bound). A commit that would add one
     /// more is answered `INVALID_COMMIT_OFFSET_SIZE`, as Kafka answers a commit too large to append.
     pub group_offsets_max: usize,
+    /// `group.consumer.heartbeat.interval.ms`: how often KIP-848 members heartbeat.
+    pub consumer_heartbeat_interval_ms: i32,
+    /// `group.consumer.session.timeout.ms`: how long a KIP-848 member lives without heartbeats.
+    pub consumer_session_timeout_ms: i32,
 }
 
 impl Default for GroupConfig {
@@ -46,6 +50,8 @@ impl Default for GroupConfig {
             offset_metadata_max_bytes: 4096,
             groups_max: 100_000,
             group_offsets_max: 100_000,
+            consumer_heartbeat_interval_ms: 5_000,
+            consumer_session_timeout_ms: 45_000,
         }
     }
 }

@@ -200,6 +200,20 @@ impl GroupCoordinator {
                 self.timers
                     .schedule(TimerKey::Cleanup, next_ms, TimerTask::Cleanup);
             }
+            (
+                TimerKey::ConsumerSession {
+                    group_id,
+                    member_id,
+                },
+                TimerTask::ConsumerSessionExpiry,
+            ) => self.expire_consumer_session(now_ms, &group_id, &member_id, fx),
+            (
+                TimerKey::ConsumerRevocation {
+                    group_id,
+                    member_id,
+                },
+                TimerTask::ConsumerRevocationExpiry { member_epoch },
+            ) => self.expire_consumer_revocation(now_ms, &group_id, &member_id, member_epoch, fx),
             (key, task) => unreachable!("timer {key:?} never carries task {task:?}"),
         }
     }

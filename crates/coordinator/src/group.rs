@@ -85,6 +85,9 @@ pub struct Group {
     pub(crate) offsets: BTreeMap<String, BTreeMap<i32, CommittedOffset>>,
     /// Invariant: the number of partitions in `offsets`.
     pub(crate) offsets_len: usize,
+    /// Set when the group uses the KIP-848 consumer protocol; the classic fields are then
+    /// unused (state Empty, no members). A group is one protocol or the other.
+    pub(crate) consumer: Option<Box<crate::consumer_group::ConsumerGroup>>,
 }
 
 impl Group {
@@ -106,6 +109,7 @@ impl Group {
             subscribed_topics: None,
             offsets: BTreeMap::new(),
             offsets_len: 0,
+            consumer: None,
         }
     }
 
@@ -154,6 +158,40 @@ impl Group {
         self.static_members
             .get(group_instance_id)
             .map(String::as_str)
+    }
+
+    /// The KIP-848 side of the group, when it is a consumer-protocol group.
+    pub fn consumer_group(&self) -> Option<&crate::consumer_group::ConsumerGroup> {
+        self.consumer.as_deref()
+    }
+
+    /// A classic group with no members and no KIP-394 pending members (it may convert).
+    pub(crate) fn is_classic_empty(&self) -> bool {
+        self.members.is_empty()
+            && self.pending_members.is_empty()
+            && self.state == GroupState::Empty
+    }
+
+    /// Whether the group has members under either protocol.
+    pub(crate) fn has_members(&self) -> bool {
+        !self.members.is_empty()
+            || self
+                .consumer
+                .as_ref()
+                .is_some_and(|c| !c.members.is_empty())
+    }
+
+    /// Keeps `subscribed_topics` (retention, OffsetDelete) in step with a consumer group's
+    /// members: the union of their topic names and of existing topics their regexes matched.
+    pub(crate) fn refresh_consumer_subscribed_topics(&mut self) {
+        if let Some(consumer) = &self.consumer {
+            let mut topics: BTreeSet<String> =
+                consumer.subscription_metadata.keys().cloned().collect();
+            for member in consumer.members.values() {
+                topics.extend(member.subscribed_topic_names.iter().cloned());
+            }
+            self.subscribed_topics = Some(topics);
+        }
     }
 
     pub(crate) fn is_leader(&self, member_id: &str) -> bool {

@@ -96,6 +96,12 @@ impl GroupCoordinator {
             self.groups.insert(request.group_id.clone(), group);
         }
         let group_id = request.group_id.as_str();
+        if let Some(consumer) = self.groups[group_id].consumer_group() {
+            if !consumer.members.is_empty() {
+                return error(ErrorCode::InconsistentGroupProtocol);
+            }
+            self.convert_empty_consumer_group(group_id, fx);
+        }
         if !self.accept_joining_member(&self.groups[group_id], &request.member_id) {
             if self.groups[group_id]
                 .members

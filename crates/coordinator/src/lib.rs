@@ -13,10 +13,17 @@
 //! Files: `coordinator.rs` (the value, tickets, effects, timers' dispatch), `join.rs`, `sync.rs`
 //! (SyncGroup, Heartbeat), `leave.rs`, `rebalance.rs` (the state machine's transitions),
 //! `group.rs`, `member.rs`, `offsets.rs`, `retention.rs`, `admin.rs`, `records.rs`, `timers.rs`, `config.rs`,
-//! `offsets_topic.rs`, `error.rs`.
+//! `offsets_topic.rs`, `error.rs`; KIP-848 consumer groups: `consumer_heartbeat.rs`,
+//! `consumer_group.rs` (state and reconciliation), `assignor.rs`, `consumer_records.rs`,
+//! `consumer_admin.rs`, `topics.rs` (the topic metadata the broker passes in).
 
 mod admin;
+mod assignor;
 mod config;
+mod consumer_admin;
+mod consumer_group;
+mod consumer_heartbeat;
+mod consumer_records;
 mod coordinator;
 mod error;
 mod group;
@@ -30,12 +37,18 @@ mod records;
 mod retention;
 mod sync;
 mod timers;
+mod topics;
 
 #[cfg(test)]
 mod tests;
 
 pub use admin::CLASSIC_GROUP_TYPE;
+pub use assignor::{ASSIGNORS, RANGE_ASSIGNOR, UNIFORM_ASSIGNOR};
 pub use config::GroupConfig;
+pub use consumer_admin::CONSUMER_GROUP_TYPE;
+pub use consumer_group::{
+    Assignment, ConsumerGroup, ConsumerGroupState, ConsumerMember, MemberState,
+};
 pub use coordinator::{ClientInfo, Completion, Effects, GroupCoordinator, Outcome, Reply, Ticket};
 pub use error::CoordinatorError;
 pub use group::{CONSUMER_PROTOCOL_TYPE, Group, GroupState};
@@ -47,3 +60,4 @@ pub use records::{
     OFFSET_COMMIT_KEY_VERSION, OFFSET_COMMIT_VALUE_VERSION,
     OFFSET_COMMIT_VALUE_VERSION_WITH_EXPIRY, decode_record,
 };
+pub use topics::{TopicImage, TopicsImage};

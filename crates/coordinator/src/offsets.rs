@@ -191,6 +191,14 @@ impl GroupCoordinator {
         } else {
             None
         };
+        let group = &self.groups[&request.group_id];
+        if group.consumer.is_some() {
+            return group.validate_consumer_offset_commit(
+                &request.member_id,
+                generation_id,
+                version,
+            );
+        }
         self.groups[&request.group_id].validate_offset_commit(
             &request.member_id,
             instance,
@@ -254,6 +262,18 @@ impl GroupCoordinator {
                 .groups
                 .iter()
                 .map(|g| {
+                    let member_check = match self.groups.get(&g.group_id) {
+                        Some(group) if version >= 9 => group
+                            .validate_consumer_offset_fetch(g.member_id.as_deref(), g.member_epoch),
+                        _ => Ok(()),
+                    };
+                    if let Err(code) = member_check {
+                        return OffsetFetchResponseGroup {
+                            group_id: g.group_id.clone(),
+                            error_code: code.code(),
+                            ..Default::default()
+                        };
+                    }
                     let wanted = g.topics.as_ref().map(|topics| {
                         topics
                             .iter()

@@ -51,7 +51,9 @@ pub enum DecodedRecord {
         key: GroupMetadataKey,
         value: Option<GroupMetadataValue>,
     },
-    /// A record type this coordinator does not serve (KIP-848, share groups).
+    /// A KIP-848 consumer group record (key versions 3-8), replayed by `consumer_records.rs`.
+    ConsumerGroup { key_version: i16 },
+    /// A record type this coordinator does not serve (share groups, ...).
     Other { key_version: i16 },
 }
 
@@ -114,6 +116,7 @@ pub fn decode_record(key: &[u8], value: Option<&[u8]>) -> Result<DecodedRecord, 
                 .map(|(v, body)| decode(body, v, "GroupMetadataValue"))
                 .transpose()?,
         }),
+        3..=8 => Ok(DecodedRecord::ConsumerGroup { key_version }),
         other => Ok(DecodedRecord::Other { key_version: other }),
     }
 }
@@ -253,6 +256,10 @@ impl GroupCoordinator {
                     self.groups.remove(&key.group);
                 }
             },
+            DecodedRecord::ConsumerGroup { key_version } => {
+                let value = value.map(|v| split_version(v, false)).transpose()?;
+                self.replay_consumer_record(key_version, &key[2..], value)?;
+            }
             DecodedRecord::Other { .. } => {}
         }
         Ok(())
@@ -315,6 +322,7 @@ impl GroupCoordinator {
     /// `group.max.size` (the limit may have shrunk) so their members can commit and rejoin.
     pub fn finish_loading(&mut self, now_ms: i64) -> Effects {
         let mut fx = Effects::default();
+        self.finish_loading_consumer_groups(now_ms);
         let mut group_ids: Vec<String> = self.groups.keys().cloned().collect();
         group_ids.sort();
         for group_id in group_ids {

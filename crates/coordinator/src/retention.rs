@@ -15,6 +15,7 @@ impl GroupCoordinator {
         for group_id in group_ids {
             if self.cleanup_expired_offsets(now_ms, &group_id, fx)
                 && self.groups[&group_id].state == GroupState::Empty
+                && !self.groups[&group_id].has_members()
             {
                 self.delete_group(&group_id, fx);
             }
@@ -30,6 +31,8 @@ impl GroupCoordinator {
         }
         // Kafka's offsetExpirationCondition: what an offset's age is measured from, if anything.
         let since_ms: Option<Option<i64>> = match (&group.protocol_type, group.state) {
+            // A consumer-protocol group with members knows its topics: others age from commit.
+            _ if group.has_members() && group.consumer.is_some() => Some(None),
             // A simple group: from each commit.
             (None, _) => Some(None),
             // An empty group: from when it became empty (or each commit, for old records).

@@ -18,6 +18,10 @@ pub(crate) enum TimerKey {
     PendingSync { group_id: String },
     /// The periodic purge of expired offsets and empty groups.
     Cleanup,
+    /// A KIP-848 member's session.
+    ConsumerSession { group_id: String, member_id: String },
+    /// How long a KIP-848 member may take to revoke partitions (its rebalance timeout).
+    ConsumerRevocation { group_id: String, member_id: String },
 }
 
 /// What to do when a timer fires.
@@ -35,6 +39,10 @@ pub(crate) enum TimerTask {
         generation_id: i32,
     },
     Cleanup,
+    ConsumerSessionExpiry,
+    ConsumerRevocationExpiry {
+        member_epoch: i32,
+    },
 }
 
 #[derive(Debug, Default)]

@@ -3,6 +3,7 @@
 
 mod admin;
 mod bounds;
+mod consumer;
 mod offsets;
 mod rebalance;
 mod replay;

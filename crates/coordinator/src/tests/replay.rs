@@ -160,10 +160,15 @@ fn record_bytes_match_kafka_layouts() {
         }
         other => panic!("{other:?}"),
     }
-    // Other record types (KIP-848 groups) are skipped; malformed ones are errors.
+    // KIP-848 records (keys 3-8) go to the consumer group replay; share group records (9+)
+    // are skipped; malformed ones are errors.
     assert!(matches!(
         decode_record(&[0, 3, 0, 0], None).unwrap(),
-        DecodedRecord::Other { key_version: 3 }
+        DecodedRecord::ConsumerGroup { key_version: 3 }
+    ));
+    assert!(matches!(
+        decode_record(&[0, 9, 0, 0], None).unwrap(),
+        DecodedRecord::Other { key_version: 9 }
     ));
     assert!(decode_record(&[0], None).is_err());
     assert!(decode_record(&[0, 2, 0, 5, b'g'], None).is_err());
