@@ -228,6 +228,16 @@ pub const BROKER_KEYS: &[ConfigKey] = &[
         "Members one consumer group may have (Kafka: unbounded; Runnel bounds it).",
     ),
     key(
+        "group.consumer.heartbeat.interval.ms",
+        Some("5000"),
+        "How often KIP-848 consumer group members heartbeat.",
+    ),
+    key(
+        "group.consumer.session.timeout.ms",
+        Some("45000"),
+        "How long a KIP-848 consumer group member lives without heartbeats.",
+    ),
+    key(
         "offsets.retention.check.interval.ms",
         Some("600000"),
         "How often expired committed offsets and empty groups are purged.",

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use coordinator::{
     Completion, Effects, GroupConfig, GroupCoordinator, OFFSETS_TOPIC, Outcome, Reply, Ticket,
+    TopicImage, TopicsImage,
 };
 use protocol::generated::{JoinGroupResponse, SyncGroupResponse};
 use storage::FlushPolicy;
@@ -165,8 +166,36 @@ pub fn group_config(config: &BrokerConfig) -> GroupConfig {
             defaults.offset_metadata_max_bytes as i64,
         )
         .clamp(0, i32::MAX as i64) as usize,
+        consumer_heartbeat_interval_ms: number(
+            "group.consumer.heartbeat.interval.ms",
+            i64::from(defaults.consumer_heartbeat_interval_ms),
+        )
+        .clamp(1, i64::from(i32::MAX)) as i32,
+        consumer_session_timeout_ms: number(
+            "group.consumer.session.timeout.ms",
+            i64::from(defaults.consumer_session_timeout_ms),
+        )
+        .clamp(1, i64::from(i32::MAX)) as i32,
         ..defaults
     }
+}
+
+/// The cluster's topics as the coordinator sees them (KIP-848 subscriptions resolve against
+/// them; a change moves a group's epoch). Internal topics are left out, as Kafka leaves them
+/// out of regex subscriptions. Built per call: bounded by the topic count.
+pub fn topics_image(broker: &Broker) -> TopicsImage {
+    TopicsImage::new(
+        broker
+            .metadata
+            .topics()
+            .into_iter()
+            .filter(|t| t.name != OFFSETS_TOPIC)
+            .map(|t| TopicImage {
+                id: t.uuid(),
+                partitions: t.partitions,
+                name: t.name,
+            }),
+    )
 }
 
 pub fn now_ms() -> i64 {
@@ -210,6 +239,8 @@ impl GroupCoordinatorService {
             }
         }
         let _ = self.shards.set(shards);
+        // The timer task learns of the new shards' deadlines.
+        self.deadlines_changed.notify_waiters();
         Ok(())
     }
 
@@ -225,8 +256,8 @@ impl GroupCoordinatorService {
     /// The `__consumer_offsets` partition (and shard) that owns `group_id`.
     pub fn partition_for(&self, group_id: &str) -> Result<i32, BrokerError> {
         match self.partition_count() {
-            0 => Err(BrokerError::NotCoordinator(
-                "the group coordinator has not started".into(),
+            0 => Err(BrokerError::CoordinatorNotAvailable(
+                "the group coordinator is still loading".into(),
             )),
             n => Ok(coordinator::partition_for(group_id, n)),
         }

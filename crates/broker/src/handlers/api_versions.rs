@@ -55,6 +55,9 @@ const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetFetch, 0, 9),
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::ListGroups, 0, 5),
+    // KIP-848 (coordinator::consumer_heartbeat).
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 0),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
 ];

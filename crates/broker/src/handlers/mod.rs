@@ -5,6 +5,8 @@
 
 mod alter_configs;
 pub mod api_versions;
+mod consumer_group_describe;
+mod consumer_group_heartbeat;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
@@ -112,6 +114,14 @@ pub async fn handle(
             sync_group::handle(broker, context, request).await.into()
         }
         RequestBody::Heartbeat(request) => heartbeat::handle(broker, context, request).await.into(),
+        RequestBody::ConsumerGroupHeartbeat(request) => {
+            consumer_group_heartbeat::handle(broker, context, request)
+                .await
+                .into()
+        }
+        RequestBody::ConsumerGroupDescribe(request) => {
+            consumer_group_describe::handle(broker, context, request).into()
+        }
         RequestBody::LeaveGroup(request) => {
             leave_group::handle(broker, context, request).await.into()
         }

@@ -1,0 +1,59 @@
+//! ConsumerGroupDescribe (v0, KIP-848): each consumer group's epochs, assignor and members with
+//! their current and target assignments (topic names from the cluster's topics), asked of the
+//! group's own coordinator shard. Classic and unknown groups answer GROUP_ID_NOT_FOUND.
+
+use std::sync::Arc;
+
+use protocol::ErrorCode;
+use protocol::generated::consumer_group_describe_response::DescribedGroup;
+use protocol::generated::{ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse};
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::group_coordinator::{Step, topics_image};
+
+/// `authorizedOperations` when not requested (Kafka's `Integer.MIN_VALUE`).
+const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+
+pub fn handle(
+    broker: &Arc<Broker>,
+    _context: &RequestContext,
+    request: ConsumerGroupDescribeRequest,
+) -> ConsumerGroupDescribeResponse {
+    let topics = topics_image(broker);
+    let groups = request
+        .group_ids
+        .iter()
+        .map(|group_id| {
+            let one = ConsumerGroupDescribeRequest {
+                group_ids: vec![group_id.clone()],
+                include_authorized_operations: request.include_authorized_operations,
+                ..Default::default()
+            };
+            let described = broker.groups.partition_for(group_id).and_then(|partition| {
+                broker
+                    .groups
+                    .execute(broker, partition, |coordinator, _now| {
+                        Step::answer(coordinator.consumer_group_describe(&topics, &one))
+                    })
+            });
+            let error_entry = |code: i16| DescribedGroup {
+                group_id: group_id.clone(),
+                error_code: code,
+                authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+                ..Default::default()
+            };
+            match described {
+                Ok(mut response) => response
+                    .groups
+                    .pop()
+                    .unwrap_or_else(|| error_entry(ErrorCode::UnknownServerError.code())),
+                Err(error) => error_entry(error.error_code().code()),
+            }
+        })
+        .collect();
+    ConsumerGroupDescribeResponse {
+        groups,
+        ..Default::default()
+    }
+}
