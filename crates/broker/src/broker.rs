@@ -81,6 +81,11 @@ impl Broker {
             started_at: Instant::now(),
         };
         for topic in broker.metadata.topics() {
+            if topic.name == coordinator::OFFSETS_TOPIC {
+                // Opened and replayed in the background once serving (start_groups), so start
+                // time does not grow with the offsets topic.
+                continue;
+            }
             let topic_config = broker.topic_config(&topic.configs)?;
             broker.replicas.open_partitions(
                 &topic.name,
@@ -90,9 +95,14 @@ impl Broker {
                 topic_config,
             )?;
         }
-        // Creates __consumer_offsets when absent and replays it into the group coordinator.
-        broker.groups.start(&broker)?;
         Ok(Arc::new(broker))
+    }
+
+    /// Creates `__consumer_offsets` when absent, opens its partitions and replays them into the
+    /// group coordinator. Runs once, off the start-up path: until it finishes, FindCoordinator
+    /// answers COORDINATOR_NOT_AVAILABLE and clients retry, as they do while Kafka loads.
+    pub fn start_groups(&self) -> Result<(), BrokerError> {
+        self.groups.start(self)
     }
 
     /// Resolves a topic's overrides over this broker's defaults.

@@ -31,6 +31,14 @@ const REPLAY_DECOMPRESSED_BYTES_MAX: usize = 64 << 20;
 /// in Kafka, because groups are placed by `hash % count`).
 pub fn ensure_topic(broker: &Broker) -> Result<i32, BrokerError> {
     if let Some(topic) = broker.metadata.topic(OFFSETS_TOPIC) {
+        let topic_config = broker.topic_config(&topic.configs)?;
+        broker.replicas.open_partitions(
+            &topic.name,
+            topic.uuid(),
+            0,
+            topic.partitions,
+            topic_config,
+        )?;
         return Ok(topic.partitions);
     }
     let partitions = broker.config.offsets_topic_partitions;

@@ -38,10 +38,19 @@ pub struct RunningBroker {
     server: tokio::task::JoinHandle<()>,
     /// The group coordinator's timer task; it ends when the shutdown begins.
     group_timers: tokio::task::JoinHandle<()>,
+    /// Opens and replays `__consumer_offsets` after the listener is serving.
+    group_loader: tokio::task::JoinHandle<()>,
     upkeep: std::thread::JoinHandle<()>,
 }
 
 impl RunningBroker {
+    /// Completes once the group coordinator has loaded (tests; clients just retry).
+    pub async fn wait_for_groups(&self) {
+        while self.broker.groups.partition_count() == 0 && !self.group_loader.is_finished() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// Stops accepting, lets open connections finish their request, and closes every log
     /// cleanly (flush, clean-shutdown marker).
     pub async fn shutdown(self) {
@@ -50,6 +59,8 @@ impl RunningBroker {
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
         let _ = self.group_timers.await;
+        // Logs it opens after this point would not be closed cleanly.
+        let _ = self.group_loader.await;
         let broker = self.broker.clone();
         let upkeep = self.upkeep;
         let _ = tokio::task::spawn_blocking(move || {
@@ -86,6 +97,14 @@ pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError>
     let (shutdown, shutdown_rx) = watch::channel(false);
     let server = tokio::spawn(server::serve(broker.clone(), listener, shutdown_rx));
     let upkeep = upkeep::start(broker.clone());
+    let group_loader = tokio::task::spawn_blocking({
+        let broker = broker.clone();
+        move || {
+            if let Err(error) = broker.start_groups() {
+                tracing::error!(%error, "starting the group coordinator");
+            }
+        }
+    });
     let group_timers = tokio::spawn(group_coordinator::GroupCoordinatorService::run_timers(
         broker.clone(),
     ));
@@ -96,6 +115,7 @@ pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError>
         shutdown,
         server,
         group_timers,
+        group_loader,
         upkeep,
     })
 }

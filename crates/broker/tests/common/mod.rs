@@ -44,6 +44,7 @@ impl TestBroker {
         }
         let config = BrokerConfig::from_properties(&properties).expect("a valid test config");
         let running = broker::run(config).await.expect("the broker starts");
+        running.wait_for_groups().await;
         TestBroker { running, log_dir }
     }
 
