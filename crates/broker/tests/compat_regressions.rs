@@ -40,3 +40,62 @@ async fn librdkafka_metadata_all_topics_with_trailing_bytes_is_answered() {
     assert_eq!(metadata.brokers.len(), 1);
     broker.shutdown().await;
 }
+
+/// franz-go v1.22.3 `Test848RegexBrokerResolves`: a KIP-848 member subscribed by regex
+/// (ConsumerGroupHeartbeat `SubscribedTopicRegex`) gets every topic the regex matches, internal
+/// topics included, as Apache Kafka's broker-side regex resolution does. Runnel assigns the
+/// regular topic but never `__consumer_offsets` (compat/FINDINGS.md).
+#[tokio::test]
+#[ignore = "broker bug: KIP-848 regex subscriptions never match internal topics (__consumer_offsets)"]
+async fn kip848_regex_subscription_assigns_internal_topics_too() {
+    use protocol::generated::ConsumerGroupHeartbeatRequest;
+
+    let broker = TestBroker::start(&[]).await;
+    let mut client = broker.client().await;
+    let created = common::admin::create(
+        &mut client,
+        vec![common::admin::topic("regex-orders", 1, 1)],
+        false,
+    )
+    .await;
+    assert_eq!(created, vec![("regex-orders".to_string(), 0)]);
+
+    // v1 (KIP-1082): the member picks its own id
+    let (mut member_id, mut member_epoch) = ("Zm9vYmFyLXJlZ2V4LW1lbQ".to_string(), 0);
+    let mut assigned_topics = 0;
+    for _ in 0..50 {
+        let response = expect_response!(
+            client
+                .send(
+                    1,
+                    ConsumerGroupHeartbeatRequest {
+                        group_id: "regex-group".into(),
+                        member_id: member_id.clone(),
+                        member_epoch,
+                        rebalance_timeout_ms: 30_000,
+                        subscribed_topic_regex: (member_epoch == 0)
+                            .then(|| "regex-orders|__consumer_offsets".into()),
+                        topic_partitions: (member_epoch == 0).then(Vec::new),
+                        ..Default::default()
+                    }
+                )
+                .await,
+            ConsumerGroupHeartbeat
+        );
+        assert_eq!(response.error_code, 0, "{:?}", response.error_message);
+        member_id = response.member_id.unwrap_or(member_id);
+        member_epoch = response.member_epoch;
+        if let Some(assignment) = response.assignment {
+            assigned_topics = assignment.topic_partitions.len();
+        }
+        if assigned_topics == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        assigned_topics, 2,
+        "regex-orders and __consumer_offsets both match the regex"
+    );
+    broker.shutdown().await;
+}
