@@ -150,7 +150,7 @@ async fn find_coordinator_both_forms() {
     let response = expect_response!(client.send(4, request).await, FindCoordinator);
     assert_eq!(
         code(response.coordinators[0].error_code),
-        ErrorCode::CoordinatorNotAvailable
+        ErrorCode::UnsupportedVersion
     );
     let request = FindCoordinatorRequest {
         key: "x".into(),

@@ -2,8 +2,9 @@
 //! for one key, v4+ for a batch (`coordinator_keys`, answered one entry per key).
 //!
 //! Key types: 0 (group) is always this node, which hosts every `__consumer_offsets` partition;
-//! 1 (transaction) answers COORDINATOR_NOT_AVAILABLE until the transaction coordinator exists
-//! (clients retry; idempotent producers do not ask); 2 (share, KIP-932) and unknown types get
+//! 1 (transaction) answers UNSUPPORTED_VERSION until the transaction coordinator exists, so
+//! `initTransactions` fails at once instead of retrying (idempotent producers do not ask);
+//! 2 (share, KIP-932) and unknown types get
 //! INVALID_REQUEST, as Kafka answers types it does not serve.
 
 use std::sync::Arc;
@@ -93,8 +94,10 @@ fn locate(broker: &Broker, key_type: i8) -> Result<Location, BrokerError> {
                 port: i32::from(listener.port),
             })
         }
-        KEY_TYPE_TRANSACTION => Err(BrokerError::CoordinatorNotAvailable(
-            "transactions are not supported yet".into(),
+        // A retriable error here makes transactional clients retry until their own timeout
+        // (franz-go's TestTxnEtl hung on it); UNSUPPORTED_VERSION fails initTransactions at once.
+        KEY_TYPE_TRANSACTION => Err(BrokerError::Unsupported(
+            "transactions are not supported by this broker yet".into(),
         )),
         other => Err(BrokerError::InvalidRequest(format!(
             "coordinator key type {other} is not served"
