@@ -1,0 +1,294 @@
+//! Applying a metadata command to the image: dispatch, broker lifecycle (registration,
+//! heartbeats, fencing, controlled shutdown), partition elections and ISR changes, configs and
+//! producer-id blocks. Topic creation and deletion are in `topics.rs`.
+//!
+//! Every function validates first and mutates after, so a rejected command leaves the image
+//! unchanged. `offset` is the command's position in the metadata log; it becomes the broker epoch
+//! of a registration, as in KRaft.
+
+use crate::command::{
+    ConfigResource, ElectionType, MetadataCommand, Outcome, PRODUCER_ID_BLOCK_LEN, PartitionChange,
+};
+use crate::error::ControllerError;
+use crate::image::{BrokerId, BrokerRegistration, MetadataImage, PartitionState, TopicId};
+use crate::partition::{self, AlterIsr};
+
+impl MetadataImage {
+    /// Applies `command`, the entry at `offset` of the metadata log. On error the image is
+    /// unchanged.
+    pub fn apply(
+        &mut self,
+        offset: i64,
+        command: &MetadataCommand,
+    ) -> Result<Outcome, ControllerError> {
+        use MetadataCommand as C;
+        match command {
+            C::RegisterBroker {
+                broker_id,
+                incarnation_id,
+                rack,
+                listeners,
+            } => {
+                let registration = BrokerRegistration {
+                    broker_id: *broker_id,
+                    incarnation_id: *incarnation_id,
+                    broker_epoch: offset,
+                    rack: rack.clone(),
+                    listeners: listeners.clone(),
+                    fenced: true,
+                    in_controlled_shutdown: false,
+                };
+                self.brokers.insert(*broker_id, registration);
+                // A restarted broker may have lost its log tail: it leaves every ISR until it has
+                // caught up again, like a fenced one.
+                self.remove_from_partitions(*broker_id);
+                Ok(Outcome::BrokerRegistered {
+                    broker_epoch: offset,
+                })
+            }
+            C::BrokerHeartbeat {
+                broker_id,
+                broker_epoch,
+                want_fence,
+            } => {
+                let broker = self.checked_broker(*broker_id, *broker_epoch)?;
+                if broker.fenced && !want_fence && !broker.in_controlled_shutdown {
+                    self.unfence(*broker_id);
+                }
+                let broker = &self.brokers[broker_id];
+                Ok(Outcome::Heartbeat {
+                    fenced: broker.fenced,
+                    in_controlled_shutdown: broker.in_controlled_shutdown,
+                })
+            }
+            C::CreateTopic {
+                name,
+                topic_id,
+                partitions,
+                replication_factor,
+                assignment,
+                configs,
+            } => self.create_topic(
+                name,
+                *topic_id,
+                *partitions,
+                *replication_factor,
+                assignment,
+                configs,
+            ),
+            C::DeleteTopic { name } => self.delete_topic(name),
+            C::CreatePartitions { name, count } => self.create_partitions(name, *count),
+            C::AlterPartition {
+                broker_id,
+                broker_epoch,
+                topic_id,
+                partition,
+                leader_epoch,
+                partition_epoch,
+                new_isr,
+            } => {
+                self.checked_broker(*broker_id, *broker_epoch)?;
+                let request = AlterIsr {
+                    broker_id: *broker_id,
+                    leader_epoch: *leader_epoch,
+                    partition_epoch: *partition_epoch,
+                    new_isr,
+                };
+                let current = self.partition_by_id(*topic_id, *partition)?;
+                let next = partition::alter_isr(current, &request, |b| self.is_eligible(b))?;
+                let next = next.unwrap_or_else(|| current.clone());
+                Ok(Outcome::PartitionsChanged(vec![
+                    self.set_partition(*topic_id, *partition, next),
+                ]))
+            }
+            C::ElectLeader {
+                topic,
+                partition,
+                election,
+            } => {
+                let topic_id = self.topics.get(topic).map(|t| t.topic_id);
+                let topic_id = topic_id.ok_or_else(|| ControllerError::UnknownTopic {
+                    name: topic.clone(),
+                })?;
+                let current = self.partition_by_id(topic_id, *partition)?;
+                let eligible = |b| self.is_eligible(b);
+                let next = match election {
+                    ElectionType::Preferred => partition::elect_preferred(current, eligible)?,
+                    ElectionType::Unclean => partition::elect_unclean(current, eligible)?,
+                };
+                Ok(Outcome::PartitionsChanged(vec![
+                    self.set_partition(topic_id, *partition, next),
+                ]))
+            }
+            C::FenceBroker { broker_id } => {
+                self.broker_mut(*broker_id)?.fenced = true;
+                Ok(Outcome::PartitionsChanged(
+                    self.remove_from_partitions(*broker_id),
+                ))
+            }
+            C::UnfenceBroker { broker_id } => {
+                self.broker_mut(*broker_id)?;
+                Ok(Outcome::PartitionsChanged(self.unfence(*broker_id)))
+            }
+            C::ControlledShutdown {
+                broker_id,
+                broker_epoch,
+            } => {
+                self.checked_broker(*broker_id, *broker_epoch)?;
+                self.broker_mut(*broker_id)?.in_controlled_shutdown = true;
+                Ok(Outcome::PartitionsChanged(
+                    self.remove_from_partitions(*broker_id),
+                ))
+            }
+            C::SetConfig {
+                resource,
+                key,
+                value,
+            } => {
+                let configs = match resource {
+                    ConfigResource::Cluster => &mut self.cluster_configs,
+                    ConfigResource::Topic(name) => {
+                        let topic = self.topics.get_mut(name);
+                        &mut topic
+                            .ok_or_else(|| ControllerError::UnknownTopic { name: name.clone() })?
+                            .configs
+                    }
+                };
+                match value {
+                    Some(value) => configs.insert(key.clone(), value.clone()),
+                    None => configs.remove(key),
+                };
+                Ok(Outcome::ConfigSet)
+            }
+            C::AllocateProducerIds {
+                broker_id,
+                broker_epoch,
+            } => {
+                self.checked_broker(*broker_id, *broker_epoch)?;
+                let first = self.next_producer_id;
+                let next = first
+                    .checked_add(PRODUCER_ID_BLOCK_LEN)
+                    .ok_or(ControllerError::ProducerIdsExhausted)?;
+                self.next_producer_id = next;
+                Ok(Outcome::ProducerIdsAllocated {
+                    first_producer_id: first,
+                    len: PRODUCER_ID_BLOCK_LEN,
+                })
+            }
+        }
+    }
+
+    /// The registration, if `broker_epoch` is the current one.
+    fn checked_broker(
+        &self,
+        broker_id: BrokerId,
+        broker_epoch: i64,
+    ) -> Result<&BrokerRegistration, ControllerError> {
+        let broker = self
+            .brokers
+            .get(&broker_id)
+            .ok_or(ControllerError::UnknownBroker { broker_id })?;
+        if broker.broker_epoch != broker_epoch {
+            return Err(ControllerError::StaleBrokerEpoch {
+                broker_id,
+                requested: broker_epoch,
+                current: broker.broker_epoch,
+            });
+        }
+        Ok(broker)
+    }
+
+    fn broker_mut(
+        &mut self,
+        broker_id: BrokerId,
+    ) -> Result<&mut BrokerRegistration, ControllerError> {
+        self.brokers
+            .get_mut(&broker_id)
+            .ok_or(ControllerError::UnknownBroker { broker_id })
+    }
+
+    fn partition_by_id(
+        &self,
+        topic_id: TopicId,
+        partition: i32,
+    ) -> Result<&PartitionState, ControllerError> {
+        let name = self
+            .topic_names
+            .get(&topic_id)
+            .ok_or(ControllerError::UnknownTopicId { topic_id })?;
+        self.partition(name, partition)
+            .ok_or_else(|| ControllerError::UnknownPartition {
+                topic: name.clone(),
+                partition,
+            })
+    }
+
+    /// Stores a partition's new state and describes it.
+    fn set_partition(
+        &mut self,
+        topic_id: TopicId,
+        partition: i32,
+        next: PartitionState,
+    ) -> PartitionChange {
+        let name = &self.topic_names[&topic_id];
+        let topic = self
+            .topics
+            .get_mut(name)
+            .expect("topic_names mirrors topics");
+        let index = usize::try_from(partition).expect("partition validated");
+        let change = PartitionChange {
+            topic_id,
+            partition,
+            leader: next.leader,
+            isr: next.isr.clone(),
+            leader_epoch: next.leader_epoch,
+            partition_epoch: next.partition_epoch,
+        };
+        topic.partitions[index] = next;
+        change
+    }
+
+    /// Takes an ineligible broker out of every ISR it is in (unless it is the last member) and
+    /// moves its leaderships.
+    fn remove_from_partitions(&mut self, broker_id: BrokerId) -> Vec<PartitionChange> {
+        self.recompute_partitions(Some(broker_id), |p| p.replicas.contains(&broker_id))
+    }
+
+    /// Unfences a broker and gives leaders to the offline partitions it can lead.
+    fn unfence(&mut self, broker_id: BrokerId) -> Vec<PartitionChange> {
+        if let Some(broker) = self.brokers.get_mut(&broker_id) {
+            broker.fenced = false;
+        }
+        self.recompute_partitions(None, |p| {
+            p.leader.is_none() && p.replicas.contains(&broker_id)
+        })
+    }
+
+    fn recompute_partitions(
+        &mut self,
+        leaving: Option<BrokerId>,
+        touches: impl Fn(&PartitionState) -> bool,
+    ) -> Vec<PartitionChange> {
+        let mut changes = Vec::new();
+        for topic in self.topics.values() {
+            let unclean = self.unclean_election_enabled(topic);
+            for (index, p) in topic.partitions.iter().enumerate() {
+                if !touches(p) {
+                    continue;
+                }
+                let eligible = |b| self.is_eligible(b);
+                if let Some(next) = partition::rebalance(p, leaving, eligible, unclean) {
+                    changes.push((
+                        topic.topic_id,
+                        i32::try_from(index).expect("i32 count"),
+                        next,
+                    ));
+                }
+            }
+        }
+        changes
+            .into_iter()
+            .map(|(topic_id, partition, next)| self.set_partition(topic_id, partition, next))
+            .collect()
+    }
+}

@@ -1,0 +1,144 @@
+//! The commands of the metadata log and what applying one returns.
+//!
+//! A command is what the active controller proposes and openraft replicates; it carries every
+//! choice that needs randomness or a clock (topic ids, incarnation ids) so that applying it is a
+//! pure function of the image. See docs/internals/controller.md for each command's Kafka
+//! counterpart.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::image::{BrokerId, Listener, TopicId};
+
+/// How many producer ids one `AllocateProducerIds` hands out (Kafka's block size).
+pub const PRODUCER_ID_BLOCK_LEN: i64 = 1000;
+
+/// Which kind of leader election `ElectLeader` runs (Kafka's `ElectionType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ElectionType {
+    /// Move leadership to the first replica if it is an eligible ISR member.
+    Preferred,
+    /// Elect a leader for an offline partition, outside the ISR if needed (data may be lost).
+    Unclean,
+}
+
+/// What a `SetConfig` applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConfigResource {
+    Topic(String),
+    Cluster,
+}
+
+/// One entry of the metadata log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetadataCommand {
+    /// A broker starts (or restarts): it gets a new broker epoch and starts fenced.
+    RegisterBroker {
+        broker_id: BrokerId,
+        incarnation_id: u128,
+        rack: Option<String>,
+        listeners: Vec<Listener>,
+    },
+    /// A broker's liveness report; with `want_fence: false` a caught-up broker is unfenced.
+    BrokerHeartbeat {
+        broker_id: BrokerId,
+        broker_epoch: i64,
+        want_fence: bool,
+    },
+    /// Creates a topic; `assignment` is a manual replica assignment, else replicas are placed.
+    CreateTopic {
+        name: String,
+        topic_id: TopicId,
+        partitions: i32,
+        replication_factor: i32,
+        assignment: Option<Vec<Vec<BrokerId>>>,
+        configs: BTreeMap<String, String>,
+    },
+    DeleteTopic {
+        name: String,
+    },
+    /// Grows a topic to `count` partitions.
+    CreatePartitions {
+        name: String,
+        count: i32,
+    },
+    /// An ISR change proposed by the partition leader (KIP-497), compare-and-set on
+    /// `partition_epoch`.
+    AlterPartition {
+        broker_id: BrokerId,
+        broker_epoch: i64,
+        topic_id: TopicId,
+        partition: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        new_isr: Vec<BrokerId>,
+    },
+    ElectLeader {
+        topic: String,
+        partition: i32,
+        election: ElectionType,
+    },
+    /// The broker missed its session timeout: out of every ISR, leadership moves.
+    FenceBroker {
+        broker_id: BrokerId,
+    },
+    UnfenceBroker {
+        broker_id: BrokerId,
+    },
+    /// The broker is shutting down cleanly: leadership moves away first.
+    ControlledShutdown {
+        broker_id: BrokerId,
+        broker_epoch: i64,
+    },
+    /// Sets (`Some`) or deletes (`None`) one config key.
+    SetConfig {
+        resource: ConfigResource,
+        key: String,
+        value: Option<String>,
+    },
+    AllocateProducerIds {
+        broker_id: BrokerId,
+        broker_epoch: i64,
+    },
+}
+
+/// A partition whose leader or ISR changed, with its new state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionChange {
+    pub topic_id: TopicId,
+    pub partition: i32,
+    pub leader: Option<BrokerId>,
+    pub isr: Vec<BrokerId>,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+}
+
+/// What applying a command changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    BrokerRegistered {
+        broker_epoch: i64,
+    },
+    Heartbeat {
+        fenced: bool,
+        in_controlled_shutdown: bool,
+    },
+    TopicCreated {
+        topic_id: TopicId,
+        assignment: Vec<Vec<BrokerId>>,
+    },
+    TopicDeleted {
+        topic_id: TopicId,
+    },
+    PartitionsCreated {
+        assignment: Vec<Vec<BrokerId>>,
+    },
+    /// Fence, unfence, controlled shutdown, elections and ISR changes: the partitions touched.
+    PartitionsChanged(Vec<PartitionChange>),
+    ConfigSet,
+    ProducerIdsAllocated {
+        first_producer_id: i64,
+        len: i64,
+    },
+}

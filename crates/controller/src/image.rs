@@ -1,0 +1,164 @@
+//! The cluster metadata image: brokers, topics, partitions, configs and the producer-id
+//! allocator, as one deterministic value.
+//!
+//! This module owns the data and its invariants ([`MetadataImage::check_invariants`]); the rules
+//! that change it live in `apply.rs` (commands), `partition.rs` (elections and ISR changes) and
+//! `placement.rs` (replica placement). Maps are `BTreeMap`s so iteration order, and therefore every
+//! voter's result, is the same. A snapshot of the metadata log is this value, serialized.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A broker's `node.id`.
+pub type BrokerId = i32;
+
+/// A topic's 128-bit id (Kafka's `Uuid`), chosen by the active controller and carried in
+/// `CreateTopic` so that applying the command stays deterministic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TopicId(pub u128);
+
+impl fmt::Display for TopicId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+/// A listener a broker advertises.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listener {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+/// A registered broker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRegistration {
+    pub broker_id: BrokerId,
+    /// Changes on every process start; tells a restart from a duplicate registration.
+    pub incarnation_id: u128,
+    /// The metadata log offset of the registration (as in KRaft). Strictly grows per broker.
+    pub broker_epoch: i64,
+    pub rack: Option<String>,
+    pub listeners: Vec<Listener>,
+    /// A fenced broker leads nothing and is in no ISR (except as the last member of an offline
+    /// partition's ISR).
+    pub fenced: bool,
+    /// Set by controlled shutdown: leads nothing, joins no ISR, until it registers again.
+    pub in_controlled_shutdown: bool,
+}
+
+impl BrokerRegistration {
+    /// May lead a partition or join an ISR.
+    pub fn is_eligible(&self) -> bool {
+        !self.fenced && !self.in_controlled_shutdown
+    }
+}
+
+/// One partition's replication state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionState {
+    /// The assigned replicas; the first is the preferred leader. Invariant: no duplicates.
+    pub replicas: Vec<BrokerId>,
+    /// In-sync replicas. Invariant: non-empty, a subset of `replicas`.
+    pub isr: Vec<BrokerId>,
+    /// Invariant: `None` (offline) or a member of `isr`.
+    pub leader: Option<BrokerId>,
+    /// Bumped on every leader change. Never decreases.
+    pub leader_epoch: i32,
+    /// Bumped on every change of leader or ISR; AlterPartition compares and sets it.
+    pub partition_epoch: i32,
+}
+
+/// A topic and its partitions (indexed by partition number).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicImage {
+    pub name: String,
+    pub topic_id: TopicId,
+    pub partitions: Vec<PartitionState>,
+    /// Topic-level config overrides (`cleanup.policy`, `unclean.leader.election.enable`, ...).
+    pub configs: BTreeMap<String, String>,
+}
+
+/// The whole cluster metadata state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataImage {
+    pub brokers: BTreeMap<BrokerId, BrokerRegistration>,
+    /// Topics by name.
+    pub topics: BTreeMap<String, TopicImage>,
+    /// Topic names by id. Invariant: the inverse of `topics`.
+    pub topic_names: BTreeMap<TopicId, String>,
+    /// Cluster-wide config overrides (Kafka's default broker resource).
+    pub cluster_configs: BTreeMap<String, String>,
+    /// The first producer id of the next block to hand out.
+    pub next_producer_id: i64,
+}
+
+impl MetadataImage {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A topic's partition state, by topic name.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionState> {
+        let index = usize::try_from(partition).ok()?;
+        self.topics.get(topic)?.partitions.get(index)
+    }
+
+    /// Whether `broker_id` is registered and may lead or join an ISR.
+    pub fn is_eligible(&self, broker_id: BrokerId) -> bool {
+        self.brokers
+            .get(&broker_id)
+            .is_some_and(BrokerRegistration::is_eligible)
+    }
+
+    /// Whether unclean leader election is enabled for `topic`: the topic's override, else the
+    /// cluster's, else false (Kafka's default since 0.11).
+    pub fn unclean_election_enabled(&self, topic: &TopicImage) -> bool {
+        const KEY: &str = "unclean.leader.election.enable";
+        topic
+            .configs
+            .get(KEY)
+            .or_else(|| self.cluster_configs.get(KEY))
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    /// Checks every structural invariant; returns the first violation. Used by tests after every
+    /// command and by the state-machine store after loading a snapshot.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        if self.topics.len() != self.topic_names.len() {
+            return Err("topic_names is not the inverse of topics".into());
+        }
+        for (name, topic) in &self.topics {
+            if self.topic_names.get(&topic.topic_id) != Some(name) {
+                return Err(format!("topic {name}: id {} not indexed", topic.topic_id));
+            }
+            for (index, p) in topic.partitions.iter().enumerate() {
+                let at = format!("{name}-{index}");
+                let mut seen = p.replicas.clone();
+                seen.sort_unstable();
+                seen.dedup();
+                if seen.len() != p.replicas.len() || p.replicas.is_empty() {
+                    return Err(format!("{at}: replicas {:?} empty or repeated", p.replicas));
+                }
+                if p.isr.is_empty() {
+                    return Err(format!("{at}: empty ISR"));
+                }
+                if let Some(r) = p.isr.iter().find(|r| !p.replicas.contains(r)) {
+                    return Err(format!("{at}: ISR member {r} is not a replica"));
+                }
+                if let Some(leader) = p.leader
+                    && !p.isr.contains(&leader)
+                {
+                    return Err(format!("{at}: leader {leader} not in ISR {:?}", p.isr));
+                }
+                if p.leader_epoch < 0 || p.partition_epoch < p.leader_epoch.min(0) {
+                    return Err(format!("{at}: negative epochs"));
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,33 @@
+//! Runnel's controller: the cluster metadata state machine (brokers with epochs and fencing,
+//! topics, partitions with replicas, leader, ISR and epochs, configs, producer-id blocks) that the
+//! metadata quorum replicates.
+//!
+//! It owns the rules Kafka's KRaft controller applies to metadata: replica placement, leader
+//! election from the ISR, AlterPartition compare-and-set, fencing and controlled shutdown. Applying
+//! a command is pure and deterministic ([`MetadataImage::apply`]): no I/O, no clock, no openraft
+//! types. It does not own sockets, timers (session timeouts produce `FenceBroker` commands from
+//! outside) or the broker's data path. See docs/internals/controller.md.
+//!
+//! Dependencies: none of Runnel's crates; nothing depends on it yet.
+//!
+//! Files: `image.rs` (the state and its invariants), `command.rs` (commands and outcomes),
+//! `apply.rs` (dispatch, brokers, elections), `topics.rs`, `partition.rs` (election and ISR
+//! rules), `placement.rs`, `error.rs`.
+
+mod apply;
+mod command;
+mod error;
+mod image;
+mod partition;
+mod placement;
+mod topics;
+
+pub use command::{
+    ConfigResource, ElectionType, MetadataCommand, Outcome, PRODUCER_ID_BLOCK_LEN, PartitionChange,
+};
+pub use error::ControllerError;
+pub use image::{
+    BrokerId, BrokerRegistration, Listener, MetadataImage, PartitionState, TopicId, TopicImage,
+};
+pub use placement::place_replicas;
+pub use topics::PARTITIONS_PER_TOPIC_MAX;

@@ -1,0 +1,160 @@
+//! Topic commands: CreateTopic (placed or manual assignment), DeleteTopic, CreatePartitions.
+//!
+//! A new partition's ISR is its eligible replicas and its leader the first of them, at leader
+//! and partition epoch 0. Validation comes before any change, so a rejected command leaves the
+//! image unchanged.
+
+use std::collections::BTreeMap;
+
+use crate::command::Outcome;
+use crate::error::ControllerError;
+use crate::image::{BrokerId, MetadataImage, PartitionState, TopicId, TopicImage};
+use crate::placement::place_replicas;
+
+/// The most partitions one topic may have; bounds the work of one command.
+pub const PARTITIONS_PER_TOPIC_MAX: i32 = 100_000;
+
+impl MetadataImage {
+    pub(crate) fn create_topic(
+        &mut self,
+        name: &str,
+        topic_id: TopicId,
+        partitions: i32,
+        replication_factor: i32,
+        assignment: &Option<Vec<Vec<BrokerId>>>,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<Outcome, ControllerError> {
+        if self.topics.contains_key(name) {
+            return Err(ControllerError::TopicAlreadyExists {
+                name: name.to_owned(),
+            });
+        }
+        if self.topic_names.contains_key(&topic_id) {
+            return Err(ControllerError::TopicIdInUse { topic_id });
+        }
+        let assignment = match assignment {
+            Some(manual) => {
+                self.check_manual_assignment(manual)?;
+                manual.clone()
+            }
+            None => {
+                check_partition_count(partitions)?;
+                place_replicas(&self.brokers, topic_id.0, 0, partitions, replication_factor)?
+            }
+        };
+        let partitions = assignment
+            .iter()
+            .map(|replicas| self.new_partition(replicas))
+            .collect();
+        let topic = TopicImage {
+            name: name.to_owned(),
+            topic_id,
+            partitions,
+            configs: configs.clone(),
+        };
+        self.topics.insert(name.to_owned(), topic);
+        self.topic_names.insert(topic_id, name.to_owned());
+        Ok(Outcome::TopicCreated {
+            topic_id,
+            assignment,
+        })
+    }
+
+    pub(crate) fn delete_topic(&mut self, name: &str) -> Result<Outcome, ControllerError> {
+        let topic = self
+            .topics
+            .remove(name)
+            .ok_or_else(|| ControllerError::UnknownTopic {
+                name: name.to_owned(),
+            })?;
+        self.topic_names.remove(&topic.topic_id);
+        Ok(Outcome::TopicDeleted {
+            topic_id: topic.topic_id,
+        })
+    }
+
+    pub(crate) fn create_partitions(
+        &mut self,
+        name: &str,
+        count: i32,
+    ) -> Result<Outcome, ControllerError> {
+        let topic = self
+            .topics
+            .get(name)
+            .ok_or_else(|| ControllerError::UnknownTopic {
+                name: name.to_owned(),
+            })?;
+        let existing = i32::try_from(topic.partitions.len()).expect("bounded by the max");
+        if count <= existing {
+            return Err(ControllerError::InvalidPartitions {
+                reason: format!("topic {name} has {existing} partitions, asked for {count}"),
+            });
+        }
+        check_partition_count(count)?;
+        let replication_factor = i32::try_from(topic.partitions[0].replicas.len()).expect("small");
+        let assignment = place_replicas(
+            &self.brokers,
+            topic.topic_id.0,
+            existing,
+            count - existing,
+            replication_factor,
+        )?;
+        let added: Vec<_> = assignment.iter().map(|r| self.new_partition(r)).collect();
+        self.topics
+            .get_mut(name)
+            .expect("checked above")
+            .partitions
+            .extend(added);
+        Ok(Outcome::PartitionsCreated { assignment })
+    }
+
+    fn new_partition(&self, replicas: &[BrokerId]) -> PartitionState {
+        let isr: Vec<BrokerId> = replicas
+            .iter()
+            .copied()
+            .filter(|&b| self.is_eligible(b))
+            .collect();
+        PartitionState {
+            replicas: replicas.to_vec(),
+            leader: isr.first().copied(),
+            isr,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        }
+    }
+
+    fn check_manual_assignment(&self, manual: &[Vec<BrokerId>]) -> Result<(), ControllerError> {
+        let invalid = |reason: String| Err(ControllerError::InvalidReplicaAssignment { reason });
+        check_partition_count(i32::try_from(manual.len()).unwrap_or(i32::MAX))?;
+        let replication_factor = manual[0].len();
+        for (partition, replicas) in manual.iter().enumerate() {
+            if replicas.is_empty() || replicas.len() != replication_factor {
+                return invalid(format!(
+                    "partition {partition} has {} replicas",
+                    replicas.len()
+                ));
+            }
+            for (i, broker) in replicas.iter().enumerate() {
+                if replicas[..i].contains(broker) {
+                    return invalid(format!("partition {partition} repeats broker {broker}"));
+                }
+                if !self.brokers.contains_key(broker) {
+                    return invalid(format!("partition {partition}: broker {broker} is unknown"));
+                }
+            }
+            if !replicas.iter().any(|&b| self.is_eligible(b)) {
+                return invalid(format!("partition {partition}: every replica is fenced"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_partition_count(count: i32) -> Result<(), ControllerError> {
+    if count <= 0 || count > PARTITIONS_PER_TOPIC_MAX {
+        return Err(ControllerError::InvalidPartitions {
+            reason: format!("{count} is not in 1..={PARTITIONS_PER_TOPIC_MAX}"),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,358 @@
+//! Scenario tests of `MetadataImage::apply`: broker lifecycle, topic creation, fencing,
+//! controlled shutdown, elections, AlterPartition, configs and producer ids, through commands
+//! only, as the metadata log will drive them.
+
+use std::collections::BTreeMap;
+
+use controller::{
+    ConfigResource, ControllerError, ElectionType, MetadataCommand as C, MetadataImage, Outcome,
+    TopicId,
+};
+
+/// A cluster of `n` registered, unfenced brokers (ids 1..=n, racks r1..r3) and a log offset.
+struct Cluster {
+    image: MetadataImage,
+    offset: i64,
+}
+
+impl Cluster {
+    fn new(n: i32) -> Self {
+        let mut cluster = Cluster {
+            image: MetadataImage::new(),
+            offset: 0,
+        };
+        for id in 1..=n {
+            cluster.register(id);
+            let epoch = cluster.image.brokers[&id].broker_epoch;
+            cluster.ok(C::BrokerHeartbeat {
+                broker_id: id,
+                broker_epoch: epoch,
+                want_fence: false,
+            });
+        }
+        cluster
+    }
+
+    fn register(&mut self, id: i32) -> i64 {
+        let rack = Some(format!("r{}", id % 3));
+        let command = C::RegisterBroker {
+            broker_id: id,
+            incarnation_id: 7,
+            rack,
+            listeners: Vec::new(),
+        };
+        match self.ok(command) {
+            Outcome::BrokerRegistered { broker_epoch } => broker_epoch,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn apply(&mut self, command: C) -> Result<Outcome, ControllerError> {
+        self.offset += 1;
+        let before = self.image.clone();
+        let result = self.image.apply(self.offset, &command);
+        if result.is_err() {
+            assert_eq!(self.image, before, "a rejected command changed the image");
+        }
+        self.image.check_invariants().unwrap();
+        result
+    }
+
+    fn ok(&mut self, command: C) -> Outcome {
+        self.apply(command).unwrap()
+    }
+
+    fn create(&mut self, name: &str, partitions: i32, rf: i32) -> TopicId {
+        let topic_id = TopicId(0xabc + self.offset as u128);
+        self.ok(C::CreateTopic {
+            name: name.into(),
+            topic_id,
+            partitions,
+            replication_factor: rf,
+            assignment: None,
+            configs: BTreeMap::new(),
+        });
+        topic_id
+    }
+
+    fn epoch(&self, id: i32) -> i64 {
+        self.image.brokers[&id].broker_epoch
+    }
+}
+
+#[test]
+fn registered_brokers_start_fenced_and_a_heartbeat_unfences_them() {
+    let mut c = Cluster::new(0);
+    let epoch = c.register(1);
+    assert!(c.image.brokers[&1].fenced);
+    let stale = c.apply(C::BrokerHeartbeat {
+        broker_id: 1,
+        broker_epoch: epoch - 1,
+        want_fence: false,
+    });
+    assert!(matches!(
+        stale,
+        Err(ControllerError::StaleBrokerEpoch { .. })
+    ));
+    let beat = c.ok(C::BrokerHeartbeat {
+        broker_id: 1,
+        broker_epoch: epoch,
+        want_fence: false,
+    });
+    assert_eq!(
+        beat,
+        Outcome::Heartbeat {
+            fenced: false,
+            in_controlled_shutdown: false
+        }
+    );
+    // Re-registering gives a larger epoch.
+    assert!(c.register(1) > epoch);
+}
+
+#[test]
+fn create_topic_places_rf_replicas_and_rejects_duplicates() {
+    let mut c = Cluster::new(3);
+    let id = c.create("orders", 6, 3);
+    let topic = &c.image.topics["orders"];
+    assert_eq!((topic.topic_id, topic.partitions.len()), (id, 6));
+    for p in &topic.partitions {
+        assert_eq!(p.replicas.len(), 3);
+        assert_eq!(p.isr, p.replicas);
+        assert_eq!(p.leader, Some(p.replicas[0]));
+    }
+    let again = c.apply(C::CreateTopic {
+        name: "orders".into(),
+        topic_id: TopicId(1),
+        partitions: 1,
+        replication_factor: 1,
+        assignment: None,
+        configs: BTreeMap::new(),
+    });
+    assert!(matches!(
+        again,
+        Err(ControllerError::TopicAlreadyExists { .. })
+    ));
+    let too_many = c.apply(C::CreateTopic {
+        name: "wide".into(),
+        topic_id: TopicId(2),
+        partitions: 1,
+        replication_factor: 4,
+        assignment: None,
+        configs: BTreeMap::new(),
+    });
+    assert!(matches!(
+        too_many,
+        Err(ControllerError::InvalidReplicationFactor { .. })
+    ));
+}
+
+#[test]
+fn manual_assignment_is_validated() {
+    let mut c = Cluster::new(3);
+    let mut create = |assignment: Vec<Vec<i32>>| {
+        c.apply(C::CreateTopic {
+            name: "t".into(),
+            topic_id: TopicId(9),
+            partitions: 0,
+            replication_factor: 0,
+            assignment: Some(assignment),
+            configs: BTreeMap::new(),
+        })
+    };
+    for bad in [
+        vec![vec![1, 1]],
+        vec![vec![1, 9]],
+        vec![vec![1, 2], vec![3]],
+        vec![vec![]],
+    ] {
+        assert!(matches!(
+            create(bad),
+            Err(ControllerError::InvalidReplicaAssignment { .. })
+        ));
+    }
+    assert!(create(vec![vec![3, 1], vec![2, 3]]).is_ok());
+}
+
+#[test]
+fn fencing_moves_leadership_and_unfencing_restores_offline_partitions() {
+    // Goal: the F1 path at the controller. Broker 1 leads partition 0 with ISR {1,2,3}; it is
+    // fenced, so 2 leads at a higher epoch; with RF 1 the partition goes offline instead.
+    let mut c = Cluster::new(3);
+    let id = c.create("t", 1, 3);
+    let leader = c.image.partition("t", 0).unwrap().leader.unwrap();
+    let changes = match c.ok(C::FenceBroker { broker_id: leader }) {
+        Outcome::PartitionsChanged(changes) => changes,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].topic_id, id);
+    let p = c.image.partition("t", 0).unwrap();
+    assert!(p.leader.is_some() && p.leader != Some(leader) && !p.isr.contains(&leader));
+    assert_eq!((p.leader_epoch, p.partition_epoch), (1, 1));
+
+    c.create("single", 1, 1);
+    let only = c.image.partition("single", 0).unwrap().replicas[0];
+    c.ok(C::FenceBroker { broker_id: only });
+    let p = c.image.partition("single", 0).unwrap();
+    assert_eq!((p.leader, p.isr.clone()), (None, vec![only]));
+    c.ok(C::UnfenceBroker { broker_id: only });
+    assert_eq!(c.image.partition("single", 0).unwrap().leader, Some(only));
+}
+
+#[test]
+fn controlled_shutdown_moves_leadership_away() {
+    let mut c = Cluster::new(3);
+    c.create("t", 3, 2);
+    let epoch = c.epoch(1);
+    c.ok(C::ControlledShutdown {
+        broker_id: 1,
+        broker_epoch: epoch,
+    });
+    for p in &c.image.topics["t"].partitions {
+        assert_ne!(p.leader, Some(1));
+        assert!(!p.isr.contains(&1));
+    }
+    // A heartbeat does not unfence a broker in controlled shutdown; registering again does reset.
+    let beat = c.ok(C::BrokerHeartbeat {
+        broker_id: 1,
+        broker_epoch: epoch,
+        want_fence: false,
+    });
+    assert_eq!(
+        beat,
+        Outcome::Heartbeat {
+            fenced: false,
+            in_controlled_shutdown: true
+        }
+    );
+}
+
+#[test]
+fn unclean_election_is_off_unless_configured() {
+    let mut c = Cluster::new(2);
+    c.ok(C::CreateTopic {
+        name: "t".into(),
+        topic_id: TopicId(5),
+        partitions: 0,
+        replication_factor: 0,
+        assignment: Some(vec![vec![1, 2]]),
+        configs: BTreeMap::new(),
+    });
+    // ISR shrinks to {1}; then 1 is fenced: the partition is offline although 2 is alive.
+    let p = c.image.partition("t", 0).unwrap().clone();
+    c.ok(C::AlterPartition {
+        broker_id: 1,
+        broker_epoch: c.epoch(1),
+        topic_id: TopicId(5),
+        partition: 0,
+        leader_epoch: p.leader_epoch,
+        partition_epoch: p.partition_epoch,
+        new_isr: vec![1],
+    });
+    c.ok(C::FenceBroker { broker_id: 1 });
+    assert_eq!(c.image.partition("t", 0).unwrap().leader, None);
+    // Enabling it on the topic lets the next unfence or an explicit election pick broker 2.
+    let key = "unclean.leader.election.enable".to_string();
+    let resource = ConfigResource::Topic("t".into());
+    c.ok(C::SetConfig {
+        resource,
+        key,
+        value: Some("true".into()),
+    });
+    c.ok(C::ElectLeader {
+        topic: "t".into(),
+        partition: 0,
+        election: ElectionType::Unclean,
+    });
+    let p = c.image.partition("t", 0).unwrap();
+    assert_eq!((p.leader, p.isr.clone()), (Some(2), vec![2]));
+}
+
+#[test]
+fn preferred_election_restores_the_first_replica() {
+    let mut c = Cluster::new(3);
+    c.create("t", 1, 3);
+    let preferred = c.image.partition("t", 0).unwrap().replicas[0];
+    c.ok(C::FenceBroker {
+        broker_id: preferred,
+    });
+    let epoch = c.register(preferred);
+    c.ok(C::BrokerHeartbeat {
+        broker_id: preferred,
+        broker_epoch: epoch,
+        want_fence: false,
+    });
+    let elect = C::ElectLeader {
+        topic: "t".into(),
+        partition: 0,
+        election: ElectionType::Preferred,
+    };
+    // Not back in the ISR yet: the leader must first add it with AlterPartition.
+    assert!(matches!(
+        c.apply(elect.clone()),
+        Err(ControllerError::PreferredLeaderNotAvailable { .. })
+    ));
+    let p = c.image.partition("t", 0).unwrap().clone();
+    let leader = p.leader.unwrap();
+    let mut isr = p.isr.clone();
+    isr.push(preferred);
+    c.ok(C::AlterPartition {
+        broker_id: leader,
+        broker_epoch: c.epoch(leader),
+        topic_id: c.image.topics["t"].topic_id,
+        partition: 0,
+        leader_epoch: p.leader_epoch,
+        partition_epoch: p.partition_epoch,
+        new_isr: isr,
+    });
+    c.ok(elect.clone());
+    assert_eq!(c.image.partition("t", 0).unwrap().leader, Some(preferred));
+    assert_eq!(c.apply(elect), Err(ControllerError::ElectionNotNeeded));
+}
+
+#[test]
+fn partitions_grow_delete_and_producer_ids() {
+    let mut c = Cluster::new(3);
+    let id = c.create("t", 2, 2);
+    assert!(matches!(
+        c.apply(C::CreatePartitions {
+            name: "t".into(),
+            count: 2
+        }),
+        Err(ControllerError::InvalidPartitions { .. })
+    ));
+    c.ok(C::CreatePartitions {
+        name: "t".into(),
+        count: 5,
+    });
+    assert_eq!(c.image.topics["t"].partitions.len(), 5);
+    assert_eq!(
+        c.ok(C::DeleteTopic { name: "t".into() }),
+        Outcome::TopicDeleted { topic_id: id }
+    );
+    assert!(c.image.topic_names.is_empty());
+    let epoch = c.epoch(2);
+    let first = c.ok(C::AllocateProducerIds {
+        broker_id: 2,
+        broker_epoch: epoch,
+    });
+    let second = c.ok(C::AllocateProducerIds {
+        broker_id: 2,
+        broker_epoch: epoch,
+    });
+    assert_eq!(
+        first,
+        Outcome::ProducerIdsAllocated {
+            first_producer_id: 0,
+            len: 1000
+        }
+    );
+    assert_eq!(
+        second,
+        Outcome::ProducerIdsAllocated {
+            first_producer_id: 1000,
+            len: 1000
+        }
+    );
+}
