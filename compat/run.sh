@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # compat/run.sh -- the real-client suites against the real `runnel` binary; ./test.sh calls it.
 #
-#   compat/run.sh [--no-build] [SUITE...]     SUITE: java librdkafka tools franz-go durability
+#   compat/run.sh [--no-build] [SUITE...]     SUITE: java librdkafka tools franz-go durability groups
 #                                             (default: all, in that order)
 #   RUNNEL_BIN=target/debug/runnel compat/run.sh --no-build java     (develop against a debug build)
 #
@@ -26,13 +26,13 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/common.sh"
 cd "$RN_REPO"
 
-ALL=(java librdkafka tools franz-go durability)
+ALL=(java librdkafka tools franz-go durability groups)
 build=true
 suites=()
 for arg in "$@"; do
   case "$arg" in
     --no-build) build=false ;;
-    java|librdkafka|tools|franz-go|durability) suites+=("$arg") ;;
+    java|librdkafka|tools|franz-go|durability|groups) suites+=("$arg") ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d' >&2; exit 0 ;;
     *) echo "compat/run.sh: unknown argument $arg (suites: ${ALL[*]})" >&2; exit 2 ;;
   esac
@@ -114,6 +114,7 @@ python_install() { rn_install_python; }
 franz_install() { rn_install_franz; }
 tools_install() { rn_install_java; }
 durability_install() { rn_install_python && rn_install_java; }
+groups_install() { rn_install_python && rn_install_java; }
 
 for s in "${suites[@]}"; do
   case "$s" in
@@ -121,6 +122,7 @@ for s in "${suites[@]}"; do
     librdkafka) suite librdkafka python_install 300 yes "$RN_PY" "$HERE/librdkafka/round_trips.py" ;;
     tools) suite tools tools_install 600 yes "$HERE/tools.sh" ;;
     franz-go) suite franz-go franz_install 900 yes env KGO_LOG="$LOGS/franz-go/kgo.log" "$HERE/franz-go/run.sh" ;;
+    groups) suite groups groups_install 420 no "$HERE/groups/run.sh" "$RUNNEL_BIN" "$LOGS/groups/work" ;;
     durability) suite durability durability_install 720 no bash -c \
                   '"$0" "$1" --client librdkafka --runnel "$2" --work "$3/librdkafka"; a=$?
                    "$0" "$1" --client java --runnel "$2" --work "$3/java"; b=$?; exit $((a | b))' \
