@@ -189,7 +189,8 @@ pub fn topics_image(broker: &Broker) -> TopicsImage {
             .metadata
             .topics()
             .into_iter()
-            .filter(|t| t.name != OFFSETS_TOPIC)
+            // Internal topics included: Kafka's broker-side (KIP-848) regex resolution matches
+            // them too (franz-go's Test848RegexBrokerResolves).
             .map(|t| TopicImage {
                 id: t.uuid(),
                 partitions: t.partitions,

@@ -43,10 +43,9 @@ async fn librdkafka_metadata_all_topics_with_trailing_bytes_is_answered() {
 
 /// franz-go v1.22.3 `Test848RegexBrokerResolves`: a KIP-848 member subscribed by regex
 /// (ConsumerGroupHeartbeat `SubscribedTopicRegex`) gets every topic the regex matches, internal
-/// topics included, as Apache Kafka's broker-side regex resolution does. Runnel assigns the
-/// regular topic but never `__consumer_offsets` (compat/FINDINGS.md).
+/// topics included, as Apache Kafka's broker-side regex resolution does (Runnel once left
+/// `__consumer_offsets` out; compat/FINDINGS.md).
 #[tokio::test]
-#[ignore = "broker bug: KIP-848 regex subscriptions never match internal topics (__consumer_offsets)"]
 async fn kip848_regex_subscription_assigns_internal_topics_too() {
     use protocol::generated::ConsumerGroupHeartbeatRequest;
 
