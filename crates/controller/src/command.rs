@@ -142,3 +142,34 @@ pub enum Outcome {
         len: i64,
     },
 }
+
+impl std::fmt::Display for MetadataCommand {
+    /// The command's name and its main key, for openraft's logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use MetadataCommand as C;
+        match self {
+            C::RegisterBroker { broker_id, .. } => write!(f, "RegisterBroker({broker_id})"),
+            C::BrokerHeartbeat { broker_id, .. } => write!(f, "BrokerHeartbeat({broker_id})"),
+            C::CreateTopic { name, .. } => write!(f, "CreateTopic({name})"),
+            C::DeleteTopic { name } => write!(f, "DeleteTopic({name})"),
+            C::CreatePartitions { name, count } => write!(f, "CreatePartitions({name}, {count})"),
+            C::AlterPartition {
+                topic_id,
+                partition,
+                ..
+            } => {
+                write!(f, "AlterPartition({topic_id}-{partition})")
+            }
+            C::ElectLeader {
+                topic, partition, ..
+            } => write!(f, "ElectLeader({topic}-{partition})"),
+            C::FenceBroker { broker_id } => write!(f, "FenceBroker({broker_id})"),
+            C::UnfenceBroker { broker_id } => write!(f, "UnfenceBroker({broker_id})"),
+            C::ControlledShutdown { broker_id, .. } => write!(f, "ControlledShutdown({broker_id})"),
+            C::SetConfig { key, .. } => write!(f, "SetConfig({key})"),
+            C::AllocateProducerIds { broker_id, .. } => {
+                write!(f, "AllocateProducerIds({broker_id})")
+            }
+        }
+    }
+}

@@ -5,14 +5,20 @@
 //! It owns the rules Kafka's KRaft controller applies to metadata: replica placement, leader
 //! election from the ISR, AlterPartition compare-and-set, fencing and controlled shutdown. Applying
 //! a command is pure and deterministic ([`MetadataImage::apply`]): no I/O, no clock, no openraft
-//! types. It does not own sockets, timers (session timeouts produce `FenceBroker` commands from
+//! types. It does not own sockets (yet: a TCP transport comes later), timers (session timeouts produce `FenceBroker` commands from
 //! outside) or the broker's data path. See docs/internals/controller.md.
 //!
 //! Dependencies: none of Runnel's crates; nothing depends on it yet.
 //!
+//! Replication is in `raft/`: the metadata log on openraft (`=0.10.0-alpha.37`), with our own
+//! fsyncing log store, state-machine store with snapshots, and network behind
+//! [`ControllerTransport`]; [`ControllerNode`] runs one voter and [`MetadataQuorum`] is the
+//! interface the broker will use. Only `raft/` names openraft types.
+//!
 //! Files: `image.rs` (the state and its invariants), `command.rs` (commands and outcomes),
 //! `apply.rs` (dispatch, brokers, elections), `topics.rs`, `partition.rs` (election and ISR
-//! rules), `placement.rs`, `error.rs`.
+//! rules), `placement.rs`, `error.rs`; `raft/types.rs`, `raft/log_store.rs`,
+//! `raft/record_file.rs`, `raft/state_machine.rs`, `raft/network.rs`, `raft/node.rs`.
 
 mod apply;
 mod command;
@@ -31,3 +37,9 @@ pub use image::{
 };
 pub use placement::place_replicas;
 pub use topics::PARTITIONS_PER_TOPIC_MAX;
+pub mod raft;
+
+pub use raft::{
+    ControllerConfig, ControllerNode, ControllerTransport, InProcessTransport, MetadataQuorum,
+    QuorumError,
+};

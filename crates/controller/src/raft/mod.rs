@@ -1,0 +1,26 @@
+//! The metadata quorum on openraft: type config, the fsyncing log store, the state-machine store,
+//! the network behind [`ControllerTransport`], and [`ControllerNode`].
+//!
+//! Nothing outside this module names an openraft type.
+
+mod log_store;
+mod network;
+mod node;
+mod record_file;
+mod state_machine;
+mod types;
+
+pub use log_store::LogStore;
+pub use network::{
+    ControllerTransport, InProcessTransport, RaftReply, RaftRequest, TransportError, serve,
+};
+pub use node::{ControllerConfig, ControllerNode, MetadataQuorum, QuorumError};
+pub use state_machine::{SnapshotFile, StateMachineStore};
+pub use types::{CommandResponse, MetadataRaft, NodeId};
+
+impl InProcessTransport {
+    /// Makes `node` reachable by the other voters.
+    pub fn connect(&self, node: &ControllerNode) {
+        self.register(node.node_id(), node.raft().clone());
+    }
+}

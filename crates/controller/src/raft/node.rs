@@ -1,0 +1,227 @@
+//! One controller of the metadata quorum: an openraft node with our log store, state machine
+//! and transport, behind [`MetadataQuorum`], the interface the rest of Runnel will use.
+//!
+//! The active controller is the openraft leader. `propose` returns only once the command is
+//! committed (on a majority's disks) and applied; a follower answers `NotController` with the
+//! leader it knows, as KRaft answers NOT_CONTROLLER.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use openraft::async_runtime::WatchReceiver;
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
+
+use super::log_store::LogStore;
+use super::network::{ControllerTransport, Network, RaftNode};
+use super::state_machine::{Applied, StateMachineStore};
+use super::types::{CommandResponse, NodeId};
+use crate::command::{MetadataCommand, Outcome};
+use crate::error::ControllerError;
+use crate::image::MetadataImage;
+
+/// Settings of one controller.
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// `node.id`.
+    pub node_id: NodeId,
+    /// `controller.quorum.voters`: id → `host:port`.
+    pub voters: BTreeMap<NodeId, String>,
+    /// The metadata log directory (`metadata.log.dir`, else the first of `log.dirs`).
+    pub dir: PathBuf,
+    pub election_timeout_ms_min: u64,
+    pub election_timeout_ms_max: u64,
+    pub heartbeat_interval_ms: u64,
+    /// A snapshot is taken after this many entries since the last one.
+    pub snapshot_entries_max: u64,
+}
+
+impl ControllerConfig {
+    /// Kafka-like defaults (`controller.quorum.election.timeout.ms` is 1000).
+    pub fn new(node_id: NodeId, voters: BTreeMap<NodeId, String>, dir: PathBuf) -> Self {
+        ControllerConfig {
+            node_id,
+            voters,
+            dir,
+            election_timeout_ms_min: 1000,
+            election_timeout_ms_max: 2000,
+            heartbeat_interval_ms: 200,
+            snapshot_entries_max: 10_000,
+        }
+    }
+}
+
+/// Why the quorum could not take or answer a proposal.
+#[derive(Debug, thiserror::Error)]
+pub enum QuorumError {
+    /// This controller is not the active one (Kafka: NOT_CONTROLLER).
+    #[error("not the active controller (the active controller is {leader:?})")]
+    NotController { leader: Option<NodeId> },
+    /// The entry was appended but a new leader discarded it; it may or may not commit.
+    #[error("the proposal was discarded by a leader change; its outcome is unknown")]
+    Unknown,
+    #[error("metadata quorum storage: {source}")]
+    Storage {
+        #[from]
+        source: io::Error,
+    },
+    /// openraft stopped (a storage error is fatal to it by design) or rejected the call.
+    #[error("metadata quorum: {message}")]
+    Raft { message: String },
+}
+
+/// The metadata quorum as Runnel sees it.
+pub trait MetadataQuorum: Send + Sync {
+    /// Replicates `command`; answers with what applying it returned, once committed.
+    fn propose(
+        &self,
+        command: MetadataCommand,
+    ) -> impl Future<Output = Result<Result<Outcome, ControllerError>, QuorumError>> + Send;
+    /// The image as of the last applied entry on this controller.
+    fn image(&self) -> MetadataImage;
+    /// The active controller this node knows of.
+    fn active_controller(&self) -> Option<NodeId>;
+}
+
+/// One running controller.
+pub struct ControllerNode {
+    config: ControllerConfig,
+    raft: RaftNode,
+    applied: Arc<Mutex<Applied>>,
+}
+
+impl ControllerNode {
+    /// Opens the files in `config.dir` and starts the node (it rejoins its quorum if it has
+    /// state; a fresh quorum needs [`ControllerNode::bootstrap`] once).
+    pub async fn start<T: ControllerTransport>(
+        config: ControllerConfig,
+        transport: Arc<T>,
+    ) -> Result<Self, QuorumError> {
+        let log_store = LogStore::open(&config.dir.join("log"))?;
+        let state_machine = StateMachineStore::open(&config.dir.join("state"))?;
+        let applied = Arc::clone(&state_machine.applied);
+        let raft_config = Config {
+            cluster_name: "runnel-metadata".into(),
+            election_timeout_min: config.election_timeout_ms_min,
+            election_timeout_max: config.election_timeout_ms_max,
+            heartbeat_interval: config.heartbeat_interval_ms,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_entries_max),
+            max_in_snapshot_log_to_keep: 0,
+            ..Config::default()
+        };
+        let raft_config = raft_config.validate().map_err(|e| raft_error(&e))?;
+        let raft = RaftNode::new(
+            config.node_id,
+            Arc::new(raft_config),
+            Network::new(transport),
+            log_store,
+            state_machine,
+        )
+        .await
+        .map_err(|e| raft_error(&e))?;
+        Ok(ControllerNode {
+            config,
+            raft,
+            applied,
+        })
+    }
+
+    /// Forms the quorum from `controller.quorum.voters`. Harmless on a node that already has
+    /// state (it is then a no-op).
+    pub async fn bootstrap(&self) -> Result<(), QuorumError> {
+        let voters: BTreeMap<NodeId, BasicNode> = self
+            .config
+            .voters
+            .iter()
+            .map(|(id, addr)| (*id, BasicNode::new(addr)))
+            .collect();
+        match self.raft.initialize(voters).await {
+            Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+            Err(e) => Err(raft_error(&e)),
+        }
+    }
+
+    pub fn node_id(&self) -> NodeId {
+        self.config.node_id
+    }
+
+    /// Whether this node is the active controller.
+    pub fn is_active(&self) -> bool {
+        self.raft.metrics().borrow_watched().state == ServerState::Leader
+    }
+
+    /// The index of the last entry applied to this node's image.
+    pub fn last_applied_index(&self) -> Option<u64> {
+        self.applied
+            .lock()
+            .expect("poisoned")
+            .last_applied
+            .map(|id| id.index)
+    }
+
+    /// The voters of the current membership.
+    pub fn voter_ids(&self) -> BTreeSet<NodeId> {
+        let applied = self.applied.lock().expect("poisoned");
+        applied.membership.membership().voter_ids().collect()
+    }
+
+    /// Forces a snapshot now (tests; an operator command later).
+    pub async fn snapshot(&self) -> Result<(), QuorumError> {
+        self.raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|e| raft_error(&e))
+    }
+
+    /// Stops the node. Its files stay; `start` on the same directory resumes it.
+    pub async fn shutdown(self) -> Result<(), QuorumError> {
+        self.raft.shutdown().await.map_err(|e| raft_error(&e))
+    }
+
+    pub(crate) fn raft(&self) -> &RaftNode {
+        &self.raft
+    }
+}
+
+impl MetadataQuorum for ControllerNode {
+    async fn propose(
+        &self,
+        command: MetadataCommand,
+    ) -> Result<Result<Outcome, ControllerError>, QuorumError> {
+        match self.raft.client_write(command).await {
+            Ok(response) => match response.data {
+                CommandResponse(Some(result)) => Ok(result),
+                CommandResponse(None) => Err(QuorumError::Raft {
+                    message: "no response".into(),
+                }),
+            },
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                Err(QuorumError::NotController {
+                    leader: forward.leader_id,
+                })
+            }
+            Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(_))) => {
+                Err(QuorumError::Unknown)
+            }
+            Err(e) => Err(raft_error(&e)),
+        }
+    }
+
+    fn image(&self) -> MetadataImage {
+        self.applied.lock().expect("poisoned").image.clone()
+    }
+
+    fn active_controller(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow_watched().current_leader
+    }
+}
+
+fn raft_error(e: &impl std::fmt::Display) -> QuorumError {
+    QuorumError::Raft {
+        message: e.to_string(),
+    }
+}
