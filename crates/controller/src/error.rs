@@ -28,6 +28,9 @@ pub enum ControllerError {
     /// The topic id proposed for a new topic is already in use (Kafka: TOPIC_ALREADY_EXISTS).
     #[error("topic id {topic_id} is already in use")]
     TopicIdInUse { topic_id: TopicId },
+    /// The name breaks Kafka's topic-name rules (Kafka: INVALID_TOPIC_EXCEPTION).
+    #[error("invalid topic name {name:?}: {reason}")]
+    InvalidTopicName { name: String, reason: String },
     /// No topic of that name (Kafka: UNKNOWN_TOPIC_OR_PARTITION).
     #[error("unknown topic {name}")]
     UnknownTopic { name: String },

@@ -36,7 +36,7 @@ pub use image::{
     BrokerId, BrokerRegistration, Listener, MetadataImage, PartitionState, TopicId, TopicImage,
 };
 pub use placement::place_replicas;
-pub use topics::PARTITIONS_PER_TOPIC_MAX;
+pub use topics::{PARTITIONS_PER_TOPIC_MAX, TOPIC_NAME_BYTES_MAX, validate_topic_name};
 pub mod raft;
 
 pub use raft::{

@@ -14,6 +14,31 @@ use crate::placement::place_replicas;
 /// The most partitions one topic may have; bounds the work of one command.
 pub const PARTITIONS_PER_TOPIC_MAX: i32 = 100_000;
 
+/// Kafka's limit on a topic name's length (`Topic.MAX_NAME_LENGTH`).
+pub const TOPIC_NAME_BYTES_MAX: usize = 249;
+
+/// Kafka's topic-name rules (`org.apache.kafka.common.internals.Topic.validate`).
+pub fn validate_topic_name(name: &str) -> Result<(), ControllerError> {
+    let reason = if name.is_empty() {
+        "it is empty"
+    } else if name == "." || name == ".." {
+        "it is \".\" or \"..\""
+    } else if name.len() > TOPIC_NAME_BYTES_MAX {
+        "it is longer than 249 characters"
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        "it has characters other than ASCII alphanumerics, '.', '_' and '-'"
+    } else {
+        return Ok(());
+    };
+    Err(ControllerError::InvalidTopicName {
+        name: name.to_owned(),
+        reason: reason.to_owned(),
+    })
+}
+
 impl MetadataImage {
     pub(crate) fn create_topic(
         &mut self,
@@ -24,6 +49,7 @@ impl MetadataImage {
         assignment: &Option<Vec<Vec<BrokerId>>>,
         configs: &BTreeMap<String, String>,
     ) -> Result<Outcome, ControllerError> {
+        validate_topic_name(name)?;
         if self.topics.contains_key(name) {
             return Err(ControllerError::TopicAlreadyExists {
                 name: name.to_owned(),

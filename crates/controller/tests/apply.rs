@@ -148,6 +148,29 @@ fn create_topic_places_rf_replicas_and_rejects_duplicates() {
 }
 
 #[test]
+fn topic_names_follow_kafka_rules() {
+    let mut c = Cluster::new(1);
+    let long = "x".repeat(250);
+    for bad in ["", ".", "..", "a/b", "héllo", "with space", long.as_str()] {
+        let result = c.apply(C::CreateTopic {
+            name: bad.into(),
+            topic_id: TopicId(3),
+            partitions: 1,
+            replication_factor: 1,
+            assignment: None,
+            configs: BTreeMap::new(),
+        });
+        assert!(
+            matches!(result, Err(ControllerError::InvalidTopicName { .. })),
+            "{bad:?}"
+        );
+    }
+    assert!(controller::validate_topic_name(&"x".repeat(249)).is_ok());
+    assert!(controller::validate_topic_name("__consumer_offsets").is_ok());
+    assert!(controller::validate_topic_name("a.b-c_D9").is_ok());
+}
+
+#[test]
 fn manual_assignment_is_validated() {
     let mut c = Cluster::new(3);
     let mut create = |assignment: Vec<Vec<i32>>| {

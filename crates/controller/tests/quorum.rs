@@ -228,3 +228,41 @@ async fn the_whole_quorum_restarts_from_its_files() {
         node.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_voter_catches_up_from_a_snapshot() {
+    // Goal: the InstallSnapshot path. Method: two of three voters form the quorum and commit more
+    // entries than a snapshot covers, so their log prefix is purged; the third voter then starts
+    // empty and can only catch up from the snapshot, then from the log after it.
+    let root = tempfile::tempdir().unwrap();
+    let transport = Arc::new(InProcessTransport::new());
+    let mut nodes = BTreeMap::new();
+    for id in 1..=2 {
+        nodes.insert(id, start(id, root.path(), &transport).await);
+    }
+    nodes[&1].bootstrap().await.unwrap();
+    for broker in 1..=12 {
+        propose(&nodes, register(broker)).await.unwrap();
+    }
+    let leader = leader_of(&nodes).await;
+    // The leader has snapshotted and purged the start of its log: an empty voter cannot be sent
+    // the first entries any more.
+    wait_for("a snapshot and a purge on the leader", || async {
+        let path = root.path().join(format!("node-{leader}/log/purged"));
+        path.exists().then_some(())
+    })
+    .await;
+    nodes.insert(3, start(3, root.path(), &transport).await);
+    propose(&nodes, register(13)).await.unwrap();
+    let leader = leader_of(&nodes).await;
+    let expected = nodes[&leader].image();
+    assert_eq!(expected.brokers.len(), 13);
+    same_image_everywhere(&nodes, &expected).await;
+    assert!(
+        root.path().join("node-3/state/snapshot").exists(),
+        "node 3 installed no snapshot"
+    );
+    for (_, node) in nodes {
+        node.shutdown().await.unwrap();
+    }
+}
