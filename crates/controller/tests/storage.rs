@@ -91,3 +91,27 @@ async fn the_log_recovers_from_its_files_and_cuts_a_torn_tail() {
     let mut log = LogStore::open(&path).unwrap();
     assert_eq!(indexes(&mut log).await, vec![3, 4, 5]);
 }
+
+#[tokio::test]
+async fn corruption_before_the_tail_is_an_error_not_a_silent_cut() {
+    // A bad CRC with valid records after it is not a torn write: opening must fail rather than
+    // drop acknowledged entries.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let mut log = LogStore::open(&path).unwrap();
+    log.append((1..=3).map(entry), IOFlushed::noop())
+        .await
+        .unwrap();
+    drop(log);
+    let mut bytes = std::fs::read(path.join("log")).unwrap();
+    bytes[10] ^= 0x40;
+    std::fs::write(path.join("log"), &bytes).unwrap();
+    let err = LogStore::open(&path).err().expect("corruption detected");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+
+    // A corrupt snapshot file is refused as well.
+    let state = dir.path().join("state");
+    StateMachineStore::open(&state).unwrap();
+    std::fs::write(state.join("snapshot"), b"\x05\0\0\0garbage").unwrap();
+    assert!(StateMachineStore::open(&state).is_err());
+}
