@@ -5,8 +5,9 @@
 //! It owns the rules Kafka's KRaft controller applies to metadata: replica placement, leader
 //! election from the ISR, AlterPartition compare-and-set, fencing and controlled shutdown. Applying
 //! a command is pure and deterministic ([`MetadataImage::apply`]): no I/O, no clock, no openraft
-//! types. It does not own sockets (yet: a TCP transport comes later), timers (session timeouts produce `FenceBroker` commands from
-//! outside) or the broker's data path. See docs/internals/controller.md.
+//! types. It does not own sockets (a TCP transport comes later), clocks (`liveness.rs` is driven
+//! by the caller's `now_ms` and returns commands to propose) or the broker's data path. See
+//! docs/internals/controller.md.
 //!
 //! Dependencies: none of Runnel's crates; nothing depends on it yet.
 //!
@@ -17,13 +18,15 @@
 //!
 //! Files: `image.rs` (the state and its invariants), `command.rs` (commands and outcomes),
 //! `apply.rs` (dispatch, brokers, elections), `topics.rs`, `partition.rs` (election and ISR
-//! rules), `placement.rs`, `error.rs`; `raft/types.rs`, `raft/log_store.rs`,
-//! `raft/record_file.rs`, `raft/state_machine.rs`, `raft/network.rs`, `raft/node.rs`.
+//! rules), `placement.rs`, `liveness.rs` (session timeouts, the preferred-leader check),
+//! `error.rs`; `raft/types.rs`, `raft/log_store.rs`, `raft/record_file.rs`,
+//! `raft/state_machine.rs`, `raft/network.rs`, `raft/node.rs`.
 
 mod apply;
 mod command;
 mod error;
 mod image;
+mod liveness;
 mod partition;
 mod placement;
 mod topics;
@@ -35,6 +38,7 @@ pub use error::ControllerError;
 pub use image::{
     BrokerId, BrokerRegistration, Listener, MetadataImage, PartitionState, TopicId, TopicImage,
 };
+pub use liveness::{BROKER_SESSION_TIMEOUT_MS_DEFAULT, BrokerSessions, preferred_elections};
 pub use placement::place_replicas;
 pub use topics::{PARTITIONS_PER_TOPIC_MAX, TOPIC_NAME_BYTES_MAX, validate_topic_name};
 pub mod raft;
