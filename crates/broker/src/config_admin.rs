@@ -416,3 +416,31 @@ pub fn alter_topic_overrides(
     }
     Ok(())
 }
+
+/// Runs `alter` on each resource of an AlterConfigs or IncrementalAlterConfigs request, in
+/// order, except resources named more than once, which all get INVALID_REQUEST as in Kafka.
+pub fn alter_each_resource<R>(
+    resources: Vec<R>,
+    key: impl Fn(&R) -> (i8, String),
+    mut alter: impl FnMut(&R) -> Result<(), BrokerError>,
+) -> Vec<(R, Result<(), BrokerError>)> {
+    let mut seen = std::collections::HashSet::new();
+    let duplicates: std::collections::HashSet<(i8, String)> = resources
+        .iter()
+        .map(&key)
+        .filter(|k| !seen.insert(k.clone()))
+        .collect();
+    resources
+        .into_iter()
+        .map(|resource| {
+            let result = if duplicates.contains(&key(&resource)) {
+                Err(BrokerError::InvalidRequest(
+                    "the resource is given more than once".into(),
+                ))
+            } else {
+                alter(&resource)
+            };
+            (resource, result)
+        })
+        .collect()
+}

@@ -4,7 +4,7 @@
 //! refused with INVALID_REQUEST: no broker config changes dynamically here (see
 //! `config_admin.rs`).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use protocol::generated::AlterConfigsRequest;
@@ -15,8 +15,8 @@ use protocol::generated::alter_configs_response::AlterConfigsResourceResponse;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::config_admin::{
-    RESOURCE_BROKER, RESOURCE_TOPIC, alter_topic_overrides, check_broker_resource,
-    refuse_broker_alteration,
+    RESOURCE_BROKER, RESOURCE_TOPIC, alter_each_resource, alter_topic_overrides,
+    check_broker_resource, refuse_broker_alteration,
 };
 use crate::error::BrokerError;
 
@@ -25,36 +25,25 @@ pub fn handle(
     context: &RequestContext,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
-    let mut seen = HashSet::new();
-    let duplicates: HashSet<(i8, String)> = request
-        .resources
-        .iter()
-        .map(|r| (r.resource_type, r.resource_name.clone()))
-        .filter(|key| !seen.insert(key.clone()))
-        .collect();
-    let responses = request
-        .resources
-        .into_iter()
-        .map(|resource| {
-            let key = (resource.resource_type, resource.resource_name.clone());
-            let result = if duplicates.contains(&key) {
-                Err(BrokerError::InvalidRequest(
-                    "the resource is given more than once".into(),
-                ))
-            } else {
-                alter(broker, &resource, request.validate_only)
-            };
-            if let Err(error) = &result {
-                tracing::debug!(resource = %resource.resource_name, client = context.client_id(), %error, "alter configs failed");
-            }
-            AlterConfigsResourceResponse {
-                error_code: crate::error::code_of(&result),
-                error_message: result.err().and_then(|error| error.message()),
-                resource_type: resource.resource_type,
-                resource_name: resource.resource_name,
-                ..Default::default()
-            }
-        })
+    let validate_only = request.validate_only;
+    let responses = alter_each_resource(
+        request.resources,
+        |r| (r.resource_type, r.resource_name.clone()),
+        |resource| alter(broker, resource, validate_only),
+    )
+    .into_iter()
+    .map(|(resource, result)| {
+        if let Err(error) = &result {
+            tracing::debug!(resource = %resource.resource_name, client = context.client_id(), %error, "alter configs failed");
+        }
+        AlterConfigsResourceResponse {
+            error_code: crate::error::code_of(&result),
+            error_message: result.err().and_then(|error| error.message()),
+            resource_type: resource.resource_type,
+            resource_name: resource.resource_name,
+            ..Default::default()
+        }
+    })
         .collect();
     AlterConfigsResponse {
         throttle_time_ms: 0,
