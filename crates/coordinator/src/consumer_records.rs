@@ -6,7 +6,10 @@
 //! Replay builds the consumer part of a `Group` from these records in log order; a group
 //! metadata tombstone drops it (the group's offsets stay, as they are separate records).
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
+use protocol::Uuid;
+
+use crate::records::{decode, encode};
 use protocol::generated::consumer_group_current_member_assignment_value::TopicPartitions as CurrentTopicPartitions;
 use protocol::generated::consumer_group_partition_metadata_value::TopicMetadata;
 use protocol::generated::consumer_group_target_assignment_member_value::TopicPartition as TargetTopicPartition;
@@ -18,7 +21,6 @@ use protocol::generated::{
     ConsumerGroupTargetAssignmentMemberValue, ConsumerGroupTargetAssignmentMetadataKey,
     ConsumerGroupTargetAssignmentMetadataValue,
 };
-use protocol::{Encoder, Message, Uuid};
 
 use crate::consumer_group::{Assignment, ConsumerGroup, ConsumerMember, MemberState};
 use crate::coordinator::GroupCoordinator;
@@ -32,37 +34,6 @@ pub const CONSUMER_GROUP_MEMBER_METADATA_KEY_VERSION: i16 = 5;
 pub const CONSUMER_GROUP_TARGET_METADATA_KEY_VERSION: i16 = 6;
 pub const CONSUMER_GROUP_TARGET_MEMBER_KEY_VERSION: i16 = 7;
 pub const CONSUMER_GROUP_CURRENT_ASSIGNMENT_KEY_VERSION: i16 = 8;
-
-fn encode<M: Message>(version: i16, message: &M) -> Bytes {
-    let mut encoder = Encoder::new();
-    encoder.put_i16(version);
-    // Strings were checked against the int16 limit when the heartbeat entered.
-    message
-        .encode(&mut encoder, version)
-        .expect("consumer group record fields fit their format");
-    encoder.finish().expect("consumer group record encodes")
-}
-
-fn decode<M: Message>(
-    bytes: &[u8],
-    version: i16,
-    what: &'static str,
-) -> Result<M, CoordinatorError> {
-    let mut buf = Bytes::copy_from_slice(bytes);
-    let message = M::decode(&mut buf, version).map_err(|source| CoordinatorError::Decode {
-        what,
-        version,
-        source,
-    })?;
-    if buf.has_remaining() {
-        return Err(CoordinatorError::TrailingBytes {
-            what,
-            version,
-            trailing: buf.remaining(),
-        });
-    }
-    Ok(message)
-}
 
 fn record(group_id: &str, key: Bytes, value: Option<Bytes>) -> CoordinatorRecord {
     CoordinatorRecord {

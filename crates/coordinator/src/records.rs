@@ -57,17 +57,20 @@ pub enum DecodedRecord {
     Other { key_version: i16 },
 }
 
-fn encode<M: Message>(version: i16, message: &M) -> Bytes {
+/// A record key or value: the version as int16, then the message at that version.
+pub(crate) fn encode<M: Message>(version: i16, message: &M) -> Bytes {
     let mut encoder = Encoder::new();
     encoder.put_i16(version);
-    // Strings were checked against the int16 limit where requests entered (join.rs, offsets.rs).
+    // Strings were checked against the int16 limit where requests entered (join.rs, offsets.rs,
+    // consumer_heartbeat.rs).
     message
         .encode(&mut encoder, version)
         .expect("coordinator record fields fit their format");
     encoder.finish().expect("coordinator record encodes")
 }
 
-fn decode<M: Message>(
+/// Reads a key or value written by [`encode`]; trailing bytes are an error.
+pub(crate) fn decode<M: Message>(
     bytes: &[u8],
     version: i16,
     what: &'static str,
