@@ -8,8 +8,6 @@
 
 use bytes::Bytes;
 use protocol::Uuid;
-
-use crate::records::{decode, encode};
 use protocol::generated::consumer_group_current_member_assignment_value::TopicPartitions as CurrentTopicPartitions;
 use protocol::generated::consumer_group_partition_metadata_value::TopicMetadata;
 use protocol::generated::consumer_group_target_assignment_member_value::TopicPartition as TargetTopicPartition;
@@ -26,7 +24,7 @@ use crate::consumer_group::{Assignment, ConsumerGroup, ConsumerMember, MemberSta
 use crate::coordinator::GroupCoordinator;
 use crate::error::CoordinatorError;
 use crate::group::{CONSUMER_PROTOCOL_TYPE, Group};
-use crate::records::CoordinatorRecord;
+use crate::records::{CoordinatorRecord, decode, encode};
 
 pub const CONSUMER_GROUP_METADATA_KEY_VERSION: i16 = 3;
 pub const CONSUMER_GROUP_PARTITION_METADATA_KEY_VERSION: i16 = 4;
