@@ -355,13 +355,10 @@ impl GroupCoordinatorService {
                 &r.group_id,
                 self.partition_count()
             ) == shard.partition));
-            let appended = match broker.replicas.get(OFFSETS_TOPIC, shard.partition) {
-                Some(partition) => consumer_offsets::append(&partition, &effects.records, now),
-                None => Err(BrokerError::UnknownTopicOrPartition {
-                    topic: OFFSETS_TOPIC.into(),
-                    partition: shard.partition,
-                }),
-            };
+            let appended = broker
+                .replicas
+                .partition(OFFSETS_TOPIC, shard.partition)
+                .and_then(|partition| consumer_offsets::append(&partition, &effects.records, now));
             if let Err(error) = appended {
                 tracing::error!(partition = shard.partition, %error, "group coordinator append failed; reloading");
                 shard.coordinator = None;

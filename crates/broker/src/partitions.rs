@@ -162,6 +162,15 @@ impl ReplicaManager {
             .cloned()
     }
 
+    /// The hosted partition, or UNKNOWN_TOPIC_OR_PARTITION.
+    pub fn partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, BrokerError> {
+        self.get(topic, partition)
+            .ok_or_else(|| BrokerError::UnknownTopicOrPartition {
+                topic: topic.to_string(),
+                partition,
+            })
+    }
+
     /// Every hosted partition, sorted.
     pub fn all(&self) -> Vec<Arc<Partition>> {
         let mut all: Vec<_> = self.map().values().cloned().collect();

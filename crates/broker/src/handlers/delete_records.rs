@@ -66,14 +66,7 @@ async fn delete_records(
     index: i32,
     offset: i64,
 ) -> Result<i64, BrokerError> {
-    let partition =
-        broker
-            .replicas
-            .get(topic, index)
-            .ok_or_else(|| BrokerError::UnknownTopicOrPartition {
-                topic: topic.to_string(),
-                partition: index,
-            })?;
+    let partition = broker.replicas.partition(topic, index)?;
     // The checkpoint write fsyncs: keep it off the connection's task.
     tokio::task::spawn_blocking(move || {
         let offset = if offset == HIGH_WATERMARK {

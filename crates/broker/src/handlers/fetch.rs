@@ -322,12 +322,7 @@ fn read_partition(
 /// The hosted partition a fetch names, by topic name (v4-12) or topic id (v13+).
 fn resolve(broker: &Broker, key: &SessionPartitionKey) -> Result<Arc<Partition>, BrokerError> {
     match &key.topic {
-        TopicKey::Name(name) => broker.replicas.get(name, key.partition).ok_or_else(|| {
-            BrokerError::UnknownTopicOrPartition {
-                topic: name.clone(),
-                partition: key.partition,
-            }
-        }),
+        TopicKey::Name(name) => broker.replicas.partition(name, key.partition),
         TopicKey::Id(id) => {
             let topic = broker
                 .metadata

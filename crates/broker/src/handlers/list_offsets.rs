@@ -129,13 +129,7 @@ fn list_offset(
     topic: &str,
     wanted: &ListOffsetsPartition,
 ) -> Result<Found, BrokerError> {
-    let partition = broker
-        .replicas
-        .get(topic, wanted.partition_index)
-        .ok_or_else(|| BrokerError::UnknownTopicOrPartition {
-            topic: topic.to_string(),
-            partition: wanted.partition_index,
-        })?;
+    let partition = broker.replicas.partition(topic, wanted.partition_index)?;
     check_leader_epoch(&partition, wanted.current_leader_epoch)?;
     let log = &partition.log;
     // read_uncommitted and read_committed alike: without transactions the last stable offset

@@ -100,14 +100,7 @@ async fn produce_partition(
             reason: "cannot append to an internal topic",
         });
     }
-    let partition =
-        broker
-            .replicas
-            .get(topic, index)
-            .ok_or_else(|| BrokerError::UnknownTopicOrPartition {
-                topic: topic.to_string(),
-                partition: index,
-            })?;
+    let partition = broker.replicas.partition(topic, index)?;
     let config = partition.config();
     // The ISR of a single node is this replica alone.
     if acks == -1 && config.min_insync_replicas > 1 {
