@@ -424,12 +424,7 @@ pub fn alter_each_resource<R>(
     key: impl Fn(&R) -> (i8, String),
     mut alter: impl FnMut(&R) -> Result<(), BrokerError>,
 ) -> Vec<(R, Result<(), BrokerError>)> {
-    let mut seen = std::collections::HashSet::new();
-    let duplicates: std::collections::HashSet<(i8, String)> = resources
-        .iter()
-        .map(&key)
-        .filter(|k| !seen.insert(k.clone()))
-        .collect();
+    let duplicates = repeated(resources.iter().map(&key));
     resources
         .into_iter()
         .map(|resource| {
@@ -443,4 +438,13 @@ pub fn alter_each_resource<R>(
             (resource, result)
         })
         .collect()
+}
+
+/// The keys that occur more than once: admin requests answer every entry of a name given twice
+/// with INVALID_REQUEST, as Kafka does.
+pub fn repeated<K: std::hash::Hash + Eq + Clone>(
+    keys: impl Iterator<Item = K>,
+) -> std::collections::HashSet<K> {
+    let mut seen = std::collections::HashSet::new();
+    keys.filter(|key| !seen.insert(key.clone())).collect()
 }

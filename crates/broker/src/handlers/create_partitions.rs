@@ -22,15 +22,9 @@ pub fn handle(
     context: &RequestContext,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
-    let mut seen = HashSet::new();
-    let duplicates: HashSet<String> = request
-        .topics
-        .iter()
-        .filter(|topic| !seen.insert(topic.name.clone()))
-        .map(|topic| topic.name.clone())
-        .collect();
+    let duplicates = crate::config_admin::repeated(request.topics.iter().map(|t| t.name.clone()));
     let mut answered = HashSet::new();
-    let mut results = Vec::with_capacity(seen.len());
+    let mut results = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
         if !answered.insert(topic.name.clone()) {
             continue;
