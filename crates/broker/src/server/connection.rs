@@ -114,13 +114,24 @@ async fn read_frame(
     if size < 0 || size as usize > max {
         return Err(ConnectionEnd::FrameTooLarge { size, max });
     }
-    let mut payload = BytesMut::zeroed(size as usize);
+    let size = size as usize;
+    // Reserved, not zeroed: nothing is written (or made resident) until bytes arrive.
+    let mut payload = BytesMut::with_capacity(size);
+    let read = async {
+        while payload.len() < size {
+            let left = (size - payload.len()) as u64;
+            if (&mut *reader).take(left).read_buf(&mut payload).await? == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+            }
+        }
+        Ok(())
+    };
     // A slow sender gets the idle time for the whole frame, so a byte-a-minute peer is reaped.
-    match tokio::time::timeout(idle, reader.read_exact(&mut payload)).await {
+    match tokio::time::timeout(idle, read).await {
         Err(_) => Err(ConnectionEnd::Idle(idle)),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(ConnectionEnd::Closed),
         Ok(Err(e)) => Err(e.into()),
-        Ok(Ok(_)) => Ok(payload.freeze()),
+        Ok(Ok(())) => Ok(payload.freeze()),
     }
 }
 
