@@ -70,19 +70,24 @@ impl StateMachineStore {
             current: Arc::default(),
         };
         if let Some(data) = record_file::read_single(dir, "snapshot")? {
-            let meta = store.load(&data)?;
+            let meta = store.load(Self::decode(&data)?);
             *store.current.lock().expect("poisoned") = Some((meta, data));
         }
         Ok(store)
     }
 
-    /// Replaces the applied state with a snapshot's (checked) and returns its metadata.
-    fn load(&self, data: &[u8]) -> io::Result<SnapshotMeta> {
+    /// Decodes a snapshot and checks its image's invariants.
+    fn decode(data: &[u8]) -> io::Result<SnapshotFile> {
         let file: SnapshotFile =
             serde_json::from_slice(data).map_err(|e| invalid("snapshot", e))?;
         file.image
             .check_invariants()
             .map_err(|e| invalid("snapshot image", e))?;
+        Ok(file)
+    }
+
+    /// Replaces the applied state with a decoded snapshot's and returns its metadata.
+    fn load(&self, file: SnapshotFile) -> SnapshotMeta {
         let meta = file.meta();
         let mut applied = self.applied.lock().expect("poisoned");
         *applied = Applied {
@@ -90,7 +95,7 @@ impl StateMachineStore {
             last_applied: file.last_log_id,
             membership: file.membership,
         };
-        Ok(meta)
+        meta
     }
 
     fn persist(&self, meta: &SnapshotMeta, data: &[u8]) -> io::Result<()> {
@@ -172,11 +177,14 @@ impl RaftStateMachine<MetadataRaft> for StateMachineStore {
         meta: &SnapshotMeta,
         snapshot: SnapshotData,
     ) -> Result<(), io::Error> {
-        let loaded = self.load(&snapshot)?;
-        if loaded.last_log_id != meta.last_log_id {
+        let file = Self::decode(&snapshot)?;
+        if file.last_log_id != meta.last_log_id {
             return Err(invalid("snapshot", "its data does not match its metadata"));
         }
-        self.persist(meta, &snapshot)
+        // Durable before visible: a crash after this point restarts from the installed snapshot.
+        self.persist(meta, &snapshot)?;
+        self.load(file);
+        Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
