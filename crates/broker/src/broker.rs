@@ -30,6 +30,8 @@ pub struct Broker {
     pub fetch_sessions: FetchSessionCache,
     /// Consumer groups and committed offsets, one shard per `__consumer_offsets` partition.
     pub groups: GroupCoordinatorService,
+    /// This node's part in a replicated cluster; unset on a single node.
+    pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
     /// Turns true when a shutdown begins, so long-polling requests answer at once.
     shutting_down: tokio::sync::watch::Sender<bool>,
     pub started_at: Instant,
@@ -65,8 +67,11 @@ impl Broker {
     /// Opens the broker's state in the configured log directory: metadata, then every topic's
     /// partition logs (running recovery where the last shutdown was not clean).
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, BrokerError> {
-        let metadata = MetadataStore::open(&config.log_dir, config.node_id)?;
-        let replicas = ReplicaManager::new(&config.log_dir);
+        let mut metadata = MetadataStore::open(&config.log_dir, config.node_id)?;
+        if let Some(cluster_id) = crate::cluster::cluster_id(&config) {
+            metadata.set_cluster_id(cluster_id);
+        }
+        let replicas = ReplicaManager::new(&config.log_dir, config.node_id, config.is_clustered());
         replicas.clean_deleted_dirs();
         let producer_ids = ProducerIdManager::open(&config.log_dir)?;
         let groups = GroupCoordinatorService::new(&config);
@@ -77,10 +82,17 @@ impl Broker {
             producer_ids,
             fetch_sessions: FetchSessionCache::new(FETCH_SESSIONS_MAX),
             groups,
+            cluster: std::sync::OnceLock::new(),
             shutting_down: tokio::sync::watch::Sender::new(false),
             started_at: Instant::now(),
         };
-        for topic in broker.metadata.topics() {
+        // In a replicated cluster the metadata log says which partitions to open.
+        let local_topics = if broker.config.is_clustered() {
+            Vec::new()
+        } else {
+            broker.metadata.topics()
+        };
+        for topic in local_topics {
             if topic.name == coordinator::OFFSETS_TOPIC {
                 // Opened and replayed in the background once serving (start_groups), so start
                 // time does not grow with the offsets topic.
@@ -171,6 +183,89 @@ impl Broker {
         )?;
         tracing::info!(topic = %topic.name, partitions = topic.partitions, "created topic");
         Ok(topic)
+    }
+
+    /// Creates a topic on a single node ([`Broker::create_topic`]) or, in a replicated cluster,
+    /// through the active controller (which places the replicas), returning once this broker's
+    /// metadata has the topic. `assignment` is a manual replica assignment (cluster only).
+    pub async fn create_topic_anywhere(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        assignment: Option<Vec<Vec<i32>>>,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<TopicMetadata, BrokerError> {
+        let Some(cluster) = self.cluster.get() else {
+            return self.create_topic(name, partitions, replication_factor, configs, validate_only);
+        };
+        validate_topic_name(name)?;
+        let partitions = match (&assignment, partitions) {
+            (Some(assignment), _) => i32::try_from(assignment.len()).unwrap_or(i32::MAX),
+            (None, -1) => self.config.num_partitions,
+            (None, n) => n,
+        };
+        if !(1..=TOPIC_PARTITIONS_MAX).contains(&partitions) {
+            return Err(BrokerError::InvalidPartitions(partitions));
+        }
+        let replication_factor = match (&assignment, replication_factor) {
+            (Some(assignment), _) => assignment
+                .first()
+                .map_or(0, |r| i16::try_from(r.len()).unwrap_or(i16::MAX)),
+            (None, -1) => self.config.default_replication_factor,
+            (None, n) => n,
+        };
+        self.topic_config(&configs)?;
+        let available = cluster
+            .image()
+            .brokers
+            .values()
+            .filter(|b| b.is_eligible())
+            .count();
+        if replication_factor < 1 || replication_factor as usize > available {
+            return Err(BrokerError::InvalidReplicationFactor {
+                requested: replication_factor,
+                available: i32::try_from(available).unwrap_or(i32::MAX),
+            });
+        }
+        if self.metadata.topic(name).is_some() {
+            return Err(BrokerError::TopicAlreadyExists(name.to_string()));
+        }
+        let id = random_uuid();
+        if validate_only {
+            return Ok(TopicMetadata {
+                name: name.to_string(),
+                id: id.to_string(),
+                partitions,
+                replication_factor,
+                configs,
+            });
+        }
+        cluster
+            .propose(controller::MetadataCommand::CreateTopic {
+                name: name.to_string(),
+                topic_id: controller::TopicId(u128::from_be_bytes(id.0)),
+                partitions,
+                replication_factor: i32::from(replication_factor),
+                assignment,
+                configs,
+            })
+            .await?;
+        cluster
+            .wait_for_image(crate::cluster::PROPOSE_TIMEOUT, |image| {
+                image.topics.contains_key(name)
+            })
+            .await?;
+        // The metadata task applies the image right after; the answer must already show it.
+        for _ in 0..200 {
+            if let Some(topic) = self.metadata.topic(name) {
+                tracing::info!(topic = %name, partitions, replication_factor, "created topic");
+                return Ok(topic);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        Err(BrokerError::RequestTimedOut)
     }
 
     /// Tells waiting requests (long-polling fetches) that a shutdown began.

@@ -273,6 +273,41 @@ pub const BROKER_KEYS: &[ConfigKey] = &[
         "Move leadership back to preferred replicas.",
     ),
     key(
+        "leader.imbalance.check.interval.seconds",
+        Some("300"),
+        "How often the active controller moves leadership back to preferred replicas.",
+    ),
+    key(
+        "broker.heartbeat.interval.ms",
+        Some("2000"),
+        "How often a broker tells the active controller it is alive.",
+    ),
+    key(
+        "inter.broker.listener.name",
+        None,
+        "The listener followers fetch from; defaults to the first non-controller listener.",
+    ),
+    key(
+        "replica.fetch.wait.max.ms",
+        Some("500"),
+        "Longest a follower's fetch waits at the leader for new data.",
+    ),
+    key(
+        "replica.fetch.max.bytes",
+        Some("1048576"),
+        "Bytes a follower asks per partition and fetch.",
+    ),
+    key(
+        "controller.quorum.election.timeout.ms",
+        Some("1000"),
+        "How long a controller waits for the active one before calling an election.",
+    ),
+    key(
+        "metadata.log.dir",
+        None,
+        "Directory of the metadata log; defaults to the first of log.dirs.",
+    ),
+    key(
         "compression.type",
         Some("producer"),
         "Default compression of topics (producer keeps the producer's).",

@@ -31,6 +31,10 @@ const REPLAY_DECOMPRESSED_BYTES_MAX: usize = 64 << 20;
 /// in Kafka, because groups are placed by `hash % count`).
 pub fn ensure_topic(broker: &Broker) -> Result<i32, BrokerError> {
     if let Some(topic) = broker.metadata.topic(OFFSETS_TOPIC) {
+        if broker.cluster.get().is_some() {
+            // The metadata task opens the partitions assigned here.
+            return Ok(topic.partitions);
+        }
         let topic_config = broker.topic_config(&topic.configs)?;
         broker.replicas.open_partitions(
             &topic.name,
@@ -45,15 +49,24 @@ pub fn ensure_topic(broker: &Broker) -> Result<i32, BrokerError> {
     if !(1..=TOPIC_PARTITIONS_MAX).contains(&partitions) {
         return Err(BrokerError::InvalidPartitions(partitions));
     }
-    let configs = BTreeMap::from([
+    if broker.cluster.get().is_some() {
+        return Err(BrokerError::CoordinatorNotAvailable(format!(
+            "{OFFSETS_TOPIC} does not exist yet"
+        )));
+    }
+    let topic = broker.create_topic(OFFSETS_TOPIC, partitions, 1, topic_configs(), false)?;
+    Ok(topic.partitions)
+}
+
+/// The config overrides `__consumer_offsets` is created with.
+pub fn topic_configs() -> BTreeMap<String, String> {
+    BTreeMap::from([
         ("cleanup.policy".to_string(), "compact".to_string()),
         ("compression.type".to_string(), "producer".to_string()),
         // Compaction is not built yet: without these, time retention would delete commits.
         ("retention.ms".to_string(), "-1".to_string()),
         ("retention.bytes".to_string(), "-1".to_string()),
-    ]);
-    let topic = broker.create_topic(OFFSETS_TOPIC, partitions, 1, configs, false)?;
-    Ok(topic.partitions)
+    ])
 }
 
 /// Appends `records` to `partition` as one uncompressed batch (a null value is a tombstone),

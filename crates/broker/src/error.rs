@@ -86,6 +86,15 @@ pub enum BrokerError {
     Storage(#[from] StorageError),
     #[error("request timed out")]
     RequestTimedOut,
+    /// This broker does not lead the partition (it follows, or metadata has not arrived).
+    #[error("this broker is not the leader of {topic}-{partition}")]
+    NotLeaderOrFollower { topic: String, partition: i32 },
+    /// The metadata quorum could not take a change (no active controller reachable in time).
+    #[error("the controller is not available: {0}")]
+    NotController(String),
+    /// The active controller refused a metadata change.
+    #[error("the controller refused the change: {0}")]
+    Controller(controller::ControllerError),
     #[error("unsupported: {0}")]
     Unsupported(String),
     /// A replica fetch from a broker that holds no replica here (a single node has no
@@ -154,6 +163,9 @@ impl BrokerError {
             BrokerError::TopicDeletionDisabled => ErrorCode::TopicDeletionDisabled,
             BrokerError::PolicyViolation(_) => ErrorCode::PolicyViolation,
             BrokerError::RequestTimedOut => ErrorCode::RequestTimedOut,
+            BrokerError::NotLeaderOrFollower { .. } => ErrorCode::NotLeaderOrFollower,
+            BrokerError::NotController(_) => ErrorCode::NotController,
+            BrokerError::Controller(error) => controller_error_code(error),
             BrokerError::Unsupported(_) => ErrorCode::UnsupportedVersion,
             // Kafka: UNKNOWN_LEADER_EPOCH when the follower named an epoch (it retries).
             BrokerError::UnknownReplica {
@@ -183,6 +195,30 @@ impl BrokerError {
             | BrokerError::InvalidTimestamp { record_errors, .. } => record_errors,
             _ => &[],
         }
+    }
+}
+
+fn controller_error_code(error: &controller::ControllerError) -> ErrorCode {
+    use controller::ControllerError as C;
+    match error {
+        C::UnknownBroker { .. } => ErrorCode::BrokerIdNotRegistered,
+        C::StaleBrokerEpoch { .. } => ErrorCode::StaleBrokerEpoch,
+        C::TopicAlreadyExists { .. } | C::TopicIdInUse { .. } => ErrorCode::TopicAlreadyExists,
+        C::InvalidTopicName { .. } => ErrorCode::InvalidTopicException,
+        C::UnknownTopic { .. } | C::UnknownPartition { .. } => ErrorCode::UnknownTopicOrPartition,
+        C::UnknownTopicId { .. } => ErrorCode::UnknownTopicId,
+        C::InvalidPartitions { .. } => ErrorCode::InvalidPartitions,
+        C::InvalidReplicationFactor { .. } => ErrorCode::InvalidReplicationFactor,
+        C::InvalidReplicaAssignment { .. } => ErrorCode::InvalidReplicaAssignment,
+        C::FencedLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
+        C::InvalidUpdateVersion { .. } => ErrorCode::InvalidUpdateVersion,
+        C::NotLeader { .. } => ErrorCode::NotLeaderOrFollower,
+        C::IneligibleReplica { .. } => ErrorCode::IneligibleReplica,
+        C::InvalidIsr { .. } => ErrorCode::InvalidRequest,
+        C::ElectionNotNeeded => ErrorCode::ElectionNotNeeded,
+        C::PreferredLeaderNotAvailable { .. } => ErrorCode::PreferredLeaderNotAvailable,
+        C::EligibleLeadersNotAvailable => ErrorCode::EligibleLeadersNotAvailable,
+        C::ProducerIdsExhausted => ErrorCode::UnknownServerError,
     }
 }
 

@@ -234,9 +234,12 @@ impl GroupCoordinatorService {
         let now = now_ms();
         for shard in shards.iter() {
             let mut shard = lock(shard);
-            if let Err(error) = self.ensure_loaded(broker, &mut shard, now) {
+            match self.ensure_loaded(broker, &mut shard, now) {
+                Ok(()) | Err(BrokerError::NotCoordinator(_)) => {}
                 // Retried by the next request and the timer task.
-                tracing::error!(partition = shard.partition, %error, "loading group coordinator");
+                Err(error) => {
+                    tracing::error!(partition = shard.partition, %error, "loading group coordinator");
+                }
             }
         }
         let _ = self.shards.set(shards);
@@ -278,6 +281,21 @@ impl GroupCoordinatorService {
         shard: &mut Shard,
         now: i64,
     ) -> Result<(), BrokerError> {
+        // In a replicated cluster only the partition's leader coordinates its groups; a
+        // coordinator that lost leadership drops its state (the new leader replays the log).
+        if !leads_offsets_partition(broker, shard.partition) {
+            if shard.coordinator.take().is_some() {
+                tracing::info!(
+                    partition = shard.partition,
+                    "no longer the group coordinator"
+                );
+                shard.waiters.clear();
+            }
+            return Err(BrokerError::NotCoordinator(format!(
+                "this broker does not lead {OFFSETS_TOPIC}-{}",
+                shard.partition
+            )));
+        }
         if shard.coordinator.is_some() {
             return Ok(());
         }
@@ -511,7 +529,7 @@ impl GroupCoordinatorService {
                 let due = broker.groups.shard(partition).is_ok_and(|shard| {
                     match &lock(shard).coordinator {
                         Some(coordinator) => coordinator.next_deadline().is_some_and(|d| d <= now),
-                        None => true,
+                        None => leads_offsets_partition(&broker, partition),
                     }
                 });
                 if !due {
@@ -529,6 +547,14 @@ impl GroupCoordinatorService {
             }
         }
     }
+}
+
+/// Whether this broker leads `__consumer_offsets-partition` (always on a single node).
+pub fn leads_offsets_partition(broker: &Broker, partition: i32) -> bool {
+    broker
+        .replicas
+        .get(OFFSETS_TOPIC, partition)
+        .is_some_and(|p| p.check_leader().is_ok())
 }
 
 /// Locks a shard. A poisoned lock means a coordinator call panicked midway: its state is not

@@ -5,6 +5,8 @@
 //! Layering: `protocol` <- `storage` <- `broker` <- `cli`. Start with [`run`].
 
 pub mod broker;
+pub mod cluster;
+pub mod cluster_config;
 pub mod config;
 pub mod config_admin;
 pub mod consumer_offsets;
@@ -16,6 +18,7 @@ pub mod log_validator;
 pub mod metadata;
 pub mod partitions;
 pub mod producer_ids;
+pub mod replica;
 mod server;
 pub mod topic_config;
 mod upkeep;
@@ -41,6 +44,8 @@ pub struct RunningBroker {
     /// Opens and replays `__consumer_offsets` after the listener is serving.
     group_loader: tokio::task::JoinHandle<()>,
     upkeep: std::thread::JoinHandle<()>,
+    /// A replicated cluster's tasks (controller listener, metadata, registration, ISR).
+    cluster_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningBroker {
@@ -54,11 +59,18 @@ impl RunningBroker {
     /// Stops accepting, lets open connections finish their request, and closes every log
     /// cleanly (flush, clean-shutdown marker).
     pub async fn shutdown(self) {
+        // In a cluster, leadership moves to other replicas before this node stops serving.
+        if let Some(cluster) = self.broker.cluster.get() {
+            cluster.controlled_shutdown().await;
+        }
         // Long-polling fetches answer now instead of holding their connection open.
         self.broker.begin_shutdown();
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
         let _ = self.group_timers.await;
+        for task in self.cluster_tasks {
+            let _ = task.await;
+        }
         // Logs it opens after this point would not be closed cleanly.
         let _ = self.group_loader.await;
         let broker = self.broker.clone();
@@ -95,16 +107,32 @@ pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError>
         .await
         .map_err(|e| BrokerError::Config(format!("opening the broker: {e}")))??;
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let server = tokio::spawn(server::serve(broker.clone(), listener, shutdown_rx));
+    let server = tokio::spawn(server::serve(broker.clone(), listener, shutdown_rx.clone()));
     let upkeep = upkeep::start(broker.clone());
-    let group_loader = tokio::task::spawn_blocking({
-        let broker = broker.clone();
-        move || {
-            if let Err(error) = broker.start_groups() {
-                tracing::error!(%error, "starting the group coordinator");
-            }
+    let cluster_tasks = match broker
+        .config
+        .cluster()
+        .map_err(|e| BrokerError::Config(e.to_string()))?
+    {
+        Some(cluster_config) => {
+            cluster::start(&broker, cluster_config, shutdown_rx.clone())
+                .await?
+                .handles
         }
-    });
+        None => Vec::new(),
+    };
+    let group_loader = if broker.cluster.get().is_some() {
+        tokio::spawn(cluster::start_groups(broker.clone(), shutdown_rx.clone()))
+    } else {
+        tokio::task::spawn_blocking({
+            let broker = broker.clone();
+            move || {
+                if let Err(error) = broker.start_groups() {
+                    tracing::error!(%error, "starting the group coordinator");
+                }
+            }
+        })
+    };
     let group_timers = tokio::spawn(group_coordinator::GroupCoordinatorService::run_timers(
         broker.clone(),
     ));
@@ -117,5 +145,6 @@ pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError>
         group_timers,
         group_loader,
         upkeep,
+        cluster_tasks,
     })
 }

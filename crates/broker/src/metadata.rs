@@ -166,6 +166,17 @@ impl MetadataStore {
         self.read().values().cloned().collect()
     }
 
+    /// Replaces every topic with the controller's view (a replicated cluster: the metadata log
+    /// is the record, so nothing is written here).
+    pub fn replace_topics(&self, topics: BTreeMap<String, TopicMetadata>) {
+        *self.write() = topics;
+    }
+
+    /// Takes the cluster id every node of a replicated cluster shares.
+    pub fn set_cluster_id(&mut self, cluster_id: String) {
+        self.cluster_id = cluster_id;
+    }
+
     /// Adds a topic; fails if one of that name exists.
     pub fn create_topic(&self, topic: TopicMetadata) -> Result<TopicMetadata, BrokerError> {
         let mut topics = self.write();

@@ -14,6 +14,7 @@ use storage::{Log, LogAppendInfo};
 use tokio::sync::Notify;
 
 use crate::error::BrokerError;
+use crate::replica::{Assignment, BrokerId, LeaderState, Role};
 use crate::topic_config::TopicConfig;
 
 /// A topic name and partition index.
@@ -31,9 +32,11 @@ pub struct Partition {
     config: RwLock<Arc<TopicConfig>>,
     /// Woken after every append and high-watermark change; fetches wait on it.
     appended: Notify,
-    /// Serialises "read the log end offset, raise the HighWatermark to it" after appends, so
-    /// concurrent appends never move the HighWatermark backwards.
-    high_watermark_lock: Mutex<()>,
+    /// This broker's id.
+    local_id: BrokerId,
+    /// Leader or follower. Also serialises "compute the high watermark, set it", so it never
+    /// moves backwards.
+    role: Mutex<Role>,
 }
 
 impl Partition {
@@ -63,17 +66,52 @@ impl Partition {
         self.appended.notified()
     }
 
-    /// The leader epoch batches are stamped with on a single node.
+    fn role(&self) -> std::sync::MutexGuard<'_, Role> {
+        self.role.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current leader epoch (the one batches are stamped with when leading).
     pub fn leader_epoch(&self) -> i32 {
-        0
+        self.role().leader_epoch()
+    }
+
+    /// The leader's state, or `None` when this replica follows.
+    pub fn leader_state(&self) -> Option<LeaderState> {
+        match &*self.role() {
+            Role::Leader(state) => Some(state.clone()),
+            Role::Follower { .. } => None,
+        }
+    }
+
+    /// The leader this replica follows (`None` when it leads or the partition is offline).
+    pub fn followed_leader(&self) -> Option<(BrokerId, i32)> {
+        match &*self.role() {
+            Role::Follower {
+                leader: Some(leader),
+                leader_epoch,
+            } => Some((*leader, *leader_epoch)),
+            _ => None,
+        }
+    }
+
+    /// NOT_LEADER_OR_FOLLOWER unless this replica leads; else the leader epoch.
+    pub fn check_leader(&self) -> Result<i32, BrokerError> {
+        match &*self.role() {
+            Role::Leader(state) => Ok(state.leader_epoch),
+            Role::Follower { .. } => Err(BrokerError::NotLeaderOrFollower {
+                topic: self.topic_partition.topic.clone(),
+                partition: self.topic_partition.partition,
+            }),
+        }
     }
 
     /// Appends a produced (validated) batch as leader, stamping this partition's leader epoch
-    /// into it in place, then advances the HighWatermark to the log end offset (on a single
-    /// node the ISR is this replica alone) and wakes waiting fetches. Blocking file I/O: in
-    /// fsync-before-ack mode it returns once the batch is on disk.
+    /// into it in place, then advances the high watermark as far as the ISR allows and wakes
+    /// waiting fetches. Blocking file I/O: in fsync-before-ack mode it returns once the batch
+    /// is on disk.
     pub fn append_as_leader(&self, records: &mut [u8]) -> Result<LogAppendInfo, BrokerError> {
-        let info = self.log.append_as_leader(records, self.leader_epoch())?;
+        let epoch = self.check_leader()?;
+        let info = self.log.append_as_leader(records, epoch)?;
         if !info.duplicate {
             self.advance_high_watermark()?;
             self.notify_appended();
@@ -81,28 +119,166 @@ impl Partition {
         Ok(info)
     }
 
-    /// Raises the HighWatermark to the log end offset (single node: every appended offset is
-    /// replicated to the whole ISR).
+    /// Raises the high watermark to what the ISR has (a leader), never lowering it. A follower's
+    /// high watermark comes from its leader ([`Partition::set_follower_high_watermark`]).
     pub fn advance_high_watermark(&self) -> Result<i64, BrokerError> {
-        let _serial = self
-            .high_watermark_lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let role = self.role();
+        let current = self.log.high_watermark()?;
+        let Role::Leader(state) = &*role else {
+            return Ok(current);
+        };
         let log_end = self.log.log_end_offset()?;
-        Ok(self.log.set_high_watermark(log_end)?)
+        let min_isr = self.config().min_insync_replicas;
+        match state.high_watermark_bound(self.local_id, log_end, min_isr) {
+            Some(bound) if bound > current => Ok(self.log.set_high_watermark(bound)?),
+            _ => Ok(current),
+        }
+    }
+
+    /// A follower takes its leader's high watermark, capped at its own log end.
+    pub fn set_follower_high_watermark(
+        &self,
+        leader_high_watermark: i64,
+    ) -> Result<(), BrokerError> {
+        let _role = self.role();
+        let log_end = self.log.log_end_offset()?;
+        self.log
+            .set_high_watermark(leader_high_watermark.min(log_end))?;
+        Ok(())
+    }
+
+    /// A follower fetched at `fetch_offset` (its log end offset): records its progress and
+    /// advances the high watermark. NOT_LEADER_OR_FOLLOWER when this replica does not lead,
+    /// UnknownReplica when `follower` holds no replica.
+    pub fn record_follower_fetch(
+        &self,
+        follower: BrokerId,
+        fetch_offset: i64,
+        now_ms: i64,
+    ) -> Result<(), BrokerError> {
+        {
+            let mut role = self.role();
+            let Role::Leader(state) = &mut *role else {
+                return Err(BrokerError::NotLeaderOrFollower {
+                    topic: self.topic_partition.topic.clone(),
+                    partition: self.topic_partition.partition,
+                });
+            };
+            if !state.followers.contains_key(&follower) {
+                return Err(BrokerError::UnknownReplica {
+                    replica_id: follower,
+                    leader_epoch_given: true,
+                });
+            }
+            let log_end = self.log.log_end_offset()?;
+            state.record_fetch(follower, fetch_offset, log_end, now_ms);
+        }
+        let before = self.log.high_watermark()?;
+        if self.advance_high_watermark()? > before {
+            self.notify_appended();
+        }
+        Ok(())
+    }
+
+    /// Completes once the high watermark passes `offset` (acks=all). NOT_LEADER_OR_FOLLOWER
+    /// if leadership moves meanwhile, REQUEST_TIMED_OUT at `deadline`.
+    pub async fn wait_for_high_watermark(
+        &self,
+        offset: i64,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), BrokerError> {
+        loop {
+            let notified = self.appended();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.log.high_watermark()? > offset {
+                return Ok(());
+            }
+            self.check_leader()?;
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep_until(deadline) => return Err(BrokerError::RequestTimedOut),
+            }
+        }
+    }
+
+    /// The ISR change this leader wants now, if any; marks it pending.
+    pub fn take_isr_change(
+        &self,
+        lag_max_ms: i64,
+        now_ms: i64,
+    ) -> Option<(LeaderState, Vec<BrokerId>)> {
+        let high_watermark = self.log.high_watermark().ok()?;
+        let mut role = self.role();
+        let Role::Leader(state) = &mut *role else {
+            return None;
+        };
+        let wanted = state.isr_change(self.local_id, high_watermark, lag_max_ms, now_ms)?;
+        state.pending_isr = Some((wanted.clone(), now_ms));
+        Some((state.clone(), wanted))
+    }
+
+    /// Takes the role metadata gives this replica. Returns true when leadership or the leader
+    /// followed changed (fetchers must be told).
+    pub fn apply_assignment(
+        &self,
+        assignment: &Assignment,
+        now_ms: i64,
+    ) -> Result<bool, BrokerError> {
+        let changed = {
+            let mut role = self.role();
+            let local = self.local_id;
+            match (&mut *role, assignment.leader) {
+                (Role::Leader(state), Some(leader))
+                    if leader == local && state.leader_epoch == assignment.leader_epoch =>
+                {
+                    state.update(assignment, local, now_ms);
+                    false
+                }
+                (_, Some(leader)) if leader == local => {
+                    let log_end = self.log.log_end_offset()?;
+                    *role = Role::Leader(LeaderState::new(assignment, local, log_end, now_ms));
+                    true
+                }
+                (
+                    Role::Follower {
+                        leader,
+                        leader_epoch,
+                    },
+                    new_leader,
+                ) if *leader == new_leader && *leader_epoch == assignment.leader_epoch => false,
+                (_, new_leader) => {
+                    *role = Role::Follower {
+                        leader: new_leader,
+                        leader_epoch: assignment.leader_epoch,
+                    };
+                    true
+                }
+            }
+        };
+        let before = self.log.high_watermark()?;
+        if self.advance_high_watermark()? > before || changed {
+            self.notify_appended();
+        }
+        Ok(changed)
     }
 }
 
 /// Every partition this broker hosts.
 pub struct ReplicaManager {
     log_dir: PathBuf,
+    local_id: BrokerId,
+    /// In a replicated cluster partitions open as followers of nobody until metadata says.
+    clustered: bool,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
 }
 
 impl ReplicaManager {
-    pub fn new(log_dir: &Path) -> Self {
+    pub fn new(log_dir: &Path, local_id: BrokerId, clustered: bool) -> Self {
         Self {
             log_dir: log_dir.to_path_buf(),
+            local_id,
+            clustered,
             partitions: RwLock::new(HashMap::new()),
         }
     }
@@ -144,9 +320,18 @@ impl ReplicaManager {
                 log,
                 config: RwLock::new(config.clone()),
                 appended: Notify::new(),
-                high_watermark_lock: Mutex::new(()),
+                local_id: self.local_id,
+                role: Mutex::new(if self.clustered {
+                    Role::Follower {
+                        leader: None,
+                        leader_epoch: -1,
+                    }
+                } else {
+                    Role::single_node(self.local_id)
+                }),
             });
-            // Recovery starts the HighWatermark at the log start; this replica is the whole ISR.
+            // Recovery starts the high watermark at the log start; a single node is the whole
+            // ISR, so it moves to the log end. In a cluster metadata sets the role next.
             partition.advance_high_watermark()?;
             self.map_mut().insert(tp, partition);
         }

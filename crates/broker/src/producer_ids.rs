@@ -74,6 +74,23 @@ impl ProducerIdManager {
         Ok(id)
     }
 
+    /// The next id of a block the controller handed out (a replicated cluster), if one is left.
+    pub fn take_from_block(&self) -> Option<i64> {
+        let mut block = self.block.lock().unwrap_or_else(|p| p.into_inner());
+        (block.next < block.block_end).then(|| {
+            block.next += 1;
+            block.next - 1
+        })
+    }
+
+    /// Installs a block the active controller allocated (not persisted: the metadata log is
+    /// the record, and a restart asks for a new block).
+    pub fn install_block(&self, first: i64, len: i64) {
+        let mut block = self.block.lock().unwrap_or_else(|p| p.into_inner());
+        block.next = first;
+        block.block_end = first.saturating_add(len);
+    }
+
     fn persist(&self, block_end: i64) -> Result<(), BrokerError> {
         let io = |e| BrokerError::io("writing the producer id block", e);
         let temp = self.path.with_extension("tmp");

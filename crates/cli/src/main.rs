@@ -1,8 +1,9 @@
 //! The `runnel` binary. `runnel serve` starts a broker: with no arguments a single node that is
 //! both broker and controller on 127.0.0.1:9092 with data in ./data. Configuration uses Kafka's
 //! property names, merged as defaults < `--config FILE` < `RUNNEL_*` environment variables <
-//! `--override key=value` flags.
+//! `--override key=value` flags. `runnel dev-cluster` starts a local replicated cluster.
 
+mod dev_cluster;
 mod properties;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,8 @@ struct Cli {
 enum Command {
     /// Start a broker (defaults: one node, 127.0.0.1:9092, data in ./data).
     Serve(ServeArgs),
+    /// Start a local replicated cluster (default 3 nodes on 127.0.0.1) for development.
+    DevCluster(dev_cluster::DevClusterArgs),
 }
 
 #[derive(clap::Args)]
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::DevCluster(args) => dev_cluster::run(args),
     }
 }
 
@@ -119,7 +123,7 @@ fn collect_properties(args: &ServeArgs) -> Result<BTreeMap<String, String>, Stri
     Ok(explicit)
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = match signal(SignalKind::terminate()) {
         Ok(signal) => signal,

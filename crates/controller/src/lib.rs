@@ -5,11 +5,11 @@
 //! It owns the rules Kafka's KRaft controller applies to metadata: replica placement, leader
 //! election from the ISR, AlterPartition compare-and-set, fencing and controlled shutdown. Applying
 //! a command is pure and deterministic ([`MetadataImage::apply`]): no I/O, no clock, no openraft
-//! types. It does not own sockets (a TCP transport comes later), clocks (`liveness.rs` is driven
+//! types. Sockets live in `raft/tcp.rs` (the controller listener); clocks (`liveness.rs` is driven
 //! by the caller's `now_ms` and returns commands to propose) or the broker's data path. See
 //! docs/internals/controller.md.
 //!
-//! Dependencies: none of Runnel's crates; nothing depends on it yet.
+//! Dependencies: none of Runnel's crates; the broker depends on it.
 //!
 //! Replication is in `raft/`: the metadata log on openraft (`=0.10.0-alpha.37`), with our own
 //! fsyncing log store, state-machine store with snapshots, and network behind
@@ -44,6 +44,6 @@ pub use topics::{PARTITIONS_PER_TOPIC_MAX, TOPIC_NAME_BYTES_MAX, validate_topic_
 pub mod raft;
 
 pub use raft::{
-    ControllerConfig, ControllerNode, ControllerTransport, InProcessTransport, MetadataQuorum,
-    QuorumError,
+    ControllerConfig, ControllerNode, ControllerTransport, HeartbeatReply, InProcessTransport,
+    MetadataQuorum, QuorumError, TcpTransport, serve_controller_listener, spawn_liveness,
 };

@@ -36,12 +36,15 @@ const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeCluster, 0, 1),
     (ApiKey::DescribeTopicPartitions, 0, 0),
     (ApiKey::DescribeLogDirs, 0, 4),
+    (ApiKey::ElectLeaders, 0, 2),
     // Advertised from v0 (librdkafka); v0-2 are answered with UNSUPPORTED_VERSION (produce.rs).
     (ApiKey::Produce, 0, 11),
     (ApiKey::InitProducerId, 0, 5),
     // v0's offsets array is not served (list_offsets.rs).
     (ApiKey::ListOffsets, 1, 10),
     (ApiKey::DeleteRecords, 0, 2),
+    // Consumers check their position after a leader change (offset_for_leader_epoch.rs).
+    (ApiKey::OffsetForLeaderEpoch, 0, 4),
     // Fetch v0-3 carry message formats v0/v1 semantics; record batch v2 clients use v4+.
     (ApiKey::Fetch, 4, 17),
     // Consumer groups (group_coordinator.rs). JoinGroup and OffsetCommit from v0: librdkafka's

@@ -17,7 +17,7 @@ use super::RequestContext;
 use crate::broker::{Broker, TOPIC_PARTITIONS_MAX};
 use crate::error::BrokerError;
 
-pub fn handle(
+pub async fn handle(
     broker: &Arc<Broker>,
     context: &RequestContext,
     request: CreatePartitionsRequest,
@@ -35,7 +35,7 @@ pub fn handle(
                 topic.name
             )))
         } else {
-            create_partitions(broker, topic, request.validate_only)
+            create_partitions(broker, topic, request.validate_only).await
         };
         if let Err(error) = &result {
             tracing::debug!(topic = %topic.name, client = context.client_id(), %error, "create partitions failed");
@@ -54,7 +54,7 @@ pub fn handle(
     }
 }
 
-fn create_partitions(
+async fn create_partitions(
     broker: &Broker,
     request: &CreatePartitionsTopic,
     validate_only: bool,
@@ -83,6 +83,13 @@ fn create_partitions(
                     assignments.len()
                 )));
             }
+            if broker.cluster.get().is_some() {
+                return Err(BrokerError::InvalidReplicaAssignment(
+                    "manual assignments of new partitions are not supported in a cluster yet \
+                     (omit them and the controller places the replicas)"
+                        .into(),
+                ));
+            }
             let node = broker.config.node_id;
             if let Some(bad) = assignments.iter().find(|a| a.broker_ids != [node]) {
                 return Err(BrokerError::InvalidReplicaAssignment(format!(
@@ -99,6 +106,28 @@ fn create_partitions(
             .topic(&request.name)
             .ok_or_else(|| BrokerError::UnknownTopic(request.name.clone()))?;
         return check(topic.partitions);
+    }
+    if let Some(cluster) = broker.cluster.get() {
+        let topic = broker
+            .metadata
+            .topic(&request.name)
+            .ok_or_else(|| BrokerError::UnknownTopic(request.name.clone()))?;
+        check(topic.partitions)?;
+        cluster
+            .propose(controller::MetadataCommand::CreatePartitions {
+                name: request.name.clone(),
+                count,
+            })
+            .await?;
+        let name = &request.name;
+        return cluster
+            .wait_for_image(crate::cluster::PROPOSE_TIMEOUT, |image| {
+                image
+                    .topics
+                    .get(name)
+                    .is_some_and(|t| t.partitions.len() >= count as usize)
+            })
+            .await;
     }
     let mut previous = 0;
     let topic = broker.metadata.update_topic(&request.name, |topic| {

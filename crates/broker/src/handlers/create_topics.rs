@@ -24,7 +24,7 @@ use crate::config_admin::{topic_entries, validate_topic_overrides};
 use crate::error::BrokerError;
 use crate::metadata::TopicMetadata;
 
-pub fn handle(
+pub async fn handle(
     broker: &Arc<Broker>,
     context: &RequestContext,
     request: CreateTopicsRequest,
@@ -42,7 +42,7 @@ pub fn handle(
                 topic.name
             )))
         } else {
-            create(broker, &topic, request.validate_only)
+            create(broker, &topic, request.validate_only).await
         };
         topics.push(result_entry(broker, context, topic.name, result));
     }
@@ -53,13 +53,26 @@ pub fn handle(
     }
 }
 
-fn create(
+async fn create(
     broker: &Broker,
     topic: &CreatableTopic,
     validate_only: bool,
 ) -> Result<TopicMetadata, BrokerError> {
+    let mut assignment = None;
     let (partitions, replication_factor) = if topic.assignments.is_empty() {
         (topic.num_partitions, topic.replication_factor)
+    } else if broker.cluster.get().is_some() {
+        if topic.num_partitions != -1 || topic.replication_factor != -1 {
+            return Err(BrokerError::InvalidRequest(
+                "both num_partitions or replication_factor and assignments were set; \
+                 only one of the two may be used"
+                    .into(),
+            ));
+        }
+        let mut sorted: Vec<_> = topic.assignments.iter().collect();
+        sorted.sort_by_key(|a| a.partition_index);
+        assignment = Some(sorted.iter().map(|a| a.broker_ids.clone()).collect());
+        (-1, -1)
     } else {
         if topic.num_partitions != -1 || topic.replication_factor != -1 {
             return Err(BrokerError::InvalidRequest(
@@ -83,13 +96,16 @@ fn create(
         }
     }
     validate_topic_overrides(&configs)?;
-    broker.create_topic(
-        &topic.name,
-        partitions,
-        replication_factor,
-        configs,
-        validate_only,
-    )
+    broker
+        .create_topic_anywhere(
+            &topic.name,
+            partitions,
+            replication_factor,
+            assignment,
+            configs,
+            validate_only,
+        )
+        .await
 }
 
 /// Checks explicit assignments: partitions 0..n, each replicated on exactly this broker.

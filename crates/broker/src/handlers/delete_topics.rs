@@ -24,7 +24,7 @@ enum Target {
     Id(Uuid),
 }
 
-pub fn handle(
+pub async fn handle(
     broker: &Arc<Broker>,
     context: &RequestContext,
     request: DeleteTopicsRequest,
@@ -41,31 +41,29 @@ pub fn handle(
     } else {
         request.topic_names.into_iter().map(Target::Name).collect()
     };
-    let responses = targets
-        .into_iter()
-        .map(|target| {
-            let (name, id) = match &target {
-                Target::Name(name) => (Some(name.clone()), Uuid::ZERO),
-                Target::Id(id) => (None, *id),
-            };
-            match delete(broker, context, target) {
-                Ok(topic) => DeletableTopicResult {
-                    name: Some(topic.name.clone()),
-                    topic_id: topic.uuid(),
-                    error_code: 0,
-                    error_message: None,
-                    ..Default::default()
-                },
-                Err(error) => DeletableTopicResult {
-                    name,
-                    topic_id: id,
-                    error_code: error.error_code().code(),
-                    error_message: error.message(),
-                    ..Default::default()
-                },
-            }
-        })
-        .collect();
+    let mut responses = Vec::with_capacity(targets.len());
+    for target in targets {
+        let (name, id) = match &target {
+            Target::Name(name) => (Some(name.clone()), Uuid::ZERO),
+            Target::Id(id) => (None, *id),
+        };
+        responses.push(match delete(broker, context, target).await {
+            Ok(topic) => DeletableTopicResult {
+                name: Some(topic.name.clone()),
+                topic_id: topic.uuid(),
+                error_code: 0,
+                error_message: None,
+                ..Default::default()
+            },
+            Err(error) => DeletableTopicResult {
+                name,
+                topic_id: id,
+                error_code: error.error_code().code(),
+                error_message: error.message(),
+                ..Default::default()
+            },
+        });
+    }
     DeleteTopicsResponse {
         throttle_time_ms: 0,
         responses,
@@ -73,7 +71,7 @@ pub fn handle(
     }
 }
 
-fn delete(
+async fn delete(
     broker: &Broker,
     context: &RequestContext,
     target: Target,
@@ -95,6 +93,22 @@ fn delete(
                 .name
         }
     };
+    if let Some(cluster) = broker.cluster.get() {
+        let topic = broker
+            .metadata
+            .topic(&name)
+            .ok_or_else(|| BrokerError::UnknownTopic(name.clone()))?;
+        cluster
+            .propose(controller::MetadataCommand::DeleteTopic { name: name.clone() })
+            .await?;
+        cluster
+            .wait_for_image(crate::cluster::PROPOSE_TIMEOUT, |image| {
+                !image.topics.contains_key(&name)
+            })
+            .await?;
+        tracing::info!(topic = %name, client = context.client_id(), "deleted topic");
+        return Ok(topic);
+    }
     let topic = broker.metadata.delete_topic(&name)?;
     broker.replicas.delete_topic(&name);
     tracing::info!(topic = %name, client = context.client_id(), "deleted topic");

@@ -49,21 +49,24 @@ pub fn handle(
             ..Default::default()
         };
     }
-    let advertised = broker.config.advertised_client_listener();
+    let (brokers, controller_id) = super::metadata::brokers(broker);
     DescribeClusterResponse {
         throttle_time_ms: 0,
         error_code: ErrorCode::None.code(),
         error_message: None,
         endpoint_type,
         cluster_id: broker.metadata.cluster_id().to_string(),
-        controller_id: broker.config.node_id,
-        brokers: vec![DescribeClusterBroker {
-            broker_id: broker.config.node_id,
-            host: advertised.host.clone(),
-            port: i32::from(advertised.port),
-            rack: broker.config.broker_rack.clone(),
-            ..Default::default()
-        }],
+        controller_id,
+        brokers: brokers
+            .into_iter()
+            .map(|b| DescribeClusterBroker {
+                broker_id: b.node_id,
+                host: b.host,
+                port: b.port,
+                rack: b.rack,
+                ..Default::default()
+            })
+            .collect(),
         cluster_authorized_operations: if request.include_cluster_authorized_operations {
             CLUSTER_OPERATIONS_ALL
         } else {

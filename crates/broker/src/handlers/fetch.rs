@@ -12,8 +12,8 @@
 //! - Transactions do not exist yet: the last stable offset is the high watermark and
 //!   `read_committed` reads exactly what `read_uncommitted` reads; `aborted_transactions` is
 //!   empty for `read_committed` and null otherwise, as Kafka sends them.
-//! - Replica fetches (`replica_id` >= 0, or `replica_state` from v15) come from followers, and
-//!   a single node has none: each partition is answered as Kafka answers a broker that is not
+//! - Replica fetches (`replica_id` >= 0, or `replica_state` from v15) come from followers: in a
+//!   replicated cluster `replica_fetch.rs` answers them; a single node has none: each partition is answered as Kafka answers a broker that is not
 //!   one of its replicas (`Partition.followerReplicaOrThrow`): UNKNOWN_LEADER_EPOCH when the
 //!   request names a leader epoch, NOT_LEADER_OR_FOLLOWER when not.
 //! - Versions 0-3 (message formats v0/v1, no log start offset) are not served; every client
@@ -98,6 +98,9 @@ pub async fn handle(
             })
         })
         .collect();
+    if replica_id >= 0 && broker.config.is_clustered() {
+        return super::replica_fetch::handle(broker, version, replica_id, request).await;
+    }
     if replica_id >= 0 {
         let answered = requested
             .into_iter()
@@ -285,7 +288,8 @@ fn read_partition(
     min_one_batch: bool,
     limits: &Limits,
 ) -> Result<PartitionData, BrokerError> {
-    let current = partition.leader_epoch();
+    // Consumers read from the leader only (no KIP-392 fetch from followers).
+    let current = partition.check_leader()?;
     let requested = position.current_leader_epoch;
     if requested >= 0 && requested < current {
         return Err(BrokerError::FencedLeaderEpoch { requested, current });

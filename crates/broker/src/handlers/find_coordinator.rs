@@ -40,7 +40,7 @@ pub fn handle(
         let coordinators = request
             .coordinator_keys
             .into_iter()
-            .map(|key| match locate(broker, key_type) {
+            .map(|key| match locate(broker, key_type, &key) {
                 Ok(location) => Coordinator {
                     key,
                     node_id: location.node_id,
@@ -64,7 +64,7 @@ pub fn handle(
             ..Default::default()
         };
     }
-    match locate(broker, key_type) {
+    match locate(broker, key_type, &request.key) {
         Ok(location) => FindCoordinatorResponse {
             node_id: location.node_id,
             host: location.host,
@@ -82,8 +82,35 @@ pub fn handle(
     }
 }
 
-fn locate(broker: &Broker, key_type: i8) -> Result<Location, BrokerError> {
+fn locate(broker: &Broker, key_type: i8, key: &str) -> Result<Location, BrokerError> {
     match key_type {
+        KEY_TYPE_GROUP if broker.cluster.get().is_some() => {
+            // The leader of the group's __consumer_offsets partition coordinates it.
+            let partition = broker.groups.partition_for(key)?;
+            let cluster = broker.cluster.get().expect("checked above");
+            let image = cluster.image();
+            let leader = image
+                .partition(coordinator::OFFSETS_TOPIC, partition)
+                .and_then(|p| p.leader)
+                .ok_or_else(|| {
+                    BrokerError::CoordinatorNotAvailable(format!(
+                        "{}-{partition} has no leader",
+                        coordinator::OFFSETS_TOPIC
+                    ))
+                })?;
+            let (brokers, _) = super::metadata::brokers(broker);
+            let found = brokers
+                .into_iter()
+                .find(|b| b.node_id == leader)
+                .ok_or_else(|| {
+                    BrokerError::CoordinatorNotAvailable(format!("broker {leader} is fenced"))
+                })?;
+            Ok(Location {
+                node_id: found.node_id,
+                host: found.host,
+                port: found.port,
+            })
+        }
         KEY_TYPE_GROUP => {
             // Every shard is local; one that failed to load answers its own requests.
             broker.groups.partition_for("")?;

@@ -6,6 +6,8 @@
 //! transactional producers; an idempotent producer that resets simply starts a new id).
 //! A non-null transactional id is answered with COORDINATOR_NOT_AVAILABLE, the retriable error
 //! Kafka gives while no transaction coordinator serves it: transactions are not built yet.
+//! In a replicated cluster ids come from blocks the active controller allocates
+//! (`AllocateProducerIds`), so they are unique across brokers.
 
 use std::sync::Arc;
 
@@ -16,7 +18,7 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::BrokerError;
 
-pub fn handle(
+pub async fn handle(
     broker: &Arc<Broker>,
     _context: &RequestContext,
     request: InitProducerIdRequest,
@@ -25,7 +27,10 @@ pub fn handle(
         Some(id) => Err(BrokerError::CoordinatorNotAvailable(format!(
             "transactional id {id:?}: transactions are not supported yet"
         ))),
-        None => broker.producer_ids.generate(),
+        None => match broker.cluster.get() {
+            Some(cluster) => clustered_producer_id(broker, cluster).await,
+            None => broker.producer_ids.generate(),
+        },
     };
     match result {
         Ok(producer_id) => InitProducerIdResponse {
@@ -46,4 +51,31 @@ pub fn handle(
             }
         }
     }
+}
+
+async fn clustered_producer_id(
+    broker: &Broker,
+    cluster: &crate::cluster::Cluster,
+) -> Result<i64, BrokerError> {
+    for _ in 0..3 {
+        if let Some(id) = broker.producer_ids.take_from_block() {
+            return Ok(id);
+        }
+        let outcome = cluster
+            .propose(controller::MetadataCommand::AllocateProducerIds {
+                broker_id: cluster.local_id,
+                broker_epoch: cluster.broker_epoch(),
+            })
+            .await?;
+        if let controller::Outcome::ProducerIdsAllocated {
+            first_producer_id,
+            len,
+        } = outcome
+        {
+            broker.producer_ids.install_block(first_producer_id, len);
+        }
+    }
+    Err(BrokerError::CoordinatorNotAvailable(
+        "no producer id block could be allocated".into(),
+    ))
 }

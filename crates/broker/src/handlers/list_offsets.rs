@@ -171,7 +171,8 @@ fn list_offset(
 /// FENCED_LEADER_EPOCH for a client behind our epoch, UNKNOWN_LEADER_EPOCH for one ahead;
 /// -1 means the client does not know the epoch.
 fn check_leader_epoch(partition: &Partition, requested: i32) -> Result<(), BrokerError> {
-    let current = partition.leader_epoch();
+    // Offsets come from the leader only.
+    let current = partition.check_leader()?;
     if requested < 0 || requested == current {
         Ok(())
     } else if requested < current {

@@ -1,5 +1,7 @@
-//! Metadata: the brokers (this one), the cluster id, the controller, and the requested topics
-//! with their partitions, leader and replicas. Unknown topics are created when the request
+//! Metadata: the brokers, the cluster id, the controller, and the requested topics with their
+//! partitions, leader, replicas and ISR (on a single node: this broker; in a replicated cluster:
+//! the unfenced brokers and the partition states of the metadata image, with fenced replicas
+//! listed as offline). Unknown topics are created when the request
 //! allows it and `auto.create.topics.enable` is on (librdkafka's and kafka-python's suites rely
 //! on it).
 
@@ -20,7 +22,7 @@ use crate::metadata::TopicMetadata;
 /// Kafka's "authorized operations not requested" marker.
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
-pub fn handle(
+pub async fn handle(
     broker: &Arc<Broker>,
     context: &RequestContext,
     request: MetadataRequest,
@@ -40,15 +42,16 @@ pub fn handle(
             .map(|t| topic_entry(broker, t))
             .collect()
     } else {
-        request
-            .topics
-            .unwrap_or_default()
-            .into_iter()
-            .map(|wanted| match (&wanted.name, wanted.topic_id) {
+        let mut entries = Vec::new();
+        for wanted in request.topics.unwrap_or_default() {
+            let entry = match (&wanted.name, wanted.topic_id) {
                 (Some(name), _) => match broker.metadata.topic(name) {
                     Some(topic) => topic_entry(broker, &topic),
                     None if allow_auto_create && broker.config.auto_create_topics => {
-                        match broker.create_topic(name, -1, -1, BTreeMap::new(), false) {
+                        match broker
+                            .create_topic_anywhere(name, -1, -1, None, BTreeMap::new(), false)
+                            .await
+                        {
                             Ok(topic) => topic_entry(broker, &topic),
                             Err(error) => {
                                 error_entry(Some(name.clone()), Uuid::ZERO, error.error_code())
@@ -65,21 +68,17 @@ pub fn handle(
                     Some(topic) => topic_entry(broker, &topic),
                     None => error_entry(None, id, ErrorCode::UnknownTopicId),
                 },
-            })
-            .collect()
+            };
+            entries.push(entry);
+        }
+        entries
     };
-    let advertised = broker.config.advertised_client_listener();
+    let (brokers, controller_id) = brokers(broker);
     MetadataResponse {
         throttle_time_ms: 0,
-        brokers: vec![MetadataResponseBroker {
-            node_id: broker.config.node_id,
-            host: advertised.host.clone(),
-            port: i32::from(advertised.port),
-            rack: broker.config.broker_rack.clone(),
-            ..Default::default()
-        }],
+        brokers,
         cluster_id: Some(broker.metadata.cluster_id().to_string()),
-        controller_id: broker.config.node_id,
+        controller_id,
         topics,
         cluster_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
         ..Default::default()
@@ -96,7 +95,47 @@ fn error_entry(name: Option<String>, topic_id: Uuid, error: ErrorCode) -> Metada
     }
 }
 
+/// The brokers clients may use and the controller id.
+pub fn brokers(broker: &Broker) -> (Vec<MetadataResponseBroker>, i32) {
+    let Some(cluster) = broker.cluster.get() else {
+        let advertised = broker.config.advertised_client_listener();
+        let this = MetadataResponseBroker {
+            node_id: broker.config.node_id,
+            host: advertised.host.clone(),
+            port: i32::from(advertised.port),
+            rack: broker.config.broker_rack.clone(),
+            ..Default::default()
+        };
+        return (vec![this], broker.config.node_id);
+    };
+    let listener_name = &broker.config.client_listener().name;
+    let image = cluster.image();
+    let brokers = image
+        .brokers
+        .values()
+        .filter(|b| !b.fenced)
+        .filter_map(|b| {
+            let listener = b
+                .listeners
+                .iter()
+                .find(|l| &l.name == listener_name)
+                .or_else(|| b.listeners.first())?;
+            Some(MetadataResponseBroker {
+                node_id: b.broker_id,
+                host: listener.host.clone(),
+                port: i32::from(listener.port),
+                rack: b.rack.clone(),
+                ..Default::default()
+            })
+        })
+        .collect();
+    (brokers, cluster.active_controller().unwrap_or(-1))
+}
+
 fn topic_entry(broker: &Broker, topic: &TopicMetadata) -> MetadataResponseTopic {
+    if let Some(cluster) = broker.cluster.get() {
+        return clustered_topic_entry(&cluster.image(), topic);
+    }
     let node = broker.config.node_id;
     let partitions = broker
         .replicas
@@ -110,6 +149,54 @@ fn topic_entry(broker: &Broker, topic: &TopicMetadata) -> MetadataResponseTopic 
             replica_nodes: vec![node],
             isr_nodes: vec![node],
             offline_replicas: Vec::new(),
+            ..Default::default()
+        })
+        .collect();
+    MetadataResponseTopic {
+        error_code: ErrorCode::None.code(),
+        name: Some(topic.name.clone()),
+        topic_id: topic.uuid(),
+        is_internal: topic.name.starts_with("__"),
+        partitions,
+        topic_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+        ..Default::default()
+    }
+}
+
+/// A topic's entry from the metadata image: leader (-1 when offline, with
+/// LEADER_NOT_AVAILABLE), epochs, replicas, ISR, and the replicas on fenced brokers as offline.
+fn clustered_topic_entry(
+    image: &controller::MetadataImage,
+    topic: &TopicMetadata,
+) -> MetadataResponseTopic {
+    let Some(state) = image.topics.get(&topic.name) else {
+        return error_entry(
+            Some(topic.name.clone()),
+            topic.uuid(),
+            ErrorCode::UnknownTopicOrPartition,
+        );
+    };
+    let partitions = state
+        .partitions
+        .iter()
+        .enumerate()
+        .map(|(index, p)| MetadataResponsePartition {
+            error_code: if p.leader.is_some() {
+                ErrorCode::None.code()
+            } else {
+                ErrorCode::LeaderNotAvailable.code()
+            },
+            partition_index: i32::try_from(index).unwrap_or(i32::MAX),
+            leader_id: p.leader.unwrap_or(-1),
+            leader_epoch: p.leader_epoch,
+            replica_nodes: p.replicas.clone(),
+            isr_nodes: p.isr.clone(),
+            offline_replicas: p
+                .replicas
+                .iter()
+                .copied()
+                .filter(|r| image.brokers.get(r).is_none_or(|b| b.fenced))
+                .collect(),
             ..Default::default()
         })
         .collect();

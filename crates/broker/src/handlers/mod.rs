@@ -17,6 +17,7 @@ mod describe_configs;
 mod describe_groups;
 mod describe_log_dirs;
 mod describe_topic_partitions;
+mod elect_leaders;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -30,7 +31,9 @@ mod metadata;
 mod offset_commit;
 mod offset_delete;
 mod offset_fetch;
+mod offset_for_leader_epoch;
 pub mod produce;
+mod replica_fetch;
 mod sync_group;
 
 use std::net::SocketAddr;
@@ -66,18 +69,20 @@ pub async fn handle(
 ) -> Option<ResponseBody> {
     Some(match body {
         RequestBody::ApiVersions(request) => api_versions::handle(broker, context, request).into(),
-        RequestBody::Metadata(request) => metadata::handle(broker, context, request).into(),
+        RequestBody::Metadata(request) => metadata::handle(broker, context, request).await.into(),
         RequestBody::AlterConfigs(request) => {
             alter_configs::handle(broker, context, request).into()
         }
         RequestBody::CreatePartitions(request) => {
-            create_partitions::handle(broker, context, request).into()
+            create_partitions::handle(broker, context, request)
+                .await
+                .into()
         }
         RequestBody::CreateTopics(request) => {
-            create_topics::handle(broker, context, request).into()
+            create_topics::handle(broker, context, request).await.into()
         }
         RequestBody::DeleteTopics(request) => {
-            delete_topics::handle(broker, context, request).into()
+            delete_topics::handle(broker, context, request).await.into()
         }
         RequestBody::DescribeCluster(request) => {
             describe_cluster::handle(broker, context, request).into()
@@ -96,9 +101,9 @@ pub async fn handle(
         }
         // acks=0: no response.
         RequestBody::Produce(request) => produce::handle(broker, context, request).await?.into(),
-        RequestBody::InitProducerId(request) => {
-            init_producer_id::handle(broker, context, request).into()
-        }
+        RequestBody::InitProducerId(request) => init_producer_id::handle(broker, context, request)
+            .await
+            .into(),
         RequestBody::ListOffsets(request) => list_offsets::handle(broker, context, request).into(),
         RequestBody::DeleteRecords(request) => delete_records::handle(broker, context, request)
             .await
@@ -129,6 +134,12 @@ pub async fn handle(
             offset_commit::handle(broker, context, request).await.into()
         }
         RequestBody::OffsetFetch(request) => offset_fetch::handle(broker, context, request).into(),
+        RequestBody::ElectLeaders(request) => {
+            elect_leaders::handle(broker, context, request).await.into()
+        }
+        RequestBody::OffsetForLeaderEpoch(request) => {
+            offset_for_leader_epoch::handle(broker, context, request).into()
+        }
         RequestBody::OffsetDelete(request) => {
             offset_delete::handle(broker, context, request).await.into()
         }

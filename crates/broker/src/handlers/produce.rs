@@ -4,9 +4,12 @@
 //! Versions: advertised from v0 (librdkafka disables compression when Produce's minimum is
 //! above 0, KAFKA-18659) but served from v3, the first with magic-v2 batches; v0-2 get
 //! UNSUPPORTED_VERSION for every partition. acks must be 0, 1 or -1 (else INVALID_REQUIRED_ACKS
-//! for every partition); on this single node acks=-1 completes when the append returns (after
-//! the fsync when the topic's flush policy asks for one), and fails with NOT_ENOUGH_REPLICAS
-//! when `min.insync.replicas` is above 1. acks=0 gets no response at all.
+//! for every partition). acks=-1 fails with NOT_ENOUGH_REPLICAS when the ISR is smaller than
+//! `min.insync.replicas`; on a single node it completes when the append returns (after the
+//! fsync when the topic's flush policy asks for one), in a replicated cluster once the high
+//! watermark passes the batch (every ISR member has it), else REQUEST_TIMED_OUT at the
+//! request's timeout, or NOT_LEADER_OR_FOLLOWER if leadership moves meanwhile. acks=0 gets no
+//! response at all.
 //!
 //! Zero copy: the records `Bytes` is taken out of the request and turned into `BytesMut` with
 //! `Bytes::try_into_mut` (it is the only reference once the frame's other parts are dropped),
@@ -44,6 +47,8 @@ const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state"];
 struct Appended {
     info: LogAppendInfo,
     log_append_time_ms: i64,
+    /// The partition, for acks=all to wait on its high watermark.
+    partition: Arc<Partition>,
 }
 
 /// Handles a produce request; `None` for acks=0, which gets no response.
@@ -54,6 +59,8 @@ pub async fn handle(
 ) -> Option<ProduceResponse> {
     let version = context.api_version;
     let acks = request.acks;
+    let deadline = tokio::time::Instant::now()
+        + std::time::Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for topic in &mut request.topic_data {
         let mut partition_responses = Vec::with_capacity(topic.partition_data.len());
@@ -67,6 +74,15 @@ pub async fn handle(
                 Err(BrokerError::InvalidRequiredAcks(acks))
             } else {
                 produce_partition(broker, context, &topic.name, data.index, records, acks).await
+            };
+            // acks=all in a cluster: answered once the ISR has the batch (or the timeout).
+            let result = match result {
+                Ok(appended) if acks == -1 && broker.config.is_clustered() => appended
+                    .partition
+                    .wait_for_high_watermark(appended.info.last_offset, deadline)
+                    .await
+                    .map(|()| appended),
+                other => other,
             };
             partition_responses.push(partition_response(data.index, result));
         }
@@ -102,11 +118,15 @@ async fn produce_partition(
     }
     let partition = broker.replicas.partition(topic, index)?;
     let config = partition.config();
+    partition.check_leader()?;
     // The ISR of a single node is this replica alone.
-    if acks == -1 && config.min_insync_replicas > 1 {
+    let in_sync = partition.leader_state().map_or(0, |state| {
+        i32::try_from(state.isr.len()).unwrap_or(i32::MAX)
+    });
+    if acks == -1 && in_sync < config.min_insync_replicas {
         return Err(BrokerError::NotEnoughReplicas {
             required: config.min_insync_replicas,
-            in_sync: 1,
+            in_sync,
         });
     }
     let records = match records {
@@ -136,10 +156,11 @@ async fn produce_partition(
     } else {
         -1
     };
-    let info = append(partition, batch).await?;
+    let info = append(partition.clone(), batch).await?;
     Ok(Appended {
         info,
         log_append_time_ms,
+        partition,
     })
 }
 

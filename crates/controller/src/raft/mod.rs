@@ -3,24 +3,30 @@
 //!
 //! Nothing outside this module names an openraft type.
 
+mod liveness_task;
 mod log_store;
 mod network;
 mod node;
 mod record_file;
+mod rpc;
 mod state_machine;
+mod tcp;
 mod types;
 
+pub use liveness_task::spawn_liveness;
 pub use log_store::LogStore;
 pub use network::{
     ControllerTransport, InProcessTransport, RaftReply, RaftRequest, TransportError, serve,
 };
 pub use node::{ControllerConfig, ControllerNode, MetadataQuorum, QuorumError};
+pub use rpc::{ControllerReply, ControllerRequest, ControllerService, HeartbeatReply};
 pub use state_machine::{SnapshotFile, StateMachineStore};
+pub use tcp::{TcpTransport, serve_controller_listener};
 pub use types::{CommandResponse, MetadataRaft, NodeId};
 
 impl InProcessTransport {
     /// Makes `node` reachable by the other voters.
     pub fn connect(&self, node: &ControllerNode) {
-        self.register(node.node_id(), node.raft().clone());
+        self.register(node.node_id(), node.service().clone());
     }
 }

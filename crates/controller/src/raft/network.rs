@@ -18,6 +18,7 @@ use openraft::raft::{
 use openraft::{BasicNode, OptionalSend, Raft};
 use serde::{Deserialize, Serialize};
 
+use super::rpc::{ControllerReply, ControllerRequest, ControllerService};
 use super::state_machine::StateMachineStore;
 use super::types::{MetadataRaft, NodeId, Snapshot, SnapshotData, SnapshotMeta, Vote};
 
@@ -60,13 +61,33 @@ pub enum TransportError {
     },
 }
 
-/// Carries Raft messages between voters.
+/// Carries controller messages (Raft, forwarded proposals, heartbeats) between nodes.
 pub trait ControllerTransport: Send + Sync + 'static {
+    /// Moves one request to `target` and brings back its answer.
+    fn call(
+        &self,
+        target: NodeId,
+        request: ControllerRequest,
+    ) -> impl Future<Output = Result<ControllerReply, TransportError>> + Send;
+
+    /// Sends one Raft message.
     fn send(
         &self,
         target: NodeId,
         request: RaftRequest,
-    ) -> impl Future<Output = Result<RaftReply, TransportError>> + Send;
+    ) -> impl Future<Output = Result<RaftReply, TransportError>> + Send {
+        async move {
+            match self.call(target, ControllerRequest::Raft(request)).await? {
+                ControllerReply::Raft(reply) => Ok(reply),
+                ControllerReply::Failed(message) => Err(TransportError::Remote { target, message }),
+                _ => Err(TransportError::UnexpectedReply {
+                    target,
+                    request: "Raft",
+                    reply: "another kind",
+                }),
+            }
+        }
+    }
 }
 
 /// The receiving side: hands `request` to the local node.
@@ -199,11 +220,11 @@ impl<T: ControllerTransport> RaftNetworkV2<MetadataRaft> for Connection<T> {
     }
 }
 
-/// Voters in one process, for tests: a message goes straight to the target's `Raft` handle.
+/// Voters in one process, for tests: a message goes straight to the target's service.
 /// Removing a node makes it unreachable, as a crashed process would be.
 #[derive(Clone, Default)]
 pub struct InProcessTransport {
-    nodes: Arc<Mutex<BTreeMap<NodeId, RaftNode>>>,
+    nodes: Arc<Mutex<BTreeMap<NodeId, ControllerService>>>,
 }
 
 impl InProcessTransport {
@@ -211,7 +232,7 @@ impl InProcessTransport {
         Self::default()
     }
 
-    pub(crate) fn register(&self, id: NodeId, node: RaftNode) {
+    pub(crate) fn register(&self, id: NodeId, node: ControllerService) {
         self.nodes.lock().expect("poisoned").insert(id, node);
     }
 
@@ -222,15 +243,13 @@ impl InProcessTransport {
 }
 
 impl ControllerTransport for InProcessTransport {
-    async fn send(
+    async fn call(
         &self,
         target: NodeId,
-        request: RaftRequest,
-    ) -> Result<RaftReply, TransportError> {
+        request: ControllerRequest,
+    ) -> Result<ControllerReply, TransportError> {
         let node = self.nodes.lock().expect("poisoned").get(&target).cloned();
         let node = node.ok_or(TransportError::Unreachable { target })?;
-        serve(&node, request)
-            .await
-            .map_err(|message| TransportError::Remote { target, message })
+        Ok(node.handle(request).await)
     }
 }

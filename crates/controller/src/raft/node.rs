@@ -9,19 +9,36 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use openraft::async_runtime::WatchReceiver;
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
 
 use super::log_store::LogStore;
-use super::network::{ControllerTransport, Network, RaftNode};
+use super::network::{ControllerTransport, Network, RaftNode, TransportError};
+use super::rpc::{ControllerReply, ControllerRequest, ControllerService, HeartbeatReply};
 use super::state_machine::{Applied, StateMachineStore};
 use super::types::{CommandResponse, NodeId};
 use crate::command::{MetadataCommand, Outcome};
 use crate::error::ControllerError;
-use crate::image::MetadataImage;
+use crate::image::{BrokerId, MetadataImage};
+use crate::liveness::{BROKER_SESSION_TIMEOUT_MS_DEFAULT, BrokerSessions};
+
+/// Sends a request to another controller (the node's transport, type-erased).
+type Forwarder = Arc<
+    dyn Fn(
+            NodeId,
+            ControllerRequest,
+        ) -> Pin<Box<dyn Future<Output = Result<ControllerReply, TransportError>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// Pause between attempts to reach the active controller.
+const FORWARD_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 /// Settings of one controller.
 #[derive(Debug, Clone)]
@@ -71,6 +88,12 @@ pub enum QuorumError {
     /// openraft stopped (a storage error is fatal to it by design) or rejected the call.
     #[error("metadata quorum: {message}")]
     Raft { message: String },
+    /// No active controller answered within the caller's bound.
+    #[error("no active controller answered in time")]
+    Timeout,
+    /// The active controller refused a heartbeat (unknown broker, stale epoch).
+    #[error(transparent)]
+    Controller(#[from] ControllerError),
 }
 
 /// The metadata quorum as Runnel sees it.
@@ -91,6 +114,9 @@ pub struct ControllerNode {
     config: ControllerConfig,
     raft: RaftNode,
     applied: Arc<Mutex<Applied>>,
+    service: ControllerService,
+    forward: Forwarder,
+    published: Arc<tokio::sync::watch::Sender<Arc<MetadataImage>>>,
 }
 
 impl ControllerNode {
@@ -103,6 +129,14 @@ impl ControllerNode {
         let log_store = LogStore::open(&config.dir.join("log"))?;
         let state_machine = StateMachineStore::open(&config.dir.join("state"))?;
         let applied = Arc::clone(&state_machine.applied);
+        let published = Arc::clone(&state_machine.published);
+        let forward: Forwarder = {
+            let transport = Arc::clone(&transport);
+            Arc::new(move |target, request| {
+                let transport = Arc::clone(&transport);
+                Box::pin(async move { transport.call(target, request).await })
+            })
+        };
         let raft_config = Config {
             cluster_name: "runnel-metadata".into(),
             election_timeout_min: config.election_timeout_ms_min,
@@ -122,10 +156,17 @@ impl ControllerNode {
         )
         .await
         .map_err(|e| raft_error(&e))?;
+        let sessions = Arc::new(Mutex::new(BrokerSessions::new(
+            BROKER_SESSION_TIMEOUT_MS_DEFAULT,
+        )));
+        let service = ControllerService::new(raft.clone(), Arc::clone(&applied), sessions);
         Ok(ControllerNode {
             config,
             raft,
             applied,
+            service,
+            forward,
+            published,
         })
     }
 
@@ -178,12 +219,109 @@ impl ControllerNode {
     }
 
     /// Stops the node. Its files stay; `start` on the same directory resumes it.
-    pub async fn shutdown(self) -> Result<(), QuorumError> {
+    pub async fn shutdown(&self) -> Result<(), QuorumError> {
         self.raft.shutdown().await.map_err(|e| raft_error(&e))
     }
 
     pub(crate) fn raft(&self) -> &RaftNode {
         &self.raft
+    }
+
+    /// What answers other nodes' requests to this one.
+    pub fn service(&self) -> &ControllerService {
+        &self.service
+    }
+
+    /// The image after every applied change (and after a snapshot is installed).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Arc<MetadataImage>> {
+        self.published.subscribe()
+    }
+
+    /// Sends `request` to the active controller (this node when it is active), retrying while
+    /// no controller is active or the one known moves, until `timeout`.
+    async fn to_active(
+        &self,
+        request: impl Fn() -> ControllerRequest,
+        timeout: Duration,
+    ) -> Result<ControllerReply, QuorumError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut target = self.active_controller_id();
+        loop {
+            let reply = match target {
+                Some(id) if id == self.config.node_id => Some(self.service.handle(request()).await),
+                Some(id) => {
+                    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    match tokio::time::timeout(remaining, (self.forward)(id, request())).await {
+                        Ok(Ok(reply)) => Some(reply),
+                        Ok(Err(_)) | Err(_) => None,
+                    }
+                }
+                None => None,
+            };
+            match reply {
+                Some(ControllerReply::NotController { leader }) => target = leader,
+                Some(ControllerReply::Failed(message)) if message.contains("shut") => {
+                    return Err(QuorumError::Raft { message });
+                }
+                Some(ControllerReply::Failed(_)) | None => {
+                    target = self.active_controller_id();
+                }
+                Some(reply) => return Ok(reply),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(QuorumError::Timeout);
+            }
+            tokio::time::sleep(FORWARD_RETRY_PAUSE).await;
+            if target.is_none() {
+                target = self.active_controller_id();
+            }
+        }
+    }
+
+    fn active_controller_id(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow_watched().current_leader
+    }
+
+    /// Replicates `command` through the active controller, wherever it is; answers with what
+    /// applying it returned. [`QuorumError::Unknown`] when a leader change discarded it.
+    pub async fn propose_anywhere(
+        &self,
+        command: MetadataCommand,
+        timeout: Duration,
+    ) -> Result<Result<Outcome, ControllerError>, QuorumError> {
+        match self
+            .to_active(|| ControllerRequest::Propose(command.clone()), timeout)
+            .await?
+        {
+            ControllerReply::Proposed(result) => Ok(result),
+            ControllerReply::Unknown => Err(QuorumError::Unknown),
+            other => Err(QuorumError::Raft {
+                message: format!("unexpected answer to a proposal: {other:?}"),
+            }),
+        }
+    }
+
+    /// A broker heartbeat to the active controller.
+    pub async fn heartbeat(
+        &self,
+        broker_id: BrokerId,
+        broker_epoch: i64,
+        want_fence: bool,
+        timeout: Duration,
+    ) -> Result<HeartbeatReply, QuorumError> {
+        let request = || ControllerRequest::Heartbeat {
+            broker_id,
+            broker_epoch,
+            want_fence,
+        };
+        match self.to_active(request, timeout).await? {
+            ControllerReply::Heartbeat(Ok(reply)) => Ok(reply),
+            ControllerReply::Heartbeat(Err(error)) => Err(QuorumError::Controller(error)),
+            ControllerReply::Unknown => Err(QuorumError::Unknown),
+            other => Err(QuorumError::Raft {
+                message: format!("unexpected answer to a heartbeat: {other:?}"),
+            }),
+        }
     }
 }
 

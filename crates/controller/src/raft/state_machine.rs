@@ -53,6 +53,8 @@ pub(crate) struct Applied {
 pub struct StateMachineStore {
     dir: PathBuf,
     pub(crate) applied: Arc<Mutex<Applied>>,
+    /// The image after every apply or install, for the broker to follow.
+    pub(crate) published: Arc<tokio::sync::watch::Sender<Arc<MetadataImage>>>,
     current: Arc<Mutex<Option<(SnapshotMeta, SnapshotData)>>>,
 }
 
@@ -67,6 +69,7 @@ impl StateMachineStore {
         let store = StateMachineStore {
             dir: dir.to_owned(),
             applied: Arc::default(),
+            published: Arc::new(tokio::sync::watch::Sender::new(Arc::default())),
             current: Arc::default(),
         };
         if let Some(data) = record_file::read_single(dir, "snapshot")? {
@@ -89,6 +92,7 @@ impl StateMachineStore {
     /// Replaces the applied state with a decoded snapshot's and returns its metadata.
     fn load(&self, file: SnapshotFile) -> SnapshotMeta {
         let meta = file.meta();
+        self.published.send_replace(Arc::new(file.image.clone()));
         let mut applied = self.applied.lock().expect("poisoned");
         *applied = Applied {
             image: file.image,
@@ -144,6 +148,7 @@ impl RaftStateMachine<MetadataRaft> for StateMachineStore {
             + Unpin
             + openraft::OptionalSend,
     {
+        let mut responders = Vec::new();
         while let Some(next) = entries.next().await {
             let (entry, responder) = next?;
             let response = {
@@ -162,8 +167,15 @@ impl RaftStateMachine<MetadataRaft> for StateMachineStore {
                 }
             };
             if let Some(responder) = responder {
-                responder.send(response);
+                responders.push((responder, response));
             }
+        }
+        // Published before anyone is answered: a proposer that got its answer finds the change
+        // in the image it subscribes to.
+        let image = self.applied.lock().expect("poisoned").image.clone();
+        self.published.send_replace(Arc::new(image));
+        for (responder, response) in responders {
+            responder.send(response);
         }
         Ok(())
     }

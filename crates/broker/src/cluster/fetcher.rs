@@ -1,0 +1,245 @@
+//! Follower fetchers: one task per leader broker, fetching every partition this broker follows
+//! from that leader with Fetch v12 (`replica_id` = this node, `last_fetched_epoch` for KIP-320
+//! divergence), appending what comes back with the leader's offsets and epochs, and taking the
+//! leader's high watermark.
+//!
+//! A `diverging_epoch` answer truncates the local log to where that epoch ends on the leader
+//! (never to a high watermark), and the next fetch goes on from there. Errors that mean the
+//! leader moved (NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH) wait for
+//! metadata; connection errors reconnect after a pause. A task ends when no partition follows
+//! its leader any more, or at shutdown.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use protocol::codec::Records;
+use protocol::generated::FetchRequest;
+use protocol::generated::fetch_request::{FetchPartition, FetchTopic};
+use protocol::{ErrorCode, RequestBody, ResponseBody};
+
+use super::Cluster;
+use super::client::BrokerConnection;
+use crate::broker::Broker;
+use crate::partitions::Partition;
+use crate::replica::BrokerId;
+
+/// The Fetch version followers use: the last one with topic names and `replica_id` in the body.
+const REPLICA_FETCH_VERSION: i16 = 12;
+/// Pause after a failed connection or call before trying again.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// An idle fetcher (no partitions follow its leader) ends after this long.
+const IDLE_EXIT: Duration = Duration::from_secs(5);
+/// Bytes one fetch response may carry in all.
+const FETCH_RESPONSE_BYTES_MAX: i32 = 10 * 1024 * 1024;
+
+/// Starts the fetcher for `leader` unless one runs.
+pub fn ensure(broker: &Arc<Broker>, cluster: &Arc<Cluster>, leader: BrokerId) {
+    let mut fetchers = cluster.fetchers.lock().unwrap_or_else(|p| p.into_inner());
+    if fetchers
+        .get(&leader)
+        .is_some_and(|task| !task.is_finished())
+    {
+        return;
+    }
+    let task = tokio::spawn(run(broker.clone(), cluster.clone(), leader));
+    fetchers.insert(leader, task);
+}
+
+fn followed_from(broker: &Broker, leader: BrokerId) -> Vec<(Arc<Partition>, i32)> {
+    broker
+        .replicas
+        .all()
+        .into_iter()
+        .filter_map(|p| match p.followed_leader() {
+            Some((l, epoch)) if l == leader => Some((p, epoch)),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn run(broker: Arc<Broker>, cluster: Arc<Cluster>, leader: BrokerId) {
+    let mut connection: Option<BrokerConnection> = None;
+    let mut idle_since = tokio::time::Instant::now();
+    let wait_ms = cluster.config.replica_fetch_wait_max_ms;
+    loop {
+        if broker.is_shutting_down() {
+            return;
+        }
+        let partitions = followed_from(&broker, leader);
+        if partitions.is_empty() {
+            if idle_since.elapsed() > IDLE_EXIT {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        idle_since = tokio::time::Instant::now();
+        let conn = match connection.as_mut() {
+            Some(conn) => conn,
+            None => {
+                let Some(address) = cluster.endpoint(leader) else {
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                    continue;
+                };
+                let client_id = format!("broker-{}-fetcher-{leader}", cluster.local_id);
+                match BrokerConnection::connect(&address, client_id, Duration::from_secs(3)).await {
+                    Ok(conn) => connection.insert(conn),
+                    Err(error) => {
+                        tracing::debug!(leader, %error, "replica fetcher cannot connect");
+                        tokio::time::sleep(RETRY_PAUSE).await;
+                        continue;
+                    }
+                }
+            }
+        };
+        let request = match fetch_request(&cluster, &partitions, wait_ms) {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::warn!(leader, %error, "building a replica fetch");
+                tokio::time::sleep(RETRY_PAUSE).await;
+                continue;
+            }
+        };
+        let timeout = Duration::from_millis(u64::try_from(wait_ms).unwrap_or(500) + 10_000);
+        let sent = tokio::select! {
+            sent = conn.send(REPLICA_FETCH_VERSION, RequestBody::Fetch(request), timeout) => sent,
+            _ = broker.shutdown_begun() => return,
+        };
+        let response = match sent {
+            Ok(ResponseBody::Fetch(response)) => response,
+            Ok(_) => {
+                connection = None;
+                continue;
+            }
+            Err(error) => {
+                tracing::debug!(leader, %error, "replica fetch failed");
+                connection = None;
+                tokio::time::sleep(RETRY_PAUSE).await;
+                continue;
+            }
+        };
+        let by_name: BTreeMap<(String, i32), (Arc<Partition>, i32)> = partitions
+            .into_iter()
+            .map(|(p, epoch)| {
+                let key = (p.topic_partition.topic.clone(), p.topic_partition.partition);
+                (key, (p, epoch))
+            })
+            .collect();
+        let mut back_off = false;
+        for topic in response.responses {
+            for data in topic.partitions {
+                let key = (topic.topic.clone(), data.partition_index);
+                let Some((partition, epoch)) = by_name.get(&key) else {
+                    continue;
+                };
+                // Leadership may have moved while the fetch was out.
+                if partition.followed_leader() != Some((leader, *epoch)) {
+                    continue;
+                }
+                if let Err(error) = apply(partition, data) {
+                    tracing::debug!(?key, %error, "replica fetch answer not applied");
+                    back_off = true;
+                }
+            }
+        }
+        if back_off {
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+    }
+}
+
+fn fetch_request(
+    cluster: &Cluster,
+    partitions: &[(Arc<Partition>, i32)],
+    wait_ms: i32,
+) -> Result<FetchRequest, crate::error::BrokerError> {
+    let mut topics: Vec<FetchTopic> = Vec::new();
+    let per_partition = cluster.config.replica_fetch_max_bytes;
+    for (partition, epoch) in partitions {
+        let name = &partition.topic_partition.topic;
+        if topics.last().is_none_or(|t| &t.topic != name) {
+            topics.push(FetchTopic {
+                topic: name.clone(),
+                ..Default::default()
+            });
+        }
+        let fetch = FetchPartition {
+            partition: partition.topic_partition.partition,
+            current_leader_epoch: *epoch,
+            fetch_offset: partition.log.log_end_offset()?,
+            last_fetched_epoch: partition.log.latest_epoch()?.unwrap_or(-1),
+            log_start_offset: partition.log.log_start_offset()?,
+            partition_max_bytes: per_partition,
+            ..Default::default()
+        };
+        topics
+            .last_mut()
+            .expect("pushed above")
+            .partitions
+            .push(fetch);
+    }
+    Ok(FetchRequest {
+        replica_id: cluster.local_id,
+        max_wait_ms: wait_ms,
+        min_bytes: 1,
+        max_bytes: FETCH_RESPONSE_BYTES_MAX,
+        isolation_level: 0,
+        session_id: 0,
+        session_epoch: -1,
+        topics,
+        ..Default::default()
+    })
+}
+
+/// Applies one partition's answer: truncation, records, the leader's high watermark.
+fn apply(
+    partition: &Partition,
+    data: protocol::generated::fetch_response::PartitionData,
+) -> Result<(), crate::error::BrokerError> {
+    use crate::error::BrokerError;
+    match ErrorCode::from_code(data.error_code) {
+        Some(ErrorCode::None) => {}
+        Some(ErrorCode::OffsetOutOfRange) => {
+            // The leader's log starts after ours ends (retention moved on while we were away):
+            // start over at its log start.
+            let log_end = partition.log.log_end_offset()?;
+            if data.log_start_offset > log_end {
+                partition
+                    .log
+                    .truncate_fully_and_start_at(data.log_start_offset)?;
+                return Ok(());
+            }
+            return Err(BrokerError::InvalidRequest(format!(
+                "offset out of range at {log_end}"
+            )));
+        }
+        other => {
+            return Err(BrokerError::InvalidRequest(format!(
+                "leader answered {other:?}"
+            )));
+        }
+    }
+    if data.diverging_epoch.epoch >= 0 {
+        let (_, local_end) = partition
+            .log
+            .end_offset_for_epoch(data.diverging_epoch.epoch)?;
+        let target = data.diverging_epoch.end_offset.min(local_end);
+        tracing::info!(
+            partition = ?partition.topic_partition,
+            epoch = data.diverging_epoch.epoch,
+            target,
+            "truncating a diverging log suffix"
+        );
+        partition.log.truncate_to(target)?;
+        return Ok(());
+    }
+    if let Some(Records::Bytes(records)) = &data.records
+        && !records.is_empty()
+    {
+        partition.log.append_as_follower(records)?;
+    }
+    partition.set_follower_high_watermark(data.high_watermark)?;
+    partition.notify_appended();
+    Ok(())
+}

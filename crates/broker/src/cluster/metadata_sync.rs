@@ -1,0 +1,140 @@
+//! Follows the metadata log: after every change the controller's image is applied to this
+//! broker. Topics replace the broker's topic view; for each partition with a replica here the
+//! log is opened (created when new) and takes the role the image gives it (leader at an epoch
+//! with an ISR, or follower of a leader, whose fetcher is started); topics gone from the image
+//! are deleted here, as are partitions of a topic re-created under a new id.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use controller::MetadataImage;
+use tokio::sync::watch;
+
+use super::{Cluster, fetcher, now_ms};
+use crate::broker::Broker;
+use crate::metadata::TopicMetadata;
+use crate::replica::Assignment;
+
+/// Topic id in Kafka's form from the controller's.
+pub fn kafka_topic_id(id: controller::TopicId) -> protocol::Uuid {
+    protocol::Uuid(id.0.to_be_bytes())
+}
+
+/// Applies every new image until the shutdown begins.
+pub async fn run(broker: Arc<Broker>, cluster: Arc<Cluster>, mut shutdown: watch::Receiver<bool>) {
+    let mut images = cluster.node.subscribe();
+    loop {
+        let image = images.borrow_and_update().clone();
+        apply(&broker, &cluster, &image);
+        tokio::select! {
+            changed = images.changed() => if changed.is_err() { return },
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Applies one image to the broker.
+pub fn apply(broker: &Arc<Broker>, cluster: &Arc<Cluster>, image: &MetadataImage) {
+    let local = cluster.local_id;
+    let topics: BTreeMap<String, TopicMetadata> = image
+        .topics
+        .values()
+        .map(|t| {
+            let metadata = TopicMetadata {
+                name: t.name.clone(),
+                id: kafka_topic_id(t.topic_id).to_string(),
+                partitions: i32::try_from(t.partitions.len()).unwrap_or(i32::MAX),
+                replication_factor: t
+                    .partitions
+                    .first()
+                    .map_or(0, |p| i16::try_from(p.replicas.len()).unwrap_or(i16::MAX)),
+                configs: t.configs.clone(),
+            };
+            (t.name.clone(), metadata)
+        })
+        .collect();
+    broker.metadata.replace_topics(topics);
+    // Hosted partitions whose topic is gone, or came back under another id.
+    let stale: BTreeSet<String> = broker
+        .replicas
+        .all()
+        .into_iter()
+        .filter(|p| {
+            image
+                .topics
+                .get(&p.topic_partition.topic)
+                .is_none_or(|t| kafka_topic_id(t.topic_id) != p.topic_id)
+        })
+        .map(|p| p.topic_partition.topic.clone())
+        .collect();
+    for topic in stale {
+        tracing::info!(%topic, "deleting a topic gone from the metadata");
+        broker.replicas.delete_topic(&topic);
+    }
+    let now = now_ms();
+    for topic in image.topics.values() {
+        let topic_id = kafka_topic_id(topic.topic_id);
+        let config = match broker.topic_config(&topic.configs) {
+            Ok(config) => config,
+            Err(error) => {
+                tracing::warn!(topic = %topic.name, %error, "topic config");
+                continue;
+            }
+        };
+        for (index, state) in topic.partitions.iter().enumerate() {
+            if !state.replicas.contains(&local) {
+                continue;
+            }
+            let index = i32::try_from(index).unwrap_or(i32::MAX);
+            let partition = match broker.replicas.get(&topic.name, index) {
+                Some(partition) => partition,
+                None => {
+                    if let Err(error) = broker.replicas.open_partitions(
+                        &topic.name,
+                        topic_id,
+                        index,
+                        index + 1,
+                        config.clone(),
+                    ) {
+                        tracing::error!(topic = %topic.name, index, %error, "opening a partition");
+                        continue;
+                    }
+                    match broker.replicas.get(&topic.name, index) {
+                        Some(partition) => partition,
+                        None => continue,
+                    }
+                }
+            };
+            if partition.config().overrides != config.overrides {
+                let _ = partition.set_config(config.clone());
+            }
+            let assignment = Assignment {
+                leader: state.leader,
+                leader_epoch: state.leader_epoch,
+                partition_epoch: state.partition_epoch,
+                replicas: state.replicas.clone(),
+                isr: state.isr.clone(),
+            };
+            match partition.apply_assignment(&assignment, now) {
+                Ok(changed) => {
+                    if changed {
+                        tracing::info!(
+                            partition = ?partition.topic_partition,
+                            leader = ?state.leader,
+                            epoch = state.leader_epoch,
+                            isr = ?state.isr,
+                            "partition role changed"
+                        );
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(partition = ?partition.topic_partition, %error, "taking a role");
+                    continue;
+                }
+            }
+            if let Some((leader, _)) = partition.followed_leader() {
+                fetcher::ensure(broker, cluster, leader);
+            }
+        }
+    }
+}

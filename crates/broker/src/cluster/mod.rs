@@ -1,0 +1,430 @@
+//! A broker in a replicated cluster: this node's controller (a voter of the metadata quorum,
+//! serving the controller listener), its registration and heartbeats, the tasks that follow the
+//! metadata log (`metadata_sync.rs`), fetch as a follower (`fetcher.rs`) and propose ISR
+//! changes as a leader, and the helpers handlers use to send admin changes to the active
+//! controller.
+//!
+//! Nodes are combined (`process.roles=broker,controller`); see docs/internals/replication.md.
+
+pub mod client;
+pub mod fetcher;
+pub mod metadata_sync;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use controller::{
+    ControllerConfig, ControllerError, ControllerNode, MetadataCommand, MetadataImage, Outcome,
+    QuorumError, TcpTransport,
+};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::broker::Broker;
+use crate::cluster_config::ClusterConfig;
+use crate::error::BrokerError;
+use crate::replica::BrokerId;
+
+/// How long an admin change may take to reach the active controller and commit.
+pub const PROPOSE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Longest a controlled shutdown waits for the controller and for leadership to move.
+const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often leaders look for ISR changes to propose.
+const ISR_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+
+/// This node's part in the cluster.
+pub struct Cluster {
+    pub config: ClusterConfig,
+    pub local_id: BrokerId,
+    pub node: Arc<ControllerNode>,
+    /// This broker's epoch from its registration; -1 until registered.
+    broker_epoch: AtomicI64,
+    image: watch::Receiver<Arc<MetadataImage>>,
+    /// Follower fetchers by leader.
+    pub(crate) fetchers: Mutex<HashMap<BrokerId, JoinHandle<()>>>,
+}
+
+/// The tasks a clustered broker runs; they end when the shutdown begins.
+pub struct ClusterTasks {
+    pub handles: Vec<JoinHandle<()>>,
+}
+
+impl Cluster {
+    /// The metadata image as last applied on this node.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.image.borrow().clone()
+    }
+
+    pub fn broker_epoch(&self) -> i64 {
+        self.broker_epoch.load(Ordering::Acquire)
+    }
+
+    /// The active controller's id, if one is known.
+    pub fn active_controller(&self) -> Option<BrokerId> {
+        use controller::MetadataQuorum;
+        self.node
+            .active_controller()
+            .and_then(|id| i32::try_from(id).ok())
+    }
+
+    /// The address of `broker`'s inter-broker listener, from its registration.
+    pub fn endpoint(&self, broker: BrokerId) -> Option<String> {
+        let image = self.image();
+        let registration = image.brokers.get(&broker)?;
+        let listener = registration
+            .listeners
+            .iter()
+            .find(|l| l.name == self.config.inter_broker_listener_name)
+            .or_else(|| registration.listeners.first())?;
+        Some(format!("{}:{}", listener.host, listener.port))
+    }
+
+    /// Sends `command` to the active controller and waits until it commits, then until this
+    /// node's image has applied it.
+    pub async fn propose(&self, command: MetadataCommand) -> Result<Outcome, BrokerError> {
+        match self.node.propose_anywhere(command, PROPOSE_TIMEOUT).await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(error)) => Err(controller_error(error)),
+            Err(error) => Err(quorum_error(error)),
+        }
+    }
+
+    /// Kafka's controlled shutdown: asks the controller to move leadership away from this
+    /// broker and waits (bounded) until no partition is led here, so clients move on before
+    /// the process stops.
+    pub async fn controlled_shutdown(&self) {
+        let broker_epoch = self.broker_epoch();
+        if broker_epoch < 0 {
+            return;
+        }
+        let command = MetadataCommand::ControlledShutdown {
+            broker_id: self.local_id,
+            broker_epoch,
+        };
+        match tokio::time::timeout(CONTROLLED_SHUTDOWN_TIMEOUT, self.propose(command)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "controlled shutdown refused; stopping anyway");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!("controlled shutdown timed out; stopping anyway");
+                return;
+            }
+        }
+        let local = self.local_id;
+        let moved = self
+            .wait_for_image(CONTROLLED_SHUTDOWN_TIMEOUT, |image| {
+                image
+                    .topics
+                    .values()
+                    .flat_map(|t| &t.partitions)
+                    .all(|p| p.leader != Some(local) || p.replicas.len() == 1)
+            })
+            .await;
+        match moved {
+            Ok(()) => tracing::info!("controlled shutdown: leadership moved away"),
+            Err(_) => tracing::warn!("controlled shutdown: some partitions still led here"),
+        }
+    }
+
+    /// Waits (bounded) until the local image satisfies `ready`.
+    pub async fn wait_for_image(
+        &self,
+        timeout: Duration,
+        ready: impl Fn(&MetadataImage) -> bool,
+    ) -> Result<(), BrokerError> {
+        let mut receiver = self.image.clone();
+        let waited = tokio::time::timeout(timeout, receiver.wait_for(|image| ready(image))).await;
+        match waited {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(BrokerError::RequestTimedOut),
+        }
+    }
+}
+
+/// Maps a controller's refusal to the broker's error (and so to a Kafka error code).
+pub fn controller_error(error: ControllerError) -> BrokerError {
+    BrokerError::Controller(error)
+}
+
+fn quorum_error(error: QuorumError) -> BrokerError {
+    BrokerError::NotController(error.to_string())
+}
+
+/// The cluster id every node of a replicated cluster reports: `cluster.id` when set, else
+/// derived from `controller.quorum.voters` (the same on every node), as 22 base64 characters.
+pub fn cluster_id(config: &crate::config::BrokerConfig) -> Option<String> {
+    if !config.is_clustered() {
+        return None;
+    }
+    let voters = config.value("controller.quorum.voters").unwrap_or("");
+    let mut normalized: Vec<&str> = voters.split(',').map(str::trim).collect();
+    normalized.sort_unstable();
+    let text = normalized.join(",");
+    let mut bytes = [0u8; 16];
+    for (i, chunk) in bytes.chunks_mut(4).enumerate() {
+        let crc = fnv1a(&format!("{i}:{text}"));
+        chunk.copy_from_slice(&crc.to_be_bytes());
+    }
+    Some(protocol::Uuid(bytes).to_string())
+}
+
+fn fnv1a(text: &str) -> u32 {
+    // FNV-1a: stable across builds and platforms, enough to tell clusters apart.
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in text.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Starts this node's controller and the broker's cluster tasks. Returns once the controller
+/// listener is bound; registration and metadata follow in the background.
+pub async fn start(
+    broker: &Arc<Broker>,
+    config: ClusterConfig,
+    shutdown: watch::Receiver<bool>,
+) -> Result<ClusterTasks, BrokerError> {
+    let local_id = broker.config.node_id;
+    let address = config
+        .controller_listener
+        .socket_addr()
+        .map_err(|e| BrokerError::Config(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| BrokerError::io("binding the controller listener", e))?;
+    let mut controller_config = ControllerConfig::new(
+        u64::try_from(local_id).map_err(|e| BrokerError::Config(e.to_string()))?,
+        config.voters.clone(),
+        config.metadata_dir.clone(),
+    );
+    controller_config.election_timeout_ms_min = config.election_timeout_ms;
+    controller_config.election_timeout_ms_max = config.election_timeout_ms * 2;
+    controller_config.heartbeat_interval_ms = (config.election_timeout_ms / 5).max(20);
+    let transport = Arc::new(TcpTransport::new(config.voters.clone()));
+    let node = ControllerNode::start(controller_config, transport)
+        .await
+        .map_err(|e| BrokerError::Config(format!("starting the controller: {e}")))?;
+    let node = Arc::new(node);
+    let mut handles = vec![tokio::spawn(controller::serve_controller_listener(
+        listener,
+        node.clone(),
+        shutdown.clone(),
+    ))];
+    node.bootstrap()
+        .await
+        .map_err(|e| BrokerError::Config(format!("forming the metadata quorum: {e}")))?;
+    handles.push(controller::spawn_liveness(
+        node.clone(),
+        config.broker_session_timeout_ms,
+        config.auto_leader_rebalance,
+        Duration::from_millis(config.rebalance_interval_ms),
+        shutdown.clone(),
+    ));
+    let cluster = Arc::new(Cluster {
+        image: node.subscribe(),
+        config,
+        local_id,
+        node,
+        broker_epoch: AtomicI64::new(-1),
+        fetchers: Mutex::new(HashMap::new()),
+    });
+    broker
+        .cluster
+        .set(cluster.clone())
+        .map_err(|_| BrokerError::Config("the cluster was started twice".into()))?;
+    handles.push(tokio::spawn(metadata_sync::run(
+        broker.clone(),
+        cluster.clone(),
+        shutdown.clone(),
+    )));
+    handles.push(tokio::spawn(registration(
+        broker.clone(),
+        cluster.clone(),
+        shutdown.clone(),
+    )));
+    handles.push(tokio::spawn(isr_changes(
+        broker.clone(),
+        cluster.clone(),
+        shutdown,
+    )));
+    Ok(ClusterTasks { handles })
+}
+
+/// Registers this broker (a new broker epoch per process start), then heartbeats; registers
+/// again when the controller no longer knows the epoch.
+async fn registration(
+    broker: Arc<Broker>,
+    cluster: Arc<Cluster>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let incarnation_id = u128::from_be_bytes(crate::metadata::random_uuid().0);
+    let listeners: Vec<controller::Listener> = broker
+        .config
+        .advertised_listeners
+        .iter()
+        .filter(|l| l.name != cluster.config.controller_listener.name)
+        .map(|l| controller::Listener {
+            name: l.name.clone(),
+            host: l.host.clone(),
+            port: l.port,
+        })
+        .collect();
+    let interval = Duration::from_millis(cluster.config.broker_heartbeat_interval_ms);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if cluster.broker_epoch() < 0 {
+            let command = MetadataCommand::RegisterBroker {
+                broker_id: cluster.local_id,
+                incarnation_id,
+                rack: broker.config.broker_rack.clone(),
+                listeners: listeners.clone(),
+            };
+            match cluster.propose(command).await {
+                Ok(Outcome::BrokerRegistered { broker_epoch }) => {
+                    tracing::info!(broker_epoch, "registered with the controller");
+                    cluster.broker_epoch.store(broker_epoch, Ordering::Release);
+                    continue;
+                }
+                Ok(other) => tracing::warn!(?other, "unexpected answer to the registration"),
+                Err(error) => tracing::debug!(%error, "registration failed; retrying"),
+            }
+        } else {
+            let reply = cluster
+                .node
+                .heartbeat(
+                    cluster.local_id,
+                    cluster.broker_epoch(),
+                    false,
+                    interval.max(Duration::from_secs(1)),
+                )
+                .await;
+            match reply {
+                Ok(_) => {}
+                Err(QuorumError::Controller(ControllerError::StaleBrokerEpoch { .. }))
+                | Err(QuorumError::Controller(ControllerError::UnknownBroker { .. })) => {
+                    cluster.broker_epoch.store(-1, Ordering::Release);
+                    continue;
+                }
+                Err(error) => tracing::debug!(%error, "heartbeat failed"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Creates `__consumer_offsets` through the controller once `offsets.topic.replication.factor`
+/// brokers are registered and unfenced (as Kafka waits for them), then starts the group
+/// coordinator, whose shards load on the leaders of their partitions.
+pub async fn start_groups(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    use coordinator::OFFSETS_TOPIC;
+    let Some(cluster) = broker.cluster.get().cloned() else {
+        return;
+    };
+    let replication_factor: i16 = broker
+        .config
+        .value("offsets.topic.replication.factor")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if broker.metadata.topic(OFFSETS_TOPIC).is_some() {
+            break;
+        }
+        let eligible = cluster
+            .image()
+            .brokers
+            .values()
+            .filter(|b| b.is_eligible())
+            .count();
+        if cluster.broker_epoch() >= 0 && eligible >= replication_factor.max(1) as usize {
+            let created = broker
+                .create_topic_anywhere(
+                    OFFSETS_TOPIC,
+                    broker.config.offsets_topic_partitions,
+                    replication_factor,
+                    None,
+                    crate::consumer_offsets::topic_configs(),
+                    false,
+                )
+                .await;
+            match created {
+                Ok(_) | Err(BrokerError::TopicAlreadyExists(_)) => {}
+                Err(BrokerError::Controller(ControllerError::TopicAlreadyExists { .. })) => {}
+                Err(error) => tracing::debug!(%error, "creating {OFFSETS_TOPIC}; retrying"),
+            }
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    let started = tokio::task::spawn_blocking(move || broker.start_groups()).await;
+    if let Ok(Err(error)) = started {
+        tracing::error!(%error, "starting the group coordinator");
+    }
+}
+
+/// Leaders propose the ISR changes their followers' progress calls for.
+async fn isr_changes(
+    broker: Arc<Broker>,
+    cluster: Arc<Cluster>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(ISR_CHECK_INTERVAL) => {}
+            _ = shutdown.changed() => return,
+        }
+        let broker_epoch = cluster.broker_epoch();
+        if broker_epoch < 0 {
+            continue;
+        }
+        let lag_max_ms = cluster.config.replica_lag_time_max_ms;
+        for partition in broker.replicas.all() {
+            let Some((state, new_isr)) = partition.take_isr_change(lag_max_ms, now_ms()) else {
+                continue;
+            };
+            let topic_id = controller::TopicId(u128::from_be_bytes(partition.topic_id.0));
+            let command = MetadataCommand::AlterPartition {
+                broker_id: cluster.local_id,
+                broker_epoch,
+                topic_id,
+                partition: partition.topic_partition.partition,
+                leader_epoch: state.leader_epoch,
+                partition_epoch: state.partition_epoch,
+                new_isr: new_isr.clone(),
+            };
+            tracing::info!(
+                partition = ?partition.topic_partition,
+                from = ?state.isr,
+                to = ?new_isr,
+                "proposing an ISR change"
+            );
+            let cluster = cluster.clone();
+            tokio::spawn(async move {
+                if let Err(error) = cluster.propose(command).await {
+                    tracing::info!(%error, "ISR change refused");
+                }
+            });
+        }
+    }
+}

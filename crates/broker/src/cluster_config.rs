@@ -1,0 +1,209 @@
+//! The settings of a node in a replicated cluster, resolved from the broker configuration with
+//! Kafka's names: `node.id`, `process.roles`, `controller.quorum.voters`,
+//! `controller.listener.names`, `inter.broker.listener.name`, the session, heartbeat, fetch and
+//! lag timeouts.
+//!
+//! A node is part of a replicated cluster when `controller.quorum.voters` is set; without it
+//! Runnel runs as a single node that keeps its topics in its own log directory.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::config::{BrokerConfig, ConfigError, Listener};
+
+/// What a clustered node needs beyond the broker configuration.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// `controller.quorum.voters`: node id → `host:port`.
+    pub voters: BTreeMap<u64, String>,
+    /// The listener this node's controller serves on (named in `controller.listener.names`).
+    pub controller_listener: Listener,
+    /// The listener name other brokers' followers connect to.
+    pub inter_broker_listener_name: String,
+    pub metadata_dir: PathBuf,
+    pub broker_session_timeout_ms: i64,
+    pub broker_heartbeat_interval_ms: u64,
+    pub replica_lag_time_max_ms: i64,
+    pub replica_fetch_wait_max_ms: i32,
+    pub replica_fetch_max_bytes: i32,
+    pub election_timeout_ms: u64,
+    pub auto_leader_rebalance: bool,
+    /// `leader.imbalance.check.interval.seconds`.
+    pub rebalance_interval_ms: u64,
+}
+
+fn invalid(key: &str, value: &str, reason: impl std::fmt::Display) -> ConfigError {
+    ConfigError::InvalidValue {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Parses `controller.quorum.voters` (`1@host:port,2@host:port`).
+pub fn parse_voters(text: &str) -> Result<BTreeMap<u64, String>, ConfigError> {
+    const KEY: &str = "controller.quorum.voters";
+    let mut voters = BTreeMap::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, address) = part
+            .split_once('@')
+            .ok_or_else(|| invalid(KEY, part, "expected id@host:port"))?;
+        let id: u64 = id.parse().map_err(|e| invalid(KEY, part, e))?;
+        let (host, port) = address
+            .rsplit_once(':')
+            .ok_or_else(|| invalid(KEY, part, "expected a port"))?;
+        port.parse::<u16>().map_err(|e| invalid(KEY, part, e))?;
+        if host.is_empty() {
+            return Err(invalid(KEY, part, "expected a host"));
+        }
+        if voters.insert(id, address.to_string()).is_some() {
+            return Err(invalid(KEY, part, "the id appears twice"));
+        }
+    }
+    Ok(voters)
+}
+
+impl BrokerConfig {
+    /// Whether this node is part of a replicated cluster (`controller.quorum.voters` is set).
+    pub fn is_clustered(&self) -> bool {
+        self.value("controller.quorum.voters")
+            .is_some_and(|v| !v.trim().is_empty())
+    }
+
+    /// The cluster settings, or `None` for a single node.
+    pub fn cluster(&self) -> Result<Option<ClusterConfig>, ConfigError> {
+        if !self.is_clustered() {
+            return Ok(None);
+        }
+        let voters = parse_voters(self.value("controller.quorum.voters").unwrap_or(""))?;
+        let roles = &self.process_roles;
+        if !(roles.iter().any(|r| r == "broker") && roles.iter().any(|r| r == "controller")) {
+            return Err(invalid(
+                "process.roles",
+                &roles.join(","),
+                "this build runs clustered nodes as broker,controller only",
+            ));
+        }
+        let id = u64::try_from(self.node_id)
+            .map_err(|e| invalid("node.id", &self.node_id.to_string(), e))?;
+        if !voters.contains_key(&id) {
+            return Err(invalid(
+                "controller.quorum.voters",
+                self.value("controller.quorum.voters").unwrap_or(""),
+                format!("node.id {id} is not one of the voters"),
+            ));
+        }
+        let controller_names: Vec<&str> = self
+            .value("controller.listener.names")
+            .unwrap_or("CONTROLLER")
+            .split(',')
+            .map(str::trim)
+            .collect();
+        let controller_listener = self
+            .listeners
+            .iter()
+            .find(|l| controller_names.contains(&l.name.as_str()))
+            .cloned()
+            .ok_or_else(|| {
+                invalid(
+                    "listeners",
+                    "",
+                    format!(
+                        "a clustered node needs a listener named in controller.listener.names ({})",
+                        controller_names.join(",")
+                    ),
+                )
+            })?;
+        let inter_broker_listener_name = match self.value("inter.broker.listener.name") {
+            Some(name) if !name.is_empty() => name.to_string(),
+            _ => self.client_listener().name.clone(),
+        };
+        let parse_i64 = |key: &str| -> Result<i64, ConfigError> {
+            let value = self.value(key).unwrap_or("");
+            value.parse::<i64>().map_err(|e| invalid(key, value, e))
+        };
+        let positive = |key: &str| -> Result<i64, ConfigError> {
+            let value = parse_i64(key)?;
+            if value < 1 {
+                return Err(invalid(key, &value.to_string(), "must be at least 1"));
+            }
+            Ok(value)
+        };
+        let metadata_dir = match self.value("metadata.log.dir") {
+            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+            _ => self.log_dir.join("__cluster_metadata"),
+        };
+        Ok(Some(ClusterConfig {
+            voters,
+            controller_listener,
+            inter_broker_listener_name,
+            metadata_dir,
+            broker_session_timeout_ms: positive("broker.session.timeout.ms")?,
+            broker_heartbeat_interval_ms: positive("broker.heartbeat.interval.ms")? as u64,
+            replica_lag_time_max_ms: positive("replica.lag.time.max.ms")?,
+            replica_fetch_wait_max_ms: positive("replica.fetch.wait.max.ms")?.min(60_000) as i32,
+            replica_fetch_max_bytes: positive("replica.fetch.max.bytes")?.min(i64::from(i32::MAX))
+                as i32,
+            election_timeout_ms: positive("controller.quorum.election.timeout.ms")? as u64,
+            rebalance_interval_ms: positive("leader.imbalance.check.interval.seconds")?
+                .saturating_mul(1000) as u64,
+            auto_leader_rebalance: self
+                .value("auto.leader.rebalance.enable")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> BrokerConfig {
+        let explicit = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        BrokerConfig::from_properties(&explicit).unwrap()
+    }
+
+    #[test]
+    fn no_voters_means_a_single_node() {
+        assert!(config(&[]).cluster().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_combined_node_resolves_its_controller_listener_and_voters() {
+        let c = config(&[
+            ("node.id", "2"),
+            (
+                "controller.quorum.voters",
+                "1@127.0.0.1:9093,2@127.0.0.2:9093,3@127.0.0.3:9093",
+            ),
+            (
+                "listeners",
+                "PLAINTEXT://127.0.0.2:9092,CONTROLLER://127.0.0.2:9093",
+            ),
+        ]);
+        let cluster = c.cluster().unwrap().unwrap();
+        assert_eq!(cluster.voters.len(), 3);
+        assert_eq!(cluster.voters[&2], "127.0.0.2:9093");
+        assert_eq!(cluster.controller_listener.port, 9093);
+        assert_eq!(cluster.inter_broker_listener_name, "PLAINTEXT");
+        assert_eq!(c.client_listener().port, 9092);
+    }
+
+    #[test]
+    fn bad_voters_and_missing_listeners_are_refused() {
+        assert!(parse_voters("1@h").is_err());
+        assert!(parse_voters("x@h:1").is_err());
+        assert!(parse_voters("1@h:1,1@h:2").is_err());
+        let c = config(&[("controller.quorum.voters", "1@127.0.0.1:9093")]);
+        assert!(c.cluster().is_err(), "no CONTROLLER listener");
+        let c = config(&[
+            ("node.id", "4"),
+            ("controller.quorum.voters", "1@127.0.0.1:9093"),
+            ("listeners", "PLAINTEXT://:9092,CONTROLLER://:9093"),
+        ]);
+        assert!(c.cluster().is_err(), "not a voter");
+    }
+}

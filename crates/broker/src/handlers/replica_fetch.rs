@@ -1,0 +1,270 @@
+//! Fetch from a follower (`replica_id` >= 0) in a replicated cluster: the leader's side of
+//! replication.
+//!
+//! For each partition: this broker must lead it (else NOT_LEADER_OR_FOLLOWER) at the epoch the
+//! follower names (older: FENCED_LEADER_EPOCH, newer: UNKNOWN_LEADER_EPOCH). When the follower's
+//! last fetched epoch ended earlier here than the follower's log does (or is not in this log),
+//! the answer carries `diverging_epoch` (KIP-320) and no records: the follower truncates and
+//! fetches again. Otherwise the fetch offset is the follower's log end offset: it is recorded
+//! (which may advance the high watermark and the ISR) and records are read up to the log end,
+//! not the high watermark. Followers fetch without sessions; a fetch waits up to `max_wait_ms`
+//! for data, woken by appends.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::Bytes;
+use protocol::codec::Records;
+use protocol::generated::fetch_response::{EpochEndOffset, FetchableTopicResponse, PartitionData};
+use protocol::generated::{FetchRequest, FetchResponse};
+use tokio::time::Instant;
+
+use crate::broker::Broker;
+use crate::error::BrokerError;
+use crate::partitions::Partition;
+
+/// Longest a follower's fetch waits at the leader.
+const REPLICA_FETCH_WAIT_MS_MAX: u64 = 10_000;
+
+struct Position {
+    topic_index: usize,
+    partition: i32,
+    current_leader_epoch: i32,
+    fetch_offset: i64,
+    last_fetched_epoch: i32,
+    max_bytes: u64,
+}
+
+/// Answers a follower's fetch.
+pub async fn handle(
+    broker: &Arc<Broker>,
+    version: i16,
+    replica_id: i32,
+    request: FetchRequest,
+) -> FetchResponse {
+    let uses_topic_ids = version >= 13;
+    let mut topics: Vec<(String, protocol::Uuid)> = Vec::with_capacity(request.topics.len());
+    let mut positions = Vec::new();
+    for (topic_index, topic) in request.topics.iter().enumerate() {
+        let name = if uses_topic_ids {
+            broker
+                .metadata
+                .topic_by_id(topic.topic_id)
+                .map(|t| t.name.clone())
+                .unwrap_or_default()
+        } else {
+            topic.topic.clone()
+        };
+        topics.push((name, topic.topic_id));
+        for p in &topic.partitions {
+            positions.push(Position {
+                topic_index,
+                partition: p.partition,
+                current_leader_epoch: p.current_leader_epoch,
+                fetch_offset: p.fetch_offset,
+                last_fetched_epoch: p.last_fetched_epoch,
+                max_bytes: u64::try_from(p.partition_max_bytes).unwrap_or(0),
+            });
+        }
+    }
+    let max_wait = u64::try_from(request.max_wait_ms)
+        .unwrap_or(0)
+        .min(REPLICA_FETCH_WAIT_MS_MAX);
+    let deadline = Instant::now() + Duration::from_millis(max_wait);
+    let mut remaining_total = u64::try_from(request.max_bytes).unwrap_or(0);
+    let now_ms = now_ms();
+    // Progress is recorded once, on arrival: the fetch offset is the follower's log end.
+    let resolved: Vec<Result<Arc<Partition>, BrokerError>> = positions
+        .iter()
+        .map(|position| {
+            let partition = broker
+                .replicas
+                .partition(&topics[position.topic_index].0, position.partition)?;
+            check_epoch(&partition, position.current_leader_epoch)?;
+            if diverging(&partition, position)?.is_none() {
+                partition.record_follower_fetch(replica_id, position.fetch_offset, now_ms)?;
+            }
+            Ok(partition)
+        })
+        .collect();
+    let answered = loop {
+        let mut notified: Vec<Pin<Box<tokio::sync::futures::Notified<'_>>>> = resolved
+            .iter()
+            .filter_map(|p| p.as_ref().ok())
+            .map(|partition| {
+                let mut n = Box::pin(partition.appended());
+                n.as_mut().enable();
+                n
+            })
+            .collect();
+        let mut bytes = 0usize;
+        let mut any_error = false;
+        let answered: Vec<PartitionData> = positions
+            .iter()
+            .zip(&resolved)
+            .map(|(position, partition)| {
+                let result = match partition {
+                    Ok(partition) => {
+                        read(partition, position, position.max_bytes.min(remaining_total))
+                    }
+                    Err(error) => {
+                        any_error = true;
+                        return error_data(position.partition, error);
+                    }
+                };
+                match result {
+                    Ok(data) => {
+                        let length = records_bytes(&data);
+                        remaining_total = remaining_total.saturating_sub(length as u64);
+                        bytes += length;
+                        any_error |= data.diverging_epoch.epoch >= 0;
+                        data
+                    }
+                    Err(error) => {
+                        any_error = true;
+                        error_data(position.partition, &error)
+                    }
+                }
+            })
+            .collect();
+        if bytes > 0 || any_error || Instant::now() >= deadline || broker.is_shutting_down() {
+            break answered;
+        }
+        let any_append = std::future::poll_fn(|cx| {
+            if notified.iter_mut().any(|n| n.as_mut().poll(cx).is_ready()) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        });
+        tokio::select! {
+            _ = any_append => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = broker.shutdown_begun() => {}
+        }
+    };
+    let mut responses: Vec<FetchableTopicResponse> = topics
+        .iter()
+        .map(|(name, id)| FetchableTopicResponse {
+            topic: if uses_topic_ids {
+                String::new()
+            } else {
+                name.clone()
+            },
+            topic_id: *id,
+            ..Default::default()
+        })
+        .collect();
+    for (position, data) in positions.iter().zip(answered) {
+        responses[position.topic_index].partitions.push(data);
+    }
+    FetchResponse {
+        responses,
+        ..Default::default()
+    }
+}
+
+fn check_epoch(partition: &Partition, requested: i32) -> Result<(), BrokerError> {
+    let current = partition.check_leader()?;
+    if requested >= 0 && requested < current {
+        return Err(BrokerError::FencedLeaderEpoch { requested, current });
+    }
+    if requested > current {
+        return Err(BrokerError::UnknownLeaderEpoch { requested, current });
+    }
+    Ok(())
+}
+
+/// Where the follower's log diverges from this one, if it does: the largest epoch at or below
+/// its last fetched epoch here, and where that epoch ends.
+fn diverging(
+    partition: &Partition,
+    position: &Position,
+) -> Result<Option<EpochEndOffset>, BrokerError> {
+    if position.last_fetched_epoch < 0 {
+        return Ok(None);
+    }
+    let (epoch, end_offset) = partition
+        .log
+        .end_offset_for_epoch(position.last_fetched_epoch)?;
+    if epoch != position.last_fetched_epoch || end_offset < position.fetch_offset {
+        return Ok(Some(EpochEndOffset {
+            epoch,
+            end_offset,
+            ..Default::default()
+        }));
+    }
+    Ok(None)
+}
+
+fn read(
+    partition: &Partition,
+    position: &Position,
+    max_bytes: u64,
+) -> Result<PartitionData, BrokerError> {
+    check_epoch(partition, position.current_leader_epoch)?;
+    let mut data = PartitionData {
+        partition_index: position.partition,
+        diverging_epoch: EpochEndOffset {
+            epoch: -1,
+            end_offset: -1,
+            ..Default::default()
+        },
+        preferred_read_replica: -1,
+        records: Some(Records::Bytes(Bytes::new())),
+        ..Default::default()
+    };
+    if let Some(diverging) = diverging(partition, position)? {
+        data.high_watermark = partition.log.high_watermark()?;
+        data.last_stable_offset = data.high_watermark;
+        data.log_start_offset = partition.log.log_start_offset()?;
+        data.diverging_epoch = diverging;
+        return Ok(data);
+    }
+    let log_end = partition.log.log_end_offset()?;
+    let read = partition
+        .log
+        .read(position.fetch_offset, max_bytes, log_end, true)?;
+    data.high_watermark = read.high_watermark;
+    data.last_stable_offset = read.high_watermark;
+    data.log_start_offset = read.log_start_offset;
+    if let Some(range) = read.records {
+        data.records = Some(Records::File(range.file_region()));
+    }
+    Ok(data)
+}
+
+fn error_data(partition_index: i32, error: &BrokerError) -> PartitionData {
+    PartitionData {
+        partition_index,
+        error_code: error.error_code().code(),
+        high_watermark: -1,
+        last_stable_offset: -1,
+        log_start_offset: -1,
+        diverging_epoch: EpochEndOffset {
+            epoch: -1,
+            end_offset: -1,
+            ..Default::default()
+        },
+        preferred_read_replica: -1,
+        records: Some(Records::Bytes(Bytes::new())),
+        ..Default::default()
+    }
+}
+
+fn records_bytes(data: &PartitionData) -> usize {
+    match &data.records {
+        Some(Records::File(region)) => region.length,
+        Some(Records::Bytes(bytes)) => bytes.len(),
+        None => 0,
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

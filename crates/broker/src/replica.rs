@@ -1,0 +1,322 @@
+//! A hosted partition's replication role: leader (with its followers' progress, the ISR and
+//! the high watermark rule) or follower (with the leader it fetches from).
+//!
+//! Pure state and rules, no I/O: [`crate::partitions::Partition`] holds a [`Role`] behind a
+//! mutex and feeds it log end offsets; the cluster module turns [`LeaderState::isr_change`] into
+//! AlterPartition proposals and metadata into [`Role`] changes.
+//!
+//! Rules (Kafka's `Partition`):
+//! - The high watermark is the smallest log end offset among the ISR, counting a follower only
+//!   once it has fetched in the current leader epoch; it never moves back. With `strict_min_isr`
+//!   (a replicated cluster, KIP-966) it does not advance while the ISR is below
+//!   `min.insync.replicas`.
+//! - A follower is caught up when it fetched at the leader's log end offset, or at the offset
+//!   the leader's log ended at when it last fetched; an ISR member not caught up for
+//!   `replica.lag.time.max.ms` leaves the ISR.
+//! - A follower joins the ISR when its log end offset reaches the high watermark and the start
+//!   of the current leader epoch.
+//!
+//! A single node is the leader of everything at epoch 0 with itself as the whole ISR.
+
+use std::collections::BTreeMap;
+
+/// A broker's `node.id`.
+pub type BrokerId = i32;
+
+/// How long an AlterPartition may stay unanswered before the leader proposes again.
+pub const ISR_CHANGE_RETRY_MS: i64 = 5_000;
+
+/// What the leader knows of one follower.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowerProgress {
+    /// The offset of its last fetch in this epoch; -1 before its first.
+    pub log_end_offset: i64,
+    /// When it was last caught up (ms since the epoch).
+    pub last_caught_up_ms: i64,
+    /// The leader's log end offset and the time at the follower's previous fetch.
+    last_fetch_leader_end: i64,
+    last_fetch_ms: i64,
+}
+
+impl FollowerProgress {
+    fn new(now_ms: i64) -> Self {
+        FollowerProgress {
+            log_end_offset: -1,
+            last_caught_up_ms: now_ms,
+            last_fetch_leader_end: -1,
+            last_fetch_ms: now_ms,
+        }
+    }
+}
+
+/// The leader's state of a partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderState {
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub replicas: Vec<BrokerId>,
+    pub isr: Vec<BrokerId>,
+    /// The log end offset when this epoch began.
+    pub epoch_start_offset: i64,
+    pub followers: BTreeMap<BrokerId, FollowerProgress>,
+    /// An ISR proposed to the controller, not yet seen in metadata, and when.
+    pub pending_isr: Option<(Vec<BrokerId>, i64)>,
+    /// Hold the high watermark while the ISR is below `min.insync.replicas` (KIP-966).
+    pub strict_min_isr: bool,
+}
+
+/// The partition's role on this broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    Leader(LeaderState),
+    Follower {
+        leader: Option<BrokerId>,
+        leader_epoch: i32,
+    },
+}
+
+impl Role {
+    /// A single node: leader at epoch 0, itself the ISR.
+    pub fn single_node(local: BrokerId) -> Self {
+        Role::Leader(LeaderState {
+            leader_epoch: 0,
+            partition_epoch: 0,
+            replicas: vec![local],
+            isr: vec![local],
+            epoch_start_offset: 0,
+            followers: BTreeMap::new(),
+            pending_isr: None,
+            strict_min_isr: false,
+        })
+    }
+
+    pub fn leader_epoch(&self) -> i32 {
+        match self {
+            Role::Leader(state) => state.leader_epoch,
+            Role::Follower { leader_epoch, .. } => *leader_epoch,
+        }
+    }
+}
+
+/// The leadership metadata gives a partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    pub leader: Option<BrokerId>,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub replicas: Vec<BrokerId>,
+    pub isr: Vec<BrokerId>,
+}
+
+impl LeaderState {
+    /// A new leadership starting at `log_end_offset`.
+    pub fn new(assignment: &Assignment, local: BrokerId, log_end_offset: i64, now_ms: i64) -> Self {
+        let followers = assignment
+            .replicas
+            .iter()
+            .filter(|&&r| r != local)
+            .map(|&r| (r, FollowerProgress::new(now_ms)))
+            .collect();
+        LeaderState {
+            leader_epoch: assignment.leader_epoch,
+            partition_epoch: assignment.partition_epoch,
+            replicas: assignment.replicas.clone(),
+            isr: assignment.isr.clone(),
+            epoch_start_offset: log_end_offset,
+            followers,
+            pending_isr: None,
+            strict_min_isr: true,
+        }
+    }
+
+    /// Takes a newer partition epoch of the same leadership (an ISR or replica change).
+    pub fn update(&mut self, assignment: &Assignment, local: BrokerId, now_ms: i64) {
+        self.partition_epoch = assignment.partition_epoch;
+        self.replicas = assignment.replicas.clone();
+        self.isr = assignment.isr.clone();
+        self.followers
+            .retain(|r, _| assignment.replicas.contains(r) && *r != local);
+        for &r in &assignment.replicas {
+            if r != local {
+                self.followers
+                    .entry(r)
+                    .or_insert_with(|| FollowerProgress::new(now_ms));
+            }
+        }
+        if self
+            .pending_isr
+            .as_ref()
+            .is_some_and(|(isr, _)| same_members(isr, &self.isr))
+        {
+            self.pending_isr = None;
+        }
+    }
+
+    /// Records a follower's fetch at `fetch_offset` while the leader's log ends at
+    /// `leader_end`. Unknown followers are ignored (the caller refuses them).
+    pub fn record_fetch(
+        &mut self,
+        follower: BrokerId,
+        fetch_offset: i64,
+        leader_end: i64,
+        now_ms: i64,
+    ) {
+        let Some(progress) = self.followers.get_mut(&follower) else {
+            return;
+        };
+        if fetch_offset >= leader_end {
+            progress.last_caught_up_ms = now_ms;
+        } else if fetch_offset >= progress.last_fetch_leader_end
+            && progress.last_fetch_leader_end >= 0
+        {
+            progress.last_caught_up_ms = progress.last_caught_up_ms.max(progress.last_fetch_ms);
+        }
+        progress.log_end_offset = fetch_offset;
+        progress.last_fetch_leader_end = leader_end;
+        progress.last_fetch_ms = now_ms;
+    }
+
+    /// The high watermark the ISR allows, given the leader's own log end offset; `None` when
+    /// it may not move (a member has not fetched in this epoch, or the ISR is too small).
+    pub fn high_watermark_bound(
+        &self,
+        local: BrokerId,
+        leader_end: i64,
+        min_insync_replicas: i32,
+    ) -> Option<i64> {
+        if self.strict_min_isr && (self.isr.len() as i64) < i64::from(min_insync_replicas) {
+            return None;
+        }
+        let mut bound = leader_end;
+        for member in &self.isr {
+            if *member == local {
+                continue;
+            }
+            let end = self.followers.get(member).map_or(-1, |p| p.log_end_offset);
+            if end < 0 {
+                return None;
+            }
+            bound = bound.min(end);
+        }
+        Some(bound)
+    }
+
+    /// The ISR this leader wants, if it differs from the current one and no change is in
+    /// flight: laggards out, caught-up followers in.
+    pub fn isr_change(
+        &self,
+        local: BrokerId,
+        high_watermark: i64,
+        lag_max_ms: i64,
+        now_ms: i64,
+    ) -> Option<Vec<BrokerId>> {
+        if let Some((_, at)) = &self.pending_isr
+            && now_ms - at < ISR_CHANGE_RETRY_MS
+        {
+            return None;
+        }
+        let mut wanted: Vec<BrokerId> = self
+            .isr
+            .iter()
+            .copied()
+            .filter(|&r| {
+                r == local
+                    || self
+                        .followers
+                        .get(&r)
+                        .is_some_and(|p| now_ms - p.last_caught_up_ms <= lag_max_ms)
+            })
+            .collect();
+        for (&r, progress) in &self.followers {
+            if !wanted.contains(&r)
+                && !self.isr.contains(&r)
+                && progress.log_end_offset >= high_watermark
+                && progress.log_end_offset >= self.epoch_start_offset
+            {
+                wanted.push(r);
+            }
+        }
+        if !wanted.contains(&local) {
+            wanted.push(local);
+        }
+        (!same_members(&wanted, &self.isr)).then_some(wanted)
+    }
+}
+
+fn same_members(a: &[BrokerId], b: &[BrokerId]) -> bool {
+    let mut a = a.to_vec();
+    let mut b = b.to_vec();
+    a.sort_unstable();
+    b.sort_unstable();
+    a == b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assignment(isr: &[BrokerId]) -> Assignment {
+        Assignment {
+            leader: Some(1),
+            leader_epoch: 3,
+            partition_epoch: 7,
+            replicas: vec![1, 2, 3],
+            isr: isr.to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_high_watermark_waits_for_every_isr_member_to_fetch_in_the_epoch() {
+        let mut leader = LeaderState::new(&assignment(&[1, 2, 3]), 1, 10, 0);
+        assert_eq!(leader.high_watermark_bound(1, 15, 2), None);
+        leader.record_fetch(2, 12, 15, 1);
+        assert_eq!(leader.high_watermark_bound(1, 15, 2), None);
+        leader.record_fetch(3, 11, 15, 1);
+        assert_eq!(leader.high_watermark_bound(1, 15, 2), Some(11));
+        leader.record_fetch(3, 15, 15, 2);
+        assert_eq!(leader.high_watermark_bound(1, 15, 2), Some(12));
+    }
+
+    #[test]
+    fn a_small_isr_holds_the_high_watermark_under_the_strict_rule() {
+        let leader = LeaderState::new(&assignment(&[1]), 1, 10, 0);
+        assert_eq!(leader.high_watermark_bound(1, 15, 2), None);
+        assert_eq!(leader.high_watermark_bound(1, 15, 1), Some(15));
+    }
+
+    #[test]
+    fn laggards_leave_and_caught_up_followers_join() {
+        let mut leader = LeaderState::new(&assignment(&[1, 2]), 1, 10, 0);
+        leader.record_fetch(2, 10, 10, 100);
+        leader.record_fetch(3, 10, 10, 100);
+        // 3 reached the high watermark and the epoch start: it joins.
+        assert_eq!(leader.isr_change(1, 10, 1000, 200), Some(vec![1, 2, 3]));
+        leader.pending_isr = Some((vec![1, 2, 3], 200));
+        assert_eq!(
+            leader.isr_change(1, 10, 1000, 300),
+            None,
+            "one change at a time"
+        );
+        leader.update(
+            &Assignment {
+                partition_epoch: 8,
+                ..assignment(&[1, 2, 3])
+            },
+            1,
+            300,
+        );
+        assert_eq!(leader.pending_isr, None);
+        // 2 stops fetching; 3 keeps up. After the lag bound 2 leaves.
+        leader.record_fetch(3, 20, 20, 1500);
+        assert_eq!(leader.isr_change(1, 20, 1000, 1500), Some(vec![1, 3]));
+    }
+
+    #[test]
+    fn a_follower_behind_the_epoch_start_does_not_join() {
+        let mut leader = LeaderState::new(&assignment(&[1]), 1, 50, 0);
+        leader.record_fetch(2, 40, 50, 10);
+        assert_eq!(leader.isr_change(1, 40, 1000, 20), None);
+        leader.record_fetch(2, 50, 50, 30);
+        assert_eq!(leader.isr_change(1, 50, 1000, 40), Some(vec![1, 2]));
+    }
+}

@@ -1,0 +1,276 @@
+//! A three-node replicated cluster in one process (issue 6): each node a broker and a voter of
+//! the metadata quorum on its own 127.0.0.1 ports and temporary directory.
+//!
+//! Goal: what a client sees of replication. Metadata lists the three brokers and each
+//! partition's leader, replicas and ISR; acks=all produce completes once every ISR member has the
+//! batch (their logs end at the same offset); followers refuse consumers with
+//! NOT_LEADER_OR_FOLLOWER; a stopped leader's partitions move to another in-sync replica, which
+//! still has every acknowledged record and accepts acks=all while two replicas remain; and the
+//! stopped node comes back, catches up and rejoins the ISR. Waits poll with generous bounds;
+//! nothing asserts on time. The SIGKILL and network faults run against real processes in
+//! compat/cluster.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use protocol::ErrorCode;
+use protocol::generated::fetch_request::{FetchPartition, FetchTopic};
+use protocol::generated::{FetchRequest, MetadataRequest, MetadataResponse};
+use protocol::{ResponseBody, Uuid};
+
+use broker::{BrokerConfig, RunningBroker};
+use common::TestClient;
+use common::admin::{create, topic, with_config};
+use common::produce::{batch, now_ms, produce};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+struct Node {
+    id: i32,
+    client_port: u16,
+    running: Option<RunningBroker>,
+    dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+fn properties(id: i32, ports: &[(u16, u16)], dir: &std::path::Path) -> BTreeMap<String, String> {
+    let voters: Vec<String> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (_, controller))| format!("{}@127.0.0.1:{controller}", i + 1))
+        .collect();
+    let (client, controller) = ports[(id - 1) as usize];
+    let pairs = [
+        ("node.id", id.to_string()),
+        ("process.roles", "broker,controller".to_string()),
+        ("controller.quorum.voters", voters.join(",")),
+        (
+            "listeners",
+            format!("PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}"),
+        ),
+        ("log.dirs", dir.to_string_lossy().into_owned()),
+        ("broker.session.timeout.ms", "3000".to_string()),
+        ("broker.heartbeat.interval.ms", "300".to_string()),
+        ("replica.lag.time.max.ms", "3000".to_string()),
+        ("controller.quorum.election.timeout.ms", "500".to_string()),
+        ("offsets.topic.replication.factor", "3".to_string()),
+        ("offsets.topic.num.partitions", "3".to_string()),
+    ];
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+async fn start(id: i32, ports: &[(u16, u16)], dir: &std::path::Path) -> RunningBroker {
+    let config = BrokerConfig::from_properties(&properties(id, ports, dir)).expect("config");
+    broker::run(config).await.expect("the node starts")
+}
+
+async fn start_cluster() -> (Vec<(u16, u16)>, Vec<Node>) {
+    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let mut nodes = Vec::new();
+    for id in 1..=3 {
+        let dir = tempfile::tempdir().expect("a directory");
+        let running = start(id, &ports, dir.path()).await;
+        nodes.push(Node {
+            id,
+            client_port: ports[(id - 1) as usize].0,
+            running: Some(running),
+            dir,
+        });
+    }
+    (ports, nodes)
+}
+
+async fn client(port: u16) -> TestClient {
+    TestClient::connect(([127, 0, 0, 1], port).into()).await
+}
+
+async fn metadata(client: &mut TestClient) -> MetadataResponse {
+    let request = MetadataRequest {
+        topics: None,
+        ..Default::default()
+    };
+    match client.send(12, request).await {
+        ResponseBody::Metadata(response) => response,
+        other => panic!("not a metadata response: {other:?}"),
+    }
+}
+
+/// Polls Metadata from `port` until `check` returns `Some`, for at most [`WAIT`].
+async fn wait_metadata<T>(
+    port: u16,
+    what: &str,
+    check: impl Fn(&MetadataResponse) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut client = client(port).await;
+    loop {
+        let response = metadata(&mut client).await;
+        if let Some(value) = check(&response) {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {response:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// (leader, ISR) of `topic`-`partition`.
+fn partition_state(
+    response: &MetadataResponse,
+    topic: &str,
+    partition: i32,
+) -> Option<(i32, Vec<i32>)> {
+    let t = response
+        .topics
+        .iter()
+        .find(|t| t.name.as_deref() == Some(topic))?;
+    let p = t
+        .partitions
+        .iter()
+        .find(|p| p.partition_index == partition)?;
+    let mut isr = p.isr_nodes.clone();
+    isr.sort_unstable();
+    Some((p.leader_id, isr))
+}
+
+fn records(count: i32) -> Bytes {
+    batch(count, now_ms()).build().expect("a batch")
+}
+
+async fn fetch_error(port: u16, topic: &str, partition: i32) -> i16 {
+    let request = FetchRequest {
+        replica_id: -1,
+        max_wait_ms: 0,
+        min_bytes: 0,
+        max_bytes: 1 << 20,
+        topics: vec![FetchTopic {
+            topic: topic.into(),
+            topic_id: Uuid::ZERO,
+            partitions: vec![FetchPartition {
+                partition,
+                current_leader_epoch: -1,
+                fetch_offset: 0,
+                last_fetched_epoch: -1,
+                log_start_offset: -1,
+                partition_max_bytes: 1 << 20,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let ResponseBody::Fetch(response) = client(port).await.send(12, request).await else {
+        panic!("not a fetch response");
+    };
+    response.responses[0].partitions[0].error_code
+}
+
+fn log_end(node: &Node, topic: &str, partition: i32) -> Option<i64> {
+    let running = node.running.as_ref()?;
+    let partition = running.broker.replicas.get(topic, partition)?;
+    partition.log.log_end_offset().ok()
+}
+
+async fn wait_log_ends(nodes: &[Node], topic: &str, partition: i32, expected: i64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let ends: Vec<Option<i64>> = nodes.iter().map(|n| log_end(n, topic, partition)).collect();
+        if ends.iter().all(|e| e.is_none_or(|e| e == expected)) && ends.iter().any(Option::is_some)
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "log ends {ends:?}, expected {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_node_cluster_replicates_fails_over_and_rejoins() {
+    let (ports, mut nodes) = start_cluster().await;
+    let first = nodes[0].client_port;
+    wait_metadata(first, "three unfenced brokers", |m| {
+        (m.brokers.len() == 3).then_some(())
+    })
+    .await;
+    let mut admin = client(first).await;
+    let created = create(
+        &mut admin,
+        vec![with_config(
+            topic("events", 2, 3),
+            "min.insync.replicas",
+            "2",
+        )],
+        false,
+    )
+    .await;
+    assert_eq!(created, vec![("events".to_string(), 0)]);
+    let full = vec![1, 2, 3];
+    let (leader, _) = wait_metadata(first, "partition 0 with a leader and a full ISR", |m| {
+        partition_state(m, "events", 0).filter(|(l, isr)| *l >= 0 && *isr == full)
+    })
+    .await;
+    let leader_port = nodes[(leader - 1) as usize].client_port;
+
+    // acks=all completes when every ISR member has the batch.
+    let mut producer = client(leader_port).await;
+    let answer = produce(&mut producer, 9, "events", 0, -1, records(5)).await;
+    assert_eq!(answer.error_code, 0, "{answer:?}");
+    assert_eq!(answer.base_offset, 0);
+    wait_log_ends(&nodes, "events", 0, 5).await;
+    // A follower refuses consumers.
+    let follower = nodes.iter().find(|n| n.id != leader).unwrap().client_port;
+    assert_eq!(
+        fetch_error(follower, "events", 0).await,
+        ErrorCode::NotLeaderOrFollower.code()
+    );
+    assert_eq!(fetch_error(leader_port, "events", 0).await, 0);
+
+    // The leader stops: another in-sync replica leads, with every acknowledged record.
+    let stopped = nodes[(leader - 1) as usize].running.take().unwrap();
+    stopped.shutdown().await;
+    let survivor = nodes.iter().find(|n| n.id != leader).unwrap().client_port;
+    let (new_leader, _) = wait_metadata(survivor, "a new leader for partition 0", |m| {
+        partition_state(m, "events", 0).filter(|(l, _)| *l >= 0 && *l != leader)
+    })
+    .await;
+    let new_port = nodes[(new_leader - 1) as usize].client_port;
+    let mut producer = client(new_port).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let answer = loop {
+        let answer = produce(&mut producer, 9, "events", 0, -1, records(3)).await;
+        if answer.error_code == 0 || tokio::time::Instant::now() > deadline {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(answer.error_code, 0, "{answer:?}");
+    assert_eq!(answer.base_offset, 5, "the acknowledged records survived");
+
+    // The stopped node returns, catches up and rejoins the ISR.
+    let index = (leader - 1) as usize;
+    let restarted = start(leader, &ports, nodes[index].dir.path()).await;
+    nodes[index].running = Some(restarted);
+    wait_metadata(new_port, "the returning node back in the ISR", |m| {
+        partition_state(m, "events", 0).filter(|(_, isr)| *isr == full)
+    })
+    .await;
+    wait_log_ends(&nodes, "events", 0, 8).await;
+
+    for node in nodes {
+        if let Some(running) = node.running {
+            running.shutdown().await;
+        }
+    }
+}

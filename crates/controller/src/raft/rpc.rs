@@ -1,0 +1,194 @@
+//! What controllers say to each other and what brokers ask of the active controller: the Raft
+//! messages, forwarded proposals, and broker heartbeats, with [`ControllerService`], which
+//! answers them on the receiving node.
+//!
+//! A proposal or heartbeat reaching a controller that is not active is answered
+//! `NotController` with the leader it knows, so the sender retries there (KRaft answers
+//! NOT_CONTROLLER the same way). Heartbeats do not write to the metadata log unless they
+//! change something (unfencing a caught-up broker): the active controller keeps contact times
+//! in memory ([`crate::BrokerSessions`]).
+
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use openraft::ServerState;
+use openraft::async_runtime::WatchReceiver;
+use openraft::error::{ClientWriteError, RaftError};
+use serde::{Deserialize, Serialize};
+
+use super::network::{RaftNode, RaftReply, RaftRequest, serve};
+use super::state_machine::Applied;
+use super::types::{CommandResponse, NodeId};
+use crate::command::{MetadataCommand, Outcome};
+use crate::error::ControllerError;
+use crate::image::BrokerId;
+use crate::liveness::BrokerSessions;
+
+/// A message to a controller.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ControllerRequest {
+    Raft(RaftRequest),
+    /// Replicate this command (sent to the active controller).
+    Propose(MetadataCommand),
+    /// A broker is alive; `want_fence: false` asks to be unfenced once caught up.
+    Heartbeat {
+        broker_id: BrokerId,
+        broker_epoch: i64,
+        want_fence: bool,
+    },
+}
+
+/// A controller's answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ControllerReply {
+    Raft(RaftReply),
+    Proposed(Result<Outcome, ControllerError>),
+    Heartbeat(Result<HeartbeatReply, ControllerError>),
+    /// This node is not the active controller; `leader` is the one it knows.
+    NotController {
+        leader: Option<NodeId>,
+    },
+    /// The proposal was discarded by a leader change: its outcome is unknown.
+    Unknown,
+    /// The request failed on the receiving node.
+    Failed(String),
+}
+
+/// The answer to a broker heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatReply {
+    pub fenced: bool,
+    pub in_controlled_shutdown: bool,
+}
+
+/// Answers [`ControllerRequest`]s on one node. Clones share the node.
+#[derive(Clone)]
+pub struct ControllerService {
+    raft: RaftNode,
+    applied: Arc<Mutex<Applied>>,
+    /// Contact times of brokers, kept by the active controller.
+    pub(crate) sessions: Arc<Mutex<BrokerSessions>>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl ControllerService {
+    pub(crate) fn new(
+        raft: RaftNode,
+        applied: Arc<Mutex<Applied>>,
+        sessions: Arc<Mutex<BrokerSessions>>,
+    ) -> Self {
+        ControllerService {
+            raft,
+            applied,
+            sessions,
+        }
+    }
+
+    fn leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow_watched().current_leader
+    }
+
+    fn is_active(&self) -> bool {
+        self.raft.metrics().borrow_watched().state == ServerState::Leader
+    }
+
+    /// Answers one request.
+    pub async fn handle(&self, request: ControllerRequest) -> ControllerReply {
+        match request {
+            ControllerRequest::Raft(request) => match serve(&self.raft, request).await {
+                Ok(reply) => ControllerReply::Raft(reply),
+                Err(message) => ControllerReply::Failed(message),
+            },
+            ControllerRequest::Propose(command) => self.propose_local(command).await,
+            ControllerRequest::Heartbeat {
+                broker_id,
+                broker_epoch,
+                want_fence,
+            } => {
+                self.heartbeat_local(broker_id, broker_epoch, want_fence)
+                    .await
+            }
+        }
+    }
+
+    /// Proposes on this node if it is active.
+    pub(crate) async fn propose_local(&self, command: MetadataCommand) -> ControllerReply {
+        match self.raft.client_write(command).await {
+            Ok(response) => match response.data {
+                CommandResponse(Some(result)) => ControllerReply::Proposed(result),
+                CommandResponse(None) => ControllerReply::Failed("no response".into()),
+            },
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                ControllerReply::NotController {
+                    leader: forward.leader_id,
+                }
+            }
+            Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(_))) => {
+                ControllerReply::Unknown
+            }
+            Err(e) => ControllerReply::Failed(e.to_string()),
+        }
+    }
+
+    /// Records a heartbeat on the active controller; unfences through the log when asked.
+    async fn heartbeat_local(
+        &self,
+        broker_id: BrokerId,
+        broker_epoch: i64,
+        want_fence: bool,
+    ) -> ControllerReply {
+        if !self.is_active() {
+            return ControllerReply::NotController {
+                leader: self.leader(),
+            };
+        }
+        let registration = {
+            let applied = self.applied.lock().expect("poisoned");
+            applied.image.brokers.get(&broker_id).cloned()
+        };
+        let Some(registration) = registration else {
+            return ControllerReply::Heartbeat(Err(ControllerError::UnknownBroker { broker_id }));
+        };
+        if registration.broker_epoch != broker_epoch {
+            return ControllerReply::Heartbeat(Err(ControllerError::StaleBrokerEpoch {
+                broker_id,
+                requested: broker_epoch,
+                current: registration.broker_epoch,
+            }));
+        }
+        self.sessions
+            .lock()
+            .expect("poisoned")
+            .heartbeat(broker_id, now_ms());
+        if registration.fenced && !want_fence && !registration.in_controlled_shutdown {
+            let command = MetadataCommand::BrokerHeartbeat {
+                broker_id,
+                broker_epoch,
+                want_fence,
+            };
+            return match self.propose_local(command).await {
+                ControllerReply::Proposed(Ok(Outcome::Heartbeat {
+                    fenced,
+                    in_controlled_shutdown,
+                })) => ControllerReply::Heartbeat(Ok(HeartbeatReply {
+                    fenced,
+                    in_controlled_shutdown,
+                })),
+                ControllerReply::Proposed(Err(error)) => ControllerReply::Heartbeat(Err(error)),
+                ControllerReply::Proposed(Ok(other)) => {
+                    ControllerReply::Failed(format!("unexpected heartbeat outcome {other:?}"))
+                }
+                other => other,
+            };
+        }
+        ControllerReply::Heartbeat(Ok(HeartbeatReply {
+            fenced: registration.fenced,
+            in_controlled_shutdown: registration.in_controlled_shutdown,
+        }))
+    }
+}

@@ -1,0 +1,206 @@
+//! The controllers' TCP transport on the controller listener (`controller.listener.names`):
+//! frames of a 4-byte big-endian length and a JSON [`ControllerRequest`] or
+//! [`ControllerReply`]. This is Runnel's own protocol between its controllers and brokers, not
+//! KRaft's; Kafka clients never speak to this listener.
+//!
+//! Bounds: a frame over [`FRAME_BYTES_MAX`] closes the connection before anything is buffered;
+//! at most [`CONNECTIONS_MAX`] inbound connections are served at once; every call has a
+//! timeout by kind; a sender keeps at most [`IDLE_CONNECTIONS_MAX`] idle connections per target.
+//! A malformed frame closes its connection; the node keeps serving.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+
+use super::network::{RaftRequest, TransportError};
+use super::node::ControllerNode;
+use super::rpc::{ControllerReply, ControllerRequest};
+use super::types::NodeId;
+use crate::raft::ControllerTransport;
+
+/// Largest frame either side accepts (a snapshot of the whole image travels in one).
+pub const FRAME_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Inbound connections served at once.
+pub const CONNECTIONS_MAX: usize = 64;
+/// Idle outbound connections kept per target.
+const IDLE_CONNECTIONS_MAX: usize = 4;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+fn timeout_for(request: &ControllerRequest) -> Duration {
+    match request {
+        ControllerRequest::Raft(RaftRequest::InstallSnapshot { .. }) => Duration::from_secs(30),
+        ControllerRequest::Raft(_) => Duration::from_secs(3),
+        ControllerRequest::Propose(_) => Duration::from_secs(10),
+        ControllerRequest::Heartbeat { .. } => Duration::from_secs(5),
+    }
+}
+
+/// Sends controller messages over TCP to the voters of `controller.quorum.voters`.
+pub struct TcpTransport {
+    voters: BTreeMap<NodeId, String>,
+    idle: Mutex<HashMap<NodeId, Vec<TcpStream>>>,
+}
+
+impl TcpTransport {
+    pub fn new(voters: BTreeMap<NodeId, String>) -> Self {
+        TcpTransport {
+            voters,
+            idle: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn connection(&self, target: NodeId) -> Result<TcpStream, TransportError> {
+        if let Some(stream) = self
+            .idle
+            .lock()
+            .expect("poisoned")
+            .get_mut(&target)
+            .and_then(Vec::pop)
+        {
+            return Ok(stream);
+        }
+        let address = self
+            .voters
+            .get(&target)
+            .ok_or(TransportError::Unreachable { target })?;
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address.as_str()))
+            .await
+            .map_err(|_| TransportError::Unreachable { target })?
+            .map_err(|_| TransportError::Unreachable { target })?;
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+
+    fn give_back(&self, target: NodeId, stream: TcpStream) {
+        let mut idle = self.idle.lock().expect("poisoned");
+        let pool = idle.entry(target).or_default();
+        if pool.len() < IDLE_CONNECTIONS_MAX {
+            pool.push(stream);
+        }
+    }
+}
+
+impl ControllerTransport for TcpTransport {
+    async fn call(
+        &self,
+        target: NodeId,
+        request: ControllerRequest,
+    ) -> Result<ControllerReply, TransportError> {
+        let timeout = timeout_for(&request);
+        let body = serde_json::to_vec(&request).map_err(|e| TransportError::Remote {
+            target,
+            message: format!("encoding: {e}"),
+        })?;
+        let mut stream = self.connection(target).await?;
+        let exchanged = tokio::time::timeout(timeout, async {
+            write_frame(&mut stream, &body).await?;
+            read_frame(&mut stream).await
+        })
+        .await;
+        let reply = match exchanged {
+            Ok(Ok(Some(bytes))) => bytes,
+            _ => return Err(TransportError::Unreachable { target }),
+        };
+        let reply: ControllerReply =
+            serde_json::from_slice(&reply).map_err(|e| TransportError::Remote {
+                target,
+                message: format!("decoding: {e}"),
+            })?;
+        self.give_back(target, stream);
+        Ok(reply)
+    }
+}
+
+async fn write_frame(stream: &mut TcpStream, body: &[u8]) -> std::io::Result<()> {
+    if body.len() > FRAME_BYTES_MAX {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "frame too large",
+        ));
+    }
+    let length = u32::try_from(body.len()).expect("bounded above");
+    stream.write_all(&length.to_be_bytes()).await?;
+    stream.write_all(body).await
+}
+
+/// Reads one frame; `None` at a clean end of stream. Oversized frames are an error.
+async fn read_frame(stream: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
+    let mut length = [0u8; 4];
+    match stream.read_exact(&mut length).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let length = u32::from_be_bytes(length) as usize;
+    if length > FRAME_BYTES_MAX {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("frame of {length} bytes is over the bound"),
+        ));
+    }
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await?;
+    Ok(Some(body))
+}
+
+/// Serves the controller listener until `shutdown` turns true.
+pub async fn serve_controller_listener(
+    listener: TcpListener,
+    node: Arc<ControllerNode>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(CONNECTIONS_MAX));
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        let Ok((stream, peer)) = accepted else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "controller listener: too many connections; closing one");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = node.service().clone();
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut stream = stream;
+            loop {
+                let frame = tokio::select! {
+                    frame = read_frame(&mut stream) => frame,
+                    _ = shutdown.wait_for(|stop| *stop) => return,
+                };
+                let body = match frame {
+                    Ok(Some(body)) => body,
+                    Ok(None) => return,
+                    Err(error) => {
+                        tracing::debug!(%peer, %error, "controller listener: closing connection");
+                        return;
+                    }
+                };
+                let request: ControllerRequest = match serde_json::from_slice(&body) {
+                    Ok(request) => request,
+                    Err(error) => {
+                        tracing::debug!(%peer, %error, "controller listener: malformed request");
+                        return;
+                    }
+                };
+                let reply = service.handle(request).await;
+                let Ok(bytes) = serde_json::to_vec(&reply) else {
+                    return;
+                };
+                if write_frame(&mut stream, &bytes).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
