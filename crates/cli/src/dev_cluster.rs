@@ -1,7 +1,8 @@
 //! `runnel dev-cluster --nodes N`: a local replicated cluster for development in one command.
 //! Starts N `runnel serve` processes (this same binary), each a combined broker and controller
 //! on 127.0.0.1 with its own ports and data folder, prints the bootstrap servers, and stops them
-//! all (SIGTERM, then SIGKILL after a bound) on Ctrl-C or SIGTERM, or when one of them exits.
+//! all (SIGTERM, then SIGKILL after a bound) on Ctrl-C or SIGTERM. A node that exits is
+//! reported and the others keep running.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -137,13 +138,23 @@ pub fn run(args: DevClusterArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // A node that exits (or is killed, to watch a failover) is reported; the others keep
+    // running until Ctrl-C or until every node has exited.
+    let mut reported = vec![false; children.len()];
     runtime.block_on(async {
         loop {
             tokio::select! {
                 _ = crate::wait_for_signal() => break,
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {
-                    if let Some(exited) = children.iter_mut().position(|c| !matches!(c.try_wait(), Ok(None))) {
-                        eprintln!("runnel dev-cluster: node {} exited; stopping the others", exited + 1);
+                    for (i, child) in children.iter_mut().enumerate() {
+                        if let Ok(Some(status)) = child.try_wait()
+                            && !reported[i]
+                        {
+                            reported[i] = true;
+                            eprintln!("runnel dev-cluster: node {} exited ({status})", i + 1);
+                        }
+                    }
+                    if reported.iter().all(|r| *r) {
                         break;
                     }
                 }

@@ -57,7 +57,6 @@ pub fn handle(
         .peekable();
     let mut topics = Vec::new();
     let mut next_cursor = None;
-    let node = broker.config.node_id;
     while let Some(name) = names.next() {
         let Some(topic) = broker.metadata.topic(&name) else {
             topics.push(DescribeTopicPartitionsResponseTopic {
@@ -76,20 +75,20 @@ pub fn handle(
         };
         let last = topic.partitions.min(first.saturating_add(remaining));
         let partitions: Vec<_> = (first..last)
-            .map(|index| DescribeTopicPartitionsResponsePartition {
-                error_code: ErrorCode::None.code(),
-                partition_index: index,
-                leader_id: node,
-                leader_epoch: broker
-                    .replicas
-                    .get(&name, index)
-                    .map_or(0, |p| p.leader_epoch()),
-                replica_nodes: vec![node],
-                isr_nodes: vec![node],
-                eligible_leader_replicas: Some(Vec::new()),
-                last_known_elr: Some(Vec::new()),
-                offline_replicas: Vec::new(),
-                ..Default::default()
+            .map(|index| {
+                let view = super::metadata::partition_view(broker, &name, index);
+                DescribeTopicPartitionsResponsePartition {
+                    error_code: view.error.code(),
+                    partition_index: index,
+                    leader_id: view.leader,
+                    leader_epoch: view.leader_epoch,
+                    replica_nodes: view.replicas,
+                    isr_nodes: view.isr,
+                    eligible_leader_replicas: Some(Vec::new()),
+                    last_known_elr: Some(Vec::new()),
+                    offline_replicas: view.offline,
+                    ..Default::default()
+                }
             })
             .collect();
         remaining -= (last - first).max(0);

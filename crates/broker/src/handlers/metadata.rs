@@ -132,72 +132,79 @@ pub fn brokers(broker: &Broker) -> (Vec<MetadataResponseBroker>, i32) {
     (brokers, cluster.active_controller().unwrap_or(-1))
 }
 
-fn topic_entry(broker: &Broker, topic: &TopicMetadata) -> MetadataResponseTopic {
-    if let Some(cluster) = broker.cluster.get() {
-        return clustered_topic_entry(&cluster.image(), topic);
-    }
-    let node = broker.config.node_id;
-    let partitions = broker
-        .replicas
-        .topic_partitions(&topic.name)
-        .iter()
-        .map(|partition| MetadataResponsePartition {
-            error_code: ErrorCode::None.code(),
-            partition_index: partition.topic_partition.partition,
-            leader_id: node,
-            leader_epoch: partition.leader_epoch(),
-            replica_nodes: vec![node],
-            isr_nodes: vec![node],
-            offline_replicas: Vec::new(),
-            ..Default::default()
-        })
-        .collect();
-    MetadataResponseTopic {
-        error_code: ErrorCode::None.code(),
-        name: Some(topic.name.clone()),
-        topic_id: topic.uuid(),
-        is_internal: topic.name.starts_with("__"),
-        partitions,
-        topic_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
-        ..Default::default()
+/// What clients are told of one partition.
+pub struct PartitionView {
+    pub error: ErrorCode,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    /// Replicas on fenced (or unknown) brokers.
+    pub offline: Vec<i32>,
+}
+
+/// A partition as Metadata and DescribeTopicPartitions describe it: this broker alone on a
+/// single node; the metadata image's state in a cluster (leader -1 with LEADER_NOT_AVAILABLE
+/// when offline).
+pub fn partition_view(broker: &Broker, topic: &str, index: i32) -> PartitionView {
+    let Some(cluster) = broker.cluster.get() else {
+        let node = broker.config.node_id;
+        return PartitionView {
+            error: ErrorCode::None,
+            leader: node,
+            leader_epoch: broker
+                .replicas
+                .get(topic, index)
+                .map_or(0, |p| p.leader_epoch()),
+            replicas: vec![node],
+            isr: vec![node],
+            offline: Vec::new(),
+        };
+    };
+    let image = cluster.image();
+    let Some(p) = image.partition(topic, index) else {
+        return PartitionView {
+            error: ErrorCode::UnknownTopicOrPartition,
+            leader: -1,
+            leader_epoch: -1,
+            replicas: Vec::new(),
+            isr: Vec::new(),
+            offline: Vec::new(),
+        };
+    };
+    PartitionView {
+        error: if p.leader.is_some() {
+            ErrorCode::None
+        } else {
+            ErrorCode::LeaderNotAvailable
+        },
+        leader: p.leader.unwrap_or(-1),
+        leader_epoch: p.leader_epoch,
+        replicas: p.replicas.clone(),
+        isr: p.isr.clone(),
+        offline: p
+            .replicas
+            .iter()
+            .copied()
+            .filter(|r| image.brokers.get(r).is_none_or(|b| b.fenced))
+            .collect(),
     }
 }
 
-/// A topic's entry from the metadata image: leader (-1 when offline, with
-/// LEADER_NOT_AVAILABLE), epochs, replicas, ISR, and the replicas on fenced brokers as offline.
-fn clustered_topic_entry(
-    image: &controller::MetadataImage,
-    topic: &TopicMetadata,
-) -> MetadataResponseTopic {
-    let Some(state) = image.topics.get(&topic.name) else {
-        return error_entry(
-            Some(topic.name.clone()),
-            topic.uuid(),
-            ErrorCode::UnknownTopicOrPartition,
-        );
-    };
-    let partitions = state
-        .partitions
-        .iter()
-        .enumerate()
-        .map(|(index, p)| MetadataResponsePartition {
-            error_code: if p.leader.is_some() {
-                ErrorCode::None.code()
-            } else {
-                ErrorCode::LeaderNotAvailable.code()
-            },
-            partition_index: i32::try_from(index).unwrap_or(i32::MAX),
-            leader_id: p.leader.unwrap_or(-1),
-            leader_epoch: p.leader_epoch,
-            replica_nodes: p.replicas.clone(),
-            isr_nodes: p.isr.clone(),
-            offline_replicas: p
-                .replicas
-                .iter()
-                .copied()
-                .filter(|r| image.brokers.get(r).is_none_or(|b| b.fenced))
-                .collect(),
-            ..Default::default()
+fn topic_entry(broker: &Broker, topic: &TopicMetadata) -> MetadataResponseTopic {
+    let partitions = (0..topic.partitions)
+        .map(|index| {
+            let view = partition_view(broker, &topic.name, index);
+            MetadataResponsePartition {
+                error_code: view.error.code(),
+                partition_index: index,
+                leader_id: view.leader,
+                leader_epoch: view.leader_epoch,
+                replica_nodes: view.replicas,
+                isr_nodes: view.isr,
+                offline_replicas: view.offline,
+                ..Default::default()
+            }
         })
         .collect();
     MetadataResponseTopic {
