@@ -2,13 +2,16 @@
 # Runs every test of the project from a fresh machine, installing what the tests need.
 # Usage: ./test.sh            the full suite (what CI runs)
 #        ./test.sh --quick    Rust checks and tests only
+#        ./test.sh --long     the full suite with the long fault run (200 cycles; not in CI)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 quick=false
+compat_args=()
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=true ;;
+    --long) compat_args+=(--long) ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -41,7 +44,7 @@ failed=$(grep -E '^test result:' target/test-output.txt | awk '{s+=$6} END {prin
 compat_status=0
 if [ "$quick" = false ]; then
   step "real clients against the runnel binary (compat/run.sh)"
-  compat/run.sh 2>&1 | tee target/compat-output.txt || compat_status=$?
+  compat/run.sh "${compat_args[@]}" 2>&1 | tee target/compat-output.txt || compat_status=$?
   compat_line=$(grep -E '^compat: [0-9]+ passed, [0-9]+ failed' target/compat-output.txt | tail -1 || true)
   if [ -n "$compat_line" ]; then
     passed=$(( passed + $(echo "$compat_line" | awk '{print $2}') ))

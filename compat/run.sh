@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # compat/run.sh -- the real-client suites against the real `runnel` binary; ./test.sh calls it.
 #
-#   compat/run.sh [--no-build] [SUITE...]     SUITE: java librdkafka tools franz-go durability groups
-#                                             (default: all, in that order)
+#   compat/run.sh [--no-build] [--long] [SUITE...]
+#                                     SUITE: java librdkafka tools franz-go durability groups cluster
+#                                     (default: all, in that order); --long: 200 fault cycles in
+#                                     the cluster suite instead of 20
 #   RUNNEL_BIN=target/debug/runnel compat/run.sh --no-build java     (develop against a debug build)
 #
 # What it owns: building the release binary once (`cargo build --release -p cli`, skipped with
@@ -11,7 +13,8 @@
 # 127.0.0.1 port with a fresh temp log dir, stopped with SIGTERM: a non-zero exit or no exit
 # within 30 s is a failed case `broker.sigterm_exit_0`), a time bound per suite, and the
 # summary. The durability suite starts, kills and restarts its own broker (once with a
-# librdkafka producer, once with the Java one).
+# librdkafka producer, once with the Java one). The cluster suite (compat/faults/harness.py)
+# runs its own three-node cluster under faults, in network namespaces it creates when root.
 #
 # Every suite prints `PASS name` / `FAIL name: why` / `SKIP name: why` lines (and `INFO ...`
 # lines with figures, passed through); a suite that ends
@@ -26,13 +29,15 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/common.sh"
 cd "$RN_REPO"
 
-ALL=(java librdkafka tools franz-go durability groups)
+ALL=(java librdkafka tools franz-go durability groups cluster)
 build=true
+cycles=20
 suites=()
 for arg in "$@"; do
   case "$arg" in
     --no-build) build=false ;;
-    java|librdkafka|tools|franz-go|durability|groups) suites+=("$arg") ;;
+    --long) cycles=200 ;;
+    java|librdkafka|tools|franz-go|durability|groups|cluster) suites+=("$arg") ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d' >&2; exit 0 ;;
     *) echo "compat/run.sh: unknown argument $arg (suites: ${ALL[*]})" >&2; exit 2 ;;
   esac
@@ -115,6 +120,16 @@ franz_install() { rn_install_franz; }
 tools_install() { rn_install_java; }
 durability_install() { rn_install_python && rn_install_java; }
 groups_install() { rn_install_python && rn_install_java; }
+# Network namespaces and iptables isolate nodes (F5); without root the harness runs on loopback.
+cluster_install() {
+  rn_install_python && rn_install_java || return 1
+  if [[ $(id -u) -eq 0 ]]; then
+    local pkgs=()
+    command -v ip >/dev/null || pkgs+=(iproute2)
+    command -v iptables >/dev/null || pkgs+=(iptables)
+    if [[ ${#pkgs[@]} -gt 0 ]]; then rn_log "installing ${pkgs[*]} (apt)"; rn_apt_install "${pkgs[@]}" || return 1; fi
+  fi
+}
 
 for s in "${suites[@]}"; do
   case "$s" in
@@ -127,6 +142,9 @@ for s in "${suites[@]}"; do
                   '"$0" "$1" --client librdkafka --runnel "$2" --work "$3/librdkafka"; a=$?
                    "$0" "$1" --client java --runnel "$2" --work "$3/java"; b=$?; exit $((a | b))' \
                   "$RN_PY" "$HERE/durability/durability.py" "$RUNNEL_BIN" "$LOGS/durability" ;;
+    cluster) suite cluster cluster_install $(( cycles * 25 + 420 )) no "$RN_PY" "$HERE/faults/harness.py" \
+               --runnel "$RUNNEL_BIN" --work "$LOGS/cluster/work" --cycles "$cycles" \
+               --bound $(( cycles * 22 + 300 )) ;;
   esac
 done
 

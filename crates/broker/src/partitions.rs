@@ -153,6 +153,7 @@ impl Partition {
     pub fn record_follower_fetch(
         &self,
         follower: BrokerId,
+        follower_broker_epoch: i64,
         fetch_offset: i64,
         now_ms: i64,
     ) -> Result<(), BrokerError> {
@@ -171,7 +172,13 @@ impl Partition {
                 });
             }
             let log_end = self.log.log_end_offset()?;
-            state.record_fetch(follower, fetch_offset, log_end, now_ms);
+            state.record_fetch(
+                follower,
+                follower_broker_epoch,
+                fetch_offset,
+                log_end,
+                now_ms,
+            );
         }
         let before = self.log.high_watermark()?;
         if self.advance_high_watermark()? > before {

@@ -15,6 +15,9 @@
 //!   `replica.lag.time.max.ms` leaves the ISR.
 //! - A follower joins the ISR when its log end offset reaches the high watermark and the start
 //!   of the current leader epoch.
+//! - Progress belongs to one incarnation of the follower's broker (its broker epoch, KIP-903):
+//!   when metadata shows the broker registered again (a restart, perhaps with an empty disk),
+//!   its progress is forgotten, and fetches from an older incarnation are ignored.
 //!
 //! A single node is the leader of everything at epoch 0 with itself as the whole ISR.
 
@@ -29,6 +32,8 @@ pub const ISR_CHANGE_RETRY_MS: i64 = 5_000;
 /// What the leader knows of one follower.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FollowerProgress {
+    /// The follower broker's epoch (registration) this progress belongs to; -1 unknown.
+    pub broker_epoch: i64,
     /// The offset of its last fetch in this epoch; -1 before its first.
     pub log_end_offset: i64,
     /// When it was last caught up (ms since the epoch).
@@ -39,8 +44,9 @@ pub struct FollowerProgress {
 }
 
 impl FollowerProgress {
-    fn new(now_ms: i64) -> Self {
+    fn new(broker_epoch: i64, now_ms: i64) -> Self {
         FollowerProgress {
+            broker_epoch,
             log_end_offset: -1,
             last_caught_up_ms: now_ms,
             last_fetch_leader_end: -1,
@@ -106,6 +112,14 @@ pub struct Assignment {
     pub partition_epoch: i32,
     pub replicas: Vec<BrokerId>,
     pub isr: Vec<BrokerId>,
+    /// The current broker epoch of each replica's broker (absent: not registered).
+    pub broker_epochs: BTreeMap<BrokerId, i64>,
+}
+
+impl Assignment {
+    fn broker_epoch(&self, broker: BrokerId) -> i64 {
+        self.broker_epochs.get(&broker).copied().unwrap_or(-1)
+    }
 }
 
 impl LeaderState {
@@ -115,7 +129,7 @@ impl LeaderState {
             .replicas
             .iter()
             .filter(|&&r| r != local)
-            .map(|&r| (r, FollowerProgress::new(now_ms)))
+            .map(|&r| (r, FollowerProgress::new(assignment.broker_epoch(r), now_ms)))
             .collect();
         LeaderState {
             leader_epoch: assignment.leader_epoch,
@@ -137,10 +151,17 @@ impl LeaderState {
         self.followers
             .retain(|r, _| assignment.replicas.contains(r) && *r != local);
         for &r in &assignment.replicas {
-            if r != local {
-                self.followers
-                    .entry(r)
-                    .or_insert_with(|| FollowerProgress::new(now_ms));
+            if r == local {
+                continue;
+            }
+            let epoch = assignment.broker_epoch(r);
+            let progress = self
+                .followers
+                .entry(r)
+                .or_insert_with(|| FollowerProgress::new(epoch, now_ms));
+            // A new incarnation of the broker: what the old one had says nothing of this one.
+            if progress.broker_epoch < epoch {
+                *progress = FollowerProgress::new(epoch, now_ms);
             }
         }
         if self
@@ -153,10 +174,13 @@ impl LeaderState {
     }
 
     /// Records a follower's fetch at `fetch_offset` while the leader's log ends at
-    /// `leader_end`. Unknown followers are ignored (the caller refuses them).
+    /// `leader_end`, sent by the incarnation with `broker_epoch` (-1: not said). Unknown
+    /// followers are ignored (the caller refuses them), and so are fetches from an incarnation
+    /// older than the one metadata knows.
     pub fn record_fetch(
         &mut self,
         follower: BrokerId,
+        broker_epoch: i64,
         fetch_offset: i64,
         leader_end: i64,
         now_ms: i64,
@@ -164,6 +188,9 @@ impl LeaderState {
         let Some(progress) = self.followers.get_mut(&follower) else {
             return;
         };
+        if broker_epoch >= 0 && broker_epoch < progress.broker_epoch {
+            return;
+        }
         if fetch_offset >= leader_end {
             progress.last_caught_up_ms = now_ms;
         } else if fetch_offset >= progress.last_fetch_leader_end
@@ -262,6 +289,7 @@ mod tests {
             partition_epoch: 7,
             replicas: vec![1, 2, 3],
             isr: isr.to_vec(),
+            broker_epochs: BTreeMap::from([(1, 10), (2, 20), (3, 30)]),
         }
     }
 
@@ -269,11 +297,11 @@ mod tests {
     fn the_high_watermark_waits_for_every_isr_member_to_fetch_in_the_epoch() {
         let mut leader = LeaderState::new(&assignment(&[1, 2, 3]), 1, 10, 0);
         assert_eq!(leader.high_watermark_bound(1, 15, 2), None);
-        leader.record_fetch(2, 12, 15, 1);
+        leader.record_fetch(2, -1, 12, 15, 1);
         assert_eq!(leader.high_watermark_bound(1, 15, 2), None);
-        leader.record_fetch(3, 11, 15, 1);
+        leader.record_fetch(3, -1, 11, 15, 1);
         assert_eq!(leader.high_watermark_bound(1, 15, 2), Some(11));
-        leader.record_fetch(3, 15, 15, 2);
+        leader.record_fetch(3, -1, 15, 15, 2);
         assert_eq!(leader.high_watermark_bound(1, 15, 2), Some(12));
     }
 
@@ -287,8 +315,8 @@ mod tests {
     #[test]
     fn laggards_leave_and_caught_up_followers_join() {
         let mut leader = LeaderState::new(&assignment(&[1, 2]), 1, 10, 0);
-        leader.record_fetch(2, 10, 10, 100);
-        leader.record_fetch(3, 10, 10, 100);
+        leader.record_fetch(2, -1, 10, 10, 100);
+        leader.record_fetch(3, -1, 10, 10, 100);
         // 3 reached the high watermark and the epoch start: it joins.
         assert_eq!(leader.isr_change(1, 10, 1000, 200), Some(vec![1, 2, 3]));
         leader.pending_isr = Some((vec![1, 2, 3], 200));
@@ -307,16 +335,39 @@ mod tests {
         );
         assert_eq!(leader.pending_isr, None);
         // 2 stops fetching; 3 keeps up. After the lag bound 2 leaves.
-        leader.record_fetch(3, 20, 20, 1500);
+        leader.record_fetch(3, -1, 20, 20, 1500);
         assert_eq!(leader.isr_change(1, 20, 1000, 1500), Some(vec![1, 3]));
+    }
+
+    #[test]
+    fn a_restarted_follower_starts_over() {
+        // Found by the fault harness (F22): follower 3 was in sync, lost its disk and
+        // registered again; its old progress must not bring it back into the ISR.
+        let mut leader = LeaderState::new(&assignment(&[1, 2, 3]), 1, 0, 0);
+        leader.record_fetch(2, 20, 100, 100, 10);
+        leader.record_fetch(3, 30, 100, 100, 10);
+        let mut registered_again = assignment(&[1, 2]);
+        registered_again.partition_epoch = 8;
+        registered_again.broker_epochs.insert(3, 31);
+        leader.update(&registered_again, 1, 20);
+        assert_eq!(leader.followers[&3].log_end_offset, -1);
+        assert_eq!(leader.isr_change(1, 100, 10_000, 30), None);
+        // A fetch from the old incarnation still in flight changes nothing.
+        leader.record_fetch(3, 30, 100, 100, 40);
+        assert_eq!(leader.isr_change(1, 100, 10_000, 50), None);
+        // The new incarnation starts from an empty log and joins once caught up.
+        leader.record_fetch(3, 31, 0, 100, 60);
+        assert_eq!(leader.isr_change(1, 100, 10_000, 70), None);
+        leader.record_fetch(3, 31, 100, 100, 80);
+        assert_eq!(leader.isr_change(1, 100, 10_000, 90), Some(vec![1, 2, 3]));
     }
 
     #[test]
     fn a_follower_behind_the_epoch_start_does_not_join() {
         let mut leader = LeaderState::new(&assignment(&[1]), 1, 50, 0);
-        leader.record_fetch(2, 40, 50, 10);
+        leader.record_fetch(2, -1, 40, 50, 10);
         assert_eq!(leader.isr_change(1, 40, 1000, 20), None);
-        leader.record_fetch(2, 50, 50, 30);
+        leader.record_fetch(2, -1, 50, 50, 30);
         assert_eq!(leader.isr_change(1, 50, 1000, 40), Some(vec![1, 2]));
     }
 }

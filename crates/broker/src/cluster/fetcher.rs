@@ -1,6 +1,6 @@
 //! Follower fetchers: one task per leader broker, fetching every partition this broker follows
-//! from that leader with Fetch v12 (`replica_id` = this node, `last_fetched_epoch` for KIP-320
-//! divergence), appending what comes back with the leader's offsets and epochs, and taking the
+//! from that leader with Fetch v15 (topic ids, `replica_state` with this node's id and broker
+//! epoch for KIP-903, `last_fetched_epoch` for KIP-320 divergence), appending what comes back with the leader's offsets and epochs, and taking the
 //! leader's high watermark.
 //!
 //! A `diverging_epoch` answer truncates the local log to where that epoch ends on the leader
@@ -24,8 +24,8 @@ use crate::broker::Broker;
 use crate::partitions::Partition;
 use crate::replica::BrokerId;
 
-/// The Fetch version followers use: the last one with topic names and `replica_id` in the body.
-const REPLICA_FETCH_VERSION: i16 = 12;
+/// The Fetch version followers use: the first with the follower's broker epoch.
+const REPLICA_FETCH_VERSION: i16 = 15;
 /// Pause after a failed connection or call before trying again.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// An idle fetcher (no partitions follow its leader) ends after this long.
@@ -119,18 +119,15 @@ async fn run(broker: Arc<Broker>, cluster: Arc<Cluster>, leader: BrokerId) {
                 continue;
             }
         };
-        let by_name: BTreeMap<(String, i32), (Arc<Partition>, i32)> = partitions
+        let by_id: BTreeMap<(protocol::Uuid, i32), (Arc<Partition>, i32)> = partitions
             .into_iter()
-            .map(|(p, epoch)| {
-                let key = (p.topic_partition.topic.clone(), p.topic_partition.partition);
-                (key, (p, epoch))
-            })
+            .map(|(p, epoch)| ((p.topic_id, p.topic_partition.partition), (p, epoch)))
             .collect();
         let mut back_off = false;
         for topic in response.responses {
             for data in topic.partitions {
-                let key = (topic.topic.clone(), data.partition_index);
-                let Some((partition, epoch)) = by_name.get(&key) else {
+                let key = (topic.topic_id, data.partition_index);
+                let Some((partition, epoch)) = by_id.get(&key) else {
                     continue;
                 };
                 // Leadership may have moved while the fetch was out.
@@ -157,10 +154,10 @@ fn fetch_request(
     let mut topics: Vec<FetchTopic> = Vec::new();
     let per_partition = cluster.config.replica_fetch_max_bytes;
     for (partition, epoch) in partitions {
-        let name = &partition.topic_partition.topic;
-        if topics.last().is_none_or(|t| &t.topic != name) {
+        let id = partition.topic_id;
+        if topics.last().is_none_or(|t| t.topic_id != id) {
             topics.push(FetchTopic {
-                topic: name.clone(),
+                topic_id: id,
                 ..Default::default()
             });
         }
@@ -180,7 +177,11 @@ fn fetch_request(
             .push(fetch);
     }
     Ok(FetchRequest {
-        replica_id: cluster.local_id,
+        replica_state: protocol::generated::fetch_request::ReplicaState {
+            replica_id: cluster.local_id,
+            replica_epoch: cluster.broker_epoch(),
+            ..Default::default()
+        },
         max_wait_ms: wait_ms,
         min_bytes: 1,
         max_bytes: FETCH_RESPONSE_BYTES_MAX,

@@ -114,6 +114,11 @@ pub fn apply(broker: &Arc<Broker>, cluster: &Arc<Cluster>, image: &MetadataImage
                 partition_epoch: state.partition_epoch,
                 replicas: state.replicas.clone(),
                 isr: state.isr.clone(),
+                broker_epochs: state
+                    .replicas
+                    .iter()
+                    .filter_map(|r| image.brokers.get(r).map(|b| (*r, b.broker_epoch)))
+                    .collect(),
             };
             match partition.apply_assignment(&assignment, now) {
                 Ok(changed) => {

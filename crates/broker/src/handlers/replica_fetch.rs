@@ -8,7 +8,8 @@
 //! fetches again. Otherwise the fetch offset is the follower's log end offset: it is recorded
 //! (which may advance the high watermark and the ISR) and records are read up to the log end,
 //! not the high watermark. Followers fetch without sessions; a fetch waits up to `max_wait_ms`
-//! for data, woken by appends.
+//! for data, woken by appends. From v15 the follower names its broker epoch (KIP-903), and a
+//! fetch from an older incarnation than metadata knows is not counted as progress.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -45,6 +46,12 @@ pub async fn handle(
     replica_id: i32,
     request: FetchRequest,
 ) -> FetchResponse {
+    // v15+: the follower's broker epoch, so progress is never credited to a newer incarnation.
+    let replica_epoch = if version >= 15 {
+        request.replica_state.replica_epoch
+    } else {
+        -1
+    };
     let uses_topic_ids = version >= 13;
     let mut topics: Vec<(String, protocol::Uuid)> = Vec::with_capacity(request.topics.len());
     let mut positions = Vec::new();
@@ -85,7 +92,12 @@ pub async fn handle(
                 .partition(&topics[position.topic_index].0, position.partition)?;
             check_epoch(&partition, position.current_leader_epoch)?;
             if diverging(&partition, position)?.is_none() {
-                partition.record_follower_fetch(replica_id, position.fetch_offset, now_ms)?;
+                partition.record_follower_fetch(
+                    replica_id,
+                    replica_epoch,
+                    position.fetch_offset,
+                    now_ms,
+                )?;
             }
             Ok(partition)
         })

@@ -1,0 +1,488 @@
+"""compat/faults/harness.py -- the replicated cluster under faults (issue 6), with real clients.
+
+Usage: python harness.py --runnel BIN --work DIR [--cycles 20 | --long] [--seed 1]
+                         [--bound SECONDS] [--rate 400] [--no-namespaces]
+
+1. Starts three `runnel serve` nodes (broker and controller each), every one in its own network
+   namespace when the machine allows (cluster.py), and creates topic `faults` with 3 partitions,
+   replication factor 3 and min.insync.replicas=2.
+2. Runs an idempotent acks=all producer (librdkafka, confluent-kafka) writing unique values at a
+   bounded rate, a consumer reading every partition continuously, and a metadata watcher that
+   logs every ISR change.
+3. Injects one fault per cycle, in turn (reliability.md's names): F1 SIGKILL the leader of a
+   partition and restart it; F2 SIGKILL and restart a follower; F4 SIGSTOP the leader past the
+   session timeout, then SIGCONT; F5 isolate the leader from the other nodes (iptables in its
+   namespace; clients still reach it), then heal; F11 SIGKILL both followers: no write may be
+   acknowledged while they are down; F20 SIGKILL the active controller; F22 SIGKILL a node,
+   wipe its data folder, restart it empty. After each fault: heal, then wait (bounded) for every
+   partition to have a leader and a full ISR.
+4. Stops the producer, reads every partition from its start to its high watermark, and checks
+   with checker.py: lost-write, unseen, duplicate, inconsistent-offsets, non-monotonic.
+5. Reports availability (time from a leader's SIGKILL to the next acknowledged write on each
+   partition it led: p50/p99), the ISR shrinks and rejoins seen, `kafka-topics --describe`
+   (Kafka's own tool) after healing, and stops the nodes with SIGTERM (exit status 0 expected).
+
+Prints `PASS name` / `FAIL name: why` / `INFO ...` lines and exits 0 only when every check
+passes. Every wait is bounded, the whole run by --bound; processes, namespaces and links are
+removed on every exit path.
+"""
+import argparse
+import atexit
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checker import check  # noqa: E402
+from cluster import Cluster  # noqa: E402
+
+TOPIC = "faults"
+PARTITIONS = 3
+SESSION_TIMEOUT_MS = 3000
+FAULTS = ["F1", "F2", "F4", "F5", "F11", "F20", "F22"]
+
+results = []
+
+
+def say(kind, text):
+    line = f"{kind} {text}"
+    print(line, flush=True)
+    if kind in ("PASS", "FAIL"):
+        results.append(kind)
+
+
+class Log:
+    def __init__(self, path):
+        self.f = open(path, "a", buffering=1)
+        self.lock = threading.Lock()
+
+    def __call__(self, text):
+        with self.lock:
+            self.f.write(f"{time.strftime('%H:%M:%S')} {text}\n")
+
+
+class Workload:
+    """The producer, the continuous consumer and the ISR watcher."""
+
+    def __init__(self, bootstrap, rate, log):
+        self.bootstrap = bootstrap
+        self.rate = rate
+        self.log = log
+        self.stop_producing = threading.Event()
+        self.stop_all = threading.Event()
+        self.lock = threading.Lock()
+        self.acked = []          # (partition, offset, value, ack time)
+        self.failed = []         # (value, error, time)
+        self.observed = []       # (partition, offset, value)
+        self.sent = 0
+        self.isr_changes = {"shrink": 0, "expand": 0}
+        self.threads = [threading.Thread(target=f, daemon=True)
+                        for f in (self.produce, self.consume, self.watch)]
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def produce(self):
+        producer = Producer({
+            "bootstrap.servers": self.bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            "delivery.timeout.ms": 120000,
+            "request.timeout.ms": 10000,
+            "queue.buffering.max.messages": 200000,
+            "metadata.max.age.ms": 5000,
+            "topic.metadata.refresh.interval.ms": 1000,
+        })
+
+        def delivered(err, msg):
+            now = time.time()
+            value = msg.value().decode()
+            with self.lock:
+                if err is None:
+                    self.acked.append((msg.partition(), msg.offset(), value, now))
+                else:
+                    self.failed.append((value, err.name(), now))
+
+        seq = 0
+        start = time.time()
+        while not self.stop_producing.is_set():
+            due = int((time.time() - start) * self.rate)
+            while seq < due:
+                try:
+                    producer.produce(TOPIC, value=str(seq).encode(), partition=seq % PARTITIONS,
+                                     on_delivery=delivered)
+                    seq += 1
+                except BufferError:
+                    break
+            producer.poll(0.01)
+        self.sent = seq
+        remaining = producer.flush(120)
+        if remaining:
+            self.log(f"producer: {remaining} messages undelivered at the end")
+
+    def consume(self):
+        consumer = Consumer({
+            "bootstrap.servers": self.bootstrap,
+            "group.id": "faults-reader",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "topic.metadata.refresh.interval.ms": 1000,
+        })
+        consumer.assign([TopicPartition(TOPIC, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
+        while not self.stop_all.is_set():
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error():
+                continue
+            with self.lock:
+                self.observed.append((msg.partition(), msg.offset(), msg.value().decode()))
+        consumer.close()
+
+    def watch(self):
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        last = {}
+        while not self.stop_all.is_set():
+            try:
+                md = admin.list_topics(TOPIC, timeout=2)
+                for p, pm in md.topics[TOPIC].partitions.items():
+                    isr = sorted(pm.isrs)
+                    if p in last and last[p] != isr:
+                        kind = "shrink" if len(isr) < len(last[p]) else "expand"
+                        with self.lock:
+                            self.isr_changes[kind] += 1
+                        self.log(f"ISR {TOPIC}-{p}: {last[p]} -> {isr} (leader {pm.leader})")
+                    last[p] = isr
+            except Exception as e:  # noqa: BLE001 -- a failed poll is retried
+                self.log(f"watch: {e}")
+            time.sleep(0.5)
+
+    def acked_since(self, t, partitions=None):
+        with self.lock:
+            return [a for a in self.acked if a[3] >= t and (partitions is None or a[0] in partitions)]
+
+
+class Harness:
+    def __init__(self, args):
+        self.args = args
+        os.makedirs(args.work, exist_ok=True)
+        self.log = Log(os.path.join(args.work, "harness.log"))
+        settings = {
+            "broker.session.timeout.ms": SESSION_TIMEOUT_MS,
+            "broker.heartbeat.interval.ms": 500,
+            "replica.lag.time.max.ms": 4000,
+            "offsets.topic.replication.factor": 3,
+            "offsets.topic.num.partitions": 3,
+            "num.partitions": PARTITIONS,
+        }
+        self.cluster = Cluster(args.runnel, args.work, settings=settings,
+                               use_namespaces=not args.no_namespaces, log=self.log)
+        self.admin = None
+        self.workload = None
+        self.deadline = time.time() + args.bound
+        self.availability = []
+
+    def close_clients(self):
+        """Stops every client before the network goes: a client left running would reconnect
+        to the nodes' addresses after their namespaces are gone."""
+        if self.workload is not None:
+            self.workload.stop_producing.set()
+            self.workload.stop_all.set()
+            for t in self.workload.threads:
+                t.join(timeout=150)
+        self.admin = None
+        import gc
+        gc.collect()
+
+    def remaining(self):
+        return self.deadline - time.time()
+
+    def metadata(self):
+        md = self.admin.list_topics(TOPIC, timeout=3)
+        return md.topics[TOPIC].partitions
+
+    def leader_of(self, partition):
+        for _ in range(40):
+            try:
+                leader = self.metadata()[partition].leader
+                if leader >= 1:
+                    return leader
+            except Exception:  # noqa: BLE001
+                pass
+            time.sleep(0.25)
+        raise RuntimeError(f"no leader for {TOPIC}-{partition}")
+
+    def controller(self):
+        for _ in range(40):
+            try:
+                described = self.admin.describe_cluster(request_timeout=3).result(timeout=5)
+                if described.controller is not None and described.controller.id >= 1:
+                    return described.controller.id
+            except Exception:  # noqa: BLE001
+                pass
+            time.sleep(0.25)
+        raise RuntimeError("no active controller")
+
+    def wait_healthy(self, what, bound=90):
+        end = time.time() + min(bound, max(1, self.remaining()))
+        last = None
+        while time.time() < end:
+            try:
+                partitions = self.metadata()
+                last = {p: (pm.leader, sorted(pm.isrs)) for p, pm in partitions.items()}
+                # A restarted node's registration takes it out of every ISR: until it has
+                # registered, a full ISR may be the old incarnation's.
+                if self.cluster.registered() and len(partitions) == PARTITIONS and all(
+                        pm.leader >= 1 and len(pm.isrs) == 3 for pm in partitions.values()):
+                    return True
+            except Exception as e:  # noqa: BLE001
+                last = str(e)
+            time.sleep(0.3)
+        say("FAIL", f"healthy after {what}: no full ISR within {bound}s (last {last})")
+        return False
+
+    def setup(self):
+        self.cluster.setup_network()
+        self.cluster.start_all()
+        self.admin = AdminClient({"bootstrap.servers": self.cluster.bootstrap()})
+        end = time.time() + 60
+        while time.time() < end:
+            try:
+                futures = self.admin.create_topics(
+                    [NewTopic(TOPIC, PARTITIONS, 3, config={"min.insync.replicas": "2"})],
+                    request_timeout=10)
+                futures[TOPIC].result(timeout=15)
+                break
+            except KafkaException as e:
+                if "TOPIC_ALREADY_EXISTS" in str(e):
+                    break
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("could not create the topic")
+        mode = "network namespaces" if self.cluster.namespaces else "loopback"
+        say("INFO", f"cluster of 3 nodes on {mode}: {self.cluster.bootstrap()}")
+        return self.wait_healthy("start")
+
+    # -- faults ---------------------------------------------------------------------------
+    def fault(self, name, rng, workload):
+        c = self.cluster
+        partition = rng.randrange(PARTITIONS)
+        if name == "F5" and not c.can_isolate:
+            name = "F1"
+        if name == "F1":
+            leader = self.leader_of(partition)
+            led = {p for p, pm in self.metadata().items() if pm.leader == leader}
+            t = time.time()
+            c.kill(leader)
+            self.log(f"F1: SIGKILL leader {leader} of {sorted(led)}")
+            time.sleep(SESSION_TIMEOUT_MS / 1000 + 1.5)
+            c.start(leader)
+            self.availability.append((t, led))
+        elif name == "F2":
+            leader = self.leader_of(partition)
+            follower = rng.choice([i for i in c.ids if i != leader])
+            c.kill(follower)
+            self.log(f"F2: SIGKILL follower {follower}")
+            time.sleep(2)
+            c.start(follower)
+        elif name == "F4":
+            leader = self.leader_of(partition)
+            c.pause(leader)
+            self.log(f"F4: SIGSTOP leader {leader}")
+            time.sleep(SESSION_TIMEOUT_MS / 1000 + 2)
+            c.resume(leader)
+        elif name == "F5":
+            leader = self.leader_of(partition)
+            c.isolate(leader)
+            self.log(f"F5: isolate leader {leader} from the other nodes")
+            time.sleep(SESSION_TIMEOUT_MS / 1000 + 3)
+            c.heal(leader)
+        elif name == "F11":
+            leader = self.leader_of(partition)
+            followers = [i for i in c.ids if i != leader]
+            for f in followers:
+                c.kill(f)
+            t = time.time()
+            self.log(f"F11: SIGKILL followers {followers}")
+            time.sleep(5)
+            # Nothing written after both followers died may be acknowledged (min ISR 2); one
+            # second of grace covers acknowledgements already on the wire.
+            late = [a for a in workload.acked_since(t + 1.0) if a[3] < time.time()]
+            if late:
+                say("FAIL", f"F11: {len(late)} writes acknowledged with two followers down, e.g. {late[:3]}")
+            for f in followers:
+                c.start(f)
+            return "F11", not late
+        elif name == "F20":
+            controller = self.controller()
+            c.kill(controller)
+            self.log(f"F20: SIGKILL active controller {controller}")
+            time.sleep(2)
+            c.start(controller)
+        elif name == "F22":
+            leader = self.leader_of(partition)
+            victim = rng.choice([i for i in c.ids if i != leader])
+            c.kill(victim)
+            c.wipe(victim)
+            self.log(f"F22: node {victim} returns with an empty data folder")
+            time.sleep(1)
+            c.start(victim)
+        return name, True
+
+    def describe(self):
+        tools = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kafka-tools.sh")
+        if shutil.which("java") is None:
+            return
+        try:
+            out = subprocess.run(
+                [tools, "run", "org.apache.kafka.tools.TopicCommand", "--bootstrap-server",
+                 self.cluster.bootstrap(), "--describe", "--topic", TOPIC],
+                capture_output=True, text=True, timeout=90)
+            for line in out.stdout.splitlines():
+                if "Partition:" in line or "TopicId" in line:
+                    say("INFO", "kafka-topics --describe: " + " ".join(line.split()))
+        except (subprocess.SubprocessError, OSError) as e:
+            say("INFO", f"kafka-topics --describe unavailable: {e}")
+
+    def final_read(self):
+        consumer = Consumer({
+            "bootstrap.servers": self.cluster.bootstrap(),
+            "group.id": "faults-final",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        })
+        highs = {}
+        for p in range(PARTITIONS):
+            _, high = consumer.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=10)
+            highs[p] = high
+        consumer.assign([TopicPartition(TOPIC, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
+        final = []
+        positions = {p: 0 for p in range(PARTITIONS)}
+        end = time.time() + 120
+        while any(positions[p] < highs[p] for p in positions) and time.time() < end:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            final.append((msg.partition(), msg.offset(), msg.value().decode()))
+            positions[msg.partition()] = msg.offset() + 1
+        consumer.close()
+        return final, highs, positions
+
+    def run(self):
+        args = self.args
+        rng = random.Random(args.seed)
+        if not self.setup():
+            return
+        workload = Workload(self.cluster.bootstrap(), args.rate, self.log)
+        self.workload = workload
+        workload.start()
+        time.sleep(2)
+        done = 0
+        counts = {}
+        f11_ok = True
+        for cycle in range(args.cycles):
+            if self.remaining() < 60:
+                say("INFO", f"stopping after {done} cycles: the run's bound is near")
+                break
+            name = FAULTS[cycle % len(FAULTS)]
+            name, ok = self.fault(name, rng, workload)
+            f11_ok &= ok
+            counts[name] = counts.get(name, 0) + 1
+            if not self.wait_healthy(f"{name} (cycle {cycle + 1})"):
+                break
+            done += 1
+            time.sleep(1)
+        workload.stop_producing.set()
+        for t in workload.threads[:1]:
+            t.join(timeout=150)
+        time.sleep(3)
+        self.wait_healthy("the last fault")
+        final, highs, positions = self.final_read()
+        time.sleep(2)
+        workload.stop_all.set()
+        for t in workload.threads[1:]:
+            t.join(timeout=10)
+        acked = [(p, o, v) for p, o, v, _ in workload.acked]
+        anomalies = check(acked, list(workload.observed), final)
+        totals = " ".join(f"{k}={len(v)}" for k, v in anomalies.items())
+        say("INFO", f"cluster: cycles={done} faults={counts} sent={workload.sent} acked={len(acked)} "
+                    f"failed={len(workload.failed)} final={len(final)} {totals}")
+        for kind, found in anomalies.items():
+            if found:
+                say("FAIL", f"{kind}: {len(found)}, e.g. {found[:3]}")
+            else:
+                say("PASS", f"{kind}: 0 of {len(acked)} acknowledged writes")
+        if any(positions[p] < highs[p] for p in positions):
+            say("FAIL", f"final read stopped short: positions {positions}, high watermarks {highs}")
+        if done >= args.cycles:
+            say("PASS", f"{done} fault cycles, every one healed to a full ISR")
+        else:
+            say("FAIL", f"only {done} of {args.cycles} fault cycles completed")
+        if counts.get("F11"):
+            if f11_ok:
+                say("PASS", "F11: no write acknowledged while two of three replicas were down")
+        # Availability: from a leader's SIGKILL to the next acknowledged write on its partitions.
+        waits = []
+        for t, led in self.availability:
+            for p in led:
+                later = [a[3] for a in workload.acked if a[0] == p and a[3] >= t]
+                if later:
+                    waits.append(min(later) - t)
+        if waits:
+            waits.sort()
+            p50 = waits[len(waits) // 2]
+            p99 = waits[min(len(waits) - 1, int(len(waits) * 0.99))]
+            say("INFO", f"availability after a leader SIGKILL: p50 {p50:.2f}s p99 {p99:.2f}s "
+                        f"over {len(waits)} partition failovers")
+        say("INFO", f"ISR changes seen: {workload.isr_changes['shrink']} shrinks, "
+                    f"{workload.isr_changes['expand']} rejoins (harness.log lists them)")
+        self.describe()
+        statuses = self.cluster.stop_all()
+        bad = {i: s for i, s in statuses.items() if s != 0}
+        if bad:
+            say("FAIL", f"clean shutdown: exit statuses {bad}")
+        else:
+            say("PASS", "every node stopped cleanly on SIGTERM")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runnel", required=True)
+    parser.add_argument("--work", required=True)
+    parser.add_argument("--cycles", type=int, default=20)
+    parser.add_argument("--long", action="store_true", help="200 cycles")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rate", type=int, default=400, help="records per second")
+    parser.add_argument("--bound", type=int, default=900, help="seconds for the whole run")
+    parser.add_argument("--no-namespaces", action="store_true")
+    args = parser.parse_args()
+    if args.long:
+        args.cycles = max(args.cycles, 200)
+        args.bound = max(args.bound, 200 * 20 + 300)
+    harness = Harness(args)
+    atexit.register(harness.cluster.destroy)
+    atexit.register(harness.close_clients)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    alarm = threading.Timer(args.bound + 120, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    alarm.daemon = True
+    alarm.start()
+    try:
+        harness.run()
+    except Exception as e:  # noqa: BLE001 -- reported as a failure, cleanup still runs
+        say("FAIL", f"harness error: {e!r}")
+    finally:
+        harness.close_clients()
+        harness.cluster.destroy()
+    sys.exit(0 if results and "FAIL" not in results else 1)
+
+
+if __name__ == "__main__":
+    main()
