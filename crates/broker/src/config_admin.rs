@@ -407,6 +407,15 @@ pub fn alter_topic_overrides(
             .ok_or_else(|| BrokerError::UnknownTopic(topic.to_string()))?;
         return update(&mut metadata);
     }
+    if let Some(cluster) = broker.cluster.get() {
+        let mut metadata = broker
+            .metadata
+            .topic(topic)
+            .ok_or_else(|| BrokerError::UnknownTopic(topic.to_string()))?;
+        let before = metadata.configs.clone();
+        update(&mut metadata)?;
+        return alter_through_controller(broker, cluster, topic, &before, &metadata.configs);
+    }
     broker.metadata.update_topic(topic, update)?;
     if let Some(config) = resolved {
         for partition in broker.replicas.topic_partitions(topic) {
@@ -414,6 +423,62 @@ pub fn alter_topic_overrides(
         }
         tracing::info!(topic, overrides = ?config.overrides, "altered topic config");
     }
+    Ok(())
+}
+
+/// A replicated cluster: each changed key becomes a `SetConfig` through the active
+/// controller; the metadata task applies the result to the partitions on every node. The
+/// config handlers are synchronous, so this waits on the runtime's blocking section (clustered
+/// nodes run the multi-threaded runtime).
+fn metadata_shows(broker: &Broker, topic: &str, configs: &BTreeMap<String, String>) -> bool {
+    broker
+        .metadata
+        .topic(topic)
+        .is_some_and(|t| &t.configs == configs)
+}
+
+fn alter_through_controller(
+    broker: &Broker,
+    cluster: &crate::cluster::Cluster,
+    topic: &str,
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+) -> Result<(), BrokerError> {
+    let mut commands = Vec::new();
+    for (key, value) in after {
+        if before.get(key) != Some(value) {
+            commands.push((key.clone(), Some(value.clone())));
+        }
+    }
+    for key in before.keys() {
+        if !after.contains_key(key) {
+            commands.push((key.clone(), None));
+        }
+    }
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::block_in_place(|| {
+        handle.block_on(async {
+            let changed = !commands.is_empty();
+            for (key, value) in commands {
+                cluster
+                    .propose(controller::MetadataCommand::SetConfig {
+                        resource: controller::ConfigResource::Topic(topic.to_string()),
+                        key,
+                        value,
+                    })
+                    .await?;
+            }
+            // Answer once this node's view shows the change (the metadata task applies it).
+            for _ in 0..500 {
+                if !changed || metadata_shows(broker, topic, after) {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            Ok::<(), BrokerError>(())
+        })
+    })?;
+    tracing::info!(topic, overrides = ?after, "altered topic config through the controller");
     Ok(())
 }
 

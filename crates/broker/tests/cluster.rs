@@ -174,6 +174,31 @@ async fn fetch_error(port: u16, topic: &str, partition: i32) -> i16 {
     response.responses[0].partitions[0].error_code
 }
 
+async fn alter_retention(client: &mut TestClient, topic: &str, value: &str) {
+    use protocol::generated::IncrementalAlterConfigsRequest;
+    use protocol::generated::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    let request = IncrementalAlterConfigsRequest {
+        resources: vec![AlterConfigsResource {
+            resource_type: common::admin::TOPIC,
+            resource_name: topic.into(),
+            configs: vec![AlterableConfig {
+                name: "retention.ms".into(),
+                config_operation: 0,
+                value: Some(value.into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let ResponseBody::IncrementalAlterConfigs(response) = client.send(1, request).await else {
+        panic!("not an IncrementalAlterConfigs response");
+    };
+    assert_eq!(response.responses[0].error_code, 0, "{response:?}");
+}
+
 fn log_end(node: &Node, topic: &str, partition: i32) -> Option<i64> {
     let running = node.running.as_ref()?;
     let partition = running.broker.replicas.get(topic, partition)?;
@@ -216,6 +241,27 @@ async fn a_three_node_cluster_replicates_fails_over_and_rejoins() {
     )
     .await;
     assert_eq!(created, vec![("events".to_string(), 0)]);
+    // A topic config altered through one node is the same on every node.
+    alter_retention(&mut client(nodes[1].client_port).await, "events", "3600000").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let retentions: Vec<Option<String>> = nodes
+            .iter()
+            .map(|node| {
+                let running = node.running.as_ref()?;
+                let partition = running.broker.replicas.get("events", 0)?;
+                partition.config().overrides.get("retention.ms").cloned()
+            })
+            .collect();
+        if retentions.iter().all(|r| r.as_deref() == Some("3600000")) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "retention.ms: {retentions:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let full = vec![1, 2, 3];
     let (leader, _) = wait_metadata(first, "partition 0 with a leader and a full ISR", |m| {
         partition_state(m, "events", 0).filter(|(l, isr)| *l >= 0 && *isr == full)
