@@ -337,20 +337,67 @@ class Harness:
             c.start(victim)
         return name, True
 
-    def describe(self):
+    def tool(self, *args, timeout=120):
+        """Runs one of Kafka's Java tools (compat/kafka-tools.sh); returns (status, stdout)."""
         tools = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kafka-tools.sh")
+        out = subprocess.run([tools, "run", *args], capture_output=True, text=True, timeout=timeout)
+        return out.returncode, out.stdout + out.stderr
+
+    def java_clients(self):
+        """Kafka's own tools against the healed cluster: describe, preferred leader election,
+        and a Java producer and consumer on a new replicated topic."""
         if shutil.which("java") is None:
+            say("SKIP", "java tools: java is not installed")
             return
+        bootstrap = self.cluster.bootstrap()
         try:
-            out = subprocess.run(
-                [tools, "run", "org.apache.kafka.tools.TopicCommand", "--bootstrap-server",
-                 self.cluster.bootstrap(), "--describe", "--topic", TOPIC],
-                capture_output=True, text=True, timeout=90)
-            for line in out.stdout.splitlines():
-                if "Partition:" in line or "TopicId" in line:
-                    say("INFO", "kafka-topics --describe: " + " ".join(line.split()))
+            _, out = self.tool("org.apache.kafka.tools.TopicCommand", "--bootstrap-server", bootstrap,
+                               "--describe", "--topic", TOPIC)
+            described = [" ".join(l.split()) for l in out.splitlines() if "Partition:" in l]
+            for line in described:
+                say("INFO", "kafka-topics --describe: " + line)
+            if len(described) == PARTITIONS and all("Isr: " in l for l in described):
+                say("PASS", "kafka-topics --describe shows leader, replicas and ISR of every partition")
+            else:
+                say("FAIL", f"kafka-topics --describe: {out[-300:]}")
+            status, out = self.tool("org.apache.kafka.tools.LeaderElectionCommand", "--bootstrap-server",
+                                    bootstrap, "--election-type", "PREFERRED", "--all-topic-partitions")
+            preferred = self.wait_preferred()
+            if status == 0 and preferred:
+                say("PASS", "kafka-leader-election moves every partition to its preferred replica")
+            else:
+                say("FAIL", f"kafka-leader-election: status {status}, preferred leaders {preferred}: "
+                            f"{' '.join(out.split())[-300:]}")
+            status, out = self.tool("org.apache.kafka.tools.TopicCommand", "--bootstrap-server", bootstrap,
+                                    "--create", "--topic", "java-check", "--partitions", "3",
+                                    "--replication-factor", "3", "--config", "min.insync.replicas=2")
+            status, out = self.tool("org.apache.kafka.tools.ProducerPerformance", "--topic", "java-check",
+                                    "--num-records", "20000", "--record-size", "100", "--throughput", "-1",
+                                    "--producer-props", f"bootstrap.servers={bootstrap}", "acks=all",
+                                    "enable.idempotence=true")
+            produced = "20000 records sent" in out
+            status, out = self.tool("org.apache.kafka.tools.consumer.ConsoleConsumer", "--bootstrap-server",
+                                    bootstrap, "--topic", "java-check", "--from-beginning", "--group",
+                                    "java-check", "--max-messages", "20000", "--timeout-ms", "30000")
+            consumed = "Processed a total of 20000 messages" in out
+            if produced and consumed:
+                say("PASS", "Java producer (acks=all) and group consumer: 20,000 records through the cluster")
+            else:
+                say("FAIL", f"Java producer/consumer: produced={produced} consumed={consumed}: "
+                            f"{' '.join(out.split())[-300:]}")
         except (subprocess.SubprocessError, OSError) as e:
-            say("INFO", f"kafka-topics --describe unavailable: {e}")
+            say("FAIL", f"java tools: {e}")
+
+    def wait_preferred(self, bound=30):
+        end = time.time() + bound
+        while time.time() < end:
+            try:
+                if all(pm.leader == pm.replicas[0] for pm in self.metadata().values()):
+                    return True
+            except Exception:  # noqa: BLE001
+                pass
+            time.sleep(0.3)
+        return False
 
     def final_read(self):
         consumer = Consumer({
@@ -444,7 +491,7 @@ class Harness:
                         f"over {len(waits)} partition failovers")
         say("INFO", f"ISR changes seen: {workload.isr_changes['shrink']} shrinks, "
                     f"{workload.isr_changes['expand']} rejoins (harness.log lists them)")
-        self.describe()
+        self.java_clients()
         statuses = self.cluster.stop_all()
         bad = {i: s for i, s in statuses.items() if s != 0}
         if bad:
