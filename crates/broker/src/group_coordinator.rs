@@ -417,7 +417,36 @@ impl GroupCoordinatorService {
         F: FnOnce(&mut GroupCoordinator, i64) -> Step<R> + Send + 'static,
     {
         let partition = broker.groups.partition_for(group_id)?;
-        Self::call_partition(broker, partition, op).await
+        let response = Self::call_partition(broker, partition, op).await?;
+        if broker.cluster.get().is_some() {
+            Self::wait_for_replication(broker, partition).await?;
+        }
+        Ok(response)
+    }
+
+    /// In a replicated cluster a group operation is answered once what the coordinator has
+    /// written to its `__consumer_offsets` partition is replicated to the ISR (as Kafka's
+    /// coordinator appends with acks=all), so an acknowledged commit survives a failover.
+    /// Kafka's mapping: a timeout is COORDINATOR_NOT_AVAILABLE, lost leadership NOT_COORDINATOR.
+    async fn wait_for_replication(broker: &Arc<Broker>, partition: i32) -> Result<(), BrokerError> {
+        let Some(log) = broker.replicas.get(OFFSETS_TOPIC, partition) else {
+            return Ok(());
+        };
+        let end = log.log.log_end_offset()?;
+        if end == 0 {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + REPLICATION_WAIT;
+        match log.wait_for_high_watermark(end - 1, deadline).await {
+            Ok(()) => Ok(()),
+            Err(BrokerError::NotLeaderOrFollower { .. }) => Err(BrokerError::NotCoordinator(
+                format!("leadership of {OFFSETS_TOPIC}-{partition} moved"),
+            )),
+            Err(error) => Err(BrokerError::GroupCoordinatorNotAvailable {
+                partition,
+                reason: format!("the write was not replicated in time: {error}"),
+            }),
+        }
     }
 
     /// [`GroupCoordinatorService::call`] for a known shard.
@@ -556,6 +585,9 @@ pub fn leads_offsets_partition(broker: &Broker, partition: i32) -> bool {
         .get(OFFSETS_TOPIC, partition)
         .is_some_and(|p| p.check_leader().is_ok())
 }
+
+/// How long a group operation waits for its write to reach the ISR.
+const REPLICATION_WAIT: Duration = Duration::from_secs(5);
 
 /// Locks a shard. A poisoned lock means a coordinator call panicked midway: its state is not
 /// trusted, so the shard is rebuilt from the log and its parked requests are answered.
