@@ -4,7 +4,8 @@
 //! lag timeouts.
 //!
 //! A node is part of a replicated cluster when `controller.quorum.voters` is set; without it
-//! Runnel runs as a single node that keeps its topics in its own log directory.
+//! Runnel runs as a single node that keeps its topics in its own log directory. A clustered node
+//! is a broker, a controller (a voter, which must be in `controller.quorum.voters`), or both.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,8 +17,11 @@ use crate::config::{BrokerConfig, ConfigError, Listener};
 pub struct ClusterConfig {
     /// `controller.quorum.voters`: node id → `host:port`.
     pub voters: BTreeMap<u64, String>,
-    /// The listener this node's controller serves on (named in `controller.listener.names`).
-    pub controller_listener: Listener,
+    /// This node runs a broker (`process.roles` has `broker`).
+    pub broker: bool,
+    /// The listener this node's controller serves on (named in `controller.listener.names`);
+    /// `None` for a broker-only node, which is not a voter.
+    pub controller_listener: Option<Listener>,
     /// The listener name other brokers' followers connect to.
     pub inter_broker_listener_name: String,
     pub metadata_dir: PathBuf,
@@ -77,20 +81,27 @@ impl BrokerConfig {
         }
         let voters = parse_voters(self.value("controller.quorum.voters").unwrap_or(""))?;
         let roles = &self.process_roles;
-        if !(roles.iter().any(|r| r == "broker") && roles.iter().any(|r| r == "controller")) {
+        let broker = roles.iter().any(|r| r == "broker");
+        let controller = roles.iter().any(|r| r == "controller");
+        if !broker && !controller {
             return Err(invalid(
                 "process.roles",
                 &roles.join(","),
-                "this build runs clustered nodes as broker,controller only",
+                "a clustered node is a broker, a controller, or both",
             ));
         }
         let id = u64::try_from(self.node_id)
             .map_err(|e| invalid("node.id", &self.node_id.to_string(), e))?;
-        if !voters.contains_key(&id) {
+        if controller != voters.contains_key(&id) {
+            let reason = if controller {
+                format!("node.id {id} has the controller role but is not one of the voters")
+            } else {
+                format!("node.id {id} is a voter but process.roles has no controller")
+            };
             return Err(invalid(
                 "controller.quorum.voters",
                 self.value("controller.quorum.voters").unwrap_or(""),
-                format!("node.id {id} is not one of the voters"),
+                reason,
             ));
         }
         let controller_names: Vec<&str> = self
@@ -103,17 +114,17 @@ impl BrokerConfig {
             .listeners
             .iter()
             .find(|l| controller_names.contains(&l.name.as_str()))
-            .cloned()
-            .ok_or_else(|| {
-                invalid(
-                    "listeners",
-                    "",
-                    format!(
-                        "a clustered node needs a listener named in controller.listener.names ({})",
-                        controller_names.join(",")
-                    ),
-                )
-            })?;
+            .cloned();
+        if controller && controller_listener.is_none() {
+            return Err(invalid(
+                "listeners",
+                "",
+                format!(
+                    "a controller needs a listener named in controller.listener.names ({})",
+                    controller_names.join(",")
+                ),
+            ));
+        }
         let inter_broker_listener_name = match self.value("inter.broker.listener.name") {
             Some(name) if !name.is_empty() => name.to_string(),
             _ => self.client_listener().name.clone(),
@@ -135,6 +146,7 @@ impl BrokerConfig {
         };
         Ok(Some(ClusterConfig {
             voters,
+            broker,
             controller_listener,
             inter_broker_listener_name,
             metadata_dir,
@@ -187,7 +199,8 @@ mod tests {
         let cluster = c.cluster().unwrap().unwrap();
         assert_eq!(cluster.voters.len(), 3);
         assert_eq!(cluster.voters[&2], "127.0.0.2:9093");
-        assert_eq!(cluster.controller_listener.port, 9093);
+        assert_eq!(cluster.controller_listener.unwrap().port, 9093);
+        assert!(cluster.broker);
         assert_eq!(cluster.inter_broker_listener_name, "PLAINTEXT");
         assert_eq!(c.client_listener().port, 9092);
     }
@@ -204,6 +217,23 @@ mod tests {
             ("controller.quorum.voters", "1@127.0.0.1:9093"),
             ("listeners", "PLAINTEXT://:9092,CONTROLLER://:9093"),
         ]);
-        assert!(c.cluster().is_err(), "not a voter");
+        assert!(c.cluster().is_err(), "a controller that is not a voter");
+        let c = config(&[
+            ("node.id", "4"),
+            ("process.roles", "broker"),
+            ("controller.quorum.voters", "1@127.0.0.1:9093"),
+            ("listeners", "PLAINTEXT://:9092"),
+        ]);
+        let cluster = c.cluster().unwrap().unwrap();
+        assert!(
+            cluster.broker && cluster.controller_listener.is_none(),
+            "a broker-only node"
+        );
+        let c = config(&[
+            ("node.id", "1"),
+            ("process.roles", "broker"),
+            ("controller.quorum.voters", "1@127.0.0.1:9093"),
+        ]);
+        assert!(c.cluster().is_err(), "a voter without the controller role");
     }
 }

@@ -71,6 +71,12 @@ impl RunningBroker {
         for task in self.cluster_tasks {
             let _ = task.await;
         }
+        if let Some(cluster) = self.broker.cluster.get()
+            && let cluster::quorum::Quorum::Local(node) = &cluster.quorum
+            && let Err(error) = node.shutdown().await
+        {
+            tracing::warn!(%error, "stopping the controller");
+        }
         // Logs it opens after this point would not be closed cleanly.
         let _ = self.group_loader.await;
         let broker = self.broker.clone();

@@ -320,3 +320,94 @@ async fn a_three_node_cluster_replicates_fails_over_and_rejoins() {
         }
     }
 }
+
+/// Goal: the three roles of `process.roles`. Nodes 1 and 2 are brokers and controllers, node 3
+/// a controller only (a voter, no Kafka listener), node 4 a broker only (not a voter: it follows
+/// the metadata from the active controller). Metadata lists brokers 1, 2 and 4; a topic with
+/// replication factor 3 lives on them, and acks=all produce reaches all three logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brokers_controllers_and_combined_nodes_form_one_cluster() {
+    let ports: Vec<(u16, u16)> = (0..4).map(|_| (free_port(), free_port())).collect();
+    let voters: Vec<String> = (1..=3)
+        .map(|id| format!("{id}@127.0.0.1:{}", ports[id - 1].1))
+        .collect();
+    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let config = |id: usize, roles: &str, listeners: String| {
+        let mut p = properties(1, &ports[..3], dirs[id - 1].path());
+        p.insert("node.id".into(), id.to_string());
+        p.insert("process.roles".into(), roles.into());
+        p.insert("controller.quorum.voters".into(), voters.join(","));
+        p.insert("listeners".into(), listeners);
+        BrokerConfig::from_properties(&p).expect("config")
+    };
+    let both = |id: usize| {
+        format!(
+            "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+            ports[id - 1].0,
+            ports[id - 1].1
+        )
+    };
+    let node1 = broker::run(config(1, "broker,controller", both(1)))
+        .await
+        .unwrap();
+    let node2 = broker::run(config(2, "broker,controller", both(2)))
+        .await
+        .unwrap();
+    let controller3 = broker::cluster::controller_node::run_controller(config(
+        3,
+        "controller",
+        format!("CONTROLLER://127.0.0.1:{}", ports[2].1),
+    ))
+    .await
+    .unwrap();
+    let node4 = broker::run(config(
+        4,
+        "broker",
+        format!("PLAINTEXT://127.0.0.1:{}", ports[3].0),
+    ))
+    .await
+    .unwrap();
+    let first = ports[0].0;
+    let mut brokers = wait_metadata(first, "brokers 1, 2 and 4", |m| {
+        let mut ids: Vec<i32> = m.brokers.iter().map(|b| b.node_id).collect();
+        ids.sort_unstable();
+        (ids == [1, 2, 4]).then_some(ids)
+    })
+    .await;
+    brokers.sort_unstable();
+    // The broker-only node answers admin requests through the active controller.
+    let mut admin = client(ports[3].0).await;
+    let created = create(&mut admin, vec![topic("mixed", 1, 3)], false).await;
+    assert_eq!(created, vec![("mixed".to_string(), 0)]);
+    let (leader, _) = wait_metadata(first, "a full ISR", |m| {
+        partition_state(m, "mixed", 0).filter(|(l, isr)| *l >= 0 && *isr == brokers)
+    })
+    .await;
+    let leader_port = ports[(leader - 1) as usize].0;
+    let answer = produce(
+        &mut client(leader_port).await,
+        9,
+        "mixed",
+        0,
+        -1,
+        records(4),
+    )
+    .await;
+    assert_eq!(answer.error_code, 0, "{answer:?}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let ends: Vec<Option<i64>> = [&node1, &node2, &node4]
+            .iter()
+            .map(|n| n.broker.replicas.get("mixed", 0)?.log.log_end_offset().ok())
+            .collect();
+        if ends.iter().all(|e| *e == Some(4)) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "log ends {ends:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    node4.shutdown().await;
+    node2.shutdown().await;
+    node1.shutdown().await;
+    controller3.shutdown().await;
+}

@@ -89,6 +89,11 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let controller_only =
+        config.is_clustered() && config.process_roles.iter().all(|role| role == "controller");
+    if controller_only {
+        return runtime.block_on(serve_controller(config));
+    }
     runtime.block_on(async move {
         let running = match broker::run(config).await {
             Ok(running) => running,
@@ -104,6 +109,23 @@ fn serve(args: ServeArgs) -> ExitCode {
         tracing::info!("stopped cleanly");
         ExitCode::SUCCESS
     })
+}
+
+/// `process.roles=controller`: a voter of the metadata quorum and nothing else.
+async fn serve_controller(config: broker::BrokerConfig) -> ExitCode {
+    let running = match broker::cluster::controller_node::run_controller(config).await {
+        Ok(running) => running,
+        Err(error) => {
+            eprintln!("runnel: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("runnel: controller serving");
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    tracing::info!("stopped cleanly");
+    ExitCode::SUCCESS
 }
 
 /// Merges the configuration sources, later ones winning.

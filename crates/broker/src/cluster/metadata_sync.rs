@@ -22,7 +22,7 @@ pub fn kafka_topic_id(id: controller::TopicId) -> protocol::Uuid {
 
 /// Applies every new image until the shutdown begins.
 pub async fn run(broker: Arc<Broker>, cluster: Arc<Cluster>, mut shutdown: watch::Receiver<bool>) {
-    let mut images = cluster.node.subscribe();
+    let mut images = cluster.subscribe();
     loop {
         let image = images.borrow_and_update().clone();
         apply(&broker, &cluster, &image);

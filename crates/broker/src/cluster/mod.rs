@@ -4,11 +4,15 @@
 //! changes as a leader, and the helpers handlers use to send admin changes to the active
 //! controller.
 //!
-//! Nodes are combined (`process.roles=broker,controller`); see docs/internals/replication.md.
+//! A node with the controller role runs a voter of the metadata quorum (`controller_node.rs`);
+//! a broker-only node reaches the voters over their controller listeners (`quorum.rs`). See
+//! docs/internals/replication.md.
 
 pub mod client;
+pub mod controller_node;
 pub mod fetcher;
 pub mod metadata_sync;
+pub mod quorum;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -16,8 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use controller::{
-    ControllerConfig, ControllerError, ControllerNode, MetadataCommand, MetadataImage, Outcome,
-    QuorumError, TcpTransport,
+    ControllerClient, ControllerError, MetadataCommand, MetadataImage, Outcome, QuorumError,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -26,6 +29,7 @@ use crate::broker::Broker;
 use crate::cluster_config::ClusterConfig;
 use crate::error::BrokerError;
 use crate::replica::BrokerId;
+use quorum::Quorum;
 
 /// How long an admin change may take to reach the active controller and commit.
 pub const PROPOSE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -38,7 +42,7 @@ const ISR_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 pub struct Cluster {
     pub config: ClusterConfig,
     pub local_id: BrokerId,
-    pub node: Arc<ControllerNode>,
+    pub quorum: Quorum,
     /// This broker's epoch from its registration; -1 until registered.
     broker_epoch: AtomicI64,
     image: watch::Receiver<Arc<MetadataImage>>,
@@ -57,14 +61,18 @@ impl Cluster {
         self.image.borrow().clone()
     }
 
+    /// The image as it changes.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.image.clone()
+    }
+
     pub fn broker_epoch(&self) -> i64 {
         self.broker_epoch.load(Ordering::Acquire)
     }
 
     /// The active controller's id, if one is known.
     pub fn active_controller(&self) -> Option<BrokerId> {
-        use controller::MetadataQuorum;
-        self.node
+        self.quorum
             .active_controller()
             .and_then(|id| i32::try_from(id).ok())
     }
@@ -84,7 +92,7 @@ impl Cluster {
     /// Sends `command` to the active controller and waits until it commits, then until this
     /// node's image has applied it.
     pub async fn propose(&self, command: MetadataCommand) -> Result<Outcome, BrokerError> {
-        match self.node.propose_anywhere(command, PROPOSE_TIMEOUT).await {
+        match self.quorum.propose(command, PROPOSE_TIMEOUT).await {
             Ok(Ok(outcome)) => Ok(outcome),
             Ok(Err(error)) => Err(controller_error(error)),
             Err(error) => Err(quorum_error(error)),
@@ -196,46 +204,27 @@ pub async fn start(
     shutdown: watch::Receiver<bool>,
 ) -> Result<ClusterTasks, BrokerError> {
     let local_id = broker.config.node_id;
-    let address = config
-        .controller_listener
-        .socket_addr()
-        .map_err(|e| BrokerError::Config(e.to_string()))?;
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .map_err(|e| BrokerError::io("binding the controller listener", e))?;
-    let mut controller_config = ControllerConfig::new(
-        u64::try_from(local_id).map_err(|e| BrokerError::Config(e.to_string()))?,
-        config.voters.clone(),
-        config.metadata_dir.clone(),
-    );
-    controller_config.election_timeout_ms_min = config.election_timeout_ms;
-    controller_config.election_timeout_ms_max = config.election_timeout_ms * 2;
-    controller_config.heartbeat_interval_ms = (config.election_timeout_ms / 5).max(20);
-    let transport = Arc::new(TcpTransport::new(config.voters.clone()));
-    let node = ControllerNode::start(controller_config, transport)
-        .await
-        .map_err(|e| BrokerError::Config(format!("starting the controller: {e}")))?;
-    let node = Arc::new(node);
-    let mut handles = vec![tokio::spawn(controller::serve_controller_listener(
-        listener,
-        node.clone(),
-        shutdown.clone(),
-    ))];
-    node.bootstrap()
-        .await
-        .map_err(|e| BrokerError::Config(format!("forming the metadata quorum: {e}")))?;
-    handles.push(controller::spawn_liveness(
-        node.clone(),
-        config.broker_session_timeout_ms,
-        config.auto_leader_rebalance,
-        Duration::from_millis(config.rebalance_interval_ms),
-        shutdown.clone(),
-    ));
+    let remote_images = watch::Sender::new(Arc::new(MetadataImage::default()));
+    let (quorum, mut handles) = match &config.controller_listener {
+        Some(_) => {
+            let (node, handles) = controller_node::start(&config, local_id, &shutdown).await?;
+            (Quorum::Local(node), handles)
+        }
+        None => {
+            let client = Arc::new(ControllerClient::new(config.voters.clone()));
+            let follower = tokio::spawn(quorum::follow(
+                client.clone(),
+                remote_images.clone(),
+                shutdown.clone(),
+            ));
+            (Quorum::Remote(client), vec![follower])
+        }
+    };
     let cluster = Arc::new(Cluster {
-        image: node.subscribe(),
+        image: quorum.subscribe(&remote_images),
         config,
         local_id,
-        node,
+        quorum,
         broker_epoch: AtomicI64::new(-1),
         fetchers: Mutex::new(HashMap::new()),
     });
@@ -273,7 +262,13 @@ async fn registration(
         .config
         .advertised_listeners
         .iter()
-        .filter(|l| l.name != cluster.config.controller_listener.name)
+        .filter(|l| {
+            cluster
+                .config
+                .controller_listener
+                .as_ref()
+                .is_none_or(|c| c.name != l.name)
+        })
         .map(|l| controller::Listener {
             name: l.name.clone(),
             host: l.host.clone(),
@@ -303,7 +298,7 @@ async fn registration(
             }
         } else {
             let reply = cluster
-                .node
+                .quorum
                 .heartbeat(
                     cluster.local_id,
                     cluster.broker_epoch(),

@@ -3,6 +3,7 @@
 //!
 //! Nothing outside this module names an openraft type.
 
+mod client;
 mod liveness_task;
 mod log_store;
 mod network;
@@ -13,6 +14,7 @@ mod state_machine;
 mod tcp;
 mod types;
 
+pub use client::ControllerClient;
 pub use liveness_task::spawn_liveness;
 pub use log_store::LogStore;
 pub use network::{

@@ -159,7 +159,12 @@ impl ControllerNode {
         let sessions = Arc::new(Mutex::new(BrokerSessions::new(
             BROKER_SESSION_TIMEOUT_MS_DEFAULT,
         )));
-        let service = ControllerService::new(raft.clone(), Arc::clone(&applied), sessions);
+        let service = ControllerService::new(
+            raft.clone(),
+            Arc::clone(&applied),
+            sessions,
+            Arc::clone(&published),
+        );
         Ok(ControllerNode {
             config,
             raft,
@@ -289,16 +294,10 @@ impl ControllerNode {
         command: MetadataCommand,
         timeout: Duration,
     ) -> Result<Result<Outcome, ControllerError>, QuorumError> {
-        match self
+        let reply = self
             .to_active(|| ControllerRequest::Propose(command.clone()), timeout)
-            .await?
-        {
-            ControllerReply::Proposed(result) => Ok(result),
-            ControllerReply::Unknown => Err(QuorumError::Unknown),
-            other => Err(QuorumError::Raft {
-                message: format!("unexpected answer to a proposal: {other:?}"),
-            }),
-        }
+            .await?;
+        super::rpc::proposed(reply)
     }
 
     /// A broker heartbeat to the active controller.
@@ -314,14 +313,7 @@ impl ControllerNode {
             broker_epoch,
             want_fence,
         };
-        match self.to_active(request, timeout).await? {
-            ControllerReply::Heartbeat(Ok(reply)) => Ok(reply),
-            ControllerReply::Heartbeat(Err(error)) => Err(QuorumError::Controller(error)),
-            ControllerReply::Unknown => Err(QuorumError::Unknown),
-            other => Err(QuorumError::Raft {
-                message: format!("unexpected answer to a heartbeat: {other:?}"),
-            }),
-        }
+        super::rpc::heartbeat_answer(self.to_active(request, timeout).await?)
     }
 }
 

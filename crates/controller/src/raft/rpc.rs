@@ -21,7 +21,7 @@ use super::state_machine::Applied;
 use super::types::{CommandResponse, NodeId};
 use crate::command::{MetadataCommand, Outcome};
 use crate::error::ControllerError;
-use crate::image::BrokerId;
+use crate::image::{BrokerId, MetadataImage};
 use crate::liveness::BrokerSessions;
 
 /// A message to a controller.
@@ -36,6 +36,11 @@ pub enum ControllerRequest {
         broker_epoch: i64,
         want_fence: bool,
     },
+    /// A broker-only node follows the metadata: the active controller's image once its applied
+    /// index passes `after_index` (waiting up to a second), else no image.
+    FetchImage {
+        after_index: Option<u64>,
+    },
 }
 
 /// A controller's answer.
@@ -44,6 +49,11 @@ pub enum ControllerReply {
     Raft(RaftReply),
     Proposed(Result<Outcome, ControllerError>),
     Heartbeat(Result<HeartbeatReply, ControllerError>),
+    /// The image at `index`, or `None` when nothing newer was applied within the wait.
+    Image {
+        index: Option<u64>,
+        image: Option<Box<MetadataImage>>,
+    },
     /// This node is not the active controller; `leader` is the one it knows.
     NotController {
         leader: Option<NodeId>,
@@ -68,7 +78,11 @@ pub struct ControllerService {
     applied: Arc<Mutex<Applied>>,
     /// Contact times of brokers, kept by the active controller.
     pub(crate) sessions: Arc<Mutex<BrokerSessions>>,
+    published: Arc<tokio::sync::watch::Sender<Arc<MetadataImage>>>,
 }
+
+/// Longest a FetchImage waits for a newer image.
+const FETCH_IMAGE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
@@ -81,11 +95,52 @@ impl ControllerService {
         raft: RaftNode,
         applied: Arc<Mutex<Applied>>,
         sessions: Arc<Mutex<BrokerSessions>>,
+        published: Arc<tokio::sync::watch::Sender<Arc<MetadataImage>>>,
     ) -> Self {
         ControllerService {
             raft,
             applied,
             sessions,
+            published,
+        }
+    }
+
+    fn applied_index(&self) -> Option<u64> {
+        self.applied
+            .lock()
+            .expect("poisoned")
+            .last_applied
+            .map(|id| id.index)
+    }
+
+    /// The active controller's image once it is newer than `after_index`.
+    async fn fetch_image(&self, after_index: Option<u64>) -> ControllerReply {
+        if !self.is_active() {
+            return ControllerReply::NotController {
+                leader: self.leader(),
+            };
+        }
+        let mut images = self.published.subscribe();
+        let newer = |index: Option<u64>| index.is_some() && index > after_index;
+        let _ = tokio::time::timeout(FETCH_IMAGE_WAIT, async {
+            while !newer(self.applied_index()) {
+                if images.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+        // Read together, so the index names exactly this image.
+        let (index, image) = {
+            let applied = self.applied.lock().expect("poisoned");
+            (
+                applied.last_applied.map(|id| id.index),
+                applied.image.clone(),
+            )
+        };
+        ControllerReply::Image {
+            index,
+            image: newer(index).then(|| Box::new(image)),
         }
     }
 
@@ -113,6 +168,7 @@ impl ControllerService {
                 self.heartbeat_local(broker_id, broker_epoch, want_fence)
                     .await
             }
+            ControllerRequest::FetchImage { after_index } => self.fetch_image(after_index).await,
         }
     }
 
@@ -190,5 +246,32 @@ impl ControllerService {
             fenced: registration.fenced,
             in_controlled_shutdown: registration.in_controlled_shutdown,
         }))
+    }
+}
+
+/// A proposal's answer as the caller sees it.
+pub(crate) fn proposed(
+    reply: ControllerReply,
+) -> Result<Result<Outcome, ControllerError>, crate::raft::QuorumError> {
+    match reply {
+        ControllerReply::Proposed(result) => Ok(result),
+        ControllerReply::Unknown => Err(crate::raft::QuorumError::Unknown),
+        other => Err(crate::raft::QuorumError::Raft {
+            message: format!("unexpected answer to a proposal: {other:?}"),
+        }),
+    }
+}
+
+/// A heartbeat's answer as the caller sees it.
+pub(crate) fn heartbeat_answer(
+    reply: ControllerReply,
+) -> Result<HeartbeatReply, crate::raft::QuorumError> {
+    match reply {
+        ControllerReply::Heartbeat(Ok(reply)) => Ok(reply),
+        ControllerReply::Heartbeat(Err(error)) => Err(crate::raft::QuorumError::Controller(error)),
+        ControllerReply::Unknown => Err(crate::raft::QuorumError::Unknown),
+        other => Err(crate::raft::QuorumError::Raft {
+            message: format!("unexpected answer to a heartbeat: {other:?}"),
+        }),
     }
 }

@@ -36,6 +36,7 @@ fn timeout_for(request: &ControllerRequest) -> Duration {
         ControllerRequest::Raft(_) => Duration::from_secs(3),
         ControllerRequest::Propose(_) => Duration::from_secs(10),
         ControllerRequest::Heartbeat { .. } => Duration::from_secs(5),
+        ControllerRequest::FetchImage { .. } => Duration::from_secs(5),
     }
 }
 
