@@ -172,6 +172,11 @@ impl Partition {
                 });
             }
             let log_end = self.log.log_end_offset()?;
+            // A follower cannot have more than the leader: such a fetch is out of range (the
+            // read answers it) and proves nothing about the follower.
+            if fetch_offset > log_end || fetch_offset < 0 {
+                return Ok(());
+            }
             state.record_fetch(
                 follower,
                 follower_broker_epoch,
