@@ -1,7 +1,8 @@
 """compat/faults/cluster.py -- a 3-node Runnel cluster of real processes for the fault harness.
 
-Owns: the network (a bridge `rnf0` with 10.199.53.1/24 in the root namespace and, for node i, a
-namespace `rnf-i` holding one end of a veth pair as 10.199.53.(10+i)/24), the node processes
+Owns: the network (a bridge `rnfK` with 10.199.K.1/24 in the root namespace and, for node i, a
+namespace `rnf-K-i` holding one end of a veth pair as 10.199.K.(10+i)/24, where K is derived
+from the harness's pid so that two runs never share names or addresses), the node processes
 (`runnel serve`, combined broker and controller, listening on 9092/9093 inside their namespace),
 their data folders WORK/node-i/data and logs WORK/node-i.log, and the faults applied to them:
 SIGKILL, SIGSTOP/SIGCONT, wiping the data folder, and isolating a node from the other nodes
@@ -19,8 +20,18 @@ import socket
 import subprocess
 import time
 
-SUBNET = "10.199.53"
-BRIDGE = "rnf0"
+# Per run: names and a /24 of their own (interface names stay under 15 characters).
+RUN = os.getpid() % 250 + 1
+SUBNET = f"10.199.{RUN}"
+BRIDGE = f"rnf{RUN}"
+
+
+def ns_name(i):
+    return f"rnf-{RUN}-{i}"
+
+
+def veth_name(i):
+    return f"rnv{RUN}x{i}"
 
 
 def run(*args, check=True):
@@ -38,7 +49,7 @@ def free_port():
 def namespaces_available():
     if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("iptables") is None:
         return False
-    probe = "rnf-probe"
+    probe = f"rnf-probe-{os.getpid()}"
     try:
         run("ip", "netns", "add", probe)
         run("ip", "netns", "del", probe)
@@ -87,7 +98,7 @@ class Cluster:
         run("ip", "addr", "add", f"{SUBNET}.1/24", "dev", BRIDGE)
         run("ip", "link", "set", BRIDGE, "up")
         for i in self.ids:
-            ns, veth = f"rnf-{i}", f"rnfv{i}"
+            ns, veth = ns_name(i), veth_name(i)
             run("ip", "netns", "add", ns)
             run("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
             run("ip", "link", "set", veth, "master", BRIDGE)
@@ -101,8 +112,8 @@ class Cluster:
 
     def teardown_network(self):
         for i in self.ids:
-            run("ip", "netns", "del", f"rnf-{i}", check=False)
-            run("ip", "link", "del", f"rnfv{i}", check=False)
+            run("ip", "netns", "del", ns_name(i), check=False)
+            run("ip", "link", "del", veth_name(i), check=False)
         run("ip", "link", "del", BRIDGE, check=False)
 
     # -- processes ------------------------------------------------------------------------
@@ -124,7 +135,7 @@ class Cluster:
         for key, value in props.items():
             cmd += ["--override", f"{key}={value}"]
         if self.namespaces:
-            cmd = ["ip", "netns", "exec", f"rnf-{i}"] + cmd
+            cmd = ["ip", "netns", "exec", ns_name(i)] + cmd
         return cmd
 
     def registrations(self, i):
@@ -177,7 +188,7 @@ class Cluster:
         shutil.rmtree(os.path.join(self.work, f"node-{i}", "data"), ignore_errors=True)
 
     def isolate(self, i):
-        ns = f"rnf-{i}"
+        ns = ns_name(i)
         for j in self.ids:
             if j != i:
                 run("ip", "netns", "exec", ns, "iptables", "-A", "INPUT", "-s", self.hosts[j], "-j", "DROP")
@@ -185,7 +196,7 @@ class Cluster:
         self.isolated.add(i)
 
     def heal(self, i):
-        run("ip", "netns", "exec", f"rnf-{i}", "iptables", "-F", check=False)
+        run("ip", "netns", "exec", ns_name(i), "iptables", "-F", check=False)
         self.isolated.discard(i)
 
     def stop_all(self, timeout=30):
