@@ -154,7 +154,9 @@ class Cluster:
         self.expected_registrations[i] = self.registrations(i) + 1
         os.makedirs(self.data_dir(i), exist_ok=True)
         out = open(os.path.join(self.work, f"node-{i}.log"), "ab")
-        env = dict(os.environ, RUNNEL_LOG=os.environ.get("RUNNEL_LOG", "info"))
+        # RUNNEL_* variables are broker settings: pass none but the log level.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RUNNEL_")}
+        env["RUNNEL_LOG"] = os.environ.get("RUNNEL_LOG", "info")
         self.procs[i] = subprocess.Popen(self.command(i), stdout=out, stderr=out, env=env,
                                          start_new_session=True)
         self.stopped.discard(i)
