@@ -82,6 +82,7 @@ class Workload:
         self.acked = []          # (partition, offset, value, ack time)
         self.failed = []         # (value, error, time)
         self.observed = []       # (partition, offset, value)
+        self.observed_last = {}  # partition -> last offset seen
         self.sent = 0
         self.isr_changes = {"shrink": 0, "expand": 0}
         self.threads = [threading.Thread(target=f, daemon=True)
@@ -144,7 +145,11 @@ class Workload:
             if msg is None or msg.error():
                 continue
             with self.lock:
-                self.observed.append((msg.partition(), msg.offset(), msg.value().decode()))
+                p, o = msg.partition(), msg.offset()
+                if self.observed_last.get(p, -1) >= o:
+                    self.log(f"consumer: {TOPIC}-{p} offset {o} after {self.observed_last[p]}")
+                self.observed_last[p] = o
+                self.observed.append((p, o, msg.value().decode()))
         consumer.close()
 
     def watch(self):
@@ -189,6 +194,7 @@ class Harness:
         self.workload = None
         self.deadline = time.time() + args.bound
         self.availability = []
+        self.faults = args.faults.split(",") if args.faults else FAULTS
 
     def close_clients(self):
         """Stops every client before the network goes: a client left running would reconnect
@@ -439,7 +445,7 @@ class Harness:
             if self.remaining() < 60:
                 say("INFO", f"stopping after {done} cycles: the run's bound is near")
                 break
-            name = FAULTS[cycle % len(FAULTS)]
+            name = self.faults[cycle % len(self.faults)]
             name, ok = self.fault(name, rng, workload)
             f11_ok &= ok
             counts[name] = counts.get(name, 0) + 1
@@ -510,6 +516,7 @@ def main():
     parser.add_argument("--rate", type=int, default=400, help="records per second")
     parser.add_argument("--bound", type=int, default=900, help="seconds for the whole run")
     parser.add_argument("--no-namespaces", action="store_true")
+    parser.add_argument("--faults", help="comma-separated subset of F1,F2,F4,F5,F11,F20,F22, in turn")
     args = parser.parse_args()
     if args.long:
         args.cycles = max(args.cycles, 200)

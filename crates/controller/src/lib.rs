@@ -44,7 +44,7 @@ pub use topics::{PARTITIONS_PER_TOPIC_MAX, TOPIC_NAME_BYTES_MAX, validate_topic_
 pub mod raft;
 
 pub use raft::{
-    ControllerClient, ControllerConfig, ControllerNode, ControllerTransport, HeartbeatReply,
-    InProcessTransport, MetadataQuorum, QuorumError, TcpTransport, serve_controller_listener,
-    spawn_liveness,
+    ActiveController, ControllerClient, ControllerConfig, ControllerNode, ControllerTransport,
+    HeartbeatReply, InProcessTransport, MetadataQuorum, QuorumError, TcpTransport,
+    serve_controller_listener, spawn_liveness,
 };

@@ -10,13 +10,11 @@ use std::time::Duration;
 
 use super::network::TransportError;
 use super::node::QuorumError;
-use super::rpc::{ControllerReply, ControllerRequest, HeartbeatReply};
+use super::rpc::{ActiveController, ControllerReply, ControllerRequest};
 use super::tcp::TcpTransport;
 use super::types::NodeId;
 use crate::ControllerTransport;
-use crate::command::{MetadataCommand, Outcome};
-use crate::error::ControllerError;
-use crate::image::{BrokerId, MetadataImage};
+use crate::image::MetadataImage;
 
 /// Pause after a voter could not be reached or knew no leader.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
@@ -42,9 +40,33 @@ impl ControllerClient {
         *self.leader.lock().expect("poisoned")
     }
 
+    /// The active controller's image once newer than `after_index`; `None` when nothing newer
+    /// was applied within its wait.
+    pub async fn fetch_image(
+        &self,
+        after_index: Option<u64>,
+        timeout: Duration,
+    ) -> Result<Option<(u64, MetadataImage)>, QuorumError> {
+        let reply = self
+            .to_active(&|| ControllerRequest::FetchImage { after_index }, timeout)
+            .await?;
+        match reply {
+            ControllerReply::Image {
+                index: Some(index),
+                image: Some(image),
+            } => Ok(Some((index, *image))),
+            ControllerReply::Image { .. } => Ok(None),
+            other => Err(QuorumError::Raft {
+                message: format!("unexpected answer to FetchImage: {other:?}"),
+            }),
+        }
+    }
+}
+
+impl ActiveController for ControllerClient {
     async fn to_active(
         &self,
-        request: impl Fn() -> ControllerRequest,
+        request: &(dyn Fn() -> ControllerRequest + Sync),
         timeout: Duration,
     ) -> Result<ControllerReply, QuorumError> {
         let deadline = tokio::time::Instant::now() + timeout;
@@ -82,56 +104,6 @@ impl ControllerClient {
             if pause {
                 tokio::time::sleep(RETRY_PAUSE).await;
             }
-        }
-    }
-
-    /// Replicates `command` through the active controller.
-    pub async fn propose(
-        &self,
-        command: MetadataCommand,
-        timeout: Duration,
-    ) -> Result<Result<Outcome, ControllerError>, QuorumError> {
-        let reply = self
-            .to_active(|| ControllerRequest::Propose(command.clone()), timeout)
-            .await?;
-        super::rpc::proposed(reply)
-    }
-
-    /// A broker heartbeat to the active controller.
-    pub async fn heartbeat(
-        &self,
-        broker_id: BrokerId,
-        broker_epoch: i64,
-        want_fence: bool,
-        timeout: Duration,
-    ) -> Result<HeartbeatReply, QuorumError> {
-        let request = || ControllerRequest::Heartbeat {
-            broker_id,
-            broker_epoch,
-            want_fence,
-        };
-        super::rpc::heartbeat_answer(self.to_active(request, timeout).await?)
-    }
-
-    /// The active controller's image once newer than `after_index`; `None` when nothing newer
-    /// was applied within its wait.
-    pub async fn fetch_image(
-        &self,
-        after_index: Option<u64>,
-        timeout: Duration,
-    ) -> Result<Option<(u64, MetadataImage)>, QuorumError> {
-        let reply = self
-            .to_active(|| ControllerRequest::FetchImage { after_index }, timeout)
-            .await?;
-        match reply {
-            ControllerReply::Image {
-                index: Some(index),
-                image: Some(image),
-            } => Ok(Some((index, *image))),
-            ControllerReply::Image { .. } => Ok(None),
-            other => Err(QuorumError::Raft {
-                message: format!("unexpected answer to FetchImage: {other:?}"),
-            }),
         }
     }
 }

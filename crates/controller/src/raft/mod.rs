@@ -21,7 +21,9 @@ pub use network::{
     ControllerTransport, InProcessTransport, RaftReply, RaftRequest, TransportError, serve,
 };
 pub use node::{ControllerConfig, ControllerNode, MetadataQuorum, QuorumError};
-pub use rpc::{ControllerReply, ControllerRequest, ControllerService, HeartbeatReply};
+pub use rpc::{
+    ActiveController, ControllerReply, ControllerRequest, ControllerService, HeartbeatReply,
+};
 pub use state_machine::{SnapshotFile, StateMachineStore};
 pub use tcp::{TcpTransport, serve_controller_listener};
 pub use types::{CommandResponse, MetadataRaft, NodeId};

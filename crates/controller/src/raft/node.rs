@@ -19,12 +19,12 @@ use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
 
 use super::log_store::LogStore;
 use super::network::{ControllerTransport, Network, RaftNode, TransportError};
-use super::rpc::{ControllerReply, ControllerRequest, ControllerService, HeartbeatReply};
+use super::rpc::{ActiveController, ControllerReply, ControllerRequest, ControllerService};
 use super::state_machine::{Applied, StateMachineStore};
 use super::types::{CommandResponse, NodeId};
 use crate::command::{MetadataCommand, Outcome};
 use crate::error::ControllerError;
-use crate::image::{BrokerId, MetadataImage};
+use crate::image::MetadataImage;
 use crate::liveness::{BROKER_SESSION_TIMEOUT_MS_DEFAULT, BrokerSessions};
 
 /// Sends a request to another controller (the node's transport, type-erased).
@@ -144,6 +144,8 @@ impl ControllerNode {
             heartbeat_interval: config.heartbeat_interval_ms,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_entries_max),
             max_in_snapshot_log_to_keep: 0,
+            // A voter that lost its data folder (F22) is caught up from scratch; see bootstrap.
+            allow_log_reversion: Some(true),
             ..Config::default()
         };
         let raft_config = raft_config.validate().map_err(|e| raft_error(&e))?;
@@ -175,9 +177,36 @@ impl ControllerNode {
         })
     }
 
-    /// Forms the quorum from `controller.quorum.voters`. Harmless on a node that already has
-    /// state (it is then a no-op).
+    /// Forms the quorum from `controller.quorum.voters` when no voter has state yet (a new
+    /// cluster; every voter may call this). A node that has state does nothing, and so does a
+    /// node without state when another voter already belongs to a formed quorum: a voter that
+    /// lost its data folder (F22) must not start a quorum of its own, whose first entry would
+    /// conflict with the real one. The active controller then replicates to it from scratch
+    /// (`allow_log_reversion`: openraft otherwise keeps probing at the follower's old matched
+    /// index forever). Kafka also guards such a voter's vote with directory ids (KIP-853); that
+    /// guard is not built: if the returning voter's vote helps elect a leader that misses a
+    /// committed entry the lost copy held, metadata could be lost.
     pub async fn bootstrap(&self) -> Result<(), QuorumError> {
+        if self.service.initialized() {
+            return Ok(());
+        }
+        for &other in self.config.voters.keys() {
+            if other == self.config.node_id {
+                continue;
+            }
+            let probe = tokio::time::timeout(
+                Duration::from_secs(1),
+                (self.forward)(other, ControllerRequest::Probe),
+            )
+            .await;
+            if let Ok(Ok(ControllerReply::Probed { initialized: true })) = probe {
+                tracing::info!(
+                    voter = other,
+                    "the metadata quorum exists; waiting to be caught up"
+                );
+                return Ok(());
+            }
+        }
         let voters: BTreeMap<NodeId, BasicNode> = self
             .config
             .voters
@@ -244,76 +273,8 @@ impl ControllerNode {
 
     /// Sends `request` to the active controller (this node when it is active), retrying while
     /// no controller is active or the one known moves, until `timeout`.
-    async fn to_active(
-        &self,
-        request: impl Fn() -> ControllerRequest,
-        timeout: Duration,
-    ) -> Result<ControllerReply, QuorumError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut target = self.active_controller_id();
-        loop {
-            let reply = match target {
-                Some(id) if id == self.config.node_id => Some(self.service.handle(request()).await),
-                Some(id) => {
-                    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-                    match tokio::time::timeout(remaining, (self.forward)(id, request())).await {
-                        Ok(Ok(reply)) => Some(reply),
-                        Ok(Err(_)) | Err(_) => None,
-                    }
-                }
-                None => None,
-            };
-            match reply {
-                Some(ControllerReply::NotController { leader }) => target = leader,
-                Some(ControllerReply::Failed(message)) if message.contains("shut") => {
-                    return Err(QuorumError::Raft { message });
-                }
-                Some(ControllerReply::Failed(_)) | None => {
-                    target = self.active_controller_id();
-                }
-                Some(reply) => return Ok(reply),
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(QuorumError::Timeout);
-            }
-            tokio::time::sleep(FORWARD_RETRY_PAUSE).await;
-            if target.is_none() {
-                target = self.active_controller_id();
-            }
-        }
-    }
-
     fn active_controller_id(&self) -> Option<NodeId> {
         self.raft.metrics().borrow_watched().current_leader
-    }
-
-    /// Replicates `command` through the active controller, wherever it is; answers with what
-    /// applying it returned. [`QuorumError::Unknown`] when a leader change discarded it.
-    pub async fn propose_anywhere(
-        &self,
-        command: MetadataCommand,
-        timeout: Duration,
-    ) -> Result<Result<Outcome, ControllerError>, QuorumError> {
-        let reply = self
-            .to_active(|| ControllerRequest::Propose(command.clone()), timeout)
-            .await?;
-        super::rpc::proposed(reply)
-    }
-
-    /// A broker heartbeat to the active controller.
-    pub async fn heartbeat(
-        &self,
-        broker_id: BrokerId,
-        broker_epoch: i64,
-        want_fence: bool,
-        timeout: Duration,
-    ) -> Result<HeartbeatReply, QuorumError> {
-        let request = || ControllerRequest::Heartbeat {
-            broker_id,
-            broker_epoch,
-            want_fence,
-        };
-        super::rpc::heartbeat_answer(self.to_active(request, timeout).await?)
     }
 }
 
@@ -353,5 +314,46 @@ impl MetadataQuorum for ControllerNode {
 fn raft_error(e: &impl std::fmt::Display) -> QuorumError {
     QuorumError::Raft {
         message: e.to_string(),
+    }
+}
+
+impl ActiveController for ControllerNode {
+    async fn to_active(
+        &self,
+        request: &(dyn Fn() -> ControllerRequest + Sync),
+        timeout: Duration,
+    ) -> Result<ControllerReply, QuorumError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut target = self.active_controller_id();
+        loop {
+            let reply = match target {
+                Some(id) if id == self.config.node_id => Some(self.service.handle(request()).await),
+                Some(id) => {
+                    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    match tokio::time::timeout(remaining, (self.forward)(id, request())).await {
+                        Ok(Ok(reply)) => Some(reply),
+                        Ok(Err(_)) | Err(_) => None,
+                    }
+                }
+                None => None,
+            };
+            match reply {
+                Some(ControllerReply::NotController { leader }) => target = leader,
+                Some(ControllerReply::Failed(message)) if message.contains("shut") => {
+                    return Err(QuorumError::Raft { message });
+                }
+                Some(ControllerReply::Failed(_)) | None => {
+                    target = self.active_controller_id();
+                }
+                Some(reply) => return Ok(reply),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(QuorumError::Timeout);
+            }
+            tokio::time::sleep(FORWARD_RETRY_PAUSE).await;
+            if target.is_none() {
+                target = self.active_controller_id();
+            }
+        }
     }
 }

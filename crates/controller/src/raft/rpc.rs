@@ -41,6 +41,9 @@ pub enum ControllerRequest {
     FetchImage {
         after_index: Option<u64>,
     },
+    /// Whether the receiver already belongs to a formed quorum (a starting voter without state
+    /// must not form a new one then: it waits to be caught up).
+    Probe,
 }
 
 /// A controller's answer.
@@ -62,6 +65,9 @@ pub enum ControllerReply {
     Unknown,
     /// The request failed on the receiving node.
     Failed(String),
+    Probed {
+        initialized: bool,
+    },
 }
 
 /// The answer to a broker heartbeat.
@@ -103,6 +109,13 @@ impl ControllerService {
             sessions,
             published,
         }
+    }
+
+    /// Whether this node has quorum state: a log entry or a vote beyond the initial one.
+    pub(crate) fn initialized(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow_watched();
+        metrics.last_log_index.is_some() || metrics.current_term > 0
     }
 
     fn applied_index(&self) -> Option<u64> {
@@ -169,6 +182,9 @@ impl ControllerService {
                     .await
             }
             ControllerRequest::FetchImage { after_index } => self.fetch_image(after_index).await,
+            ControllerRequest::Probe => ControllerReply::Probed {
+                initialized: self.initialized(),
+            },
         }
     }
 
@@ -273,5 +289,53 @@ pub(crate) fn heartbeat_answer(
         other => Err(crate::raft::QuorumError::Raft {
             message: format!("unexpected answer to a heartbeat: {other:?}"),
         }),
+    }
+}
+
+/// A way to the active controller: a voter's own node ([`crate::ControllerNode`]) or a
+/// broker-only node's [`crate::ControllerClient`]. Each finds the active controller its own way
+/// (`to_active`); proposing and heartbeating are the same on both.
+pub trait ActiveController: Sync {
+    /// Sends `request` (built anew for each attempt) to the active controller, following
+    /// `NotController` answers and retrying, until `timeout`.
+    fn to_active(
+        &self,
+        request: &(dyn Fn() -> ControllerRequest + Sync),
+        timeout: std::time::Duration,
+    ) -> impl std::future::Future<Output = Result<ControllerReply, crate::raft::QuorumError>> + Send;
+
+    /// Replicates `command` through the active controller, wherever it is; answers with what
+    /// applying it returned ([`crate::raft::QuorumError::Unknown`] when a leader change
+    /// discarded it).
+    fn propose_anywhere(
+        &self,
+        command: MetadataCommand,
+        timeout: std::time::Duration,
+    ) -> impl std::future::Future<
+        Output = Result<Result<Outcome, ControllerError>, crate::raft::QuorumError>,
+    > + Send {
+        async move {
+            let request = || ControllerRequest::Propose(command.clone());
+            proposed(self.to_active(&request, timeout).await?)
+        }
+    }
+
+    /// A broker heartbeat to the active controller.
+    fn heartbeat(
+        &self,
+        broker_id: BrokerId,
+        broker_epoch: i64,
+        want_fence: bool,
+        timeout: std::time::Duration,
+    ) -> impl std::future::Future<Output = Result<HeartbeatReply, crate::raft::QuorumError>> + Send
+    {
+        async move {
+            let request = || ControllerRequest::Heartbeat {
+                broker_id,
+                broker_epoch,
+                want_fence,
+            };
+            heartbeat_answer(self.to_active(&request, timeout).await?)
+        }
     }
 }

@@ -37,6 +37,7 @@ fn timeout_for(request: &ControllerRequest) -> Duration {
         ControllerRequest::Propose(_) => Duration::from_secs(10),
         ControllerRequest::Heartbeat { .. } => Duration::from_secs(5),
         ControllerRequest::FetchImage { .. } => Duration::from_secs(5),
+        ControllerRequest::Probe => Duration::from_secs(1),
     }
 }
 
