@@ -10,8 +10,9 @@ use std::sync::Arc;
 use controller::MetadataImage;
 use tokio::sync::watch;
 
-use super::{Cluster, fetcher, now_ms};
+use super::{Cluster, fetcher};
 use crate::broker::Broker;
+use crate::group_coordinator::now_ms;
 use crate::metadata::TopicMetadata;
 use crate::replica::Assignment;
 

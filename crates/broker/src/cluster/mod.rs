@@ -28,6 +28,7 @@ use tokio::task::JoinHandle;
 use crate::broker::Broker;
 use crate::cluster_config::ClusterConfig;
 use crate::error::BrokerError;
+use crate::group_coordinator::now_ms;
 use crate::replica::BrokerId;
 use quorum::Quorum;
 
@@ -188,12 +189,6 @@ fn fnv1a(text: &str) -> u32 {
         hash = hash.wrapping_mul(0x0100_0193);
     }
     hash
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Starts this node's controller and the broker's cluster tasks. Returns once the controller

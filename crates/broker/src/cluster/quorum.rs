@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use controller::{
-    ControllerClient, ControllerError, ControllerNode, HeartbeatReply, MetadataCommand,
-    MetadataImage, MetadataQuorum, Outcome, QuorumError,
+    ActiveController, ControllerClient, ControllerError, ControllerNode, HeartbeatReply,
+    MetadataCommand, MetadataImage, MetadataQuorum, Outcome, QuorumError,
 };
 use tokio::sync::watch;
 
@@ -31,7 +31,7 @@ impl Quorum {
     ) -> Result<Result<Outcome, ControllerError>, QuorumError> {
         match self {
             Quorum::Local(node) => node.propose_anywhere(command, timeout).await,
-            Quorum::Remote(client) => client.propose(command, timeout).await,
+            Quorum::Remote(client) => client.propose_anywhere(command, timeout).await,
         }
     }
 

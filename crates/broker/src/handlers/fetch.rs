@@ -345,7 +345,7 @@ fn resolve(broker: &Broker, key: &SessionPartitionKey) -> Result<Arc<Partition>,
 }
 
 /// A partition that failed: Kafka sends unknown (-1) offsets and empty records.
-fn error_data(partition_index: i32, error: &BrokerError) -> PartitionData {
+pub(super) fn error_data(partition_index: i32, error: &BrokerError) -> PartitionData {
     PartitionData {
         partition_index,
         error_code: error.error_code().code(),
@@ -359,7 +359,7 @@ fn error_data(partition_index: i32, error: &BrokerError) -> PartitionData {
     }
 }
 
-fn records_bytes(data: &PartitionData) -> usize {
+pub(super) fn records_bytes(data: &PartitionData) -> usize {
     match &data.records {
         Some(Records::File(region)) => region.length,
         Some(Records::Bytes(bytes)) => bytes.len(),

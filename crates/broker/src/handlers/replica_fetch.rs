@@ -23,8 +23,10 @@ use protocol::generated::fetch_response::{EpochEndOffset, FetchableTopicResponse
 use protocol::generated::{FetchRequest, FetchResponse};
 use tokio::time::Instant;
 
+use super::fetch::{error_data, records_bytes};
 use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::group_coordinator::now_ms;
 use crate::partitions::Partition;
 
 /// Longest a follower's fetch waits at the leader.
@@ -220,11 +222,6 @@ fn read(
     check_epoch(partition, position.current_leader_epoch)?;
     let mut data = PartitionData {
         partition_index: position.partition,
-        diverging_epoch: EpochEndOffset {
-            epoch: -1,
-            end_offset: -1,
-            ..Default::default()
-        },
         preferred_read_replica: -1,
         records: Some(Records::Bytes(Bytes::new())),
         ..Default::default()
@@ -247,36 +244,4 @@ fn read(
         data.records = Some(Records::File(range.file_region()));
     }
     Ok(data)
-}
-
-fn error_data(partition_index: i32, error: &BrokerError) -> PartitionData {
-    PartitionData {
-        partition_index,
-        error_code: error.error_code().code(),
-        high_watermark: -1,
-        last_stable_offset: -1,
-        log_start_offset: -1,
-        diverging_epoch: EpochEndOffset {
-            epoch: -1,
-            end_offset: -1,
-            ..Default::default()
-        },
-        preferred_read_replica: -1,
-        records: Some(Records::Bytes(Bytes::new())),
-        ..Default::default()
-    }
-}
-
-fn records_bytes(data: &PartitionData) -> usize {
-    match &data.records {
-        Some(Records::File(region)) => region.length,
-        Some(Records::Bytes(bytes)) => bytes.len(),
-        None => 0,
-    }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
