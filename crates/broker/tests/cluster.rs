@@ -18,6 +18,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use protocol::ErrorCode;
 use protocol::generated::fetch_request::{FetchPartition, FetchTopic};
+use protocol::generated::produce_response::PartitionProduceResponse;
 use protocol::generated::{FetchRequest, MetadataRequest, MetadataResponse};
 use protocol::{ResponseBody, Uuid};
 
@@ -146,6 +147,28 @@ fn records(count: i32) -> Bytes {
     batch(count, now_ms()).build().expect("a batch")
 }
 
+/// Produces as a client does after a metadata refresh: a broker that has not applied the
+/// image yet answers with a retriable error (unknown partition, not leader, not enough
+/// replicas), so the request is retried until accepted or `WAIT` runs out.
+async fn produce_retrying(port: u16, topic: &str, count: i32) -> PartitionProduceResponse {
+    const RETRIABLE: [ErrorCode; 4] = [
+        ErrorCode::UnknownTopicOrPartition,
+        ErrorCode::NotLeaderOrFollower,
+        ErrorCode::LeaderNotAvailable,
+        ErrorCode::NotEnoughReplicas,
+    ];
+    let mut producer = client(port).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let answer = produce(&mut producer, 9, topic, 0, -1, records(count)).await;
+        let retriable = RETRIABLE.iter().any(|e| e.code() == answer.error_code);
+        if !retriable || tokio::time::Instant::now() > deadline {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn fetch_error(port: u16, topic: &str, partition: i32) -> i16 {
     let request = FetchRequest {
         replica_id: -1,
@@ -270,8 +293,7 @@ async fn a_three_node_cluster_replicates_fails_over_and_rejoins() {
     let leader_port = nodes[(leader - 1) as usize].client_port;
 
     // acks=all completes when every ISR member has the batch.
-    let mut producer = client(leader_port).await;
-    let answer = produce(&mut producer, 9, "events", 0, -1, records(5)).await;
+    let answer = produce_retrying(leader_port, "events", 5).await;
     assert_eq!(answer.error_code, 0, "{answer:?}");
     assert_eq!(answer.base_offset, 0);
     wait_log_ends(&nodes, "events", 0, 5).await;
@@ -292,15 +314,7 @@ async fn a_three_node_cluster_replicates_fails_over_and_rejoins() {
     })
     .await;
     let new_port = nodes[(new_leader - 1) as usize].client_port;
-    let mut producer = client(new_port).await;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let answer = loop {
-        let answer = produce(&mut producer, 9, "events", 0, -1, records(3)).await;
-        if answer.error_code == 0 || tokio::time::Instant::now() > deadline {
-            break answer;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let answer = produce_retrying(new_port, "events", 3).await;
     assert_eq!(answer.error_code, 0, "{answer:?}");
     assert_eq!(answer.base_offset, 5, "the acknowledged records survived");
 
@@ -384,15 +398,7 @@ async fn brokers_controllers_and_combined_nodes_form_one_cluster() {
     })
     .await;
     let leader_port = ports[(leader - 1) as usize].0;
-    let answer = produce(
-        &mut client(leader_port).await,
-        9,
-        "mixed",
-        0,
-        -1,
-        records(4),
-    )
-    .await;
+    let answer = produce_retrying(leader_port, "mixed", 4).await;
     assert_eq!(answer.error_code, 0, "{answer:?}");
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
