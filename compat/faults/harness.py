@@ -28,6 +28,7 @@ removed on every exit path.
 """
 import argparse
 import atexit
+import logging
 import os
 import random
 import shutil
@@ -72,7 +73,7 @@ class Log:
 class Workload:
     """The producer, the continuous consumer and the ISR watcher."""
 
-    def __init__(self, bootstrap, rate, log):
+    def __init__(self, bootstrap, rate, log, work):
         self.bootstrap = bootstrap
         self.rate = rate
         self.log = log
@@ -87,6 +88,14 @@ class Workload:
         self.fatal = []          # fatal producer errors
         self.next_seq = 0        # the next value to produce (unique across producers)
         self.isr_changes = {"shrink": 0, "expand": 0}
+        self.producer_debug = os.environ.get("RUNNEL_FAULTS_PRODUCER_DEBUG")
+        self.debug_logger = None
+        if self.producer_debug:
+            self.debug_logger = logging.getLogger("producer")
+            handler = logging.FileHandler(os.path.join(work, "producer-debug.log"))
+            handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+            self.debug_logger.addHandler(handler)
+            self.debug_logger.setLevel(logging.DEBUG)
         self.threads = [threading.Thread(target=f, daemon=True)
                         for f in (self.produce, self.consume, self.watch)]
 
@@ -109,7 +118,7 @@ class Workload:
         self.sent = self.next_seq
 
     def produce_with_one_producer(self, start):
-        producer = Producer({
+        config = {
             "bootstrap.servers": self.bootstrap,
             "enable.idempotence": True,
             "acks": "all",
@@ -119,7 +128,13 @@ class Workload:
             "queue.buffering.max.messages": 200000,
             "metadata.max.age.ms": 5000,
             "topic.metadata.refresh.interval.ms": 1000,
-        })
+        }
+        if self.producer_debug:
+            # librdkafka's own trace (e.g. RUNNEL_FAULTS_PRODUCER_DEBUG=eos,msg,protocol), to
+            # <work>/producer-debug.log: what the producer sent and was answered, per batch.
+            config["debug"] = self.producer_debug
+            config["logger"] = self.debug_logger
+        producer = Producer(config)
 
         def delivered(err, msg):
             now = time.time()
@@ -448,7 +463,7 @@ class Harness:
         rng = random.Random(args.seed)
         if not self.setup():
             return
-        workload = Workload(self.cluster.bootstrap(), args.rate, self.log)
+        workload = Workload(self.cluster.bootstrap(), args.rate, self.log, args.work)
         self.workload = workload
         workload.start()
         time.sleep(2)

@@ -583,7 +583,7 @@ pub fn leads_offsets_partition(broker: &Broker, partition: i32) -> bool {
     broker
         .replicas
         .get(OFFSETS_TOPIC, partition)
-        .is_some_and(|p| p.check_leader().is_ok())
+        .is_some_and(|p| p.check_serving_leader().is_ok())
 }
 
 /// How long a group operation waits for its write to reach the ISR.

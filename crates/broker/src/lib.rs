@@ -63,6 +63,16 @@ impl RunningBroker {
         if let Some(cluster) = self.broker.cluster.get() {
             cluster.controlled_shutdown().await;
         }
+        self.stop().await;
+    }
+
+    /// Stops like [`RunningBroker::shutdown`] but without Kafka's controlled shutdown: the
+    /// cluster learns of it only when the session times out, as after a crash (tests).
+    pub async fn stop_without_controlled_shutdown(self) {
+        self.stop().await;
+    }
+
+    async fn stop(self) {
         // Long-polling fetches answer now instead of holding their connection open.
         self.broker.begin_shutdown();
         let _ = self.shutdown.send(true);
@@ -113,7 +123,6 @@ pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError>
         .await
         .map_err(|e| BrokerError::Config(format!("opening the broker: {e}")))??;
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let server = tokio::spawn(server::serve(broker.clone(), listener, shutdown_rx.clone()));
     let upkeep = upkeep::start(broker.clone());
     let cluster_tasks = match broker
         .config
@@ -127,6 +136,8 @@ pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError>
         }
         None => Vec::new(),
     };
+    // After the cluster is set up, so every connection sees it (and waits for the catch-up).
+    let server = tokio::spawn(server::serve(broker.clone(), listener, shutdown_rx.clone()));
     let group_loader = if broker.cluster.get().is_some() {
         tokio::spawn(cluster::start_groups(broker.clone(), shutdown_rx.clone()))
     } else {

@@ -4,9 +4,15 @@
 //!
 //! Locking: the map is behind an `RwLock` held only to look up, add or remove an
 //! `Arc<Partition>`; log operations run on the `Arc` outside it.
+//!
+//! In a cluster, a leader out of contact with the controller (`cluster::self_fencing`) whose ISR
+//! has a member lagging past `replica.lag.time.max.ms` stops serving clients
+//! (NOT_LEADER_OR_FOLLOWER): it cannot commit until the controller shrinks the ISR, and the
+//! controller has probably moved the leadership already. Followers still fetch from it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use protocol::Uuid;
@@ -14,6 +20,7 @@ use storage::{Log, LogAppendInfo};
 use tokio::sync::Notify;
 
 use crate::error::BrokerError;
+use crate::group_coordinator::now_ms;
 use crate::replica::{Assignment, BrokerId, LeaderState, Role};
 use crate::topic_config::TopicConfig;
 
@@ -37,6 +44,17 @@ pub struct Partition {
     /// Leader or follower. Also serialises "compute the high watermark, set it", so it never
     /// moves backwards.
     role: Mutex<Role>,
+    /// Shared by every partition of the broker.
+    contact: Arc<ControllerContact>,
+}
+
+/// The broker's contact with the controller, as its leaders need to know it.
+#[derive(Debug)]
+pub struct ControllerContact {
+    /// Out of contact with the active controller, or behind its metadata.
+    lost: AtomicBool,
+    /// `replica.lag.time.max.ms`.
+    lag_max_ms: AtomicI64,
 }
 
 impl Partition {
@@ -103,6 +121,26 @@ impl Partition {
                 partition: self.topic_partition.partition,
             }),
         }
+    }
+
+    /// What client requests check: NOT_LEADER_OR_FOLLOWER unless this replica leads, and is
+    /// not a leader out of contact with the controller with a lagging ISR member (see the
+    /// module doc); else the leader epoch.
+    pub fn check_serving_leader(&self) -> Result<i32, BrokerError> {
+        let role = self.role();
+        let serving = match &*role {
+            Role::Leader(state) => {
+                let lag_max_ms = self.contact.lag_max_ms.load(Ordering::Acquire);
+                let stranded = self.contact.lost.load(Ordering::Acquire)
+                    && state.isr_member_lagging(self.local_id, lag_max_ms, now_ms());
+                (!stranded).then_some(state.leader_epoch)
+            }
+            Role::Follower { .. } => None,
+        };
+        serving.ok_or_else(|| BrokerError::NotLeaderOrFollower {
+            topic: self.topic_partition.topic.clone(),
+            partition: self.topic_partition.partition,
+        })
     }
 
     /// Appends a produced (validated) batch as leader, stamping this partition's leader epoch
@@ -283,6 +321,8 @@ pub struct ReplicaManager {
     /// In a replicated cluster partitions open as followers of nobody until metadata says.
     clustered: bool,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    /// Shared with every partition (a cluster broker starts out of contact).
+    contact: Arc<ControllerContact>,
 }
 
 impl ReplicaManager {
@@ -292,7 +332,22 @@ impl ReplicaManager {
             local_id,
             clustered,
             partitions: RwLock::new(HashMap::new()),
+            contact: Arc::new(ControllerContact {
+                lost: AtomicBool::new(clustered),
+                lag_max_ms: AtomicI64::new(30_000),
+            }),
         }
+    }
+
+    /// Records whether the broker is out of contact with the controller; returns whether it
+    /// was before.
+    pub fn set_controller_contact_lost(&self, lost: bool) -> bool {
+        self.contact.lost.swap(lost, Ordering::AcqRel)
+    }
+
+    /// `replica.lag.time.max.ms`, for the rule in the module doc.
+    pub fn set_replica_lag_time_max_ms(&self, lag_max_ms: i64) {
+        self.contact.lag_max_ms.store(lag_max_ms, Ordering::Release);
     }
 
     fn map(&self) -> std::sync::RwLockReadGuard<'_, HashMap<TopicPartition, Arc<Partition>>> {
@@ -341,6 +396,7 @@ impl ReplicaManager {
                 } else {
                     Role::single_node(self.local_id)
                 }),
+                contact: self.contact.clone(),
             });
             // Recovery starts the high watermark at the log start; a single node is the whole
             // ISR, so it moves to the log end. In a cluster metadata sets the role next.

@@ -228,6 +228,21 @@ impl LeaderState {
         Some(bound)
     }
 
+    /// Whether follower `r` was caught up within `lag_max_ms`.
+    fn caught_up(&self, r: BrokerId, lag_max_ms: i64, now_ms: i64) -> bool {
+        self.followers
+            .get(&r)
+            .is_some_and(|p| now_ms - p.last_caught_up_ms <= lag_max_ms)
+    }
+
+    /// Whether an ISR member has lagged past `lag_max_ms`: the high watermark cannot pass it
+    /// until the controller takes it out of the ISR.
+    pub fn isr_member_lagging(&self, local: BrokerId, lag_max_ms: i64, now_ms: i64) -> bool {
+        self.isr
+            .iter()
+            .any(|&r| r != local && !self.caught_up(r, lag_max_ms, now_ms))
+    }
+
     /// The ISR this leader wants, if it differs from the current one and no change is in
     /// flight: laggards out, caught-up followers in.
     pub fn isr_change(
@@ -246,13 +261,7 @@ impl LeaderState {
             .isr
             .iter()
             .copied()
-            .filter(|&r| {
-                r == local
-                    || self
-                        .followers
-                        .get(&r)
-                        .is_some_and(|p| now_ms - p.last_caught_up_ms <= lag_max_ms)
-            })
+            .filter(|&r| r == local || self.caught_up(r, lag_max_ms, now_ms))
             .collect();
         for (&r, progress) in &self.followers {
             if !wanted.contains(&r)

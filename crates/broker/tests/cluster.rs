@@ -25,7 +25,7 @@ use protocol::{ResponseBody, Uuid};
 use broker::{BrokerConfig, RunningBroker};
 use common::TestClient;
 use common::admin::{create, topic, with_config};
-use common::produce::{batch, now_ms, produce};
+use common::produce::{batch, now_ms, produce, produce_request};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -216,10 +216,23 @@ async fn alter_retention(client: &mut TestClient, topic: &str, value: &str) {
         }],
         ..Default::default()
     };
-    let ResponseBody::IncrementalAlterConfigs(response) = client.send(1, request).await else {
-        panic!("not an IncrementalAlterConfigs response");
-    };
-    assert_eq!(response.responses[0].error_code, 0, "{response:?}");
+    // A node that has not applied the topic's creation yet answers UNKNOWN_TOPIC_OR_PARTITION,
+    // which admin clients retry.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let ResponseBody::IncrementalAlterConfigs(response) = client.send(1, request.clone()).await
+        else {
+            panic!("not an IncrementalAlterConfigs response");
+        };
+        let code = response.responses[0].error_code;
+        if code != ErrorCode::UnknownTopicOrPartition.code()
+            || tokio::time::Instant::now() > deadline
+        {
+            assert_eq!(code, 0, "{response:?}");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn log_end(node: &Node, topic: &str, partition: i32) -> Option<i64> {
@@ -416,4 +429,82 @@ async fn brokers_controllers_and_combined_nodes_form_one_cluster() {
     node2.shutdown().await;
     node1.shutdown().await;
     controller3.shutdown().await;
+}
+
+/// Produces `count` records with acks=all and a 2 s timeout; the partition's answer.
+async fn produce_briefly(port: u16, topic: &str, count: i32) -> PartitionProduceResponse {
+    let mut request = produce_request(topic, 0, -1, records(count));
+    request.timeout_ms = 2_000;
+    match client(port).await.send(9, request).await {
+        ResponseBody::Produce(mut response) => {
+            response.responses.remove(0).partition_responses.remove(0)
+        }
+        other => panic!("not a produce response: {other:?}"),
+    }
+}
+
+/// Goal: a leader cut off from the controller, whose ISR followers stopped fetching, stops
+/// serving clients instead of appending writes that cannot commit (a leader isolated from the
+/// cluster answered an idempotent producer from a log the new leader had moved past, and
+/// librdkafka failed fatally). Both followers stop without a controlled shutdown, taking the
+/// controller quorum with them: once the session and the replica lag time pass, produce gets
+/// NOT_LEADER_OR_FOLLOWER and the log does not grow. When one node returns the quorum forms
+/// again, the ISR shrinks to the two live nodes and the leader accepts writes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_the_controller_stops_serving_until_contact_returns() {
+    let (ports, mut nodes) = start_cluster().await;
+    let first = nodes[0].client_port;
+    wait_metadata(first, "three unfenced brokers", |m| {
+        (m.brokers.len() == 3).then_some(())
+    })
+    .await;
+    let mut admin = client(first).await;
+    let created = create(&mut admin, vec![topic("cut", 1, 3)], false).await;
+    assert_eq!(created, vec![("cut".to_string(), 0)]);
+    let full = vec![1, 2, 3];
+    let (leader, _) = wait_metadata(first, "a full ISR", |m| {
+        partition_state(m, "cut", 0).filter(|(l, isr)| *l >= 0 && *isr == full)
+    })
+    .await;
+    let leader_index = (leader - 1) as usize;
+    let leader_port = nodes[leader_index].client_port;
+    let answer = produce_retrying(leader_port, "cut", 2).await;
+    assert_eq!(answer.error_code, 0, "{answer:?}");
+    wait_log_ends(&nodes, "cut", 0, 2).await;
+
+    for node in nodes.iter_mut().filter(|n| n.id != leader) {
+        let running = node.running.take().unwrap();
+        running.stop_without_controlled_shutdown().await;
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let answer = produce_briefly(leader_port, "cut", 1).await;
+        if answer.error_code == ErrorCode::NotLeaderOrFollower.code() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cut-off leader still serves: {answer:?}"
+        );
+    }
+    let end_before = log_end(&nodes[leader_index], "cut", 0).unwrap();
+    let answer = produce_briefly(leader_port, "cut", 1).await;
+    assert_eq!(answer.error_code, ErrorCode::NotLeaderOrFollower.code());
+    assert_eq!(
+        log_end(&nodes[leader_index], "cut", 0),
+        Some(end_before),
+        "a refused write is not appended"
+    );
+
+    let back = nodes.iter().position(|n| n.id != leader).unwrap();
+    let restarted = start(nodes[back].id, &ports, nodes[back].dir.path()).await;
+    nodes[back].running = Some(restarted);
+    let answer = produce_retrying(leader_port, "cut", 1).await;
+    assert_eq!(answer.error_code, 0, "{answer:?}");
+    assert!(answer.base_offset >= 2, "{answer:?}");
+    for node in nodes.iter_mut() {
+        if let Some(running) = node.running.take() {
+            running.shutdown().await;
+        }
+    }
 }

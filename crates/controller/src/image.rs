@@ -94,6 +94,11 @@ pub struct MetadataImage {
     pub cluster_configs: BTreeMap<String, String>,
     /// The first producer id of the next block to hand out.
     pub next_producer_id: i64,
+    /// The metadata log index this image includes everything up to (Kafka's metadata offset;
+    /// 0 before the first entry). Brokers compare it with the active controller's to know they
+    /// have caught up.
+    #[serde(default)]
+    pub offset: u64,
 }
 
 impl MetadataImage {

@@ -13,6 +13,7 @@ pub mod controller_node;
 pub mod fetcher;
 pub mod metadata_sync;
 pub mod quorum;
+pub mod self_fencing;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -49,6 +50,8 @@ pub struct Cluster {
     image: watch::Receiver<Arc<MetadataImage>>,
     /// Follower fetchers by leader.
     pub(crate) fetchers: Mutex<HashMap<BrokerId, JoinHandle<()>>>,
+    /// Whether this broker may lead for clients now (`self_fencing.rs`).
+    pub serving: self_fencing::ServingState,
 }
 
 /// The tasks a clustered broker runs; they end when the shutdown begins.
@@ -222,12 +225,18 @@ pub async fn start(
         quorum,
         broker_epoch: AtomicI64::new(-1),
         fetchers: Mutex::new(HashMap::new()),
+        serving: self_fencing::ServingState::default(),
     });
     broker
         .cluster
         .set(cluster.clone())
         .map_err(|_| BrokerError::Config("the cluster was started twice".into()))?;
     handles.push(tokio::spawn(metadata_sync::run(
+        broker.clone(),
+        cluster.clone(),
+        shutdown.clone(),
+    )));
+    handles.push(tokio::spawn(self_fencing::run(
         broker.clone(),
         cluster.clone(),
         shutdown.clone(),
@@ -302,7 +311,7 @@ async fn registration(
                 )
                 .await;
             match reply {
-                Ok(_) => {}
+                Ok(reply) => cluster.serving.record_heartbeat(&reply, now_ms()),
                 Err(QuorumError::Controller(ControllerError::StaleBrokerEpoch { .. }))
                 | Err(QuorumError::Controller(ControllerError::UnknownBroker { .. })) => {
                     cluster.broker_epoch.store(-1, Ordering::Release);

@@ -67,7 +67,7 @@ async fn delete_records(
     offset: i64,
 ) -> Result<i64, BrokerError> {
     let partition = broker.replicas.partition(topic, index)?;
-    partition.check_leader()?;
+    partition.check_serving_leader()?;
     // The checkpoint write fsyncs: keep it off the connection's task.
     tokio::task::spawn_blocking(move || {
         let offset = if offset == HIGH_WATERMARK {

@@ -289,7 +289,7 @@ fn read_partition(
     limits: &Limits,
 ) -> Result<PartitionData, BrokerError> {
     // Consumers read from the leader only (no KIP-392 fetch from followers).
-    let current = partition.check_leader()?;
+    let current = partition.check_serving_leader()?;
     let requested = position.current_leader_epoch;
     if requested >= 0 && requested < current {
         return Err(BrokerError::FencedLeaderEpoch { requested, current });

@@ -172,7 +172,7 @@ fn list_offset(
 /// -1 means the client does not know the epoch.
 fn check_leader_epoch(partition: &Partition, requested: i32) -> Result<(), BrokerError> {
     // Offsets come from the leader only.
-    let current = partition.check_leader()?;
+    let current = partition.check_serving_leader()?;
     if requested < 0 || requested == current {
         Ok(())
     } else if requested < current {

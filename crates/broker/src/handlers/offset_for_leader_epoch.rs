@@ -75,7 +75,7 @@ fn end_offset(
     leader_epoch: i32,
 ) -> Result<(i32, i64), BrokerError> {
     let partition = broker.replicas.partition(topic, index)?;
-    let current = partition.check_leader()?;
+    let current = partition.check_serving_leader()?;
     if current_leader_epoch >= 0 && current_leader_epoch < current {
         return Err(BrokerError::FencedLeaderEpoch {
             requested: current_leader_epoch,

@@ -118,7 +118,7 @@ async fn produce_partition(
     }
     let partition = broker.replicas.partition(topic, index)?;
     let config = partition.config();
-    partition.check_leader()?;
+    partition.check_serving_leader()?;
     // The ISR of a single node is this replica alone.
     let in_sync = partition.leader_state().map_or(0, |state| {
         i32::try_from(state.isr.len()).unwrap_or(i32::MAX)

@@ -1,7 +1,8 @@
 //! One client connection: reads size-prefixed frames (refusing any larger than
 //! `socket.request.max.bytes` before buffering it), decodes and handles requests one at a time
 //! in arrival order, as Kafka does, and queues responses to a writer task so the next request's
-//! handling overlaps the previous response's write. Idle connections are closed.
+//! handling overlaps the previous response's write. Idle connections are closed. In a cluster,
+//! a connection is served only once the broker has caught up with the metadata.
 //!
 //! Errors end only this connection: a frame that is too large or malformed, an API or version
 //! we do not serve (except ApiVersions, answered with UNSUPPORTED_VERSION per KIP-511).
@@ -63,6 +64,18 @@ pub async fn run(
         }
     });
     let idle = Duration::from_millis(broker.config.connection_idle_ms_max.max(1));
+    // A cluster broker answers nothing before it has caught up with the metadata once (Kafka
+    // opens its listeners only then): clients time out here and try another broker; the
+    // connection is closed after the idle timeout.
+    if let Some(cluster) = broker.cluster.get() {
+        let waited = tokio::time::timeout(idle, cluster.serving.wait_caught_up_once(&mut shutdown));
+        if waited.await.is_err() {
+            tracing::debug!(%peer, "closing a connection: not caught up with the metadata yet");
+            drop(responses);
+            let _ = writer.await;
+            return;
+        }
+    }
     let end = loop {
         let frame = tokio::select! {
             frame = read_frame(&mut reader, broker.config.request_bytes_max, idle) => frame,

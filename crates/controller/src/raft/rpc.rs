@@ -75,6 +75,10 @@ pub enum ControllerReply {
 pub struct HeartbeatReply {
     pub fenced: bool,
     pub in_controlled_shutdown: bool,
+    /// The active controller's metadata offset when it answered: the broker has caught up once
+    /// its image includes it (KIP-631's `IsCaughtUp`, decided on the broker's side).
+    #[serde(default)]
+    pub metadata_offset: u64,
 }
 
 /// Answers [`ControllerRequest`]s on one node. Clones share the node.
@@ -128,7 +132,7 @@ impl ControllerService {
 
     /// The active controller's image once it is newer than `after_index`.
     async fn fetch_image(&self, after_index: Option<u64>) -> ControllerReply {
-        if !self.is_active() {
+        if !self.is_active() || !self.holds_quorum_lease().await {
             return ControllerReply::NotController {
                 leader: self.leader(),
             };
@@ -159,6 +163,15 @@ impl ControllerService {
 
     fn leader(&self) -> Option<NodeId> {
         self.raft.metrics().borrow_watched().current_leader
+    }
+
+    /// Whether a quorum acknowledged this leader within its lease (openraft's CheckQuorum
+    /// lease, `election_timeout_max`), so its metadata is current.
+    async fn holds_quorum_lease(&self) -> bool {
+        self.raft
+            .ensure_linearizable(openraft::ReadPolicy::LeaseRead)
+            .await
+            .is_ok()
     }
 
     fn is_active(&self) -> bool {
@@ -214,7 +227,9 @@ impl ControllerService {
         broker_epoch: i64,
         want_fence: bool,
     ) -> ControllerReply {
-        if !self.is_active() {
+        // A leader that lost its quorum stays leader in openraft; answering for it would tell
+        // a broker cut off with it that all is well.
+        if !self.is_active() || !self.holds_quorum_lease().await {
             return ControllerReply::NotController {
                 leader: self.leader(),
             };
@@ -250,6 +265,7 @@ impl ControllerService {
                 })) => ControllerReply::Heartbeat(Ok(HeartbeatReply {
                     fenced,
                     in_controlled_shutdown,
+                    metadata_offset: self.applied_index().unwrap_or(0),
                 })),
                 ControllerReply::Proposed(Err(error)) => ControllerReply::Heartbeat(Err(error)),
                 ControllerReply::Proposed(Ok(other)) => {
@@ -261,6 +277,7 @@ impl ControllerService {
         ControllerReply::Heartbeat(Ok(HeartbeatReply {
             fenced: registration.fenced,
             in_controlled_shutdown: registration.in_controlled_shutdown,
+            metadata_offset: self.applied_index().unwrap_or(0),
         }))
     }
 }

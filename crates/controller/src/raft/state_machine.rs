@@ -90,8 +90,9 @@ impl StateMachineStore {
     }
 
     /// Replaces the applied state with a decoded snapshot's and returns its metadata.
-    fn load(&self, file: SnapshotFile) -> SnapshotMeta {
+    fn load(&self, mut file: SnapshotFile) -> SnapshotMeta {
         let meta = file.meta();
+        file.image.offset = file.last_log_id.map_or(0, |id| id.index);
         self.published.send_replace(Arc::new(file.image.clone()));
         let mut applied = self.applied.lock().expect("poisoned");
         *applied = Applied {
@@ -154,6 +155,7 @@ impl RaftStateMachine<MetadataRaft> for StateMachineStore {
             let response = {
                 let mut applied = self.applied.lock().expect("poisoned");
                 applied.last_applied = Some(entry.log_id);
+                applied.image.offset = entry.log_id.index;
                 match entry.payload {
                     EntryPayload::Blank => CommandResponse(None),
                     EntryPayload::Normal(command) => {
