@@ -22,10 +22,7 @@
 //!   `min_bytes` is always allowed (clients simply fetch again), and a waiting fetch answers at
 //!   once when the broker shuts down.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -35,6 +32,7 @@ use protocol::generated::{FetchRequest, FetchResponse};
 use tokio::time::Instant;
 
 use super::RequestContext;
+use super::long_poll::AppendWait;
 use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::fetch_session::{
@@ -200,34 +198,14 @@ async fn read_waiting(
             .iter()
             .map(|position| resolve(broker, &position.key))
             .collect();
-        // Registered before reading, so an append between the read and the wait still wakes us.
-        let mut appended: Vec<Pin<Box<tokio::sync::futures::Notified<'_>>>> = partitions
-            .iter()
-            .filter_map(|p| p.as_ref().ok())
-            .map(|partition| {
-                let mut notified = Box::pin(partition.appended());
-                notified.as_mut().enable();
-                notified
-            })
-            .collect();
+        let appended = AppendWait::arm(partitions.iter().filter_map(|p| p.as_ref().ok()));
         let (answered, bytes, errors) = read_once(&positions, &partitions, limits);
         let waited_enough = limits.max_wait_ms == 0 || Instant::now() >= deadline || shutting_down;
         if waited_enough || positions.is_empty() || bytes >= limits.min_bytes || errors {
             return positions.into_iter().zip(answered).collect();
         }
-        let any_append = std::future::poll_fn(|cx| {
-            if appended.iter_mut().any(|n| n.as_mut().poll(cx).is_ready()) {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        });
-        tokio::select! {
-            _ = any_append => {}
-            _ = tokio::time::sleep_until(deadline) => {}
-            // A shutdown answers now with what there is (read once more, below).
-            _ = broker.shutdown_begun() => shutting_down = true,
-        }
+        // A shutdown answers now with what there is (read once more).
+        shutting_down |= appended.wait(broker, deadline).await;
     }
 }
 

@@ -27,6 +27,7 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod long_poll;
 mod metadata;
 mod offset_commit;
 mod offset_delete;

@@ -11,10 +11,7 @@
 //! for data, woken by appends. From v15 the follower names its broker epoch (KIP-903), and a
 //! fetch from an older incarnation than metadata knows is not counted as progress.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -24,6 +21,7 @@ use protocol::generated::{FetchRequest, FetchResponse};
 use tokio::time::Instant;
 
 use super::fetch::{error_data, records_bytes};
+use super::long_poll::AppendWait;
 use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::group_coordinator::now_ms;
@@ -105,15 +103,7 @@ pub async fn handle(
         })
         .collect();
     let answered = loop {
-        let mut notified: Vec<Pin<Box<tokio::sync::futures::Notified<'_>>>> = resolved
-            .iter()
-            .filter_map(|p| p.as_ref().ok())
-            .map(|partition| {
-                let mut n = Box::pin(partition.appended());
-                n.as_mut().enable();
-                n
-            })
-            .collect();
+        let appended = AppendWait::arm(resolved.iter().filter_map(|p| p.as_ref().ok()));
         let mut bytes = 0usize;
         let mut any_error = false;
         let answered: Vec<PartitionData> = positions
@@ -147,18 +137,7 @@ pub async fn handle(
         if bytes > 0 || any_error || Instant::now() >= deadline || broker.is_shutting_down() {
             break answered;
         }
-        let any_append = std::future::poll_fn(|cx| {
-            if notified.iter_mut().any(|n| n.as_mut().poll(cx).is_ready()) {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        });
-        tokio::select! {
-            _ = any_append => {}
-            _ = tokio::time::sleep_until(deadline) => {}
-            _ = broker.shutdown_begun() => {}
-        }
+        appended.wait(broker, deadline).await;
     };
     let mut responses: Vec<FetchableTopicResponse> = topics
         .iter()
