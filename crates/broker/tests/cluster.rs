@@ -508,3 +508,30 @@ async fn a_leader_cut_off_from_the_controller_stops_serving_until_contact_return
         }
     }
 }
+
+/// Goal: a node answers no client request before it has caught up with the controller's
+/// metadata, as Kafka opens its listeners only then (a node back with an empty data folder
+/// answered "unknown topic" and clients counted 0 partitions). Alone, node 1 of three voters
+/// has no quorum: its Metadata request waits. Once node 2 starts, the same request is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_answers_clients_only_after_catching_up_with_the_metadata() {
+    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let node1 = start(1, &ports, dirs[0].path()).await;
+    let mut early = client(ports[0].0).await;
+    let pending = tokio::spawn(async move { metadata(&mut early).await });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !pending.is_finished(),
+        "answered before catching up: {:?}",
+        pending.await
+    );
+    let node2 = start(2, &ports, dirs[1].path()).await;
+    let answer = tokio::time::timeout(WAIT, pending)
+        .await
+        .expect("answered once caught up")
+        .expect("the request task");
+    assert!(answer.brokers.iter().any(|b| b.node_id == 1), "{answer:?}");
+    node2.stop_without_controlled_shutdown().await;
+    node1.stop_without_controlled_shutdown().await;
+}

@@ -69,7 +69,7 @@ pub async fn run(
     // connection is closed after the idle timeout.
     if let Some(cluster) = broker.cluster.get() {
         let waited = tokio::time::timeout(idle, cluster.serving.wait_caught_up_once(&mut shutdown));
-        if waited.await.is_err() {
+        if waited.await.is_err() || *shutdown.borrow() {
             tracing::debug!(%peer, "closing a connection: not caught up with the metadata yet");
             drop(responses);
             let _ = writer.await;
