@@ -50,7 +50,7 @@ pub struct Cluster {
     image: watch::Receiver<Arc<MetadataImage>>,
     /// Follower fetchers by leader.
     pub(crate) fetchers: Mutex<HashMap<BrokerId, JoinHandle<()>>>,
-    /// Whether this broker may lead for clients now (`self_fencing.rs`).
+    /// This broker's contact with the controller (`self_fencing.rs`).
     pub serving: self_fencing::ServingState,
 }
 
