@@ -116,10 +116,7 @@ impl Partition {
     pub fn check_leader(&self) -> Result<i32, BrokerError> {
         match &*self.role() {
             Role::Leader(state) => Ok(state.leader_epoch),
-            Role::Follower { .. } => Err(BrokerError::NotLeaderOrFollower {
-                topic: self.topic_partition.topic.clone(),
-                partition: self.topic_partition.partition,
-            }),
+            Role::Follower { .. } => Err(self.not_leader()),
         }
     }
 
@@ -137,10 +134,14 @@ impl Partition {
             }
             Role::Follower { .. } => None,
         };
-        serving.ok_or_else(|| BrokerError::NotLeaderOrFollower {
+        serving.ok_or_else(|| self.not_leader())
+    }
+
+    fn not_leader(&self) -> BrokerError {
+        BrokerError::NotLeaderOrFollower {
             topic: self.topic_partition.topic.clone(),
             partition: self.topic_partition.partition,
-        })
+        }
     }
 
     /// Appends a produced (validated) batch as leader, stamping this partition's leader epoch
@@ -198,10 +199,7 @@ impl Partition {
         {
             let mut role = self.role();
             let Role::Leader(state) = &mut *role else {
-                return Err(BrokerError::NotLeaderOrFollower {
-                    topic: self.topic_partition.topic.clone(),
-                    partition: self.topic_partition.partition,
-                });
+                return Err(self.not_leader());
             };
             if !state.followers.contains_key(&follower) {
                 return Err(BrokerError::UnknownReplica {

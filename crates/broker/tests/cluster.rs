@@ -72,6 +72,7 @@ async fn start(id: i32, ports: &[(u16, u16)], dir: &std::path::Path) -> RunningB
     broker::run(config).await.expect("the node starts")
 }
 
+/// Three combined nodes, returned once node 1 lists all three brokers unfenced.
 async fn start_cluster() -> (Vec<(u16, u16)>, Vec<Node>) {
     let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
     let mut nodes = Vec::new();
@@ -85,6 +86,10 @@ async fn start_cluster() -> (Vec<(u16, u16)>, Vec<Node>) {
             dir,
         });
     }
+    wait_metadata(nodes[0].client_port, "three unfenced brokers", |m| {
+        (m.brokers.len() == 3).then_some(())
+    })
+    .await;
     (ports, nodes)
 }
 
@@ -261,10 +266,6 @@ async fn wait_log_ends(nodes: &[Node], topic: &str, partition: i32, expected: i6
 async fn a_three_node_cluster_replicates_fails_over_and_rejoins() {
     let (ports, mut nodes) = start_cluster().await;
     let first = nodes[0].client_port;
-    wait_metadata(first, "three unfenced brokers", |m| {
-        (m.brokers.len() == 3).then_some(())
-    })
-    .await;
     let mut admin = client(first).await;
     let created = create(
         &mut admin,
@@ -454,10 +455,6 @@ async fn produce_briefly(port: u16, topic: &str, count: i32) -> PartitionProduce
 async fn a_leader_cut_off_from_the_controller_stops_serving_until_contact_returns() {
     let (ports, mut nodes) = start_cluster().await;
     let first = nodes[0].client_port;
-    wait_metadata(first, "three unfenced brokers", |m| {
-        (m.brokers.len() == 3).then_some(())
-    })
-    .await;
     let mut admin = client(first).await;
     let created = create(&mut admin, vec![topic("cut", 1, 3)], false).await;
     assert_eq!(created, vec![("cut".to_string(), 0)]);
