@@ -27,10 +27,10 @@ step "format"
 cargo fmt --all -- --check
 
 step "generated codec matches the specs"
-if [ -d ../shared/kafka-message-specs ]; then
+if [ -d ../shared/kafka-message-specs-4.4 ] && [ -d ../shared/kafka-message-specs ]; then
   cargo xtask codegen --check
 else
-  echo "skipped: ../shared/kafka-message-specs is absent"
+  echo "skipped: ../shared/kafka-message-specs-4.4 or ../shared/kafka-message-specs is absent"
 fi
 
 step "clippy"

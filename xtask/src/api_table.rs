@@ -54,17 +54,12 @@ pub fn mod_file(specs: &[Spec], apis: &[Api]) -> String {
         let (lo, hi) = api.request.valid.0.unwrap_or((0, -1));
         writeln!(out, "            ApiKey::{} => ({lo}, {hi}),", api.name).unwrap();
     }
-    out.push_str("        }\n    }\n\n    /// The request header version used with this API at `version`: 2 when the request is\n    /// flexible, else 1 (0 for ControlledShutdown v0).\n    pub fn request_header_version(self, version: i16) -> i16 {\n        match self {\n");
+    out.push_str("        }\n    }\n\n    /// The request header version used with this API at `version`: 2 when the request is\n    /// flexible, else 1.\n    pub fn request_header_version(self, version: i16) -> i16 {\n        match self {\n");
     for api in apis {
         let flexible = api.request.flexible.0.map(|(lo, _)| lo);
         let expr = match flexible {
             Some(lo) => format!("if version >= {lo} {{ 2 }} else {{ 1 }}"),
             None => "1".into(),
-        };
-        let expr = if api.name == "ControlledShutdown" {
-            format!("if version == 0 {{ 0 }} else {{ {expr} }}")
-        } else {
-            expr
         };
         writeln!(out, "            ApiKey::{} => {expr},", api.name).unwrap();
     }
@@ -107,6 +102,15 @@ pub fn mod_file(specs: &[Spec], apis: &[Api]) -> String {
             writeln!(
                 out,
                 "            Self::{}(body) => body.encode(encoder, version),",
+                api.name
+            )
+            .unwrap();
+        }
+        writeln!(out, "        }}\n    }}\n\n    /// A body for `api_key` with every field at its spec default.\n    pub fn default_for(api_key: ApiKey) -> Self {{\n        match api_key {{").unwrap();
+        for api in apis {
+            writeln!(
+                out,
+                "            ApiKey::{0} => Self::{0}({0}{kind}::default()),",
                 api.name
             )
             .unwrap();

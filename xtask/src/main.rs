@@ -1,9 +1,14 @@
 //! Runnel's developer tasks. `cargo xtask codegen` generates the wire codec's message types
 //! from Kafka's JSON message specs into `crates/protocol/src/generated/`; `--check` fails when
 //! the committed code differs from what the specs produce (CI runs it).
+//!
+//! The specs are Kafka 4.4.0's (`../shared/kafka-message-specs-4.4`), joined with the versions
+//! Kafka 4.0 dropped that the older snapshot (`../shared/kafka-message-specs`) still describes
+//! (`merge.rs`).
 
 mod api_table;
 mod emit;
+mod merge;
 mod spec;
 
 use std::collections::BTreeMap;
@@ -21,7 +26,9 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: cargo xtask codegen [--specs DIR] [--out DIR] [--check]");
+            eprintln!(
+                "usage: cargo xtask codegen [--specs DIR] [--older-specs DIR] [--out DIR] [--check]"
+            );
             ExitCode::FAILURE
         }
     }
@@ -36,33 +43,33 @@ fn workspace_root() -> PathBuf {
 
 fn codegen(args: &[String]) -> Result<(), String> {
     let root = workspace_root();
-    let mut specs_dir = root.join("../shared/kafka-message-specs");
+    let mut specs_dir = root.join("../shared/kafka-message-specs-4.4");
+    let mut older_dir = root.join("../shared/kafka-message-specs");
     let mut out_dir = root.join("crates/protocol/src/generated");
     let mut check = false;
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         match arg.as_str() {
             "--specs" => specs_dir = PathBuf::from(iter.next().ok_or("--specs needs a directory")?),
+            "--older-specs" => {
+                older_dir = PathBuf::from(iter.next().ok_or("--older-specs needs a directory")?)
+            }
             "--out" => out_dir = PathBuf::from(iter.next().ok_or("--out needs a directory")?),
             "--check" => check = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    let mut paths = Vec::new();
-    for dir in [specs_dir.clone(), specs_dir.join("coordinator-records")] {
-        let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        for entry in entries {
-            let path = entry.map_err(|e| e.to_string())?.path();
-            if path.extension().is_some_and(|ext| ext == "json") {
-                paths.push(path);
-            }
+    let older: BTreeMap<String, spec::Spec> = load_dir(&older_dir)?
+        .into_iter()
+        .map(|s| (s.name.clone(), s))
+        .collect();
+    let mut specs = Vec::new();
+    for current in load_dir(&specs_dir)? {
+        let previous = older.get(&current.name);
+        if let Some(merged) = merge::merge(current, previous)? {
+            specs.push(merged);
         }
     }
-    paths.sort();
-    let mut specs = paths
-        .iter()
-        .map(|p| spec::load(p))
-        .collect::<Result<Vec<_>, _>>()?;
     specs.sort_by(|a, b| a.name.cmp(&b.name));
 
     let mut requests = BTreeMap::new();
@@ -138,6 +145,22 @@ fn codegen(args: &[String]) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// Every spec in `dir` and its `coordinator-records/`, in file-name order.
+fn load_dir(dir: &Path) -> Result<Vec<spec::Spec>, String> {
+    let mut paths = Vec::new();
+    for dir in [dir.to_path_buf(), dir.join("coordinator-records")] {
+        let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for entry in entries {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            if path.extension().is_some_and(|ext| ext == "json") {
+                paths.push(path);
+            }
+        }
+    }
+    paths.sort();
+    paths.iter().map(|p| spec::load(p)).collect()
 }
 
 fn compare(staging: &Path, out_dir: &Path, files: &BTreeMap<String, String>) -> Result<(), String> {

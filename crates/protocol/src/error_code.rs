@@ -138,6 +138,13 @@ pub enum ErrorCode {
     VoterNotFound = 127,
     InvalidRegularExpression = 128,
     RebootstrapRequired = 129,
+    StreamsInvalidTopology = 130,
+    StreamsInvalidTopologyEpoch = 131,
+    StreamsTopologyFenced = 132,
+    ShareSessionLimitReached = 133,
+    GroupDeletionFailed = 134,
+    StreamsTopologyDescriptionUpdateFailed = 135,
+    ControllerIdNotRegistered = 136,
 }
 
 impl ErrorCode {
@@ -280,6 +287,13 @@ impl ErrorCode {
             127 => ErrorCode::VoterNotFound,
             128 => ErrorCode::InvalidRegularExpression,
             129 => ErrorCode::RebootstrapRequired,
+            130 => ErrorCode::StreamsInvalidTopology,
+            131 => ErrorCode::StreamsInvalidTopologyEpoch,
+            132 => ErrorCode::StreamsTopologyFenced,
+            133 => ErrorCode::ShareSessionLimitReached,
+            134 => ErrorCode::GroupDeletionFailed,
+            135 => ErrorCode::StreamsTopologyDescriptionUpdateFailed,
+            136 => ErrorCode::ControllerIdNotRegistered,
             _ => return None,
         })
     }
@@ -422,6 +436,15 @@ impl ErrorCode {
             ErrorCode::VoterNotFound => "VOTER_NOT_FOUND",
             ErrorCode::InvalidRegularExpression => "INVALID_REGULAR_EXPRESSION",
             ErrorCode::RebootstrapRequired => "REBOOTSTRAP_REQUIRED",
+            ErrorCode::StreamsInvalidTopology => "STREAMS_INVALID_TOPOLOGY",
+            ErrorCode::StreamsInvalidTopologyEpoch => "STREAMS_INVALID_TOPOLOGY_EPOCH",
+            ErrorCode::StreamsTopologyFenced => "STREAMS_TOPOLOGY_FENCED",
+            ErrorCode::ShareSessionLimitReached => "SHARE_SESSION_LIMIT_REACHED",
+            ErrorCode::GroupDeletionFailed => "GROUP_DELETION_FAILED",
+            ErrorCode::StreamsTopologyDescriptionUpdateFailed => {
+                "STREAMS_TOPOLOGY_DESCRIPTION_UPDATE_FAILED"
+            }
+            ErrorCode::ControllerIdNotRegistered => "CONTROLLER_ID_NOT_REGISTERED",
         }
     }
 
@@ -473,11 +496,12 @@ mod tests {
 
     #[test]
     fn codes_round_trip_and_match_kafka_numbers() {
-        for code in -1..=129 {
-            let error = ErrorCode::from_code(code).expect("every code in Kafka 4.0's table");
+        for code in -1..=136 {
+            let error = ErrorCode::from_code(code).expect("every code in Kafka 4.4's table");
             assert_eq!(error.code(), code);
         }
-        assert_eq!(ErrorCode::from_code(130), None);
+        assert_eq!(ErrorCode::from_code(137), None);
+        assert_eq!(ErrorCode::ControllerIdNotRegistered.code(), 136);
         assert_eq!(ErrorCode::NotLeaderOrFollower.code(), 6);
         assert_eq!(ErrorCode::UnsupportedVersion.code(), 35);
         assert_eq!(ErrorCode::InvalidRecord.code(), 87);

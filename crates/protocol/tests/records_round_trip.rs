@@ -9,7 +9,7 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use protocol::records::{
     Compression, Record, RecordBatchBuilder, RecordBatchHeader, RecordBatches, RecordHeader,
-    TimestampType, decode_batch_records,
+    TimestampType, decode_batch_records, set_log_append_time,
 };
 
 const CAP_BYTES: usize = 1 << 20;
@@ -225,4 +225,38 @@ proptest! {
         }
         read_everything(&Bytes::from(bytes));
     }
+}
+
+/// Goal: the LogAppendTime rewrite (Kafka's `setMaxTimestamp(LOG_APPEND_TIME, now)`) leaves a
+/// batch whose CRC verifies, whose maxTimestamp is the broker's time and whose base timestamp and
+/// records are as produced; bytes after the batch are not touched.
+#[test]
+fn log_append_time_rewrite_keeps_the_crc_valid() {
+    let mut builder = RecordBatchBuilder::new().base_timestamp(1_000);
+    builder
+        .push(Record {
+            offset_delta: 0,
+            timestamp_delta: 5,
+            key: None,
+            value: Some(Bytes::from_static(b"v")),
+            headers: Vec::new(),
+        })
+        .unwrap();
+    let built = builder.build().unwrap();
+    let mut bytes = built.to_vec();
+    bytes.extend_from_slice(b"after");
+    set_log_append_time(&mut bytes, 42);
+    assert_eq!(&bytes[built.len()..], b"after");
+    let bytes = Bytes::from(bytes);
+    let header = RecordBatchHeader::parse(&bytes).unwrap();
+    header.verify_crc().unwrap();
+    assert_eq!(header.max_timestamp(), 42);
+    assert_eq!(header.timestamp_type(), TimestampType::LogAppendTime);
+    assert_eq!(header.base_timestamp(), 1_000);
+    let records: Vec<Record> = decode_batch_records(&header, &bytes, CAP_BYTES)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].value.as_deref(), Some(&b"v"[..]));
 }

@@ -37,7 +37,17 @@ fn produce_request(version: i16, records: &Bytes) -> (RequestHeader, RequestBody
         acks: -1,
         timeout_ms: 30_000,
         topic_data: vec![TopicProduceData {
-            name: "zero-copy".to_owned(),
+            // v13+ names the topic by id only.
+            name: if version < 13 {
+                "zero-copy".to_owned()
+            } else {
+                String::new()
+            },
+            topic_id: if version < 13 {
+                Uuid::ZERO
+            } else {
+                Uuid([7; 16])
+            },
             partition_data: vec![PartitionProduceData {
                 index: 0,
                 records: Some(records.clone().into()),

@@ -17,6 +17,7 @@ pub struct AddRaftVoterRequest {
     pub voter_id: i32,
     pub voter_directory_id: Uuid,
     pub listeners: Vec<Listener>,
+    pub ack_when_committed: bool,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
 }
@@ -29,6 +30,7 @@ impl Default for AddRaftVoterRequest {
             voter_id: 0,
             voter_directory_id: Uuid::ZERO,
             listeners: Vec::new(),
+            ack_when_committed: true,
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
@@ -44,6 +46,9 @@ impl AddRaftVoterRequest {
         len += 4;
         len += 16;
         len += (if flexible { 1 } else { 4 });
+        if version >= 1 {
+            len += 1;
+        }
         if flexible {
             len += 1;
         }
@@ -72,6 +77,9 @@ impl AddRaftVoterRequest {
             }
             items
         };
+        if version >= 1 {
+            this.ack_when_committed = read_bool(buf)?;
+        }
         if flexible {
             let count = read_tagged_field_count(buf, "AddRaftVoterRequest")?;
             for _ in 0..count {
@@ -102,6 +110,9 @@ impl AddRaftVoterRequest {
         )?;
         for item in (&self.listeners).iter() {
             (item).encode_at(encoder, version)?;
+        }
+        if version >= 1 {
+            encoder.put_bool(self.ack_when_committed);
         }
         if flexible {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
@@ -135,6 +146,9 @@ impl AddRaftVoterRequest {
             rng.depth -= 1;
             items
         };
+        if version >= 1 {
+            this.ack_when_committed = rng.bool();
+        }
         if flexible {
             this.unknown_tagged_fields = rng.unknown_tagged_fields();
         }
@@ -143,7 +157,7 @@ impl AddRaftVoterRequest {
 }
 
 impl Message for AddRaftVoterRequest {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("AddRaftVoterRequest", version, Self::VERSIONS)?;

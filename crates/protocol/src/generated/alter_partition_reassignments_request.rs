@@ -13,6 +13,7 @@ pub const API_KEY: i16 = 45;
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlterPartitionReassignmentsRequest {
     pub timeout_ms: i32,
+    pub allow_replication_factor_change: bool,
     pub topics: Vec<ReassignableTopic>,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
@@ -22,6 +23,7 @@ impl Default for AlterPartitionReassignmentsRequest {
     fn default() -> Self {
         Self {
             timeout_ms: 60000,
+            allow_replication_factor_change: true,
             topics: Vec::new(),
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
@@ -34,6 +36,9 @@ impl AlterPartitionReassignmentsRequest {
         let flexible = true;
         let mut len = 0;
         len += 4;
+        if version >= 1 {
+            len += 1;
+        }
         len += (if flexible { 1 } else { 4 });
         if flexible {
             len += 1;
@@ -46,6 +51,9 @@ impl AlterPartitionReassignmentsRequest {
         let flexible = true;
         let mut this = Self::default();
         this.timeout_ms = read_i32(buf)?;
+        if version >= 1 {
+            this.allow_replication_factor_change = read_bool(buf)?;
+        }
         this.topics = {
             let count = read_non_null_array_length(
                 buf,
@@ -76,6 +84,9 @@ impl AlterPartitionReassignmentsRequest {
     pub fn encode_at(&self, encoder: &mut Encoder, version: i16) -> Result<(), EncodeError> {
         let flexible = true;
         encoder.put_i32(self.timeout_ms);
+        if version >= 1 {
+            encoder.put_bool(self.allow_replication_factor_change);
+        }
         encoder.put_array_length(
             Some((&self.topics).len()),
             flexible,
@@ -100,6 +111,9 @@ impl AlterPartitionReassignmentsRequest {
         let flexible = true;
         let mut this = Self::default();
         this.timeout_ms = rng.i32();
+        if version >= 1 {
+            this.allow_replication_factor_change = rng.bool();
+        }
         this.topics = {
             rng.depth += 1;
             let count = rng.array_len();
@@ -117,7 +131,7 @@ impl AlterPartitionReassignmentsRequest {
 }
 
 impl Message for AlterPartitionReassignmentsRequest {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version(

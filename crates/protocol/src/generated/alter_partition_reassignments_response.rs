@@ -13,6 +13,7 @@ pub const API_KEY: i16 = 45;
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlterPartitionReassignmentsResponse {
     pub throttle_time_ms: i32,
+    pub allow_replication_factor_change: bool,
     pub error_code: i16,
     pub error_message: Option<String>,
     pub responses: Vec<ReassignableTopicResponse>,
@@ -24,6 +25,7 @@ impl Default for AlterPartitionReassignmentsResponse {
     fn default() -> Self {
         Self {
             throttle_time_ms: 0,
+            allow_replication_factor_change: true,
             error_code: 0,
             error_message: Some(String::new()),
             responses: Vec::new(),
@@ -38,6 +40,9 @@ impl AlterPartitionReassignmentsResponse {
         let flexible = true;
         let mut len = 0;
         len += 4;
+        if version >= 1 {
+            len += 1;
+        }
         len += 2;
         len += (if flexible { 1 } else { 2 });
         len += (if flexible { 1 } else { 4 });
@@ -52,6 +57,9 @@ impl AlterPartitionReassignmentsResponse {
         let flexible = true;
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf)?;
+        if version >= 1 {
+            this.allow_replication_factor_change = read_bool(buf)?;
+        }
         this.error_code = read_i16(buf)?;
         this.error_message = read_nullable_string(
             buf,
@@ -88,6 +96,9 @@ impl AlterPartitionReassignmentsResponse {
     pub fn encode_at(&self, encoder: &mut Encoder, version: i16) -> Result<(), EncodeError> {
         let flexible = true;
         encoder.put_i32(self.throttle_time_ms);
+        if version >= 1 {
+            encoder.put_bool(self.allow_replication_factor_change);
+        }
         encoder.put_i16(self.error_code);
         encoder.put_nullable_string(
             (&self.error_message).as_deref(),
@@ -118,6 +129,9 @@ impl AlterPartitionReassignmentsResponse {
         let flexible = true;
         let mut this = Self::default();
         this.throttle_time_ms = rng.i32();
+        if version >= 1 {
+            this.allow_replication_factor_change = rng.bool();
+        }
         this.error_code = rng.i16();
         this.error_message = if rng.chance(5) {
             None
@@ -141,7 +155,7 @@ impl AlterPartitionReassignmentsResponse {
 }
 
 impl Message for AlterPartitionReassignmentsResponse {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version(

@@ -14,6 +14,8 @@ pub const API_KEY: i16 = 18;
 pub struct ApiVersionsRequest {
     pub client_software_name: String,
     pub client_software_version: String,
+    pub cluster_id: Option<String>,
+    pub node_id: i32,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
 }
@@ -23,6 +25,8 @@ impl Default for ApiVersionsRequest {
         Self {
             client_software_name: String::new(),
             client_software_version: String::new(),
+            cluster_id: None,
+            node_id: -1,
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
@@ -38,6 +42,12 @@ impl ApiVersionsRequest {
         }
         if version >= 3 {
             len += (if flexible { 1 } else { 2 });
+        }
+        if version >= 5 {
+            len += (if flexible { 1 } else { 2 });
+        }
+        if version >= 5 {
+            len += 4;
         }
         if flexible {
             len += 1;
@@ -64,6 +74,12 @@ impl ApiVersionsRequest {
                 "ApiVersionsRequest.ClientSoftwareVersion",
                 version,
             )?;
+        }
+        if version >= 5 {
+            this.cluster_id = read_nullable_string(buf, flexible, "ApiVersionsRequest.ClusterId")?;
+        }
+        if version >= 5 {
+            this.node_id = read_i32(buf)?;
         }
         if flexible {
             let count = read_tagged_field_count(buf, "ApiVersionsRequest")?;
@@ -94,6 +110,16 @@ impl ApiVersionsRequest {
                 "ApiVersionsRequest.ClientSoftwareVersion",
             )?;
         }
+        if version >= 5 {
+            encoder.put_nullable_string(
+                (&self.cluster_id).as_deref(),
+                flexible,
+                "ApiVersionsRequest.ClusterId",
+            )?;
+        }
+        if version >= 5 {
+            encoder.put_i32(self.node_id);
+        }
         if flexible {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
@@ -115,6 +141,16 @@ impl ApiVersionsRequest {
         if version >= 3 {
             this.client_software_version = rng.string();
         }
+        if version >= 5 {
+            this.cluster_id = if rng.chance(5) {
+                None
+            } else {
+                Some(rng.string())
+            };
+        }
+        if version >= 5 {
+            this.node_id = rng.i32();
+        }
         if flexible {
             this.unknown_tagged_fields = rng.unknown_tagged_fields();
         }
@@ -123,7 +159,7 @@ impl ApiVersionsRequest {
 }
 
 impl Message for ApiVersionsRequest {
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (0, 5);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("ApiVersionsRequest", version, Self::VERSIONS)?;

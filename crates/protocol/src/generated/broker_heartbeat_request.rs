@@ -18,6 +18,7 @@ pub struct BrokerHeartbeatRequest {
     pub want_fence: bool,
     pub want_shut_down: bool,
     pub offline_log_dirs: Vec<Uuid>,
+    pub cordoned_log_dirs: Option<Vec<Uuid>>,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
 }
@@ -31,6 +32,7 @@ impl Default for BrokerHeartbeatRequest {
             want_fence: false,
             want_shut_down: false,
             offline_log_dirs: Vec::new(),
+            cordoned_log_dirs: None,
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
@@ -87,6 +89,28 @@ impl BrokerHeartbeatRequest {
                         }
                         finish_tagged_field(&data, 0, "BrokerHeartbeatRequest.OfflineLogDirs")?;
                     }
+                    1 if version >= 2 => {
+                        let mut data = field.data;
+                        {
+                            let buf = &mut data;
+                            this.cordoned_log_dirs = match read_array_length(
+                                buf,
+                                flexible,
+                                16,
+                                "BrokerHeartbeatRequest.CordonedLogDirs",
+                            )? {
+                                None => None,
+                                Some(count) => {
+                                    let mut items = Vec::with_capacity(initial_capacity(count));
+                                    for _ in 0..count {
+                                        items.push(read_uuid(buf)?);
+                                    }
+                                    Some(items)
+                                }
+                            };
+                        }
+                        finish_tagged_field(&data, 1, "BrokerHeartbeatRequest.CordonedLogDirs")?;
+                    }
                     _ => this.unknown_tagged_fields.push(field),
                 }
             }
@@ -104,8 +128,11 @@ impl BrokerHeartbeatRequest {
         encoder.put_bool(self.want_shut_down);
         if flexible {
             let write_offline_log_dirs = version >= 1 && self.offline_log_dirs != Vec::new();
+            let write_cordoned_log_dirs = version >= 2 && self.cordoned_log_dirs != None;
             encoder.put_unsigned_varint(
-                (self.unknown_tagged_fields.len() + usize::from(write_offline_log_dirs)) as u32,
+                (self.unknown_tagged_fields.len()
+                    + usize::from(write_offline_log_dirs)
+                    + usize::from(write_cordoned_log_dirs)) as u32,
             );
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             if write_offline_log_dirs {
@@ -117,6 +144,31 @@ impl BrokerHeartbeatRequest {
                     )?;
                     for item in (&self.offline_log_dirs).iter() {
                         encoder.put_uuid((item));
+                    }
+                    Ok(())
+                })?;
+            }
+            while let Some(field) = unknown.next_if(|field| field.tag < 1) {
+                encoder.put_raw_tagged_field(&field);
+            }
+            if write_cordoned_log_dirs {
+                encoder.put_tagged_field(1, |encoder| {
+                    match (&self.cordoned_log_dirs) {
+                        Some(items) => {
+                            encoder.put_array_length(
+                                Some(items.len()),
+                                flexible,
+                                "BrokerHeartbeatRequest.CordonedLogDirs",
+                            )?;
+                            for item in items.iter() {
+                                encoder.put_uuid((item));
+                            }
+                        }
+                        None => encoder.put_array_length(
+                            None,
+                            flexible,
+                            "BrokerHeartbeatRequest.CordonedLogDirs",
+                        )?,
                     }
                     Ok(())
                 })?;
@@ -147,6 +199,19 @@ impl BrokerHeartbeatRequest {
                 items
             };
         }
+        if version >= 2 {
+            this.cordoned_log_dirs = if rng.chance(5) {
+                None
+            } else {
+                Some({
+                    rng.depth += 1;
+                    let count = rng.array_len();
+                    let items = (0..count).map(|_| rng.uuid()).collect::<Vec<_>>();
+                    rng.depth -= 1;
+                    items
+                })
+            };
+        }
         if flexible {
             this.unknown_tagged_fields = rng.unknown_tagged_fields();
         }
@@ -155,7 +220,7 @@ impl BrokerHeartbeatRequest {
 }
 
 impl Message for BrokerHeartbeatRequest {
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("BrokerHeartbeatRequest", version, Self::VERSIONS)?;

@@ -107,7 +107,7 @@ impl BrokerHeartbeatResponse {
 }
 
 impl Message for BrokerHeartbeatResponse {
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("BrokerHeartbeatResponse", version, Self::VERSIONS)?;

@@ -120,7 +120,7 @@ impl ConsumerGroupDescribeRequest {
 }
 
 impl Message for ConsumerGroupDescribeRequest {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("ConsumerGroupDescribeRequest", version, Self::VERSIONS)?;

@@ -117,7 +117,7 @@ impl ConsumerGroupDescribeResponse {
 }
 
 impl Message for ConsumerGroupDescribeResponse {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("ConsumerGroupDescribeResponse", version, Self::VERSIONS)?;
@@ -363,6 +363,7 @@ pub struct Member {
     pub subscribed_topic_regex: Option<String>,
     pub assignment: Assignment,
     pub target_assignment: Assignment,
+    pub member_type: i8,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
 }
@@ -380,6 +381,7 @@ impl Default for Member {
             subscribed_topic_regex: None,
             assignment: Assignment::default(),
             target_assignment: Assignment::default(),
+            member_type: -1,
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
@@ -400,6 +402,9 @@ impl Member {
         len += (if flexible { 1 } else { 2 });
         len += Assignment::min_len_at(version);
         len += Assignment::min_len_at(version);
+        if version >= 1 {
+            len += 1;
+        }
         if flexible {
             len += 1;
         }
@@ -439,6 +444,9 @@ impl Member {
             read_nullable_string(buf, flexible, "Member.SubscribedTopicRegex")?;
         this.assignment = Assignment::decode_at(buf, version)?;
         this.target_assignment = Assignment::decode_at(buf, version)?;
+        if version >= 1 {
+            this.member_type = read_i8(buf)?;
+        }
         if flexible {
             let count = read_tagged_field_count(buf, "Member")?;
             for _ in 0..count {
@@ -479,6 +487,9 @@ impl Member {
         )?;
         (&self.assignment).encode_at(encoder, version)?;
         (&self.target_assignment).encode_at(encoder, version)?;
+        if version >= 1 {
+            encoder.put_i8(self.member_type);
+        }
         if flexible {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
@@ -522,6 +533,9 @@ impl Member {
         };
         this.assignment = Assignment::random(rng, version);
         this.target_assignment = Assignment::random(rng, version);
+        if version >= 1 {
+            this.member_type = rng.i8();
+        }
         if flexible {
             this.unknown_tagged_fields = rng.unknown_tagged_fields();
         }

@@ -114,7 +114,7 @@ impl DeleteGroupsRequest {
 }
 
 impl Message for DeleteGroupsRequest {
-    const VERSIONS: (i16, i16) = (0, 2);
+    const VERSIONS: (i16, i16) = (0, 3);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("DeleteGroupsRequest", version, Self::VERSIONS)?;

@@ -117,7 +117,7 @@ impl DeleteGroupsResponse {
 }
 
 impl Message for DeleteGroupsResponse {
-    const VERSIONS: (i16, i16) = (0, 2);
+    const VERSIONS: (i16, i16) = (0, 3);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("DeleteGroupsResponse", version, Self::VERSIONS)?;
@@ -145,6 +145,7 @@ impl Message for DeleteGroupsResponse {
 pub struct DeletableGroupResult {
     pub group_id: String,
     pub error_code: i16,
+    pub error_message: Option<String>,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
 }
@@ -154,6 +155,7 @@ impl Default for DeletableGroupResult {
         Self {
             group_id: String::new(),
             error_code: 0,
+            error_message: None,
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
@@ -166,6 +168,9 @@ impl DeletableGroupResult {
         let mut len = 0;
         len += (if flexible { 1 } else { 2 });
         len += 2;
+        if version >= 3 {
+            len += (if flexible { 1 } else { 2 });
+        }
         if flexible {
             len += 1;
         }
@@ -178,6 +183,10 @@ impl DeletableGroupResult {
         let mut this = Self::default();
         this.group_id = read_string(buf, flexible, "DeletableGroupResult.GroupId", version)?;
         this.error_code = read_i16(buf)?;
+        if version >= 3 {
+            this.error_message =
+                read_nullable_string(buf, flexible, "DeletableGroupResult.ErrorMessage")?;
+        }
         if flexible {
             let count = read_tagged_field_count(buf, "DeletableGroupResult")?;
             for _ in 0..count {
@@ -195,6 +204,13 @@ impl DeletableGroupResult {
         let flexible = version >= 2;
         encoder.put_string((&self.group_id), flexible, "DeletableGroupResult.GroupId")?;
         encoder.put_i16(self.error_code);
+        if version >= 3 {
+            encoder.put_nullable_string(
+                (&self.error_message).as_deref(),
+                flexible,
+                "DeletableGroupResult.ErrorMessage",
+            )?;
+        }
         if flexible {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
@@ -212,6 +228,13 @@ impl DeletableGroupResult {
         let mut this = Self::default();
         this.group_id = rng.string();
         this.error_code = rng.i16();
+        if version >= 3 {
+            this.error_message = if rng.chance(5) {
+                None
+            } else {
+                Some(rng.string())
+            };
+        }
         if flexible {
             this.unknown_tagged_fields = rng.unknown_tagged_fields();
         }

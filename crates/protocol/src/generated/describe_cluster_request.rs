@@ -14,6 +14,7 @@ pub const API_KEY: i16 = 60;
 pub struct DescribeClusterRequest {
     pub include_cluster_authorized_operations: bool,
     pub endpoint_type: i8,
+    pub include_fenced_brokers: bool,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
 }
@@ -23,6 +24,7 @@ impl Default for DescribeClusterRequest {
         Self {
             include_cluster_authorized_operations: false,
             endpoint_type: 1,
+            include_fenced_brokers: false,
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
@@ -35,6 +37,9 @@ impl DescribeClusterRequest {
         let mut len = 0;
         len += 1;
         if version >= 1 {
+            len += 1;
+        }
+        if version >= 2 {
             len += 1;
         }
         if flexible {
@@ -50,6 +55,9 @@ impl DescribeClusterRequest {
         this.include_cluster_authorized_operations = read_bool(buf)?;
         if version >= 1 {
             this.endpoint_type = read_i8(buf)?;
+        }
+        if version >= 2 {
+            this.include_fenced_brokers = read_bool(buf)?;
         }
         if flexible {
             let count = read_tagged_field_count(buf, "DescribeClusterRequest")?;
@@ -70,6 +78,9 @@ impl DescribeClusterRequest {
         if version >= 1 {
             encoder.put_i8(self.endpoint_type);
         }
+        if version >= 2 {
+            encoder.put_bool(self.include_fenced_brokers);
+        }
         if flexible {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
@@ -89,6 +100,9 @@ impl DescribeClusterRequest {
         if version >= 1 {
             this.endpoint_type = rng.i8();
         }
+        if version >= 2 {
+            this.include_fenced_brokers = rng.bool();
+        }
         if flexible {
             this.unknown_tagged_fields = rng.unknown_tagged_fields();
         }
@@ -97,7 +111,7 @@ impl DescribeClusterRequest {
 }
 
 impl Message for DescribeClusterRequest {
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("DescribeClusterRequest", version, Self::VERSIONS)?;

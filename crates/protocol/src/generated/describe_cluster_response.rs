@@ -174,7 +174,7 @@ impl DescribeClusterResponse {
 }
 
 impl Message for DescribeClusterResponse {
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("DescribeClusterResponse", version, Self::VERSIONS)?;
@@ -204,6 +204,7 @@ pub struct DescribeClusterBroker {
     pub host: String,
     pub port: i32,
     pub rack: Option<String>,
+    pub is_fenced: bool,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
 }
@@ -215,6 +216,7 @@ impl Default for DescribeClusterBroker {
             host: String::new(),
             port: 0,
             rack: None,
+            is_fenced: false,
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
@@ -229,6 +231,9 @@ impl DescribeClusterBroker {
         len += (if flexible { 1 } else { 2 });
         len += 4;
         len += (if flexible { 1 } else { 2 });
+        if version >= 2 {
+            len += 1;
+        }
         if flexible {
             len += 1;
         }
@@ -243,6 +248,9 @@ impl DescribeClusterBroker {
         this.host = read_string(buf, flexible, "DescribeClusterBroker.Host", version)?;
         this.port = read_i32(buf)?;
         this.rack = read_nullable_string(buf, flexible, "DescribeClusterBroker.Rack")?;
+        if version >= 2 {
+            this.is_fenced = read_bool(buf)?;
+        }
         if flexible {
             let count = read_tagged_field_count(buf, "DescribeClusterBroker")?;
             for _ in 0..count {
@@ -266,6 +274,9 @@ impl DescribeClusterBroker {
             flexible,
             "DescribeClusterBroker.Rack",
         )?;
+        if version >= 2 {
+            encoder.put_bool(self.is_fenced);
+        }
         if flexible {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
@@ -289,6 +300,9 @@ impl DescribeClusterBroker {
         } else {
             Some(rng.string())
         };
+        if version >= 2 {
+            this.is_fenced = rng.bool();
+        }
         if flexible {
             this.unknown_tagged_fields = rng.unknown_tagged_fields();
         }

@@ -128,7 +128,7 @@ impl DescribeGroupsRequest {
 }
 
 impl Message for DescribeGroupsRequest {
-    const VERSIONS: (i16, i16) = (0, 5);
+    const VERSIONS: (i16, i16) = (0, 6);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("DescribeGroupsRequest", version, Self::VERSIONS)?;

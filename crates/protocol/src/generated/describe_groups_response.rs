@@ -125,7 +125,7 @@ impl DescribeGroupsResponse {
 }
 
 impl Message for DescribeGroupsResponse {
-    const VERSIONS: (i16, i16) = (0, 5);
+    const VERSIONS: (i16, i16) = (0, 6);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("DescribeGroupsResponse", version, Self::VERSIONS)?;
@@ -293,6 +293,7 @@ impl DescribedGroupMember {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribedGroup {
     pub error_code: i16,
+    pub error_message: Option<String>,
     pub group_id: String,
     pub group_state: String,
     pub protocol_type: String,
@@ -307,6 +308,7 @@ impl Default for DescribedGroup {
     fn default() -> Self {
         Self {
             error_code: 0,
+            error_message: None,
             group_id: String::new(),
             group_state: String::new(),
             protocol_type: String::new(),
@@ -324,6 +326,9 @@ impl DescribedGroup {
         let flexible = version >= 5;
         let mut len = 0;
         len += 2;
+        if version >= 6 {
+            len += (if flexible { 1 } else { 2 });
+        }
         len += (if flexible { 1 } else { 2 });
         len += (if flexible { 1 } else { 2 });
         len += (if flexible { 1 } else { 2 });
@@ -343,6 +348,10 @@ impl DescribedGroup {
         let flexible = version >= 5;
         let mut this = Self::default();
         this.error_code = read_i16(buf)?;
+        if version >= 6 {
+            this.error_message =
+                read_nullable_string(buf, flexible, "DescribedGroup.ErrorMessage")?;
+        }
         this.group_id = read_string(buf, flexible, "DescribedGroup.GroupId", version)?;
         this.group_state = read_string(buf, flexible, "DescribedGroup.GroupState", version)?;
         this.protocol_type = read_string(buf, flexible, "DescribedGroup.ProtocolType", version)?;
@@ -380,6 +389,13 @@ impl DescribedGroup {
     pub fn encode_at(&self, encoder: &mut Encoder, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 5;
         encoder.put_i16(self.error_code);
+        if version >= 6 {
+            encoder.put_nullable_string(
+                (&self.error_message).as_deref(),
+                flexible,
+                "DescribedGroup.ErrorMessage",
+            )?;
+        }
         encoder.put_string((&self.group_id), flexible, "DescribedGroup.GroupId")?;
         encoder.put_string((&self.group_state), flexible, "DescribedGroup.GroupState")?;
         encoder.put_string(
@@ -419,6 +435,13 @@ impl DescribedGroup {
         let flexible = version >= 5;
         let mut this = Self::default();
         this.error_code = rng.i16();
+        if version >= 6 {
+            this.error_message = if rng.chance(5) {
+                None
+            } else {
+                Some(rng.string())
+            };
+        }
         this.group_id = rng.string();
         this.group_state = rng.string();
         this.protocol_type = rng.string();

@@ -131,7 +131,7 @@ impl DescribeLogDirsResponse {
 }
 
 impl Message for DescribeLogDirsResponse {
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (0, 5);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("DescribeLogDirsResponse", version, Self::VERSIONS)?;
@@ -358,6 +358,7 @@ pub struct DescribeLogDirsResult {
     pub topics: Vec<DescribeLogDirsTopic>,
     pub total_bytes: i64,
     pub usable_bytes: i64,
+    pub is_cordoned: bool,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
 }
@@ -370,6 +371,7 @@ impl Default for DescribeLogDirsResult {
             topics: Vec::new(),
             total_bytes: -1,
             usable_bytes: -1,
+            is_cordoned: false,
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
@@ -388,6 +390,9 @@ impl DescribeLogDirsResult {
         }
         if version >= 4 {
             len += 8;
+        }
+        if version >= 5 {
+            len += 1;
         }
         if flexible {
             len += 1;
@@ -421,6 +426,9 @@ impl DescribeLogDirsResult {
         if version >= 4 {
             this.usable_bytes = read_i64(buf)?;
         }
+        if version >= 5 {
+            this.is_cordoned = read_bool(buf)?;
+        }
         if flexible {
             let count = read_tagged_field_count(buf, "DescribeLogDirsResult")?;
             for _ in 0..count {
@@ -451,6 +459,9 @@ impl DescribeLogDirsResult {
         }
         if version >= 4 {
             encoder.put_i64(self.usable_bytes);
+        }
+        if version >= 5 {
+            encoder.put_bool(self.is_cordoned);
         }
         if flexible {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
@@ -483,6 +494,9 @@ impl DescribeLogDirsResult {
         }
         if version >= 4 {
             this.usable_bytes = rng.i64();
+        }
+        if version >= 5 {
+            this.is_cordoned = rng.bool();
         }
         if flexible {
             this.unknown_tagged_fields = rng.unknown_tagged_fields();

@@ -302,7 +302,7 @@ impl FetchRequest {
 }
 
 impl Message for FetchRequest {
-    const VERSIONS: (i16, i16) = (0, 17);
+    const VERSIONS: (i16, i16) = (0, 18);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("FetchRequest", version, Self::VERSIONS)?;
@@ -429,6 +429,7 @@ pub struct FetchPartition {
     pub log_start_offset: i64,
     pub partition_max_bytes: i32,
     pub replica_directory_id: Uuid,
+    pub high_watermark: i64,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
 }
@@ -443,6 +444,7 @@ impl Default for FetchPartition {
             log_start_offset: -1,
             partition_max_bytes: 0,
             replica_directory_id: Uuid::ZERO,
+            high_watermark: 9223372036854775807,
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
@@ -500,6 +502,14 @@ impl FetchPartition {
                         }
                         finish_tagged_field(&data, 0, "FetchPartition.ReplicaDirectoryId")?;
                     }
+                    1 if version >= 18 => {
+                        let mut data = field.data;
+                        {
+                            let buf = &mut data;
+                            this.high_watermark = read_i64(buf)?;
+                        }
+                        finish_tagged_field(&data, 1, "FetchPartition.HighWatermark")?;
+                    }
                     _ => this.unknown_tagged_fields.push(field),
                 }
             }
@@ -525,13 +535,25 @@ impl FetchPartition {
         if flexible {
             let write_replica_directory_id =
                 version >= 17 && self.replica_directory_id != Uuid::ZERO;
+            let write_high_watermark = version >= 18 && self.high_watermark != 9223372036854775807;
             encoder.put_unsigned_varint(
-                (self.unknown_tagged_fields.len() + usize::from(write_replica_directory_id)) as u32,
+                (self.unknown_tagged_fields.len()
+                    + usize::from(write_replica_directory_id)
+                    + usize::from(write_high_watermark)) as u32,
             );
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
             if write_replica_directory_id {
                 encoder.put_tagged_field(0, |encoder| {
                     encoder.put_uuid((&self.replica_directory_id));
+                    Ok(())
+                })?;
+            }
+            while let Some(field) = unknown.next_if(|field| field.tag < 1) {
+                encoder.put_raw_tagged_field(&field);
+            }
+            if write_high_watermark {
+                encoder.put_tagged_field(1, |encoder| {
+                    encoder.put_i64(self.high_watermark);
                     Ok(())
                 })?;
             }
@@ -561,6 +583,9 @@ impl FetchPartition {
         this.partition_max_bytes = rng.i32();
         if version >= 17 {
             this.replica_directory_id = rng.uuid();
+        }
+        if version >= 18 {
+            this.high_watermark = rng.i64();
         }
         if flexible {
             this.unknown_tagged_fields = rng.unknown_tagged_fields();

@@ -203,7 +203,7 @@ impl FetchResponse {
 }
 
 impl Message for FetchResponse {
-    const VERSIONS: (i16, i16) = (0, 17);
+    const VERSIONS: (i16, i16) = (0, 18);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("FetchResponse", version, Self::VERSIONS)?;

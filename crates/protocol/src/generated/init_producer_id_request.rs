@@ -16,6 +16,8 @@ pub struct InitProducerIdRequest {
     pub transaction_timeout_ms: i32,
     pub producer_id: i64,
     pub producer_epoch: i16,
+    pub enable2_pc: bool,
+    pub keep_prepared_txn: bool,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
 }
@@ -27,6 +29,8 @@ impl Default for InitProducerIdRequest {
             transaction_timeout_ms: 0,
             producer_id: -1,
             producer_epoch: -1,
+            enable2_pc: false,
+            keep_prepared_txn: false,
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
@@ -44,6 +48,12 @@ impl InitProducerIdRequest {
         }
         if version >= 3 {
             len += 2;
+        }
+        if version >= 6 {
+            len += 1;
+        }
+        if version >= 6 {
+            len += 1;
         }
         if flexible {
             len += 1;
@@ -63,6 +73,12 @@ impl InitProducerIdRequest {
         }
         if version >= 3 {
             this.producer_epoch = read_i16(buf)?;
+        }
+        if version >= 6 {
+            this.enable2_pc = read_bool(buf)?;
+        }
+        if version >= 6 {
+            this.keep_prepared_txn = read_bool(buf)?;
         }
         if flexible {
             let count = read_tagged_field_count(buf, "InitProducerIdRequest")?;
@@ -91,6 +107,12 @@ impl InitProducerIdRequest {
         if version >= 3 {
             encoder.put_i16(self.producer_epoch);
         }
+        if version >= 6 {
+            encoder.put_bool(self.enable2_pc);
+        }
+        if version >= 6 {
+            encoder.put_bool(self.keep_prepared_txn);
+        }
         if flexible {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
@@ -118,6 +140,12 @@ impl InitProducerIdRequest {
         if version >= 3 {
             this.producer_epoch = rng.i16();
         }
+        if version >= 6 {
+            this.enable2_pc = rng.bool();
+        }
+        if version >= 6 {
+            this.keep_prepared_txn = rng.bool();
+        }
         if flexible {
             this.unknown_tagged_fields = rng.unknown_tagged_fields();
         }
@@ -126,7 +154,7 @@ impl InitProducerIdRequest {
 }
 
 impl Message for InitProducerIdRequest {
-    const VERSIONS: (i16, i16) = (0, 5);
+    const VERSIONS: (i16, i16) = (0, 6);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("InitProducerIdRequest", version, Self::VERSIONS)?;

@@ -16,6 +16,8 @@ pub struct InitProducerIdResponse {
     pub error_code: i16,
     pub producer_id: i64,
     pub producer_epoch: i16,
+    pub ongoing_txn_producer_id: i64,
+    pub ongoing_txn_producer_epoch: i16,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
 }
@@ -27,6 +29,8 @@ impl Default for InitProducerIdResponse {
             error_code: 0,
             producer_id: -1,
             producer_epoch: 0,
+            ongoing_txn_producer_id: -1,
+            ongoing_txn_producer_epoch: -1,
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
@@ -41,6 +45,12 @@ impl InitProducerIdResponse {
         len += 2;
         len += 8;
         len += 2;
+        if version >= 6 {
+            len += 8;
+        }
+        if version >= 6 {
+            len += 2;
+        }
         if flexible {
             len += 1;
         }
@@ -55,6 +65,12 @@ impl InitProducerIdResponse {
         this.error_code = read_i16(buf)?;
         this.producer_id = read_i64(buf)?;
         this.producer_epoch = read_i16(buf)?;
+        if version >= 6 {
+            this.ongoing_txn_producer_id = read_i64(buf)?;
+        }
+        if version >= 6 {
+            this.ongoing_txn_producer_epoch = read_i16(buf)?;
+        }
         if flexible {
             let count = read_tagged_field_count(buf, "InitProducerIdResponse")?;
             for _ in 0..count {
@@ -74,6 +90,12 @@ impl InitProducerIdResponse {
         encoder.put_i16(self.error_code);
         encoder.put_i64(self.producer_id);
         encoder.put_i16(self.producer_epoch);
+        if version >= 6 {
+            encoder.put_i64(self.ongoing_txn_producer_id);
+        }
+        if version >= 6 {
+            encoder.put_i16(self.ongoing_txn_producer_epoch);
+        }
         if flexible {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
@@ -93,6 +115,12 @@ impl InitProducerIdResponse {
         this.error_code = rng.i16();
         this.producer_id = rng.i64();
         this.producer_epoch = rng.i16();
+        if version >= 6 {
+            this.ongoing_txn_producer_id = rng.i64();
+        }
+        if version >= 6 {
+            this.ongoing_txn_producer_epoch = rng.i16();
+        }
         if flexible {
             this.unknown_tagged_fields = rng.unknown_tagged_fields();
         }
@@ -101,7 +129,7 @@ impl InitProducerIdResponse {
 }
 
 impl Message for InitProducerIdResponse {
-    const VERSIONS: (i16, i16) = (0, 5);
+    const VERSIONS: (i16, i16) = (0, 6);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("InitProducerIdResponse", version, Self::VERSIONS)?;

@@ -145,7 +145,7 @@ impl ListOffsetsRequest {
 }
 
 impl Message for ListOffsetsRequest {
-    const VERSIONS: (i16, i16) = (0, 10);
+    const VERSIONS: (i16, i16) = (0, 11);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("ListOffsetsRequest", version, Self::VERSIONS)?;

@@ -125,7 +125,7 @@ impl ListOffsetsResponse {
 }
 
 impl Message for ListOffsetsResponse {
-    const VERSIONS: (i16, i16) = (0, 10);
+    const VERSIONS: (i16, i16) = (0, 11);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("ListOffsetsResponse", version, Self::VERSIONS)?;

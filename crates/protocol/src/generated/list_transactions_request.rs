@@ -15,6 +15,7 @@ pub struct ListTransactionsRequest {
     pub state_filters: Vec<String>,
     pub producer_id_filters: Vec<i64>,
     pub duration_filter: i64,
+    pub transactional_id_pattern: Option<String>,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
 }
@@ -25,6 +26,7 @@ impl Default for ListTransactionsRequest {
             state_filters: Vec::new(),
             producer_id_filters: Vec::new(),
             duration_filter: -1,
+            transactional_id_pattern: None,
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
@@ -39,6 +41,9 @@ impl ListTransactionsRequest {
         len += (if flexible { 1 } else { 4 });
         if version >= 1 {
             len += 8;
+        }
+        if version >= 2 {
+            len += (if flexible { 1 } else { 2 });
         }
         if flexible {
             len += 1;
@@ -86,6 +91,13 @@ impl ListTransactionsRequest {
         if version >= 1 {
             this.duration_filter = read_i64(buf)?;
         }
+        if version >= 2 {
+            this.transactional_id_pattern = read_nullable_string(
+                buf,
+                flexible,
+                "ListTransactionsRequest.TransactionalIdPattern",
+            )?;
+        }
         if flexible {
             let count = read_tagged_field_count(buf, "ListTransactionsRequest")?;
             for _ in 0..count {
@@ -120,6 +132,13 @@ impl ListTransactionsRequest {
         if version >= 1 {
             encoder.put_i64(self.duration_filter);
         }
+        if version >= 2 {
+            encoder.put_nullable_string(
+                (&self.transactional_id_pattern).as_deref(),
+                flexible,
+                "ListTransactionsRequest.TransactionalIdPattern",
+            )?;
+        }
         if flexible {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
@@ -152,6 +171,13 @@ impl ListTransactionsRequest {
         if version >= 1 {
             this.duration_filter = rng.i64();
         }
+        if version >= 2 {
+            this.transactional_id_pattern = if rng.chance(5) {
+                None
+            } else {
+                Some(rng.string())
+            };
+        }
         if flexible {
             this.unknown_tagged_fields = rng.unknown_tagged_fields();
         }
@@ -160,7 +186,7 @@ impl ListTransactionsRequest {
 }
 
 impl Message for ListTransactionsRequest {
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("ListTransactionsRequest", version, Self::VERSIONS)?;

@@ -164,7 +164,7 @@ impl ListTransactionsResponse {
 }
 
 impl Message for ListTransactionsResponse {
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("ListTransactionsResponse", version, Self::VERSIONS)?;

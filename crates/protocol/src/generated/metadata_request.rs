@@ -213,7 +213,7 @@ impl MetadataRequest {
 }
 
 impl Message for MetadataRequest {
-    const VERSIONS: (i16, i16) = (0, 12);
+    const VERSIONS: (i16, i16) = (0, 13);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("MetadataRequest", version, Self::VERSIONS)?;

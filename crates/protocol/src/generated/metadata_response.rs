@@ -18,6 +18,7 @@ pub struct MetadataResponse {
     pub controller_id: i32,
     pub topics: Vec<MetadataResponseTopic>,
     pub cluster_authorized_operations: i32,
+    pub error_code: i16,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
 }
@@ -31,6 +32,7 @@ impl Default for MetadataResponse {
             controller_id: -1,
             topics: Vec::new(),
             cluster_authorized_operations: -2147483648,
+            error_code: 0,
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
@@ -54,6 +56,9 @@ impl MetadataResponse {
         len += (if flexible { 1 } else { 4 });
         if (8..=10).contains(&version) {
             len += 4;
+        }
+        if version >= 13 {
+            len += 2;
         }
         if flexible {
             len += 1;
@@ -105,6 +110,9 @@ impl MetadataResponse {
         if (8..=10).contains(&version) {
             this.cluster_authorized_operations = read_i32(buf)?;
         }
+        if version >= 13 {
+            this.error_code = read_i16(buf)?;
+        }
         if flexible {
             let count = read_tagged_field_count(buf, "MetadataResponse")?;
             for _ in 0..count {
@@ -151,6 +159,9 @@ impl MetadataResponse {
         }
         if (8..=10).contains(&version) {
             encoder.put_i32(self.cluster_authorized_operations);
+        }
+        if version >= 13 {
+            encoder.put_i16(self.error_code);
         }
         if flexible {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
@@ -201,6 +212,9 @@ impl MetadataResponse {
         if (8..=10).contains(&version) {
             this.cluster_authorized_operations = rng.i32();
         }
+        if version >= 13 {
+            this.error_code = rng.i16();
+        }
         if flexible {
             this.unknown_tagged_fields = rng.unknown_tagged_fields();
         }
@@ -209,7 +223,7 @@ impl MetadataResponse {
 }
 
 impl Message for MetadataResponse {
-    const VERSIONS: (i16, i16) = (0, 12);
+    const VERSIONS: (i16, i16) = (0, 13);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("MetadataResponse", version, Self::VERSIONS)?;

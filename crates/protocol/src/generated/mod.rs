@@ -8,6 +8,7 @@ use bytes::Bytes;
 use crate::codec::testing::TestRng;
 use crate::codec::{DecodeError, EncodeError, Encoder, Message};
 
+pub mod aborted_txn;
 pub mod add_offsets_to_txn_request;
 pub mod add_offsets_to_txn_response;
 pub mod add_partitions_to_txn_request;
@@ -26,6 +27,8 @@ pub mod alter_partition_request;
 pub mod alter_partition_response;
 pub mod alter_replica_log_dirs_request;
 pub mod alter_replica_log_dirs_response;
+pub mod alter_share_group_offsets_request;
+pub mod alter_share_group_offsets_response;
 pub mod alter_user_scram_credentials_request;
 pub mod alter_user_scram_credentials_response;
 pub mod api_versions_request;
@@ -50,14 +53,15 @@ pub mod consumer_group_metadata_key;
 pub mod consumer_group_metadata_value;
 pub mod consumer_group_partition_metadata_key;
 pub mod consumer_group_partition_metadata_value;
+pub mod consumer_group_regular_expression_key;
+pub mod consumer_group_regular_expression_value;
 pub mod consumer_group_target_assignment_member_key;
 pub mod consumer_group_target_assignment_member_value;
 pub mod consumer_group_target_assignment_metadata_key;
 pub mod consumer_group_target_assignment_metadata_value;
 pub mod consumer_protocol_assignment;
 pub mod consumer_protocol_subscription;
-pub mod controlled_shutdown_request;
-pub mod controlled_shutdown_response;
+pub mod control_record_type_schema;
 pub mod controller_registration_request;
 pub mod controller_registration_response;
 pub mod create_acls_request;
@@ -75,6 +79,8 @@ pub mod delete_groups_request;
 pub mod delete_groups_response;
 pub mod delete_records_request;
 pub mod delete_records_response;
+pub mod delete_share_group_offsets_request;
+pub mod delete_share_group_offsets_response;
 pub mod delete_share_group_state_request;
 pub mod delete_share_group_state_response;
 pub mod delete_topics_request;
@@ -97,6 +103,8 @@ pub mod describe_producers_request;
 pub mod describe_producers_response;
 pub mod describe_quorum_request;
 pub mod describe_quorum_response;
+pub mod describe_share_group_offsets_request;
+pub mod describe_share_group_offsets_response;
 pub mod describe_topic_partitions_request;
 pub mod describe_topic_partitions_response;
 pub mod describe_transactions_request;
@@ -107,6 +115,7 @@ pub mod elect_leaders_request;
 pub mod elect_leaders_response;
 pub mod end_quorum_epoch_request;
 pub mod end_quorum_epoch_response;
+pub mod end_txn_marker;
 pub mod end_txn_request;
 pub mod end_txn_response;
 pub mod envelope_request;
@@ -134,13 +143,13 @@ pub mod initialize_share_group_state_response;
 pub mod join_group_request;
 pub mod join_group_response;
 pub mod k_raft_version_record;
-pub mod leader_and_isr_request;
-pub mod leader_and_isr_response;
 pub mod leader_change_message;
 pub mod leave_group_request;
 pub mod leave_group_response;
-pub mod list_client_metrics_resources_request;
-pub mod list_client_metrics_resources_response;
+pub mod legacy_offset_commit_key;
+pub mod legacy_offset_commit_value;
+pub mod list_config_resources_request;
+pub mod list_config_resources_response;
 pub mod list_groups_request;
 pub mod list_groups_response;
 pub mod list_offsets_request;
@@ -193,18 +202,36 @@ pub mod share_group_member_metadata_key;
 pub mod share_group_member_metadata_value;
 pub mod share_group_metadata_key;
 pub mod share_group_metadata_value;
-pub mod share_group_partition_metadata_key;
-pub mod share_group_partition_metadata_value;
 pub mod share_group_state_partition_metadata_key;
 pub mod share_group_state_partition_metadata_value;
 pub mod share_group_target_assignment_member_key;
 pub mod share_group_target_assignment_member_value;
 pub mod share_group_target_assignment_metadata_key;
 pub mod share_group_target_assignment_metadata_value;
+pub mod share_snapshot_key;
+pub mod share_snapshot_value;
+pub mod share_update_key;
+pub mod share_update_value;
 pub mod snapshot_footer_record;
 pub mod snapshot_header_record;
-pub mod stop_replica_request;
-pub mod stop_replica_response;
+pub mod streams_group_current_member_assignment_key;
+pub mod streams_group_current_member_assignment_value;
+pub mod streams_group_describe_request;
+pub mod streams_group_describe_response;
+pub mod streams_group_heartbeat_request;
+pub mod streams_group_heartbeat_response;
+pub mod streams_group_member_metadata_key;
+pub mod streams_group_member_metadata_value;
+pub mod streams_group_metadata_key;
+pub mod streams_group_metadata_value;
+pub mod streams_group_target_assignment_member_key;
+pub mod streams_group_target_assignment_member_value;
+pub mod streams_group_target_assignment_metadata_key;
+pub mod streams_group_target_assignment_metadata_value;
+pub mod streams_group_topology_description_update_request;
+pub mod streams_group_topology_description_update_response;
+pub mod streams_group_topology_key;
+pub mod streams_group_topology_value;
 pub mod sync_group_request;
 pub mod sync_group_response;
 pub mod transaction_log_key;
@@ -213,10 +240,10 @@ pub mod txn_offset_commit_request;
 pub mod txn_offset_commit_response;
 pub mod unregister_broker_request;
 pub mod unregister_broker_response;
+pub mod unregister_controller_request;
+pub mod unregister_controller_response;
 pub mod update_features_request;
 pub mod update_features_response;
-pub mod update_metadata_request;
-pub mod update_metadata_response;
 pub mod update_raft_voter_request;
 pub mod update_raft_voter_response;
 pub mod vote_request;
@@ -227,6 +254,7 @@ pub mod write_share_group_state_response;
 pub mod write_txn_markers_request;
 pub mod write_txn_markers_response;
 
+pub use aborted_txn::AbortedTxn;
 pub use add_offsets_to_txn_request::AddOffsetsToTxnRequest;
 pub use add_offsets_to_txn_response::AddOffsetsToTxnResponse;
 pub use add_partitions_to_txn_request::AddPartitionsToTxnRequest;
@@ -245,6 +273,8 @@ pub use alter_partition_request::AlterPartitionRequest;
 pub use alter_partition_response::AlterPartitionResponse;
 pub use alter_replica_log_dirs_request::AlterReplicaLogDirsRequest;
 pub use alter_replica_log_dirs_response::AlterReplicaLogDirsResponse;
+pub use alter_share_group_offsets_request::AlterShareGroupOffsetsRequest;
+pub use alter_share_group_offsets_response::AlterShareGroupOffsetsResponse;
 pub use alter_user_scram_credentials_request::AlterUserScramCredentialsRequest;
 pub use alter_user_scram_credentials_response::AlterUserScramCredentialsResponse;
 pub use api_versions_request::ApiVersionsRequest;
@@ -269,14 +299,15 @@ pub use consumer_group_metadata_key::ConsumerGroupMetadataKey;
 pub use consumer_group_metadata_value::ConsumerGroupMetadataValue;
 pub use consumer_group_partition_metadata_key::ConsumerGroupPartitionMetadataKey;
 pub use consumer_group_partition_metadata_value::ConsumerGroupPartitionMetadataValue;
+pub use consumer_group_regular_expression_key::ConsumerGroupRegularExpressionKey;
+pub use consumer_group_regular_expression_value::ConsumerGroupRegularExpressionValue;
 pub use consumer_group_target_assignment_member_key::ConsumerGroupTargetAssignmentMemberKey;
 pub use consumer_group_target_assignment_member_value::ConsumerGroupTargetAssignmentMemberValue;
 pub use consumer_group_target_assignment_metadata_key::ConsumerGroupTargetAssignmentMetadataKey;
 pub use consumer_group_target_assignment_metadata_value::ConsumerGroupTargetAssignmentMetadataValue;
 pub use consumer_protocol_assignment::ConsumerProtocolAssignment;
 pub use consumer_protocol_subscription::ConsumerProtocolSubscription;
-pub use controlled_shutdown_request::ControlledShutdownRequest;
-pub use controlled_shutdown_response::ControlledShutdownResponse;
+pub use control_record_type_schema::ControlRecordTypeSchema;
 pub use controller_registration_request::ControllerRegistrationRequest;
 pub use controller_registration_response::ControllerRegistrationResponse;
 pub use create_acls_request::CreateAclsRequest;
@@ -294,6 +325,8 @@ pub use delete_groups_request::DeleteGroupsRequest;
 pub use delete_groups_response::DeleteGroupsResponse;
 pub use delete_records_request::DeleteRecordsRequest;
 pub use delete_records_response::DeleteRecordsResponse;
+pub use delete_share_group_offsets_request::DeleteShareGroupOffsetsRequest;
+pub use delete_share_group_offsets_response::DeleteShareGroupOffsetsResponse;
 pub use delete_share_group_state_request::DeleteShareGroupStateRequest;
 pub use delete_share_group_state_response::DeleteShareGroupStateResponse;
 pub use delete_topics_request::DeleteTopicsRequest;
@@ -316,6 +349,8 @@ pub use describe_producers_request::DescribeProducersRequest;
 pub use describe_producers_response::DescribeProducersResponse;
 pub use describe_quorum_request::DescribeQuorumRequest;
 pub use describe_quorum_response::DescribeQuorumResponse;
+pub use describe_share_group_offsets_request::DescribeShareGroupOffsetsRequest;
+pub use describe_share_group_offsets_response::DescribeShareGroupOffsetsResponse;
 pub use describe_topic_partitions_request::DescribeTopicPartitionsRequest;
 pub use describe_topic_partitions_response::DescribeTopicPartitionsResponse;
 pub use describe_transactions_request::DescribeTransactionsRequest;
@@ -326,6 +361,7 @@ pub use elect_leaders_request::ElectLeadersRequest;
 pub use elect_leaders_response::ElectLeadersResponse;
 pub use end_quorum_epoch_request::EndQuorumEpochRequest;
 pub use end_quorum_epoch_response::EndQuorumEpochResponse;
+pub use end_txn_marker::EndTxnMarker;
 pub use end_txn_request::EndTxnRequest;
 pub use end_txn_response::EndTxnResponse;
 pub use envelope_request::EnvelopeRequest;
@@ -353,13 +389,13 @@ pub use initialize_share_group_state_response::InitializeShareGroupStateResponse
 pub use join_group_request::JoinGroupRequest;
 pub use join_group_response::JoinGroupResponse;
 pub use k_raft_version_record::KRaftVersionRecord;
-pub use leader_and_isr_request::LeaderAndIsrRequest;
-pub use leader_and_isr_response::LeaderAndIsrResponse;
 pub use leader_change_message::LeaderChangeMessage;
 pub use leave_group_request::LeaveGroupRequest;
 pub use leave_group_response::LeaveGroupResponse;
-pub use list_client_metrics_resources_request::ListClientMetricsResourcesRequest;
-pub use list_client_metrics_resources_response::ListClientMetricsResourcesResponse;
+pub use legacy_offset_commit_key::LegacyOffsetCommitKey;
+pub use legacy_offset_commit_value::LegacyOffsetCommitValue;
+pub use list_config_resources_request::ListConfigResourcesRequest;
+pub use list_config_resources_response::ListConfigResourcesResponse;
 pub use list_groups_request::ListGroupsRequest;
 pub use list_groups_response::ListGroupsResponse;
 pub use list_offsets_request::ListOffsetsRequest;
@@ -412,18 +448,36 @@ pub use share_group_member_metadata_key::ShareGroupMemberMetadataKey;
 pub use share_group_member_metadata_value::ShareGroupMemberMetadataValue;
 pub use share_group_metadata_key::ShareGroupMetadataKey;
 pub use share_group_metadata_value::ShareGroupMetadataValue;
-pub use share_group_partition_metadata_key::ShareGroupPartitionMetadataKey;
-pub use share_group_partition_metadata_value::ShareGroupPartitionMetadataValue;
 pub use share_group_state_partition_metadata_key::ShareGroupStatePartitionMetadataKey;
 pub use share_group_state_partition_metadata_value::ShareGroupStatePartitionMetadataValue;
 pub use share_group_target_assignment_member_key::ShareGroupTargetAssignmentMemberKey;
 pub use share_group_target_assignment_member_value::ShareGroupTargetAssignmentMemberValue;
 pub use share_group_target_assignment_metadata_key::ShareGroupTargetAssignmentMetadataKey;
 pub use share_group_target_assignment_metadata_value::ShareGroupTargetAssignmentMetadataValue;
+pub use share_snapshot_key::ShareSnapshotKey;
+pub use share_snapshot_value::ShareSnapshotValue;
+pub use share_update_key::ShareUpdateKey;
+pub use share_update_value::ShareUpdateValue;
 pub use snapshot_footer_record::SnapshotFooterRecord;
 pub use snapshot_header_record::SnapshotHeaderRecord;
-pub use stop_replica_request::StopReplicaRequest;
-pub use stop_replica_response::StopReplicaResponse;
+pub use streams_group_current_member_assignment_key::StreamsGroupCurrentMemberAssignmentKey;
+pub use streams_group_current_member_assignment_value::StreamsGroupCurrentMemberAssignmentValue;
+pub use streams_group_describe_request::StreamsGroupDescribeRequest;
+pub use streams_group_describe_response::StreamsGroupDescribeResponse;
+pub use streams_group_heartbeat_request::StreamsGroupHeartbeatRequest;
+pub use streams_group_heartbeat_response::StreamsGroupHeartbeatResponse;
+pub use streams_group_member_metadata_key::StreamsGroupMemberMetadataKey;
+pub use streams_group_member_metadata_value::StreamsGroupMemberMetadataValue;
+pub use streams_group_metadata_key::StreamsGroupMetadataKey;
+pub use streams_group_metadata_value::StreamsGroupMetadataValue;
+pub use streams_group_target_assignment_member_key::StreamsGroupTargetAssignmentMemberKey;
+pub use streams_group_target_assignment_member_value::StreamsGroupTargetAssignmentMemberValue;
+pub use streams_group_target_assignment_metadata_key::StreamsGroupTargetAssignmentMetadataKey;
+pub use streams_group_target_assignment_metadata_value::StreamsGroupTargetAssignmentMetadataValue;
+pub use streams_group_topology_description_update_request::StreamsGroupTopologyDescriptionUpdateRequest;
+pub use streams_group_topology_description_update_response::StreamsGroupTopologyDescriptionUpdateResponse;
+pub use streams_group_topology_key::StreamsGroupTopologyKey;
+pub use streams_group_topology_value::StreamsGroupTopologyValue;
 pub use sync_group_request::SyncGroupRequest;
 pub use sync_group_response::SyncGroupResponse;
 pub use transaction_log_key::TransactionLogKey;
@@ -432,10 +486,10 @@ pub use txn_offset_commit_request::TxnOffsetCommitRequest;
 pub use txn_offset_commit_response::TxnOffsetCommitResponse;
 pub use unregister_broker_request::UnregisterBrokerRequest;
 pub use unregister_broker_response::UnregisterBrokerResponse;
+pub use unregister_controller_request::UnregisterControllerRequest;
+pub use unregister_controller_response::UnregisterControllerResponse;
 pub use update_features_request::UpdateFeaturesRequest;
 pub use update_features_response::UpdateFeaturesResponse;
-pub use update_metadata_request::UpdateMetadataRequest;
-pub use update_metadata_response::UpdateMetadataResponse;
 pub use update_raft_voter_request::UpdateRaftVoterRequest;
 pub use update_raft_voter_response::UpdateRaftVoterResponse;
 pub use vote_request::VoteRequest;
@@ -454,10 +508,6 @@ pub enum ApiKey {
     Fetch = 1,
     ListOffsets = 2,
     Metadata = 3,
-    LeaderAndIsr = 4,
-    StopReplica = 5,
-    UpdateMetadata = 6,
-    ControlledShutdown = 7,
     OffsetCommit = 8,
     OffsetFetch = 9,
     FindCoordinator = 10,
@@ -524,7 +574,7 @@ pub enum ApiKey {
     GetTelemetrySubscriptions = 71,
     PushTelemetry = 72,
     AssignReplicasToDirs = 73,
-    ListClientMetricsResources = 74,
+    ListConfigResources = 74,
     DescribeTopicPartitions = 75,
     ShareGroupHeartbeat = 76,
     ShareGroupDescribe = 77,
@@ -538,6 +588,13 @@ pub enum ApiKey {
     WriteShareGroupState = 85,
     DeleteShareGroupState = 86,
     ReadShareGroupStateSummary = 87,
+    StreamsGroupHeartbeat = 88,
+    StreamsGroupDescribe = 89,
+    DescribeShareGroupOffsets = 90,
+    AlterShareGroupOffsets = 91,
+    DeleteShareGroupOffsets = 92,
+    StreamsGroupTopologyDescriptionUpdate = 93,
+    UnregisterController = 94,
 }
 
 impl ApiKey {
@@ -547,10 +604,6 @@ impl ApiKey {
         ApiKey::Fetch,
         ApiKey::ListOffsets,
         ApiKey::Metadata,
-        ApiKey::LeaderAndIsr,
-        ApiKey::StopReplica,
-        ApiKey::UpdateMetadata,
-        ApiKey::ControlledShutdown,
         ApiKey::OffsetCommit,
         ApiKey::OffsetFetch,
         ApiKey::FindCoordinator,
@@ -617,7 +670,7 @@ impl ApiKey {
         ApiKey::GetTelemetrySubscriptions,
         ApiKey::PushTelemetry,
         ApiKey::AssignReplicasToDirs,
-        ApiKey::ListClientMetricsResources,
+        ApiKey::ListConfigResources,
         ApiKey::DescribeTopicPartitions,
         ApiKey::ShareGroupHeartbeat,
         ApiKey::ShareGroupDescribe,
@@ -631,6 +684,13 @@ impl ApiKey {
         ApiKey::WriteShareGroupState,
         ApiKey::DeleteShareGroupState,
         ApiKey::ReadShareGroupStateSummary,
+        ApiKey::StreamsGroupHeartbeat,
+        ApiKey::StreamsGroupDescribe,
+        ApiKey::DescribeShareGroupOffsets,
+        ApiKey::AlterShareGroupOffsets,
+        ApiKey::DeleteShareGroupOffsets,
+        ApiKey::StreamsGroupTopologyDescriptionUpdate,
+        ApiKey::UnregisterController,
     ];
 
     /// The API for a key read off the wire.
@@ -640,10 +700,6 @@ impl ApiKey {
             1 => ApiKey::Fetch,
             2 => ApiKey::ListOffsets,
             3 => ApiKey::Metadata,
-            4 => ApiKey::LeaderAndIsr,
-            5 => ApiKey::StopReplica,
-            6 => ApiKey::UpdateMetadata,
-            7 => ApiKey::ControlledShutdown,
             8 => ApiKey::OffsetCommit,
             9 => ApiKey::OffsetFetch,
             10 => ApiKey::FindCoordinator,
@@ -710,7 +766,7 @@ impl ApiKey {
             71 => ApiKey::GetTelemetrySubscriptions,
             72 => ApiKey::PushTelemetry,
             73 => ApiKey::AssignReplicasToDirs,
-            74 => ApiKey::ListClientMetricsResources,
+            74 => ApiKey::ListConfigResources,
             75 => ApiKey::DescribeTopicPartitions,
             76 => ApiKey::ShareGroupHeartbeat,
             77 => ApiKey::ShareGroupDescribe,
@@ -724,6 +780,13 @@ impl ApiKey {
             85 => ApiKey::WriteShareGroupState,
             86 => ApiKey::DeleteShareGroupState,
             87 => ApiKey::ReadShareGroupStateSummary,
+            88 => ApiKey::StreamsGroupHeartbeat,
+            89 => ApiKey::StreamsGroupDescribe,
+            90 => ApiKey::DescribeShareGroupOffsets,
+            91 => ApiKey::AlterShareGroupOffsets,
+            92 => ApiKey::DeleteShareGroupOffsets,
+            93 => ApiKey::StreamsGroupTopologyDescriptionUpdate,
+            94 => ApiKey::UnregisterController,
             _ => return None,
         })
     }
@@ -735,10 +798,6 @@ impl ApiKey {
             ApiKey::Fetch => "Fetch",
             ApiKey::ListOffsets => "ListOffsets",
             ApiKey::Metadata => "Metadata",
-            ApiKey::LeaderAndIsr => "LeaderAndIsr",
-            ApiKey::StopReplica => "StopReplica",
-            ApiKey::UpdateMetadata => "UpdateMetadata",
-            ApiKey::ControlledShutdown => "ControlledShutdown",
             ApiKey::OffsetCommit => "OffsetCommit",
             ApiKey::OffsetFetch => "OffsetFetch",
             ApiKey::FindCoordinator => "FindCoordinator",
@@ -805,7 +864,7 @@ impl ApiKey {
             ApiKey::GetTelemetrySubscriptions => "GetTelemetrySubscriptions",
             ApiKey::PushTelemetry => "PushTelemetry",
             ApiKey::AssignReplicasToDirs => "AssignReplicasToDirs",
-            ApiKey::ListClientMetricsResources => "ListClientMetricsResources",
+            ApiKey::ListConfigResources => "ListConfigResources",
             ApiKey::DescribeTopicPartitions => "DescribeTopicPartitions",
             ApiKey::ShareGroupHeartbeat => "ShareGroupHeartbeat",
             ApiKey::ShareGroupDescribe => "ShareGroupDescribe",
@@ -819,65 +878,70 @@ impl ApiKey {
             ApiKey::WriteShareGroupState => "WriteShareGroupState",
             ApiKey::DeleteShareGroupState => "DeleteShareGroupState",
             ApiKey::ReadShareGroupStateSummary => "ReadShareGroupStateSummary",
+            ApiKey::StreamsGroupHeartbeat => "StreamsGroupHeartbeat",
+            ApiKey::StreamsGroupDescribe => "StreamsGroupDescribe",
+            ApiKey::DescribeShareGroupOffsets => "DescribeShareGroupOffsets",
+            ApiKey::AlterShareGroupOffsets => "AlterShareGroupOffsets",
+            ApiKey::DeleteShareGroupOffsets => "DeleteShareGroupOffsets",
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => {
+                "StreamsGroupTopologyDescriptionUpdate"
+            }
+            ApiKey::UnregisterController => "UnregisterController",
         }
     }
 
     /// The versions the specs define for this API's requests.
     pub fn versions(self) -> (i16, i16) {
         match self {
-            ApiKey::Produce => (0, 11),
-            ApiKey::Fetch => (0, 17),
-            ApiKey::ListOffsets => (0, 10),
-            ApiKey::Metadata => (0, 12),
-            ApiKey::LeaderAndIsr => (0, 7),
-            ApiKey::StopReplica => (0, 4),
-            ApiKey::UpdateMetadata => (0, 8),
-            ApiKey::ControlledShutdown => (0, 3),
-            ApiKey::OffsetCommit => (0, 9),
-            ApiKey::OffsetFetch => (0, 9),
+            ApiKey::Produce => (0, 13),
+            ApiKey::Fetch => (0, 18),
+            ApiKey::ListOffsets => (0, 11),
+            ApiKey::Metadata => (0, 13),
+            ApiKey::OffsetCommit => (0, 10),
+            ApiKey::OffsetFetch => (0, 10),
             ApiKey::FindCoordinator => (0, 6),
             ApiKey::JoinGroup => (0, 9),
             ApiKey::Heartbeat => (0, 4),
             ApiKey::LeaveGroup => (0, 5),
             ApiKey::SyncGroup => (0, 5),
-            ApiKey::DescribeGroups => (0, 5),
+            ApiKey::DescribeGroups => (0, 6),
             ApiKey::ListGroups => (0, 5),
             ApiKey::SaslHandshake => (0, 1),
-            ApiKey::ApiVersions => (0, 4),
+            ApiKey::ApiVersions => (0, 5),
             ApiKey::CreateTopics => (0, 7),
             ApiKey::DeleteTopics => (0, 6),
             ApiKey::DeleteRecords => (0, 2),
-            ApiKey::InitProducerId => (0, 5),
+            ApiKey::InitProducerId => (0, 6),
             ApiKey::OffsetForLeaderEpoch => (0, 4),
             ApiKey::AddPartitionsToTxn => (0, 5),
             ApiKey::AddOffsetsToTxn => (0, 4),
             ApiKey::EndTxn => (0, 5),
-            ApiKey::WriteTxnMarkers => (0, 1),
-            ApiKey::TxnOffsetCommit => (0, 4),
+            ApiKey::WriteTxnMarkers => (0, 2),
+            ApiKey::TxnOffsetCommit => (0, 6),
             ApiKey::DescribeAcls => (0, 3),
             ApiKey::CreateAcls => (0, 3),
             ApiKey::DeleteAcls => (0, 3),
             ApiKey::DescribeConfigs => (0, 4),
             ApiKey::AlterConfigs => (0, 2),
             ApiKey::AlterReplicaLogDirs => (0, 2),
-            ApiKey::DescribeLogDirs => (0, 4),
+            ApiKey::DescribeLogDirs => (0, 5),
             ApiKey::SaslAuthenticate => (0, 2),
             ApiKey::CreatePartitions => (0, 3),
             ApiKey::CreateDelegationToken => (0, 3),
             ApiKey::RenewDelegationToken => (0, 2),
             ApiKey::ExpireDelegationToken => (0, 2),
             ApiKey::DescribeDelegationToken => (0, 3),
-            ApiKey::DeleteGroups => (0, 2),
+            ApiKey::DeleteGroups => (0, 3),
             ApiKey::ElectLeaders => (0, 2),
             ApiKey::IncrementalAlterConfigs => (0, 1),
-            ApiKey::AlterPartitionReassignments => (0, 0),
+            ApiKey::AlterPartitionReassignments => (0, 1),
             ApiKey::ListPartitionReassignments => (0, 0),
             ApiKey::OffsetDelete => (0, 0),
             ApiKey::DescribeClientQuotas => (0, 1),
             ApiKey::AlterClientQuotas => (0, 1),
             ApiKey::DescribeUserScramCredentials => (0, 0),
             ApiKey::AlterUserScramCredentials => (0, 0),
-            ApiKey::Vote => (0, 1),
+            ApiKey::Vote => (0, 2),
             ApiKey::BeginQuorumEpoch => (0, 1),
             ApiKey::EndQuorumEpoch => (0, 1),
             ApiKey::DescribeQuorum => (0, 2),
@@ -885,39 +949,46 @@ impl ApiKey {
             ApiKey::UpdateFeatures => (0, 2),
             ApiKey::Envelope => (0, 0),
             ApiKey::FetchSnapshot => (0, 1),
-            ApiKey::DescribeCluster => (0, 1),
+            ApiKey::DescribeCluster => (0, 2),
             ApiKey::DescribeProducers => (0, 0),
             ApiKey::BrokerRegistration => (0, 4),
-            ApiKey::BrokerHeartbeat => (0, 1),
+            ApiKey::BrokerHeartbeat => (0, 2),
             ApiKey::UnregisterBroker => (0, 0),
             ApiKey::DescribeTransactions => (0, 0),
-            ApiKey::ListTransactions => (0, 1),
+            ApiKey::ListTransactions => (0, 2),
             ApiKey::AllocateProducerIds => (0, 0),
             ApiKey::ConsumerGroupHeartbeat => (0, 1),
-            ApiKey::ConsumerGroupDescribe => (0, 0),
+            ApiKey::ConsumerGroupDescribe => (0, 1),
             ApiKey::ControllerRegistration => (0, 0),
             ApiKey::GetTelemetrySubscriptions => (0, 0),
             ApiKey::PushTelemetry => (0, 0),
             ApiKey::AssignReplicasToDirs => (0, 0),
-            ApiKey::ListClientMetricsResources => (0, 0),
+            ApiKey::ListConfigResources => (0, 1),
             ApiKey::DescribeTopicPartitions => (0, 0),
-            ApiKey::ShareGroupHeartbeat => (0, 0),
-            ApiKey::ShareGroupDescribe => (0, 0),
-            ApiKey::ShareFetch => (0, 0),
-            ApiKey::ShareAcknowledge => (0, 0),
-            ApiKey::AddRaftVoter => (0, 0),
+            ApiKey::ShareGroupHeartbeat => (1, 1),
+            ApiKey::ShareGroupDescribe => (1, 1),
+            ApiKey::ShareFetch => (1, 2),
+            ApiKey::ShareAcknowledge => (1, 2),
+            ApiKey::AddRaftVoter => (0, 1),
             ApiKey::RemoveRaftVoter => (0, 0),
             ApiKey::UpdateRaftVoter => (0, 0),
             ApiKey::InitializeShareGroupState => (0, 0),
             ApiKey::ReadShareGroupState => (0, 0),
-            ApiKey::WriteShareGroupState => (0, 0),
+            ApiKey::WriteShareGroupState => (0, 1),
             ApiKey::DeleteShareGroupState => (0, 0),
-            ApiKey::ReadShareGroupStateSummary => (0, 0),
+            ApiKey::ReadShareGroupStateSummary => (0, 1),
+            ApiKey::StreamsGroupHeartbeat => (0, 1),
+            ApiKey::StreamsGroupDescribe => (0, 1),
+            ApiKey::DescribeShareGroupOffsets => (0, 1),
+            ApiKey::AlterShareGroupOffsets => (0, 0),
+            ApiKey::DeleteShareGroupOffsets => (0, 0),
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => (0, 0),
+            ApiKey::UnregisterController => (0, 0),
         }
     }
 
     /// The request header version used with this API at `version`: 2 when the request is
-    /// flexible, else 1 (0 for ControlledShutdown v0).
+    /// flexible, else 1.
     pub fn request_header_version(self, version: i16) -> i16 {
         match self {
             ApiKey::Produce => {
@@ -946,34 +1017,6 @@ impl ApiKey {
                     2
                 } else {
                     1
-                }
-            }
-            ApiKey::LeaderAndIsr => {
-                if version >= 4 {
-                    2
-                } else {
-                    1
-                }
-            }
-            ApiKey::StopReplica => {
-                if version >= 2 {
-                    2
-                } else {
-                    1
-                }
-            }
-            ApiKey::UpdateMetadata => {
-                if version >= 6 {
-                    2
-                } else {
-                    1
-                }
-            }
-            ApiKey::ControlledShutdown => {
-                if version == 0 {
-                    0
-                } else {
-                    if version >= 3 { 2 } else { 1 }
                 }
             }
             ApiKey::OffsetCommit => {
@@ -1426,7 +1469,7 @@ impl ApiKey {
                     1
                 }
             }
-            ApiKey::ListClientMetricsResources => {
+            ApiKey::ListConfigResources => {
                 if version >= 0 {
                     2
                 } else {
@@ -1524,6 +1567,55 @@ impl ApiKey {
                     1
                 }
             }
+            ApiKey::StreamsGroupHeartbeat => {
+                if version >= 0 {
+                    2
+                } else {
+                    1
+                }
+            }
+            ApiKey::StreamsGroupDescribe => {
+                if version >= 0 {
+                    2
+                } else {
+                    1
+                }
+            }
+            ApiKey::DescribeShareGroupOffsets => {
+                if version >= 0 {
+                    2
+                } else {
+                    1
+                }
+            }
+            ApiKey::AlterShareGroupOffsets => {
+                if version >= 0 {
+                    2
+                } else {
+                    1
+                }
+            }
+            ApiKey::DeleteShareGroupOffsets => {
+                if version >= 0 {
+                    2
+                } else {
+                    1
+                }
+            }
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => {
+                if version >= 0 {
+                    2
+                } else {
+                    1
+                }
+            }
+            ApiKey::UnregisterController => {
+                if version >= 0 {
+                    2
+                } else {
+                    1
+                }
+            }
         }
     }
 
@@ -1554,34 +1646,6 @@ impl ApiKey {
             }
             ApiKey::Metadata => {
                 if version >= 9 {
-                    1
-                } else {
-                    0
-                }
-            }
-            ApiKey::LeaderAndIsr => {
-                if version >= 4 {
-                    1
-                } else {
-                    0
-                }
-            }
-            ApiKey::StopReplica => {
-                if version >= 2 {
-                    1
-                } else {
-                    0
-                }
-            }
-            ApiKey::UpdateMetadata => {
-                if version >= 6 {
-                    1
-                } else {
-                    0
-                }
-            }
-            ApiKey::ControlledShutdown => {
-                if version >= 3 {
                     1
                 } else {
                     0
@@ -2031,7 +2095,7 @@ impl ApiKey {
                     0
                 }
             }
-            ApiKey::ListClientMetricsResources => {
+            ApiKey::ListConfigResources => {
                 if version >= 0 {
                     1
                 } else {
@@ -2129,6 +2193,55 @@ impl ApiKey {
                     0
                 }
             }
+            ApiKey::StreamsGroupHeartbeat => {
+                if version >= 0 {
+                    1
+                } else {
+                    0
+                }
+            }
+            ApiKey::StreamsGroupDescribe => {
+                if version >= 0 {
+                    1
+                } else {
+                    0
+                }
+            }
+            ApiKey::DescribeShareGroupOffsets => {
+                if version >= 0 {
+                    1
+                } else {
+                    0
+                }
+            }
+            ApiKey::AlterShareGroupOffsets => {
+                if version >= 0 {
+                    1
+                } else {
+                    0
+                }
+            }
+            ApiKey::DeleteShareGroupOffsets => {
+                if version >= 0 {
+                    1
+                } else {
+                    0
+                }
+            }
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => {
+                if version >= 0 {
+                    1
+                } else {
+                    0
+                }
+            }
+            ApiKey::UnregisterController => {
+                if version >= 0 {
+                    1
+                } else {
+                    0
+                }
+            }
         }
     }
 }
@@ -2140,10 +2253,6 @@ pub enum RequestBody {
     Fetch(FetchRequest),
     ListOffsets(ListOffsetsRequest),
     Metadata(MetadataRequest),
-    LeaderAndIsr(LeaderAndIsrRequest),
-    StopReplica(StopReplicaRequest),
-    UpdateMetadata(UpdateMetadataRequest),
-    ControlledShutdown(ControlledShutdownRequest),
     OffsetCommit(OffsetCommitRequest),
     OffsetFetch(OffsetFetchRequest),
     FindCoordinator(FindCoordinatorRequest),
@@ -2210,7 +2319,7 @@ pub enum RequestBody {
     GetTelemetrySubscriptions(GetTelemetrySubscriptionsRequest),
     PushTelemetry(PushTelemetryRequest),
     AssignReplicasToDirs(AssignReplicasToDirsRequest),
-    ListClientMetricsResources(ListClientMetricsResourcesRequest),
+    ListConfigResources(ListConfigResourcesRequest),
     DescribeTopicPartitions(DescribeTopicPartitionsRequest),
     ShareGroupHeartbeat(ShareGroupHeartbeatRequest),
     ShareGroupDescribe(ShareGroupDescribeRequest),
@@ -2224,6 +2333,13 @@ pub enum RequestBody {
     WriteShareGroupState(WriteShareGroupStateRequest),
     DeleteShareGroupState(DeleteShareGroupStateRequest),
     ReadShareGroupStateSummary(ReadShareGroupStateSummaryRequest),
+    StreamsGroupHeartbeat(StreamsGroupHeartbeatRequest),
+    StreamsGroupDescribe(StreamsGroupDescribeRequest),
+    DescribeShareGroupOffsets(DescribeShareGroupOffsetsRequest),
+    AlterShareGroupOffsets(AlterShareGroupOffsetsRequest),
+    DeleteShareGroupOffsets(DeleteShareGroupOffsetsRequest),
+    StreamsGroupTopologyDescriptionUpdate(StreamsGroupTopologyDescriptionUpdateRequest),
+    UnregisterController(UnregisterControllerRequest),
 }
 
 impl RequestBody {
@@ -2234,10 +2350,6 @@ impl RequestBody {
             Self::Fetch(_) => ApiKey::Fetch,
             Self::ListOffsets(_) => ApiKey::ListOffsets,
             Self::Metadata(_) => ApiKey::Metadata,
-            Self::LeaderAndIsr(_) => ApiKey::LeaderAndIsr,
-            Self::StopReplica(_) => ApiKey::StopReplica,
-            Self::UpdateMetadata(_) => ApiKey::UpdateMetadata,
-            Self::ControlledShutdown(_) => ApiKey::ControlledShutdown,
             Self::OffsetCommit(_) => ApiKey::OffsetCommit,
             Self::OffsetFetch(_) => ApiKey::OffsetFetch,
             Self::FindCoordinator(_) => ApiKey::FindCoordinator,
@@ -2304,7 +2416,7 @@ impl RequestBody {
             Self::GetTelemetrySubscriptions(_) => ApiKey::GetTelemetrySubscriptions,
             Self::PushTelemetry(_) => ApiKey::PushTelemetry,
             Self::AssignReplicasToDirs(_) => ApiKey::AssignReplicasToDirs,
-            Self::ListClientMetricsResources(_) => ApiKey::ListClientMetricsResources,
+            Self::ListConfigResources(_) => ApiKey::ListConfigResources,
             Self::DescribeTopicPartitions(_) => ApiKey::DescribeTopicPartitions,
             Self::ShareGroupHeartbeat(_) => ApiKey::ShareGroupHeartbeat,
             Self::ShareGroupDescribe(_) => ApiKey::ShareGroupDescribe,
@@ -2318,6 +2430,15 @@ impl RequestBody {
             Self::WriteShareGroupState(_) => ApiKey::WriteShareGroupState,
             Self::DeleteShareGroupState(_) => ApiKey::DeleteShareGroupState,
             Self::ReadShareGroupStateSummary(_) => ApiKey::ReadShareGroupStateSummary,
+            Self::StreamsGroupHeartbeat(_) => ApiKey::StreamsGroupHeartbeat,
+            Self::StreamsGroupDescribe(_) => ApiKey::StreamsGroupDescribe,
+            Self::DescribeShareGroupOffsets(_) => ApiKey::DescribeShareGroupOffsets,
+            Self::AlterShareGroupOffsets(_) => ApiKey::AlterShareGroupOffsets,
+            Self::DeleteShareGroupOffsets(_) => ApiKey::DeleteShareGroupOffsets,
+            Self::StreamsGroupTopologyDescriptionUpdate(_) => {
+                ApiKey::StreamsGroupTopologyDescriptionUpdate
+            }
+            Self::UnregisterController(_) => ApiKey::UnregisterController,
         }
     }
 
@@ -2328,14 +2449,6 @@ impl RequestBody {
             ApiKey::Fetch => Self::Fetch(FetchRequest::decode(buf, version)?),
             ApiKey::ListOffsets => Self::ListOffsets(ListOffsetsRequest::decode(buf, version)?),
             ApiKey::Metadata => Self::Metadata(MetadataRequest::decode(buf, version)?),
-            ApiKey::LeaderAndIsr => Self::LeaderAndIsr(LeaderAndIsrRequest::decode(buf, version)?),
-            ApiKey::StopReplica => Self::StopReplica(StopReplicaRequest::decode(buf, version)?),
-            ApiKey::UpdateMetadata => {
-                Self::UpdateMetadata(UpdateMetadataRequest::decode(buf, version)?)
-            }
-            ApiKey::ControlledShutdown => {
-                Self::ControlledShutdown(ControlledShutdownRequest::decode(buf, version)?)
-            }
             ApiKey::OffsetCommit => Self::OffsetCommit(OffsetCommitRequest::decode(buf, version)?),
             ApiKey::OffsetFetch => Self::OffsetFetch(OffsetFetchRequest::decode(buf, version)?),
             ApiKey::FindCoordinator => {
@@ -2494,9 +2607,9 @@ impl RequestBody {
             ApiKey::AssignReplicasToDirs => {
                 Self::AssignReplicasToDirs(AssignReplicasToDirsRequest::decode(buf, version)?)
             }
-            ApiKey::ListClientMetricsResources => Self::ListClientMetricsResources(
-                ListClientMetricsResourcesRequest::decode(buf, version)?,
-            ),
+            ApiKey::ListConfigResources => {
+                Self::ListConfigResources(ListConfigResourcesRequest::decode(buf, version)?)
+            }
             ApiKey::DescribeTopicPartitions => {
                 Self::DescribeTopicPartitions(DescribeTopicPartitionsRequest::decode(buf, version)?)
             }
@@ -2532,6 +2645,29 @@ impl RequestBody {
             ApiKey::ReadShareGroupStateSummary => Self::ReadShareGroupStateSummary(
                 ReadShareGroupStateSummaryRequest::decode(buf, version)?,
             ),
+            ApiKey::StreamsGroupHeartbeat => {
+                Self::StreamsGroupHeartbeat(StreamsGroupHeartbeatRequest::decode(buf, version)?)
+            }
+            ApiKey::StreamsGroupDescribe => {
+                Self::StreamsGroupDescribe(StreamsGroupDescribeRequest::decode(buf, version)?)
+            }
+            ApiKey::DescribeShareGroupOffsets => Self::DescribeShareGroupOffsets(
+                DescribeShareGroupOffsetsRequest::decode(buf, version)?,
+            ),
+            ApiKey::AlterShareGroupOffsets => {
+                Self::AlterShareGroupOffsets(AlterShareGroupOffsetsRequest::decode(buf, version)?)
+            }
+            ApiKey::DeleteShareGroupOffsets => {
+                Self::DeleteShareGroupOffsets(DeleteShareGroupOffsetsRequest::decode(buf, version)?)
+            }
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => {
+                Self::StreamsGroupTopologyDescriptionUpdate(
+                    StreamsGroupTopologyDescriptionUpdateRequest::decode(buf, version)?,
+                )
+            }
+            ApiKey::UnregisterController => {
+                Self::UnregisterController(UnregisterControllerRequest::decode(buf, version)?)
+            }
         })
     }
 
@@ -2542,10 +2678,6 @@ impl RequestBody {
             Self::Fetch(body) => body.encode(encoder, version),
             Self::ListOffsets(body) => body.encode(encoder, version),
             Self::Metadata(body) => body.encode(encoder, version),
-            Self::LeaderAndIsr(body) => body.encode(encoder, version),
-            Self::StopReplica(body) => body.encode(encoder, version),
-            Self::UpdateMetadata(body) => body.encode(encoder, version),
-            Self::ControlledShutdown(body) => body.encode(encoder, version),
             Self::OffsetCommit(body) => body.encode(encoder, version),
             Self::OffsetFetch(body) => body.encode(encoder, version),
             Self::FindCoordinator(body) => body.encode(encoder, version),
@@ -2612,7 +2744,7 @@ impl RequestBody {
             Self::GetTelemetrySubscriptions(body) => body.encode(encoder, version),
             Self::PushTelemetry(body) => body.encode(encoder, version),
             Self::AssignReplicasToDirs(body) => body.encode(encoder, version),
-            Self::ListClientMetricsResources(body) => body.encode(encoder, version),
+            Self::ListConfigResources(body) => body.encode(encoder, version),
             Self::DescribeTopicPartitions(body) => body.encode(encoder, version),
             Self::ShareGroupHeartbeat(body) => body.encode(encoder, version),
             Self::ShareGroupDescribe(body) => body.encode(encoder, version),
@@ -2626,6 +2758,190 @@ impl RequestBody {
             Self::WriteShareGroupState(body) => body.encode(encoder, version),
             Self::DeleteShareGroupState(body) => body.encode(encoder, version),
             Self::ReadShareGroupStateSummary(body) => body.encode(encoder, version),
+            Self::StreamsGroupHeartbeat(body) => body.encode(encoder, version),
+            Self::StreamsGroupDescribe(body) => body.encode(encoder, version),
+            Self::DescribeShareGroupOffsets(body) => body.encode(encoder, version),
+            Self::AlterShareGroupOffsets(body) => body.encode(encoder, version),
+            Self::DeleteShareGroupOffsets(body) => body.encode(encoder, version),
+            Self::StreamsGroupTopologyDescriptionUpdate(body) => body.encode(encoder, version),
+            Self::UnregisterController(body) => body.encode(encoder, version),
+        }
+    }
+
+    /// A body for `api_key` with every field at its spec default.
+    pub fn default_for(api_key: ApiKey) -> Self {
+        match api_key {
+            ApiKey::Produce => Self::Produce(ProduceRequest::default()),
+            ApiKey::Fetch => Self::Fetch(FetchRequest::default()),
+            ApiKey::ListOffsets => Self::ListOffsets(ListOffsetsRequest::default()),
+            ApiKey::Metadata => Self::Metadata(MetadataRequest::default()),
+            ApiKey::OffsetCommit => Self::OffsetCommit(OffsetCommitRequest::default()),
+            ApiKey::OffsetFetch => Self::OffsetFetch(OffsetFetchRequest::default()),
+            ApiKey::FindCoordinator => Self::FindCoordinator(FindCoordinatorRequest::default()),
+            ApiKey::JoinGroup => Self::JoinGroup(JoinGroupRequest::default()),
+            ApiKey::Heartbeat => Self::Heartbeat(HeartbeatRequest::default()),
+            ApiKey::LeaveGroup => Self::LeaveGroup(LeaveGroupRequest::default()),
+            ApiKey::SyncGroup => Self::SyncGroup(SyncGroupRequest::default()),
+            ApiKey::DescribeGroups => Self::DescribeGroups(DescribeGroupsRequest::default()),
+            ApiKey::ListGroups => Self::ListGroups(ListGroupsRequest::default()),
+            ApiKey::SaslHandshake => Self::SaslHandshake(SaslHandshakeRequest::default()),
+            ApiKey::ApiVersions => Self::ApiVersions(ApiVersionsRequest::default()),
+            ApiKey::CreateTopics => Self::CreateTopics(CreateTopicsRequest::default()),
+            ApiKey::DeleteTopics => Self::DeleteTopics(DeleteTopicsRequest::default()),
+            ApiKey::DeleteRecords => Self::DeleteRecords(DeleteRecordsRequest::default()),
+            ApiKey::InitProducerId => Self::InitProducerId(InitProducerIdRequest::default()),
+            ApiKey::OffsetForLeaderEpoch => {
+                Self::OffsetForLeaderEpoch(OffsetForLeaderEpochRequest::default())
+            }
+            ApiKey::AddPartitionsToTxn => {
+                Self::AddPartitionsToTxn(AddPartitionsToTxnRequest::default())
+            }
+            ApiKey::AddOffsetsToTxn => Self::AddOffsetsToTxn(AddOffsetsToTxnRequest::default()),
+            ApiKey::EndTxn => Self::EndTxn(EndTxnRequest::default()),
+            ApiKey::WriteTxnMarkers => Self::WriteTxnMarkers(WriteTxnMarkersRequest::default()),
+            ApiKey::TxnOffsetCommit => Self::TxnOffsetCommit(TxnOffsetCommitRequest::default()),
+            ApiKey::DescribeAcls => Self::DescribeAcls(DescribeAclsRequest::default()),
+            ApiKey::CreateAcls => Self::CreateAcls(CreateAclsRequest::default()),
+            ApiKey::DeleteAcls => Self::DeleteAcls(DeleteAclsRequest::default()),
+            ApiKey::DescribeConfigs => Self::DescribeConfigs(DescribeConfigsRequest::default()),
+            ApiKey::AlterConfigs => Self::AlterConfigs(AlterConfigsRequest::default()),
+            ApiKey::AlterReplicaLogDirs => {
+                Self::AlterReplicaLogDirs(AlterReplicaLogDirsRequest::default())
+            }
+            ApiKey::DescribeLogDirs => Self::DescribeLogDirs(DescribeLogDirsRequest::default()),
+            ApiKey::SaslAuthenticate => Self::SaslAuthenticate(SaslAuthenticateRequest::default()),
+            ApiKey::CreatePartitions => Self::CreatePartitions(CreatePartitionsRequest::default()),
+            ApiKey::CreateDelegationToken => {
+                Self::CreateDelegationToken(CreateDelegationTokenRequest::default())
+            }
+            ApiKey::RenewDelegationToken => {
+                Self::RenewDelegationToken(RenewDelegationTokenRequest::default())
+            }
+            ApiKey::ExpireDelegationToken => {
+                Self::ExpireDelegationToken(ExpireDelegationTokenRequest::default())
+            }
+            ApiKey::DescribeDelegationToken => {
+                Self::DescribeDelegationToken(DescribeDelegationTokenRequest::default())
+            }
+            ApiKey::DeleteGroups => Self::DeleteGroups(DeleteGroupsRequest::default()),
+            ApiKey::ElectLeaders => Self::ElectLeaders(ElectLeadersRequest::default()),
+            ApiKey::IncrementalAlterConfigs => {
+                Self::IncrementalAlterConfigs(IncrementalAlterConfigsRequest::default())
+            }
+            ApiKey::AlterPartitionReassignments => {
+                Self::AlterPartitionReassignments(AlterPartitionReassignmentsRequest::default())
+            }
+            ApiKey::ListPartitionReassignments => {
+                Self::ListPartitionReassignments(ListPartitionReassignmentsRequest::default())
+            }
+            ApiKey::OffsetDelete => Self::OffsetDelete(OffsetDeleteRequest::default()),
+            ApiKey::DescribeClientQuotas => {
+                Self::DescribeClientQuotas(DescribeClientQuotasRequest::default())
+            }
+            ApiKey::AlterClientQuotas => {
+                Self::AlterClientQuotas(AlterClientQuotasRequest::default())
+            }
+            ApiKey::DescribeUserScramCredentials => {
+                Self::DescribeUserScramCredentials(DescribeUserScramCredentialsRequest::default())
+            }
+            ApiKey::AlterUserScramCredentials => {
+                Self::AlterUserScramCredentials(AlterUserScramCredentialsRequest::default())
+            }
+            ApiKey::Vote => Self::Vote(VoteRequest::default()),
+            ApiKey::BeginQuorumEpoch => Self::BeginQuorumEpoch(BeginQuorumEpochRequest::default()),
+            ApiKey::EndQuorumEpoch => Self::EndQuorumEpoch(EndQuorumEpochRequest::default()),
+            ApiKey::DescribeQuorum => Self::DescribeQuorum(DescribeQuorumRequest::default()),
+            ApiKey::AlterPartition => Self::AlterPartition(AlterPartitionRequest::default()),
+            ApiKey::UpdateFeatures => Self::UpdateFeatures(UpdateFeaturesRequest::default()),
+            ApiKey::Envelope => Self::Envelope(EnvelopeRequest::default()),
+            ApiKey::FetchSnapshot => Self::FetchSnapshot(FetchSnapshotRequest::default()),
+            ApiKey::DescribeCluster => Self::DescribeCluster(DescribeClusterRequest::default()),
+            ApiKey::DescribeProducers => {
+                Self::DescribeProducers(DescribeProducersRequest::default())
+            }
+            ApiKey::BrokerRegistration => {
+                Self::BrokerRegistration(BrokerRegistrationRequest::default())
+            }
+            ApiKey::BrokerHeartbeat => Self::BrokerHeartbeat(BrokerHeartbeatRequest::default()),
+            ApiKey::UnregisterBroker => Self::UnregisterBroker(UnregisterBrokerRequest::default()),
+            ApiKey::DescribeTransactions => {
+                Self::DescribeTransactions(DescribeTransactionsRequest::default())
+            }
+            ApiKey::ListTransactions => Self::ListTransactions(ListTransactionsRequest::default()),
+            ApiKey::AllocateProducerIds => {
+                Self::AllocateProducerIds(AllocateProducerIdsRequest::default())
+            }
+            ApiKey::ConsumerGroupHeartbeat => {
+                Self::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest::default())
+            }
+            ApiKey::ConsumerGroupDescribe => {
+                Self::ConsumerGroupDescribe(ConsumerGroupDescribeRequest::default())
+            }
+            ApiKey::ControllerRegistration => {
+                Self::ControllerRegistration(ControllerRegistrationRequest::default())
+            }
+            ApiKey::GetTelemetrySubscriptions => {
+                Self::GetTelemetrySubscriptions(GetTelemetrySubscriptionsRequest::default())
+            }
+            ApiKey::PushTelemetry => Self::PushTelemetry(PushTelemetryRequest::default()),
+            ApiKey::AssignReplicasToDirs => {
+                Self::AssignReplicasToDirs(AssignReplicasToDirsRequest::default())
+            }
+            ApiKey::ListConfigResources => {
+                Self::ListConfigResources(ListConfigResourcesRequest::default())
+            }
+            ApiKey::DescribeTopicPartitions => {
+                Self::DescribeTopicPartitions(DescribeTopicPartitionsRequest::default())
+            }
+            ApiKey::ShareGroupHeartbeat => {
+                Self::ShareGroupHeartbeat(ShareGroupHeartbeatRequest::default())
+            }
+            ApiKey::ShareGroupDescribe => {
+                Self::ShareGroupDescribe(ShareGroupDescribeRequest::default())
+            }
+            ApiKey::ShareFetch => Self::ShareFetch(ShareFetchRequest::default()),
+            ApiKey::ShareAcknowledge => Self::ShareAcknowledge(ShareAcknowledgeRequest::default()),
+            ApiKey::AddRaftVoter => Self::AddRaftVoter(AddRaftVoterRequest::default()),
+            ApiKey::RemoveRaftVoter => Self::RemoveRaftVoter(RemoveRaftVoterRequest::default()),
+            ApiKey::UpdateRaftVoter => Self::UpdateRaftVoter(UpdateRaftVoterRequest::default()),
+            ApiKey::InitializeShareGroupState => {
+                Self::InitializeShareGroupState(InitializeShareGroupStateRequest::default())
+            }
+            ApiKey::ReadShareGroupState => {
+                Self::ReadShareGroupState(ReadShareGroupStateRequest::default())
+            }
+            ApiKey::WriteShareGroupState => {
+                Self::WriteShareGroupState(WriteShareGroupStateRequest::default())
+            }
+            ApiKey::DeleteShareGroupState => {
+                Self::DeleteShareGroupState(DeleteShareGroupStateRequest::default())
+            }
+            ApiKey::ReadShareGroupStateSummary => {
+                Self::ReadShareGroupStateSummary(ReadShareGroupStateSummaryRequest::default())
+            }
+            ApiKey::StreamsGroupHeartbeat => {
+                Self::StreamsGroupHeartbeat(StreamsGroupHeartbeatRequest::default())
+            }
+            ApiKey::StreamsGroupDescribe => {
+                Self::StreamsGroupDescribe(StreamsGroupDescribeRequest::default())
+            }
+            ApiKey::DescribeShareGroupOffsets => {
+                Self::DescribeShareGroupOffsets(DescribeShareGroupOffsetsRequest::default())
+            }
+            ApiKey::AlterShareGroupOffsets => {
+                Self::AlterShareGroupOffsets(AlterShareGroupOffsetsRequest::default())
+            }
+            ApiKey::DeleteShareGroupOffsets => {
+                Self::DeleteShareGroupOffsets(DeleteShareGroupOffsetsRequest::default())
+            }
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => {
+                Self::StreamsGroupTopologyDescriptionUpdate(
+                    StreamsGroupTopologyDescriptionUpdateRequest::default(),
+                )
+            }
+            ApiKey::UnregisterController => {
+                Self::UnregisterController(UnregisterControllerRequest::default())
+            }
         }
     }
 
@@ -2637,14 +2953,6 @@ impl RequestBody {
             ApiKey::Fetch => Self::Fetch(FetchRequest::random(rng, version)),
             ApiKey::ListOffsets => Self::ListOffsets(ListOffsetsRequest::random(rng, version)),
             ApiKey::Metadata => Self::Metadata(MetadataRequest::random(rng, version)),
-            ApiKey::LeaderAndIsr => Self::LeaderAndIsr(LeaderAndIsrRequest::random(rng, version)),
-            ApiKey::StopReplica => Self::StopReplica(StopReplicaRequest::random(rng, version)),
-            ApiKey::UpdateMetadata => {
-                Self::UpdateMetadata(UpdateMetadataRequest::random(rng, version))
-            }
-            ApiKey::ControlledShutdown => {
-                Self::ControlledShutdown(ControlledShutdownRequest::random(rng, version))
-            }
             ApiKey::OffsetCommit => Self::OffsetCommit(OffsetCommitRequest::random(rng, version)),
             ApiKey::OffsetFetch => Self::OffsetFetch(OffsetFetchRequest::random(rng, version)),
             ApiKey::FindCoordinator => {
@@ -2803,9 +3111,9 @@ impl RequestBody {
             ApiKey::AssignReplicasToDirs => {
                 Self::AssignReplicasToDirs(AssignReplicasToDirsRequest::random(rng, version))
             }
-            ApiKey::ListClientMetricsResources => Self::ListClientMetricsResources(
-                ListClientMetricsResourcesRequest::random(rng, version),
-            ),
+            ApiKey::ListConfigResources => {
+                Self::ListConfigResources(ListConfigResourcesRequest::random(rng, version))
+            }
             ApiKey::DescribeTopicPartitions => {
                 Self::DescribeTopicPartitions(DescribeTopicPartitionsRequest::random(rng, version))
             }
@@ -2841,6 +3149,29 @@ impl RequestBody {
             ApiKey::ReadShareGroupStateSummary => Self::ReadShareGroupStateSummary(
                 ReadShareGroupStateSummaryRequest::random(rng, version),
             ),
+            ApiKey::StreamsGroupHeartbeat => {
+                Self::StreamsGroupHeartbeat(StreamsGroupHeartbeatRequest::random(rng, version))
+            }
+            ApiKey::StreamsGroupDescribe => {
+                Self::StreamsGroupDescribe(StreamsGroupDescribeRequest::random(rng, version))
+            }
+            ApiKey::DescribeShareGroupOffsets => Self::DescribeShareGroupOffsets(
+                DescribeShareGroupOffsetsRequest::random(rng, version),
+            ),
+            ApiKey::AlterShareGroupOffsets => {
+                Self::AlterShareGroupOffsets(AlterShareGroupOffsetsRequest::random(rng, version))
+            }
+            ApiKey::DeleteShareGroupOffsets => {
+                Self::DeleteShareGroupOffsets(DeleteShareGroupOffsetsRequest::random(rng, version))
+            }
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => {
+                Self::StreamsGroupTopologyDescriptionUpdate(
+                    StreamsGroupTopologyDescriptionUpdateRequest::random(rng, version),
+                )
+            }
+            ApiKey::UnregisterController => {
+                Self::UnregisterController(UnregisterControllerRequest::random(rng, version))
+            }
         }
     }
 }
@@ -2866,30 +3197,6 @@ impl From<ListOffsetsRequest> for RequestBody {
 impl From<MetadataRequest> for RequestBody {
     fn from(body: MetadataRequest) -> Self {
         Self::Metadata(body)
-    }
-}
-
-impl From<LeaderAndIsrRequest> for RequestBody {
-    fn from(body: LeaderAndIsrRequest) -> Self {
-        Self::LeaderAndIsr(body)
-    }
-}
-
-impl From<StopReplicaRequest> for RequestBody {
-    fn from(body: StopReplicaRequest) -> Self {
-        Self::StopReplica(body)
-    }
-}
-
-impl From<UpdateMetadataRequest> for RequestBody {
-    fn from(body: UpdateMetadataRequest) -> Self {
-        Self::UpdateMetadata(body)
-    }
-}
-
-impl From<ControlledShutdownRequest> for RequestBody {
-    fn from(body: ControlledShutdownRequest) -> Self {
-        Self::ControlledShutdown(body)
     }
 }
 
@@ -3289,9 +3596,9 @@ impl From<AssignReplicasToDirsRequest> for RequestBody {
     }
 }
 
-impl From<ListClientMetricsResourcesRequest> for RequestBody {
-    fn from(body: ListClientMetricsResourcesRequest) -> Self {
-        Self::ListClientMetricsResources(body)
+impl From<ListConfigResourcesRequest> for RequestBody {
+    fn from(body: ListConfigResourcesRequest) -> Self {
+        Self::ListConfigResources(body)
     }
 }
 
@@ -3373,6 +3680,48 @@ impl From<ReadShareGroupStateSummaryRequest> for RequestBody {
     }
 }
 
+impl From<StreamsGroupHeartbeatRequest> for RequestBody {
+    fn from(body: StreamsGroupHeartbeatRequest) -> Self {
+        Self::StreamsGroupHeartbeat(body)
+    }
+}
+
+impl From<StreamsGroupDescribeRequest> for RequestBody {
+    fn from(body: StreamsGroupDescribeRequest) -> Self {
+        Self::StreamsGroupDescribe(body)
+    }
+}
+
+impl From<DescribeShareGroupOffsetsRequest> for RequestBody {
+    fn from(body: DescribeShareGroupOffsetsRequest) -> Self {
+        Self::DescribeShareGroupOffsets(body)
+    }
+}
+
+impl From<AlterShareGroupOffsetsRequest> for RequestBody {
+    fn from(body: AlterShareGroupOffsetsRequest) -> Self {
+        Self::AlterShareGroupOffsets(body)
+    }
+}
+
+impl From<DeleteShareGroupOffsetsRequest> for RequestBody {
+    fn from(body: DeleteShareGroupOffsetsRequest) -> Self {
+        Self::DeleteShareGroupOffsets(body)
+    }
+}
+
+impl From<StreamsGroupTopologyDescriptionUpdateRequest> for RequestBody {
+    fn from(body: StreamsGroupTopologyDescriptionUpdateRequest) -> Self {
+        Self::StreamsGroupTopologyDescriptionUpdate(body)
+    }
+}
+
+impl From<UnregisterControllerRequest> for RequestBody {
+    fn from(body: UnregisterControllerRequest) -> Self {
+        Self::UnregisterController(body)
+    }
+}
+
 /// The body of any response, by API.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ResponseBody {
@@ -3380,10 +3729,6 @@ pub enum ResponseBody {
     Fetch(FetchResponse),
     ListOffsets(ListOffsetsResponse),
     Metadata(MetadataResponse),
-    LeaderAndIsr(LeaderAndIsrResponse),
-    StopReplica(StopReplicaResponse),
-    UpdateMetadata(UpdateMetadataResponse),
-    ControlledShutdown(ControlledShutdownResponse),
     OffsetCommit(OffsetCommitResponse),
     OffsetFetch(OffsetFetchResponse),
     FindCoordinator(FindCoordinatorResponse),
@@ -3450,7 +3795,7 @@ pub enum ResponseBody {
     GetTelemetrySubscriptions(GetTelemetrySubscriptionsResponse),
     PushTelemetry(PushTelemetryResponse),
     AssignReplicasToDirs(AssignReplicasToDirsResponse),
-    ListClientMetricsResources(ListClientMetricsResourcesResponse),
+    ListConfigResources(ListConfigResourcesResponse),
     DescribeTopicPartitions(DescribeTopicPartitionsResponse),
     ShareGroupHeartbeat(ShareGroupHeartbeatResponse),
     ShareGroupDescribe(ShareGroupDescribeResponse),
@@ -3464,6 +3809,13 @@ pub enum ResponseBody {
     WriteShareGroupState(WriteShareGroupStateResponse),
     DeleteShareGroupState(DeleteShareGroupStateResponse),
     ReadShareGroupStateSummary(ReadShareGroupStateSummaryResponse),
+    StreamsGroupHeartbeat(StreamsGroupHeartbeatResponse),
+    StreamsGroupDescribe(StreamsGroupDescribeResponse),
+    DescribeShareGroupOffsets(DescribeShareGroupOffsetsResponse),
+    AlterShareGroupOffsets(AlterShareGroupOffsetsResponse),
+    DeleteShareGroupOffsets(DeleteShareGroupOffsetsResponse),
+    StreamsGroupTopologyDescriptionUpdate(StreamsGroupTopologyDescriptionUpdateResponse),
+    UnregisterController(UnregisterControllerResponse),
 }
 
 impl ResponseBody {
@@ -3474,10 +3826,6 @@ impl ResponseBody {
             Self::Fetch(_) => ApiKey::Fetch,
             Self::ListOffsets(_) => ApiKey::ListOffsets,
             Self::Metadata(_) => ApiKey::Metadata,
-            Self::LeaderAndIsr(_) => ApiKey::LeaderAndIsr,
-            Self::StopReplica(_) => ApiKey::StopReplica,
-            Self::UpdateMetadata(_) => ApiKey::UpdateMetadata,
-            Self::ControlledShutdown(_) => ApiKey::ControlledShutdown,
             Self::OffsetCommit(_) => ApiKey::OffsetCommit,
             Self::OffsetFetch(_) => ApiKey::OffsetFetch,
             Self::FindCoordinator(_) => ApiKey::FindCoordinator,
@@ -3544,7 +3892,7 @@ impl ResponseBody {
             Self::GetTelemetrySubscriptions(_) => ApiKey::GetTelemetrySubscriptions,
             Self::PushTelemetry(_) => ApiKey::PushTelemetry,
             Self::AssignReplicasToDirs(_) => ApiKey::AssignReplicasToDirs,
-            Self::ListClientMetricsResources(_) => ApiKey::ListClientMetricsResources,
+            Self::ListConfigResources(_) => ApiKey::ListConfigResources,
             Self::DescribeTopicPartitions(_) => ApiKey::DescribeTopicPartitions,
             Self::ShareGroupHeartbeat(_) => ApiKey::ShareGroupHeartbeat,
             Self::ShareGroupDescribe(_) => ApiKey::ShareGroupDescribe,
@@ -3558,6 +3906,15 @@ impl ResponseBody {
             Self::WriteShareGroupState(_) => ApiKey::WriteShareGroupState,
             Self::DeleteShareGroupState(_) => ApiKey::DeleteShareGroupState,
             Self::ReadShareGroupStateSummary(_) => ApiKey::ReadShareGroupStateSummary,
+            Self::StreamsGroupHeartbeat(_) => ApiKey::StreamsGroupHeartbeat,
+            Self::StreamsGroupDescribe(_) => ApiKey::StreamsGroupDescribe,
+            Self::DescribeShareGroupOffsets(_) => ApiKey::DescribeShareGroupOffsets,
+            Self::AlterShareGroupOffsets(_) => ApiKey::AlterShareGroupOffsets,
+            Self::DeleteShareGroupOffsets(_) => ApiKey::DeleteShareGroupOffsets,
+            Self::StreamsGroupTopologyDescriptionUpdate(_) => {
+                ApiKey::StreamsGroupTopologyDescriptionUpdate
+            }
+            Self::UnregisterController(_) => ApiKey::UnregisterController,
         }
     }
 
@@ -3568,14 +3925,6 @@ impl ResponseBody {
             ApiKey::Fetch => Self::Fetch(FetchResponse::decode(buf, version)?),
             ApiKey::ListOffsets => Self::ListOffsets(ListOffsetsResponse::decode(buf, version)?),
             ApiKey::Metadata => Self::Metadata(MetadataResponse::decode(buf, version)?),
-            ApiKey::LeaderAndIsr => Self::LeaderAndIsr(LeaderAndIsrResponse::decode(buf, version)?),
-            ApiKey::StopReplica => Self::StopReplica(StopReplicaResponse::decode(buf, version)?),
-            ApiKey::UpdateMetadata => {
-                Self::UpdateMetadata(UpdateMetadataResponse::decode(buf, version)?)
-            }
-            ApiKey::ControlledShutdown => {
-                Self::ControlledShutdown(ControlledShutdownResponse::decode(buf, version)?)
-            }
             ApiKey::OffsetCommit => Self::OffsetCommit(OffsetCommitResponse::decode(buf, version)?),
             ApiKey::OffsetFetch => Self::OffsetFetch(OffsetFetchResponse::decode(buf, version)?),
             ApiKey::FindCoordinator => {
@@ -3734,9 +4083,9 @@ impl ResponseBody {
             ApiKey::AssignReplicasToDirs => {
                 Self::AssignReplicasToDirs(AssignReplicasToDirsResponse::decode(buf, version)?)
             }
-            ApiKey::ListClientMetricsResources => Self::ListClientMetricsResources(
-                ListClientMetricsResourcesResponse::decode(buf, version)?,
-            ),
+            ApiKey::ListConfigResources => {
+                Self::ListConfigResources(ListConfigResourcesResponse::decode(buf, version)?)
+            }
             ApiKey::DescribeTopicPartitions => Self::DescribeTopicPartitions(
                 DescribeTopicPartitionsResponse::decode(buf, version)?,
             ),
@@ -3772,6 +4121,29 @@ impl ResponseBody {
             ApiKey::ReadShareGroupStateSummary => Self::ReadShareGroupStateSummary(
                 ReadShareGroupStateSummaryResponse::decode(buf, version)?,
             ),
+            ApiKey::StreamsGroupHeartbeat => {
+                Self::StreamsGroupHeartbeat(StreamsGroupHeartbeatResponse::decode(buf, version)?)
+            }
+            ApiKey::StreamsGroupDescribe => {
+                Self::StreamsGroupDescribe(StreamsGroupDescribeResponse::decode(buf, version)?)
+            }
+            ApiKey::DescribeShareGroupOffsets => Self::DescribeShareGroupOffsets(
+                DescribeShareGroupOffsetsResponse::decode(buf, version)?,
+            ),
+            ApiKey::AlterShareGroupOffsets => {
+                Self::AlterShareGroupOffsets(AlterShareGroupOffsetsResponse::decode(buf, version)?)
+            }
+            ApiKey::DeleteShareGroupOffsets => Self::DeleteShareGroupOffsets(
+                DeleteShareGroupOffsetsResponse::decode(buf, version)?,
+            ),
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => {
+                Self::StreamsGroupTopologyDescriptionUpdate(
+                    StreamsGroupTopologyDescriptionUpdateResponse::decode(buf, version)?,
+                )
+            }
+            ApiKey::UnregisterController => {
+                Self::UnregisterController(UnregisterControllerResponse::decode(buf, version)?)
+            }
         })
     }
 
@@ -3782,10 +4154,6 @@ impl ResponseBody {
             Self::Fetch(body) => body.encode(encoder, version),
             Self::ListOffsets(body) => body.encode(encoder, version),
             Self::Metadata(body) => body.encode(encoder, version),
-            Self::LeaderAndIsr(body) => body.encode(encoder, version),
-            Self::StopReplica(body) => body.encode(encoder, version),
-            Self::UpdateMetadata(body) => body.encode(encoder, version),
-            Self::ControlledShutdown(body) => body.encode(encoder, version),
             Self::OffsetCommit(body) => body.encode(encoder, version),
             Self::OffsetFetch(body) => body.encode(encoder, version),
             Self::FindCoordinator(body) => body.encode(encoder, version),
@@ -3852,7 +4220,7 @@ impl ResponseBody {
             Self::GetTelemetrySubscriptions(body) => body.encode(encoder, version),
             Self::PushTelemetry(body) => body.encode(encoder, version),
             Self::AssignReplicasToDirs(body) => body.encode(encoder, version),
-            Self::ListClientMetricsResources(body) => body.encode(encoder, version),
+            Self::ListConfigResources(body) => body.encode(encoder, version),
             Self::DescribeTopicPartitions(body) => body.encode(encoder, version),
             Self::ShareGroupHeartbeat(body) => body.encode(encoder, version),
             Self::ShareGroupDescribe(body) => body.encode(encoder, version),
@@ -3866,6 +4234,190 @@ impl ResponseBody {
             Self::WriteShareGroupState(body) => body.encode(encoder, version),
             Self::DeleteShareGroupState(body) => body.encode(encoder, version),
             Self::ReadShareGroupStateSummary(body) => body.encode(encoder, version),
+            Self::StreamsGroupHeartbeat(body) => body.encode(encoder, version),
+            Self::StreamsGroupDescribe(body) => body.encode(encoder, version),
+            Self::DescribeShareGroupOffsets(body) => body.encode(encoder, version),
+            Self::AlterShareGroupOffsets(body) => body.encode(encoder, version),
+            Self::DeleteShareGroupOffsets(body) => body.encode(encoder, version),
+            Self::StreamsGroupTopologyDescriptionUpdate(body) => body.encode(encoder, version),
+            Self::UnregisterController(body) => body.encode(encoder, version),
+        }
+    }
+
+    /// A body for `api_key` with every field at its spec default.
+    pub fn default_for(api_key: ApiKey) -> Self {
+        match api_key {
+            ApiKey::Produce => Self::Produce(ProduceResponse::default()),
+            ApiKey::Fetch => Self::Fetch(FetchResponse::default()),
+            ApiKey::ListOffsets => Self::ListOffsets(ListOffsetsResponse::default()),
+            ApiKey::Metadata => Self::Metadata(MetadataResponse::default()),
+            ApiKey::OffsetCommit => Self::OffsetCommit(OffsetCommitResponse::default()),
+            ApiKey::OffsetFetch => Self::OffsetFetch(OffsetFetchResponse::default()),
+            ApiKey::FindCoordinator => Self::FindCoordinator(FindCoordinatorResponse::default()),
+            ApiKey::JoinGroup => Self::JoinGroup(JoinGroupResponse::default()),
+            ApiKey::Heartbeat => Self::Heartbeat(HeartbeatResponse::default()),
+            ApiKey::LeaveGroup => Self::LeaveGroup(LeaveGroupResponse::default()),
+            ApiKey::SyncGroup => Self::SyncGroup(SyncGroupResponse::default()),
+            ApiKey::DescribeGroups => Self::DescribeGroups(DescribeGroupsResponse::default()),
+            ApiKey::ListGroups => Self::ListGroups(ListGroupsResponse::default()),
+            ApiKey::SaslHandshake => Self::SaslHandshake(SaslHandshakeResponse::default()),
+            ApiKey::ApiVersions => Self::ApiVersions(ApiVersionsResponse::default()),
+            ApiKey::CreateTopics => Self::CreateTopics(CreateTopicsResponse::default()),
+            ApiKey::DeleteTopics => Self::DeleteTopics(DeleteTopicsResponse::default()),
+            ApiKey::DeleteRecords => Self::DeleteRecords(DeleteRecordsResponse::default()),
+            ApiKey::InitProducerId => Self::InitProducerId(InitProducerIdResponse::default()),
+            ApiKey::OffsetForLeaderEpoch => {
+                Self::OffsetForLeaderEpoch(OffsetForLeaderEpochResponse::default())
+            }
+            ApiKey::AddPartitionsToTxn => {
+                Self::AddPartitionsToTxn(AddPartitionsToTxnResponse::default())
+            }
+            ApiKey::AddOffsetsToTxn => Self::AddOffsetsToTxn(AddOffsetsToTxnResponse::default()),
+            ApiKey::EndTxn => Self::EndTxn(EndTxnResponse::default()),
+            ApiKey::WriteTxnMarkers => Self::WriteTxnMarkers(WriteTxnMarkersResponse::default()),
+            ApiKey::TxnOffsetCommit => Self::TxnOffsetCommit(TxnOffsetCommitResponse::default()),
+            ApiKey::DescribeAcls => Self::DescribeAcls(DescribeAclsResponse::default()),
+            ApiKey::CreateAcls => Self::CreateAcls(CreateAclsResponse::default()),
+            ApiKey::DeleteAcls => Self::DeleteAcls(DeleteAclsResponse::default()),
+            ApiKey::DescribeConfigs => Self::DescribeConfigs(DescribeConfigsResponse::default()),
+            ApiKey::AlterConfigs => Self::AlterConfigs(AlterConfigsResponse::default()),
+            ApiKey::AlterReplicaLogDirs => {
+                Self::AlterReplicaLogDirs(AlterReplicaLogDirsResponse::default())
+            }
+            ApiKey::DescribeLogDirs => Self::DescribeLogDirs(DescribeLogDirsResponse::default()),
+            ApiKey::SaslAuthenticate => Self::SaslAuthenticate(SaslAuthenticateResponse::default()),
+            ApiKey::CreatePartitions => Self::CreatePartitions(CreatePartitionsResponse::default()),
+            ApiKey::CreateDelegationToken => {
+                Self::CreateDelegationToken(CreateDelegationTokenResponse::default())
+            }
+            ApiKey::RenewDelegationToken => {
+                Self::RenewDelegationToken(RenewDelegationTokenResponse::default())
+            }
+            ApiKey::ExpireDelegationToken => {
+                Self::ExpireDelegationToken(ExpireDelegationTokenResponse::default())
+            }
+            ApiKey::DescribeDelegationToken => {
+                Self::DescribeDelegationToken(DescribeDelegationTokenResponse::default())
+            }
+            ApiKey::DeleteGroups => Self::DeleteGroups(DeleteGroupsResponse::default()),
+            ApiKey::ElectLeaders => Self::ElectLeaders(ElectLeadersResponse::default()),
+            ApiKey::IncrementalAlterConfigs => {
+                Self::IncrementalAlterConfigs(IncrementalAlterConfigsResponse::default())
+            }
+            ApiKey::AlterPartitionReassignments => {
+                Self::AlterPartitionReassignments(AlterPartitionReassignmentsResponse::default())
+            }
+            ApiKey::ListPartitionReassignments => {
+                Self::ListPartitionReassignments(ListPartitionReassignmentsResponse::default())
+            }
+            ApiKey::OffsetDelete => Self::OffsetDelete(OffsetDeleteResponse::default()),
+            ApiKey::DescribeClientQuotas => {
+                Self::DescribeClientQuotas(DescribeClientQuotasResponse::default())
+            }
+            ApiKey::AlterClientQuotas => {
+                Self::AlterClientQuotas(AlterClientQuotasResponse::default())
+            }
+            ApiKey::DescribeUserScramCredentials => {
+                Self::DescribeUserScramCredentials(DescribeUserScramCredentialsResponse::default())
+            }
+            ApiKey::AlterUserScramCredentials => {
+                Self::AlterUserScramCredentials(AlterUserScramCredentialsResponse::default())
+            }
+            ApiKey::Vote => Self::Vote(VoteResponse::default()),
+            ApiKey::BeginQuorumEpoch => Self::BeginQuorumEpoch(BeginQuorumEpochResponse::default()),
+            ApiKey::EndQuorumEpoch => Self::EndQuorumEpoch(EndQuorumEpochResponse::default()),
+            ApiKey::DescribeQuorum => Self::DescribeQuorum(DescribeQuorumResponse::default()),
+            ApiKey::AlterPartition => Self::AlterPartition(AlterPartitionResponse::default()),
+            ApiKey::UpdateFeatures => Self::UpdateFeatures(UpdateFeaturesResponse::default()),
+            ApiKey::Envelope => Self::Envelope(EnvelopeResponse::default()),
+            ApiKey::FetchSnapshot => Self::FetchSnapshot(FetchSnapshotResponse::default()),
+            ApiKey::DescribeCluster => Self::DescribeCluster(DescribeClusterResponse::default()),
+            ApiKey::DescribeProducers => {
+                Self::DescribeProducers(DescribeProducersResponse::default())
+            }
+            ApiKey::BrokerRegistration => {
+                Self::BrokerRegistration(BrokerRegistrationResponse::default())
+            }
+            ApiKey::BrokerHeartbeat => Self::BrokerHeartbeat(BrokerHeartbeatResponse::default()),
+            ApiKey::UnregisterBroker => Self::UnregisterBroker(UnregisterBrokerResponse::default()),
+            ApiKey::DescribeTransactions => {
+                Self::DescribeTransactions(DescribeTransactionsResponse::default())
+            }
+            ApiKey::ListTransactions => Self::ListTransactions(ListTransactionsResponse::default()),
+            ApiKey::AllocateProducerIds => {
+                Self::AllocateProducerIds(AllocateProducerIdsResponse::default())
+            }
+            ApiKey::ConsumerGroupHeartbeat => {
+                Self::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse::default())
+            }
+            ApiKey::ConsumerGroupDescribe => {
+                Self::ConsumerGroupDescribe(ConsumerGroupDescribeResponse::default())
+            }
+            ApiKey::ControllerRegistration => {
+                Self::ControllerRegistration(ControllerRegistrationResponse::default())
+            }
+            ApiKey::GetTelemetrySubscriptions => {
+                Self::GetTelemetrySubscriptions(GetTelemetrySubscriptionsResponse::default())
+            }
+            ApiKey::PushTelemetry => Self::PushTelemetry(PushTelemetryResponse::default()),
+            ApiKey::AssignReplicasToDirs => {
+                Self::AssignReplicasToDirs(AssignReplicasToDirsResponse::default())
+            }
+            ApiKey::ListConfigResources => {
+                Self::ListConfigResources(ListConfigResourcesResponse::default())
+            }
+            ApiKey::DescribeTopicPartitions => {
+                Self::DescribeTopicPartitions(DescribeTopicPartitionsResponse::default())
+            }
+            ApiKey::ShareGroupHeartbeat => {
+                Self::ShareGroupHeartbeat(ShareGroupHeartbeatResponse::default())
+            }
+            ApiKey::ShareGroupDescribe => {
+                Self::ShareGroupDescribe(ShareGroupDescribeResponse::default())
+            }
+            ApiKey::ShareFetch => Self::ShareFetch(ShareFetchResponse::default()),
+            ApiKey::ShareAcknowledge => Self::ShareAcknowledge(ShareAcknowledgeResponse::default()),
+            ApiKey::AddRaftVoter => Self::AddRaftVoter(AddRaftVoterResponse::default()),
+            ApiKey::RemoveRaftVoter => Self::RemoveRaftVoter(RemoveRaftVoterResponse::default()),
+            ApiKey::UpdateRaftVoter => Self::UpdateRaftVoter(UpdateRaftVoterResponse::default()),
+            ApiKey::InitializeShareGroupState => {
+                Self::InitializeShareGroupState(InitializeShareGroupStateResponse::default())
+            }
+            ApiKey::ReadShareGroupState => {
+                Self::ReadShareGroupState(ReadShareGroupStateResponse::default())
+            }
+            ApiKey::WriteShareGroupState => {
+                Self::WriteShareGroupState(WriteShareGroupStateResponse::default())
+            }
+            ApiKey::DeleteShareGroupState => {
+                Self::DeleteShareGroupState(DeleteShareGroupStateResponse::default())
+            }
+            ApiKey::ReadShareGroupStateSummary => {
+                Self::ReadShareGroupStateSummary(ReadShareGroupStateSummaryResponse::default())
+            }
+            ApiKey::StreamsGroupHeartbeat => {
+                Self::StreamsGroupHeartbeat(StreamsGroupHeartbeatResponse::default())
+            }
+            ApiKey::StreamsGroupDescribe => {
+                Self::StreamsGroupDescribe(StreamsGroupDescribeResponse::default())
+            }
+            ApiKey::DescribeShareGroupOffsets => {
+                Self::DescribeShareGroupOffsets(DescribeShareGroupOffsetsResponse::default())
+            }
+            ApiKey::AlterShareGroupOffsets => {
+                Self::AlterShareGroupOffsets(AlterShareGroupOffsetsResponse::default())
+            }
+            ApiKey::DeleteShareGroupOffsets => {
+                Self::DeleteShareGroupOffsets(DeleteShareGroupOffsetsResponse::default())
+            }
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => {
+                Self::StreamsGroupTopologyDescriptionUpdate(
+                    StreamsGroupTopologyDescriptionUpdateResponse::default(),
+                )
+            }
+            ApiKey::UnregisterController => {
+                Self::UnregisterController(UnregisterControllerResponse::default())
+            }
         }
     }
 
@@ -3877,14 +4429,6 @@ impl ResponseBody {
             ApiKey::Fetch => Self::Fetch(FetchResponse::random(rng, version)),
             ApiKey::ListOffsets => Self::ListOffsets(ListOffsetsResponse::random(rng, version)),
             ApiKey::Metadata => Self::Metadata(MetadataResponse::random(rng, version)),
-            ApiKey::LeaderAndIsr => Self::LeaderAndIsr(LeaderAndIsrResponse::random(rng, version)),
-            ApiKey::StopReplica => Self::StopReplica(StopReplicaResponse::random(rng, version)),
-            ApiKey::UpdateMetadata => {
-                Self::UpdateMetadata(UpdateMetadataResponse::random(rng, version))
-            }
-            ApiKey::ControlledShutdown => {
-                Self::ControlledShutdown(ControlledShutdownResponse::random(rng, version))
-            }
             ApiKey::OffsetCommit => Self::OffsetCommit(OffsetCommitResponse::random(rng, version)),
             ApiKey::OffsetFetch => Self::OffsetFetch(OffsetFetchResponse::random(rng, version)),
             ApiKey::FindCoordinator => {
@@ -4043,9 +4587,9 @@ impl ResponseBody {
             ApiKey::AssignReplicasToDirs => {
                 Self::AssignReplicasToDirs(AssignReplicasToDirsResponse::random(rng, version))
             }
-            ApiKey::ListClientMetricsResources => Self::ListClientMetricsResources(
-                ListClientMetricsResourcesResponse::random(rng, version),
-            ),
+            ApiKey::ListConfigResources => {
+                Self::ListConfigResources(ListConfigResourcesResponse::random(rng, version))
+            }
             ApiKey::DescribeTopicPartitions => {
                 Self::DescribeTopicPartitions(DescribeTopicPartitionsResponse::random(rng, version))
             }
@@ -4081,6 +4625,29 @@ impl ResponseBody {
             ApiKey::ReadShareGroupStateSummary => Self::ReadShareGroupStateSummary(
                 ReadShareGroupStateSummaryResponse::random(rng, version),
             ),
+            ApiKey::StreamsGroupHeartbeat => {
+                Self::StreamsGroupHeartbeat(StreamsGroupHeartbeatResponse::random(rng, version))
+            }
+            ApiKey::StreamsGroupDescribe => {
+                Self::StreamsGroupDescribe(StreamsGroupDescribeResponse::random(rng, version))
+            }
+            ApiKey::DescribeShareGroupOffsets => Self::DescribeShareGroupOffsets(
+                DescribeShareGroupOffsetsResponse::random(rng, version),
+            ),
+            ApiKey::AlterShareGroupOffsets => {
+                Self::AlterShareGroupOffsets(AlterShareGroupOffsetsResponse::random(rng, version))
+            }
+            ApiKey::DeleteShareGroupOffsets => {
+                Self::DeleteShareGroupOffsets(DeleteShareGroupOffsetsResponse::random(rng, version))
+            }
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => {
+                Self::StreamsGroupTopologyDescriptionUpdate(
+                    StreamsGroupTopologyDescriptionUpdateResponse::random(rng, version),
+                )
+            }
+            ApiKey::UnregisterController => {
+                Self::UnregisterController(UnregisterControllerResponse::random(rng, version))
+            }
         }
     }
 }
@@ -4106,30 +4673,6 @@ impl From<ListOffsetsResponse> for ResponseBody {
 impl From<MetadataResponse> for ResponseBody {
     fn from(body: MetadataResponse) -> Self {
         Self::Metadata(body)
-    }
-}
-
-impl From<LeaderAndIsrResponse> for ResponseBody {
-    fn from(body: LeaderAndIsrResponse) -> Self {
-        Self::LeaderAndIsr(body)
-    }
-}
-
-impl From<StopReplicaResponse> for ResponseBody {
-    fn from(body: StopReplicaResponse) -> Self {
-        Self::StopReplica(body)
-    }
-}
-
-impl From<UpdateMetadataResponse> for ResponseBody {
-    fn from(body: UpdateMetadataResponse) -> Self {
-        Self::UpdateMetadata(body)
-    }
-}
-
-impl From<ControlledShutdownResponse> for ResponseBody {
-    fn from(body: ControlledShutdownResponse) -> Self {
-        Self::ControlledShutdown(body)
     }
 }
 
@@ -4529,9 +5072,9 @@ impl From<AssignReplicasToDirsResponse> for ResponseBody {
     }
 }
 
-impl From<ListClientMetricsResourcesResponse> for ResponseBody {
-    fn from(body: ListClientMetricsResourcesResponse) -> Self {
-        Self::ListClientMetricsResources(body)
+impl From<ListConfigResourcesResponse> for ResponseBody {
+    fn from(body: ListConfigResourcesResponse) -> Self {
+        Self::ListConfigResources(body)
     }
 }
 
@@ -4610,5 +5153,47 @@ impl From<DeleteShareGroupStateResponse> for ResponseBody {
 impl From<ReadShareGroupStateSummaryResponse> for ResponseBody {
     fn from(body: ReadShareGroupStateSummaryResponse) -> Self {
         Self::ReadShareGroupStateSummary(body)
+    }
+}
+
+impl From<StreamsGroupHeartbeatResponse> for ResponseBody {
+    fn from(body: StreamsGroupHeartbeatResponse) -> Self {
+        Self::StreamsGroupHeartbeat(body)
+    }
+}
+
+impl From<StreamsGroupDescribeResponse> for ResponseBody {
+    fn from(body: StreamsGroupDescribeResponse) -> Self {
+        Self::StreamsGroupDescribe(body)
+    }
+}
+
+impl From<DescribeShareGroupOffsetsResponse> for ResponseBody {
+    fn from(body: DescribeShareGroupOffsetsResponse) -> Self {
+        Self::DescribeShareGroupOffsets(body)
+    }
+}
+
+impl From<AlterShareGroupOffsetsResponse> for ResponseBody {
+    fn from(body: AlterShareGroupOffsetsResponse) -> Self {
+        Self::AlterShareGroupOffsets(body)
+    }
+}
+
+impl From<DeleteShareGroupOffsetsResponse> for ResponseBody {
+    fn from(body: DeleteShareGroupOffsetsResponse) -> Self {
+        Self::DeleteShareGroupOffsets(body)
+    }
+}
+
+impl From<StreamsGroupTopologyDescriptionUpdateResponse> for ResponseBody {
+    fn from(body: StreamsGroupTopologyDescriptionUpdateResponse) -> Self {
+        Self::StreamsGroupTopologyDescriptionUpdate(body)
+    }
+}
+
+impl From<UnregisterControllerResponse> for ResponseBody {
+    fn from(body: UnregisterControllerResponse) -> Self {
+        Self::UnregisterController(body)
     }
 }

@@ -125,7 +125,7 @@ impl OffsetCommitResponse {
 }
 
 impl Message for OffsetCommitResponse {
-    const VERSIONS: (i16, i16) = (0, 9);
+    const VERSIONS: (i16, i16) = (0, 10);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("OffsetCommitResponse", version, Self::VERSIONS)?;
@@ -230,6 +230,7 @@ impl OffsetCommitResponsePartition {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetCommitResponseTopic {
     pub name: String,
+    pub topic_id: Uuid,
     pub partitions: Vec<OffsetCommitResponsePartition>,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
@@ -239,6 +240,7 @@ impl Default for OffsetCommitResponseTopic {
     fn default() -> Self {
         Self {
             name: String::new(),
+            topic_id: Uuid::ZERO,
             partitions: Vec::new(),
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
@@ -250,7 +252,12 @@ impl OffsetCommitResponseTopic {
     pub fn min_len_at(version: i16) -> usize {
         let flexible = version >= 8;
         let mut len = 0;
-        len += (if flexible { 1 } else { 2 });
+        if version <= 9 {
+            len += (if flexible { 1 } else { 2 });
+        }
+        if version >= 10 {
+            len += 16;
+        }
         len += (if flexible { 1 } else { 4 });
         if flexible {
             len += 1;
@@ -262,7 +269,12 @@ impl OffsetCommitResponseTopic {
     pub fn decode_at(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 8;
         let mut this = Self::default();
-        this.name = read_string(buf, flexible, "OffsetCommitResponseTopic.Name", version)?;
+        if version <= 9 {
+            this.name = read_string(buf, flexible, "OffsetCommitResponseTopic.Name", version)?;
+        }
+        if version >= 10 {
+            this.topic_id = read_uuid(buf)?;
+        }
         this.partitions = {
             let count = read_non_null_array_length(
                 buf,
@@ -292,7 +304,12 @@ impl OffsetCommitResponseTopic {
     /// Encodes the struct at `version` (already checked).
     pub fn encode_at(&self, encoder: &mut Encoder, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 8;
-        encoder.put_string((&self.name), flexible, "OffsetCommitResponseTopic.Name")?;
+        if version <= 9 {
+            encoder.put_string((&self.name), flexible, "OffsetCommitResponseTopic.Name")?;
+        }
+        if version >= 10 {
+            encoder.put_uuid((&self.topic_id));
+        }
         encoder.put_array_length(
             Some((&self.partitions).len()),
             flexible,
@@ -316,7 +333,12 @@ impl OffsetCommitResponseTopic {
     pub fn random(rng: &mut TestRng, version: i16) -> Self {
         let flexible = version >= 8;
         let mut this = Self::default();
-        this.name = rng.string();
+        if version <= 9 {
+            this.name = rng.string();
+        }
+        if version >= 10 {
+            this.topic_id = rng.uuid();
+        }
         this.partitions = {
             rng.depth += 1;
             let count = rng.array_len();

@@ -251,7 +251,7 @@ impl OffsetFetchRequest {
 }
 
 impl Message for OffsetFetchRequest {
-    const VERSIONS: (i16, i16) = (0, 9);
+    const VERSIONS: (i16, i16) = (0, 10);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("OffsetFetchRequest", version, Self::VERSIONS)?;
@@ -398,6 +398,7 @@ impl OffsetFetchRequestTopic {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetFetchRequestTopics {
     pub name: String,
+    pub topic_id: Uuid,
     pub partition_indexes: Vec<i32>,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
@@ -407,6 +408,7 @@ impl Default for OffsetFetchRequestTopics {
     fn default() -> Self {
         Self {
             name: String::new(),
+            topic_id: Uuid::ZERO,
             partition_indexes: Vec::new(),
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
@@ -418,8 +420,11 @@ impl OffsetFetchRequestTopics {
     pub fn min_len_at(version: i16) -> usize {
         let flexible = version >= 6;
         let mut len = 0;
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             len += (if flexible { 1 } else { 2 });
+        }
+        if version >= 10 {
+            len += 16;
         }
         if version >= 8 {
             len += (if flexible { 1 } else { 4 });
@@ -434,8 +439,11 @@ impl OffsetFetchRequestTopics {
     pub fn decode_at(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             this.name = read_string(buf, flexible, "OffsetFetchRequestTopics.Name", version)?;
+        }
+        if version >= 10 {
+            this.topic_id = read_uuid(buf)?;
         }
         if version >= 8 {
             this.partition_indexes = {
@@ -468,8 +476,11 @@ impl OffsetFetchRequestTopics {
     /// Encodes the struct at `version` (already checked).
     pub fn encode_at(&self, encoder: &mut Encoder, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 6;
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             encoder.put_string((&self.name), flexible, "OffsetFetchRequestTopics.Name")?;
+        }
+        if version >= 10 {
+            encoder.put_uuid((&self.topic_id));
         }
         if version >= 8 {
             encoder.put_array_length(
@@ -496,8 +507,11 @@ impl OffsetFetchRequestTopics {
     pub fn random(rng: &mut TestRng, version: i16) -> Self {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             this.name = rng.string();
+        }
+        if version >= 10 {
+            this.topic_id = rng.uuid();
         }
         if version >= 8 {
             this.partition_indexes = {

@@ -189,7 +189,7 @@ impl OffsetFetchResponse {
 }
 
 impl Message for OffsetFetchResponse {
-    const VERSIONS: (i16, i16) = (0, 9);
+    const VERSIONS: (i16, i16) = (0, 10);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("OffsetFetchResponse", version, Self::VERSIONS)?;
@@ -628,6 +628,7 @@ impl OffsetFetchResponsePartitions {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetFetchResponseTopics {
     pub name: String,
+    pub topic_id: Uuid,
     pub partitions: Vec<OffsetFetchResponsePartitions>,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
@@ -637,6 +638,7 @@ impl Default for OffsetFetchResponseTopics {
     fn default() -> Self {
         Self {
             name: String::new(),
+            topic_id: Uuid::ZERO,
             partitions: Vec::new(),
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
@@ -648,8 +650,11 @@ impl OffsetFetchResponseTopics {
     pub fn min_len_at(version: i16) -> usize {
         let flexible = version >= 6;
         let mut len = 0;
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             len += (if flexible { 1 } else { 2 });
+        }
+        if version >= 10 {
+            len += 16;
         }
         if version >= 8 {
             len += (if flexible { 1 } else { 4 });
@@ -664,8 +669,11 @@ impl OffsetFetchResponseTopics {
     pub fn decode_at(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             this.name = read_string(buf, flexible, "OffsetFetchResponseTopics.Name", version)?;
+        }
+        if version >= 10 {
+            this.topic_id = read_uuid(buf)?;
         }
         if version >= 8 {
             this.partitions = {
@@ -698,8 +706,11 @@ impl OffsetFetchResponseTopics {
     /// Encodes the struct at `version` (already checked).
     pub fn encode_at(&self, encoder: &mut Encoder, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 6;
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             encoder.put_string((&self.name), flexible, "OffsetFetchResponseTopics.Name")?;
+        }
+        if version >= 10 {
+            encoder.put_uuid((&self.topic_id));
         }
         if version >= 8 {
             encoder.put_array_length(
@@ -726,8 +737,11 @@ impl OffsetFetchResponseTopics {
     pub fn random(rng: &mut TestRng, version: i16) -> Self {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             this.name = rng.string();
+        }
+        if version >= 10 {
+            this.topic_id = rng.uuid();
         }
         if version >= 8 {
             this.partitions = {

@@ -146,7 +146,7 @@ impl ProduceRequest {
 }
 
 impl Message for ProduceRequest {
-    const VERSIONS: (i16, i16) = (0, 11);
+    const VERSIONS: (i16, i16) = (0, 13);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("ProduceRequest", version, Self::VERSIONS)?;
@@ -260,6 +260,7 @@ impl PartitionProduceData {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicProduceData {
     pub name: String,
+    pub topic_id: Uuid,
     pub partition_data: Vec<PartitionProduceData>,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
@@ -269,6 +270,7 @@ impl Default for TopicProduceData {
     fn default() -> Self {
         Self {
             name: String::new(),
+            topic_id: Uuid::ZERO,
             partition_data: Vec::new(),
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
@@ -280,7 +282,12 @@ impl TopicProduceData {
     pub fn min_len_at(version: i16) -> usize {
         let flexible = version >= 9;
         let mut len = 0;
-        len += (if flexible { 1 } else { 2 });
+        if version <= 12 {
+            len += (if flexible { 1 } else { 2 });
+        }
+        if version >= 13 {
+            len += 16;
+        }
         len += (if flexible { 1 } else { 4 });
         if flexible {
             len += 1;
@@ -292,7 +299,12 @@ impl TopicProduceData {
     pub fn decode_at(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        this.name = read_string(buf, flexible, "TopicProduceData.Name", version)?;
+        if version <= 12 {
+            this.name = read_string(buf, flexible, "TopicProduceData.Name", version)?;
+        }
+        if version >= 13 {
+            this.topic_id = read_uuid(buf)?;
+        }
         this.partition_data = {
             let count = read_non_null_array_length(
                 buf,
@@ -322,7 +334,12 @@ impl TopicProduceData {
     /// Encodes the struct at `version` (already checked).
     pub fn encode_at(&self, encoder: &mut Encoder, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 9;
-        encoder.put_string((&self.name), flexible, "TopicProduceData.Name")?;
+        if version <= 12 {
+            encoder.put_string((&self.name), flexible, "TopicProduceData.Name")?;
+        }
+        if version >= 13 {
+            encoder.put_uuid((&self.topic_id));
+        }
         encoder.put_array_length(
             Some((&self.partition_data).len()),
             flexible,
@@ -346,7 +363,12 @@ impl TopicProduceData {
     pub fn random(rng: &mut TestRng, version: i16) -> Self {
         let flexible = version >= 9;
         let mut this = Self::default();
-        this.name = rng.string();
+        if version <= 12 {
+            this.name = rng.string();
+        }
+        if version >= 13 {
+            this.topic_id = rng.uuid();
+        }
         this.partition_data = {
             rng.depth += 1;
             let count = rng.array_len();

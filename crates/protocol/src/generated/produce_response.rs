@@ -175,7 +175,7 @@ impl ProduceResponse {
 }
 
 impl Message for ProduceResponse {
-    const VERSIONS: (i16, i16) = (0, 11);
+    const VERSIONS: (i16, i16) = (0, 13);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("ProduceResponse", version, Self::VERSIONS)?;
@@ -602,6 +602,7 @@ impl PartitionProduceResponse {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicProduceResponse {
     pub name: String,
+    pub topic_id: Uuid,
     pub partition_responses: Vec<PartitionProduceResponse>,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
@@ -611,6 +612,7 @@ impl Default for TopicProduceResponse {
     fn default() -> Self {
         Self {
             name: String::new(),
+            topic_id: Uuid::ZERO,
             partition_responses: Vec::new(),
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
@@ -622,7 +624,12 @@ impl TopicProduceResponse {
     pub fn min_len_at(version: i16) -> usize {
         let flexible = version >= 9;
         let mut len = 0;
-        len += (if flexible { 1 } else { 2 });
+        if version <= 12 {
+            len += (if flexible { 1 } else { 2 });
+        }
+        if version >= 13 {
+            len += 16;
+        }
         len += (if flexible { 1 } else { 4 });
         if flexible {
             len += 1;
@@ -634,7 +641,12 @@ impl TopicProduceResponse {
     pub fn decode_at(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        this.name = read_string(buf, flexible, "TopicProduceResponse.Name", version)?;
+        if version <= 12 {
+            this.name = read_string(buf, flexible, "TopicProduceResponse.Name", version)?;
+        }
+        if version >= 13 {
+            this.topic_id = read_uuid(buf)?;
+        }
         this.partition_responses = {
             let count = read_non_null_array_length(
                 buf,
@@ -664,7 +676,12 @@ impl TopicProduceResponse {
     /// Encodes the struct at `version` (already checked).
     pub fn encode_at(&self, encoder: &mut Encoder, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 9;
-        encoder.put_string((&self.name), flexible, "TopicProduceResponse.Name")?;
+        if version <= 12 {
+            encoder.put_string((&self.name), flexible, "TopicProduceResponse.Name")?;
+        }
+        if version >= 13 {
+            encoder.put_uuid((&self.topic_id));
+        }
         encoder.put_array_length(
             Some((&self.partition_responses).len()),
             flexible,
@@ -688,7 +705,12 @@ impl TopicProduceResponse {
     pub fn random(rng: &mut TestRng, version: i16) -> Self {
         let flexible = version >= 9;
         let mut this = Self::default();
-        this.name = rng.string();
+        if version <= 12 {
+            this.name = rng.string();
+        }
+        if version >= 13 {
+            this.topic_id = rng.uuid();
+        }
         this.partition_responses = {
             rng.depth += 1;
             let count = rng.array_len();

@@ -111,7 +111,7 @@ impl ReadShareGroupStateSummaryResponse {
 }
 
 impl Message for ReadShareGroupStateSummaryResponse {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version(
@@ -145,7 +145,9 @@ pub struct PartitionResult {
     pub error_code: i16,
     pub error_message: Option<String>,
     pub state_epoch: i32,
+    pub leader_epoch: i32,
     pub start_offset: i64,
+    pub delivery_complete_count: i32,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
 }
@@ -157,7 +159,9 @@ impl Default for PartitionResult {
             error_code: 0,
             error_message: None,
             state_epoch: 0,
+            leader_epoch: 0,
             start_offset: 0,
+            delivery_complete_count: -1,
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
@@ -172,7 +176,11 @@ impl PartitionResult {
         len += 2;
         len += (if flexible { 1 } else { 2 });
         len += 4;
+        len += 4;
         len += 8;
+        if version >= 1 {
+            len += 4;
+        }
         if flexible {
             len += 1;
         }
@@ -187,7 +195,11 @@ impl PartitionResult {
         this.error_code = read_i16(buf)?;
         this.error_message = read_nullable_string(buf, flexible, "PartitionResult.ErrorMessage")?;
         this.state_epoch = read_i32(buf)?;
+        this.leader_epoch = read_i32(buf)?;
         this.start_offset = read_i64(buf)?;
+        if version >= 1 {
+            this.delivery_complete_count = read_i32(buf)?;
+        }
         if flexible {
             let count = read_tagged_field_count(buf, "PartitionResult")?;
             for _ in 0..count {
@@ -211,7 +223,11 @@ impl PartitionResult {
             "PartitionResult.ErrorMessage",
         )?;
         encoder.put_i32(self.state_epoch);
+        encoder.put_i32(self.leader_epoch);
         encoder.put_i64(self.start_offset);
+        if version >= 1 {
+            encoder.put_i32(self.delivery_complete_count);
+        }
         if flexible {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
@@ -235,7 +251,11 @@ impl PartitionResult {
             Some(rng.string())
         };
         this.state_epoch = rng.i32();
+        this.leader_epoch = rng.i32();
         this.start_offset = rng.i64();
+        if version >= 1 {
+            this.delivery_complete_count = rng.i32();
+        }
         if flexible {
             this.unknown_tagged_fields = rng.unknown_tagged_fields();
         }

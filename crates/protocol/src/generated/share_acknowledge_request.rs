@@ -15,6 +15,7 @@ pub struct ShareAcknowledgeRequest {
     pub group_id: Option<String>,
     pub member_id: Option<String>,
     pub share_session_epoch: i32,
+    pub is_renew_ack: bool,
     pub topics: Vec<AcknowledgeTopic>,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
@@ -26,6 +27,7 @@ impl Default for ShareAcknowledgeRequest {
             group_id: None,
             member_id: Some(String::new()),
             share_session_epoch: 0,
+            is_renew_ack: false,
             topics: Vec::new(),
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
@@ -40,6 +42,9 @@ impl ShareAcknowledgeRequest {
         len += (if flexible { 1 } else { 2 });
         len += (if flexible { 1 } else { 2 });
         len += 4;
+        if version >= 2 {
+            len += 1;
+        }
         len += (if flexible { 1 } else { 4 });
         if flexible {
             len += 1;
@@ -54,6 +59,9 @@ impl ShareAcknowledgeRequest {
         this.group_id = read_nullable_string(buf, flexible, "ShareAcknowledgeRequest.GroupId")?;
         this.member_id = read_nullable_string(buf, flexible, "ShareAcknowledgeRequest.MemberId")?;
         this.share_session_epoch = read_i32(buf)?;
+        if version >= 2 {
+            this.is_renew_ack = read_bool(buf)?;
+        }
         this.topics = {
             let count = read_non_null_array_length(
                 buf,
@@ -94,6 +102,9 @@ impl ShareAcknowledgeRequest {
             "ShareAcknowledgeRequest.MemberId",
         )?;
         encoder.put_i32(self.share_session_epoch);
+        if version >= 2 {
+            encoder.put_bool(self.is_renew_ack);
+        }
         encoder.put_array_length(
             Some((&self.topics).len()),
             flexible,
@@ -128,6 +139,9 @@ impl ShareAcknowledgeRequest {
             Some(rng.string())
         };
         this.share_session_epoch = rng.i32();
+        if version >= 2 {
+            this.is_renew_ack = rng.bool();
+        }
         this.topics = {
             rng.depth += 1;
             let count = rng.array_len();
@@ -145,7 +159,7 @@ impl ShareAcknowledgeRequest {
 }
 
 impl Message for ShareAcknowledgeRequest {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (1, 2);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("ShareAcknowledgeRequest", version, Self::VERSIONS)?;

@@ -15,6 +15,7 @@ pub struct ShareAcknowledgeResponse {
     pub throttle_time_ms: i32,
     pub error_code: i16,
     pub error_message: Option<String>,
+    pub acquisition_lock_timeout_ms: i32,
     pub responses: Vec<ShareAcknowledgeTopicResponse>,
     pub node_endpoints: Vec<NodeEndpoint>,
     /// Tagged fields this codec does not know, written back as received.
@@ -27,6 +28,7 @@ impl Default for ShareAcknowledgeResponse {
             throttle_time_ms: 0,
             error_code: 0,
             error_message: None,
+            acquisition_lock_timeout_ms: 0,
             responses: Vec::new(),
             node_endpoints: Vec::new(),
             unknown_tagged_fields: UnknownTaggedFields::new(),
@@ -42,6 +44,9 @@ impl ShareAcknowledgeResponse {
         len += 4;
         len += 2;
         len += (if flexible { 1 } else { 2 });
+        if version >= 2 {
+            len += 4;
+        }
         len += (if flexible { 1 } else { 4 });
         len += (if flexible { 1 } else { 4 });
         if flexible {
@@ -58,6 +63,9 @@ impl ShareAcknowledgeResponse {
         this.error_code = read_i16(buf)?;
         this.error_message =
             read_nullable_string(buf, flexible, "ShareAcknowledgeResponse.ErrorMessage")?;
+        if version >= 2 {
+            this.acquisition_lock_timeout_ms = read_i32(buf)?;
+        }
         this.responses = {
             let count = read_non_null_array_length(
                 buf,
@@ -108,6 +116,9 @@ impl ShareAcknowledgeResponse {
             flexible,
             "ShareAcknowledgeResponse.ErrorMessage",
         )?;
+        if version >= 2 {
+            encoder.put_i32(self.acquisition_lock_timeout_ms);
+        }
         encoder.put_array_length(
             Some((&self.responses).len()),
             flexible,
@@ -146,6 +157,9 @@ impl ShareAcknowledgeResponse {
         } else {
             Some(rng.string())
         };
+        if version >= 2 {
+            this.acquisition_lock_timeout_ms = rng.i32();
+        }
         this.responses = {
             rng.depth += 1;
             let count = rng.array_len();
@@ -172,7 +186,7 @@ impl ShareAcknowledgeResponse {
 }
 
 impl Message for ShareAcknowledgeResponse {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (1, 2);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("ShareAcknowledgeResponse", version, Self::VERSIONS)?;

@@ -18,6 +18,10 @@ pub struct ShareFetchRequest {
     pub max_wait_ms: i32,
     pub min_bytes: i32,
     pub max_bytes: i32,
+    pub max_records: i32,
+    pub batch_size: i32,
+    pub share_acquire_mode: i8,
+    pub is_renew_ack: bool,
     pub topics: Vec<FetchTopic>,
     pub forgotten_topics_data: Vec<ForgottenTopic>,
     /// Tagged fields this codec does not know, written back as received.
@@ -33,6 +37,10 @@ impl Default for ShareFetchRequest {
             max_wait_ms: 0,
             min_bytes: 0,
             max_bytes: 2147483647,
+            max_records: 0,
+            batch_size: 0,
+            share_acquire_mode: 0,
+            is_renew_ack: false,
             topics: Vec::new(),
             forgotten_topics_data: Vec::new(),
             unknown_tagged_fields: UnknownTaggedFields::new(),
@@ -51,6 +59,14 @@ impl ShareFetchRequest {
         len += 4;
         len += 4;
         len += 4;
+        len += 4;
+        len += 4;
+        if version >= 2 {
+            len += 1;
+        }
+        if version >= 2 {
+            len += 1;
+        }
         len += (if flexible { 1 } else { 4 });
         len += (if flexible { 1 } else { 4 });
         if flexible {
@@ -69,6 +85,14 @@ impl ShareFetchRequest {
         this.max_wait_ms = read_i32(buf)?;
         this.min_bytes = read_i32(buf)?;
         this.max_bytes = read_i32(buf)?;
+        this.max_records = read_i32(buf)?;
+        this.batch_size = read_i32(buf)?;
+        if version >= 2 {
+            this.share_acquire_mode = read_i8(buf)?;
+        }
+        if version >= 2 {
+            this.is_renew_ack = read_bool(buf)?;
+        }
         this.topics = {
             let count = read_non_null_array_length(
                 buf,
@@ -126,6 +150,14 @@ impl ShareFetchRequest {
         encoder.put_i32(self.max_wait_ms);
         encoder.put_i32(self.min_bytes);
         encoder.put_i32(self.max_bytes);
+        encoder.put_i32(self.max_records);
+        encoder.put_i32(self.batch_size);
+        if version >= 2 {
+            encoder.put_i8(self.share_acquire_mode);
+        }
+        if version >= 2 {
+            encoder.put_bool(self.is_renew_ack);
+        }
         encoder.put_array_length(
             Some((&self.topics).len()),
             flexible,
@@ -171,6 +203,14 @@ impl ShareFetchRequest {
         this.max_wait_ms = rng.i32();
         this.min_bytes = rng.i32();
         this.max_bytes = rng.i32();
+        this.max_records = rng.i32();
+        this.batch_size = rng.i32();
+        if version >= 2 {
+            this.share_acquire_mode = rng.i8();
+        }
+        if version >= 2 {
+            this.is_renew_ack = rng.bool();
+        }
         this.topics = {
             rng.depth += 1;
             let count = rng.array_len();
@@ -197,7 +237,7 @@ impl ShareFetchRequest {
 }
 
 impl Message for ShareFetchRequest {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (1, 2);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("ShareFetchRequest", version, Self::VERSIONS)?;
@@ -357,7 +397,6 @@ impl FetchPartition {
         let flexible = true;
         let mut len = 0;
         len += 4;
-        len += 4;
         len += (if flexible { 1 } else { 4 });
         if flexible {
             len += 1;
@@ -370,7 +409,6 @@ impl FetchPartition {
         let flexible = true;
         let mut this = Self::default();
         this.partition_index = read_i32(buf)?;
-        this.partition_max_bytes = read_i32(buf)?;
         this.acknowledgement_batches = {
             let count = read_non_null_array_length(
                 buf,
@@ -401,7 +439,6 @@ impl FetchPartition {
     pub fn encode_at(&self, encoder: &mut Encoder, version: i16) -> Result<(), EncodeError> {
         let flexible = true;
         encoder.put_i32(self.partition_index);
-        encoder.put_i32(self.partition_max_bytes);
         encoder.put_array_length(
             Some((&self.acknowledgement_batches).len()),
             flexible,
@@ -426,7 +463,6 @@ impl FetchPartition {
         let flexible = true;
         let mut this = Self::default();
         this.partition_index = rng.i32();
-        this.partition_max_bytes = rng.i32();
         this.acknowledgement_batches = {
             rng.depth += 1;
             let count = rng.array_len();

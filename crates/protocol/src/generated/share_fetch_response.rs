@@ -15,6 +15,7 @@ pub struct ShareFetchResponse {
     pub throttle_time_ms: i32,
     pub error_code: i16,
     pub error_message: Option<String>,
+    pub acquisition_lock_timeout_ms: i32,
     pub responses: Vec<ShareFetchableTopicResponse>,
     pub node_endpoints: Vec<NodeEndpoint>,
     /// Tagged fields this codec does not know, written back as received.
@@ -27,6 +28,7 @@ impl Default for ShareFetchResponse {
             throttle_time_ms: 0,
             error_code: 0,
             error_message: None,
+            acquisition_lock_timeout_ms: 0,
             responses: Vec::new(),
             node_endpoints: Vec::new(),
             unknown_tagged_fields: UnknownTaggedFields::new(),
@@ -42,6 +44,7 @@ impl ShareFetchResponse {
         len += 4;
         len += 2;
         len += (if flexible { 1 } else { 2 });
+        len += 4;
         len += (if flexible { 1 } else { 4 });
         len += (if flexible { 1 } else { 4 });
         if flexible {
@@ -58,6 +61,7 @@ impl ShareFetchResponse {
         this.error_code = read_i16(buf)?;
         this.error_message =
             read_nullable_string(buf, flexible, "ShareFetchResponse.ErrorMessage")?;
+        this.acquisition_lock_timeout_ms = read_i32(buf)?;
         this.responses = {
             let count = read_non_null_array_length(
                 buf,
@@ -108,6 +112,7 @@ impl ShareFetchResponse {
             flexible,
             "ShareFetchResponse.ErrorMessage",
         )?;
+        encoder.put_i32(self.acquisition_lock_timeout_ms);
         encoder.put_array_length(
             Some((&self.responses).len()),
             flexible,
@@ -146,6 +151,7 @@ impl ShareFetchResponse {
         } else {
             Some(rng.string())
         };
+        this.acquisition_lock_timeout_ms = rng.i32();
         this.responses = {
             rng.depth += 1;
             let count = rng.array_len();
@@ -172,7 +178,7 @@ impl ShareFetchResponse {
 }
 
 impl Message for ShareFetchResponse {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (1, 2);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("ShareFetchResponse", version, Self::VERSIONS)?;
@@ -366,7 +372,7 @@ pub struct PartitionData {
     pub acknowledge_error_code: i16,
     pub acknowledge_error_message: Option<String>,
     pub current_leader: LeaderIdAndEpoch,
-    pub records: Option<Records>,
+    pub records: Records,
     pub acquired_records: Vec<AcquiredRecords>,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
@@ -381,7 +387,7 @@ impl Default for PartitionData {
             acknowledge_error_code: 0,
             acknowledge_error_message: None,
             current_leader: LeaderIdAndEpoch::default(),
-            records: None,
+            records: Records::default(),
             acquired_records: Vec::new(),
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
@@ -418,8 +424,7 @@ impl PartitionData {
         this.acknowledge_error_message =
             read_nullable_string(buf, flexible, "PartitionData.AcknowledgeErrorMessage")?;
         this.current_leader = LeaderIdAndEpoch::decode_at(buf, version)?;
-        this.records =
-            read_nullable_bytes(buf, flexible, "PartitionData.Records")?.map(Records::Bytes);
+        this.records = Records::Bytes(read_bytes(buf, flexible, "PartitionData.Records", version)?);
         this.acquired_records = {
             let count = read_non_null_array_length(
                 buf,
@@ -463,7 +468,7 @@ impl PartitionData {
             "PartitionData.AcknowledgeErrorMessage",
         )?;
         (&self.current_leader).encode_at(encoder, version)?;
-        encoder.put_records((&self.records).as_ref(), flexible, "PartitionData.Records")?;
+        encoder.put_records(Some((&self.records)), flexible, "PartitionData.Records")?;
         encoder.put_array_length(
             Some((&self.acquired_records).len()),
             flexible,
@@ -501,11 +506,7 @@ impl PartitionData {
             Some(rng.string())
         };
         this.current_leader = LeaderIdAndEpoch::random(rng, version);
-        this.records = if rng.chance(5) {
-            None
-        } else {
-            Some(rng.records())
-        };
+        this.records = rng.records();
         this.acquired_records = {
             rng.depth += 1;
             let count = rng.array_len();

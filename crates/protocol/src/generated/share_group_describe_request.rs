@@ -120,7 +120,7 @@ impl ShareGroupDescribeRequest {
 }
 
 impl Message for ShareGroupDescribeRequest {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (1, 1);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("ShareGroupDescribeRequest", version, Self::VERSIONS)?;

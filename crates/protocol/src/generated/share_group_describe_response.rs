@@ -117,7 +117,7 @@ impl ShareGroupDescribeResponse {
 }
 
 impl Message for ShareGroupDescribeResponse {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (1, 1);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("ShareGroupDescribeResponse", version, Self::VERSIONS)?;

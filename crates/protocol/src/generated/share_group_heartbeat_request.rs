@@ -177,7 +177,7 @@ impl ShareGroupHeartbeatRequest {
 }
 
 impl Message for ShareGroupHeartbeatRequest {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (1, 1);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("ShareGroupHeartbeatRequest", version, Self::VERSIONS)?;

@@ -151,7 +151,7 @@ impl ShareGroupHeartbeatResponse {
 }
 
 impl Message for ShareGroupHeartbeatResponse {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (1, 1);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("ShareGroupHeartbeatResponse", version, Self::VERSIONS)?;

@@ -16,7 +16,7 @@ pub struct TxnOffsetCommitRequest {
     pub group_id: String,
     pub producer_id: i64,
     pub producer_epoch: i16,
-    pub generation_id: i32,
+    pub generation_id_or_member_epoch: i32,
     pub member_id: String,
     pub group_instance_id: Option<String>,
     pub topics: Vec<TxnOffsetCommitRequestTopic>,
@@ -31,7 +31,7 @@ impl Default for TxnOffsetCommitRequest {
             group_id: String::new(),
             producer_id: 0,
             producer_epoch: 0,
-            generation_id: -1,
+            generation_id_or_member_epoch: -1,
             member_id: String::new(),
             group_instance_id: None,
             topics: Vec::new(),
@@ -79,7 +79,7 @@ impl TxnOffsetCommitRequest {
         this.producer_id = read_i64(buf)?;
         this.producer_epoch = read_i16(buf)?;
         if version >= 3 {
-            this.generation_id = read_i32(buf)?;
+            this.generation_id_or_member_epoch = read_i32(buf)?;
         }
         if version >= 3 {
             this.member_id =
@@ -127,7 +127,7 @@ impl TxnOffsetCommitRequest {
         encoder.put_i64(self.producer_id);
         encoder.put_i16(self.producer_epoch);
         if version >= 3 {
-            encoder.put_i32(self.generation_id);
+            encoder.put_i32(self.generation_id_or_member_epoch);
         }
         if version >= 3 {
             encoder.put_string(
@@ -171,7 +171,7 @@ impl TxnOffsetCommitRequest {
         this.producer_id = rng.i64();
         this.producer_epoch = rng.i16();
         if version >= 3 {
-            this.generation_id = rng.i32();
+            this.generation_id_or_member_epoch = rng.i32();
         }
         if version >= 3 {
             this.member_id = rng.string();
@@ -200,7 +200,7 @@ impl TxnOffsetCommitRequest {
 }
 
 impl Message for TxnOffsetCommitRequest {
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (0, 6);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("TxnOffsetCommitRequest", version, Self::VERSIONS)?;
@@ -337,6 +337,7 @@ impl TxnOffsetCommitRequestPartition {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TxnOffsetCommitRequestTopic {
     pub name: String,
+    pub topic_id: Uuid,
     pub partitions: Vec<TxnOffsetCommitRequestPartition>,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
@@ -346,6 +347,7 @@ impl Default for TxnOffsetCommitRequestTopic {
     fn default() -> Self {
         Self {
             name: String::new(),
+            topic_id: Uuid::ZERO,
             partitions: Vec::new(),
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
@@ -357,7 +359,12 @@ impl TxnOffsetCommitRequestTopic {
     pub fn min_len_at(version: i16) -> usize {
         let flexible = version >= 3;
         let mut len = 0;
-        len += (if flexible { 1 } else { 2 });
+        if version <= 5 {
+            len += (if flexible { 1 } else { 2 });
+        }
+        if version >= 6 {
+            len += 16;
+        }
         len += (if flexible { 1 } else { 4 });
         if flexible {
             len += 1;
@@ -369,7 +376,12 @@ impl TxnOffsetCommitRequestTopic {
     pub fn decode_at(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        this.name = read_string(buf, flexible, "TxnOffsetCommitRequestTopic.Name", version)?;
+        if version <= 5 {
+            this.name = read_string(buf, flexible, "TxnOffsetCommitRequestTopic.Name", version)?;
+        }
+        if version >= 6 {
+            this.topic_id = read_uuid(buf)?;
+        }
         this.partitions = {
             let count = read_non_null_array_length(
                 buf,
@@ -399,7 +411,12 @@ impl TxnOffsetCommitRequestTopic {
     /// Encodes the struct at `version` (already checked).
     pub fn encode_at(&self, encoder: &mut Encoder, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 3;
-        encoder.put_string((&self.name), flexible, "TxnOffsetCommitRequestTopic.Name")?;
+        if version <= 5 {
+            encoder.put_string((&self.name), flexible, "TxnOffsetCommitRequestTopic.Name")?;
+        }
+        if version >= 6 {
+            encoder.put_uuid((&self.topic_id));
+        }
         encoder.put_array_length(
             Some((&self.partitions).len()),
             flexible,
@@ -423,7 +440,12 @@ impl TxnOffsetCommitRequestTopic {
     pub fn random(rng: &mut TestRng, version: i16) -> Self {
         let flexible = version >= 3;
         let mut this = Self::default();
-        this.name = rng.string();
+        if version <= 5 {
+            this.name = rng.string();
+        }
+        if version >= 6 {
+            this.topic_id = rng.uuid();
+        }
         this.partitions = {
             rng.depth += 1;
             let count = rng.array_len();

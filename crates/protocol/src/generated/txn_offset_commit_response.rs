@@ -117,7 +117,7 @@ impl TxnOffsetCommitResponse {
 }
 
 impl Message for TxnOffsetCommitResponse {
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (0, 6);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("TxnOffsetCommitResponse", version, Self::VERSIONS)?;
@@ -222,6 +222,7 @@ impl TxnOffsetCommitResponsePartition {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TxnOffsetCommitResponseTopic {
     pub name: String,
+    pub topic_id: Uuid,
     pub partitions: Vec<TxnOffsetCommitResponsePartition>,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
@@ -231,6 +232,7 @@ impl Default for TxnOffsetCommitResponseTopic {
     fn default() -> Self {
         Self {
             name: String::new(),
+            topic_id: Uuid::ZERO,
             partitions: Vec::new(),
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
@@ -242,7 +244,12 @@ impl TxnOffsetCommitResponseTopic {
     pub fn min_len_at(version: i16) -> usize {
         let flexible = version >= 3;
         let mut len = 0;
-        len += (if flexible { 1 } else { 2 });
+        if version <= 5 {
+            len += (if flexible { 1 } else { 2 });
+        }
+        if version >= 6 {
+            len += 16;
+        }
         len += (if flexible { 1 } else { 4 });
         if flexible {
             len += 1;
@@ -254,7 +261,12 @@ impl TxnOffsetCommitResponseTopic {
     pub fn decode_at(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        this.name = read_string(buf, flexible, "TxnOffsetCommitResponseTopic.Name", version)?;
+        if version <= 5 {
+            this.name = read_string(buf, flexible, "TxnOffsetCommitResponseTopic.Name", version)?;
+        }
+        if version >= 6 {
+            this.topic_id = read_uuid(buf)?;
+        }
         this.partitions = {
             let count = read_non_null_array_length(
                 buf,
@@ -284,7 +296,12 @@ impl TxnOffsetCommitResponseTopic {
     /// Encodes the struct at `version` (already checked).
     pub fn encode_at(&self, encoder: &mut Encoder, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 3;
-        encoder.put_string((&self.name), flexible, "TxnOffsetCommitResponseTopic.Name")?;
+        if version <= 5 {
+            encoder.put_string((&self.name), flexible, "TxnOffsetCommitResponseTopic.Name")?;
+        }
+        if version >= 6 {
+            encoder.put_uuid((&self.topic_id));
+        }
         encoder.put_array_length(
             Some((&self.partitions).len()),
             flexible,
@@ -308,7 +325,12 @@ impl TxnOffsetCommitResponseTopic {
     pub fn random(rng: &mut TestRng, version: i16) -> Self {
         let flexible = version >= 3;
         let mut this = Self::default();
-        this.name = rng.string();
+        if version <= 5 {
+            this.name = rng.string();
+        }
+        if version >= 6 {
+            this.topic_id = rng.uuid();
+        }
         this.partitions = {
             rng.depth += 1;
             let count = rng.array_len();

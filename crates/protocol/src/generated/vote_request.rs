@@ -135,7 +135,7 @@ impl VoteRequest {
 }
 
 impl Message for VoteRequest {
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("VoteRequest", version, Self::VERSIONS)?;
@@ -162,12 +162,13 @@ impl Message for VoteRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionData {
     pub partition_index: i32,
-    pub candidate_epoch: i32,
-    pub candidate_id: i32,
-    pub candidate_directory_id: Uuid,
+    pub replica_epoch: i32,
+    pub replica_id: i32,
+    pub replica_directory_id: Uuid,
     pub voter_directory_id: Uuid,
     pub last_offset_epoch: i32,
     pub last_offset: i64,
+    pub pre_vote: bool,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
 }
@@ -176,12 +177,13 @@ impl Default for PartitionData {
     fn default() -> Self {
         Self {
             partition_index: 0,
-            candidate_epoch: 0,
-            candidate_id: 0,
-            candidate_directory_id: Uuid::ZERO,
+            replica_epoch: 0,
+            replica_id: 0,
+            replica_directory_id: Uuid::ZERO,
             voter_directory_id: Uuid::ZERO,
             last_offset_epoch: 0,
             last_offset: 0,
+            pre_vote: false,
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
@@ -203,6 +205,9 @@ impl PartitionData {
         }
         len += 4;
         len += 8;
+        if version >= 2 {
+            len += 1;
+        }
         if flexible {
             len += 1;
         }
@@ -214,16 +219,19 @@ impl PartitionData {
         let flexible = true;
         let mut this = Self::default();
         this.partition_index = read_i32(buf)?;
-        this.candidate_epoch = read_i32(buf)?;
-        this.candidate_id = read_i32(buf)?;
+        this.replica_epoch = read_i32(buf)?;
+        this.replica_id = read_i32(buf)?;
         if version >= 1 {
-            this.candidate_directory_id = read_uuid(buf)?;
+            this.replica_directory_id = read_uuid(buf)?;
         }
         if version >= 1 {
             this.voter_directory_id = read_uuid(buf)?;
         }
         this.last_offset_epoch = read_i32(buf)?;
         this.last_offset = read_i64(buf)?;
+        if version >= 2 {
+            this.pre_vote = read_bool(buf)?;
+        }
         if flexible {
             let count = read_tagged_field_count(buf, "PartitionData")?;
             for _ in 0..count {
@@ -240,16 +248,19 @@ impl PartitionData {
     pub fn encode_at(&self, encoder: &mut Encoder, version: i16) -> Result<(), EncodeError> {
         let flexible = true;
         encoder.put_i32(self.partition_index);
-        encoder.put_i32(self.candidate_epoch);
-        encoder.put_i32(self.candidate_id);
+        encoder.put_i32(self.replica_epoch);
+        encoder.put_i32(self.replica_id);
         if version >= 1 {
-            encoder.put_uuid((&self.candidate_directory_id));
+            encoder.put_uuid((&self.replica_directory_id));
         }
         if version >= 1 {
             encoder.put_uuid((&self.voter_directory_id));
         }
         encoder.put_i32(self.last_offset_epoch);
         encoder.put_i64(self.last_offset);
+        if version >= 2 {
+            encoder.put_bool(self.pre_vote);
+        }
         if flexible {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
@@ -266,16 +277,19 @@ impl PartitionData {
         let flexible = true;
         let mut this = Self::default();
         this.partition_index = rng.i32();
-        this.candidate_epoch = rng.i32();
-        this.candidate_id = rng.i32();
+        this.replica_epoch = rng.i32();
+        this.replica_id = rng.i32();
         if version >= 1 {
-            this.candidate_directory_id = rng.uuid();
+            this.replica_directory_id = rng.uuid();
         }
         if version >= 1 {
             this.voter_directory_id = rng.uuid();
         }
         this.last_offset_epoch = rng.i32();
         this.last_offset = rng.i64();
+        if version >= 2 {
+            this.pre_vote = rng.bool();
+        }
         if flexible {
             this.unknown_tagged_fields = rng.unknown_tagged_fields();
         }

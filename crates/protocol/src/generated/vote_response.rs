@@ -163,7 +163,7 @@ impl VoteResponse {
 }
 
 impl Message for VoteResponse {
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("VoteResponse", version, Self::VERSIONS)?;

@@ -126,7 +126,7 @@ impl WriteShareGroupStateRequest {
 }
 
 impl Message for WriteShareGroupStateRequest {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("WriteShareGroupStateRequest", version, Self::VERSIONS)?;
@@ -246,6 +246,7 @@ pub struct PartitionData {
     pub state_epoch: i32,
     pub leader_epoch: i32,
     pub start_offset: i64,
+    pub delivery_complete_count: i32,
     pub state_batches: Vec<StateBatch>,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
@@ -258,6 +259,7 @@ impl Default for PartitionData {
             state_epoch: 0,
             leader_epoch: 0,
             start_offset: 0,
+            delivery_complete_count: -1,
             state_batches: Vec::new(),
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
@@ -273,6 +275,9 @@ impl PartitionData {
         len += 4;
         len += 4;
         len += 8;
+        if version >= 1 {
+            len += 4;
+        }
         len += (if flexible { 1 } else { 4 });
         if flexible {
             len += 1;
@@ -288,6 +293,9 @@ impl PartitionData {
         this.state_epoch = read_i32(buf)?;
         this.leader_epoch = read_i32(buf)?;
         this.start_offset = read_i64(buf)?;
+        if version >= 1 {
+            this.delivery_complete_count = read_i32(buf)?;
+        }
         this.state_batches = {
             let count = read_non_null_array_length(
                 buf,
@@ -321,6 +329,9 @@ impl PartitionData {
         encoder.put_i32(self.state_epoch);
         encoder.put_i32(self.leader_epoch);
         encoder.put_i64(self.start_offset);
+        if version >= 1 {
+            encoder.put_i32(self.delivery_complete_count);
+        }
         encoder.put_array_length(
             Some((&self.state_batches).len()),
             flexible,
@@ -348,6 +359,9 @@ impl PartitionData {
         this.state_epoch = rng.i32();
         this.leader_epoch = rng.i32();
         this.start_offset = rng.i64();
+        if version >= 1 {
+            this.delivery_complete_count = rng.i32();
+        }
         this.state_batches = {
             rng.depth += 1;
             let count = rng.array_len();

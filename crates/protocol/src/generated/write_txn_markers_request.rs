@@ -111,7 +111,7 @@ impl WriteTxnMarkersRequest {
 }
 
 impl Message for WriteTxnMarkersRequest {
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("WriteTxnMarkersRequest", version, Self::VERSIONS)?;
@@ -246,6 +246,7 @@ pub struct WritableTxnMarker {
     pub transaction_result: bool,
     pub topics: Vec<WritableTxnMarkerTopic>,
     pub coordinator_epoch: i32,
+    pub transaction_version: i8,
     /// Tagged fields this codec does not know, written back as received.
     pub unknown_tagged_fields: UnknownTaggedFields,
 }
@@ -258,6 +259,7 @@ impl Default for WritableTxnMarker {
             transaction_result: false,
             topics: Vec::new(),
             coordinator_epoch: 0,
+            transaction_version: 0,
             unknown_tagged_fields: UnknownTaggedFields::new(),
         }
     }
@@ -273,6 +275,9 @@ impl WritableTxnMarker {
         len += 1;
         len += (if flexible { 1 } else { 4 });
         len += 4;
+        if version >= 2 {
+            len += 1;
+        }
         if flexible {
             len += 1;
         }
@@ -301,6 +306,9 @@ impl WritableTxnMarker {
             items
         };
         this.coordinator_epoch = read_i32(buf)?;
+        if version >= 2 {
+            this.transaction_version = read_i8(buf)?;
+        }
         if flexible {
             let count = read_tagged_field_count(buf, "WritableTxnMarker")?;
             for _ in 0..count {
@@ -328,6 +336,9 @@ impl WritableTxnMarker {
             (item).encode_at(encoder, version)?;
         }
         encoder.put_i32(self.coordinator_epoch);
+        if version >= 2 {
+            encoder.put_i8(self.transaction_version);
+        }
         if flexible {
             encoder.put_unsigned_varint((self.unknown_tagged_fields.len()) as u32);
             let mut unknown = self.unknown_tagged_fields.iter().peekable();
@@ -356,6 +367,9 @@ impl WritableTxnMarker {
             items
         };
         this.coordinator_epoch = rng.i32();
+        if version >= 2 {
+            this.transaction_version = rng.i8();
+        }
         if flexible {
             this.unknown_tagged_fields = rng.unknown_tagged_fields();
         }

@@ -111,7 +111,7 @@ impl WriteTxnMarkersResponse {
 }
 
 impl Message for WriteTxnMarkersResponse {
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         check_version("WriteTxnMarkersResponse", version, Self::VERSIONS)?;

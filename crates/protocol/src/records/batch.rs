@@ -256,6 +256,26 @@ pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
     batch[12..16].copy_from_slice(&epoch.to_be_bytes());
 }
 
+/// Marks a batch as LogAppendTime stamped at `now_ms` (Kafka's in-place
+/// `setMaxTimestamp(LOG_APPEND_TIME, now)`): the timestamp-type bit and maxTimestamp change, the
+/// base timestamp stays as produced (readers take every record's timestamp from maxTimestamp),
+/// and the CRC, which covers both fields, is recomputed.
+///
+/// Panics if `batch` does not start with a whole batch: callers pass a batch
+/// [`RecordBatchHeader::parse`] accepted.
+pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
+    let end = RecordBatchHeader::parse(batch)
+        .expect("a parsed batch")
+        .size_bytes();
+    let batch = &mut batch[..end];
+    let attributes = i16::from_be_bytes([batch[CRC_START], batch[CRC_START + 1]]);
+    let attributes = attributes | ATTRIBUTE_LOG_APPEND_TIME;
+    batch[CRC_START..CRC_START + 2].copy_from_slice(&attributes.to_be_bytes());
+    batch[35..43].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[CRC_START..]);
+    batch[CRC_START - 4..CRC_START].copy_from_slice(&crc.to_be_bytes());
+}
+
 /// Iterates over the consecutive batches of a buffer (a produce request's records, a log
 /// segment's bytes, a fetch response's records).
 ///
