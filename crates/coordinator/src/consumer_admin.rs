@@ -20,6 +20,9 @@ use crate::coordinator::{Effects, GroupCoordinator};
 use crate::group::{CONSUMER_PROTOCOL_TYPE, Group};
 use crate::topics::TopicsImage;
 
+/// ConsumerGroupDescribe's member type of a member that joined with the consumer protocol.
+const MEMBER_TYPE_CONSUMER: i8 = 1;
+
 /// The group type ListGroups v5 reports for KIP-848 groups.
 pub const CONSUMER_GROUP_TYPE: &str = "consumer";
 
@@ -180,6 +183,9 @@ impl GroupCoordinator {
                                 topics,
                                 consumer,
                             ),
+                            // v1 (KIP-1099): every member of a consumer group joined with the
+                            // consumer protocol (classic members are not migrated in).
+                            member_type: MEMBER_TYPE_CONSUMER,
                             ..Default::default()
                         })
                         .collect(),

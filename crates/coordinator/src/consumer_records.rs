@@ -24,7 +24,7 @@ use crate::consumer_group::{Assignment, ConsumerGroup, ConsumerMember, MemberSta
 use crate::coordinator::GroupCoordinator;
 use crate::error::CoordinatorError;
 use crate::group::{CONSUMER_PROTOCOL_TYPE, Group};
-use crate::records::{CoordinatorRecord, decode, encode};
+use crate::records::{CoordinatorRecord, decode, decode_key, encode, encode_key};
 
 pub const CONSUMER_GROUP_METADATA_KEY_VERSION: i16 = 3;
 pub const CONSUMER_GROUP_PARTITION_METADATA_KEY_VERSION: i16 = 4;
@@ -44,21 +44,21 @@ fn record(group_id: &str, key: Bytes, value: Option<Bytes>) -> CoordinatorRecord
 fn group_key(version: i16, group_id: &str) -> Bytes {
     let group_id = group_id.to_owned();
     match version {
-        CONSUMER_GROUP_METADATA_KEY_VERSION => encode(
+        CONSUMER_GROUP_METADATA_KEY_VERSION => encode_key(
             version,
             &ConsumerGroupMetadataKey {
                 group_id,
                 ..Default::default()
             },
         ),
-        CONSUMER_GROUP_PARTITION_METADATA_KEY_VERSION => encode(
+        CONSUMER_GROUP_PARTITION_METADATA_KEY_VERSION => encode_key(
             version,
             &ConsumerGroupPartitionMetadataKey {
                 group_id,
                 ..Default::default()
             },
         ),
-        _ => encode(
+        _ => encode_key(
             version,
             &ConsumerGroupTargetAssignmentMetadataKey {
                 group_id,
@@ -71,7 +71,7 @@ fn group_key(version: i16, group_id: &str) -> Bytes {
 fn member_key(version: i16, group_id: &str, member_id: &str) -> Bytes {
     let (group_id, member_id) = (group_id.to_owned(), member_id.to_owned());
     match version {
-        CONSUMER_GROUP_MEMBER_METADATA_KEY_VERSION => encode(
+        CONSUMER_GROUP_MEMBER_METADATA_KEY_VERSION => encode_key(
             version,
             &ConsumerGroupMemberMetadataKey {
                 group_id,
@@ -79,7 +79,7 @@ fn member_key(version: i16, group_id: &str, member_id: &str) -> Bytes {
                 ..Default::default()
             },
         ),
-        CONSUMER_GROUP_TARGET_MEMBER_KEY_VERSION => encode(
+        CONSUMER_GROUP_TARGET_MEMBER_KEY_VERSION => encode_key(
             version,
             &ConsumerGroupTargetAssignmentMemberKey {
                 group_id,
@@ -87,7 +87,7 @@ fn member_key(version: i16, group_id: &str, member_id: &str) -> Bytes {
                 ..Default::default()
             },
         ),
-        _ => encode(
+        _ => encode_key(
             version,
             &ConsumerGroupCurrentMemberAssignmentKey {
                 group_id,
@@ -305,27 +305,21 @@ impl GroupCoordinator {
     ) -> Result<(), CoordinatorError> {
         let (group_id, member_id) = match key_version {
             CONSUMER_GROUP_METADATA_KEY_VERSION => (
-                decode::<ConsumerGroupMetadataKey>(
-                    key_body,
-                    key_version,
-                    "ConsumerGroupMetadataKey",
-                )?
-                .group_id,
+                decode_key::<ConsumerGroupMetadataKey>(key_body, "ConsumerGroupMetadataKey")?
+                    .group_id,
                 None,
             ),
             CONSUMER_GROUP_PARTITION_METADATA_KEY_VERSION => (
-                decode::<ConsumerGroupPartitionMetadataKey>(
+                decode_key::<ConsumerGroupPartitionMetadataKey>(
                     key_body,
-                    key_version,
                     "ConsumerGroupPartitionMetadataKey",
                 )?
                 .group_id,
                 None,
             ),
             CONSUMER_GROUP_TARGET_METADATA_KEY_VERSION => (
-                decode::<ConsumerGroupTargetAssignmentMetadataKey>(
+                decode_key::<ConsumerGroupTargetAssignmentMetadataKey>(
                     key_body,
-                    key_version,
                     "ConsumerGroupTargetAssignmentMetadataKey",
                 )?
                 .group_id,
@@ -333,23 +327,17 @@ impl GroupCoordinator {
             ),
             CONSUMER_GROUP_MEMBER_METADATA_KEY_VERSION => {
                 let k: ConsumerGroupMemberMetadataKey =
-                    decode(key_body, key_version, "ConsumerGroupMemberMetadataKey")?;
+                    decode_key(key_body, "ConsumerGroupMemberMetadataKey")?;
                 (k.group_id, Some(k.member_id))
             }
             CONSUMER_GROUP_TARGET_MEMBER_KEY_VERSION => {
-                let k: ConsumerGroupTargetAssignmentMemberKey = decode(
-                    key_body,
-                    key_version,
-                    "ConsumerGroupTargetAssignmentMemberKey",
-                )?;
+                let k: ConsumerGroupTargetAssignmentMemberKey =
+                    decode_key(key_body, "ConsumerGroupTargetAssignmentMemberKey")?;
                 (k.group_id, Some(k.member_id))
             }
             _ => {
-                let k: ConsumerGroupCurrentMemberAssignmentKey = decode(
-                    key_body,
-                    key_version,
-                    "ConsumerGroupCurrentMemberAssignmentKey",
-                )?;
+                let k: ConsumerGroupCurrentMemberAssignmentKey =
+                    decode_key(key_body, "ConsumerGroupCurrentMemberAssignmentKey")?;
                 (k.group_id, Some(k.member_id))
             }
         };

@@ -1,7 +1,8 @@
 //! The `__consumer_offsets` record formats (Kafka's coordinator records) and replay.
 //!
-//! A record key is an int16 key version then the key struct; a value is an int16 value version
-//! then the value struct; a deletion is a tombstone (null value). As Kafka writes them: offset
+//! A record key is an int16 record type (older specs: the key version) then the key struct; a
+//! value is an int16 value version then the value struct; a deletion is a tombstone (null
+//! value). As Kafka writes them: offset
 //! commits use key version 1 (`OffsetCommitKey`) with value version 3, or 1 when the commit
 //! carries an explicit expire timestamp; group metadata uses key version 2 (`GroupMetadataKey`)
 //! with value version 3. Replay reads every version the specs define (offset keys 0 and 1,
@@ -69,6 +70,28 @@ pub(crate) fn encode<M: Message>(version: i16, message: &M) -> Bytes {
     encoder.finish().expect("coordinator record encodes")
 }
 
+/// A record key: the record type as int16, then the key struct. Kafka 4.4's specs give each key
+/// struct one version, 0 (`coordinator-key`), and the int16 names the record type (what older
+/// specs called the key version; the bytes are the same).
+pub(crate) fn encode_key<M: Message>(record_type: i16, key: &M) -> Bytes {
+    let mut encoder = Encoder::new();
+    encoder.put_i16(record_type);
+    key.encode(&mut encoder, KEY_STRUCT_VERSION)
+        .expect("coordinator record keys fit their format");
+    encoder.finish().expect("coordinator record key encodes")
+}
+
+/// Reads the key struct after the record type written by [`encode_key`].
+pub(crate) fn decode_key<M: Message>(
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<M, CoordinatorError> {
+    decode(bytes, KEY_STRUCT_VERSION, what)
+}
+
+/// The one version of every coordinator key struct in Kafka 4.4's specs.
+const KEY_STRUCT_VERSION: i16 = 0;
+
 /// Reads a key or value written by [`encode`]; trailing bytes are an error.
 pub(crate) fn decode<M: Message>(
     bytes: &[u8],
@@ -108,13 +131,13 @@ pub fn decode_record(key: &[u8], value: Option<&[u8]>) -> Result<DecodedRecord, 
     let value = value.map(|v| split_version(v, false)).transpose()?;
     match key_version {
         0 | 1 => Ok(DecodedRecord::OffsetCommit {
-            key: decode(key_body, key_version, "OffsetCommitKey")?,
+            key: decode_key(key_body, "OffsetCommitKey")?,
             value: value
                 .map(|(v, body)| decode(body, v, "OffsetCommitValue"))
                 .transpose()?,
         }),
         2 => Ok(DecodedRecord::GroupMetadata {
-            key: decode(key_body, key_version, "GroupMetadataKey")?,
+            key: decode_key(key_body, "GroupMetadataKey")?,
             value: value
                 .map(|(v, body)| decode(body, v, "GroupMetadataValue"))
                 .transpose()?,
@@ -131,7 +154,7 @@ pub(crate) fn offset_commit_key(group_id: &str, topic: &str, partition: i32) -> 
         partition,
         ..Default::default()
     };
-    encode(OFFSET_COMMIT_KEY_VERSION, &key)
+    encode_key(OFFSET_COMMIT_KEY_VERSION, &key)
 }
 
 pub(crate) fn offset_commit_record(
@@ -173,7 +196,7 @@ pub(crate) fn offset_commit_tombstone(
 }
 
 fn group_metadata_key(group_id: &str) -> Bytes {
-    encode(
+    encode_key(
         GROUP_METADATA_KEY_VERSION,
         &GroupMetadataKey {
             group: group_id.to_owned(),
