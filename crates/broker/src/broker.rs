@@ -19,6 +19,9 @@ pub const TOPIC_NAME_BYTES_MAX: usize = 249;
 /// Most partitions one topic may have on this broker (bounds work per request).
 pub const TOPIC_PARTITIONS_MAX: i32 = 10_000;
 
+/// How long a request waits for this node to apply metadata the controller already committed.
+pub const METADATA_APPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Everything a request handler can reach.
 pub struct Broker {
     pub config: BrokerConfig,
@@ -35,6 +38,8 @@ pub struct Broker {
     /// Turns true when a shutdown begins, so long-polling requests answer at once.
     shutting_down: tokio::sync::watch::Sender<bool>,
     pub started_at: Instant,
+    /// The one clock every rule reads (`clock.rs`).
+    pub clock: crate::clock::Clock,
 }
 
 /// Checks a topic name the way Kafka's `Topic.validate` does.
@@ -64,6 +69,11 @@ pub fn validate_topic_name(name: &str) -> Result<(), BrokerError> {
 }
 
 impl Broker {
+    /// Milliseconds since the Unix epoch, from the broker's clock.
+    pub fn now_ms(&self) -> i64 {
+        (self.clock)()
+    }
+
     /// Opens the broker's state in the configured log directory: metadata, then every topic's
     /// partition logs (running recovery where the last shutdown was not clean).
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, BrokerError> {
@@ -71,7 +81,13 @@ impl Broker {
         if let Some(cluster_id) = crate::cluster::cluster_id(&config) {
             metadata.set_cluster_id(cluster_id);
         }
-        let replicas = ReplicaManager::new(&config.log_dir, config.node_id, config.is_clustered());
+        let clock = crate::clock::system_clock();
+        let replicas = ReplicaManager::new(
+            &config.log_dir,
+            config.node_id,
+            config.is_clustered(),
+            clock.clone(),
+        );
         replicas.clean_deleted_dirs();
         let producer_ids = ProducerIdManager::open(&config.log_dir)?;
         let groups = GroupCoordinatorService::new(&config);
@@ -85,6 +101,7 @@ impl Broker {
             cluster: std::sync::OnceLock::new(),
             shutting_down: tokio::sync::watch::Sender::new(false),
             started_at: Instant::now(),
+            clock,
         };
         // In a replicated cluster the metadata log says which partitions to open.
         let local_topics = if broker.config.is_clustered() {
@@ -258,14 +275,17 @@ impl Broker {
             })
             .await?;
         // The metadata task applies the image right after; the answer must already show it.
-        for _ in 0..200 {
-            if let Some(topic) = self.metadata.topic(name) {
-                tracing::info!(topic = %name, partitions, replication_factor, "created topic");
-                return Ok(topic);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        Err(BrokerError::RequestTimedOut)
+        self.metadata
+            .wait_for(METADATA_APPLY_TIMEOUT, |metadata| {
+                metadata.topic(name).is_some()
+            })
+            .await?;
+        let topic = self
+            .metadata
+            .topic(name)
+            .ok_or(BrokerError::RequestTimedOut)?;
+        tracing::info!(topic = %name, partitions, replication_factor, "created topic");
+        Ok(topic)
     }
 
     /// Tells waiting requests (long-polling fetches) that a shutdown began.

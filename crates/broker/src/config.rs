@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub use crate::config_keys::{BROKER_KEYS, ConfigKey};
+
 /// Why a configuration could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -21,298 +23,6 @@ pub enum ConfigError {
         reason: String,
     },
 }
-
-/// One configuration key: Kafka's name, the default as Kafka writes it (`None` = null), and a
-/// line of documentation.
-#[derive(Debug, Clone, Copy)]
-pub struct ConfigKey {
-    pub name: &'static str,
-    pub default: Option<&'static str>,
-    pub doc: &'static str,
-}
-
-const fn key(name: &'static str, default: Option<&'static str>, doc: &'static str) -> ConfigKey {
-    ConfigKey { name, default, doc }
-}
-
-/// Every broker key this build understands, with its default.
-pub const BROKER_KEYS: &[ConfigKey] = &[
-    key("node.id", Some("1"), "This node's id in the cluster."),
-    key("broker.id", None, "Alias of node.id (ZooKeeper-era name)."),
-    key(
-        "process.roles",
-        Some("broker,controller"),
-        "The roles of this node: broker, controller, or both.",
-    ),
-    key(
-        "listeners",
-        Some("PLAINTEXT://127.0.0.1:9092"),
-        "Where the broker listens (name://host:port, comma separated).",
-    ),
-    key(
-        "advertised.listeners",
-        None,
-        "Addresses given to clients; defaults to listeners.",
-    ),
-    key(
-        "controller.quorum.voters",
-        None,
-        "The metadata quorum: id@host:port,...",
-    ),
-    key(
-        "controller.listener.names",
-        Some("CONTROLLER"),
-        "Listener names used by the controller.",
-    ),
-    key("broker.rack", None, "The rack of this broker."),
-    key(
-        "log.dirs",
-        Some("./data"),
-        "Directory holding the partition logs and metadata.",
-    ),
-    key("log.dir", None, "Alias of log.dirs when that is unset."),
-    key(
-        "num.partitions",
-        Some("1"),
-        "Partitions of an auto-created topic or of CreateTopics with -1.",
-    ),
-    key(
-        "default.replication.factor",
-        Some("1"),
-        "Replication factor of auto-created topics.",
-    ),
-    key(
-        "auto.create.topics.enable",
-        Some("true"),
-        "Create a topic when a client asks Metadata for an unknown one.",
-    ),
-    key("delete.topic.enable", Some("true"), "Allow DeleteTopics."),
-    key(
-        "min.insync.replicas",
-        Some("1"),
-        "Default minimum in-sync replicas for acks=all.",
-    ),
-    key(
-        "log.retention.ms",
-        None,
-        "Default retention time; overrides log.retention.minutes/hours.",
-    ),
-    key(
-        "log.retention.minutes",
-        None,
-        "Default retention time in minutes.",
-    ),
-    key(
-        "log.retention.hours",
-        Some("168"),
-        "Default retention time in hours.",
-    ),
-    key(
-        "log.retention.bytes",
-        Some("-1"),
-        "Default retention size per partition; -1 = unlimited.",
-    ),
-    key(
-        "log.retention.check.interval.ms",
-        Some("300000"),
-        "How often retention runs.",
-    ),
-    key(
-        "log.segment.bytes",
-        Some("1073741824"),
-        "Default segment size.",
-    ),
-    key(
-        "log.roll.ms",
-        None,
-        "Default time before a segment rolls; overrides log.roll.hours.",
-    ),
-    key(
-        "log.roll.hours",
-        Some("168"),
-        "Default time before a segment rolls, in hours.",
-    ),
-    key(
-        "log.index.interval.bytes",
-        Some("4096"),
-        "Bytes between two index entries.",
-    ),
-    key(
-        "log.cleanup.policy",
-        Some("delete"),
-        "Default cleanup policy: delete or compact.",
-    ),
-    key(
-        "log.message.timestamp.type",
-        Some("CreateTime"),
-        "CreateTime or LogAppendTime.",
-    ),
-    key(
-        "log.flush.interval.messages",
-        Some("9223372036854775807"),
-        "Flush after this many appended messages.",
-    ),
-    key(
-        "log.flush.interval.ms",
-        None,
-        "Flush when the oldest unflushed append is this old.",
-    ),
-    key(
-        "log.flush.scheduler.interval.ms",
-        Some("9223372036854775807"),
-        "How often the flusher checks log.flush.interval.ms.",
-    ),
-    key(
-        "log.flush.on.ack",
-        Some("false"),
-        "Runnel: fsync (group-committed) before acknowledging a produce request.",
-    ),
-    key(
-        "message.max.bytes",
-        Some("1048588"),
-        "Largest record batch the broker accepts.",
-    ),
-    key(
-        "socket.request.max.bytes",
-        Some("104857600"),
-        "Largest request frame; larger frames close the connection.",
-    ),
-    key(
-        "max.connections",
-        Some("10000"),
-        "Most client connections open at once.",
-    ),
-    key(
-        "connections.max.idle.ms",
-        Some("600000"),
-        "Close connections idle this long.",
-    ),
-    key(
-        "queued.max.requests",
-        Some("500"),
-        "Requests read ahead per connection, bounded (Runnel applies it per connection).",
-    ),
-    key(
-        "offsets.topic.num.partitions",
-        Some("50"),
-        "Partitions of __consumer_offsets.",
-    ),
-    key(
-        "offsets.topic.replication.factor",
-        Some("3"),
-        "Replication factor of __consumer_offsets (capped by live brokers).",
-    ),
-    key(
-        "offsets.retention.minutes",
-        Some("10080"),
-        "How long committed offsets of empty groups are kept.",
-    ),
-    key(
-        "group.initial.rebalance.delay.ms",
-        Some("3000"),
-        "Delay of a new group's first rebalance.",
-    ),
-    key(
-        "group.min.session.timeout.ms",
-        Some("6000"),
-        "Smallest session timeout a member may ask for.",
-    ),
-    key(
-        "group.max.session.timeout.ms",
-        Some("1800000"),
-        "Largest session timeout a member may ask for.",
-    ),
-    key(
-        "group.max.size",
-        Some("1000"),
-        "Members one consumer group may have (Kafka: unbounded; Runnel bounds it).",
-    ),
-    key(
-        "group.consumer.heartbeat.interval.ms",
-        Some("5000"),
-        "How often KIP-848 consumer group members heartbeat.",
-    ),
-    key(
-        "group.consumer.session.timeout.ms",
-        Some("45000"),
-        "How long a KIP-848 consumer group member lives without heartbeats.",
-    ),
-    key(
-        "offsets.retention.check.interval.ms",
-        Some("600000"),
-        "How often expired committed offsets and empty groups are purged.",
-    ),
-    key(
-        "offset.metadata.max.bytes",
-        Some("4096"),
-        "Longest metadata string an offset commit may carry.",
-    ),
-    key(
-        "transaction.state.log.num.partitions",
-        Some("50"),
-        "Partitions of __transaction_state.",
-    ),
-    key(
-        "unclean.leader.election.enable",
-        Some("false"),
-        "Elect an out-of-sync replica when no in-sync one is left.",
-    ),
-    key(
-        "replica.lag.time.max.ms",
-        Some("30000"),
-        "A follower behind this long leaves the ISR.",
-    ),
-    key(
-        "broker.session.timeout.ms",
-        Some("9000"),
-        "A broker missing heartbeats this long is fenced.",
-    ),
-    key(
-        "auto.leader.rebalance.enable",
-        Some("true"),
-        "Move leadership back to preferred replicas.",
-    ),
-    key(
-        "leader.imbalance.check.interval.seconds",
-        Some("300"),
-        "How often the active controller moves leadership back to preferred replicas.",
-    ),
-    key(
-        "broker.heartbeat.interval.ms",
-        Some("2000"),
-        "How often a broker tells the active controller it is alive.",
-    ),
-    key(
-        "inter.broker.listener.name",
-        None,
-        "The listener followers fetch from; defaults to the first non-controller listener.",
-    ),
-    key(
-        "replica.fetch.wait.max.ms",
-        Some("500"),
-        "Longest a follower's fetch waits at the leader for new data.",
-    ),
-    key(
-        "replica.fetch.max.bytes",
-        Some("1048576"),
-        "Bytes a follower asks per partition and fetch.",
-    ),
-    key(
-        "controller.quorum.election.timeout.ms",
-        Some("1000"),
-        "How long a controller waits for the active one before calling an election.",
-    ),
-    key(
-        "metadata.log.dir",
-        None,
-        "Directory of the metadata log; defaults to the first of log.dirs.",
-    ),
-    key(
-        "compression.type",
-        Some("producer"),
-        "Default compression of topics (producer keeps the producer's).",
-    ),
-];
 
 /// A listener: its name (PLAINTEXT, CONTROLLER, ...) and address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -409,7 +119,7 @@ impl BrokerConfig {
     pub fn default_properties() -> String {
         let mut out = String::new();
         for key in BROKER_KEYS {
-            out.push_str(&format!("# {}\n", key.doc));
+            out.push_str(&format!("# {} ({})\n", key.doc, key.describe_type()));
             match key.default {
                 Some(value) => out.push_str(&format!("{}={}\n", key.name, value)),
                 None => out.push_str(&format!("#{}=\n", key.name)),
@@ -426,10 +136,12 @@ impl BrokerConfig {
             .map(|key| (key.name.to_string(), key.default.map(str::to_string)))
             .collect();
         for (name, value) in explicit {
-            if !values.contains_key(name) {
+            let Some(key) = crate::config_keys::broker_key(name) else {
                 return Err(ConfigError::UnknownKey { key: name.clone() });
-            }
-            values.insert(name.clone(), Some(value.trim().to_string()));
+            };
+            let value = value.trim();
+            key.validate(value)?;
+            values.insert(name.clone(), Some(value.to_string()));
         }
         let get = |name: &str| values.get(name).cloned().flatten();
         fn parse<T: std::str::FromStr>(name: &str, value: Option<String>) -> Result<T, ConfigError>
@@ -625,6 +337,30 @@ mod tests {
             BrokerConfig::from_properties(&props(&[("num.partitions", "zero")])),
             Err(ConfigError::InvalidValue { .. })
         ));
+    }
+
+    /// A bad value of a key the broker reads later (the group coordinator's `group.max.size`)
+    /// stops the start instead of falling back to the default.
+    #[test]
+    fn a_bad_value_of_any_key_stops_the_start() {
+        let error = BrokerConfig::from_properties(&props(&[("group.max.size", "abc")]))
+            .expect_err("refused");
+        assert_eq!(
+            error.to_string(),
+            "`group.max.size` = `abc`: expected a 32-bit integer at least 1"
+        );
+        for (key, value) in [
+            ("offsets.retention.minutes", "0"),
+            ("auto.leader.rebalance.enable", "maybe"),
+            ("log.message.timestamp.type", "WallClock"),
+            ("process.roles", "broker,janitor"),
+        ] {
+            let refused = BrokerConfig::from_properties(&props(&[(key, value)]));
+            assert!(
+                matches!(&refused, Err(ConfigError::InvalidValue { key: k, .. }) if k == key),
+                "{key}={value}: {refused:?}"
+            );
+        }
     }
 
     #[test]

@@ -93,34 +93,6 @@ fn topic_key_type(name: &str) -> i8 {
     }
 }
 
-/// The Kafka type of a broker key.
-fn broker_key_type(name: &str) -> i8 {
-    use config_type::*;
-    match name {
-        "process.roles"
-        | "listeners"
-        | "advertised.listeners"
-        | "controller.quorum.voters"
-        | "controller.listener.names"
-        | "log.dirs"
-        | "log.cleanup.policy" => LIST,
-        "broker.rack" | "log.dir" | "log.message.timestamp.type" | "compression.type" => STRING,
-        "default.replication.factor" => INT,
-        "offsets.topic.replication.factor" => SHORT,
-        name if name.ends_with(".enable") || name == "log.flush.on.ack" => BOOLEAN,
-        "log.retention.bytes"
-        | "log.retention.ms"
-        | "log.retention.check.interval.ms"
-        | "log.roll.ms"
-        | "log.flush.interval.messages"
-        | "log.flush.interval.ms"
-        | "log.flush.scheduler.interval.ms"
-        | "connections.max.idle.ms"
-        | "replica.lag.time.max.ms" => LONG,
-        _ => INT,
-    }
-}
-
 /// A line of documentation for a topic key.
 fn topic_key_doc(name: &str) -> &'static str {
     match name {
@@ -283,7 +255,7 @@ pub fn broker_entries(config: &BrokerConfig) -> Vec<ConfigEntry> {
                 source,
                 read_only: true,
                 is_sensitive: false,
-                config_type: broker_key_type(key.name),
+                config_type: key.ty.kafka_id(),
                 documentation: Some(key.doc.to_string()),
                 synonyms,
             }
@@ -468,12 +440,15 @@ fn alter_through_controller(
                     })
                     .await?;
             }
-            // Answer once this node's view shows the change (the metadata task applies it).
-            for _ in 0..500 {
-                if !changed || metadata_shows(broker, topic, after) {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            // Answer once this node's view shows the change (the metadata task applies it); the
+            // change is committed either way, so a slow apply still answers success.
+            if changed {
+                let _ = broker
+                    .metadata
+                    .wait_for(crate::broker::METADATA_APPLY_TIMEOUT, |_| {
+                        metadata_shows(broker, topic, after)
+                    })
+                    .await;
             }
             Ok::<(), BrokerError>(())
         })

@@ -184,8 +184,34 @@ impl BrokerError {
     }
 
     /// The message to put in a response's error message field, where it has one.
+    ///
+    /// Errors of the broker's own disks and files carry no file path or operating-system text to
+    /// clients (they tell an attacker about the host and help no client): the client gets what
+    /// failed, the broker's log gets the whole error.
     pub fn message(&self) -> Option<String> {
-        Some(self.to_string())
+        let internal = match self {
+            BrokerError::Io { what, .. } => Some(format!("{what} failed on the broker")),
+            BrokerError::Config(_) => Some("a configuration error on the broker".to_string()),
+            BrokerError::Storage(StorageError::Io { context, .. }) => {
+                Some(format!("{context} failed on the broker"))
+            }
+            BrokerError::Storage(
+                StorageError::LogDirOffline { .. }
+                | StorageError::Corrupt { .. }
+                | StorageError::Closed { .. },
+            ) => Some("the partition's log is not available on this broker".to_string()),
+            BrokerError::GroupCoordinatorNotAvailable { partition, .. } => Some(format!(
+                "the group coordinator of __consumer_offsets-{partition} is not available"
+            )),
+            _ => None,
+        };
+        match internal {
+            Some(message) => {
+                tracing::warn!(error = %self, "answered a client with a storage or broker error");
+                Some(message)
+            }
+            None => Some(self.to_string()),
+        }
     }
 
     /// The per-record errors of a refused batch (Produce v8+ `record_errors`).
@@ -242,5 +268,38 @@ pub fn code_of<T>(result: &Result<T, BrokerError>) -> i16 {
     match result {
         Ok(_) => ErrorCode::None.code(),
         Err(error) => error.error_code().code(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_errors_reach_clients_without_paths_or_os_text() {
+        let source = std::io::Error::from_raw_os_error(28); // ENOSPC
+        let errors = [
+            BrokerError::io(
+                "writing the topics file",
+                std::io::Error::from_raw_os_error(28),
+            ),
+            BrokerError::Storage(StorageError::Io {
+                context: "appending to",
+                path: "/var/lib/runnel/t-0/00000000000000000000.log".into(),
+                source,
+            }),
+            BrokerError::Storage(StorageError::Closed {
+                path: "/var/lib/runnel/t-0".into(),
+            }),
+        ];
+        for error in errors {
+            let message = error.message().unwrap();
+            assert!(!message.contains("/var/lib"), "{message}");
+            assert!(!message.contains("space"), "{message}");
+            assert!(
+                error.to_string().len() > message.len() / 2,
+                "the log keeps it"
+            );
+        }
     }
 }

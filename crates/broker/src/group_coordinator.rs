@@ -199,12 +199,6 @@ pub fn topics_image(broker: &Broker) -> TopicsImage {
     )
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 impl GroupCoordinatorService {
     pub fn new(config: &BrokerConfig) -> Self {
         let mut seed = [0u8; 8];
@@ -231,7 +225,7 @@ impl GroupCoordinatorService {
                 })
             })
             .collect();
-        let now = now_ms();
+        let now = broker.now_ms();
         for shard in shards.iter() {
             let mut shard = lock(shard);
             match self.ensure_loaded(broker, &mut shard, now) {
@@ -343,7 +337,7 @@ impl GroupCoordinatorService {
         op: impl FnOnce(&mut GroupCoordinator, i64) -> Step<R>,
     ) -> Result<R, BrokerError> {
         let mut shard = lock(self.shard(partition)?);
-        let now = now_ms();
+        let now = broker.now_ms();
         self.ensure_loaded(broker, &mut shard, now)?;
         let coordinator = shard.coordinator.as_mut().expect("loaded above");
         let deadline_before = coordinator.next_deadline();
@@ -542,7 +536,7 @@ impl GroupCoordinatorService {
         loop {
             // Created before reading the deadlines so no change is missed.
             let changed = broker.groups.deadlines_changed.notified();
-            let now = now_ms();
+            let now = broker.now_ms();
             let sleep_ms = broker
                 .groups
                 .next_deadline(now)
@@ -553,7 +547,7 @@ impl GroupCoordinatorService {
                 _ = changed => continue,
                 _ = broker.shutdown_begun() => return,
             }
-            let now = now_ms();
+            let now = broker.now_ms();
             for partition in 0..broker.groups.partition_count() {
                 let due = broker.groups.shard(partition).is_ok_and(|shard| {
                     match &lock(shard).coordinator {

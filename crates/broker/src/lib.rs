@@ -5,10 +5,12 @@
 //! Layering: `protocol` <- `storage` <- `broker` <- `cli`. Start with [`run`].
 
 pub mod broker;
+pub mod clock;
 pub mod cluster;
 pub mod cluster_config;
 pub mod config;
 pub mod config_admin;
+pub mod config_keys;
 pub mod consumer_offsets;
 pub mod error;
 pub mod fetch_session;

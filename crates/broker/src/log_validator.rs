@@ -30,10 +30,6 @@ pub const RECORD_ERRORS_MAX: usize = 100;
 
 /// Byte offset of the magic in a batch (also in the v0/v1 message formats).
 const MAGIC_OFFSET: usize = 16;
-const ATTRIBUTES_OFFSET: usize = 21;
-const MAX_TIMESTAMP_OFFSET: usize = 35;
-const CRC_OFFSET: usize = 17;
-const TIMESTAMP_TYPE_BIT: i16 = 0x08;
 const NO_TIMESTAMP: i64 = -1;
 
 /// What validation needs besides the batch.
@@ -218,51 +214,5 @@ fn validate_records(
             ),
             record_errors,
         })
-    }
-}
-
-/// Marks a validated batch as LogAppendTime stamped at `now_ms` (Kafka's in-place
-/// `setMaxTimestamp(LOG_APPEND_TIME, now)`: the timestamp-type bit and maxTimestamp change, the
-/// base timestamp stays as produced, readers take every record's timestamp from maxTimestamp),
-/// then recomputes the CRC, which covers both fields.
-pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
-    let attributes = i16::from_be_bytes([batch[ATTRIBUTES_OFFSET], batch[ATTRIBUTES_OFFSET + 1]]);
-    let attributes = attributes | TIMESTAMP_TYPE_BIT;
-    batch[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
-    batch[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&now_ms.to_be_bytes());
-    let crc = RecordBatchHeader::parse(batch)
-        .expect("the batch was validated")
-        .computed_crc();
-    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use protocol::records::{Record, RecordBatchBuilder};
-
-    fn batch() -> Bytes {
-        let mut builder = RecordBatchBuilder::new().base_timestamp(1_000);
-        builder
-            .push(Record {
-                offset_delta: 0,
-                timestamp_delta: 0,
-                key: None,
-                value: Some(Bytes::from_static(b"v")),
-                headers: Vec::new(),
-            })
-            .unwrap();
-        builder.build().unwrap()
-    }
-
-    #[test]
-    fn log_append_time_rewrite_keeps_the_crc_valid() {
-        let mut bytes = batch().to_vec();
-        set_log_append_time(&mut bytes, 42);
-        let header = RecordBatchHeader::parse(&bytes).unwrap();
-        header.verify_crc().unwrap();
-        assert_eq!(header.max_timestamp(), 42);
-        assert_eq!(header.timestamp_type(), TimestampType::LogAppendTime);
-        assert_eq!(header.base_timestamp(), 1_000);
     }
 }

@@ -5,7 +5,7 @@
 //! A replicated cluster replaces this with the controller's metadata log (issue 6); the broker
 //! reads topics through the same methods.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
@@ -43,6 +43,20 @@ pub struct MetadataStore {
     topics_path: PathBuf,
     cluster_id: String,
     topics: RwLock<BTreeMap<String, TopicMetadata>>,
+    /// Topic names by id (Fetch v13+, Produce v13, OffsetCommit v10 look topics up by id on
+    /// every request); rebuilt under the topics' write lock after each change.
+    names_by_id: RwLock<HashMap<Uuid, String>>,
+    /// Serialises changes, so the topics file is written by one change at a time.
+    writer: std::sync::Mutex<()>,
+    /// Bumped after every change to the topics, for [`MetadataStore::wait_for`].
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+fn index_by_id(topics: &BTreeMap<String, TopicMetadata>) -> HashMap<Uuid, String> {
+    topics
+        .values()
+        .map(|t| (t.uuid(), t.name.clone()))
+        .collect()
 }
 
 /// A random Kafka UUID (version 4 bits set, as Kafka's `Uuid.randomUuid`), never zero.
@@ -124,6 +138,9 @@ impl MetadataStore {
         Ok(Self {
             topics_path,
             cluster_id,
+            names_by_id: RwLock::new(index_by_id(&topics)),
+            changes: tokio::sync::watch::Sender::new(0),
+            writer: std::sync::Mutex::new(()),
             topics: RwLock::new(topics),
         })
     }
@@ -154,12 +171,52 @@ impl MetadataStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Rebuilds the id index and tells the waiters; called with the topics' write lock held.
+    fn reindex(&self, topics: &BTreeMap<String, TopicMetadata>) {
+        *self
+            .names_by_id
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = index_by_id(topics);
+        self.changes.send_modify(|version| *version += 1);
+    }
+
+    /// Waits until `ready` holds of this store, re-checking after each change (no polling);
+    /// REQUEST_TIMED_OUT after `timeout`. A replicated cluster's requests use it to answer once
+    /// this node has applied what the controller committed.
+    pub async fn wait_for(
+        &self,
+        timeout: std::time::Duration,
+        ready: impl Fn(&Self) -> bool,
+    ) -> Result<(), BrokerError> {
+        // Subscribed before the first check, so a change in between is not missed.
+        let mut changes = self.changes.subscribe();
+        let waited = tokio::time::timeout(timeout, async {
+            while !ready(self) {
+                if changes.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        waited.map_err(|_| BrokerError::RequestTimedOut)
+    }
+
     pub fn topic(&self, name: &str) -> Option<TopicMetadata> {
         self.read().get(name).cloned()
     }
 
     pub fn topic_by_id(&self, id: Uuid) -> Option<TopicMetadata> {
-        self.read().values().find(|t| t.uuid() == id).cloned()
+        self.topic(&self.topic_name(id)?)
+    }
+
+    /// The name of the topic with this id (a hash lookup, for the requests that name topics by
+    /// id: Fetch v13+, Produce v13).
+    pub fn topic_name(&self, id: Uuid) -> Option<String> {
+        self.names_by_id
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&id)
+            .cloned()
     }
 
     pub fn topics(&self) -> Vec<TopicMetadata> {
@@ -169,7 +226,9 @@ impl MetadataStore {
     /// Replaces every topic with the controller's view (a replicated cluster: the metadata log
     /// is the record, so nothing is written here).
     pub fn replace_topics(&self, topics: BTreeMap<String, TopicMetadata>) {
-        *self.write() = topics;
+        let mut current = self.write();
+        *current = topics;
+        self.reindex(&current);
     }
 
     /// Takes the cluster id every node of a replicated cluster shares.
@@ -179,29 +238,22 @@ impl MetadataStore {
 
     /// Adds a topic; fails if one of that name exists.
     pub fn create_topic(&self, topic: TopicMetadata) -> Result<TopicMetadata, BrokerError> {
-        let mut topics = self.write();
-        if topics.contains_key(&topic.name) {
-            return Err(BrokerError::TopicAlreadyExists(topic.name));
-        }
-        topics.insert(topic.name.clone(), topic.clone());
-        if let Err(e) = self.persist(&topics) {
-            topics.remove(&topic.name);
-            return Err(e);
-        }
-        Ok(topic)
+        self.change(|topics| {
+            if topics.contains_key(&topic.name) {
+                return Err(BrokerError::TopicAlreadyExists(topic.name.clone()));
+            }
+            topics.insert(topic.name.clone(), topic.clone());
+            Ok(topic)
+        })
     }
 
     /// Removes a topic, returning what it was.
     pub fn delete_topic(&self, name: &str) -> Result<TopicMetadata, BrokerError> {
-        let mut topics = self.write();
-        let removed = topics
-            .remove(name)
-            .ok_or_else(|| BrokerError::UnknownTopic(name.to_string()))?;
-        if let Err(e) = self.persist(&topics) {
-            topics.insert(name.to_string(), removed);
-            return Err(e);
-        }
-        Ok(removed)
+        self.change(|topics| {
+            topics
+                .remove(name)
+                .ok_or_else(|| BrokerError::UnknownTopic(name.to_string()))
+        })
     }
 
     /// Changes a topic with `update`, persisting the result.
@@ -210,18 +262,76 @@ impl MetadataStore {
         name: &str,
         update: impl FnOnce(&mut TopicMetadata) -> Result<(), BrokerError>,
     ) -> Result<TopicMetadata, BrokerError> {
+        self.change(|topics| {
+            let topic = topics
+                .get_mut(name)
+                .ok_or_else(|| BrokerError::UnknownTopic(name.to_string()))?;
+            update(topic)?;
+            Ok(topic.clone())
+        })
+    }
+
+    /// One change to the topics: `change` edits a copy, the copy is written and fsynced holding
+    /// only the writers' lock, and then replaces the topics readers see. Readers (Metadata,
+    /// Produce and Fetch by topic id) never wait for the disk; a failed write changes nothing.
+    fn change<T>(
+        &self,
+        change: impl FnOnce(&mut BTreeMap<String, TopicMetadata>) -> Result<T, BrokerError>,
+    ) -> Result<T, BrokerError> {
+        let _writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut next = self.read().clone();
+        let outcome = change(&mut next)?;
+        self.persist(&next)?;
         let mut topics = self.write();
-        let current = topics
-            .get(name)
-            .cloned()
-            .ok_or_else(|| BrokerError::UnknownTopic(name.to_string()))?;
-        let mut updated = current.clone();
-        update(&mut updated)?;
-        topics.insert(name.to_string(), updated.clone());
-        if let Err(e) = self.persist(&topics) {
-            topics.insert(name.to_string(), current);
-            return Err(e);
+        *topics = next;
+        self.reindex(&topics);
+        Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn topic(name: &str) -> TopicMetadata {
+        TopicMetadata {
+            name: name.into(),
+            id: random_uuid().to_string(),
+            partitions: 1,
+            replication_factor: 1,
+            configs: BTreeMap::new(),
         }
-        Ok(updated)
+    }
+
+    /// A waiter is woken by the change it waits for, and only times out when it never comes.
+    #[tokio::test]
+    async fn waiters_wake_on_a_change_and_time_out_without_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(MetadataStore::open(dir.path(), 1).unwrap());
+        let writer = Arc::clone(&store);
+        let created = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            writer.create_topic(topic("late")).unwrap()
+        });
+        store
+            .wait_for(Duration::from_secs(10), |m| m.topic("late").is_some())
+            .await
+            .expect("woken by the creation");
+        let id = created.await.unwrap().uuid();
+        assert_eq!(store.topic_by_id(id).unwrap().name, "late");
+        let never = store
+            .wait_for(Duration::from_millis(50), |m| m.topic("never").is_some())
+            .await;
+        assert!(matches!(never, Err(BrokerError::RequestTimedOut)));
+        store.delete_topic("late").unwrap();
+        assert!(
+            store.topic_by_id(id).is_none(),
+            "the id index follows deletions"
+        );
     }
 }

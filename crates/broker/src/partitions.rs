@@ -19,8 +19,8 @@ use protocol::Uuid;
 use storage::{Log, LogAppendInfo};
 use tokio::sync::Notify;
 
+use crate::clock::Clock;
 use crate::error::BrokerError;
-use crate::group_coordinator::now_ms;
 use crate::replica::{Assignment, BrokerId, LeaderState, Role};
 use crate::topic_config::TopicConfig;
 
@@ -46,6 +46,8 @@ pub struct Partition {
     role: Mutex<Role>,
     /// Shared by every partition of the broker.
     contact: Arc<ControllerContact>,
+    /// The broker's clock.
+    clock: Clock,
 }
 
 /// The broker's contact with the controller, as its leaders need to know it.
@@ -120,6 +122,23 @@ impl Partition {
         }
     }
 
+    /// A follower's fetch: [`Self::check_leader`], then the epoch the follower believes current
+    /// checked against ours ([`check_epoch`]).
+    pub fn check_leader_epoch(&self, requested: i32) -> Result<i32, BrokerError> {
+        let current = self.check_leader()?;
+        check_epoch(requested, current)?;
+        Ok(current)
+    }
+
+    /// A client's request (fetch, list offsets, offset for leader epoch):
+    /// [`Self::check_serving_leader`], then the epoch the client believes current checked
+    /// against ours ([`check_epoch`]).
+    pub fn check_serving_leader_epoch(&self, requested: i32) -> Result<i32, BrokerError> {
+        let current = self.check_serving_leader()?;
+        check_epoch(requested, current)?;
+        Ok(current)
+    }
+
     /// What client requests check: NOT_LEADER_OR_FOLLOWER unless this replica leads, and is
     /// not a leader out of contact with the controller with a lagging ISR member (see the
     /// module doc); else the leader epoch.
@@ -129,7 +148,7 @@ impl Partition {
             Role::Leader(state) => {
                 let lag_max_ms = self.contact.lag_max_ms.load(Ordering::Acquire);
                 let stranded = self.contact.lost.load(Ordering::Acquire)
-                    && state.isr_member_lagging(self.local_id, lag_max_ms, now_ms());
+                    && state.isr_member_lagging(self.local_id, lag_max_ms, (self.clock)());
                 (!stranded).then_some(state.leader_epoch)
             }
             Role::Follower { .. } => None,
@@ -321,11 +340,14 @@ pub struct ReplicaManager {
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     /// Shared with every partition (a cluster broker starts out of contact).
     contact: Arc<ControllerContact>,
+    /// The broker's clock, handed to every partition.
+    clock: Clock,
 }
 
 impl ReplicaManager {
-    pub fn new(log_dir: &Path, local_id: BrokerId, clustered: bool) -> Self {
+    pub fn new(log_dir: &Path, local_id: BrokerId, clustered: bool, clock: Clock) -> Self {
         Self {
+            clock,
             log_dir: log_dir.to_path_buf(),
             local_id,
             clustered,
@@ -378,7 +400,11 @@ impl ReplicaManager {
             if self.map().contains_key(&tp) {
                 continue;
             }
-            let log = Log::open(&self.partition_dir(topic, index), config.log.clone())?;
+            let log = Log::open_with_clock(
+                &self.partition_dir(topic, index),
+                config.log.clone(),
+                self.clock.clone(),
+            )?;
             let partition = Arc::new(Partition {
                 topic_partition: tp.clone(),
                 topic_id,
@@ -395,6 +421,7 @@ impl ReplicaManager {
                     Role::single_node(self.local_id)
                 }),
                 contact: self.contact.clone(),
+                clock: self.clock.clone(),
             });
             // Recovery starts the high watermark at the log start; a single node is the whole
             // ISR, so it moves to the log end. In a cluster metadata sets the role next.
@@ -483,5 +510,17 @@ impl ReplicaManager {
                 tracing::warn!(partition = ?partition.topic_partition, %error, "closing log");
             }
         }
+    }
+}
+
+/// FENCED_LEADER_EPOCH for a requester behind the current epoch, UNKNOWN_LEADER_EPOCH for one
+/// ahead of it; a negative epoch means the requester does not know it and passes.
+fn check_epoch(requested: i32, current: i32) -> Result<(), BrokerError> {
+    if requested >= 0 && requested < current {
+        Err(BrokerError::FencedLeaderEpoch { requested, current })
+    } else if requested > current {
+        Err(BrokerError::UnknownLeaderEpoch { requested, current })
+    } else {
+        Ok(())
     }
 }

@@ -130,7 +130,7 @@ async fn api_versions_of_a_future_version_gets_a_v0_answer() {
     let body = ApiVersionsResponse::decode(&mut payload, 0).unwrap();
     assert_eq!(body.error_code, ErrorCode::UnsupportedVersion.code());
     let api_versions = body.api_keys.iter().find(|k| k.api_key == 18).unwrap();
-    assert_eq!((api_versions.min_version, api_versions.max_version), (0, 4));
+    assert_eq!((api_versions.min_version, api_versions.max_version), (0, 5));
     assert!(
         body.api_keys
             .iter()

@@ -31,12 +31,16 @@ fn code(raw: i16) -> ErrorCode {
 }
 
 /// Small timeouts and no initial delay, and 3 `__consumer_offsets` partitions (several shards).
+/// A broker with the topic the commits name ("t", two partitions): Kafka refuses commits for
+/// partitions that do not exist.
 async fn start() -> TestBroker {
-    TestBroker::start(&[
+    let broker = TestBroker::start(&[
         ("group.initial.rebalance.delay.ms", "0"),
         ("offsets.topic.num.partitions", "3"),
     ])
-    .await
+    .await;
+    common::produce::create_topic(&broker, "t", 2, &[]);
+    broker
 }
 
 fn join_request(member_id: &str) -> JoinGroupRequest {

@@ -12,7 +12,6 @@ use tokio::sync::watch;
 
 use super::{Cluster, fetcher};
 use crate::broker::Broker;
-use crate::group_coordinator::now_ms;
 use crate::metadata::TopicMetadata;
 use crate::replica::Assignment;
 
@@ -72,7 +71,7 @@ pub fn apply(broker: &Arc<Broker>, cluster: &Arc<Cluster>, image: &MetadataImage
         tracing::info!(%topic, "deleting a topic gone from the metadata");
         broker.replicas.delete_topic(&topic);
     }
-    let now = now_ms();
+    let now = broker.now_ms();
     for topic in image.topics.values() {
         let topic_id = kafka_topic_id(topic.topic_id);
         let config = match broker.topic_config(&topic.configs) {

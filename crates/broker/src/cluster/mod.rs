@@ -29,7 +29,6 @@ use tokio::task::JoinHandle;
 use crate::broker::Broker;
 use crate::cluster_config::ClusterConfig;
 use crate::error::BrokerError;
-use crate::group_coordinator::now_ms;
 use crate::replica::BrokerId;
 use quorum::Quorum;
 
@@ -311,7 +310,7 @@ async fn registration(
                 )
                 .await;
             match reply {
-                Ok(reply) => cluster.serving.record_heartbeat(&reply, now_ms()),
+                Ok(reply) => cluster.serving.record_heartbeat(&reply, broker.now_ms()),
                 Err(QuorumError::Controller(ControllerError::StaleBrokerEpoch { .. }))
                 | Err(QuorumError::Controller(ControllerError::UnknownBroker { .. })) => {
                     cluster.broker_epoch.store(-1, Ordering::Release);
@@ -399,7 +398,8 @@ async fn isr_changes(
         }
         let lag_max_ms = cluster.config.replica_lag_time_max_ms;
         for partition in broker.replicas.all() {
-            let Some((state, new_isr)) = partition.take_isr_change(lag_max_ms, now_ms()) else {
+            let Some((state, new_isr)) = partition.take_isr_change(lag_max_ms, broker.now_ms())
+            else {
                 continue;
             };
             let topic_id = controller::TopicId(u128::from_be_bytes(partition.topic_id.0));

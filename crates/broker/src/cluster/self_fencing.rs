@@ -33,7 +33,6 @@ use tokio::sync::watch;
 
 use super::Cluster;
 use crate::broker::Broker;
-use crate::group_coordinator::now_ms;
 
 /// How often the rule is evaluated besides on every new image.
 const CHECK_INTERVAL: Duration = Duration::from_millis(100);
@@ -106,7 +105,7 @@ pub async fn run(broker: Arc<Broker>, cluster: Arc<Cluster>, mut shutdown: watch
             cluster.broker_epoch(),
             cluster.image().offset,
             cluster.config.broker_session_timeout_ms,
-            now_ms(),
+            broker.now_ms(),
         );
         let was_lost = broker.replicas.set_controller_contact_lost(!serves);
         if was_lost == serves {

@@ -15,7 +15,7 @@ use crate::group_coordinator::{Step, topics_image};
 /// `authorizedOperations` when not requested (Kafka's `Integer.MIN_VALUE`).
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
-pub fn handle(
+pub async fn handle(
     broker: &Arc<Broker>,
     _context: &RequestContext,
     request: ConsumerGroupDescribeRequest,

@@ -33,7 +33,7 @@ pub async fn handle(
     .await
     .unwrap_or_else(|error| ConsumerGroupHeartbeatResponse {
         error_code: error.error_code().code(),
-        error_message: Some(error.to_string()),
+        error_message: error.message(),
         ..Default::default()
     })
 }

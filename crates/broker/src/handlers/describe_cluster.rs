@@ -1,7 +1,8 @@
-//! DescribeCluster (v0-1, KIP-700): the brokers (this one), the cluster id, the controller (this
-//! node: it is broker and controller) and, when asked, the cluster operations the client may
-//! perform. v1's `endpoint_type` 1 asks for broker endpoints; 2 (controllers, KIP-919) is
-//! UNSUPPORTED_ENDPOINT_TYPE, as a Kafka broker answers it (only controllers serve it).
+//! DescribeCluster (v0-2, KIP-700): the brokers, the cluster id, the active controller and,
+//! when asked, the cluster operations the client may perform. v1's `endpoint_type` 1 asks for
+//! broker endpoints; 2 (controllers, KIP-919) is UNSUPPORTED_ENDPOINT_TYPE, as a Kafka broker
+//! answers it (only controllers serve it). v2 (KIP-1073) lists fenced brokers too when asked
+//! (`include_fenced_brokers`), each marked `is_fenced`.
 //!
 //! There is no authorizer, so every cluster operation is authorized, as Kafka reports without
 //! one.
@@ -26,7 +27,7 @@ pub const CLUSTER_OPERATIONS_ALL: i32 =
 /// KIP-919 endpoint types.
 const ENDPOINT_TYPE_BROKERS: i8 = 1;
 
-pub fn handle(
+pub async fn handle(
     broker: &Arc<Broker>,
     context: &RequestContext,
     request: DescribeClusterRequest,
@@ -49,7 +50,8 @@ pub fn handle(
             ..Default::default()
         };
     }
-    let (brokers, controller_id) = super::metadata::brokers(broker);
+    let include_fenced = context.api_version >= 2 && request.include_fenced_brokers;
+    let (brokers, controller_id) = super::metadata::registered_brokers(broker, include_fenced);
     DescribeClusterResponse {
         throttle_time_ms: 0,
         error_code: ErrorCode::None.code(),
@@ -59,11 +61,12 @@ pub fn handle(
         controller_id,
         brokers: brokers
             .into_iter()
-            .map(|b| DescribeClusterBroker {
+            .map(|(b, is_fenced)| DescribeClusterBroker {
                 broker_id: b.node_id,
                 host: b.host,
                 port: b.port,
                 rack: b.rack,
+                is_fenced,
                 ..Default::default()
             })
             .collect(),

@@ -26,7 +26,7 @@ use crate::config_admin::{
 };
 use crate::error::BrokerError;
 
-pub fn handle(
+pub async fn handle(
     broker: &Arc<Broker>,
     context: &RequestContext,
     request: DescribeConfigsRequest,

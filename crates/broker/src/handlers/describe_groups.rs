@@ -1,6 +1,7 @@
-//! DescribeGroups (v0-5): each group's state, protocol and members (with metadata and
+//! DescribeGroups (v0-6): each group's state, protocol and members (with metadata and
 //! assignments when Stable), asked of the group's own coordinator shard. An unknown group is
-//! described as Dead, as Kafka does before v6.
+//! described as Dead; from v6 (KIP-1043) also with GROUP_ID_NOT_FOUND and a message, as Kafka
+//! answers.
 
 use std::sync::Arc;
 
@@ -14,8 +15,12 @@ use crate::group_coordinator::Step;
 
 /// `authorizedOperations` when not requested (Kafka's `Integer.MIN_VALUE`).
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+/// The first version that answers an unknown group with GROUP_ID_NOT_FOUND.
+const GROUP_ID_NOT_FOUND_VERSION: i16 = 6;
+/// The state of a group that does not exist.
+const DEAD: &str = "Dead";
 
-pub fn handle(
+pub async fn handle(
     broker: &Arc<Broker>,
     context: &RequestContext,
     request: DescribeGroupsRequest,
@@ -43,13 +48,21 @@ pub fn handle(
                 authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
                 ..Default::default()
             };
-            match described {
+            let mut entry = match described {
                 Ok(mut response) => response
                     .groups
                     .pop()
                     .unwrap_or_else(|| error_entry(ErrorCode::UnknownServerError.code())),
                 Err(error) => error_entry(error.error_code().code()),
+            };
+            if version >= GROUP_ID_NOT_FOUND_VERSION
+                && entry.error_code == ErrorCode::None.code()
+                && entry.group_state == DEAD
+            {
+                entry.error_code = ErrorCode::GroupIdNotFound.code();
+                entry.error_message = Some(format!("Group {group_id} not found."));
             }
+            entry
         })
         .collect();
     DescribeGroupsResponse {

@@ -19,7 +19,7 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::partitions::Partition;
 
-pub fn handle(
+pub async fn handle(
     broker: &Arc<Broker>,
     _context: &RequestContext,
     request: DescribeLogDirsRequest,

@@ -28,7 +28,7 @@ pub const RESPONSE_PARTITIONS_MAX: i32 = 2000;
 const TOPIC_OPERATIONS_ALL: i32 =
     (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 
-pub fn handle(
+pub async fn handle(
     broker: &Arc<Broker>,
     _context: &RequestContext,
     request: DescribeTopicPartitionsRequest,

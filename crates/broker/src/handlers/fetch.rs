@@ -267,14 +267,7 @@ fn read_partition(
     limits: &Limits,
 ) -> Result<PartitionData, BrokerError> {
     // Consumers read from the leader only (no KIP-392 fetch from followers).
-    let current = partition.check_serving_leader()?;
-    let requested = position.current_leader_epoch;
-    if requested >= 0 && requested < current {
-        return Err(BrokerError::FencedLeaderEpoch { requested, current });
-    }
-    if requested > current {
-        return Err(BrokerError::UnknownLeaderEpoch { requested, current });
-    }
+    partition.check_serving_leader_epoch(position.current_leader_epoch)?;
     // Consumers read committed data only: below the high watermark.
     let high_watermark = partition.log.high_watermark()?;
     let data = partition.log.read(
@@ -308,14 +301,14 @@ fn resolve(broker: &Broker, key: &SessionPartitionKey) -> Result<Arc<Partition>,
         TopicKey::Id(id) => {
             let topic = broker
                 .metadata
-                .topic_by_id(*id)
+                .topic_name(*id)
                 .ok_or(BrokerError::UnknownTopicId(*id))?;
             broker
                 .replicas
-                .get(&topic.name, key.partition)
+                .get(&topic, key.partition)
                 .filter(|p| p.topic_id == *id)
-                .ok_or_else(|| BrokerError::UnknownTopicOrPartition {
-                    topic: topic.name.clone(),
+                .ok_or(BrokerError::UnknownTopicOrPartition {
+                    topic,
                     partition: key.partition,
                 })
         }

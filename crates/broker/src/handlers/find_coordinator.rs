@@ -26,7 +26,7 @@ struct Location {
     port: i32,
 }
 
-pub fn handle(
+pub async fn handle(
     broker: &Arc<Broker>,
     context: &RequestContext,
     request: FindCoordinatorRequest,

@@ -32,7 +32,7 @@ const OP_SUBTRACT: i8 = 3;
 /// Most items APPEND and SUBTRACT work on (bounds their quadratic merge).
 const LIST_ITEMS_MAX: usize = 64;
 
-pub fn handle(
+pub async fn handle(
     broker: &Arc<Broker>,
     context: &RequestContext,
     request: IncrementalAlterConfigsRequest,

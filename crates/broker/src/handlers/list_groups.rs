@@ -10,7 +10,7 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::group_coordinator::Step;
 
-pub fn handle(
+pub async fn handle(
     broker: &Arc<Broker>,
     context: &RequestContext,
     request: ListGroupsRequest,

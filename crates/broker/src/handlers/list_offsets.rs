@@ -4,8 +4,9 @@
 //! Special timestamps: -1 latest (the HighWatermark, or the last stable offset for
 //! read_committed, which equals the HighWatermark until transactions exist), -2 earliest (the
 //! log start offset), -3 max timestamp (KIP-734), -4 earliest local (the log start: there is no
-//! tiered storage), -5 latest tiered (offset -1 with epoch -1, as Kafka answers without tiered
-//! storage). Any other timestamp finds the first batch whose max timestamp is at or after it
+//! tiered storage), -5 latest tiered and -6 earliest pending upload (v11, KIP-1023; offset -1
+//! with epoch -1, as Kafka answers without tiered storage). A special timestamp older than the
+//! request's version, or unknown, gets UNSUPPORTED_VERSION. Any other timestamp finds the first batch whose max timestamp is at or after it
 //! through the time index, then the exact record by decoding that one batch (decompression
 //! capped). Offsets at or past the HighWatermark are not returned (offset -1), as in Kafka.
 //!
@@ -35,6 +36,7 @@ pub const EARLIEST_TIMESTAMP: i64 = -2;
 pub const MAX_TIMESTAMP: i64 = -3;
 pub const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
 pub const LATEST_TIERED_TIMESTAMP: i64 = -5;
+pub const EARLIEST_PENDING_UPLOAD_TIMESTAMP: i64 = -6;
 /// Kafka's marker for "no leader epoch known".
 const NO_EPOCH: i32 = -1;
 /// Largest batch read back to find the exact record of a timestamp lookup.
@@ -54,11 +56,12 @@ const NOT_FOUND: Found = Found {
     leader_epoch: NO_EPOCH,
 };
 
-pub fn handle(
+pub async fn handle(
     broker: &Arc<Broker>,
-    _context: &RequestContext,
+    context: &RequestContext,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
+    let version = context.api_version;
     // Kafka answers a partition named twice with INVALID_REQUEST for both entries.
     let mut seen = HashSet::new();
     let mut duplicates = HashSet::new();
@@ -85,7 +88,8 @@ pub fn handle(
                                 "partition listed more than once".into(),
                             ))
                         } else {
-                            list_offset(broker, &topic.name, wanted)
+                            check_timestamp(version, wanted.timestamp)
+                                .and_then(|()| list_offset(broker, &topic.name, wanted))
                         };
                     partition_response(wanted.partition_index, result)
                 })
@@ -130,7 +134,8 @@ fn list_offset(
     wanted: &ListOffsetsPartition,
 ) -> Result<Found, BrokerError> {
     let partition = broker.replicas.partition(topic, wanted.partition_index)?;
-    check_leader_epoch(&partition, wanted.current_leader_epoch)?;
+    // Offsets come from the leader only.
+    partition.check_serving_leader_epoch(wanted.current_leader_epoch)?;
     let log = &partition.log;
     // read_uncommitted and read_committed alike: without transactions the last stable offset
     // is the HighWatermark.
@@ -149,7 +154,7 @@ fn list_offset(
                 leader_epoch: epoch_for_offset(&log.leader_epochs()?, log_start),
             }
         }
-        LATEST_TIERED_TIMESTAMP => NOT_FOUND,
+        LATEST_TIERED_TIMESTAMP | EARLIEST_PENDING_UPLOAD_TIMESTAMP => NOT_FOUND,
         MAX_TIMESTAMP => match log.max_timestamp_offset()? {
             Some(batch) => refine(&partition, batch.offset, |ts| ts == batch.timestamp)?,
             None => NOT_FOUND,
@@ -162,23 +167,34 @@ fn list_offset(
     // Kafka returns a timestamp lookup only below the last fetchable offset.
     let special = matches!(
         wanted.timestamp,
-        LATEST_TIMESTAMP | EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP | LATEST_TIERED_TIMESTAMP
+        LATEST_TIMESTAMP
+            | EARLIEST_TIMESTAMP
+            | EARLIEST_LOCAL_TIMESTAMP
+            | LATEST_TIERED_TIMESTAMP
+            | EARLIEST_PENDING_UPLOAD_TIMESTAMP
     );
     let hidden = !special && found.offset >= last_fetchable;
     Ok(if hidden { NOT_FOUND } else { found })
 }
 
-/// FENCED_LEADER_EPOCH for a client behind our epoch, UNKNOWN_LEADER_EPOCH for one ahead;
-/// -1 means the client does not know the epoch.
-fn check_leader_epoch(partition: &Partition, requested: i32) -> Result<(), BrokerError> {
-    // Offsets come from the leader only.
-    let current = partition.check_serving_leader()?;
-    if requested < 0 || requested == current {
+/// UNSUPPORTED_VERSION for a special (negative) timestamp the request's version does not know,
+/// or one no version knows (Kafka's `ReplicaManager.timestampMinSupportedVersion`).
+fn check_timestamp(version: i16, timestamp: i64) -> Result<(), BrokerError> {
+    let since = match timestamp {
+        0.. => return Ok(()),
+        LATEST_TIMESTAMP | EARLIEST_TIMESTAMP => 0,
+        MAX_TIMESTAMP => 7,
+        EARLIEST_LOCAL_TIMESTAMP => 8,
+        LATEST_TIERED_TIMESTAMP => 9,
+        EARLIEST_PENDING_UPLOAD_TIMESTAMP => 11,
+        _ => i16::MAX,
+    };
+    if version >= since {
         Ok(())
-    } else if requested < current {
-        Err(BrokerError::FencedLeaderEpoch { requested, current })
     } else {
-        Err(BrokerError::UnknownLeaderEpoch { requested, current })
+        Err(BrokerError::Unsupported(format!(
+            "timestamp {timestamp} is not served by ListOffsets v{version}"
+        )))
     }
 }
 

@@ -97,6 +97,16 @@ fn error_entry(name: Option<String>, topic_id: Uuid, error: ErrorCode) -> Metada
 
 /// The brokers clients may use and the controller id.
 pub fn brokers(broker: &Broker) -> (Vec<MetadataResponseBroker>, i32) {
+    let (brokers, controller_id) = registered_brokers(broker, false);
+    (brokers.into_iter().map(|(b, _)| b).collect(), controller_id)
+}
+
+/// The registered brokers, each with whether it is fenced (fenced ones only when
+/// `include_fenced`), and the controller id.
+pub fn registered_brokers(
+    broker: &Broker,
+    include_fenced: bool,
+) -> (Vec<(MetadataResponseBroker, bool)>, i32) {
     let Some(cluster) = broker.cluster.get() else {
         let advertised = broker.config.advertised_client_listener();
         let this = MetadataResponseBroker {
@@ -106,27 +116,28 @@ pub fn brokers(broker: &Broker) -> (Vec<MetadataResponseBroker>, i32) {
             rack: broker.config.broker_rack.clone(),
             ..Default::default()
         };
-        return (vec![this], broker.config.node_id);
+        return (vec![(this, false)], broker.config.node_id);
     };
     let listener_name = &broker.config.client_listener().name;
     let image = cluster.image();
     let brokers = image
         .brokers
         .values()
-        .filter(|b| !b.fenced)
+        .filter(|b| include_fenced || !b.fenced)
         .filter_map(|b| {
             let listener = b
                 .listeners
                 .iter()
                 .find(|l| &l.name == listener_name)
                 .or_else(|| b.listeners.first())?;
-            Some(MetadataResponseBroker {
+            let described = MetadataResponseBroker {
                 node_id: b.broker_id,
                 host: listener.host.clone(),
                 port: i32::from(listener.port),
                 rack: b.rack.clone(),
                 ..Default::default()
-            })
+            };
+            Some((described, b.fenced))
         })
         .collect();
     (brokers, cluster.active_controller().unwrap_or(-1))

@@ -1,7 +1,9 @@
-//! Request handlers, one module per Kafka API, named after it, and the dispatch from a decoded
-//! request body to its handler. A handler gets the broker and the request context and returns
-//! the response body; errors of a partition or topic go into that entry's error code (mapped
-//! in `error.rs`), never into a dropped connection.
+//! Request handlers, one module per Kafka API, named after it, and the served request surface:
+//! one list (`served_apis!` below) from which both the ApiVersions table and the dispatch are
+//! made, so an advertised API always has a handler. Every handler has one signature:
+//! `async fn handle(&Arc<Broker>, &RequestContext, Request) -> Response`; errors of a partition
+//! or topic go into that entry's error code (mapped in `error.rs`), never into a dropped
+//! connection. The one request answered with nothing is Produce with acks=0, decided here.
 
 mod alter_configs;
 pub mod api_versions;
@@ -41,7 +43,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use protocol::generated::RequestHeader;
-use protocol::{RequestBody, ResponseBody};
+use protocol::{ApiKey, RequestBody, ResponseBody};
 
 use crate::broker::Broker;
 
@@ -59,103 +61,115 @@ impl RequestContext {
     }
 }
 
-/// Handles one request. `None` means no response is sent (Produce with acks=0).
-///
-/// Only APIs listed in [`api_versions::served_versions`] reach this point; the connection
-/// refuses the others before decoding.
+/// Makes, from one list of `Api min..=max => module`, the served table ([`SERVED`]) and the
+/// dispatch ([`dispatch`]) to `module::handle`.
+macro_rules! served_apis {
+    ($($api:ident $min:literal ..= $max:literal => $module:ident),* $(,)?) => {
+        /// Every served API with its advertised range; the codec covers each range (tested).
+        pub const SERVED: &[(ApiKey, i16, i16)] = &[$((ApiKey::$api, $min, $max)),*];
+
+        /// Runs the handler of a served API; `Err` with the key of an API not in [`SERVED`].
+        async fn dispatch(
+            broker: &Arc<Broker>,
+            context: &RequestContext,
+            body: RequestBody,
+        ) -> Result<ResponseBody, ApiKey> {
+            match body {
+                $(RequestBody::$api(request) => {
+                    Ok($module::handle(broker, context, request).await.into())
+                })*
+                other => Err(other.api_key()),
+            }
+        }
+    };
+}
+
+served_apis! {
+    ApiVersions 0..=5 => api_versions,
+    Metadata 0..=13 => metadata,
+    CreateTopics 0..=7 => create_topics,
+    DeleteTopics 0..=6 => delete_topics,
+    CreatePartitions 0..=3 => create_partitions,
+    DescribeConfigs 0..=4 => describe_configs,
+    AlterConfigs 0..=2 => alter_configs,
+    IncrementalAlterConfigs 0..=1 => incremental_alter_configs,
+    DescribeCluster 0..=2 => describe_cluster,
+    DescribeTopicPartitions 0..=0 => describe_topic_partitions,
+    DescribeLogDirs 0..=5 => describe_log_dirs,
+    ElectLeaders 0..=2 => elect_leaders,
+    // Advertised from v0: librdkafka disables compression when Produce's minimum is above 0
+    // (KAFKA-18659); v0-2 are answered with UNSUPPORTED_VERSION (produce.rs).
+    Produce 0..=13 => produce,
+    // v6 (two-phase commit, KIP-939) is unstable in Kafka 4.4 and not advertised there either.
+    InitProducerId 0..=5 => init_producer_id,
+    // v0's offsets array is not served (list_offsets.rs).
+    ListOffsets 1..=11 => list_offsets,
+    DeleteRecords 0..=2 => delete_records,
+    // Consumers check their position after a leader change.
+    OffsetForLeaderEpoch 0..=4 => offset_for_leader_epoch,
+    // Fetch v0-3 carry message formats v0/v1; record batch v2 clients use v4+.
+    Fetch 4..=18 => fetch,
+    // Consumer groups (group_coordinator.rs). JoinGroup and OffsetCommit from v0: librdkafka's
+    // balanced consumer needs JoinGroup v0 and OffsetCommit v1-2 (Kafka 4.4 advertises 2-10).
+    FindCoordinator 0..=6 => find_coordinator,
+    JoinGroup 0..=9 => join_group,
+    SyncGroup 0..=5 => sync_group,
+    Heartbeat 0..=4 => heartbeat,
+    LeaveGroup 0..=5 => leave_group,
+    OffsetCommit 0..=10 => offset_commit,
+    OffsetFetch 0..=10 => offset_fetch,
+    DescribeGroups 0..=6 => describe_groups,
+    ListGroups 0..=5 => list_groups,
+    // KIP-848 (coordinator::consumer_heartbeat).
+    ConsumerGroupHeartbeat 0..=1 => consumer_group_heartbeat,
+    ConsumerGroupDescribe 0..=1 => consumer_group_describe,
+    DeleteGroups 0..=3 => delete_groups,
+    OffsetDelete 0..=0 => offset_delete,
+}
+
+/// The versions of `api_key` this broker serves, or `None` when it does not serve it.
+pub fn served_versions(api_key: ApiKey) -> Option<(i16, i16)> {
+    SERVED
+        .iter()
+        .find(|(key, _, _)| *key == api_key)
+        .map(|(_, min, max)| (*min, *max))
+}
+
+/// Handles one request: `Ok(None)` for Produce with acks=0, which gets no response; `Err` for
+/// an API that is not served (the connection refuses those before decoding, so this is a
+/// second line, and the caller closes the connection rather than leave the client waiting).
 pub async fn handle(
     broker: &Arc<Broker>,
     context: &RequestContext,
     body: RequestBody,
-) -> Option<ResponseBody> {
-    Some(match body {
-        RequestBody::ApiVersions(request) => api_versions::handle(broker, context, request).into(),
-        RequestBody::Metadata(request) => metadata::handle(broker, context, request).await.into(),
-        RequestBody::AlterConfigs(request) => {
-            alter_configs::handle(broker, context, request).into()
+) -> Result<Option<ResponseBody>, ApiKey> {
+    let silent = matches!(&body, RequestBody::Produce(produce) if produce.acks == 0);
+    let response = dispatch(broker, context, body).await?;
+    Ok((!silent).then_some(response))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_served_range_is_within_the_codec() {
+        for (key, min, max) in SERVED {
+            let (codec_min, codec_max) = key.versions();
+            assert!(
+                codec_min <= *min && min <= max && max <= &codec_max,
+                "{key:?}"
+            );
         }
-        RequestBody::CreatePartitions(request) => {
-            create_partitions::handle(broker, context, request)
-                .await
-                .into()
+    }
+
+    #[test]
+    fn every_api_is_served_once() {
+        for (index, (key, _, _)) in SERVED.iter().enumerate() {
+            assert!(
+                SERVED[index + 1..].iter().all(|(other, _, _)| other != key),
+                "{key:?} listed twice"
+            );
         }
-        RequestBody::CreateTopics(request) => {
-            create_topics::handle(broker, context, request).await.into()
-        }
-        RequestBody::DeleteTopics(request) => {
-            delete_topics::handle(broker, context, request).await.into()
-        }
-        RequestBody::DescribeCluster(request) => {
-            describe_cluster::handle(broker, context, request).into()
-        }
-        RequestBody::DescribeConfigs(request) => {
-            describe_configs::handle(broker, context, request).into()
-        }
-        RequestBody::DescribeLogDirs(request) => {
-            describe_log_dirs::handle(broker, context, request).into()
-        }
-        RequestBody::DescribeTopicPartitions(request) => {
-            describe_topic_partitions::handle(broker, context, request).into()
-        }
-        RequestBody::IncrementalAlterConfigs(request) => {
-            incremental_alter_configs::handle(broker, context, request).into()
-        }
-        // acks=0: no response.
-        RequestBody::Produce(request) => produce::handle(broker, context, request).await?.into(),
-        RequestBody::InitProducerId(request) => init_producer_id::handle(broker, context, request)
-            .await
-            .into(),
-        RequestBody::ListOffsets(request) => list_offsets::handle(broker, context, request).into(),
-        RequestBody::DeleteRecords(request) => delete_records::handle(broker, context, request)
-            .await
-            .into(),
-        RequestBody::Fetch(request) => fetch::handle(broker, context, request).await.into(),
-        RequestBody::FindCoordinator(request) => {
-            find_coordinator::handle(broker, context, request).into()
-        }
-        RequestBody::JoinGroup(request) => {
-            join_group::handle(broker, context, request).await.into()
-        }
-        RequestBody::SyncGroup(request) => {
-            sync_group::handle(broker, context, request).await.into()
-        }
-        RequestBody::Heartbeat(request) => heartbeat::handle(broker, context, request).await.into(),
-        RequestBody::ConsumerGroupHeartbeat(request) => {
-            consumer_group_heartbeat::handle(broker, context, request)
-                .await
-                .into()
-        }
-        RequestBody::ConsumerGroupDescribe(request) => {
-            consumer_group_describe::handle(broker, context, request).into()
-        }
-        RequestBody::LeaveGroup(request) => {
-            leave_group::handle(broker, context, request).await.into()
-        }
-        RequestBody::OffsetCommit(request) => {
-            offset_commit::handle(broker, context, request).await.into()
-        }
-        RequestBody::OffsetFetch(request) => offset_fetch::handle(broker, context, request).into(),
-        RequestBody::ElectLeaders(request) => {
-            elect_leaders::handle(broker, context, request).await.into()
-        }
-        RequestBody::OffsetForLeaderEpoch(request) => {
-            offset_for_leader_epoch::handle(broker, context, request).into()
-        }
-        RequestBody::OffsetDelete(request) => {
-            offset_delete::handle(broker, context, request).await.into()
-        }
-        RequestBody::DescribeGroups(request) => {
-            describe_groups::handle(broker, context, request).into()
-        }
-        RequestBody::ListGroups(request) => list_groups::handle(broker, context, request).into(),
-        RequestBody::DeleteGroups(request) => {
-            delete_groups::handle(broker, context, request).await.into()
-        }
-        other => {
-            // A served API without a handler is a programming error; closing the connection
-            // tells the client more than a silent hang.
-            tracing::error!(api = ?other.api_key(), "served API has no handler");
-            return None;
-        }
-    })
+    }
 }

@@ -1,11 +1,18 @@
-//! OffsetFetch (v0-9): a group's committed offsets (v0-7 one group, v8+ several, each asked of
+//! OffsetFetch (v0-10): a group's committed offsets (v0-7 one group, v8+ several, each asked of
 //! its own coordinator shard). A null topic list means every committed partition. The rules are
 //! the coordinator's (`coordinator::offsets`); reads append nothing.
+//!
+//! v10 names topics by id: the ids are turned into names before the coordinator is asked (an id
+//! that is not known answers offset -1 with UNKNOWN_TOPIC_ID), and the answer carries the ids
+//! back; asked for every topic, a topic whose id is no longer known is left out, as Kafka does.
 
 use std::sync::Arc;
 
+use protocol::ErrorCode;
+use protocol::generated::offset_fetch_request::OffsetFetchRequestGroup;
 use protocol::generated::offset_fetch_response::{
-    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponseTopic,
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use protocol::generated::{OffsetFetchRequest, OffsetFetchResponse};
 
@@ -14,7 +21,7 @@ use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::group_coordinator::Step;
 
-pub fn handle(
+pub async fn handle(
     broker: &Arc<Broker>,
     context: &RequestContext,
     request: OffsetFetchRequest,
@@ -25,12 +32,18 @@ pub fn handle(
             .groups
             .iter()
             .map(|group| {
+                let mut group = group.clone();
+                let unknown = if version >= TOPIC_IDS_VERSION {
+                    names_for_ids(broker, &mut group)
+                } else {
+                    Vec::new()
+                };
                 let one = OffsetFetchRequest {
                     groups: vec![group.clone()],
                     require_stable: request.require_stable,
                     ..Default::default()
                 };
-                fetch(broker, &group.group_id, version, one)
+                let mut answer = fetch(broker, &group.group_id, version, one)
                     .and_then(|mut response| {
                         response.groups.pop().ok_or_else(|| {
                             BrokerError::InvalidRequest("no group in the answer".into())
@@ -40,7 +53,12 @@ pub fn handle(
                         group_id: group.group_id.clone(),
                         error_code: error.error_code().code(),
                         ..Default::default()
-                    })
+                    });
+                if version >= TOPIC_IDS_VERSION {
+                    ids_for_names(broker, &mut answer);
+                    answer.topics.extend(unknown);
+                }
+                answer
             })
             .collect();
         return OffsetFetchResponse {
@@ -79,6 +97,58 @@ pub fn handle(
             ..Default::default()
         }
     })
+}
+
+/// The first version that names topics by id.
+const TOPIC_IDS_VERSION: i16 = 10;
+
+/// Puts the names of `group`'s topics in place of their ids; the topics whose id is not known
+/// are taken out and returned as their answer (offset -1, UNKNOWN_TOPIC_ID).
+fn names_for_ids(
+    broker: &Broker,
+    group: &mut OffsetFetchRequestGroup,
+) -> Vec<OffsetFetchResponseTopics> {
+    let Some(topics) = &mut group.topics else {
+        return Vec::new();
+    };
+    let mut unknown = Vec::new();
+    topics.retain_mut(|topic| match broker.metadata.topic_by_id(topic.topic_id) {
+        Some(known) => {
+            topic.name = known.name;
+            true
+        }
+        None => {
+            unknown.push(OffsetFetchResponseTopics {
+                topic_id: topic.topic_id,
+                partitions: topic
+                    .partition_indexes
+                    .iter()
+                    .map(|&partition_index| OffsetFetchResponsePartitions {
+                        partition_index,
+                        committed_offset: -1,
+                        committed_leader_epoch: -1,
+                        error_code: ErrorCode::UnknownTopicId.code(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            });
+            false
+        }
+    });
+    unknown
+}
+
+/// Gives each answered topic its id; a topic whose id is not known cannot be named at v10 and
+/// is left out.
+fn ids_for_names(broker: &Broker, group: &mut OffsetFetchResponseGroup) {
+    group.topics.retain_mut(|topic| {
+        let Some(known) = broker.metadata.topic(&topic.name) else {
+            return false;
+        };
+        topic.topic_id = known.uuid();
+        true
+    });
 }
 
 fn fetch(

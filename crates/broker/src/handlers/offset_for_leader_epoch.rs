@@ -17,7 +17,7 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::BrokerError;
 
-pub fn handle(
+pub async fn handle(
     broker: &Arc<Broker>,
     _context: &RequestContext,
     request: OffsetForLeaderEpochRequest,
@@ -75,18 +75,6 @@ fn end_offset(
     leader_epoch: i32,
 ) -> Result<(i32, i64), BrokerError> {
     let partition = broker.replicas.partition(topic, index)?;
-    let current = partition.check_serving_leader()?;
-    if current_leader_epoch >= 0 && current_leader_epoch < current {
-        return Err(BrokerError::FencedLeaderEpoch {
-            requested: current_leader_epoch,
-            current,
-        });
-    }
-    if current_leader_epoch > current {
-        return Err(BrokerError::UnknownLeaderEpoch {
-            requested: current_leader_epoch,
-            current,
-        });
-    }
+    partition.check_serving_leader_epoch(current_leader_epoch)?;
     Ok(partition.log.end_offset_for_epoch(leader_epoch)?)
 }

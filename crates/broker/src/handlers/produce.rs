@@ -3,13 +3,14 @@
 //!
 //! Versions: advertised from v0 (librdkafka disables compression when Produce's minimum is
 //! above 0, KAFKA-18659) but served from v3, the first with magic-v2 batches; v0-2 get
-//! UNSUPPORTED_VERSION for every partition. acks must be 0, 1 or -1 (else INVALID_REQUIRED_ACKS
+//! UNSUPPORTED_VERSION for every partition. v13 names topics by id (UNKNOWN_TOPIC_ID when the
+//! id is not known); v12 differs from v11 only for transactional producers (KIP-890). acks must be 0, 1 or -1 (else INVALID_REQUIRED_ACKS
 //! for every partition). acks=-1 fails with NOT_ENOUGH_REPLICAS when the ISR is smaller than
 //! `min.insync.replicas`; on a single node it completes when the append returns (after the
 //! fsync when the topic's flush policy asks for one), in a replicated cluster once the high
 //! watermark passes the batch (every ISR member has it), else REQUEST_TIMED_OUT at the
 //! request's timeout, or NOT_LEADER_OR_FOLLOWER if leadership moves meanwhile. acks=0 gets no
-//! response at all.
+//! response at all (the dispatch drops it).
 //!
 //! Zero copy: the records `Bytes` is taken out of the request and turned into `BytesMut` with
 //! `Bytes::try_into_mut` (it is the only reference once the frame's other parts are dropped),
@@ -39,6 +40,8 @@ use crate::partitions::Partition;
 
 /// The first produce version this broker appends (magic-v2 batches).
 pub const PRODUCE_VERSION_MIN_SERVED: i16 = 3;
+/// The first produce version that names topics by id (Kafka 4.4).
+const PRODUCE_VERSION_TOPIC_IDS: i16 = 13;
 /// Kafka's client id that may write to internal topics (`AdminUtils.ADMIN_CLIENT_ID`).
 const ADMIN_CLIENT_ID: &str = "__admin_client";
 const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state"];
@@ -51,19 +54,32 @@ struct Appended {
     partition: Arc<Partition>,
 }
 
-/// Handles a produce request; `None` for acks=0, which gets no response.
+/// Handles a produce request. With acks=0 the response is built all the same and dropped by the
+/// dispatch (`handlers::handle`).
 pub async fn handle(
     broker: &Arc<Broker>,
     context: &RequestContext,
     mut request: ProduceRequest,
-) -> Option<ProduceResponse> {
+) -> ProduceResponse {
     let version = context.api_version;
     let acks = request.acks;
     let deadline = tokio::time::Instant::now()
         + std::time::Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
-    let mut responses = Vec::with_capacity(request.topic_data.len());
+    // First every partition is appended, then (acks=all in a cluster) each is awaited: the
+    // followers fetch all partitions in one request, so the waits overlap and a request costs one
+    // follower round trip however many partitions it carries.
+    let mut appended = Vec::with_capacity(request.topic_data.len());
     for topic in &mut request.topic_data {
-        let mut partition_responses = Vec::with_capacity(topic.partition_data.len());
+        // v13+ names the topic by id only (Kafka's UNKNOWN_TOPIC_ID when it is not known).
+        let name = if version >= PRODUCE_VERSION_TOPIC_IDS {
+            broker
+                .metadata
+                .topic_name(topic.topic_id)
+                .ok_or(topic.topic_id)
+        } else {
+            Ok(std::mem::take(&mut topic.name))
+        };
+        let mut results = Vec::with_capacity(topic.partition_data.len());
         for data in &mut topic.partition_data {
             let records = data.records.take();
             let result = if version < PRODUCE_VERSION_MIN_SERVED {
@@ -73,33 +89,45 @@ pub async fn handle(
             } else if !(-1..=1).contains(&acks) {
                 Err(BrokerError::InvalidRequiredAcks(acks))
             } else {
-                produce_partition(broker, context, &topic.name, data.index, records, acks).await
+                match &name {
+                    Ok(name) => {
+                        produce_partition(broker, context, name, data.index, records, acks).await
+                    }
+                    Err(id) => Err(BrokerError::UnknownTopicId(*id)),
+                }
             };
+            results.push((data.index, result));
+        }
+        appended.push((name, topic.topic_id, results));
+    }
+    let wait_for_isr = acks == -1 && broker.config.is_clustered();
+    let mut responses = Vec::with_capacity(appended.len());
+    for (name, topic_id, results) in appended {
+        let mut partition_responses = Vec::with_capacity(results.len());
+        for (index, result) in results {
             // acks=all in a cluster: answered once the ISR has the batch (or the timeout).
             let result = match result {
-                Ok(appended) if acks == -1 && broker.config.is_clustered() => appended
+                Ok(appended) if wait_for_isr => appended
                     .partition
                     .wait_for_high_watermark(appended.info.last_offset, deadline)
                     .await
                     .map(|()| appended),
                 other => other,
             };
-            partition_responses.push(partition_response(data.index, result));
+            partition_responses.push(partition_response(index, result));
         }
         responses.push(TopicProduceResponse {
-            name: std::mem::take(&mut topic.name),
+            name: name.unwrap_or_default(),
+            topic_id,
             partition_responses,
             ..Default::default()
         });
     }
-    if acks == 0 {
-        return None;
-    }
-    Some(ProduceResponse {
+    ProduceResponse {
         responses,
         throttle_time_ms: 0,
         ..Default::default()
-    })
+    }
 }
 
 async fn produce_partition(
@@ -138,7 +166,7 @@ async fn produce_partition(
             ));
         }
     };
-    let now_ms = now_ms();
+    let now_ms = broker.now_ms();
     log_validator::validate(
         &records,
         &Rules {
@@ -151,7 +179,7 @@ async fn produce_partition(
         .try_into_mut()
         .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
     let log_append_time_ms = if config.log_append_time {
-        log_validator::set_log_append_time(&mut batch, now_ms);
+        protocol::records::set_log_append_time(&mut batch, now_ms);
         now_ms
     } else {
         -1
@@ -220,12 +248,6 @@ fn partition_response(
             }
         }
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

@@ -24,7 +24,6 @@ use super::fetch::{error_data, records_bytes};
 use super::long_poll::AppendWait;
 use crate::broker::Broker;
 use crate::error::BrokerError;
-use crate::group_coordinator::now_ms;
 use crate::partitions::Partition;
 
 /// Longest a follower's fetch waits at the leader.
@@ -82,7 +81,7 @@ pub async fn handle(
         .min(REPLICA_FETCH_WAIT_MS_MAX);
     let deadline = Instant::now() + Duration::from_millis(max_wait);
     let mut remaining_total = u64::try_from(request.max_bytes).unwrap_or(0);
-    let now_ms = now_ms();
+    let now_ms = broker.now_ms();
     // Progress is recorded once, on arrival: the fetch offset is the follower's log end.
     let resolved: Vec<Result<Arc<Partition>, BrokerError>> = positions
         .iter()
@@ -90,7 +89,7 @@ pub async fn handle(
             let partition = broker
                 .replicas
                 .partition(&topics[position.topic_index].0, position.partition)?;
-            check_epoch(&partition, position.current_leader_epoch)?;
+            partition.check_leader_epoch(position.current_leader_epoch)?;
             if diverging(&partition, position)?.is_none() {
                 partition.record_follower_fetch(
                     replica_id,
@@ -160,17 +159,6 @@ pub async fn handle(
     }
 }
 
-fn check_epoch(partition: &Partition, requested: i32) -> Result<(), BrokerError> {
-    let current = partition.check_leader()?;
-    if requested >= 0 && requested < current {
-        return Err(BrokerError::FencedLeaderEpoch { requested, current });
-    }
-    if requested > current {
-        return Err(BrokerError::UnknownLeaderEpoch { requested, current });
-    }
-    Ok(())
-}
-
 /// Where the follower's log diverges from this one, if it does: the largest epoch at or below
 /// its last fetched epoch here, and where that epoch ends.
 fn diverging(
@@ -198,7 +186,7 @@ fn read(
     position: &Position,
     max_bytes: u64,
 ) -> Result<PartitionData, BrokerError> {
-    check_epoch(partition, position.current_leader_epoch)?;
+    partition.check_leader_epoch(position.current_leader_epoch)?;
     let mut data = PartitionData {
         partition_index: position.partition,
         preferred_read_replica: -1,

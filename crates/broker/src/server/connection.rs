@@ -174,7 +174,7 @@ async fn handle_frame(
             ),
         });
     };
-    let served = ApiKey::from_i16(prefix.api_key).and_then(api_versions::served_versions);
+    let served = ApiKey::from_i16(prefix.api_key).and_then(handlers::served_versions);
     let Some((api_key, (min, max))) = ApiKey::from_i16(prefix.api_key).zip(served) else {
         return Err(refuse(&prefix, "API not served"));
     };
@@ -194,7 +194,21 @@ async fn handle_frame(
         api_version: prefix.api_version,
         peer,
     };
-    let Some(body) = handlers::handle(broker, &context, request.body).await else {
+    // One line per request at debug level under its own target (`RUNNEL_LOG=runnel::requests=debug`),
+    // for operators and for the compat suites that check the versions clients negotiate.
+    tracing::debug!(
+        target: "runnel::requests",
+        %peer,
+        api = %api_key.name(),
+        version = prefix.api_version,
+        correlation_id = prefix.correlation_id,
+        client_id = context.client_id(),
+        "request"
+    );
+    let Some(body) = handlers::handle(broker, &context, request.body)
+        .await
+        .map_err(|api_key| refuse(&prefix, format!("{api_key:?} has no handler")))?
+    else {
         return Ok(None);
     };
     encode(prefix.correlation_id, prefix.api_version, &body, &prefix).map(Some)

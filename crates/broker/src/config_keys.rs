@@ -1,0 +1,631 @@
+//! The broker's configuration registry: every key by Kafka's name, with its type, default,
+//! validator and a line of documentation, in one table. Parsing (`config.rs`),
+//! `--print-default-config`, DescribeConfigs' types and the start-up check all read it, so a key
+//! cannot be known to one and not the others. A value that does not parse as its type or fails
+//! its validator stops the start with a message naming the key and what it allows.
+//!
+//! Topic-level keys (`retention.ms`, ...) live in `topic_config.rs`.
+
+use crate::config::ConfigError;
+
+/// A key's type, as Kafka's `ConfigDef.Type` names it (DescribeConfigs reports these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    Boolean,
+    String,
+    Int,
+    Short,
+    Long,
+    List,
+}
+
+impl ConfigType {
+    /// Kafka's `DescribeConfigsResponse.ConfigType` id.
+    pub fn kafka_id(self) -> i8 {
+        match self {
+            ConfigType::Boolean => 1,
+            ConfigType::String => 2,
+            ConfigType::Int => 3,
+            ConfigType::Short => 4,
+            ConfigType::Long => 5,
+            ConfigType::List => 7,
+        }
+    }
+}
+
+/// What values a key allows beyond its type.
+#[derive(Debug, Clone, Copy)]
+pub enum Valid {
+    Any,
+    /// A number at least this.
+    AtLeast(i64),
+    /// One of these strings.
+    OneOf(&'static [&'static str]),
+    /// A comma-separated list whose every item is one of these.
+    EachOf(&'static [&'static str]),
+}
+
+/// One configuration key: Kafka's name, its type, the default as Kafka writes it (`None` =
+/// null), what it allows, and a line of documentation.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigKey {
+    pub name: &'static str,
+    pub ty: ConfigType,
+    pub default: Option<&'static str>,
+    pub valid: Valid,
+    pub doc: &'static str,
+}
+
+impl ConfigKey {
+    /// Checks `value` against the key's type and validator.
+    pub fn validate(&self, value: &str) -> Result<(), ConfigError> {
+        let invalid = |reason: String| ConfigError::InvalidValue {
+            key: self.name.to_string(),
+            value: value.to_string(),
+            reason,
+        };
+        let number = match self.ty {
+            ConfigType::Boolean => {
+                return match value.to_ascii_lowercase().as_str() {
+                    "true" | "false" => Ok(()),
+                    _ => Err(invalid("expected true or false".into())),
+                };
+            }
+            ConfigType::Int => value.parse::<i32>().map(i64::from).ok(),
+            ConfigType::Short => value.parse::<i16>().map(i64::from).ok(),
+            ConfigType::Long => value.parse::<i64>().ok(),
+            ConfigType::String | ConfigType::List => None,
+        };
+        let numeric = matches!(
+            self.ty,
+            ConfigType::Int | ConfigType::Short | ConfigType::Long
+        );
+        if numeric && number.is_none() {
+            let range = match self.ty {
+                ConfigType::Short => "a 16-bit integer",
+                ConfigType::Int => "a 32-bit integer",
+                _ => "a 64-bit integer",
+            };
+            return Err(invalid(format!("expected {range}{}", self.allowed())));
+        }
+        match (self.valid, number) {
+            (Valid::AtLeast(min), Some(n)) if n < min => {
+                Err(invalid(format!("expected a number{}", self.allowed())))
+            }
+            (Valid::OneOf(allowed), _) if !allowed.contains(&value) => {
+                Err(invalid(format!("expected {}", allowed.join(", "))))
+            }
+            (Valid::EachOf(allowed), _)
+                if value
+                    .split(',')
+                    .map(str::trim)
+                    .any(|item| !allowed.contains(&item)) =>
+            {
+                Err(invalid(format!(
+                    "expected a comma-separated list of {}",
+                    allowed.join(", ")
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The type and what the validator allows, as `--print-default-config` shows them.
+    pub fn describe_type(&self) -> String {
+        let ty = match self.ty {
+            ConfigType::Boolean => "boolean",
+            ConfigType::String => "string",
+            ConfigType::Int => "int",
+            ConfigType::Short => "short",
+            ConfigType::Long => "long",
+            ConfigType::List => "list",
+        };
+        match self.valid {
+            Valid::Any => ty.to_string(),
+            Valid::AtLeast(min) => format!("{ty}, at least {min}"),
+            Valid::OneOf(allowed) => format!("{ty}, one of {}", allowed.join(", ")),
+            Valid::EachOf(allowed) => format!("{ty} of {}", allowed.join(", ")),
+        }
+    }
+
+    fn allowed(&self) -> String {
+        match self.valid {
+            Valid::AtLeast(min) => format!(" at least {min}"),
+            _ => String::new(),
+        }
+    }
+}
+
+/// The key named `name`, if this build knows it.
+pub fn broker_key(name: &str) -> Option<&'static ConfigKey> {
+    BROKER_KEYS.iter().find(|key| key.name == name)
+}
+
+const fn key(
+    name: &'static str,
+    ty: ConfigType,
+    default: Option<&'static str>,
+    valid: Valid,
+    doc: &'static str,
+) -> ConfigKey {
+    ConfigKey {
+        name,
+        ty,
+        default,
+        valid,
+        doc,
+    }
+}
+
+const BOOLEAN: ConfigType = ConfigType::Boolean;
+const STRING: ConfigType = ConfigType::String;
+const INT: ConfigType = ConfigType::Int;
+const SHORT: ConfigType = ConfigType::Short;
+const LONG: ConfigType = ConfigType::Long;
+const LIST: ConfigType = ConfigType::List;
+use Valid::{Any, AtLeast, EachOf, OneOf};
+
+/// Every broker key this build understands.
+pub const BROKER_KEYS: &[ConfigKey] = &[
+    key(
+        "node.id",
+        INT,
+        Some("1"),
+        AtLeast(0),
+        "This node's id in the cluster.",
+    ),
+    key(
+        "broker.id",
+        INT,
+        None,
+        AtLeast(0),
+        "Alias of node.id (ZooKeeper-era name).",
+    ),
+    key(
+        "process.roles",
+        LIST,
+        Some("broker,controller"),
+        EachOf(&["broker", "controller"]),
+        "The roles of this node: broker, controller, or both.",
+    ),
+    key(
+        "listeners",
+        LIST,
+        Some("PLAINTEXT://127.0.0.1:9092"),
+        Any,
+        "Where the broker listens (name://host:port, comma separated).",
+    ),
+    key(
+        "advertised.listeners",
+        LIST,
+        None,
+        Any,
+        "Addresses given to clients; defaults to listeners.",
+    ),
+    key(
+        "controller.quorum.voters",
+        LIST,
+        None,
+        Any,
+        "The metadata quorum: id@host:port,...",
+    ),
+    key(
+        "controller.listener.names",
+        LIST,
+        Some("CONTROLLER"),
+        Any,
+        "Listener names used by the controller.",
+    ),
+    key("broker.rack", STRING, None, Any, "The rack of this broker."),
+    key(
+        "log.dirs",
+        LIST,
+        Some("./data"),
+        Any,
+        "Directory holding the partition logs and metadata.",
+    ),
+    key(
+        "log.dir",
+        STRING,
+        None,
+        Any,
+        "Alias of log.dirs when that is unset.",
+    ),
+    key(
+        "num.partitions",
+        INT,
+        Some("1"),
+        AtLeast(1),
+        "Partitions of an auto-created topic or of CreateTopics with -1.",
+    ),
+    key(
+        "default.replication.factor",
+        INT,
+        Some("1"),
+        AtLeast(1),
+        "Replication factor of auto-created topics.",
+    ),
+    key(
+        "auto.create.topics.enable",
+        BOOLEAN,
+        Some("true"),
+        Any,
+        "Create a topic when a client asks Metadata for an unknown one.",
+    ),
+    key(
+        "delete.topic.enable",
+        BOOLEAN,
+        Some("true"),
+        Any,
+        "Allow DeleteTopics.",
+    ),
+    key(
+        "min.insync.replicas",
+        INT,
+        Some("1"),
+        AtLeast(1),
+        "Default minimum in-sync replicas for acks=all.",
+    ),
+    key(
+        "log.retention.ms",
+        LONG,
+        None,
+        AtLeast(-1),
+        "Default retention time; overrides log.retention.minutes/hours.",
+    ),
+    key(
+        "log.retention.minutes",
+        INT,
+        None,
+        AtLeast(-1),
+        "Default retention time in minutes.",
+    ),
+    key(
+        "log.retention.hours",
+        INT,
+        Some("168"),
+        AtLeast(-1),
+        "Default retention time in hours.",
+    ),
+    key(
+        "log.retention.bytes",
+        LONG,
+        Some("-1"),
+        Any,
+        "Default retention size per partition; -1 = unlimited.",
+    ),
+    key(
+        "log.retention.check.interval.ms",
+        LONG,
+        Some("300000"),
+        AtLeast(1),
+        "How often retention runs.",
+    ),
+    key(
+        "log.segment.bytes",
+        INT,
+        Some("1073741824"),
+        AtLeast(14),
+        "Default segment size.",
+    ),
+    key(
+        "log.roll.ms",
+        LONG,
+        None,
+        AtLeast(1),
+        "Default time before a segment rolls; overrides log.roll.hours.",
+    ),
+    key(
+        "log.roll.hours",
+        INT,
+        Some("168"),
+        AtLeast(1),
+        "Default time before a segment rolls, in hours.",
+    ),
+    key(
+        "log.index.interval.bytes",
+        INT,
+        Some("4096"),
+        AtLeast(0),
+        "Bytes between two index entries.",
+    ),
+    key(
+        "log.cleanup.policy",
+        LIST,
+        Some("delete"),
+        EachOf(&["delete", "compact"]),
+        "Default cleanup policy: delete or compact.",
+    ),
+    key(
+        "log.message.timestamp.type",
+        STRING,
+        Some("CreateTime"),
+        OneOf(&["CreateTime", "LogAppendTime"]),
+        "CreateTime or LogAppendTime.",
+    ),
+    key(
+        "log.flush.interval.messages",
+        LONG,
+        Some("9223372036854775807"),
+        AtLeast(1),
+        "Flush after this many appended messages.",
+    ),
+    key(
+        "log.flush.interval.ms",
+        LONG,
+        None,
+        AtLeast(0),
+        "Flush when the oldest unflushed append is this old.",
+    ),
+    key(
+        "log.flush.scheduler.interval.ms",
+        LONG,
+        Some("9223372036854775807"),
+        AtLeast(0),
+        "How often the flusher checks log.flush.interval.ms.",
+    ),
+    key(
+        "log.flush.on.ack",
+        BOOLEAN,
+        Some("false"),
+        Any,
+        "Runnel: fsync (group-committed) before acknowledging a produce request.",
+    ),
+    key(
+        "message.max.bytes",
+        INT,
+        Some("1048588"),
+        AtLeast(0),
+        "Largest record batch the broker accepts.",
+    ),
+    key(
+        "socket.request.max.bytes",
+        INT,
+        Some("104857600"),
+        AtLeast(1),
+        "Largest request frame; larger frames close the connection.",
+    ),
+    key(
+        "max.connections",
+        INT,
+        Some("10000"),
+        AtLeast(0),
+        "Most client connections open at once.",
+    ),
+    key(
+        "connections.max.idle.ms",
+        LONG,
+        Some("600000"),
+        AtLeast(-1),
+        "Close connections idle this long.",
+    ),
+    key(
+        "queued.max.requests",
+        INT,
+        Some("500"),
+        AtLeast(1),
+        "Requests read ahead per connection, bounded (Runnel applies it per connection).",
+    ),
+    key(
+        "offsets.topic.num.partitions",
+        INT,
+        Some("50"),
+        AtLeast(1),
+        "Partitions of __consumer_offsets.",
+    ),
+    key(
+        "offsets.topic.replication.factor",
+        SHORT,
+        Some("3"),
+        AtLeast(1),
+        "Replication factor of __consumer_offsets (capped by live brokers).",
+    ),
+    key(
+        "offsets.retention.minutes",
+        INT,
+        Some("10080"),
+        AtLeast(1),
+        "How long committed offsets of empty groups are kept.",
+    ),
+    key(
+        "group.initial.rebalance.delay.ms",
+        LONG,
+        Some("3000"),
+        AtLeast(0),
+        "Delay of a new group's first rebalance.",
+    ),
+    key(
+        "group.min.session.timeout.ms",
+        INT,
+        Some("6000"),
+        AtLeast(0),
+        "Smallest session timeout a member may ask for.",
+    ),
+    key(
+        "group.max.session.timeout.ms",
+        INT,
+        Some("1800000"),
+        AtLeast(0),
+        "Largest session timeout a member may ask for.",
+    ),
+    key(
+        "group.max.size",
+        INT,
+        Some("1000"),
+        AtLeast(1),
+        "Members one consumer group may have (Kafka: unbounded; Runnel bounds it).",
+    ),
+    key(
+        "group.consumer.heartbeat.interval.ms",
+        INT,
+        Some("5000"),
+        AtLeast(1),
+        "How often KIP-848 consumer group members heartbeat.",
+    ),
+    key(
+        "group.consumer.session.timeout.ms",
+        INT,
+        Some("45000"),
+        AtLeast(1),
+        "How long a KIP-848 consumer group member lives without heartbeats.",
+    ),
+    key(
+        "offsets.retention.check.interval.ms",
+        LONG,
+        Some("600000"),
+        AtLeast(1),
+        "How often expired committed offsets and empty groups are purged.",
+    ),
+    key(
+        "offset.metadata.max.bytes",
+        INT,
+        Some("4096"),
+        AtLeast(0),
+        "Longest metadata string an offset commit may carry.",
+    ),
+    key(
+        "transaction.state.log.num.partitions",
+        INT,
+        Some("50"),
+        AtLeast(1),
+        "Partitions of __transaction_state.",
+    ),
+    key(
+        "unclean.leader.election.enable",
+        BOOLEAN,
+        Some("false"),
+        Any,
+        "Elect an out-of-sync replica when no in-sync one is left.",
+    ),
+    key(
+        "replica.lag.time.max.ms",
+        LONG,
+        Some("30000"),
+        AtLeast(1),
+        "A follower behind this long leaves the ISR.",
+    ),
+    key(
+        "broker.session.timeout.ms",
+        INT,
+        Some("9000"),
+        AtLeast(1),
+        "A broker missing heartbeats this long is fenced.",
+    ),
+    key(
+        "auto.leader.rebalance.enable",
+        BOOLEAN,
+        Some("true"),
+        Any,
+        "Move leadership back to preferred replicas.",
+    ),
+    key(
+        "leader.imbalance.check.interval.seconds",
+        LONG,
+        Some("300"),
+        AtLeast(1),
+        "How often the active controller moves leadership back to preferred replicas.",
+    ),
+    key(
+        "broker.heartbeat.interval.ms",
+        INT,
+        Some("2000"),
+        AtLeast(1),
+        "How often a broker tells the active controller it is alive.",
+    ),
+    key(
+        "inter.broker.listener.name",
+        STRING,
+        None,
+        Any,
+        "The listener followers fetch from; defaults to the first non-controller listener.",
+    ),
+    key(
+        "replica.fetch.wait.max.ms",
+        INT,
+        Some("500"),
+        AtLeast(0),
+        "Longest a follower's fetch waits at the leader for new data.",
+    ),
+    key(
+        "replica.fetch.max.bytes",
+        INT,
+        Some("1048576"),
+        AtLeast(0),
+        "Bytes a follower asks per partition and fetch.",
+    ),
+    key(
+        "controller.quorum.election.timeout.ms",
+        INT,
+        Some("1000"),
+        AtLeast(1),
+        "How long a controller waits for the active one before calling an election.",
+    ),
+    key(
+        "metadata.log.dir",
+        STRING,
+        None,
+        Any,
+        "Directory of the metadata log; defaults to the first of log.dirs.",
+    ),
+    key(
+        "compression.type",
+        STRING,
+        Some("producer"),
+        OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
+        "Default compression of topics (producer keeps the producer's).",
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_default_passes_its_own_validator() {
+        for key in BROKER_KEYS {
+            if let Some(default) = key.default {
+                key.validate(default)
+                    .unwrap_or_else(|e| panic!("{}: {e}", key.name));
+            }
+        }
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_what_it_allows() {
+        let error = broker_key("group.max.size")
+            .unwrap()
+            .validate("abc")
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "`group.max.size` = `abc`: expected a 32-bit integer at least 1"
+        );
+        let error = broker_key("num.partitions")
+            .unwrap()
+            .validate("0")
+            .unwrap_err();
+        assert!(error.to_string().contains("at least 1"), "{error}");
+        let error = broker_key("compression.type")
+            .unwrap()
+            .validate("brotli")
+            .unwrap_err();
+        assert!(error.to_string().contains("zstd"), "{error}");
+        let error = broker_key("auto.create.topics.enable")
+            .unwrap()
+            .validate("yes")
+            .unwrap_err();
+        assert!(error.to_string().contains("true or false"), "{error}");
+        assert!(
+            broker_key("log.cleanup.policy")
+                .unwrap()
+                .validate("compact,delete")
+                .is_ok()
+        );
+        assert!(
+            broker_key("log.cleanup.policy")
+                .unwrap()
+                .validate("compact,shred")
+                .is_err()
+        );
+    }
+}
