@@ -5,7 +5,7 @@
 #       rn_install_python   venv ${RUNNEL_CACHE}/py-compat with PyPI confluent-kafka (librdkafka)
 #       rn_install_franz    the franz-go v1.22.3 module (and its tests' deps) in the Go module
 #                           cache, resolved from compat/franz-go/go.mod (GOTOOLCHAIN=local)
-#       rn_install_java     a JDK and Maven if missing (apt), then the Kafka 4.3.1 jars
+#       rn_install_java     a JDK and Maven if missing (apt), then the Kafka 4.4.0 jars
 #                           (compat/kafka-tools.sh: kt_install)
 #   * running the real `runnel` binary on loopback for a suite:
 #       rn_free_port                   print a free TCP port on 127.0.0.1
@@ -43,7 +43,7 @@ rn_install_python() {
   python3 -m venv "$RN_VENV" && "$RN_VENV/bin/pip" install -q "confluent-kafka==$CONFLUENT_KAFKA_VERSION"
 }
 
-# rn_install_java: a JDK and Maven (Debian packages when missing), then the Kafka 4.3.1 jars.
+# rn_install_java: a JDK and Maven (Debian packages when missing), then the Kafka 4.4.0 jars.
 rn_install_java() {
   local pkgs=()
   command -v java >/dev/null && command -v javac >/dev/null || pkgs+=(openjdk-17-jdk-headless)

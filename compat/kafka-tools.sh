@@ -30,12 +30,12 @@
 #   KT_EXTRA_PROPS      extra server.properties lines (newline separated)
 #   KT_HEAP             broker JVM -Xmx (default 768m); KT_JAVA_HEAP for kt_run (default 512m)
 #   KT_OFFSETS_PARTITIONS  partitions of __consumer_offsets (default 1)
-# Other knobs: RUNNEL_CACHE, KT_KAFKA_VERSION (4.3.1), KT_LOG4J_VERSION (2.25.3),
+# Other knobs: RUNNEL_CACHE, KT_KAFKA_VERSION (4.4.0), KT_LOG4J_VERSION (2.25.3),
 #   KT_SLF4J_VERSION (2.0.17), KT_MVN (mvn).
 #
 # Only loopback addresses are used. Requires java (17+) and mvn on PATH.
 
-KT_KAFKA_VERSION="${KT_KAFKA_VERSION:-4.3.1}"
+KT_KAFKA_VERSION="${KT_KAFKA_VERSION:-4.4.0}"
 KT_LOG4J_VERSION="${KT_LOG4J_VERSION:-2.25.3}"
 KT_SLF4J_VERSION="${KT_SLF4J_VERSION:-2.0.17}"
 RUNNEL_CACHE="${RUNNEL_CACHE:-$HOME/.cache/runnel}"

@@ -8,7 +8,7 @@
 #   RUNNEL_BIN=target/debug/runnel compat/run.sh --no-build java     (develop against a debug build)
 #
 # What it owns: building the release binary once (`cargo build --release -p cli`, skipped with
-# --no-build), installing each suite's tooling idempotently (compat/common.sh: Kafka 4.3.1 jars,
+# --no-build), installing each suite's tooling idempotently (compat/common.sh: Kafka 4.4.0 jars,
 # the confluent-kafka venv, the franz-go module), one broker per suite (`runnel serve` on a free
 # 127.0.0.1 port with a fresh temp log dir, stopped with SIGTERM: a non-zero exit or no exit
 # within 30 s is a failed case `broker.sigterm_exit_0`), a time bound per suite, and the
@@ -133,7 +133,10 @@ cluster_install() {
 
 for s in "${suites[@]}"; do
   case "$s" in
-    java) suite java java_install 300 yes "$HERE/kafka-tools.sh" run "$HERE/java/ClientRoundTrips.java" ;;
+    # The broker logs each request (runnel::requests) so the suite can read the versions used.
+    java) RUNNEL_LOG="${RUNNEL_LOG:-info},runnel::requests=debug" \
+            suite java java_install 300 yes "$HERE/java/negotiated_versions.sh" \
+              "$HERE/kafka-tools.sh" "$HERE/java/ClientRoundTrips.java" "$DATA/java/broker.log" ;;
     librdkafka) suite librdkafka python_install 300 yes "$RN_PY" "$HERE/librdkafka/round_trips.py" ;;
     tools) suite tools tools_install 600 yes "$HERE/tools.sh" ;;
     franz-go) suite franz-go franz_install 900 yes env KGO_LOG="$LOGS/franz-go/kgo.log" "$HERE/franz-go/run.sh" ;;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# compat/tools.sh -- Kafka 4.3.1's own command-line tools against a running broker. Owns the
+# compat/tools.sh -- Kafka 4.4.0's own command-line tools against a running broker. Owns the
 # "tools" suite of compat/run.sh.
 #
 #   compat/tools.sh BOOTSTRAP        (e.g. 127.0.0.1:9092; the broker must be running)

@@ -8,7 +8,7 @@
 # Produce and Fetch exchanges (golden/librdkafka-gzip/); the others produce uncompressed.
 #
 # Steps: install the Kafka jars (compat/kafka-tools.sh), a Python venv with confluent-kafka
-# (librdkafka) and the franz-go workload binary; start a reference Kafka 4.3.1 broker (KRaft
+# (librdkafka) and the franz-go workload binary; start a reference Kafka 4.4.0 broker (KRaft
 # combined) on 127.0.0.1:$BROKER_PORT that advertises the capture proxy's address
 # 127.0.0.1:$PROXY_PORT, so every client connection (bootstrap and the ones it learns from
 # Metadata/FindCoordinator) goes through the proxy; then for each client start
@@ -22,7 +22,7 @@
 #   BROKER_PORT / CONTROLLER_PORT / PROXY_PORT   (default 19092 / 19093 / 19094)
 #   CONFLUENT_KAFKA_VERSION  PyPI confluent-kafka version (default 2.16.1)
 #   KEEP_RAW=1     keep the raw captures (every exchange) in the work dir, which is printed
-#   KAFKA_SPECS    message spec dir (default /work/shared/kafka-message-specs or ../shared/...):
+#   KAFKA_SPECS    message spec dir (default ../shared/kafka-message-specs-4.4):
 #                  the proxy clamps the broker's ApiVersions answer to these specs' validVersions
 #                  so clients use the versions our codec supports (see README.md)
 # Everything it starts (broker, proxy) is stopped on exit.

@@ -51,9 +51,9 @@ import time
 from pathlib import Path
 
 _REPO = Path(__file__).resolve().parents[2]
-DEFAULT_SPECS = next((str(p) for p in (_REPO.parent / "shared" / "kafka-message-specs",
-                                       Path("/work/shared/kafka-message-specs")) if p.is_dir()),
-                     str(_REPO.parent / "shared" / "kafka-message-specs"))
+DEFAULT_SPECS = next((str(p) for p in (_REPO.parent / "shared" / "kafka-message-specs-4.4",
+                                       Path("/work/shared/kafka-message-specs-4.4")) if p.is_dir()),
+                     str(_REPO.parent / "shared" / "kafka-message-specs-4.4"))
 
 
 # --------------------------------------------------------------------------- spec loading

@@ -134,7 +134,7 @@ def produce_librdkafka(args, bootstrap, topic, t_start, deadline):
 
 
 def produce_java(args, bootstrap, topic, t_start, deadline):
-    """Kafka's VerifiableProducer (Java kafka-clients 4.3.1), paced with --throughput, keys from
+    """Kafka's VerifiableProducer (Java kafka-clients 4.4.0), paced with --throughput, keys from
     --repeating-keys 1000; its JSON events give what was acknowledged where."""
     props = os.path.join(args.work, "producer.properties")
     with open(props, "w") as f:

@@ -1,5 +1,5 @@
 /*
- * compat/groups/GroupMembership.java -- Java kafka-clients (4.3.1) consumer groups against a
+ * compat/groups/GroupMembership.java -- Java kafka-clients (4.4.0) consumer groups against a
  * running broker, with group.protocol=classic or group.protocol=consumer (KIP-848). Part of the
  * "groups" suite of compat/run.sh (compat/groups/run.sh).
  *

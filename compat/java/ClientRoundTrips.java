@@ -1,5 +1,5 @@
 /*
- * compat/java/ClientRoundTrips.java -- round trips of the Java kafka-clients (4.3.1) against a
+ * compat/java/ClientRoundTrips.java -- round trips of the Java kafka-clients (4.4.0) against a
  * running broker. Owns the "java" suite of compat/run.sh.
  *
  * Run: compat/kafka-tools.sh run compat/java/ClientRoundTrips.java 127.0.0.1:PORT
@@ -130,7 +130,10 @@ public class ClientRoundTrips {
     }
 
     static KafkaConsumer<byte[], byte[]> consumer() {
-        Properties p = new Properties();
+        return consumer(new Properties());
+    }
+
+    static KafkaConsumer<byte[], byte[]> consumer(Properties p) {
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
@@ -397,6 +400,25 @@ public class ClientRoundTrips {
                         require(Arrays.equals(got.get(0).value(), e.getValue().get(o).value()), "value at " + o);
                     }
                 }
+            }
+        });
+        check("consume.group.commitSync.committed", () -> {
+            Properties p = new Properties();
+            p.put(ConsumerConfig.GROUP_ID_CONFIG, "java-round-trips");
+            // The consumer protocol's client (KIP-848) commits and fetches offsets by topic id
+            // (OffsetCommit/OffsetFetch v10); the classic one stays at v9, by name.
+            p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer");
+            try (KafkaConsumer<byte[], byte[]> c = consumer(p)) {
+                TopicPartition tp = tps.get(0);
+                long want = expected.getOrDefault(tp, new TreeMap<>()).size();
+                require(want > 0, "nothing was produced to " + tp);
+                c.assign(List.of(tp));
+                c.seekToBeginning(List.of(tp));
+                require(pollN(c, (int) want).size() == want, "read " + tp);
+                c.commitSync();
+                var committed = c.committed(Set.of(tp)).get(tp);
+                require(committed != null && committed.offset() == want,
+                    tp + " committed " + committed + " != " + want);
             }
         });
         check("consume.seekToEnd.beginningEndOffsets", () -> {
