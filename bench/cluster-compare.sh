@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/cluster-compare.sh -- a 3-node Runnel cluster vs a 3-node Apache Kafka 4.3.1 cluster on
+# bench/cluster-compare.sh -- a 3-node Runnel cluster vs a 3-node Apache Kafka 4.4.0 cluster on
 # this machine: replication factor 3, min.insync.replicas=2, acks=all produce with Kafka's own
 # ProducerPerformance and the same client flags.
 #
@@ -114,7 +114,7 @@ for name in ("runnel", "kafka"):
     for key in ("records_per_s", "mb_per_s", "avg_ms", "p99_ms"):
         vals = [float(r[key]) for r in rows if r["cluster"] == name and r[key] != "n/a"]
         med[(name, key)] = statistics.median(vals) if vals else float("nan")
-print("| 3 nodes, RF 3, acks=all | Runnel | Kafka 4.3.1 | Runnel / Kafka |")
+print("| 3 nodes, RF 3, acks=all | Runnel | Kafka 4.4.0 | Runnel / Kafka |")
 print("|---|---|---|---|")
 for key, label in (("records_per_s", "records/s"), ("mb_per_s", "MB/s"), ("avg_ms", "avg latency ms"), ("p99_ms", "p99 latency ms")):
     r, k = med[("runnel", key)], med[("kafka", key)]

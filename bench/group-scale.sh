@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/group-scale.sh -- one consumer group of 100 members on a 100-partition topic, Runnel vs
-# Apache Kafka 4.3.1 (single node, KRaft combined), both group protocols.
+# Apache Kafka 4.4.0 (single node, KRaft combined), both group protocols.
 #
 # What this script owns: the group-scale procedure and its knobs (issue 5, "a scale run in
 # bench/"). The measurement itself is bench/group-scale/GroupScale.java (see its header for the

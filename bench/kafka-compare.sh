@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/kafka-compare.sh -- Runnel vs Apache Kafka 4.3.1 (single node), measured with Kafka's own
+# bench/kafka-compare.sh -- Runnel vs Apache Kafka 4.4.0 (single node), measured with Kafka's own
 # perf tools and the same client flags, one broker after the other on this machine.
 #
 # What this script owns: the benchmark procedure and its knobs. For each broker (Runnel:

@@ -48,7 +48,7 @@ def main():
             return None, f"n/a ({why[-1]})"
         return None, "not run"
 
-    print("| Measure (seconds to stable) | Runnel: median (each run) | Kafka 4.3.1: median (each run) | Runnel / Kafka |")
+    print("| Measure (seconds to stable) | Runnel: median (each run) | Kafka 4.4.0: median (each run) | Runnel / Kafka |")
     print("|---|---|---|---|")
     for key, label in METRICS:
         r, rtext = cell("runnel", key)

@@ -68,7 +68,7 @@ def main():
             return None, f"n/a ({why[-1]})"
         return None, "not run"
 
-    print("| Measure | Unit | Runnel (median) | Kafka 4.3.1 (median) | Runnel / Kafka | Better |")
+    print("| Measure | Unit | Runnel (median) | Kafka 4.4.0 (median) | Runnel / Kafka | Better |")
     print("|---|---|---|---|---|---|")
     for key, label, unit, better in METRICS:
         r, rtext = cell("runnel", key)
