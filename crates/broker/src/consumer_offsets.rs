@@ -116,13 +116,12 @@ pub fn replay(
     partition: &Partition,
     coordinator: &mut GroupCoordinator,
 ) -> Result<ReplayStats, BrokerError> {
-    let log = &partition.log;
     let mut stats = ReplayStats::default();
-    let mut offset = log.log_start_offset()?;
-    let log_end = log.log_end_offset()?;
+    let mut offset = partition.log_start_offset()?;
+    let log_end = partition.log_end_offset()?;
     // Bounded: every step moves `offset` forward or stops.
     while offset < log_end {
-        let data = log.read(offset, REPLAY_READ_BYTES, log_end, true)?;
+        let data = partition.read(offset, REPLAY_READ_BYTES, log_end, true)?;
         let Some(range) = data.records else { break };
         let bytes = range
             .read_to_bytes()

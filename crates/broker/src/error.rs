@@ -118,6 +118,10 @@ pub enum BrokerError {
     /// rebuilt from the log on the next request (Kafka's COORDINATOR_NOT_AVAILABLE, retriable).
     #[error("the group coordinator of __consumer_offsets-{partition} is not available: {reason}")]
     GroupCoordinatorNotAvailable { partition: i32, reason: String },
+    /// The `__consumer_offsets` partition of the group is being replayed (Kafka's
+    /// COORDINATOR_LOAD_IN_PROGRESS, retriable).
+    #[error("the group coordinator of __consumer_offsets-{partition} is loading")]
+    CoordinatorLoadInProgress { partition: i32 },
     /// This broker is not (or no longer, during a shutdown) the coordinator of the group.
     #[error("not the group coordinator: {0}")]
     NotCoordinator(String),
@@ -177,6 +181,7 @@ impl BrokerError {
             BrokerError::InvalidFetchSessionEpoch { .. } => ErrorCode::InvalidFetchSessionEpoch,
             BrokerError::FetchSessionTopicIdError(..) => ErrorCode::FetchSessionTopicIdError,
             BrokerError::GroupCoordinatorNotAvailable { .. } => ErrorCode::CoordinatorNotAvailable,
+            BrokerError::CoordinatorLoadInProgress { .. } => ErrorCode::CoordinatorLoadInProgress,
             BrokerError::NotCoordinator(_) => ErrorCode::NotCoordinator,
             BrokerError::RebalanceTimedOut { .. } => ErrorCode::RebalanceInProgress,
             BrokerError::Storage(error) => storage_error_code(error),

@@ -7,8 +7,11 @@
 //! Ordering (the coordinator's contract): an operation holds its shard's lock from the call
 //! through the append of its records (one batch) to the delivery of its completions, so the log
 //! holds records in the order the state changed, and no response or completion leaves before
-//! its records are in the log. The lock is a `std::sync::Mutex`, never held across an `.await`;
-//! when the topic's flush policy may fsync, the whole operation runs on the blocking pool.
+//! its records are in the log. The lock is a `std::sync::Mutex`, never held across an `.await`
+//! and never taken on a runtime thread for long: every operation runs on the blocking pool, and
+//! a shard's replay runs outside its lock (operations meanwhile get COORDINATOR_LOAD_IN_PROGRESS).
+//! In a replicated cluster no answer, the caller's or a parked member's, leaves before the
+//! records it depends on reach the ISR.
 //!
 //! Failure: if an append fails, the shard's coordinator is dropped and every parked request of
 //! the shard is answered (their senders drop: COORDINATOR_NOT_AVAILABLE); the next operation or
@@ -28,7 +31,6 @@ use coordinator::{
     TopicImage, TopicsImage,
 };
 use protocol::generated::{JoinGroupResponse, SyncGroupResponse};
-use storage::FlushPolicy;
 use tokio::sync::{Notify, oneshot};
 
 use crate::broker::Broker;
@@ -121,6 +123,9 @@ struct Shard {
     partition: i32,
     /// `None` until loaded, and after a failure until rebuilt from the log.
     coordinator: Option<GroupCoordinator>,
+    /// A replay of the partition is running, outside this lock; operations meanwhile answer
+    /// COORDINATOR_LOAD_IN_PROGRESS.
+    loading: bool,
     /// Parked requests by ticket (at most two per member: the coordinator answers older ones).
     waiters: HashMap<Ticket, Waiter>,
     /// Times this shard was (re)built, mixed into its member id seed.
@@ -135,6 +140,8 @@ pub struct GroupCoordinatorService {
     shards: OnceLock<Box<[Mutex<Shard>]>>,
     /// Woken when an operation may have moved a shard's next deadline.
     deadlines_changed: Notify,
+    /// True once `start` has made the shards.
+    started: tokio::sync::watch::Sender<bool>,
 }
 
 /// The coordinator's settings from the broker's (Kafka's key names).
@@ -208,6 +215,7 @@ impl GroupCoordinatorService {
             seed: u64::from_le_bytes(seed),
             shards: OnceLock::new(),
             deadlines_changed: Notify::new(),
+            started: tokio::sync::watch::Sender::new(false),
         }
     }
 
@@ -220,26 +228,33 @@ impl GroupCoordinatorService {
                 Mutex::new(Shard {
                     partition,
                     coordinator: None,
+                    loading: false,
                     waiters: HashMap::new(),
                     loads: 0,
                 })
             })
             .collect();
         let now = broker.now_ms();
-        for shard in shards.iter() {
-            let mut shard = lock(shard);
-            match self.ensure_loaded(broker, &mut shard, now) {
-                Ok(()) | Err(BrokerError::NotCoordinator(_)) => {}
+        for (partition, shard) in shards.iter().enumerate() {
+            match self.loaded(broker, shard, now) {
+                Ok(_) | Err(BrokerError::NotCoordinator(_)) => {}
                 // Retried by the next request and the timer task.
                 Err(error) => {
-                    tracing::error!(partition = shard.partition, %error, "loading group coordinator");
+                    tracing::error!(partition, %error, "loading group coordinator");
                 }
             }
         }
         let _ = self.shards.set(shards);
+        self.started.send_replace(true);
         // The timer task learns of the new shards' deadlines.
         self.deadlines_changed.notify_waiters();
         Ok(())
+    }
+
+    /// Completes once [`GroupCoordinatorService::start`] has made the shards.
+    pub async fn started(&self) {
+        let mut started = self.started.subscribe();
+        let _ = started.wait_for(|started| *started).await;
     }
 
     pub fn config(&self) -> &GroupConfig {
@@ -268,13 +283,18 @@ impl GroupCoordinatorService {
             .ok_or_else(|| BrokerError::NotCoordinator(format!("no shard {partition}")))
     }
 
-    /// Rebuilds the shard's coordinator from its partition when it has none.
-    fn ensure_loaded(
+    /// Locks the shard and makes sure it has a coordinator, rebuilding it from its partition
+    /// when it has none. The replay runs without the shard's lock, so the lock only ever covers
+    /// in-memory work and one append; operations arriving meanwhile answer
+    /// COORDINATOR_LOAD_IN_PROGRESS (retriable), as Kafka's coordinator does while it loads.
+    /// Blocking: called on the blocking pool.
+    fn loaded<'a>(
         &self,
         broker: &Broker,
-        shard: &mut Shard,
+        shard_lock: &'a Mutex<Shard>,
         now: i64,
-    ) -> Result<(), BrokerError> {
+    ) -> Result<MutexGuard<'a, Shard>, BrokerError> {
+        let mut shard = lock(shard_lock);
         // In a replicated cluster only the partition's leader coordinates its groups; a
         // coordinator that lost leadership drops its state (the new leader replays the log).
         if !leads_offsets_partition(broker, shard.partition) {
@@ -291,54 +311,82 @@ impl GroupCoordinatorService {
             )));
         }
         if shard.coordinator.is_some() {
-            return Ok(());
+            return Ok(shard);
         }
-        let unavailable = |reason: String| BrokerError::GroupCoordinatorNotAvailable {
-            partition: shard.partition,
-            reason,
-        };
-        let partition = broker
-            .replicas
-            .get(OFFSETS_TOPIC, shard.partition)
-            .ok_or_else(|| unavailable("the partition is not hosted here".into()))?;
+        let partition = shard.partition;
+        if shard.loading {
+            return Err(BrokerError::CoordinatorLoadInProgress { partition });
+        }
+        shard.loading = true;
         shard.loads += 1;
         let seed = self.seed
-            ^ (shard.partition as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ (partition as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
             ^ shard.loads.rotate_left(32);
+        drop(shard);
+        // A panic in the replay must not leave the shard loading forever.
+        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.load(broker, partition, seed, now)
+        }))
+        .unwrap_or_else(|_| {
+            Err(BrokerError::GroupCoordinatorNotAvailable {
+                partition,
+                reason: "replaying the log panicked".into(),
+            })
+        });
+        let mut shard = lock(shard_lock);
+        shard.loading = false;
+        shard.coordinator = Some(built?);
+        self.deadlines_changed.notify_one();
+        Ok(shard)
+    }
+
+    /// Builds a coordinator from `__consumer_offsets-partition`: the replay, then the records
+    /// loading itself writes (expired offsets, members gone while the broker was down).
+    fn load(
+        &self,
+        broker: &Broker,
+        partition: i32,
+        seed: u64,
+        now: i64,
+    ) -> Result<GroupCoordinator, BrokerError> {
+        let unavailable =
+            |reason: String| BrokerError::GroupCoordinatorNotAvailable { partition, reason };
+        let log = broker
+            .replicas
+            .get(OFFSETS_TOPIC, partition)
+            .ok_or_else(|| unavailable("the partition is not hosted here".into()))?;
         let mut coordinator = GroupCoordinator::new(self.config.clone(), seed, now);
-        let stats = consumer_offsets::replay(&partition, &mut coordinator)
+        let stats = consumer_offsets::replay(&log, &mut coordinator)
             .map_err(|e| unavailable(format!("replaying the log: {e}")))?;
         let effects = coordinator.finish_loading(now);
         if !effects.records.is_empty() {
-            consumer_offsets::append(&partition, &effects.records, now)
+            consumer_offsets::append(&log, &effects.records, now)
                 .map_err(|e| unavailable(format!("appending after loading: {e}")))?;
         }
         if stats.records > 0 {
             tracing::info!(
-                partition = shard.partition,
+                partition,
                 records = stats.records,
                 skipped = stats.skipped,
                 groups = coordinator.group_count(),
                 "loaded group coordinator"
             );
         }
-        shard.coordinator = Some(coordinator);
-        self.deadlines_changed.notify_one();
-        Ok(())
+        Ok(coordinator)
     }
 
     /// Runs one operation on the shard of `partition`: the coordinator call, the append of its
     /// records, then the delivery of its completions, all under the shard's lock. Blocking (the
-    /// append may fsync); see [`GroupCoordinatorService::call`].
-    pub fn execute<R>(
+    /// append may fsync, a load replays the partition): run by
+    /// [`GroupCoordinatorService::call_partition`] on the blocking pool.
+    fn execute<R>(
         &self,
         broker: &Broker,
         partition: i32,
         op: impl FnOnce(&mut GroupCoordinator, i64) -> Step<R>,
     ) -> Result<R, BrokerError> {
-        let mut shard = lock(self.shard(partition)?);
         let now = broker.now_ms();
-        self.ensure_loaded(broker, &mut shard, now)?;
+        let mut shard = self.loaded(broker, self.shard(partition)?, now)?;
         let coordinator = shard.coordinator.as_mut().expect("loaded above");
         let deadline_before = coordinator.next_deadline();
         let step = op(coordinator, now);
@@ -353,8 +401,12 @@ impl GroupCoordinatorService {
         Ok(step.response)
     }
 
-    /// Appends the effects' records, then answers the completed parked requests. On a failed
-    /// append the shard is dropped (to be rebuilt from the log) with every parked request.
+    /// Appends the effects' records, then answers the completed parked requests: at once on a
+    /// single node, and in a replicated cluster once the records reach the ISR (a task waits
+    /// for the high watermark, as [`GroupCoordinatorService::call`] does for the caller's own
+    /// answer), so no member learns a generation or an assignment a failover could undo. On a
+    /// failed append the shard is dropped (to be rebuilt from the log) with every parked
+    /// request.
     fn apply(
         &self,
         broker: &Broker,
@@ -382,14 +434,15 @@ impl GroupCoordinatorService {
                 });
             }
         }
+        let mut answers = Vec::with_capacity(effects.completed.len());
         for completion in effects.completed {
             // A waiter that is gone gave up (bounded wait) or its connection closed.
             match (shard.waiters.remove(&completion.ticket()), completion) {
                 (Some(Waiter::Join(sender)), Completion::Join { response, .. }) => {
-                    let _ = sender.send(response);
+                    answers.push(Delivery::Join(sender, response));
                 }
                 (Some(Waiter::Sync(sender)), Completion::Sync { response, .. }) => {
-                    let _ = sender.send(response);
+                    answers.push(Delivery::Sync(sender, response));
                 }
                 (None, _) => {}
                 (Some(_), completion) => {
@@ -400,17 +453,53 @@ impl GroupCoordinatorService {
                 }
             }
         }
+        if answers.is_empty() {
+            return Ok(());
+        }
+        let runtime = tokio::runtime::Handle::try_current();
+        match (broker.cluster.get(), runtime) {
+            (Some(_), Ok(runtime)) => {
+                let partition = broker.replicas.partition(OFFSETS_TOPIC, shard.partition)?;
+                let written = partition.log_end_offset()?;
+                runtime.spawn(async move {
+                    let deadline = tokio::time::Instant::now() + REPLICATION_WAIT;
+                    match partition
+                        .wait_for_high_watermark(written - 1, deadline)
+                        .await
+                    {
+                        Ok(()) => answers.into_iter().for_each(Delivery::send),
+                        // The senders drop: the parked handlers answer COORDINATOR_NOT_AVAILABLE
+                        // and their members retry.
+                        Err(error) => tracing::info!(
+                            partition = ?partition.topic_partition,
+                            %error,
+                            "parked group answers dropped: their records did not reach the ISR"
+                        ),
+                    }
+                });
+            }
+            _ => answers.into_iter().for_each(Delivery::send),
+        }
         Ok(())
     }
 
-    /// Runs [`GroupCoordinatorService::execute`] on the shard of `group_id`, on this task when
-    /// appends only reach the page cache, on the blocking pool when they may fsync.
+    /// Runs [`GroupCoordinatorService::execute`] on the shard of `group_id` on the blocking pool,
+    /// then, in a replicated cluster, waits until what the shard wrote reaches the ISR.
     pub async fn call<R, F>(broker: &Arc<Broker>, group_id: &str, op: F) -> Result<R, BrokerError>
     where
         R: Send + 'static,
         F: FnOnce(&mut GroupCoordinator, i64) -> Step<R> + Send + 'static,
     {
         let partition = broker.groups.partition_for(group_id)?;
+        Self::write(broker, partition, op).await
+    }
+
+    /// [`GroupCoordinatorService::call`] for a known shard (DeleteGroups batches by shard).
+    pub async fn write<R, F>(broker: &Arc<Broker>, partition: i32, op: F) -> Result<R, BrokerError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut GroupCoordinator, i64) -> Step<R> + Send + 'static,
+    {
         let response = Self::call_partition(broker, partition, op).await?;
         if broker.cluster.get().is_some() {
             Self::wait_for_replication(broker, partition).await?;
@@ -426,7 +515,7 @@ impl GroupCoordinatorService {
         let Some(log) = broker.replicas.get(OFFSETS_TOPIC, partition) else {
             return Ok(());
         };
-        let end = log.log.log_end_offset()?;
+        let end = log.log_end_offset()?;
         if end == 0 {
             return Ok(());
         }
@@ -443,7 +532,9 @@ impl GroupCoordinatorService {
         }
     }
 
-    /// [`GroupCoordinatorService::call`] for a known shard.
+    /// Runs [`GroupCoordinatorService::execute`] on the shard of `partition` on the blocking
+    /// pool (the shard's lock, its append and a load never hold a runtime thread), without
+    /// waiting for replication: read-only operations and the timer task use it directly.
     pub async fn call_partition<R, F>(
         broker: &Arc<Broker>,
         partition: i32,
@@ -453,21 +544,6 @@ impl GroupCoordinatorService {
         R: Send + 'static,
         F: FnOnce(&mut GroupCoordinator, i64) -> Step<R> + Send + 'static,
     {
-        let may_fsync = broker
-            .replicas
-            .get(OFFSETS_TOPIC, partition)
-            .is_some_and(|p| {
-                !matches!(
-                    p.log.config().flush_policy,
-                    FlushPolicy::PageCache {
-                        flush_messages: None,
-                        ..
-                    }
-                )
-            });
-        if !may_fsync {
-            return broker.groups.execute(broker, partition, op);
-        }
         let broker = broker.clone();
         tokio::task::spawn_blocking(move || broker.groups.execute(&broker, partition, op))
             .await
@@ -475,6 +551,20 @@ impl GroupCoordinatorService {
                 partition,
                 reason: format!("the operation failed: {e}"),
             })?
+    }
+
+    /// A read-only operation on the shard of `group_id` (describe, list, offset fetch): on the
+    /// blocking pool, with nothing to replicate.
+    pub async fn read<R, F>(broker: &Arc<Broker>, group_id: &str, op: F) -> Result<R, BrokerError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&GroupCoordinator) -> R + Send + 'static,
+    {
+        let partition = broker.groups.partition_for(group_id)?;
+        Self::call_partition(broker, partition, move |coordinator, _now| {
+            Step::answer(op(coordinator))
+        })
+        .await
     }
 
     /// Waits for a parked request's answer, at most `bound_ms` and never past the start of a
@@ -550,9 +640,10 @@ impl GroupCoordinatorService {
             let now = broker.now_ms();
             for partition in 0..broker.groups.partition_count() {
                 let due = broker.groups.shard(partition).is_ok_and(|shard| {
-                    match &lock(shard).coordinator {
+                    let shard = lock(shard);
+                    match &shard.coordinator {
                         Some(coordinator) => coordinator.next_deadline().is_some_and(|d| d <= now),
-                        None => leads_offsets_partition(&broker, partition),
+                        None => !shard.loading && leads_offsets_partition(&broker, partition),
                     }
                 });
                 if !due {
@@ -582,6 +673,22 @@ pub fn leads_offsets_partition(broker: &Broker, partition: i32) -> bool {
 
 /// How long a group operation waits for its write to reach the ISR.
 const REPLICATION_WAIT: Duration = Duration::from_secs(5);
+
+/// A parked request's answer on its way back to the handler.
+enum Delivery {
+    Join(oneshot::Sender<JoinGroupResponse>, JoinGroupResponse),
+    Sync(oneshot::Sender<SyncGroupResponse>, SyncGroupResponse),
+}
+
+impl Delivery {
+    fn send(self) {
+        // A receiver that is gone gave up waiting (bounded) or its connection closed.
+        let _ = match self {
+            Delivery::Join(sender, response) => sender.send(response).map_err(drop),
+            Delivery::Sync(sender, response) => sender.send(response).map_err(drop),
+        };
+    }
+}
 
 /// Locks a shard. A poisoned lock means a coordinator call panicked midway: its state is not
 /// trusted, so the shard is rebuilt from the log and its parked requests are answered.

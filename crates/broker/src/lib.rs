@@ -43,18 +43,27 @@ pub struct RunningBroker {
     server: tokio::task::JoinHandle<()>,
     /// The group coordinator's timer task; it ends when the shutdown begins.
     group_timers: tokio::task::JoinHandle<()>,
-    /// Opens and replays `__consumer_offsets` after the listener is serving.
-    group_loader: tokio::task::JoinHandle<()>,
+    /// Opens and replays `__consumer_offsets` after the listener is serving; taken once it
+    /// has been awaited.
+    group_loader: Option<tokio::task::JoinHandle<()>>,
     upkeep: std::thread::JoinHandle<()>,
     /// A replicated cluster's tasks (controller listener, metadata, registration, ISR).
     cluster_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningBroker {
-    /// Completes once the group coordinator has loaded (tests; clients just retry).
-    pub async fn wait_for_groups(&self) {
-        while self.broker.groups.partition_count() == 0 && !self.group_loader.is_finished() {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    /// Completes once the group coordinator has started, or its loader ended without starting
+    /// it (tests; clients just retry).
+    pub async fn wait_for_groups(&mut self) {
+        let Some(mut loader) = self.group_loader.take() else {
+            return;
+        };
+        let loader_ended = tokio::select! {
+            _ = self.broker.groups.started() => false,
+            _ = &mut loader => true,
+        };
+        if !loader_ended {
+            self.group_loader = Some(loader);
         }
     }
 
@@ -90,7 +99,9 @@ impl RunningBroker {
             tracing::warn!(%error, "stopping the controller");
         }
         // Logs it opens after this point would not be closed cleanly.
-        let _ = self.group_loader.await;
+        if let Some(loader) = self.group_loader {
+            let _ = loader.await;
+        }
         let broker = self.broker.clone();
         let upkeep = self.upkeep;
         let _ = tokio::task::spawn_blocking(move || {
@@ -162,7 +173,7 @@ pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError>
         shutdown,
         server,
         group_timers,
-        group_loader,
+        group_loader: Some(group_loader),
         upkeep,
         cluster_tasks,
     })

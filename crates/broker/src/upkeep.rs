@@ -32,11 +32,11 @@ fn run(broker: &Broker) {
             if broker.is_shutting_down() {
                 return;
             }
-            if let Err(error) = partition.log.flush_if_due() {
+            if let Err(error) = partition.flush_if_due() {
                 tracing::warn!(partition = ?partition.topic_partition, %error, "time-based flush failed");
             }
             if retention_due {
-                match partition.log.delete_retained_segments() {
+                match partition.delete_retained_segments() {
                     Ok(outcome) => {
                         tracing::debug!(partition = ?partition.topic_partition, ?outcome, "retention")
                     }

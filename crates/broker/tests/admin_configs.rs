@@ -381,7 +381,7 @@ async fn incremental_alter_configs_operations() {
             .replicas
             .get("t", 0)
             .unwrap()
-            .log
+            .storage_for_tests()
             .config()
             .retention_ms,
         Some(3_600_000)

@@ -243,7 +243,7 @@ async fn alter_retention(client: &mut TestClient, topic: &str, value: &str) {
 fn log_end(node: &Node, topic: &str, partition: i32) -> Option<i64> {
     let running = node.running.as_ref()?;
     let partition = running.broker.replicas.get(topic, partition)?;
-    partition.log.log_end_offset().ok()
+    partition.log_end_offset().ok()
 }
 
 async fn wait_log_ends(nodes: &[Node], topic: &str, partition: i32, expected: i64) {
@@ -418,7 +418,7 @@ async fn brokers_controllers_and_combined_nodes_form_one_cluster() {
     loop {
         let ends: Vec<Option<i64>> = [&node1, &node2, &node4]
             .iter()
-            .map(|n| n.broker.replicas.get("mixed", 0)?.log.log_end_offset().ok())
+            .map(|n| n.broker.replicas.get("mixed", 0)?.log_end_offset().ok())
             .collect();
         if ends.iter().all(|e| *e == Some(4)) {
             break;
@@ -531,4 +531,115 @@ async fn a_node_answers_clients_only_after_catching_up_with_the_metadata() {
     assert!(answer.brokers.iter().any(|b| b.node_id == 1), "{answer:?}");
     node2.stop_without_controlled_shutdown().await;
     node1.stop_without_controlled_shutdown().await;
+}
+
+/// Goal: a group answer leaves only once the records it depends on reach the ISR, as Kafka's
+/// coordinator writes `__consumer_offsets` with acks=all (issue 9: one replication
+/// purgatory). Method: a follower of the group's `__consumer_offsets` partition is stopped but
+/// stays in the ISR until the leader shrinks it (`replica.lag.time.max.ms`, 3 s here), so the
+/// coordinator's tombstones cannot commit before then. DeleteGroups is sent at once; if it is
+/// answered with success, the partition's high watermark must already cover everything the
+/// coordinator wrote. Before the change DeleteGroups answered right after the local append,
+/// seconds before the ISR shrank.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_groups_answers_once_its_tombstones_reach_the_isr() {
+    use protocol::generated::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use protocol::generated::{DeleteGroupsRequest, OffsetCommitRequest};
+
+    const GROUP: &str = "isr-group";
+    const OFFSETS: &str = "__consumer_offsets";
+    let (_ports, mut nodes) = start_cluster().await;
+    let first = nodes[0].client_port;
+    let mut admin = client(first).await;
+    let created = create(&mut admin, vec![topic("committed", 1, 3)], false).await;
+    assert_eq!(created, vec![("committed".to_string(), 0)]);
+    let offsets_partition = coordinator::partition_for(GROUP, 3);
+    let full = vec![1, 2, 3];
+    let (leader, _) = wait_metadata(
+        first,
+        "the group's offsets partition with a full ISR",
+        |m| {
+            partition_state(m, OFFSETS, offsets_partition)
+                .filter(|(l, isr)| *l >= 0 && *isr == full)
+        },
+    )
+    .await;
+    let leader_index = (leader - 1) as usize;
+    let mut coordinator_client = client(nodes[leader_index].client_port).await;
+
+    // An empty group with a committed offset (a commit outside any generation).
+    let commit = OffsetCommitRequest {
+        group_id: GROUP.into(),
+        generation_id_or_member_epoch: -1,
+        retention_time_ms: -1,
+        topics: vec![OffsetCommitRequestTopic {
+            name: "committed".into(),
+            partitions: vec![OffsetCommitRequestPartition {
+                partition_index: 0,
+                committed_offset: 7,
+                committed_leader_epoch: -1,
+                commit_timestamp: -1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let code = match coordinator_client.send(8, commit.clone()).await {
+            ResponseBody::OffsetCommit(r) => r.topics[0].partitions[0].error_code,
+            other => panic!("not an offset commit response: {other:?}"),
+        };
+        if code == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the commit was not accepted: {code}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let follower = nodes.iter().position(|n| n.id != leader).unwrap();
+    let running = nodes[follower].running.take().unwrap();
+    running.stop_without_controlled_shutdown().await;
+    let request = DeleteGroupsRequest {
+        groups_names: vec![GROUP.into()],
+        ..Default::default()
+    };
+    let code = match coordinator_client.send(2, request).await {
+        ResponseBody::DeleteGroups(r) => r.results[0].error_code,
+        other => panic!("not a delete groups response: {other:?}"),
+    };
+    let partition = nodes[leader_index]
+        .running
+        .as_ref()
+        .unwrap()
+        .broker
+        .replicas
+        .get(OFFSETS, offsets_partition)
+        .unwrap();
+    let (high_watermark, log_end) = (
+        partition.high_watermark().unwrap(),
+        partition.log_end_offset().unwrap(),
+    );
+    let retriable = [
+        ErrorCode::CoordinatorNotAvailable.code(),
+        ErrorCode::NotCoordinator.code(),
+    ];
+    assert!(code == 0 || retriable.contains(&code), "{code}");
+    if code == 0 {
+        assert_eq!(
+            high_watermark, log_end,
+            "DeleteGroups answered before its tombstones reached the ISR"
+        );
+    }
+    for node in nodes.iter_mut() {
+        if let Some(running) = node.running.take() {
+            running.shutdown().await;
+        }
+    }
 }

@@ -64,16 +64,9 @@ fn append(broker: &TestBroker, partition: i32, values: &[&str]) -> i64 {
         .get(TOPIC, partition)
         .expect("partition");
     let mut records = batch(values);
-    let info = partition
-        .log
-        .append_as_leader(&mut records, 0)
-        .expect("append");
-    let end = partition.log.log_end_offset().expect("log end");
-    partition
-        .log
-        .set_high_watermark(end)
-        .expect("high watermark");
-    partition.notify_appended();
+    // The partition's leader append: it raises the high watermark (a single node is the whole
+    // ISR) and wakes fetches.
+    let info = partition.append_as_leader(&mut records).expect("append");
     info.first_offset
 }
 
@@ -254,7 +247,7 @@ async fn consumers_read_only_below_the_high_watermark() {
     // Appended but not yet committed: the high watermark stays at 1.
     let partition = broker.running.broker.replicas.get(TOPIC, 0).unwrap();
     partition
-        .log
+        .storage_for_tests()
         .append_as_leader(&mut batch(&["b"]), 0)
         .unwrap();
     let mut client = broker.client().await;
@@ -290,9 +283,7 @@ async fn a_long_poll_returns_when_records_are_appended() {
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(300)).await;
             let mut records = batch(&["late"]);
-            partition.log.append_as_leader(&mut records, 0).unwrap();
-            partition.log.set_high_watermark(1).unwrap();
-            partition.notify_appended();
+            partition.append_as_leader(&mut records).unwrap();
         })
     };
     let started = Instant::now();

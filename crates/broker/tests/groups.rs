@@ -518,7 +518,6 @@ async fn a_failed_append_is_not_acknowledged() {
         .replicas
         .get("__consumer_offsets", partition)
         .unwrap()
-        .log
         .close()
         .unwrap();
     let request = commit_request(-1, "", &[(0, 2, "")]);

@@ -452,23 +452,62 @@ impl Log {
         first_offset: i64,
         last_offset: i64,
     ) -> Result<()> {
-        let now = (self.clock)();
+        if self.roll_due(state, bytes, last_offset) {
+            self.roll(state, first_offset)?;
+        }
+        Ok(())
+    }
+
+    /// Whether appending `bytes` ending at `last_offset` rolls the active segment: the append
+    /// would not fit, the segment is too old, its index is full, or the offsets would not fit
+    /// the index's relative `u32`. An empty segment never rolls.
+    fn roll_due(&self, state: &LogState, bytes: u64, last_offset: i64) -> bool {
+        let config = self.config();
         let active = state.active();
         if active.size_bytes == 0 {
-            return Ok(());
+            return false;
         }
-        let too_big = active.size_bytes + bytes > self.config().segment_bytes_max;
-        let too_old = self.config().segment_ms.is_some_and(|ms| {
+        let now = (self.clock)();
+        let too_big = active.size_bytes + bytes > config.segment_bytes_max;
+        let too_old = config.segment_ms.is_some_and(|ms| {
             active
                 .rolling_timestamp
                 .is_some_and(|ts| now.saturating_sub(ts) > ms as i64)
         });
-        let index_full = active.index_full(self.config().index_entries_max);
+        let index_full = active.index_full(config.index_entries_max);
         let offsets_overflow = last_offset - active.base_offset > i64::from(i32::MAX);
-        if too_big || too_old || index_full || offsets_overflow {
-            self.roll(state, first_offset)?;
+        too_big || too_old || index_full || offsets_overflow
+    }
+
+    /// Whether a leader append of `bytes` at `leader_epoch` may wait on the disk rather than
+    /// only write to the page cache: it would roll the active segment (indexes, a producer
+    /// snapshot and a directory fsync under the lock, then the sealed segment's fsync), a rolled
+    /// segment still waits for its fsync, the epoch is new (its checkpoint is written), or the
+    /// flush policy may fsync. The caller (the broker's partition layer) runs such appends
+    /// where blocking is allowed. The answer holds for this moment: a concurrent append can
+    /// fill the segment meanwhile, so the size check keeps `headroom_bytes` in reserve.
+    pub fn append_may_block(&self, bytes: u64, leader_epoch: i32, headroom_bytes: u64) -> bool {
+        let may_fsync = !matches!(
+            self.config().flush_policy,
+            FlushPolicy::PageCache {
+                flush_messages: None,
+                ..
+            }
+        );
+        if may_fsync {
+            return true;
         }
-        Ok(())
+        let Ok(state) = self.lock() else {
+            // Offline or poisoned: the append fails at once wherever it runs.
+            return false;
+        };
+        !state.rolled_unflushed.is_empty()
+            || state.epochs.latest_epoch() != Some(leader_epoch)
+            || self.roll_due(
+                &state,
+                bytes.saturating_add(headroom_bytes),
+                state.log_end_offset(),
+            )
     }
 
     /// Seals the active segment (final time index entry, indexes written), snapshots producer

@@ -13,10 +13,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use protocol::codec::Records;
 use protocol::generated::FetchRequest;
 use protocol::generated::fetch_request::{FetchPartition, FetchTopic};
-use protocol::{ErrorCode, RequestBody, ResponseBody};
+use protocol::{RequestBody, ResponseBody};
 
 use super::Cluster;
 use super::client::BrokerConnection;
@@ -66,12 +65,18 @@ async fn run(broker: Arc<Broker>, cluster: Arc<Cluster>, leader: BrokerId) {
         if broker.is_shutting_down() {
             return;
         }
+        // Created before the check, so an image applied in between wakes the wait below.
+        let roles_changed = cluster.roles_changed.notified();
         let partitions = followed_from(&broker, leader);
         if partitions.is_empty() {
-            if idle_since.elapsed() > IDLE_EXIT {
+            let Some(remaining) = IDLE_EXIT.checked_sub(idle_since.elapsed()) else {
                 return;
+            };
+            tokio::select! {
+                _ = roles_changed => {}
+                _ = tokio::time::sleep(remaining) => {}
+                _ = broker.shutdown_begun() => return,
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         }
         idle_since = tokio::time::Instant::now();
@@ -123,7 +128,7 @@ async fn run(broker: Arc<Broker>, cluster: Arc<Cluster>, leader: BrokerId) {
             .into_iter()
             .map(|(p, epoch)| ((p.topic_id, p.topic_partition.partition), (p, epoch)))
             .collect();
-        let mut back_off = false;
+        let mut answers = Vec::new();
         for topic in response.responses {
             for data in topic.partitions {
                 let key = (topic.topic_id, data.partition_index);
@@ -134,10 +139,18 @@ async fn run(broker: Arc<Broker>, cluster: Arc<Cluster>, leader: BrokerId) {
                 if partition.followed_leader() != Some((leader, *epoch)) {
                     continue;
                 }
-                if let Err(error) = apply(partition, data) {
-                    tracing::debug!(?key, %error, "replica fetch answer not applied");
-                    back_off = true;
-                }
+                answers.push((partition.clone(), data));
+            }
+        }
+        let mut back_off = false;
+        let keys: Vec<_> = answers
+            .iter()
+            .map(|(p, _)| p.topic_partition.clone())
+            .collect();
+        for (key, applied) in keys.iter().zip(Partition::apply_fetched(answers).await) {
+            if let Err(error) = applied {
+                tracing::debug!(?key, %error, "replica fetch answer not applied");
+                back_off = true;
             }
         }
         if back_off {
@@ -164,9 +177,9 @@ fn fetch_request(
         let fetch = FetchPartition {
             partition: partition.topic_partition.partition,
             current_leader_epoch: *epoch,
-            fetch_offset: partition.log.log_end_offset()?,
-            last_fetched_epoch: partition.log.latest_epoch()?.unwrap_or(-1),
-            log_start_offset: partition.log.log_start_offset()?,
+            fetch_offset: partition.log_end_offset()?,
+            last_fetched_epoch: partition.latest_epoch()?.unwrap_or(-1),
+            log_start_offset: partition.log_start_offset()?,
             partition_max_bytes: per_partition,
             ..Default::default()
         };
@@ -191,56 +204,4 @@ fn fetch_request(
         topics,
         ..Default::default()
     })
-}
-
-/// Applies one partition's answer: truncation, records, the leader's high watermark.
-fn apply(
-    partition: &Partition,
-    data: protocol::generated::fetch_response::PartitionData,
-) -> Result<(), crate::error::BrokerError> {
-    use crate::error::BrokerError;
-    match ErrorCode::from_code(data.error_code) {
-        Some(ErrorCode::None) => {}
-        Some(ErrorCode::OffsetOutOfRange) => {
-            // The leader's log starts after ours ends (retention moved on while we were away):
-            // start over at its log start.
-            let log_end = partition.log.log_end_offset()?;
-            if data.log_start_offset > log_end {
-                partition
-                    .log
-                    .truncate_fully_and_start_at(data.log_start_offset)?;
-                return Ok(());
-            }
-            return Err(BrokerError::InvalidRequest(format!(
-                "offset out of range at {log_end}"
-            )));
-        }
-        other => {
-            return Err(BrokerError::InvalidRequest(format!(
-                "leader answered {other:?}"
-            )));
-        }
-    }
-    if data.diverging_epoch.epoch >= 0 {
-        let (_, local_end) = partition
-            .log
-            .end_offset_for_epoch(data.diverging_epoch.epoch)?;
-        let target = data.diverging_epoch.end_offset.min(local_end);
-        tracing::info!(
-            partition = ?partition.topic_partition,
-            epoch = data.diverging_epoch.epoch,
-            target,
-            "truncating a diverging log suffix"
-        );
-        partition.log.truncate_to(target)?;
-        return Ok(());
-    }
-    if let Some(Records::Bytes(records)) = &data.records
-        && !records.is_empty()
-    {
-        partition.log.append_as_follower(records)?;
-    }
-    partition.set_follower_high_watermark(data.high_watermark)?;
-    partition.notify_appended();
-    Ok(())
 }

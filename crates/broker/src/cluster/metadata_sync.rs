@@ -20,12 +20,22 @@ pub fn kafka_topic_id(id: controller::TopicId) -> protocol::Uuid {
     protocol::Uuid(id.0.to_be_bytes())
 }
 
-/// Applies every new image until the shutdown begins.
+/// Applies every new image until the shutdown begins, each on the blocking pool (opening a
+/// partition creates or recovers its log; deleting a topic renames directories), then wakes
+/// idle fetchers.
 pub async fn run(broker: Arc<Broker>, cluster: Arc<Cluster>, mut shutdown: watch::Receiver<bool>) {
     let mut images = cluster.subscribe();
     loop {
         let image = images.borrow_and_update().clone();
-        apply(&broker, &cluster, &image);
+        let applied = tokio::task::spawn_blocking({
+            let (broker, cluster) = (broker.clone(), cluster.clone());
+            move || apply(&broker, &cluster, &image)
+        })
+        .await;
+        if let Err(error) = applied {
+            tracing::error!(%error, "applying a metadata image");
+        }
+        cluster.roles_changed.notify_waiters();
         tokio::select! {
             changed = images.changed() => if changed.is_err() { return },
             _ = shutdown.changed() => return,

@@ -49,6 +49,9 @@ pub struct Cluster {
     image: watch::Receiver<Arc<MetadataImage>>,
     /// Follower fetchers by leader.
     pub(crate) fetchers: Mutex<HashMap<BrokerId, JoinHandle<()>>>,
+    /// Woken after each metadata image is applied to the partitions (roles may have changed),
+    /// so an idle fetcher learns of partitions to follow without polling.
+    pub(crate) roles_changed: tokio::sync::Notify,
     /// This broker's contact with the controller (`self_fencing.rs`).
     pub serving: self_fencing::ServingState,
 }
@@ -224,6 +227,7 @@ pub async fn start(
         quorum,
         broker_epoch: AtomicI64::new(-1),
         fetchers: Mutex::new(HashMap::new()),
+        roles_changed: tokio::sync::Notify::new(),
         serving: self_fencing::ServingState::default(),
     });
     broker
@@ -339,6 +343,7 @@ pub async fn start_groups(broker: Arc<Broker>, mut shutdown: watch::Receiver<boo
         .value("offsets.topic.replication.factor")
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
+    let mut images = cluster.subscribe();
     loop {
         if *shutdown.borrow() {
             return;
@@ -346,6 +351,8 @@ pub async fn start_groups(broker: Arc<Broker>, mut shutdown: watch::Receiver<boo
         if broker.metadata.topic(OFFSETS_TOPIC).is_some() {
             break;
         }
+        // Marked seen before the checks, so a change in between wakes the wait below.
+        images.borrow_and_update();
         let eligible = cluster
             .image()
             .brokers
@@ -364,14 +371,19 @@ pub async fn start_groups(broker: Arc<Broker>, mut shutdown: watch::Receiver<boo
                 )
                 .await;
             match created {
-                Ok(_) | Err(BrokerError::TopicAlreadyExists(_)) => {}
-                Err(BrokerError::Controller(ControllerError::TopicAlreadyExists { .. })) => {}
+                Ok(_) | Err(BrokerError::TopicAlreadyExists(_)) => continue,
+                Err(BrokerError::Controller(ControllerError::TopicAlreadyExists { .. })) => {
+                    continue;
+                }
                 Err(error) => tracing::debug!(%error, "creating {OFFSETS_TOPIC}; retrying"),
             }
-            continue;
         }
+        // Brokers register and the topic appears through metadata images; the registration
+        // answer (our broker epoch) lands right after the image that records it, so the wait
+        // is also bounded, and a failed creation is retried after the same pause.
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = images.changed() => {}
+            _ = tokio::time::sleep(GROUPS_START_RECHECK) => {}
             _ = shutdown.changed() => {}
         }
     }
@@ -380,6 +392,10 @@ pub async fn start_groups(broker: Arc<Broker>, mut shutdown: watch::Receiver<boo
         tracing::error!(%error, "starting the group coordinator");
     }
 }
+
+/// The longest `start_groups` waits for a metadata image before checking again (and the pause
+/// after a failed creation of `__consumer_offsets`).
+const GROUPS_START_RECHECK: Duration = Duration::from_millis(500);
 
 /// Leaders propose the ISR changes their followers' progress calls for.
 async fn isr_changes(

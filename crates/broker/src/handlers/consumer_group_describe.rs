@@ -10,7 +10,7 @@ use protocol::generated::{ConsumerGroupDescribeRequest, ConsumerGroupDescribeRes
 
 use super::RequestContext;
 use crate::broker::Broker;
-use crate::group_coordinator::{Step, topics_image};
+use crate::group_coordinator::{GroupCoordinatorService, topics_image};
 
 /// `authorizedOperations` when not requested (Kafka's `Integer.MIN_VALUE`).
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
@@ -20,23 +20,20 @@ pub async fn handle(
     _context: &RequestContext,
     request: ConsumerGroupDescribeRequest,
 ) -> ConsumerGroupDescribeResponse {
-    let topics = topics_image(broker);
-    let groups = request
-        .group_ids
-        .iter()
-        .map(|group_id| {
+    let topics = Arc::new(topics_image(broker));
+    let mut groups = Vec::with_capacity(request.group_ids.len());
+    for group_id in &request.group_ids {
+        groups.push({
             let one = ConsumerGroupDescribeRequest {
                 group_ids: vec![group_id.clone()],
                 include_authorized_operations: request.include_authorized_operations,
                 ..Default::default()
             };
-            let described = broker.groups.partition_for(group_id).and_then(|partition| {
-                broker
-                    .groups
-                    .execute(broker, partition, |coordinator, _now| {
-                        Step::answer(coordinator.consumer_group_describe(&topics, &one))
-                    })
-            });
+            let topics = Arc::clone(&topics);
+            let described = GroupCoordinatorService::read(broker, group_id, move |coordinator| {
+                coordinator.consumer_group_describe(&topics, &one)
+            })
+            .await;
             let error_entry = |code: i16| DescribedGroup {
                 group_id: group_id.clone(),
                 error_code: code,
@@ -50,8 +47,8 @@ pub async fn handle(
                     .unwrap_or_else(|| error_entry(ErrorCode::UnknownServerError.code())),
                 Err(error) => error_entry(error.error_code().code()),
             }
-        })
-        .collect();
+        });
+    }
     ConsumerGroupDescribeResponse {
         groups,
         ..Default::default()

@@ -36,13 +36,13 @@ pub async fn handle(
             groups_names: groups_names.clone(),
             ..Default::default()
         };
-        let deleted =
-            GroupCoordinatorService::call_partition(broker, partition, move |coordinator, now| {
-                coordinator
-                    .delete_groups(now, version, &shard_request)
-                    .into()
-            })
-            .await;
+        // Answered once the tombstones reach the ISR (in a cluster).
+        let deleted = GroupCoordinatorService::write(broker, partition, move |coordinator, now| {
+            coordinator
+                .delete_groups(now, version, &shard_request)
+                .into()
+        })
+        .await;
         match deleted {
             Ok(response) => {
                 for result in response.results {

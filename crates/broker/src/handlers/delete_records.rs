@@ -15,9 +15,6 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::BrokerError;
 
-/// Kafka's `DeleteRecordsRequest.HIGH_WATERMARK`: delete everything below the HighWatermark.
-const HIGH_WATERMARK: i64 = -1;
-
 pub async fn handle(
     broker: &Arc<Broker>,
     _context: &RequestContext,
@@ -68,15 +65,5 @@ async fn delete_records(
 ) -> Result<i64, BrokerError> {
     let partition = broker.replicas.partition(topic, index)?;
     partition.check_serving_leader()?;
-    // The checkpoint write fsyncs: keep it off the connection's task.
-    tokio::task::spawn_blocking(move || {
-        let offset = if offset == HIGH_WATERMARK {
-            partition.log.high_watermark()?
-        } else {
-            offset
-        };
-        Ok(partition.log.delete_records(offset)?)
-    })
-    .await
-    .map_err(|e| BrokerError::io("deleting records", std::io::Error::other(e.to_string())))?
+    partition.delete_records(offset).await
 }

@@ -11,7 +11,7 @@ use protocol::generated::{DescribeGroupsRequest, DescribeGroupsResponse};
 
 use super::RequestContext;
 use crate::broker::Broker;
-use crate::group_coordinator::Step;
+use crate::group_coordinator::GroupCoordinatorService;
 
 /// `authorizedOperations` when not requested (Kafka's `Integer.MIN_VALUE`).
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
@@ -26,22 +26,18 @@ pub async fn handle(
     request: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
     let version = context.api_version;
-    let groups = request
-        .groups
-        .iter()
-        .map(|group_id| {
+    let mut groups = Vec::with_capacity(request.groups.len());
+    for group_id in &request.groups {
+        groups.push({
             let one = DescribeGroupsRequest {
                 groups: vec![group_id.clone()],
                 include_authorized_operations: request.include_authorized_operations,
                 ..Default::default()
             };
-            let described = broker.groups.partition_for(group_id).and_then(|partition| {
-                broker
-                    .groups
-                    .execute(broker, partition, |coordinator, _now| {
-                        Step::answer(coordinator.describe_groups(version, &one))
-                    })
-            });
+            let described = GroupCoordinatorService::read(broker, group_id, move |coordinator| {
+                coordinator.describe_groups(version, &one)
+            })
+            .await;
             let error_entry = |code: i16| DescribedGroup {
                 group_id: group_id.clone(),
                 error_code: code,
@@ -63,8 +59,8 @@ pub async fn handle(
                 entry.error_message = Some(format!("Group {group_id} not found."));
             }
             entry
-        })
-        .collect();
+        });
+    }
     DescribeGroupsResponse {
         groups,
         ..Default::default()

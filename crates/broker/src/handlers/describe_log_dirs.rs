@@ -44,7 +44,7 @@ pub async fn handle(
     let mut topics: BTreeMap<String, Vec<DescribeLogDirsPartition>> = BTreeMap::new();
     for partition in partitions {
         // A log closed by a concurrent deletion is no longer in this directory.
-        let Ok(size) = partition.log.size_bytes() else {
+        let Ok(size) = partition.size_bytes() else {
             continue;
         };
         topics

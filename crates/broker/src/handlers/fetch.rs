@@ -269,8 +269,8 @@ fn read_partition(
     // Consumers read from the leader only (no KIP-392 fetch from followers).
     partition.check_serving_leader_epoch(position.current_leader_epoch)?;
     // Consumers read committed data only: below the high watermark.
-    let high_watermark = partition.log.high_watermark()?;
-    let data = partition.log.read(
+    let high_watermark = partition.high_watermark()?;
+    let data = partition.read(
         position.fetch_offset,
         max_bytes,
         high_watermark,

@@ -8,7 +8,7 @@ use protocol::generated::{ListGroupsRequest, ListGroupsResponse};
 
 use super::RequestContext;
 use crate::broker::Broker;
-use crate::group_coordinator::Step;
+use crate::group_coordinator::{GroupCoordinatorService, Step};
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -18,11 +18,12 @@ pub async fn handle(
     let version = context.api_version;
     let mut response = ListGroupsResponse::default();
     for partition in 0..broker.groups.partition_count() {
-        let listed = broker
-            .groups
-            .execute(broker, partition, |coordinator, _now| {
+        let request = request.clone();
+        let listed =
+            GroupCoordinatorService::call_partition(broker, partition, move |coordinator, _now| {
                 Step::answer(coordinator.list_groups(version, &request))
-            });
+            })
+            .await;
         match listed {
             Ok(shard) => response.groups.extend(shard.groups),
             Err(error) => response.error_code = error.error_code().code(),

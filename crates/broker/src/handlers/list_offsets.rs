@@ -136,10 +136,9 @@ fn list_offset(
     let partition = broker.replicas.partition(topic, wanted.partition_index)?;
     // Offsets come from the leader only.
     partition.check_serving_leader_epoch(wanted.current_leader_epoch)?;
-    let log = &partition.log;
     // read_uncommitted and read_committed alike: without transactions the last stable offset
     // is the HighWatermark.
-    let last_fetchable = log.high_watermark()?;
+    let last_fetchable = partition.high_watermark()?;
     let found = match wanted.timestamp {
         LATEST_TIMESTAMP => Found {
             timestamp: -1,
@@ -147,19 +146,19 @@ fn list_offset(
             leader_epoch: partition.leader_epoch(),
         },
         EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => {
-            let log_start = log.log_start_offset()?;
+            let log_start = partition.log_start_offset()?;
             Found {
                 timestamp: -1,
                 offset: log_start,
-                leader_epoch: epoch_for_offset(&log.leader_epochs()?, log_start),
+                leader_epoch: epoch_for_offset(&partition.leader_epochs()?, log_start),
             }
         }
         LATEST_TIERED_TIMESTAMP | EARLIEST_PENDING_UPLOAD_TIMESTAMP => NOT_FOUND,
-        MAX_TIMESTAMP => match log.max_timestamp_offset()? {
+        MAX_TIMESTAMP => match partition.max_timestamp_offset()? {
             Some(batch) => refine(&partition, batch.offset, |ts| ts == batch.timestamp)?,
             None => NOT_FOUND,
         },
-        target => match log.offset_for_timestamp(target)? {
+        target => match partition.offset_for_timestamp(target)? {
             Some(batch) => refine(&partition, batch.offset, |ts| ts >= target)?,
             None => NOT_FOUND,
         },
@@ -215,9 +214,8 @@ fn refine(
     offset: i64,
     wanted: impl Fn(i64) -> bool,
 ) -> Result<Found, BrokerError> {
-    let log = &partition.log;
-    let epochs = log.leader_epochs()?;
-    let data = log.read(offset, 1, i64::MAX, true)?;
+    let epochs = partition.leader_epochs()?;
+    let data = partition.read(offset, 1, i64::MAX, true)?;
     let fallback = |timestamp| Found {
         timestamp,
         offset,

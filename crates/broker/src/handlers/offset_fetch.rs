@@ -19,7 +19,7 @@ use protocol::generated::{OffsetFetchRequest, OffsetFetchResponse};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::BrokerError;
-use crate::group_coordinator::Step;
+use crate::group_coordinator::GroupCoordinatorService;
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -28,10 +28,9 @@ pub async fn handle(
 ) -> OffsetFetchResponse {
     let version = context.api_version;
     if version >= 8 {
-        let groups = request
-            .groups
-            .iter()
-            .map(|group| {
+        let mut groups = Vec::with_capacity(request.groups.len());
+        for group in &request.groups {
+            groups.push({
                 let mut group = group.clone();
                 let unknown = if version >= TOPIC_IDS_VERSION {
                     names_for_ids(broker, &mut group)
@@ -44,6 +43,7 @@ pub async fn handle(
                     ..Default::default()
                 };
                 let mut answer = fetch(broker, &group.group_id, version, one)
+                    .await
                     .and_then(|mut response| {
                         response.groups.pop().ok_or_else(|| {
                             BrokerError::InvalidRequest("no group in the answer".into())
@@ -59,8 +59,8 @@ pub async fn handle(
                     answer.topics.extend(unknown);
                 }
                 answer
-            })
-            .collect();
+            });
+        }
         return OffsetFetchResponse {
             groups,
             ..Default::default()
@@ -68,35 +68,37 @@ pub async fn handle(
     }
     let group_id = request.group_id.clone();
     let topics = request.topics.clone();
-    fetch(broker, &group_id, version, request).unwrap_or_else(|error| {
-        let code = error.error_code().code();
-        // v0-1 have no top-level error: each asked partition carries it.
-        let topics = topics
-            .unwrap_or_default()
-            .into_iter()
-            .map(|t| OffsetFetchResponseTopic {
-                name: t.name,
-                partitions: t
-                    .partition_indexes
-                    .into_iter()
-                    .map(|partition_index| OffsetFetchResponsePartition {
-                        partition_index,
-                        committed_offset: -1,
-                        committed_leader_epoch: -1,
-                        metadata: Some(String::new()),
-                        error_code: code,
-                        ..Default::default()
-                    })
-                    .collect(),
+    fetch(broker, &group_id, version, request)
+        .await
+        .unwrap_or_else(|error| {
+            let code = error.error_code().code();
+            // v0-1 have no top-level error: each asked partition carries it.
+            let topics = topics
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| OffsetFetchResponseTopic {
+                    name: t.name,
+                    partitions: t
+                        .partition_indexes
+                        .into_iter()
+                        .map(|partition_index| OffsetFetchResponsePartition {
+                            partition_index,
+                            committed_offset: -1,
+                            committed_leader_epoch: -1,
+                            metadata: Some(String::new()),
+                            error_code: code,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect();
+            OffsetFetchResponse {
+                topics,
+                error_code: code,
                 ..Default::default()
-            })
-            .collect();
-        OffsetFetchResponse {
-            topics,
-            error_code: code,
-            ..Default::default()
-        }
-    })
+            }
+        })
 }
 
 /// The first version that names topics by id.
@@ -151,16 +153,14 @@ fn ids_for_names(broker: &Broker, group: &mut OffsetFetchResponseGroup) {
     });
 }
 
-fn fetch(
-    broker: &Broker,
+async fn fetch(
+    broker: &Arc<Broker>,
     group_id: &str,
     version: i16,
     request: OffsetFetchRequest,
 ) -> Result<OffsetFetchResponse, BrokerError> {
-    let partition = broker.groups.partition_for(group_id)?;
-    broker
-        .groups
-        .execute(broker, partition, |coordinator, _now| {
-            Step::answer(coordinator.offset_fetch(version, &request))
-        })
+    GroupCoordinatorService::read(broker, group_id, move |coordinator| {
+        coordinator.offset_fetch(version, &request)
+    })
+    .await
 }

@@ -76,5 +76,5 @@ fn end_offset(
 ) -> Result<(i32, i64), BrokerError> {
     let partition = broker.replicas.partition(topic, index)?;
     partition.check_serving_leader_epoch(current_leader_epoch)?;
-    Ok(partition.log.end_offset_for_epoch(leader_epoch)?)
+    partition.end_offset_for_epoch(leader_epoch)
 }

@@ -30,7 +30,7 @@ use protocol::generated::ProduceResponse;
 use protocol::generated::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
-use storage::{FlushPolicy, LogAppendInfo};
+use storage::LogAppendInfo;
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -184,33 +184,12 @@ async fn produce_partition(
     } else {
         -1
     };
-    let info = append(partition.clone(), batch).await?;
+    let info = partition.append_records_as_leader(batch).await?;
     Ok(Appended {
         info,
         log_append_time_ms,
         partition,
     })
-}
-
-/// Appends on this task when the write only reaches the page cache, on the blocking pool
-/// when the flush policy may fsync before returning.
-async fn append(
-    partition: Arc<Partition>,
-    mut batch: BytesMut,
-) -> Result<LogAppendInfo, BrokerError> {
-    let may_fsync = !matches!(
-        partition.log.config().flush_policy,
-        FlushPolicy::PageCache {
-            flush_messages: None,
-            ..
-        }
-    );
-    if !may_fsync {
-        return partition.append_as_leader(&mut batch);
-    }
-    tokio::task::spawn_blocking(move || partition.append_as_leader(&mut batch))
-        .await
-        .map_err(|e| BrokerError::io("appending", std::io::Error::other(e.to_string())))?
 }
 
 fn partition_response(

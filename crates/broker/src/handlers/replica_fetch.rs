@@ -168,9 +168,7 @@ fn diverging(
     if position.last_fetched_epoch < 0 {
         return Ok(None);
     }
-    let (epoch, end_offset) = partition
-        .log
-        .end_offset_for_epoch(position.last_fetched_epoch)?;
+    let (epoch, end_offset) = partition.end_offset_for_epoch(position.last_fetched_epoch)?;
     if epoch != position.last_fetched_epoch || end_offset < position.fetch_offset {
         return Ok(Some(EpochEndOffset {
             epoch,
@@ -194,16 +192,14 @@ fn read(
         ..Default::default()
     };
     if let Some(diverging) = diverging(partition, position)? {
-        data.high_watermark = partition.log.high_watermark()?;
+        data.high_watermark = partition.high_watermark()?;
         data.last_stable_offset = data.high_watermark;
-        data.log_start_offset = partition.log.log_start_offset()?;
+        data.log_start_offset = partition.log_start_offset()?;
         data.diverging_epoch = diverging;
         return Ok(data);
     }
-    let log_end = partition.log.log_end_offset()?;
-    let read = partition
-        .log
-        .read(position.fetch_offset, max_bytes, log_end, true)?;
+    let log_end = partition.log_end_offset()?;
+    let read = partition.read(position.fetch_offset, max_bytes, log_end, true)?;
     data.high_watermark = read.high_watermark;
     data.last_stable_offset = read.high_watermark;
     data.log_start_offset = read.log_start_offset;

@@ -43,7 +43,7 @@ impl TestBroker {
             properties.insert(key.to_string(), value.to_string());
         }
         let config = BrokerConfig::from_properties(&properties).expect("a valid test config");
-        let running = broker::run(config).await.expect("the broker starts");
+        let mut running = broker::run(config).await.expect("the broker starts");
         running.wait_for_groups().await;
         TestBroker { running, log_dir }
     }

@@ -5,6 +5,10 @@
 //! Locking: the map is behind an `RwLock` held only to look up, add or remove an
 //! `Arc<Partition>`; log operations run on the `Arc` outside it.
 //!
+//! Storage is reached only through this module: `io.rs` holds every read and write of a
+//! partition's `storage::Log` and decides where blocking work runs (the `log` field is private,
+//! so handlers, the follower fetcher and the group coordinator cannot bypass it).
+//!
 //! In a cluster, a leader out of contact with the controller (`cluster::self_fencing`) whose ISR
 //! has a member lagging past `replica.lag.time.max.ms` stops serving clients
 //! (NOT_LEADER_OR_FOLLOWER): it cannot commit until the controller shrinks the ISR, and the
@@ -24,6 +28,8 @@ use crate::error::BrokerError;
 use crate::replica::{Assignment, BrokerId, LeaderState, Role};
 use crate::topic_config::TopicConfig;
 
+mod io;
+
 /// A topic name and partition index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TopicPartition {
@@ -35,7 +41,7 @@ pub struct TopicPartition {
 pub struct Partition {
     pub topic_partition: TopicPartition,
     pub topic_id: Uuid,
-    pub log: Log,
+    log: Log,
     config: RwLock<Arc<TopicConfig>>,
     /// Woken after every append and high-watermark change; fetches wait on it.
     appended: Notify,
@@ -165,8 +171,9 @@ impl Partition {
 
     /// Appends a produced (validated) batch as leader, stamping this partition's leader epoch
     /// into it in place, then advances the high watermark as far as the ISR allows and wakes
-    /// waiting fetches. Blocking file I/O: in fsync-before-ack mode it returns once the batch
-    /// is on disk.
+    /// waiting fetches. Blocking file I/O (in fsync-before-ack mode it returns once the batch
+    /// is on disk): callers on the runtime use [`Partition::append_records_as_leader`]; the
+    /// group coordinator calls this from the blocking pool.
     pub fn append_as_leader(&self, records: &mut [u8]) -> Result<LogAppendInfo, BrokerError> {
         let epoch = self.check_leader()?;
         let info = self.log.append_as_leader(records, epoch)?;

@@ -1,0 +1,245 @@
+//! The partition layer's bridge to storage: every read and write of a hosted partition's
+//! `storage::Log` goes through these methods, and they decide where blocking work runs, so no
+//! handler, fetcher or coordinator has to.
+//!
+//! Where work runs:
+//! - On the caller's task: reads (a read maps a file range for sendfile and looks offsets up in
+//!   indexes the page cache holds) and leader appends that only write to the page cache.
+//! - On tokio's blocking pool: a leader append that may wait on the disk (a segment roll with
+//!   its index writes, producer snapshot and fsyncs; a new leader epoch's checkpoint;
+//!   fsync-before-ack or `flush.messages` policies; see `storage::Log::append_may_block`),
+//!   every follower append and truncation (one hop per fetch answer, not per partition),
+//!   DeleteRecords (its checkpoint fsyncs).
+//! - On the upkeep thread: time-based flushes and retention ([`Partition::flush_if_due`],
+//!   [`Partition::delete_retained_segments`]).
+//!
+//! Not here: the leader/follower rules (`mod.rs`, `replica.rs`).
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use protocol::ErrorCode;
+use protocol::codec::Records;
+use protocol::generated::fetch_response::PartitionData;
+use storage::TimestampOffset;
+use storage::{EpochEntry, FetchData, FlushPolicy, LogAppendInfo, RetentionOutcome};
+
+use super::Partition;
+use crate::error::BrokerError;
+
+/// Bytes kept in reserve when deciding whether a page-cache append could roll the segment:
+/// concurrent appends to the same partition may fill it between the check and the append.
+const ROLL_HEADROOM_BYTES: u64 = 1 << 20;
+
+impl Partition {
+    /// Runs `work` on the blocking pool with this partition.
+    async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        what: &'static str,
+        work: impl FnOnce(&Partition) -> Result<T, BrokerError> + Send + 'static,
+    ) -> Result<T, BrokerError> {
+        let partition = Arc::clone(self);
+        tokio::task::spawn_blocking(move || work(&partition))
+            .await
+            .map_err(|e| BrokerError::io(what, std::io::Error::other(e.to_string())))?
+    }
+
+    /// Appends a produced (validated) batch as leader ([`Partition::append_as_leader`]): on
+    /// this task when the write only reaches the page cache, on the blocking pool when it may
+    /// wait on the disk.
+    pub async fn append_records_as_leader(
+        self: &Arc<Self>,
+        mut batch: BytesMut,
+    ) -> Result<LogAppendInfo, BrokerError> {
+        let epoch = self.leader_epoch();
+        if !self
+            .log
+            .append_may_block(batch.len() as u64, epoch, ROLL_HEADROOM_BYTES)
+        {
+            return self.append_as_leader(&mut batch);
+        }
+        self.blocking("appending", move |partition| {
+            partition.append_as_leader(&mut batch)
+        })
+        .await
+    }
+
+    /// DeleteRecords: moves the log start to `offset` (-1: the high watermark) on the blocking
+    /// pool (the checkpoint write fsyncs). Returns the new log start offset.
+    pub async fn delete_records(self: &Arc<Self>, offset: i64) -> Result<i64, BrokerError> {
+        self.blocking("deleting records", move |partition| {
+            let offset = if offset == -1 {
+                partition.log.high_watermark()?
+            } else {
+                offset
+            };
+            Ok(partition.log.delete_records(offset)?)
+        })
+        .await
+    }
+
+    /// A follower applies its leader's answers for several partitions in one hop to the
+    /// blocking pool: truncation, records, the leader's high watermark. Returns each
+    /// partition's outcome in order.
+    pub async fn apply_fetched(
+        answers: Vec<(Arc<Partition>, PartitionData)>,
+    ) -> Vec<Result<(), BrokerError>> {
+        let count = answers.len();
+        let applied = tokio::task::spawn_blocking(move || {
+            answers
+                .into_iter()
+                .map(|(partition, data)| partition.apply_fetched_one(data))
+                .collect::<Vec<_>>()
+        })
+        .await;
+        applied.unwrap_or_else(|e| {
+            (0..count)
+                .map(|_| {
+                    Err(BrokerError::io(
+                        "applying a replica fetch",
+                        std::io::Error::other(e.to_string()),
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    /// One partition of a follower's fetch answer (blocking). A log that starts after ours
+    /// ends is started over at the leader's log start; a `diverging_epoch` truncates to where
+    /// that epoch ends on the leader (never to a high watermark); else the records are appended
+    /// with the leader's offsets and epochs and the leader's high watermark is taken.
+    fn apply_fetched_one(&self, data: PartitionData) -> Result<(), BrokerError> {
+        match ErrorCode::from_code(data.error_code) {
+            Some(ErrorCode::None) => {}
+            Some(ErrorCode::OffsetOutOfRange) => {
+                let log_end = self.log.log_end_offset()?;
+                if data.log_start_offset > log_end {
+                    self.log
+                        .truncate_fully_and_start_at(data.log_start_offset)?;
+                    self.notify_appended();
+                    return Ok(());
+                }
+                return Err(BrokerError::InvalidRequest(format!(
+                    "offset out of range at {log_end}"
+                )));
+            }
+            other => {
+                return Err(BrokerError::InvalidRequest(format!(
+                    "leader answered {other:?}"
+                )));
+            }
+        }
+        if data.diverging_epoch.epoch >= 0 {
+            let (_, local_end) = self.log.end_offset_for_epoch(data.diverging_epoch.epoch)?;
+            let target = data.diverging_epoch.end_offset.min(local_end);
+            tracing::info!(
+                partition = ?self.topic_partition,
+                epoch = data.diverging_epoch.epoch,
+                target,
+                "truncating a diverging log suffix"
+            );
+            self.log.truncate_to(target)?;
+            self.notify_appended();
+            return Ok(());
+        }
+        if let Some(Records::Bytes(records)) = &data.records
+            && !records.is_empty()
+        {
+            self.log.append_as_follower(records)?;
+        }
+        self.set_follower_high_watermark(data.high_watermark)?;
+        self.notify_appended();
+        Ok(())
+    }
+
+    /// Reads whole batches from `offset` below `max_offset` (`storage::Log::read`).
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        max_offset: i64,
+        min_one_batch: bool,
+    ) -> Result<FetchData, BrokerError> {
+        Ok(self
+            .log
+            .read(offset, max_bytes, max_offset, min_one_batch)?)
+    }
+
+    pub fn high_watermark(&self) -> Result<i64, BrokerError> {
+        Ok(self.log.high_watermark()?)
+    }
+
+    pub fn log_start_offset(&self) -> Result<i64, BrokerError> {
+        Ok(self.log.log_start_offset()?)
+    }
+
+    pub fn log_end_offset(&self) -> Result<i64, BrokerError> {
+        Ok(self.log.log_end_offset()?)
+    }
+
+    /// The newest leader epoch in the log, if any.
+    pub fn latest_epoch(&self) -> Result<Option<i32>, BrokerError> {
+        Ok(self.log.latest_epoch()?)
+    }
+
+    pub fn leader_epochs(&self) -> Result<Vec<EpochEntry>, BrokerError> {
+        Ok(self.log.leader_epochs()?)
+    }
+
+    /// OffsetForLeaderEpoch: the largest epoch at or below `epoch` and where it ends.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Result<(i32, i64), BrokerError> {
+        Ok(self.log.end_offset_for_epoch(epoch)?)
+    }
+
+    pub fn size_bytes(&self) -> Result<u64, BrokerError> {
+        Ok(self.log.size_bytes()?)
+    }
+
+    /// ListOffsets by timestamp (the time index).
+    pub fn offset_for_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<TimestampOffset>, BrokerError> {
+        Ok(self.log.offset_for_timestamp(timestamp)?)
+    }
+
+    /// ListOffsets -3 (KIP-734).
+    pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>, BrokerError> {
+        Ok(self.log.max_timestamp_offset()?)
+    }
+
+    /// Whether the topic's flush policy may fsync on append.
+    pub fn flushes_on_append(&self) -> bool {
+        !matches!(
+            self.log.config().flush_policy,
+            FlushPolicy::PageCache {
+                flush_messages: None,
+                ..
+            }
+        )
+    }
+
+    /// Tests only: the raw log, to make states no client request can (a batch appended on a
+    /// single node without raising the high watermark). Production code never calls it
+    /// (crates/broker/tests/tidy.rs checks).
+    #[doc(hidden)]
+    pub fn storage_for_tests(&self) -> &storage::Log {
+        &self.log
+    }
+
+    /// Blocking: closes the log cleanly (flush, checkpoints, clean-shutdown marker); reads and
+    /// writes fail afterwards. The last step of a shutdown.
+    pub fn close(&self) -> Result<(), BrokerError> {
+        Ok(self.log.close()?)
+    }
+
+    /// Blocking, for the upkeep thread: flushes when `flush.ms` has passed.
+    pub fn flush_if_due(&self) -> Result<bool, BrokerError> {
+        Ok(self.log.flush_if_due()?)
+    }
+
+    /// Blocking, for the upkeep thread: deletes segments past retention.
+    pub fn delete_retained_segments(&self) -> Result<RetentionOutcome, BrokerError> {
+        Ok(self.log.delete_retained_segments()?)
+    }
+}
