@@ -343,41 +343,23 @@ pub async fn start_groups(broker: Arc<Broker>, mut shutdown: watch::Receiver<boo
         if *shutdown.borrow() {
             return;
         }
-        if broker.metadata.topic(OFFSETS_TOPIC).is_some() {
-            break;
-        }
         let eligible = cluster
             .image()
             .brokers
             .values()
             .filter(|b| b.is_eligible())
             .count();
-        if cluster.broker_epoch() >= 0 && eligible >= replication_factor.max(1) as usize {
-            let created = broker
-                .create_topic_anywhere(
-                    OFFSETS_TOPIC,
-                    broker.config.offsets_topic_partitions,
-                    replication_factor,
-                    None,
-                    crate::consumer_offsets::topic_configs(),
-                    false,
-                )
-                .await;
-            match created {
-                Ok(_) | Err(BrokerError::TopicAlreadyExists(_)) => {}
-                Err(BrokerError::Controller(ControllerError::TopicAlreadyExists { .. })) => {}
+        let ready = cluster.broker_epoch() >= 0 && eligible >= replication_factor.max(1) as usize;
+        if ready || broker.metadata.topic(OFFSETS_TOPIC).is_some() {
+            match broker.start_groups(replication_factor).await {
+                Ok(()) => return,
                 Err(error) => tracing::debug!(%error, "creating {OFFSETS_TOPIC}; retrying"),
             }
-            continue;
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
             _ = shutdown.changed() => {}
         }
-    }
-    let started = tokio::task::spawn_blocking(move || broker.start_groups()).await;
-    if let Ok(Err(error)) = started {
-        tracing::error!(%error, "starting the group coordinator");
     }
 }
 
