@@ -1,7 +1,8 @@
 //! Configuration as the admin APIs see it (Kafka's `ConfigHelper` and `ConfigAdminManager`):
 //! every topic or broker key with its effective value, source, synonyms, type and
-//! documentation (DescribeConfigs, CreateTopics v5+), and changes to a topic's overrides
-//! (AlterConfigs, IncrementalAlterConfigs).
+//! documentation (DescribeConfigs, CreateTopics v5+), the validation of a topic's overrides,
+//! and the per-resource loop of AlterConfigs and IncrementalAlterConfigs (the change itself is
+//! the metadata writer's, `metadata_writer.rs`).
 //!
 //! What it does not own: the keys and their defaults (`config.rs`, `topic_config.rs`), the
 //! wire format (the handlers). Broker configs are static here: this broker takes no dynamic
@@ -17,13 +18,10 @@
 //! when it is next opened (restart).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use crate::broker::Broker;
 use crate::config::{BROKER_KEYS, BrokerConfig};
 use crate::error::BrokerError;
-use crate::metadata::TopicMetadata;
-use crate::topic_config::{TOPIC_KEYS, TopicConfig, TopicDefault, is_topic_key, topic_default};
+use crate::topic_config::{TOPIC_KEYS, TopicDefault, is_topic_key, topic_default};
 
 /// Kafka's `ConfigResource.Type` ids.
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -356,126 +354,21 @@ pub fn validate_topic_overrides(overrides: &BTreeMap<String, String>) -> Result<
     Ok(())
 }
 
-/// Replaces a topic's overrides with `change(current overrides)`, validated as a whole; with
-/// `validate_only` nothing changes. Applies the result to the live partitions.
-pub fn alter_topic_overrides(
-    broker: &Arc<Broker>,
-    topic: &str,
-    validate_only: bool,
-    change: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, BrokerError>,
-) -> Result<(), BrokerError> {
-    let mut resolved: Option<Arc<TopicConfig>> = None;
-    let update = |metadata: &mut TopicMetadata| -> Result<(), BrokerError> {
-        let overrides = change(&metadata.configs)?;
-        validate_topic_overrides(&overrides)?;
-        resolved = Some(broker.topic_config(&overrides)?);
-        metadata.configs = overrides;
-        Ok(())
-    };
-    if validate_only {
-        let mut metadata = broker
-            .metadata
-            .topic(topic)
-            .ok_or_else(|| BrokerError::UnknownTopic(topic.to_string()))?;
-        return update(&mut metadata);
-    }
-    if let Some(cluster) = broker.cluster.get() {
-        let mut metadata = broker
-            .metadata
-            .topic(topic)
-            .ok_or_else(|| BrokerError::UnknownTopic(topic.to_string()))?;
-        let before = metadata.configs.clone();
-        update(&mut metadata)?;
-        return alter_through_controller(broker, cluster, topic, &before, &metadata.configs);
-    }
-    broker.metadata.update_topic(topic, update)?;
-    if let Some(config) = resolved {
-        for partition in broker.replicas.topic_partitions(topic) {
-            partition.set_config(config.clone())?;
-        }
-        tracing::info!(topic, overrides = ?config.overrides, "altered topic config");
-    }
-    Ok(())
-}
-
-/// A replicated cluster: each changed key becomes a `SetConfig` through the active
-/// controller; the metadata task applies the result to the partitions on every node. The
-/// config handlers are synchronous, so this waits on the runtime's blocking section (clustered
-/// nodes run the multi-threaded runtime).
-fn metadata_shows(broker: &Broker, topic: &str, configs: &BTreeMap<String, String>) -> bool {
-    broker
-        .metadata
-        .topic(topic)
-        .is_some_and(|t| &t.configs == configs)
-}
-
-fn alter_through_controller(
-    broker: &Broker,
-    cluster: &crate::cluster::Cluster,
-    topic: &str,
-    before: &BTreeMap<String, String>,
-    after: &BTreeMap<String, String>,
-) -> Result<(), BrokerError> {
-    let mut commands = Vec::new();
-    for (key, value) in after {
-        if before.get(key) != Some(value) {
-            commands.push((key.clone(), Some(value.clone())));
-        }
-    }
-    for key in before.keys() {
-        if !after.contains_key(key) {
-            commands.push((key.clone(), None));
-        }
-    }
-    let handle = tokio::runtime::Handle::current();
-    tokio::task::block_in_place(|| {
-        handle.block_on(async {
-            let changed = !commands.is_empty();
-            for (key, value) in commands {
-                cluster
-                    .propose(controller::MetadataCommand::SetConfig {
-                        resource: controller::ConfigResource::Topic(topic.to_string()),
-                        key,
-                        value,
-                    })
-                    .await?;
-            }
-            // Answer once this node's view shows the change (the metadata task applies it); the
-            // change is committed either way, so a slow apply still answers success.
-            if changed {
-                let _ = broker
-                    .metadata
-                    .wait_for(crate::broker::METADATA_APPLY_TIMEOUT, |_| {
-                        metadata_shows(broker, topic, after)
-                    })
-                    .await;
-            }
-            Ok::<(), BrokerError>(())
-        })
-    })?;
-    tracing::info!(topic, overrides = ?after, "altered topic config through the controller");
-    Ok(())
-}
-
-/// Runs `alter` on each resource of an AlterConfigs or IncrementalAlterConfigs request, in
-/// order, except resources named more than once, which all get INVALID_REQUEST as in Kafka.
-pub fn alter_each_resource<R>(
+/// The resources of an AlterConfigs or IncrementalAlterConfigs request, in order, each with
+/// the refusal it gets without being altered: INVALID_REQUEST for every resource named more
+/// than once, as in Kafka. The handlers alter the others, one after the other.
+pub fn refuse_repeated_resources<R>(
     resources: Vec<R>,
     key: impl Fn(&R) -> (i8, String),
-    mut alter: impl FnMut(&R) -> Result<(), BrokerError>,
-) -> Vec<(R, Result<(), BrokerError>)> {
+) -> Vec<(R, Option<BrokerError>)> {
     let duplicates = repeated(resources.iter().map(&key));
     resources
         .into_iter()
         .map(|resource| {
-            let result = if duplicates.contains(&key(&resource)) {
-                Err(BrokerError::InvalidRequest(
-                    "the resource is given more than once".into(),
-                ))
-            } else {
-                alter(&resource)
-            };
-            (resource, result)
+            let refusal = duplicates.contains(&key(&resource)).then(|| {
+                BrokerError::InvalidRequest("the resource is given more than once".into())
+            });
+            (resource, refusal)
         })
         .collect()
 }

@@ -1,6 +1,7 @@
-//! The internal topic `__consumer_offsets` on this broker: creating it at start, appending the
-//! group coordinator's records to one of its partitions as one batch, and reading a partition
-//! back to rebuild a coordinator (`GroupCoordinator::replay`).
+//! The internal topic `__consumer_offsets` on this broker: creating it at start (through the
+//! metadata writer, like any topic), appending the group coordinator's records to one of its
+//! partitions as one batch, and reading a partition back to rebuild a coordinator
+//! (`GroupCoordinator::replay`).
 //!
 //! The records are Kafka's coordinator records (`coordinator::records`), so tools that read the
 //! topic understand them. The topic is `cleanup.policy=compact` as in Kafka; until compaction
@@ -11,14 +12,17 @@
 //! (`group_coordinator.rs`).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use coordinator::{CoordinatorRecord, GroupCoordinator, OFFSETS_TOPIC};
+use protocol::ErrorCode;
 use protocol::records::{
     Record, RecordBatchBuilder, RecordBatches, RecordsError, decode_batch_records,
 };
 
-use crate::broker::{Broker, TOPIC_PARTITIONS_MAX};
+use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::metadata_writer::NewTopic;
 use crate::partitions::Partition;
 
 /// Bytes read from the log per step of a replay.
@@ -26,35 +30,42 @@ const REPLAY_READ_BYTES: u64 = 1 << 20;
 /// Largest decompressed batch a replay accepts (decompression bombs).
 const REPLAY_DECOMPRESSED_BYTES_MAX: usize = 64 << 20;
 
-/// Creates `__consumer_offsets` with `offsets.topic.num.partitions` partitions unless it exists,
+/// Creates `__consumer_offsets` with `offsets.topic.num.partitions` partitions and
+/// `replication_factor` replicas unless it exists, makes sure this node's logs of it are open,
 /// and returns its partition count (an existing topic keeps the count it was created with, as
 /// in Kafka, because groups are placed by `hash % count`).
-pub fn ensure_topic(broker: &Broker) -> Result<i32, BrokerError> {
-    if let Some(topic) = broker.metadata.topic(OFFSETS_TOPIC) {
-        if broker.cluster.get().is_some() {
-            // The metadata task opens the partitions assigned here.
-            return Ok(topic.partitions);
+pub async fn ensure_topic(
+    broker: &Arc<Broker>,
+    replication_factor: i16,
+) -> Result<i32, BrokerError> {
+    let writer = broker.metadata_writer;
+    let topic = match broker.metadata.topic(OFFSETS_TOPIC) {
+        Some(topic) => topic,
+        None => {
+            let created = writer
+                .create_topic(
+                    broker,
+                    NewTopic {
+                        name: OFFSETS_TOPIC.to_string(),
+                        partitions: broker.config.offsets_topic_partitions,
+                        replication_factor,
+                        assignment: None,
+                        configs: topic_configs(),
+                        validate_only: false,
+                    },
+                )
+                .await;
+            match created {
+                Ok(topic) => topic,
+                // Created meanwhile (by a client, or another broker of the cluster).
+                Err(error) if error.error_code() == ErrorCode::TopicAlreadyExists => {
+                    broker.metadata.topic(OFFSETS_TOPIC).ok_or(error)?
+                }
+                Err(error) => return Err(error),
+            }
         }
-        let topic_config = broker.topic_config(&topic.configs)?;
-        broker.replicas.open_partitions(
-            &topic.name,
-            topic.uuid(),
-            0,
-            topic.partitions,
-            topic_config,
-        )?;
-        return Ok(topic.partitions);
-    }
-    let partitions = broker.config.offsets_topic_partitions;
-    if !(1..=TOPIC_PARTITIONS_MAX).contains(&partitions) {
-        return Err(BrokerError::InvalidPartitions(partitions));
-    }
-    if broker.cluster.get().is_some() {
-        return Err(BrokerError::CoordinatorNotAvailable(format!(
-            "{OFFSETS_TOPIC} does not exist yet"
-        )));
-    }
-    let topic = broker.create_topic(OFFSETS_TOPIC, partitions, 1, topic_configs(), false)?;
+    };
+    writer.open_local_partitions(broker, &topic).await?;
     Ok(topic.partitions)
 }
 

@@ -28,8 +28,15 @@ pub enum BrokerError {
     UnknownTopic(String),
     #[error("unknown topic or partition {topic}-{partition}")]
     UnknownTopicOrPartition { topic: String, partition: i32 },
+    /// A topic that may not be used this way (an internal topic written by a client).
     #[error("invalid topic name {name:?}: {reason}")]
     InvalidTopic { name: String, reason: &'static str },
+    /// A name that breaks Kafka's topic-name rules (`protocol::topic`).
+    #[error("invalid topic name {name:?}: {reason}")]
+    InvalidTopicName {
+        name: String,
+        reason: protocol::topic::InvalidTopicName,
+    },
     #[error("invalid partition count {0}")]
     InvalidPartitions(i32),
     #[error("invalid partition count: {0}")]
@@ -97,6 +104,10 @@ pub enum BrokerError {
     Controller(controller::ControllerError),
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// Work handed to the blocking pool did not finish (it panicked, or the runtime is
+    /// stopping); what it changed is unknown to the request.
+    #[error("{what} did not finish: {reason}")]
+    BlockingTaskFailed { what: &'static str, reason: String },
     /// A replica fetch from a broker that holds no replica here (a single node has no
     /// followers); Kafka's `Partition.followerReplicaOrThrow`.
     #[error("broker {replica_id} is not a replica of this partition")]
@@ -144,7 +155,9 @@ impl BrokerError {
             BrokerError::UnknownTopic(_) | BrokerError::UnknownTopicOrPartition { .. } => {
                 ErrorCode::UnknownTopicOrPartition
             }
-            BrokerError::InvalidTopic { .. } => ErrorCode::InvalidTopicException,
+            BrokerError::InvalidTopic { .. } | BrokerError::InvalidTopicName { .. } => {
+                ErrorCode::InvalidTopicException
+            }
             BrokerError::InvalidPartitions(_) | BrokerError::InvalidPartitionCount(_) => {
                 ErrorCode::InvalidPartitions
             }
@@ -171,6 +184,7 @@ impl BrokerError {
             BrokerError::NotController(_) => ErrorCode::NotController,
             BrokerError::Controller(error) => controller_error_code(error),
             BrokerError::Unsupported(_) => ErrorCode::UnsupportedVersion,
+            BrokerError::BlockingTaskFailed { .. } => ErrorCode::UnknownServerError,
             // Kafka: UNKNOWN_LEADER_EPOCH when the follower named an epoch (it retries).
             BrokerError::UnknownReplica {
                 leader_epoch_given: true,
@@ -197,6 +211,9 @@ impl BrokerError {
         let internal = match self {
             BrokerError::Io { what, .. } => Some(format!("{what} failed on the broker")),
             BrokerError::Config(_) => Some("a configuration error on the broker".to_string()),
+            BrokerError::BlockingTaskFailed { what, .. } => {
+                Some(format!("{what} failed on the broker"))
+            }
             BrokerError::Storage(StorageError::Io { context, .. }) => {
                 Some(format!("{context} failed on the broker"))
             }

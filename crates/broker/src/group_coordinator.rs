@@ -219,10 +219,10 @@ impl GroupCoordinatorService {
         }
     }
 
-    /// Creates `__consumer_offsets` if absent and loads every shard from its partition. Called
-    /// once from `Broker::open`, before the listener serves requests.
-    pub fn start(&self, broker: &Broker) -> Result<(), BrokerError> {
-        let partitions = consumer_offsets::ensure_topic(broker)?;
+    /// Makes one shard per partition of `__consumer_offsets` (`partitions` of them; the topic
+    /// exists by now, `Broker::start_groups`) and loads each from its partition. Called once,
+    /// on the blocking pool: loading replays the partitions.
+    pub fn start(&self, broker: &Broker, partitions: i32) {
         let shards: Box<[Mutex<Shard>]> = (0..partitions)
             .map(|partition| {
                 Mutex::new(Shard {
@@ -248,7 +248,6 @@ impl GroupCoordinatorService {
         self.started.send_replace(true);
         // The timer task learns of the new shards' deadlines.
         self.deadlines_changed.notify_waiters();
-        Ok(())
     }
 
     /// Completes once [`GroupCoordinatorService::start`] has made the shards.

@@ -18,6 +18,7 @@ pub mod group_coordinator;
 pub mod handlers;
 pub mod log_validator;
 pub mod metadata;
+pub mod metadata_writer;
 pub mod partitions;
 pub mod producer_ids;
 pub mod replica;
@@ -154,12 +155,11 @@ pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError>
     let group_loader = if broker.cluster.get().is_some() {
         tokio::spawn(cluster::start_groups(broker.clone(), shutdown_rx.clone()))
     } else {
-        tokio::task::spawn_blocking({
-            let broker = broker.clone();
-            move || {
-                if let Err(error) = broker.start_groups() {
-                    tracing::error!(%error, "starting the group coordinator");
-                }
+        let broker = broker.clone();
+        tokio::spawn(async move {
+            // A single node hosts the one replica of each partition.
+            if let Err(error) = broker.start_groups(1).await {
+                tracing::error!(%error, "starting the group coordinator");
             }
         })
     };

@@ -31,7 +31,7 @@ fn code(raw: i16) -> ErrorCode {
 
 async fn start() -> TestBroker {
     let broker = TestBroker::start(&[("offsets.topic.num.partitions", "3")]).await;
-    create_topic(&broker, TOPIC, 6, &[]);
+    create_topic(&broker, TOPIC, 6, &[]).await;
     broker
 }
 

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -25,11 +24,7 @@ const TOPIC: &str = "fetched";
 
 async fn start(partitions: i32) -> TestBroker {
     let broker = TestBroker::start(&[]).await;
-    broker
-        .running
-        .broker
-        .create_topic(TOPIC, partitions, 1, BTreeMap::new(), false)
-        .expect("create topic");
+    common::produce::create_topic(&broker, TOPIC, partitions, &[]).await;
     broker
 }
 

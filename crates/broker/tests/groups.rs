@@ -39,7 +39,7 @@ async fn start() -> TestBroker {
         ("offsets.topic.num.partitions", "3"),
     ])
     .await;
-    common::produce::create_topic(&broker, "t", 2, &[]);
+    common::produce::create_topic(&broker, "t", 2, &[]).await;
     broker
 }
 

@@ -72,7 +72,7 @@ async fn init_producer_id_gives_distinct_ids_and_refuses_transactional_ids() {
 #[tokio::test]
 async fn duplicates_get_the_original_offset_and_gaps_are_out_of_order() {
     let broker = TestBroker::start(&[]).await;
-    create_topic(&broker, "t", 1, &[]);
+    create_topic(&broker, "t", 1, &[]).await;
     let mut client = broker.client().await;
     let (_, producer_id, epoch) = init_producer_id(&mut client, 4).await;
     let first = idempotent_batch(producer_id, epoch, 0, 3);
@@ -136,7 +136,7 @@ async fn duplicates_get_the_original_offset_and_gaps_are_out_of_order() {
 #[tokio::test]
 async fn producer_state_survives_a_restart() {
     let broker = TestBroker::start(&[]).await;
-    create_topic(&broker, "t", 1, &[]);
+    create_topic(&broker, "t", 1, &[]).await;
     let mut client = broker.client().await;
     let (_, producer_id, epoch) = init_producer_id(&mut client, 4).await;
     let first = idempotent_batch(producer_id, epoch, 0, 4);

@@ -66,7 +66,7 @@ fn commit(topics: Vec<(String, Uuid, Vec<i32>)>, offset: i64) -> OffsetCommitReq
 #[tokio::test]
 async fn produce_v13_names_topics_by_id() {
     let broker = TestBroker::start(&[]).await;
-    create_topic(&broker, "by-id", 1, &[]);
+    create_topic(&broker, "by-id", 1, &[]).await;
     let id = topic_id(&broker, "by-id");
     let mut client = broker.client().await;
 
@@ -96,7 +96,7 @@ async fn produce_v13_names_topics_by_id() {
 #[tokio::test]
 async fn offset_commit_refuses_topics_and_partitions_that_do_not_exist() {
     let broker = TestBroker::start(&[("group.initial.rebalance.delay.ms", "0")]).await;
-    create_topic(&broker, "exists", 2, &[]);
+    create_topic(&broker, "exists", 2, &[]).await;
     let mut client = broker.client().await;
     let request = commit(
         vec![
@@ -131,7 +131,7 @@ async fn offset_commit_refuses_topics_and_partitions_that_do_not_exist() {
 #[tokio::test]
 async fn offset_commit_and_fetch_v10_name_topics_by_id() {
     let broker = TestBroker::start(&[("group.initial.rebalance.delay.ms", "0")]).await;
-    create_topic(&broker, "ids", 1, &[]);
+    create_topic(&broker, "ids", 1, &[]).await;
     let id = topic_id(&broker, "ids");
     let unknown = Uuid([3; 16]);
     let mut client = broker.client().await;
@@ -229,7 +229,7 @@ async fn api_versions_v5_asks_a_client_of_another_cluster_to_rebootstrap() {
 #[tokio::test]
 async fn list_offsets_v11_earliest_pending_upload_without_tiered_storage() {
     let broker = TestBroker::start(&[]).await;
-    create_topic(&broker, "lo", 1, &[]);
+    create_topic(&broker, "lo", 1, &[]).await;
     let mut client = broker.client().await;
     let found = list_offset(&mut client, 11, "lo", 0, -6).await;
     assert_eq!(code(found.error_code), ErrorCode::None);

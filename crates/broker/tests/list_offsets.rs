@@ -29,7 +29,7 @@ async fn three_batches(client: &mut common::TestClient) {
 #[tokio::test]
 async fn by_timestamp_finds_the_exact_record() {
     let broker = TestBroker::start(&[]).await;
-    create_topic(&broker, "t", 1, &[]);
+    create_topic(&broker, "t", 1, &[]).await;
     let mut client = broker.client().await;
     three_batches(&mut client).await;
     for (target, offset, timestamp) in [
@@ -62,7 +62,7 @@ async fn by_timestamp_finds_the_exact_record() {
 #[tokio::test]
 async fn special_timestamps_and_errors() {
     let broker = TestBroker::start(&[]).await;
-    create_topic(&broker, "t", 1, &[]);
+    create_topic(&broker, "t", 1, &[]).await;
     let mut client = broker.client().await;
     // Empty log.
     assert_eq!(list_offset(&mut client, 9, "t", 0, -3).await.offset, -1);
@@ -108,7 +108,7 @@ async fn delete_records(client: &mut common::TestClient, offset: i64) -> (i16, i
 #[tokio::test]
 async fn delete_records_moves_the_log_start_offset() {
     let broker = TestBroker::start(&[]).await;
-    create_topic(&broker, "t", 1, &[]);
+    create_topic(&broker, "t", 1, &[]).await;
     let mut client = broker.client().await;
     three_batches(&mut client).await;
     assert_eq!(delete_records(&mut client, 4).await, (0, 4));

@@ -20,7 +20,7 @@ fn code(error: ErrorCode) -> i16 {
 #[tokio::test]
 async fn produce_assigns_offsets_and_list_offsets_reads_them_back() {
     let broker = TestBroker::start(&[]).await;
-    create_topic(&broker, "orders", 2, &[]);
+    create_topic(&broker, "orders", 2, &[]).await;
     let mut client = broker.client().await;
     let base = now_ms();
     for (version, expected_base) in [(3, 0), (9, 3), (11, 6)] {
@@ -57,7 +57,7 @@ async fn produce_assigns_offsets_and_list_offsets_reads_them_back() {
 #[tokio::test]
 async fn produce_v0_to_v2_is_unsupported_and_unknown_topics_are_not_created() {
     let broker = TestBroker::start(&[]).await;
-    create_topic(&broker, "t", 1, &[]);
+    create_topic(&broker, "t", 1, &[]).await;
     let mut client = broker.client().await;
     let response = produce(
         &mut client,
@@ -103,7 +103,7 @@ async fn produce_v0_to_v2_is_unsupported_and_unknown_topics_are_not_created() {
 #[tokio::test]
 async fn invalid_acks_are_refused_for_every_partition() {
     let broker = TestBroker::start(&[]).await;
-    create_topic(&broker, "t", 1, &[]);
+    create_topic(&broker, "t", 1, &[]).await;
     let mut client = broker.client().await;
     for acks in [2, -2, 5] {
         let response = produce(
@@ -130,7 +130,7 @@ async fn invalid_acks_are_refused_for_every_partition() {
 #[tokio::test]
 async fn bad_crc_is_corrupt_message_and_nothing_is_appended() {
     let broker = TestBroker::start(&[]).await;
-    create_topic(&broker, "t", 1, &[]);
+    create_topic(&broker, "t", 1, &[]).await;
     let mut client = broker.client().await;
     let mut bytes = batch(2, now_ms()).build().unwrap().to_vec();
     let last = bytes.len() - 1;
@@ -159,7 +159,7 @@ async fn bad_crc_is_corrupt_message_and_nothing_is_appended() {
 #[tokio::test]
 async fn malformed_batches_are_invalid_record() {
     let broker = TestBroker::start(&[]).await;
-    create_topic(&broker, "t", 1, &[]);
+    create_topic(&broker, "t", 1, &[]).await;
     let mut client = broker.client().await;
     let good = batch(2, now_ms()).build().unwrap();
     let two_batches: Bytes = [good.clone(), good.clone()].concat().into();
@@ -200,7 +200,7 @@ async fn malformed_batches_are_invalid_record() {
 #[tokio::test]
 async fn batch_larger_than_max_message_bytes_is_message_too_large() {
     let broker = TestBroker::start(&[]).await;
-    create_topic(&broker, "small", 1, &[("max.message.bytes", "200")]);
+    create_topic(&broker, "small", 1, &[("max.message.bytes", "200")]).await;
     let mut client = broker.client().await;
     let big = batch(20, now_ms()).build().unwrap();
     assert!(big.len() > 200);
@@ -222,7 +222,7 @@ async fn batch_larger_than_max_message_bytes_is_message_too_large() {
 #[tokio::test]
 async fn zstd_needs_produce_v7() {
     let broker = TestBroker::start(&[]).await;
-    create_topic(&broker, "t", 1, &[]);
+    create_topic(&broker, "t", 1, &[]).await;
     let mut client = broker.client().await;
     let zstd = batch(3, now_ms())
         .compression(Compression::Zstd)
@@ -242,7 +242,7 @@ async fn zstd_needs_produce_v7() {
 #[tokio::test]
 async fn compacted_topic_refuses_null_keys() {
     let broker = TestBroker::start(&[]).await;
-    create_topic(&broker, "compacted", 1, &[("cleanup.policy", "compact")]);
+    create_topic(&broker, "compacted", 1, &[("cleanup.policy", "compact")]).await;
     let mut client = broker.client().await;
     let mut builder = RecordBatchBuilder::new()
         .base_timestamp(now_ms())
@@ -267,7 +267,7 @@ async fn compacted_topic_refuses_null_keys() {
 #[tokio::test]
 async fn decompression_bomb_is_refused_and_the_broker_stays_up() {
     let broker = TestBroker::start(&[]).await;
-    create_topic(&broker, "compacted", 1, &[("cleanup.policy", "compact")]);
+    create_topic(&broker, "compacted", 1, &[("cleanup.policy", "compact")]).await;
     let mut client = broker.client().await;
     let mut bomb = RecordBatchBuilder::new()
         .base_timestamp(now_ms())
@@ -311,7 +311,8 @@ async fn timestamps_outside_the_topic_bounds_are_invalid_timestamp() {
             ("message.timestamp.after.max.ms", "60000"),
             ("message.timestamp.before.max.ms", "60000"),
         ],
-    );
+    )
+    .await;
     let mut client = broker.client().await;
     let now = now_ms();
     for (name, base) in [("future", now + 3_600_000), ("past", now - 3_600_000)] {
@@ -342,7 +343,8 @@ async fn log_append_time_topic_reports_the_append_time() {
         "t",
         1,
         &[("message.timestamp.type", "LogAppendTime")],
-    );
+    )
+    .await;
     let mut client = broker.client().await;
     let before = now_ms();
     let response = produce(&mut client, 9, "t", 0, 1, batch(3, 1_000).build().unwrap()).await;
@@ -363,7 +365,7 @@ async fn log_append_time_topic_reports_the_append_time() {
 #[tokio::test]
 async fn acks_all_needs_min_insync_replicas_of_one() {
     let broker = TestBroker::start(&[]).await;
-    create_topic(&broker, "t", 1, &[("min.insync.replicas", "2")]);
+    create_topic(&broker, "t", 1, &[("min.insync.replicas", "2")]).await;
     let mut client = broker.client().await;
     let response = produce(
         &mut client,
@@ -393,7 +395,7 @@ async fn acks_all_needs_min_insync_replicas_of_one() {
 #[tokio::test]
 async fn acks_zero_appends_without_a_response() {
     let broker = TestBroker::start(&[]).await;
-    create_topic(&broker, "t", 1, &[]);
+    create_topic(&broker, "t", 1, &[]).await;
     let mut client = broker.client().await;
     for _ in 0..3 {
         let request =

@@ -23,7 +23,7 @@ const SET: i8 = 0;
 #[tokio::test]
 async fn retention_ms_altered_at_runtime_deletes_old_segments() {
     let broker = TestBroker::start(&[("log.retention.check.interval.ms", "100")]).await;
-    create_topic(&broker, "aged", 1, &[("segment.bytes", "1024")]);
+    create_topic(&broker, "aged", 1, &[("segment.bytes", "1024")]).await;
     let mut client = broker.client().await;
     let hour_ago = now_ms() - 3_600_000;
     for _ in 0..20 {

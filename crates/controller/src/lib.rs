@@ -9,7 +9,8 @@
 //! by the caller's `now_ms` and returns commands to propose) or the broker's data path. See
 //! docs/internals/controller.md.
 //!
-//! Dependencies: none of Runnel's crates; the broker depends on it.
+//! Dependencies: `protocol` only for `protocol::topic` (Kafka's topic-name rules and the
+//! per-topic partition limit, shared with the broker; no I/O); the broker depends on it.
 //!
 //! Replication is in `raft/`: the metadata log on openraft (`=0.10.0-alpha.37`), with our own
 //! fsyncing log store, state-machine store with snapshots, and network behind
@@ -40,7 +41,7 @@ pub use image::{
 };
 pub use liveness::{BROKER_SESSION_TIMEOUT_MS_DEFAULT, BrokerSessions, preferred_elections};
 pub use placement::place_replicas;
-pub use topics::{PARTITIONS_PER_TOPIC_MAX, TOPIC_NAME_BYTES_MAX, validate_topic_name};
+pub use topics::validate_topic_name;
 pub mod raft;
 
 pub use raft::{

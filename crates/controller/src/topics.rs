@@ -1,41 +1,26 @@
 //! Topic commands: CreateTopic (placed or manual assignment), DeleteTopic, CreatePartitions.
 //!
+//! Topic names and the per-topic partition limit are `protocol::topic`'s rules, the same ones
+//! the broker checks before it proposes a command.
+//!
 //! A new partition's ISR is its eligible replicas and its leader the first of them, at leader
 //! and partition epoch 0. Validation comes before any change, so a rejected command leaves the
 //! image unchanged.
 
 use std::collections::BTreeMap;
 
+use protocol::topic::PARTITIONS_PER_TOPIC_MAX;
+
 use crate::command::Outcome;
 use crate::error::ControllerError;
 use crate::image::{BrokerId, MetadataImage, PartitionState, TopicId, TopicImage};
 use crate::placement::place_replicas;
 
-/// The most partitions one topic may have; bounds the work of one command.
-pub const PARTITIONS_PER_TOPIC_MAX: i32 = 100_000;
-
-/// Kafka's limit on a topic name's length (`Topic.MAX_NAME_LENGTH`).
-pub const TOPIC_NAME_BYTES_MAX: usize = 249;
-
-/// Kafka's topic-name rules (`org.apache.kafka.common.internals.Topic.validate`).
+/// Kafka's topic-name rules (`protocol::topic`, shared with the broker), as a controller error.
 pub fn validate_topic_name(name: &str) -> Result<(), ControllerError> {
-    let reason = if name.is_empty() {
-        "it is empty"
-    } else if name == "." || name == ".." {
-        "it is \".\" or \"..\""
-    } else if name.len() > TOPIC_NAME_BYTES_MAX {
-        "it is longer than 249 characters"
-    } else if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-    {
-        "it has characters other than ASCII alphanumerics, '.', '_' and '-'"
-    } else {
-        return Ok(());
-    };
-    Err(ControllerError::InvalidTopicName {
+    protocol::topic::validate_topic_name(name).map_err(|reason| ControllerError::InvalidTopicName {
         name: name.to_owned(),
-        reason: reason.to_owned(),
+        reason: reason.to_string(),
     })
 }
 

@@ -4,7 +4,8 @@
 //!
 //! Layers, bottom up: [`codec`] (primitive readers and writers, the chunked encoder),
 //! [`generated`] (one module per message, written by `cargo xtask codegen` from the JSON specs),
-//! [`frame`] (headers and whole frames), [`records`] (record batches), [`ErrorCode`].
+//! [`frame`] (headers and whole frames), [`records`] (record batches), [`ErrorCode`], [`topic`]
+//! (Kafka's topic-name rules and the per-topic partition limit).
 
 pub mod codec;
 mod error_code;
@@ -19,6 +20,7 @@ pub mod frame;
 )]
 pub mod generated;
 pub mod records;
+pub mod topic;
 
 pub use codec::{DecodeError, EncodeError, Encoder, FrameChunk, Message, Records, Uuid};
 pub use error_code::ErrorCode;

@@ -348,9 +348,6 @@ pub async fn start_groups(broker: Arc<Broker>, mut shutdown: watch::Receiver<boo
         if *shutdown.borrow() {
             return;
         }
-        if broker.metadata.topic(OFFSETS_TOPIC).is_some() {
-            break;
-        }
         // Marked seen before the checks, so a change in between wakes the wait below.
         images.borrow_and_update();
         let eligible = cluster
@@ -359,22 +356,10 @@ pub async fn start_groups(broker: Arc<Broker>, mut shutdown: watch::Receiver<boo
             .values()
             .filter(|b| b.is_eligible())
             .count();
-        if cluster.broker_epoch() >= 0 && eligible >= replication_factor.max(1) as usize {
-            let created = broker
-                .create_topic_anywhere(
-                    OFFSETS_TOPIC,
-                    broker.config.offsets_topic_partitions,
-                    replication_factor,
-                    None,
-                    crate::consumer_offsets::topic_configs(),
-                    false,
-                )
-                .await;
-            match created {
-                Ok(_) | Err(BrokerError::TopicAlreadyExists(_)) => continue,
-                Err(BrokerError::Controller(ControllerError::TopicAlreadyExists { .. })) => {
-                    continue;
-                }
+        let ready = cluster.broker_epoch() >= 0 && eligible >= replication_factor.max(1) as usize;
+        if ready || broker.metadata.topic(OFFSETS_TOPIC).is_some() {
+            match broker.start_groups(replication_factor).await {
+                Ok(()) => return,
                 Err(error) => tracing::debug!(%error, "creating {OFFSETS_TOPIC}; retrying"),
             }
         }
@@ -386,10 +371,6 @@ pub async fn start_groups(broker: Arc<Broker>, mut shutdown: watch::Receiver<boo
             _ = tokio::time::sleep(GROUPS_START_RECHECK) => {}
             _ = shutdown.changed() => {}
         }
-    }
-    let started = tokio::task::spawn_blocking(move || broker.start_groups()).await;
-    if let Ok(Err(error)) = started {
-        tracing::error!(%error, "starting the group coordinator");
     }
 }
 

@@ -15,8 +15,8 @@ use protocol::generated::alter_configs_response::AlterConfigsResourceResponse;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::config_admin::{
-    RESOURCE_BROKER, RESOURCE_TOPIC, alter_each_resource, alter_topic_overrides,
-    check_broker_resource, refuse_broker_alteration,
+    RESOURCE_BROKER, RESOURCE_TOPIC, check_broker_resource, refuse_broker_alteration,
+    refuse_repeated_resources,
 };
 use crate::error::BrokerError;
 
@@ -26,25 +26,26 @@ pub async fn handle(
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
     let validate_only = request.validate_only;
-    let responses = alter_each_resource(
-        request.resources,
-        |r| (r.resource_type, r.resource_name.clone()),
-        |resource| alter(broker, resource, validate_only),
-    )
-    .into_iter()
-    .map(|(resource, result)| {
+    let resources = refuse_repeated_resources(request.resources, |r| {
+        (r.resource_type, r.resource_name.clone())
+    });
+    let mut responses = Vec::with_capacity(resources.len());
+    for (resource, refusal) in resources {
+        let result = match refusal {
+            Some(error) => Err(error),
+            None => alter(broker, &resource, validate_only).await,
+        };
         if let Err(error) = &result {
             tracing::debug!(resource = %resource.resource_name, client = context.client_id(), %error, "alter configs failed");
         }
-        AlterConfigsResourceResponse {
+        responses.push(AlterConfigsResourceResponse {
             error_code: crate::error::code_of(&result),
             error_message: result.err().and_then(|error| error.message()),
             resource_type: resource.resource_type,
             resource_name: resource.resource_name,
             ..Default::default()
-        }
-    })
-        .collect();
+        });
+    }
     AlterConfigsResponse {
         throttle_time_ms: 0,
         responses,
@@ -52,7 +53,7 @@ pub async fn handle(
     }
 }
 
-fn alter(
+async fn alter(
     broker: &Arc<Broker>,
     resource: &AlterConfigsResource,
     validate_only: bool,
@@ -71,9 +72,12 @@ fn alter(
     }
     match resource.resource_type {
         RESOURCE_TOPIC => {
-            alter_topic_overrides(broker, &resource.resource_name, validate_only, |_| {
-                Ok(configs)
-            })
+            broker
+                .metadata_writer
+                .alter_topic_config(broker, &resource.resource_name, validate_only, |_| {
+                    Ok(configs)
+                })
+                .await
         }
         RESOURCE_BROKER => {
             check_broker_resource(&broker.config, &resource.resource_name)?;

@@ -6,8 +6,11 @@
 //! Kafka 4 serves v2-7; v0-1 are served too (the codec has them and they differ only in fields
 //! the codec drops), so older admin clients keep working.
 //!
-//! On a single node the only valid replica is this broker: an assignment naming any other node
-//! is INVALID_REPLICA_ASSIGNMENT, a replication factor other than 1 INVALID_REPLICATION_FACTOR.
+//! This file owns the request's own rules (entries named twice, counts and assignments given
+//! together, assignment numbering, null or repeated configs); the checks of the topic itself
+//! and the change are the metadata writer's (`metadata_writer.rs`). On a single node the only
+//! valid replica is this broker: an assignment naming any other node is
+//! INVALID_REPLICA_ASSIGNMENT, a replication factor other than 1 INVALID_REPLICATION_FACTOR.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -20,9 +23,10 @@ use protocol::generated::create_topics_response::{CreatableTopicConfigs, Creatab
 
 use super::RequestContext;
 use crate::broker::Broker;
-use crate::config_admin::{topic_entries, validate_topic_overrides};
+use crate::config_admin::topic_entries;
 use crate::error::BrokerError;
 use crate::metadata::TopicMetadata;
+use crate::metadata_writer::NewTopic;
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -54,25 +58,12 @@ pub async fn handle(
 }
 
 async fn create(
-    broker: &Broker,
+    broker: &Arc<Broker>,
     topic: &CreatableTopic,
     validate_only: bool,
 ) -> Result<TopicMetadata, BrokerError> {
-    let mut assignment = None;
-    let (partitions, replication_factor) = if topic.assignments.is_empty() {
-        (topic.num_partitions, topic.replication_factor)
-    } else if broker.cluster.get().is_some() {
-        if topic.num_partitions != -1 || topic.replication_factor != -1 {
-            return Err(BrokerError::InvalidRequest(
-                "both num_partitions or replication_factor and assignments were set; \
-                 only one of the two may be used"
-                    .into(),
-            ));
-        }
-        let mut sorted: Vec<_> = topic.assignments.iter().collect();
-        sorted.sort_by_key(|a| a.partition_index);
-        assignment = Some(sorted.iter().map(|a| a.broker_ids.clone()).collect());
-        (-1, -1)
+    let assignment = if topic.assignments.is_empty() {
+        None
     } else {
         if topic.num_partitions != -1 || topic.replication_factor != -1 {
             return Err(BrokerError::InvalidRequest(
@@ -81,7 +72,7 @@ async fn create(
                     .into(),
             ));
         }
-        check_assignments(broker, topic)?
+        Some(assignment_by_partition(topic)?)
     };
     let mut configs = BTreeMap::new();
     for config in &topic.configs {
@@ -95,41 +86,38 @@ async fn create(
             )));
         }
     }
-    validate_topic_overrides(&configs)?;
-    broker
-        .create_topic_anywhere(
-            &topic.name,
-            partitions,
-            replication_factor,
-            assignment,
-            configs,
-            validate_only,
-        )
-        .await
+    let request = NewTopic {
+        name: topic.name.clone(),
+        partitions: topic.num_partitions,
+        replication_factor: topic.replication_factor,
+        assignment,
+        configs,
+        validate_only,
+    };
+    broker.metadata_writer.create_topic(broker, request).await
 }
 
-/// Checks explicit assignments: partitions 0..n, each replicated on exactly this broker.
-/// Returns the partition count and replication factor they imply.
-fn check_assignments(broker: &Broker, topic: &CreatableTopic) -> Result<(i32, i16), BrokerError> {
-    let node = broker.config.node_id;
+/// The explicit assignments as the brokers of partition `i` at index `i`: the partitions must
+/// be numbered 0 to n-1, each exactly once (Kafka's INVALID_REPLICA_ASSIGNMENT otherwise).
+fn assignment_by_partition(topic: &CreatableTopic) -> Result<Vec<Vec<i32>>, BrokerError> {
     let count = topic.assignments.len();
-    let mut indexes = HashSet::with_capacity(count);
+    let mut by_partition: Vec<Option<Vec<i32>>> = vec![None; count];
     for assignment in &topic.assignments {
         let index = assignment.partition_index;
-        if index < 0 || index as usize >= count || !indexes.insert(index) {
-            return Err(BrokerError::InvalidReplicaAssignment(format!(
-                "partitions must be numbered 0 to {} exactly once; got {index}",
-                count - 1
-            )));
-        }
-        if assignment.broker_ids != [node] {
-            return Err(BrokerError::InvalidReplicaAssignment(format!(
-                "partition {index} is assigned to brokers {:?}; this cluster has only broker {node}",
-                assignment.broker_ids
-            )));
-        }
+        let slot = usize::try_from(index)
+            .ok()
+            .and_then(|i| by_partition.get_mut(i))
+            .filter(|slot| slot.is_none())
+            .ok_or_else(|| {
+                BrokerError::InvalidReplicaAssignment(format!(
+                    "partitions must be numbered 0 to {} exactly once; got {index}",
+                    count - 1
+                ))
+            })?;
+        *slot = Some(assignment.broker_ids.clone());
     }
-    Ok((i32::try_from(count).unwrap_or(i32::MAX), 1))
+    // Every slot is filled: `count` distinct indexes below `count`.
+    Ok(by_partition.into_iter().flatten().collect())
 }
 
 fn result_entry(
@@ -177,6 +165,51 @@ fn result_entry(
                 configs: None,
                 ..Default::default()
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::generated::create_topics_request::CreatableReplicaAssignment;
+
+    fn with_assignments(assignments: &[(i32, &[i32])]) -> CreatableTopic {
+        CreatableTopic {
+            name: "t".into(),
+            num_partitions: -1,
+            replication_factor: -1,
+            assignments: assignments
+                .iter()
+                .map(|(partition_index, brokers)| CreatableReplicaAssignment {
+                    partition_index: *partition_index,
+                    broker_ids: brokers.to_vec(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Goal: explicit assignments come out in partition order whatever order the request gives
+    /// them in, and numbering with a gap, a repeat or a negative index is
+    /// INVALID_REPLICA_ASSIGNMENT (Kafka's `ReplicationControlManager.createTopic`).
+    #[test]
+    fn assignments_are_ordered_by_partition_and_numbered_from_zero() {
+        let topic = with_assignments(&[(1, &[2, 3]), (0, &[1, 2])]);
+        assert_eq!(
+            assignment_by_partition(&topic).unwrap(),
+            vec![vec![1, 2], vec![2, 3]]
+        );
+        for bad in [
+            with_assignments(&[(0, &[1]), (2, &[1])]),
+            with_assignments(&[(0, &[1]), (0, &[1])]),
+            with_assignments(&[(-1, &[1])]),
+        ] {
+            assert!(matches!(
+                assignment_by_partition(&bad),
+                Err(BrokerError::InvalidReplicaAssignment(_))
+            ));
         }
     }
 }

@@ -1,6 +1,7 @@
 //! DeleteTopics (v0-6): deletes topics by name (v0-5 `topic_names`, v6 `topics`) or by topic id
-//! (v6): removes the topic from the metadata, then closes its partition logs and deletes their
-//! data (`ReplicaManager::delete_topic`: renamed first, removed in the background).
+//! (v6), through the metadata writer (`metadata_writer.rs`): the topic leaves the metadata,
+//! then its partition logs are closed and their data deleted (`ReplicaManager::delete_topic`:
+//! renamed first, removed in the background).
 //!
 //! Kafka 4 serves v1-6; v0 is served too (it differs only in the response's throttle time).
 //! With `delete.topic.enable=false` every entry is TOPIC_DELETION_DISABLED (v3+) or
@@ -72,7 +73,7 @@ pub async fn handle(
 }
 
 async fn delete(
-    broker: &Broker,
+    broker: &Arc<Broker>,
     context: &RequestContext,
     target: Target,
 ) -> Result<TopicMetadata, BrokerError> {
@@ -93,24 +94,7 @@ async fn delete(
                 .name
         }
     };
-    if let Some(cluster) = broker.cluster.get() {
-        let topic = broker
-            .metadata
-            .topic(&name)
-            .ok_or_else(|| BrokerError::UnknownTopic(name.clone()))?;
-        cluster
-            .propose(controller::MetadataCommand::DeleteTopic { name: name.clone() })
-            .await?;
-        cluster
-            .wait_for_image(crate::cluster::PROPOSE_TIMEOUT, |image| {
-                !image.topics.contains_key(&name)
-            })
-            .await?;
-        tracing::info!(topic = %name, client = context.client_id(), "deleted topic");
-        return Ok(topic);
-    }
-    let topic = broker.metadata.delete_topic(&name)?;
-    broker.replicas.delete_topic(&name);
+    let topic = broker.metadata_writer.delete_topic(broker, &name).await?;
     tracing::info!(topic = %name, client = context.client_id(), "deleted topic");
     Ok(topic)
 }

@@ -1,9 +1,9 @@
 //! Metadata: the brokers, the cluster id, the controller, and the requested topics with their
 //! partitions, leader, replicas and ISR (on a single node: this broker; in a replicated cluster:
 //! the unfenced brokers and the partition states of the metadata image, with fenced replicas
-//! listed as offline). Unknown topics are created when the request
-//! allows it and `auto.create.topics.enable` is on (librdkafka's and kafka-python's suites rely
-//! on it).
+//! listed as offline). Unknown topics are created (through the metadata writer,
+//! with the broker's default counts) when the request allows it and `auto.create.topics.enable`
+//! is on (librdkafka's and kafka-python's suites rely on it).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use protocol::{ErrorCode, Uuid};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::metadata::TopicMetadata;
+use crate::metadata_writer::NewTopic;
 
 /// Kafka's "authorized operations not requested" marker.
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
@@ -48,10 +49,15 @@ pub async fn handle(
                 (Some(name), _) => match broker.metadata.topic(name) {
                     Some(topic) => topic_entry(broker, &topic),
                     None if allow_auto_create && broker.config.auto_create_topics => {
-                        match broker
-                            .create_topic_anywhere(name, -1, -1, None, BTreeMap::new(), false)
-                            .await
-                        {
+                        let request = NewTopic {
+                            name: name.clone(),
+                            partitions: -1,
+                            replication_factor: -1,
+                            assignment: None,
+                            configs: BTreeMap::new(),
+                            validate_only: false,
+                        };
+                        match broker.metadata_writer.create_topic(broker, request).await {
                             Ok(topic) => topic_entry(broker, &topic),
                             Err(error) => {
                                 error_entry(Some(name.clone()), Uuid::ZERO, error.error_code())

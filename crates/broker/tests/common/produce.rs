@@ -15,16 +15,31 @@ use protocol::records::{Record, RecordBatchBuilder};
 
 use super::{TestBroker, TestClient};
 
-/// Creates a topic with `partitions` and these config overrides.
-pub fn create_topic(broker: &TestBroker, name: &str, partitions: i32, configs: &[(&str, &str)]) {
+/// Creates a topic with `partitions` and these config overrides, through the broker's
+/// metadata writer.
+pub async fn create_topic(
+    broker: &TestBroker,
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) {
     let configs: BTreeMap<String, String> = configs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    let broker = &broker.running.broker;
+    let request = broker::metadata_writer::NewTopic {
+        name: name.to_string(),
+        partitions,
+        replication_factor: 1,
+        assignment: None,
+        configs,
+        validate_only: false,
+    };
     broker
-        .running
-        .broker
-        .create_topic(name, partitions, 1, configs, false)
+        .metadata_writer
+        .create_topic(broker, request)
+        .await
         .expect("topic created");
 }
 
