@@ -85,7 +85,10 @@ pub async fn run(
             Ok(frame) => frame,
             Err(end) => break end,
         };
-        match handle_frame(&broker, peer, frame).await {
+        // Boxed: the handling future holds the largest handler's state, and kept inline it
+        // would sit in every connection's task, idle ones included (it was most of an idle
+        // connection's ~11 KiB). One allocation per request instead.
+        match Box::pin(handle_frame(&broker, peer, frame)).await {
             Ok(Some(chunks)) => {
                 if responses.send(chunks).await.is_err() {
                     break ConnectionEnd::Closed;
@@ -222,4 +225,37 @@ fn encode(
 ) -> Result<Vec<FrameChunk>, ConnectionEnd> {
     protocol::encode_response_frame(correlation_id, version, body)
         .map_err(|e| refuse(prefix, format!("encoding the response: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Goal: an idle connection costs little memory (issue 9: 10,000 idle connections within
+    /// 64 MiB). A connection's task holds its `run` future for its whole life, so everything
+    /// inline in that future is paid per connection even while idle; the request handling is
+    /// boxed per request. Unboxed it made the future over 8 KiB (11.5 KB of RSS per idle
+    /// connection measured); boxed, 3.7 KB. Method: build the future without polling it and
+    /// check its size.
+    #[tokio::test]
+    async fn an_idle_connection_future_stays_small() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let properties = std::collections::BTreeMap::from([(
+            "log.dirs".to_string(),
+            dir.path().to_string_lossy().into_owned(),
+        )]);
+        let config = crate::BrokerConfig::from_properties(&properties).expect("a config");
+        let broker = Broker::open(config).expect("the broker opens");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a listener");
+        let stream = TcpStream::connect(listener.local_addr().expect("its address"))
+            .await
+            .expect("a connection");
+        let peer = stream.local_addr().expect("an address");
+        let (_shutdown, shutdown_rx) = watch::channel(false);
+        let connection = run(broker, stream, peer, shutdown_rx);
+        let size = std::mem::size_of_val(&connection);
+        assert!(size <= 2048, "a connection's future is {size} bytes");
+    }
 }
