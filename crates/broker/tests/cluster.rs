@@ -643,3 +643,91 @@ async fn delete_groups_answers_once_its_tombstones_reach_the_isr() {
         }
     }
 }
+
+/// A measurement, run by hand (issue 9: "a request carrying 8 partitions costs one follower
+/// round trip"): `cargo test --release -p broker --test cluster -- --ignored --nocapture
+/// acks_all_latency`. Three nodes in this process, a topic of 8 partitions all led by node 1
+/// with replicas on all three, acks=all requests of 1 KiB per partition sent one at a time to
+/// the leader: one partition per request, then all 8. If the 8 partitions' replication waits
+/// overlap, the 8-partition request costs about what a 1-partition request costs, not 8 times.
+/// Every answer must be a success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run by hand"]
+async fn acks_all_latency_of_one_and_eight_partitions() {
+    use protocol::codec::Records;
+    use protocol::generated::create_topics_request::CreatableReplicaAssignment;
+    use protocol::generated::produce_request::PartitionProduceData;
+
+    const PARTITIONS: i32 = 8;
+    const ROUNDS: usize = 400;
+    let (_ports, mut nodes) = start_cluster().await;
+    let first = nodes[0].client_port;
+    let mut admin = client(first).await;
+    let mut latency = topic("latency", -1, -1);
+    latency.assignments = (0..PARTITIONS)
+        .map(|partition_index| CreatableReplicaAssignment {
+            partition_index,
+            broker_ids: vec![1, 2, 3],
+            ..Default::default()
+        })
+        .collect();
+    let created = create(&mut admin, vec![latency], false).await;
+    assert_eq!(created, vec![("latency".to_string(), 0)]);
+    let full = vec![1, 2, 3];
+    for partition in 0..PARTITIONS {
+        wait_metadata(first, "a full ISR led by node 1", |m| {
+            partition_state(m, "latency", partition).filter(|(l, isr)| *l == 1 && *isr == full)
+        })
+        .await;
+    }
+    let value = Bytes::from(vec![b'x'; 1024]);
+    let one_record = || {
+        let mut builder = batch(0, now_ms());
+        builder
+            .push(protocol::records::Record {
+                offset_delta: 0,
+                timestamp_delta: 0,
+                key: None,
+                value: Some(value.clone()),
+                headers: Vec::new(),
+            })
+            .expect("a record");
+        builder.build().expect("a batch")
+    };
+    let mut leader = client(nodes[0].client_port).await;
+    for partitions in [1, PARTITIONS, 1, PARTITIONS] {
+        let mut micros = Vec::with_capacity(ROUNDS);
+        for _ in 0..ROUNDS {
+            let mut request = produce_request("latency", 0, -1, one_record());
+            request.topic_data[0].partition_data = (0..partitions)
+                .map(|index| PartitionProduceData {
+                    index,
+                    records: Some(Records::Bytes(one_record())),
+                    ..Default::default()
+                })
+                .collect();
+            let started = std::time::Instant::now();
+            let answer = match leader.send(11, request).await {
+                ResponseBody::Produce(answer) => answer,
+                other => panic!("not a produce response: {other:?}"),
+            };
+            micros.push(started.elapsed().as_micros());
+            for p in &answer.responses[0].partition_responses {
+                assert_eq!(p.error_code, 0, "{p:?}");
+            }
+        }
+        micros.sort_unstable();
+        let at = |q: f64| micros[((micros.len() as f64 * q) as usize).min(micros.len() - 1)];
+        println!(
+            "acks=all, {partitions} partition(s) per request, {ROUNDS} requests: p50 {} us, p90 {} us, p99 {} us",
+            at(0.5),
+            at(0.9),
+            at(0.99)
+        );
+    }
+    for node in nodes.iter_mut() {
+        if let Some(running) = node.running.take() {
+            running.shutdown().await;
+        }
+    }
+}

@@ -91,8 +91,11 @@ impl BrokerConnection {
         };
         let payload = protocol::encode_request(&header, &body)?;
         let size = u32::try_from(payload.len()).map_err(|_| ClientError::FrameSize(-1))?;
-        self.stream.write_all(&size.to_be_bytes()).await?;
-        self.stream.write_all(&payload).await?;
+        // One write: the request goes out in one segment, not a 4-byte one first.
+        let mut frame = Vec::with_capacity(4 + payload.len());
+        frame.extend_from_slice(&size.to_be_bytes());
+        frame.extend_from_slice(&payload);
+        self.stream.write_all(&frame).await?;
         let mut size = [0u8; 4];
         self.stream.read_exact(&mut size).await?;
         let size = i32::from_be_bytes(size);

@@ -63,7 +63,6 @@ pub fn apply(broker: &Arc<Broker>, cluster: &Arc<Cluster>, image: &MetadataImage
             (t.name.clone(), metadata)
         })
         .collect();
-    broker.metadata.replace_topics(topics);
     // Hosted partitions whose topic is gone, or came back under another id.
     let stale: BTreeSet<String> = broker
         .replicas
@@ -152,4 +151,7 @@ pub fn apply(broker: &Arc<Broker>, cluster: &Arc<Cluster>, image: &MetadataImage
             }
         }
     }
+    // Published last: a topic this node shows in Metadata has its local partitions open and
+    // their roles taken, so a client sent here by that answer finds them.
+    broker.metadata.replace_topics(topics);
 }
