@@ -45,6 +45,10 @@
 #   BENCH_KEEP_DATA (0)    keep the brokers' data dirs (removed at exit otherwise)
 #   RUNNEL_BIN (target/release/runnel; not rebuilt here)   CLIENT_BENCH_BIN (built from
 #   bench/client-bench with `go build` into target/client-bench/ when missing or older)
+#   BENCH_CLIENT (franz-go)    the client of create/produce/consume/latency: franz-go
+#   (bench/client-bench, Go) or rdkafka (bench/rdkafka-bench, C on Debian's librdkafka-dev,
+#   installed with apt-get when missing and built with cc into target/rdkafka-bench/); the
+#   idle-connection step always uses the Go program
 # Loopback only. Everything started here is stopped at exit (trap); every loop is bounded.
 
 set -uo pipefail
@@ -74,7 +78,14 @@ BENCH_BROKERS=${BENCH_BROKERS:-runnel kafka}
 BENCH_ONLY=${BENCH_ONLY:-produce consume latency hog conns}
 BENCH_TOOL_TIMEOUT=${BENCH_TOOL_TIMEOUT:-300}
 BENCH_KEEP_DATA=${BENCH_KEEP_DATA:-0}
-CLIENT_BENCH_BIN=${CLIENT_BENCH_BIN:-$REPO/target/client-bench/client-bench}
+BENCH_CLIENT=${BENCH_CLIENT:-franz-go}
+GO_BENCH_BIN=$REPO/target/client-bench/client-bench
+RDKAFKA_BENCH_BIN=$REPO/target/rdkafka-bench/rdkafka-bench
+case "$BENCH_CLIENT" in
+  franz-go) CLIENT_BENCH_BIN=${CLIENT_BENCH_BIN:-$GO_BENCH_BIN} ;;
+  rdkafka) CLIENT_BENCH_BIN=${CLIENT_BENCH_BIN:-$RDKAFKA_BENCH_BIN} ;;
+  *) echo "BENCH_CLIENT is franz-go or rdkafka, not $BENCH_CLIENT" >&2; exit 2 ;;
+esac
 BENCH_OUT=${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/runnel-client-compare.XXXXXX")}
 mkdir -p "$BENCH_OUT/logs"
 RESULTS="$BENCH_OUT/results.tsv"
@@ -109,14 +120,34 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-build_client() {
+build_go_client() {
   local src="$BENCH_DIR/client-bench" newer
-  newer=$(find "$src" -newer "$CLIENT_BENCH_BIN" -name '*.go' -o -newer "$CLIENT_BENCH_BIN" -name 'go.*' 2>/dev/null | head -1)
-  if [[ -x "$CLIENT_BENCH_BIN" && -z "$newer" ]]; then return 0; fi
+  newer=$(find "$src" -newer "$GO_BENCH_BIN" -name '*.go' -o -newer "$GO_BENCH_BIN" -name 'go.*' 2>/dev/null | head -1)
+  if [[ -x "$GO_BENCH_BIN" && -z "$newer" ]]; then return 0; fi
   command -v go >/dev/null || { log "go not found (needs Go >= 1.26)"; return 1; }
-  log "go build bench/client-bench -> $CLIENT_BENCH_BIN"
-  mkdir -p "$(dirname "$CLIENT_BENCH_BIN")"
-  (cd "$src" && GOTOOLCHAIN=local go build -o "$CLIENT_BENCH_BIN" .)
+  log "go build bench/client-bench -> $GO_BENCH_BIN"
+  mkdir -p "$(dirname "$GO_BENCH_BIN")"
+  (cd "$src" && GOTOOLCHAIN=local go build -o "$GO_BENCH_BIN" .)
+}
+
+build_rdkafka_client() {
+  local src="$BENCH_DIR/rdkafka-bench/rdkafka_bench.c"
+  if [[ -x "$RDKAFKA_BENCH_BIN" && ! "$src" -nt "$RDKAFKA_BENCH_BIN" ]]; then return 0; fi
+  if [[ ! -e /usr/include/librdkafka/rdkafka.h ]]; then
+    log "installing librdkafka-dev (Debian)"
+    { apt-get update -qq && apt-get install -y -qq librdkafka-dev; } >/dev/null || return 1
+  fi
+  log "cc bench/rdkafka-bench -> $RDKAFKA_BENCH_BIN"
+  mkdir -p "$(dirname "$RDKAFKA_BENCH_BIN")"
+  cc -O2 -Wall -o "$RDKAFKA_BENCH_BIN" "$src" -lrdkafka
+}
+
+build_client() {
+  if wants conns; then build_go_client || return 1; fi
+  case "$BENCH_CLIENT" in
+    franz-go) build_go_client ;;
+    rdkafka) build_rdkafka_client ;;
+  esac
 }
 
 # client LOG SUBCOMMAND ARGS...: one client-bench run, bounded; sets LINE (its result line).
@@ -258,7 +289,7 @@ run_conns() {
   pid=$BK_PID
   sleep "$BENCH_CONN_SETTLE"
   before=$(rss_kib "$pid")
-  timeout -k 30 "$((BENCH_TOOL_TIMEOUT + 30))" "$CLIENT_BENCH_BIN" conns -addr "127.0.0.1:$port" \
+  timeout -k 30 "$((BENCH_TOOL_TIMEOUT + 30))" "$GO_BENCH_BIN" conns -addr "127.0.0.1:$port" \
     -n "$BENCH_CONNS" -ready-file "$ready" -hold "${BENCH_TOOL_TIMEOUT}s" -timeout 120s > "$out" 2>&1 &
   cpid=$!; BENCH_PIDS+=("$cpid")
   for ((i = 0; i < 1500; i++)); do
@@ -293,7 +324,11 @@ main() {
     echo "date: $(date -u +%FT%TZ)"
     echo "runnel: $RUNNEL_BIN, built $(date -u -r "$RUNNEL_BIN" +%FT%TZ); HEAD $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- crates 2>/dev/null || echo ' (crates/ modified in the work tree)')"
     echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "client: $(go version 2>/dev/null | cut -d' ' -f3), $(grep -m1 'twmb/franz-go ' "$BENCH_DIR/client-bench/go.mod" | sed 's/^[[:space:]]*//'); kafka JVM: $BENCH_KAFKA_JVM_OPTS"
+    if [[ $BENCH_CLIENT == rdkafka ]]; then
+      echo "client: bench/rdkafka-bench on librdkafka $(dpkg-query -W -f '${Version}' librdkafka-dev 2>/dev/null); kafka JVM: $BENCH_KAFKA_JVM_OPTS"
+    else
+      echo "client: $(go version 2>/dev/null | cut -d' ' -f3), $(grep -m1 'twmb/franz-go ' "$BENCH_DIR/client-bench/go.mod" | sed 's/^[[:space:]]*//'); kafka JVM: $BENCH_KAFKA_JVM_OPTS"
+    fi
     echo "broker settings (both): $BENCH_BROKER_PROPS; ulimit -n $(ulimit -n)"
     echo "records: $BENCH_RECORDS x $BENCH_RECORD_SIZE B, linger $BENCH_LINGER, partitions 1/8/$BENCH_MANY_PARTITIONS ($BENCH_MANY_RECORDS records to Runnel, $BENCH_MANY_RECORDS_KAFKA to Kafka); consume $BENCH_CONSUME_RECORDS; latency $BENCH_LAT_RATE/s x ${BENCH_LAT_SECONDS}s; conns $BENCH_CONNS; reps $BENCH_REPS"
   } > "$BENCH_OUT/meta.txt"
