@@ -25,10 +25,21 @@ RN_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$RN_REPO/compat/kafka-tools.sh"
 RUNNEL_BIN=${RUNNEL_BIN:-$RN_REPO/target/release/runnel}
 CONFLUENT_KAFKA_VERSION=${CONFLUENT_KAFKA_VERSION:-2.16.1}
+KAFKA_PYTHON_VERSION=${KAFKA_PYTHON_VERSION:-3.0.12}
 RN_VENV="$RUNNEL_CACHE/py-compat"
 RN_PY="$RN_VENV/bin/python"
 
 rn_log() { printf '[compat] %s\n' "$*" >&2; }
+
+# rn_install_kafka_python: kafka-python (pure Python) into the same venv, after confluent-kafka.
+rn_install_kafka_python() {
+  rn_install_python || return 1
+  if "$RN_PY" -c "import kafka, sys; sys.exit(kafka.__version__ != '$KAFKA_PYTHON_VERSION')" 2>/dev/null; then
+    return 0
+  fi
+  rn_log "installing kafka-python==$KAFKA_PYTHON_VERSION into $RN_VENV"
+  "$RN_VENV/bin/pip" install -q "kafka-python==$KAFKA_PYTHON_VERSION"
+}
 
 rn_install_python() {
   if [[ -x "$RN_PY" ]] && "$RN_PY" -c "import confluent_kafka, sys; sys.exit(confluent_kafka.__version__ != '$CONFLUENT_KAFKA_VERSION')" 2>/dev/null; then

@@ -2,14 +2,15 @@
 # compat/run.sh -- the real-client suites against the real `runnel` binary; ./test.sh calls it.
 #
 #   compat/run.sh [--no-build] [--long] [SUITE...]
-#                                     SUITE: java librdkafka tools franz-go durability groups cluster
+#                                     SUITE: java librdkafka kafka-python tools franz-go durability
+#                                     groups cluster
 #                                     (default: all, in that order); --long: 200 fault cycles in
 #                                     the cluster suite instead of 20
 #   RUNNEL_BIN=target/debug/runnel compat/run.sh --no-build java     (develop against a debug build)
 #
 # What it owns: building the release binary once (`cargo build --release -p cli`, skipped with
 # --no-build), installing each suite's tooling idempotently (compat/common.sh: Kafka 4.4.0 jars,
-# the confluent-kafka venv, the franz-go module), one broker per suite (`runnel serve` on a free
+# the confluent-kafka and kafka-python venv, the franz-go module), one broker per suite (`runnel serve` on a free
 # 127.0.0.1 port with a fresh temp log dir, stopped with SIGTERM: a non-zero exit or no exit
 # within 30 s is a failed case `broker.sigterm_exit_0`), a time bound per suite, and the
 # summary. The durability suite starts, kills and restarts its own broker (once with a
@@ -29,7 +30,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/common.sh"
 cd "$RN_REPO"
 
-ALL=(java librdkafka tools franz-go durability groups cluster)
+ALL=(java librdkafka kafka-python tools franz-go durability groups cluster)
 build=true
 cycles=20
 suites=()
@@ -37,7 +38,7 @@ for arg in "$@"; do
   case "$arg" in
     --no-build) build=false ;;
     --long) cycles=200 ;;
-    java|librdkafka|tools|franz-go|durability|groups|cluster) suites+=("$arg") ;;
+    java|librdkafka|kafka-python|tools|franz-go|durability|groups|cluster) suites+=("$arg") ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d' >&2; exit 0 ;;
     *) echo "compat/run.sh: unknown argument $arg (suites: ${ALL[*]})" >&2; exit 2 ;;
   esac
@@ -116,6 +117,7 @@ suite() {
 
 java_install() { rn_install_java; }
 python_install() { rn_install_python; }
+kafka_python_install() { rn_install_kafka_python; }
 franz_install() { rn_install_franz; }
 tools_install() { rn_install_java; }
 durability_install() { rn_install_python && rn_install_java; }
@@ -138,6 +140,7 @@ for s in "${suites[@]}"; do
             suite java java_install 300 yes "$HERE/java/negotiated_versions.sh" \
               "$HERE/kafka-tools.sh" "$HERE/java/ClientRoundTrips.java" "$DATA/java/broker.log" ;;
     librdkafka) suite librdkafka python_install 300 yes "$RN_PY" "$HERE/librdkafka/round_trips.py" ;;
+    kafka-python) suite kafka-python kafka_python_install 300 yes "$RN_PY" "$HERE/kafka-python/round_trips.py" ;;
     tools) suite tools tools_install 600 yes "$HERE/tools.sh" ;;
     franz-go) suite franz-go franz_install 900 yes env KGO_LOG="$LOGS/franz-go/kgo.log" "$HERE/franz-go/run.sh" ;;
     groups) suite groups groups_install 420 no "$HERE/groups/run.sh" "$RUNNEL_BIN" "$LOGS/groups/work" ;;
