@@ -76,7 +76,7 @@ out=$(cg --describe --group kip848-live --state)
 grep -Eq 'kip848-live .*(Stable|Reconciling|Assigning)' <<<"$out" && pass tools.describe_kip848_state || fail tools.describe_kip848_state "$(tr '\n' ' ' <<<"$out" | cut -c1-300)"
 kill "$live" 2>/dev/null; wait "$live" 2>/dev/null
 out=$(cg --delete --group $G)
-if grep -q "successful" <<<"$out" && ! cg --list | grep -qx "$G"; then pass tools.delete; else fail tools.delete "$(tr '\n' ' ' <<<"$out" | cut -c1-300)"; fi
+if grep -q "successful" <<<"$out" && ! cg --list | grep -x "$G" >/dev/null; then pass tools.delete; else fail tools.delete "$(tr '\n' ' ' <<<"$out" | cut -c1-300)"; fi
 
 # 4. Offsets survive SIGKILL; the resumed group continues exactly from them.
 R=resume
