@@ -109,12 +109,11 @@ impl Broker {
     ) -> Result<(), BrokerError> {
         let partitions = crate::consumer_offsets::ensure_topic(self, replication_factor).await?;
         let broker = self.clone();
-        tokio::task::spawn_blocking(move || broker.groups.start(&broker, partitions))
-            .await
-            .map_err(|error| BrokerError::BlockingTaskFailed {
-                what: "loading the group coordinator",
-                reason: error.to_string(),
-            })
+        crate::blocking::on_blocking_pool("loading the group coordinator", move || {
+            broker.groups.start(&broker, partitions);
+            Ok(())
+        })
+        .await
     }
 
     /// Resolves a topic's overrides over this broker's defaults.

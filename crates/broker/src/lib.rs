@@ -4,6 +4,7 @@
 //!
 //! Layering: `protocol` <- `storage` <- `broker` <- `cli`. Start with [`run`].
 
+mod blocking;
 pub mod broker;
 pub mod clock;
 pub mod cluster;

@@ -309,18 +309,7 @@ fn cluster(broker: &Broker) -> Result<&Arc<Cluster>, BrokerError> {
 mod single_node {
     use super::*;
 
-    /// Runs `work` (metadata fsyncs, opening or deleting logs) on tokio's blocking pool.
-    async fn on_blocking_pool<T: Send + 'static>(
-        what: &'static str,
-        work: impl FnOnce() -> Result<T, BrokerError> + Send + 'static,
-    ) -> Result<T, BrokerError> {
-        tokio::task::spawn_blocking(work).await.map_err(|error| {
-            BrokerError::BlockingTaskFailed {
-                what,
-                reason: error.to_string(),
-            }
-        })?
-    }
+    use crate::blocking::on_blocking_pool;
 
     /// A single node hosts the one replica of every partition: an assignment may name only
     /// this broker, and the replication factor is 1.

@@ -22,9 +22,10 @@ use protocol::ErrorCode;
 use protocol::codec::Records;
 use protocol::generated::fetch_response::PartitionData;
 use storage::TimestampOffset;
-use storage::{EpochEntry, FetchData, FlushPolicy, LogAppendInfo, RetentionOutcome};
+use storage::{EpochEntry, FetchData, LogAppendInfo, RetentionOutcome};
 
 use super::Partition;
+use crate::blocking::on_blocking_pool;
 use crate::error::BrokerError;
 
 /// Bytes kept in reserve when deciding whether a page-cache append could roll the segment:
@@ -39,9 +40,7 @@ impl Partition {
         work: impl FnOnce(&Partition) -> Result<T, BrokerError> + Send + 'static,
     ) -> Result<T, BrokerError> {
         let partition = Arc::clone(self);
-        tokio::task::spawn_blocking(move || work(&partition))
-            .await
-            .map_err(|e| BrokerError::io(what, std::io::Error::other(e.to_string())))?
+        on_blocking_pool(what, move || work(&partition)).await
     }
 
     /// Appends a produced (validated) batch as leader ([`Partition::append_as_leader`]): on
@@ -85,20 +84,21 @@ impl Partition {
         answers: Vec<(Arc<Partition>, PartitionData)>,
     ) -> Vec<Result<(), BrokerError>> {
         let count = answers.len();
-        let applied = tokio::task::spawn_blocking(move || {
-            answers
+        let applied = on_blocking_pool("applying a replica fetch", move || {
+            Ok(answers
                 .into_iter()
                 .map(|(partition, data)| partition.apply_fetched_one(data))
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>())
         })
         .await;
-        applied.unwrap_or_else(|e| {
+        applied.unwrap_or_else(|error| {
+            let reason = error.to_string();
             (0..count)
                 .map(|_| {
-                    Err(BrokerError::io(
-                        "applying a replica fetch",
-                        std::io::Error::other(e.to_string()),
-                    ))
+                    Err(BrokerError::BlockingTaskFailed {
+                        what: "applying a replica fetch",
+                        reason: reason.clone(),
+                    })
                 })
                 .collect()
         })
@@ -206,17 +206,6 @@ impl Partition {
     /// ListOffsets -3 (KIP-734).
     pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>, BrokerError> {
         Ok(self.log.max_timestamp_offset()?)
-    }
-
-    /// Whether the topic's flush policy may fsync on append.
-    pub fn flushes_on_append(&self) -> bool {
-        !matches!(
-            self.log.config().flush_policy,
-            FlushPolicy::PageCache {
-                flush_messages: None,
-                ..
-            }
-        )
     }
 
     /// Tests only: the raw log, to make states no client request can (a batch appended on a
