@@ -19,6 +19,44 @@ pub enum FlushPolicy {
     FsyncBeforeAck,
 }
 
+/// `cleanup.policy`: how old data leaves the log. Kafka's values are `delete`, `compact` and
+/// `compact,delete` (both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    /// Retention by time and size deletes old segments.
+    pub delete: bool,
+    /// The log cleaner keeps the latest record of each key.
+    pub compact: bool,
+}
+
+impl CleanupPolicy {
+    pub const DELETE: Self = Self {
+        delete: true,
+        compact: false,
+    };
+    pub const COMPACT: Self = Self {
+        delete: false,
+        compact: true,
+    };
+
+    /// Parses Kafka's list syntax (`delete`, `compact`, `compact,delete`, any order, spaces
+    /// allowed). An empty list is Kafka's "no cleanup" and keeps everything.
+    pub fn parse(value: &str) -> std::result::Result<Self, String> {
+        let mut policy = Self {
+            delete: false,
+            compact: false,
+        };
+        for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item {
+                "delete" => policy.delete = true,
+                "compact" => policy.compact = true,
+                other => return Err(format!("unknown cleanup.policy {other:?}")),
+            }
+        }
+        Ok(policy)
+    }
+}
+
 /// Configuration of one partition log. Build with [`LogConfig::default`] and override fields.
 #[derive(Debug, Clone)]
 pub struct LogConfig {
@@ -47,6 +85,17 @@ pub struct LogConfig {
     /// pass over every byte (measured in docs/BENCHMARKS.md); on in the test preset. Recovery
     /// always verifies.
     pub append_verifies_crc: bool,
+    /// `cleanup.policy`: retention applies only with `delete`, the cleaner only with `compact`.
+    pub cleanup_policy: CleanupPolicy,
+    /// `min.cleanable.dirty.ratio`: the cleaner picks a log once this share of it is dirty.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: records younger than this stay uncompacted.
+    pub min_compaction_lag_ms: u64,
+    /// `max.compaction.lag.ms`: a log with dirty records older than this is cleaned whatever its
+    /// dirty ratio. `None` = Kafka's default (`Long.MAX_VALUE`).
+    pub max_compaction_lag_ms: Option<u64>,
+    /// `delete.retention.ms`: how long a tombstone stays readable after the cleaner first saw it.
+    pub delete_retention_ms: u64,
 }
 
 impl Default for LogConfig {
@@ -65,6 +114,11 @@ impl Default for LogConfig {
             open_segments_max: 16,
             producer_ids_max: 100_000,
             append_verifies_crc: false,
+            cleanup_policy: CleanupPolicy::DELETE,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: None,
+            delete_retention_ms: 24 * 3600 * 1000,
         }
     }
 }
@@ -104,6 +158,12 @@ impl LogConfig {
         }
         if self.index_entries_max < 4 {
             return fail("the index must hold at least 4 entries".into());
+        }
+        if !(0.0..=1.0).contains(&self.min_cleanable_dirty_ratio) {
+            return fail(format!(
+                "min.cleanable.dirty.ratio {} outside [0, 1]",
+                self.min_cleanable_dirty_ratio
+            ));
         }
         if self.open_segments_max == 0 {
             return fail("open_segments_max must be positive".into());

@@ -19,10 +19,16 @@ pub(crate) const LOG_OVERHEAD_BYTES: u64 = 12;
 /// Bytes read per refill of the sequential reader.
 const READ_CHUNK_BYTES: usize = 1 << 20;
 
-/// The framing of one batch in a file: where its offsets start and how many bytes it takes.
+/// Bytes read for a frame: the log overhead up to and including `lastOffsetDelta` (at 23).
+const FRAME_READ_BYTES: usize = 27;
+
+/// The framing of one batch in a file: its offset range and how many bytes it takes.
+/// Offsets may leave gaps between batches (the log cleaner removes whole batches and keeps
+/// the boundaries of the ones it rewrites), so lookups use `last_offset`, not the next base.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Frame {
     pub base_offset: i64,
+    pub last_offset: i64,
     pub size_bytes: u64,
 }
 
@@ -34,14 +40,15 @@ pub(crate) fn read_frame(
     position: u64,
     end: u64,
 ) -> Result<Option<Frame>> {
-    if position + LOG_OVERHEAD_BYTES > end {
+    if position + FRAME_READ_BYTES as u64 > end {
         return Ok(None);
     }
-    let mut overhead = [0u8; LOG_OVERHEAD_BYTES as usize];
+    let mut overhead = [0u8; FRAME_READ_BYTES];
     file.read_exact_at(&mut overhead, position)
         .map_err(StorageError::io("reading a batch frame in", path))?;
     let base_offset = i64::from_be_bytes(overhead[0..8].try_into().expect("8 bytes"));
     let batch_length = i32::from_be_bytes(overhead[8..12].try_into().expect("4 bytes"));
+    let last_offset_delta = i32::from_be_bytes(overhead[23..27].try_into().expect("4 bytes"));
     let minimum = RECORD_BATCH_HEADER_BYTES as i64 - LOG_OVERHEAD_BYTES as i64;
     if i64::from(batch_length) < minimum {
         return Ok(None);
@@ -50,8 +57,11 @@ pub(crate) fn read_frame(
     if position + size_bytes > end {
         return Ok(None);
     }
+    // A negative delta only in a damaged batch; recovery's scan refuses it.
+    let last_offset = base_offset.saturating_add(i64::from(last_offset_delta.max(0)));
     Ok(Some(Frame {
         base_offset,
+        last_offset,
         size_bytes,
     }))
 }

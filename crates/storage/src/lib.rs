@@ -4,12 +4,14 @@
 //!
 //! Layering: this crate depends on `protocol` (for the record batch header view) and nothing
 //! above it; it opens no sockets and decodes no records, only batch headers. It does no async
-//! I/O: the broker calls it from dedicated threads (or `spawn_blocking`). It does not own
-//! transactions (last stable offset, aborted-transaction index), log compaction, tiered storage,
-//! or the per-log-dir files Kafka shares between partitions (those live per partition here).
+//! I/O: the broker calls it from dedicated threads (or `spawn_blocking`). It owns log compaction
+//! (`cleaner/`: the broker decides when and which log to clean). It does not own transactions
+//! (last stable offset, aborted-transaction index), tiered storage, or the per-log-dir files
+//! Kafka shares between partitions (those live per partition here).
 //! See docs/internals/storage.md for the on-disk format, recovery and retention.
 
 mod checkpoint;
+mod cleaner;
 mod config;
 mod epoch;
 mod error;
@@ -23,7 +25,10 @@ mod recovery;
 mod retention;
 mod segment;
 
-pub use config::{FlushPolicy, LogConfig, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN};
+pub use cleaner::{
+    CleanableSummary, CleanerCrashPoint, CleanerOptions, CleaningOutcome, FilterStats,
+};
+pub use config::{CleanupPolicy, FlushPolicy, LogConfig, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN};
 pub use epoch::{EpochEntry, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 pub use error::{Result, StorageError};
 pub use log::{Clock, FetchData, Log, LogAppendInfo, TimestampOffset};

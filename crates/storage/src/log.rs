@@ -156,6 +156,10 @@ pub struct Log {
     pub(crate) group_commit: GroupCommit,
     /// Serialises checkpoint file writes (which happen outside the state lock).
     pub(crate) checkpoint_lock: Mutex<()>,
+    /// One cleaning at a time per log.
+    pub(crate) cleaner_lock: Mutex<()>,
+    /// Earliest delete horizon of tombstones the last cleaning kept (`i64::MAX`: none known).
+    pub(crate) delete_horizon: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for Log {
@@ -335,7 +339,8 @@ impl Log {
     }
 
     /// Appends batches replicated from the leader, keeping their offsets and leader epochs.
-    /// Offsets must continue exactly from the log end offset (no gaps: there is no compaction).
+    /// Offsets must increase from the log end offset; gaps are allowed, since the leader's log
+    /// may have been compacted (as Kafka's follower append allows).
     pub fn append_as_follower(&self, records: &[u8]) -> Result<LogAppendInfo> {
         let infos = self.parse_batches(records)?;
         let in_flight = self.group_commit.enter_append();
@@ -345,7 +350,7 @@ impl Log {
         }
         let mut expected = state.log_end_offset();
         for info in &infos {
-            if info.base_offset != expected {
+            if info.base_offset < expected {
                 return Err(StorageError::OffsetsNotIncreasing {
                     first: info.base_offset,
                     log_end: expected,
@@ -609,20 +614,24 @@ impl Log {
         if offset >= max_offset {
             return Ok(data);
         }
-        let bases: Vec<i64> = state
+        // The segment holding `offset`, then later ones: after compaction the rest of a segment
+        // (or a whole cleaned segment) may hold no batch at or after `offset`.
+        let mut next = state
             .segments
             .range(..=offset)
             .next_back()
-            .map(|(&b, _)| b)
-            .into_iter()
-            .chain(state.segments.range(offset + 1..).map(|(&b, _)| b).take(1))
-            .collect();
-        for base in bases {
+            .or_else(|| state.segments.range(offset + 1..).next())
+            .map(|(&b, _)| b);
+        while let Some(base) = next {
+            if base >= max_offset {
+                break;
+            }
             let segment = self.open_segment(&mut state, base)?;
             if let Some(range) = segment.read(offset, max_bytes, max_offset, min_one_batch)? {
                 data.records = (!range.is_empty()).then_some(range);
                 return Ok(data);
             }
+            next = state.segments.range(base + 1..).next().map(|(&b, _)| b);
         }
         Ok(data)
     }

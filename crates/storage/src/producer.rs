@@ -195,6 +195,15 @@ impl ProducerStateManager {
             .retain(|_, s| s.batches.back().is_none_or(|b| b.last_offset >= log_start));
     }
 
+    /// Producer id -> last offset of the last batch it wrote: the batches the cleaner keeps
+    /// (empty if need be) so a producer's sequence state survives compaction.
+    pub fn last_batch_offsets(&self) -> std::collections::HashMap<i64, i64> {
+        self.producers
+            .iter()
+            .filter_map(|(&id, state)| state.batches.back().map(|b| (id, b.last_offset)))
+            .collect()
+    }
+
     pub fn clear(&mut self) {
         self.producers.clear();
     }

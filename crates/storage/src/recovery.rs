@@ -24,7 +24,7 @@ use crate::segment::{LOG_SUFFIX, Segment, remove_if_exists};
 /// Largest base offset accepted from a file name: leaves room for relative offsets and sums.
 const BASE_OFFSET_MAX: i64 = i64::MAX / 4;
 /// Suffixes of files left behind by an interrupted operation; removed at open.
-const STRAY_SUFFIXES: [&str; 2] = [".tmp", ".deleted"];
+const STRAY_SUFFIXES: [&str; 3] = [".tmp", ".deleted", crate::cleaner::CLEANED_SUFFIX];
 
 impl Log {
     /// Opens (creating if needed) the partition directory `dir`, recovering it if the last
@@ -37,6 +37,7 @@ impl Log {
     pub fn open_with_clock(dir: &Path, config: LogConfig, clock: Clock) -> Result<Log> {
         config.validate()?;
         std::fs::create_dir_all(dir).map_err(StorageError::io("creating", dir))?;
+        crate::cleaner::complete_interrupted_swaps(dir)?;
         let bases = list_segments(dir)?;
         let clean = dir.join(CLEAN_SHUTDOWN_FILE).exists();
         let (mut epochs, epochs_found) = LeaderEpochCache::load(dir)?;
@@ -156,6 +157,8 @@ impl Log {
             state: Mutex::new(state),
             group_commit: GroupCommit::new(recovery_point),
             checkpoint_lock: Mutex::new(()),
+            cleaner_lock: Mutex::new(()),
+            delete_horizon: std::sync::atomic::AtomicI64::new(i64::MAX),
         })
     }
 }

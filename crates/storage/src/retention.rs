@@ -38,14 +38,17 @@ impl Log {
                 }
                 let next_base = state.next_base(base);
                 let below_start = next_base <= state.log_start_offset;
-                let expired = self.config().retention_ms.is_some_and(|ms| {
-                    segment.max_timestamp >= 0
-                        && now.saturating_sub(segment.max_timestamp) > ms as i64
-                });
-                let oversized = self
-                    .config()
-                    .retention_bytes
-                    .is_some_and(|limit| total.saturating_sub(segment.size_bytes) >= limit);
+                let delete = self.config().cleanup_policy.delete;
+                let expired = delete
+                    && self.config().retention_ms.is_some_and(|ms| {
+                        segment.max_timestamp >= 0
+                            && now.saturating_sub(segment.max_timestamp) > ms as i64
+                    });
+                let oversized = delete
+                    && self
+                        .config()
+                        .retention_bytes
+                        .is_some_and(|limit| total.saturating_sub(segment.size_bytes) >= limit);
                 if !(below_start || expired || oversized) {
                     break;
                 }

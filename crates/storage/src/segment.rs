@@ -93,7 +93,21 @@ impl Segment {
 
     /// Creates an empty segment, replacing any leftover files with the same base offset.
     pub fn create(dir: &Path, base_offset: i64, index_interval_bytes: u64) -> Result<Self> {
-        let mut segment = Self::new(dir, base_offset, index_interval_bytes);
+        let log_path = dir.join(segment_file_name(base_offset, LOG_SUFFIX));
+        Self::create_at(log_path, base_offset, index_interval_bytes)
+    }
+
+    /// Creates an empty segment whose log file is `log_path` (the cleaner writes a segment under
+    /// a temporary name and renames it when it swaps it in).
+    pub fn create_at(
+        log_path: PathBuf,
+        base_offset: i64,
+        index_interval_bytes: u64,
+    ) -> Result<Self> {
+        let mut segment = Self {
+            log_path,
+            ..Self::new(Path::new(""), base_offset, index_interval_bytes)
+        };
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -214,9 +228,9 @@ impl Segment {
 
     /// Reads batches from `start` (a batch boundary) to the end of the file, indexing them and
     /// updating the segment's end, timestamps and size. Stops at the first torn batch, at the
-    /// first batch whose offsets do not continue the previous batch's (offsets are contiguous:
-    /// this log has no compaction) or leave `[base_offset, next_base)`, or, with `verify`, at the
-    /// first batch whose CRC fails. The caller decides whether to truncate at the damage.
+    /// first batch whose offsets do not increase past the previous batch's (gaps are normal in a
+    /// compacted log) or leave `[base_offset, next_base)`, or, with `verify`, at the first batch
+    /// whose CRC fails. The caller decides whether to truncate at the damage.
     pub fn scan(
         &mut self,
         start: u64,
@@ -259,7 +273,7 @@ impl Segment {
             };
             let base = header.base_offset();
             let delta = header.last_offset_delta();
-            let offsets_ok = base == self.next_offset
+            let offsets_ok = base >= self.next_offset
                 && delta >= 0
                 && base
                     .checked_add(i64::from(delta))
@@ -334,23 +348,21 @@ impl Segment {
     }
 
     /// Position of the batch containing `offset`, or the first batch after it, or `None` if the
-    /// segment holds nothing at or after `offset`. The segment must be open.
+    /// segment holds nothing at or after `offset`. The segment must be open. Offsets may have
+    /// gaps (compaction): the answer is the first batch whose last offset reaches `offset`.
     pub fn position_of(&self, offset: i64) -> Result<Option<u64>> {
         let open = self.open.as_ref().expect("lookups need an open segment");
         let (indexed, mut position) = open.offset_index.lookup(offset);
         if indexed == offset && position < self.size_bytes {
             return Ok(Some(position)); // an index entry points at exactly this batch
         }
-        let mut current = frame::read_frame(&open.log, &self.log_path, position, self.size_bytes)?;
-        while let Some(frame) = current {
-            let next = position + frame.size_bytes;
-            let following = frame::read_frame(&open.log, &self.log_path, next, self.size_bytes)?;
-            let next_base = following.map_or(self.next_offset, |f| f.base_offset);
-            if frame.base_offset >= offset || next_base > offset {
+        while let Some(frame) =
+            frame::read_frame(&open.log, &self.log_path, position, self.size_bytes)?
+        {
+            if frame.last_offset >= offset {
                 return Ok(Some(position));
             }
-            position = next;
-            current = following;
+            position += frame.size_bytes;
         }
         Ok(None)
     }
@@ -479,16 +491,21 @@ impl Segment {
 
     /// At roll: indexes record the final max timestamp; the log and indexes reach the disk.
     pub fn seal(&mut self, sync: bool) -> Result<()> {
+        self.finish_time_index();
+        if sync {
+            self.sync_log()?;
+        }
+        self.write_indexes(sync)
+    }
+
+    /// Appends the final time index entry (the segment's max timestamp), in memory.
+    pub fn finish_time_index(&mut self) {
         if let Some(open) = self.open.as_mut()
             && self.max_timestamp != NO_TIMESTAMP
         {
             open.time_index
                 .maybe_append(self.max_timestamp, self.offset_of_max_timestamp);
         }
-        if sync {
-            self.sync_log()?;
-        }
-        self.write_indexes(sync)
     }
 
     pub fn sync_log(&self) -> Result<()> {
@@ -532,6 +549,11 @@ impl Segment {
         let rel = u32::from_be_bytes(last[8..12].try_into().expect("4 bytes"));
         self.offset_of_max_timestamp = self.base_offset + i64::from(rel);
         Ok(true)
+    }
+
+    /// Paths of the files of the segment at `base` in `dir`: log, offset index, time index.
+    pub fn existing_paths(dir: &Path, base: i64) -> [PathBuf; 3] {
+        Self::new(dir, base, 1).file_paths()
     }
 
     /// Paths of the segment's files, for deletion.

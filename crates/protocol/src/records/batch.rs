@@ -21,6 +21,8 @@ pub(crate) const CRC_START: usize = 21;
 pub(crate) const ATTRIBUTE_LOG_APPEND_TIME: i16 = 0x08;
 pub(crate) const ATTRIBUTE_TRANSACTIONAL: i16 = 0x10;
 pub(crate) const ATTRIBUTE_CONTROL: i16 = 0x20;
+/// KIP-534: `baseTimestamp` holds the delete horizon set by the log cleaner.
+pub(crate) const ATTRIBUTE_DELETE_HORIZON: i16 = 0x40;
 
 /// The compression codec named by the low three bits of a batch's attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -203,7 +205,7 @@ impl<'a> RecordBatchHeader<'a> {
         self.attributes() & ATTRIBUTE_CONTROL != 0
     }
     pub fn has_delete_horizon(&self) -> bool {
-        self.attributes() & 0x40 != 0
+        self.attributes() & ATTRIBUTE_DELETE_HORIZON != 0
     }
 
     /// The CRC32C of bytes 21.. as it should be stored in the header.

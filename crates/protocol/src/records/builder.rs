@@ -12,8 +12,8 @@
 use bytes::Bytes;
 
 use super::batch::{
-    ATTRIBUTE_CONTROL, ATTRIBUTE_LOG_APPEND_TIME, ATTRIBUTE_TRANSACTIONAL, CRC_START,
-    LOG_OVERHEAD_BYTES, MAGIC_V2,
+    ATTRIBUTE_CONTROL, ATTRIBUTE_DELETE_HORIZON, ATTRIBUTE_LOG_APPEND_TIME,
+    ATTRIBUTE_TRANSACTIONAL, CRC_START, LOG_OVERHEAD_BYTES, MAGIC_V2,
 };
 use super::{
     Compression, RECORD_BATCH_HEADER_BYTES, Record, RecordsError, TimestampType, compress,
@@ -71,6 +71,9 @@ pub struct RecordBatchBuilder {
     records_count: i32,
     last_offset_delta: Option<i32>,
     max_timestamp_delta: Option<i64>,
+    /// Keeps a batch's offset range when records were removed from it (the log cleaner).
+    last_offset_delta_override: Option<i32>,
+    has_delete_horizon: bool,
 }
 
 impl Default for RecordBatchBuilder {
@@ -99,6 +102,8 @@ impl RecordBatchBuilder {
             records_count: 0,
             last_offset_delta: None,
             max_timestamp_delta: None,
+            last_offset_delta_override: None,
+            has_delete_horizon: false,
         }
     }
 
@@ -145,6 +150,21 @@ impl RecordBatchBuilder {
 
     pub fn control(mut self, is_control: bool) -> Self {
         self.is_control = is_control;
+        self
+    }
+
+    /// The batch's `lastOffsetDelta` regardless of the records pushed: a batch the log cleaner
+    /// rewrote keeps its original offset range (Kafka keeps v2 batch boundaries when it
+    /// compacts), so records may end before it. `build` refuses a delta below the last record's.
+    pub fn last_offset_delta(mut self, last_offset_delta: i32) -> Self {
+        self.last_offset_delta_override = Some(last_offset_delta);
+        self
+    }
+
+    /// KIP-534: marks `baseTimestamp` as the delete horizon (attribute bit 6); the caller sets
+    /// `base_timestamp` to the horizon and gives records their deltas from it.
+    pub fn delete_horizon(mut self, has_delete_horizon: bool) -> Self {
+        self.has_delete_horizon = has_delete_horizon;
         self
     }
 
@@ -204,6 +224,9 @@ impl RecordBatchBuilder {
         if self.is_control {
             attributes |= ATTRIBUTE_CONTROL;
         }
+        if self.has_delete_horizon {
+            attributes |= ATTRIBUTE_DELETE_HORIZON;
+        }
         attributes
     }
 
@@ -215,6 +238,16 @@ impl RecordBatchBuilder {
         } else {
             compressed = compress(self.compression, &self.records)?;
             &compressed
+        };
+        let last_offset_delta = match (self.last_offset_delta_override, self.last_offset_delta) {
+            (Some(forced), Some(last)) if forced < last => {
+                return Err(RecordsError::OffsetDeltaNotIncreasing {
+                    previous: last,
+                    offset_delta: forced,
+                });
+            }
+            (Some(forced), _) => forced,
+            (None, last) => last.unwrap_or(0),
         };
         let size_bytes = RECORD_BATCH_HEADER_BYTES + records.len();
         let batch_length = i32::try_from(size_bytes - LOG_OVERHEAD_BYTES)
@@ -233,7 +266,7 @@ impl RecordBatchBuilder {
         batch.push(MAGIC_V2 as u8);
         batch.extend_from_slice(&[0; 4]); // CRC, written below
         batch.extend_from_slice(&self.attributes().to_be_bytes());
-        batch.extend_from_slice(&self.last_offset_delta.unwrap_or(0).to_be_bytes());
+        batch.extend_from_slice(&last_offset_delta.to_be_bytes());
         batch.extend_from_slice(&self.base_timestamp.to_be_bytes());
         batch.extend_from_slice(&max_timestamp.to_be_bytes());
         batch.extend_from_slice(&self.producer_id.to_be_bytes());

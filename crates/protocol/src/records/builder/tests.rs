@@ -168,3 +168,31 @@ fn unknown_codec_is_refused() {
         Err(RecordsError::UnknownCompression { id: 7 })
     ));
 }
+
+#[test]
+fn a_rewritten_batch_keeps_its_offset_range_and_delete_horizon() {
+    let mut builder = RecordBatchBuilder::new()
+        .base_offset(100)
+        .base_timestamp(5_000)
+        .last_offset_delta(9)
+        .delete_horizon(true);
+    builder.push(record(3, -10)).unwrap();
+    let batch = builder.build().unwrap();
+    let header = RecordBatchHeader::parse(&batch).unwrap();
+    header.verify_crc().unwrap();
+    assert_eq!(header.last_offset(), 109);
+    assert_eq!(header.records_count(), 1);
+    assert!(header.has_delete_horizon());
+    assert_eq!(header.base_timestamp(), 5_000);
+    assert_eq!(header.max_timestamp(), 4_990);
+
+    let mut short = RecordBatchBuilder::new().last_offset_delta(2);
+    short.push(record(3, 0)).unwrap();
+    assert!(matches!(
+        short.build(),
+        Err(RecordsError::OffsetDeltaNotIncreasing {
+            previous: 3,
+            offset_delta: 2
+        })
+    ));
+}
