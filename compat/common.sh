@@ -7,10 +7,16 @@
 #                           cache, resolved from compat/franz-go/go.mod (GOTOOLCHAIN=local)
 #       rn_install_java     a JDK and Maven if missing (apt), then the Kafka 4.4.0 jars
 #                           (compat/kafka-tools.sh: kt_install)
+#       rn_install_apicurio Apicurio Registry ${APICURIO_VERSION} (Maven Central
+#                           io.apicurio:apicurio-registry-app:tar.gz:all, a Quarkus runner jar
+#                           and its lib/) unpacked into ${RUNNEL_CACHE}/apicurio-registry-VERSION
 #   * running the real `runnel` binary on loopback for a suite:
 #       rn_free_port                   print a free TCP port on 127.0.0.1
 #       rn_broker_start DIR [KEY=VAL]  start $RUNNEL_BIN serve on a free port with log.dirs=DIR/data,
 #                                      sets RN_PORT, RN_BOOTSTRAP, RN_PID, RN_BROKER_LOG
+#       rn_broker_restart DIR [KEY=VAL]
+#                                      after rn_broker_stop: the same, on the same port ($RN_PORT)
+#                                      and DIR/data, so clients find the broker where it was
 #       rn_broker_stop                 SIGTERM, wait up to RN_STOP_SECS (30) for exit; returns 0
 #                                      only when the broker exited with status 0 in time
 #                                      (SIGKILL after the bound, and then returns 1)
@@ -18,7 +24,7 @@
 #     rn_case NAME CMD... runs CMD (with output to the suite log) and prints such a line.
 #
 # Environment: RUNNEL_BIN (default <repo>/target/release/runnel), RUNNEL_CACHE (~/.cache/runnel),
-#   CONFLUENT_KAFKA_VERSION (2.16.1), RN_STOP_SECS (30).
+#   CONFLUENT_KAFKA_VERSION (2.16.1), RN_STOP_SECS (30), APICURIO_VERSION (3.0.9).
 
 RN_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=kafka-tools.sh
@@ -26,6 +32,8 @@ source "$RN_REPO/compat/kafka-tools.sh"
 RUNNEL_BIN=${RUNNEL_BIN:-$RN_REPO/target/release/runnel}
 CONFLUENT_KAFKA_VERSION=${CONFLUENT_KAFKA_VERSION:-2.16.1}
 KAFKA_PYTHON_VERSION=${KAFKA_PYTHON_VERSION:-3.0.12}
+APICURIO_VERSION=${APICURIO_VERSION:-3.0.9}
+APICURIO_HOME="$RUNNEL_CACHE/apicurio-registry-$APICURIO_VERSION"
 RN_VENV="$RUNNEL_CACHE/py-compat"
 RN_PY="$RN_VENV/bin/python"
 
@@ -63,6 +71,27 @@ rn_install_java() {
   kt_install
 }
 
+# rn_install_apicurio: Java (rn_install_java, which also brings the Kafka tools) and curl, then
+# the Apicurio Registry distribution from Maven Central through mvn (checksums checked by Maven;
+# the tarball stays in ~/.m2). 3.0.x is the newest line whose classes run on Java 17 (3.3.x is
+# built for Java 21, which Debian 12 does not ship).
+rn_install_apicurio() {
+  rn_install_java || return 1
+  if ! command -v curl >/dev/null; then rn_log "installing curl (apt)"; rn_apt_install curl || return 1; fi
+  local jar="$APICURIO_HOME/apicurio-registry-app-$APICURIO_VERSION-runner.jar"
+  [[ -f "$APICURIO_HOME/.installed" && -f "$jar" ]] && return 0
+  rn_log "installing Apicurio Registry $APICURIO_VERSION into $APICURIO_HOME (Maven Central)"
+  rm -rf "$APICURIO_HOME.tmp" && mkdir -p "$APICURIO_HOME.tmp" || return 1
+  (cd "$APICURIO_HOME.tmp" && "$KT_MVN" -q -B -Dstyle.color=never dependency:copy \
+      -Dartifact="io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all" -DoutputDirectory=.) \
+    || { rn_log "maven failed"; return 1; }
+  local tgz="$APICURIO_HOME.tmp/apicurio-registry-app-$APICURIO_VERSION-all.tar.gz"
+  tar -xzf "$tgz" -C "$APICURIO_HOME.tmp" && rm -f "$tgz" || return 1
+  [[ -f "$APICURIO_HOME.tmp/${jar##*/}" ]] || { rn_log "no ${jar##*/} in the distribution"; return 1; }
+  rm -rf "$APICURIO_HOME" && mv "$APICURIO_HOME.tmp" "$APICURIO_HOME" || return 1
+  date -u +%FT%TZ >"$APICURIO_HOME/.installed"
+}
+
 rn_install_franz() {
   command -v go >/dev/null || { rn_log "go not found"; return 1; }
   (cd "$RN_REPO/compat/franz-go" && GOTOOLCHAIN=local GOFLAGS=-mod=mod go mod download -x 2>/dev/null \
@@ -82,11 +111,26 @@ rn_free_port() {
 
 # rn_broker_start DIR [KEY=VALUE...]: extra arguments become --override flags.
 rn_broker_start() {
-  local dir=$1; shift
+  local port
+  port=$(rn_free_port) || return 1
+  rn_broker_start_at "$port" "$@"
+}
+
+# rn_broker_restart DIR [KEY=VALUE...]: start again on the port of the last broker, once it is
+# stopped (rn_broker_stop), with the same log dir when DIR is the same.
+rn_broker_restart() {
+  [[ -n "${RN_PORT:-}" ]] || { rn_log "rn_broker_restart: no broker was started before"; return 1; }
+  [[ -z "${RN_PID:-}" ]] || { rn_log "rn_broker_restart: broker $RN_PID is still running"; return 1; }
+  rn_broker_start_at "$RN_PORT" "$@"
+}
+
+# rn_broker_start_at PORT DIR [KEY=VALUE...]: what rn_broker_start and rn_broker_restart share.
+rn_broker_start_at() {
+  local dir=$2 port=$1; shift 2
   local extra=() kv
   for kv in "$@"; do extra+=(--override "$kv"); done
   mkdir -p "$dir/data"
-  RN_PORT=$(rn_free_port)
+  RN_PORT=$port
   RN_BOOTSTRAP=127.0.0.1:$RN_PORT
   RN_BROKER_LOG="$dir/broker.log"
   # runnel reads RUNNEL_* variables as configuration (RUNNEL_BIN would be key `bin`): drop them
