@@ -146,13 +146,9 @@ fn topic_key_broker_synonyms(name: &str) -> Vec<&'static str> {
 /// (a fixed default here); named as the DEFAULT_CONFIG synonym, as Kafka lists it.
 fn fixed_default_synonym(name: &str) -> Option<&'static str> {
     Some(match name {
-        "delete.retention.ms" => "log.cleaner.delete.retention.ms",
         "file.delete.delay.ms" => "log.segment.delete.delay.ms",
-        "max.compaction.lag.ms" => "log.cleaner.max.compaction.lag.ms",
         "message.timestamp.after.max.ms" => "log.message.timestamp.after.max.ms",
         "message.timestamp.before.max.ms" => "log.message.timestamp.before.max.ms",
-        "min.cleanable.dirty.ratio" => "log.cleaner.min.cleanable.ratio",
-        "min.compaction.lag.ms" => "log.cleaner.min.compaction.lag.ms",
         "preallocate" => "log.preallocate",
         "segment.index.bytes" => "log.index.size.max.bytes",
         "segment.jitter.ms" => "log.roll.jitter.ms",

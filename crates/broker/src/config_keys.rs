@@ -16,6 +16,7 @@ pub enum ConfigType {
     Int,
     Short,
     Long,
+    Double,
     List,
 }
 
@@ -28,6 +29,7 @@ impl ConfigType {
             ConfigType::Int => 3,
             ConfigType::Short => 4,
             ConfigType::Long => 5,
+            ConfigType::Double => 6,
             ConfigType::List => 7,
         }
     }
@@ -43,6 +45,8 @@ pub enum Valid {
     OneOf(&'static [&'static str]),
     /// A comma-separated list whose every item is one of these.
     EachOf(&'static [&'static str]),
+    /// A number between 0 and 1 (a ratio).
+    Ratio,
 }
 
 /// One configuration key: Kafka's name, its type, the default as Kafka writes it (`None` =
@@ -74,6 +78,18 @@ impl ConfigKey {
             ConfigType::Int => value.parse::<i32>().map(i64::from).ok(),
             ConfigType::Short => value.parse::<i16>().map(i64::from).ok(),
             ConfigType::Long => value.parse::<i64>().ok(),
+            ConfigType::Double => {
+                return match value.trim().parse::<f64>() {
+                    Ok(number)
+                        if matches!(self.valid, Valid::Ratio) && !(0.0..=1.0).contains(&number) =>
+                    {
+                        Err(invalid("expected a number between 0 and 1".into()))
+                    }
+                    Ok(number) if number.is_nan() => Err(invalid("expected a number".into())),
+                    Ok(_) => Ok(()),
+                    Err(_) => Err(invalid("expected a number".into())),
+                };
+            }
             ConfigType::String | ConfigType::List => None,
         };
         let numeric = matches!(
@@ -118,6 +134,7 @@ impl ConfigKey {
             ConfigType::Int => "int",
             ConfigType::Short => "short",
             ConfigType::Long => "long",
+            ConfigType::Double => "double",
             ConfigType::List => "list",
         };
         match self.valid {
@@ -125,6 +142,7 @@ impl ConfigKey {
             Valid::AtLeast(min) => format!("{ty}, at least {min}"),
             Valid::OneOf(allowed) => format!("{ty}, one of {}", allowed.join(", ")),
             Valid::EachOf(allowed) => format!("{ty} of {}", allowed.join(", ")),
+            Valid::Ratio => format!("{ty}, between 0 and 1"),
         }
     }
 
@@ -162,8 +180,9 @@ const STRING: ConfigType = ConfigType::String;
 const INT: ConfigType = ConfigType::Int;
 const SHORT: ConfigType = ConfigType::Short;
 const LONG: ConfigType = ConfigType::Long;
+const DOUBLE: ConfigType = ConfigType::Double;
 const LIST: ConfigType = ConfigType::List;
-use Valid::{Any, AtLeast, EachOf, OneOf};
+use Valid::{Any, AtLeast, EachOf, OneOf, Ratio};
 
 /// Every broker key this build understands.
 pub const BROKER_KEYS: &[ConfigKey] = &[
@@ -337,6 +356,69 @@ pub const BROKER_KEYS: &[ConfigKey] = &[
         "Default cleanup policy: delete or compact.",
     ),
     key(
+        "log.cleaner.enable",
+        BOOLEAN,
+        Some("true"),
+        Any,
+        "Run the log cleaner (compaction of cleanup.policy=compact topics).",
+    ),
+    key(
+        "log.cleaner.threads",
+        INT,
+        Some("1"),
+        AtLeast(0),
+        "Threads that clean logs; 0 disables cleaning.",
+    ),
+    key(
+        "log.cleaner.backoff.ms",
+        LONG,
+        Some("15000"),
+        AtLeast(0),
+        "How long a cleaner thread sleeps when no log needs cleaning.",
+    ),
+    key(
+        "log.cleaner.dedupe.buffer.size",
+        LONG,
+        Some("134217728"),
+        AtLeast(0),
+        "Memory for the cleaners' key maps, shared by the threads (24 bytes per key).",
+    ),
+    key(
+        "log.cleaner.io.max.bytes.per.second",
+        DOUBLE,
+        Some("1.7976931348623157E308"),
+        Any,
+        "Bytes read and written per second by each cleaner thread, at most.",
+    ),
+    key(
+        "log.cleaner.delete.retention.ms",
+        LONG,
+        Some("86400000"),
+        AtLeast(0),
+        "Default delete.retention.ms: how long tombstones stay readable.",
+    ),
+    key(
+        "log.cleaner.min.cleanable.ratio",
+        DOUBLE,
+        Some("0.5"),
+        Ratio,
+        "Default min.cleanable.dirty.ratio.",
+    ),
+    key(
+        "log.cleaner.min.compaction.lag.ms",
+        LONG,
+        Some("0"),
+        AtLeast(0),
+        "Default min.compaction.lag.ms.",
+    ),
+    key(
+        "log.cleaner.max.compaction.lag.ms",
+        LONG,
+        Some("9223372036854775807"),
+        AtLeast(1),
+        "Default max.compaction.lag.ms.",
+    ),
+    key(
         "log.message.timestamp.type",
         STRING,
         Some("CreateTime"),
@@ -419,6 +501,13 @@ pub const BROKER_KEYS: &[ConfigKey] = &[
         Some("3"),
         AtLeast(1),
         "Replication factor of __consumer_offsets (capped by live brokers).",
+    ),
+    key(
+        "offsets.topic.segment.bytes",
+        INT,
+        Some("104857600"),
+        AtLeast(1),
+        "Segment size of __consumer_offsets (small segments let the cleaner compact it).",
     ),
     key(
         "offsets.retention.minutes",

@@ -4,9 +4,10 @@
 //! (`GroupCoordinator::replay`).
 //!
 //! The records are Kafka's coordinator records (`coordinator::records`), so tools that read the
-//! topic understand them. The topic is `cleanup.policy=compact` as in Kafka; until compaction
-//! exists it only grows (the topic is created with `retention.ms=-1`, so time retention never
-//! deletes a commit), and a restart replays it whole.
+//! topic understand them. The topic is `cleanup.policy=compact` as in Kafka: the log cleaner
+//! keeps the latest record of each key (offset commit, group metadata), so a restart replays
+//! about the live keys, not every commit ever made. A replay reads through the gaps compaction
+//! leaves.
 //!
 //! Not here: the coordinator's rules (crate `coordinator`), locking and the ordering of appends
 //! (`group_coordinator.rs`).
@@ -21,6 +22,7 @@ use protocol::records::{
 };
 
 use crate::broker::Broker;
+use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::metadata_writer::NewTopic;
 use crate::partitions::Partition;
@@ -50,7 +52,7 @@ pub async fn ensure_topic(
                         partitions: broker.config.offsets_topic_partitions,
                         replication_factor,
                         assignment: None,
-                        configs: topic_configs(),
+                        configs: topic_configs(&broker.config),
                         validate_only: false,
                     },
                 )
@@ -69,14 +71,18 @@ pub async fn ensure_topic(
     Ok(topic.partitions)
 }
 
-/// The config overrides `__consumer_offsets` is created with.
-pub fn topic_configs() -> BTreeMap<String, String> {
+/// The config overrides `__consumer_offsets` is created with, as Kafka's: compacted, the
+/// producer's compression, `offsets.topic.segment.bytes` segments (so the cleaner has closed
+/// segments to compact long before a 1 GiB segment would fill).
+pub fn topic_configs(broker_config: &BrokerConfig) -> BTreeMap<String, String> {
+    let segment_bytes = broker_config
+        .value("offsets.topic.segment.bytes")
+        .unwrap_or("104857600")
+        .to_string();
     BTreeMap::from([
         ("cleanup.policy".to_string(), "compact".to_string()),
         ("compression.type".to_string(), "producer".to_string()),
-        // Compaction is not built yet: without these, time retention would delete commits.
-        ("retention.ms".to_string(), "-1".to_string()),
-        ("retention.bytes".to_string(), "-1".to_string()),
+        ("segment.bytes".to_string(), segment_bytes),
     ])
 }
 

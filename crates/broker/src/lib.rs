@@ -17,6 +17,7 @@ pub mod error;
 pub mod fetch_session;
 pub mod group_coordinator;
 pub mod handlers;
+mod log_cleaner;
 pub mod log_validator;
 pub mod metadata;
 pub mod metadata_writer;
@@ -49,6 +50,7 @@ pub struct RunningBroker {
     /// has been awaited.
     group_loader: Option<tokio::task::JoinHandle<()>>,
     upkeep: std::thread::JoinHandle<()>,
+    cleaner: log_cleaner::LogCleaner,
     /// A replicated cluster's tasks (controller listener, metadata, registration, ISR).
     cluster_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -106,7 +108,9 @@ impl RunningBroker {
         }
         let broker = self.broker.clone();
         let upkeep = self.upkeep;
+        let cleaner = self.cleaner;
         let _ = tokio::task::spawn_blocking(move || {
+            cleaner.stop();
             let _ = upkeep.join();
             broker.shutdown()
         })
@@ -139,6 +143,7 @@ pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError>
         .map_err(|e| BrokerError::Config(format!("opening the broker: {e}")))??;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let upkeep = upkeep::start(broker.clone());
+    let cleaner = log_cleaner::LogCleaner::start(broker.clone());
     let cluster_tasks = match broker
         .config
         .cluster()
@@ -176,6 +181,7 @@ pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError>
         group_timers,
         group_loader: Some(group_loader),
         upkeep,
+        cleaner,
         cluster_tasks,
     })
 }

@@ -38,18 +38,21 @@ const fn fixed(name: &'static str, value: &'static str) -> TopicKey {
 pub const TOPIC_KEYS: &[TopicKey] = &[
     broker("cleanup.policy", "log.cleanup.policy"),
     broker("compression.type", "compression.type"),
-    fixed("delete.retention.ms", "86400000"),
+    broker("delete.retention.ms", "log.cleaner.delete.retention.ms"),
     fixed("file.delete.delay.ms", "60000"),
     broker("flush.messages", "log.flush.interval.messages"),
     fixed("flush.ms", "9223372036854775807"),
     broker("index.interval.bytes", "log.index.interval.bytes"),
-    fixed("max.compaction.lag.ms", "9223372036854775807"),
+    broker("max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms"),
     broker("max.message.bytes", "message.max.bytes"),
     fixed("message.timestamp.after.max.ms", "3600000"),
     fixed("message.timestamp.before.max.ms", "9223372036854775807"),
     broker("message.timestamp.type", "log.message.timestamp.type"),
-    fixed("min.cleanable.dirty.ratio", "0.5"),
-    fixed("min.compaction.lag.ms", "0"),
+    broker(
+        "min.cleanable.dirty.ratio",
+        "log.cleaner.min.cleanable.ratio",
+    ),
+    broker("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms"),
     broker("min.insync.replicas", "min.insync.replicas"),
     fixed("preallocate", "false"),
     broker("retention.bytes", "log.retention.bytes"),
@@ -170,6 +173,25 @@ impl TopicConfig {
             }
         };
         let cleanup = value("cleanup.policy");
+        let cleanup_policy = storage::CleanupPolicy::parse(&cleanup)
+            .map_err(|reason| invalid("cleanup.policy", &cleanup, reason))?;
+        let ratio_text = value("min.cleanable.dirty.ratio");
+        let min_cleanable_dirty_ratio = ratio_text
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|r| (0.0..=1.0).contains(r))
+            .ok_or_else(|| {
+                invalid(
+                    "min.cleanable.dirty.ratio",
+                    &ratio_text,
+                    "a number between 0 and 1",
+                )
+            })?;
+        let non_negative = |name: &str| -> Result<u64, ConfigError> {
+            let ms = num(name, value(name))?;
+            u64::try_from(ms).map_err(|_| invalid(name, &ms.to_string(), "must be at least 0"))
+        };
         let timestamp_type = value("message.timestamp.type");
         if timestamp_type != "CreateTime" && timestamp_type != "LogAppendTime" {
             return Err(invalid(
@@ -195,6 +217,14 @@ impl TopicConfig {
             retention_ms: positive_or_none(num("retention.ms", value("retention.ms"))?),
             retention_bytes: positive_or_none(num("retention.bytes", value("retention.bytes"))?),
             flush_policy,
+            cleanup_policy,
+            min_cleanable_dirty_ratio,
+            min_compaction_lag_ms: non_negative("min.compaction.lag.ms")?,
+            max_compaction_lag_ms: positive_or_none(num(
+                "max.compaction.lag.ms",
+                value("max.compaction.lag.ms"),
+            )?),
+            delete_retention_ms: non_negative("delete.retention.ms")?,
             ..LogConfig::default()
         };
         let timestamp_bound = |name: &str| -> Result<Option<i64>, ConfigError> {
@@ -210,7 +240,7 @@ impl TopicConfig {
             overrides: overrides.clone(),
             log,
             max_message_bytes: max_message_bytes.clamp(0, i32::MAX as i64) as i32,
-            compact: cleanup.split(',').any(|p| p.trim() == "compact"),
+            compact: cleanup_policy.compact,
             log_append_time: timestamp_type == "LogAppendTime",
             min_insync_replicas: min_insync.clamp(1, i32::MAX as i64) as i32,
             timestamp_before_max_ms,

@@ -41,7 +41,7 @@ pub enum StorageError {
     #[error("record batch of {size_bytes} bytes exceeds the limit of {limit_bytes} bytes")]
     BatchTooLarge { size_bytes: u64, limit_bytes: u64 },
     /// A follower append carried offsets that do not continue from the log end offset.
-    #[error("appended offsets must continue from the log end offset {log_end}: got {first}")]
+    #[error("appended offsets must start past the log end offset {log_end}: got {first}")]
     OffsetsNotIncreasing { first: i64, log_end: i64 },
     /// A batch's offsets are malformed (negative delta, overflow past `i64::MAX`).
     #[error(
@@ -80,6 +80,9 @@ pub enum StorageError {
     /// The log was closed; no further operations are accepted.
     #[error("the log at {path} is closed")]
     Closed { path: PathBuf },
+
+    #[error("cleaning of {path} was aborted")]
+    CleaningAborted { path: PathBuf },
 }
 
 impl StorageError {

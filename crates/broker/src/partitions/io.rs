@@ -12,6 +12,7 @@
 //!   DeleteRecords (its checkpoint fsyncs).
 //! - On the upkeep thread: time-based flushes and retention ([`Partition::flush_if_due`],
 //!   [`Partition::delete_retained_segments`]).
+//! - On a log cleaner thread: compaction ([`Partition::clean`]).
 //!
 //! Not here: the leader/follower rules (`mod.rs`, `replica.rs`).
 
@@ -225,6 +226,19 @@ impl Partition {
     /// Blocking, for the upkeep thread: flushes when `flush.ms` has passed.
     pub fn flush_if_due(&self) -> Result<bool, BrokerError> {
         Ok(self.log.flush_if_due()?)
+    }
+
+    /// Blocking, for the log cleaner: how dirty a compacted log is (`None`: nothing to clean).
+    pub fn cleanable_summary(&self) -> Result<Option<storage::CleanableSummary>, BrokerError> {
+        Ok(self.log.cleanable_summary()?)
+    }
+
+    /// Blocking, for a log cleaner thread: one cleaning of this partition's log.
+    pub fn clean(
+        &self,
+        options: &storage::CleanerOptions,
+    ) -> Result<Option<storage::CleaningOutcome>, BrokerError> {
+        Ok(self.log.clean(options)?)
     }
 
     /// Blocking, for the upkeep thread: deletes segments past retention.

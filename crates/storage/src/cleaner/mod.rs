@@ -45,7 +45,7 @@ pub(crate) const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 const WRITE_BUFFER_BYTES: usize = 1 << 20;
 
 /// Broker-wide cleaner settings for one cleaning.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CleanerOptions {
     /// `log.cleaner.dedupe.buffer.size` divided among `log.cleaner.threads`: bounds the offset
     /// map of one cleaning.
@@ -53,6 +53,9 @@ pub struct CleanerOptions {
     /// `log.cleaner.io.max.bytes.per.second`: bytes read plus written per second, `None` for
     /// no limit.
     pub io_max_bytes_per_second: Option<u64>,
+    /// Set to stop a running cleaning at the next batch (broker shutdown): it ends with
+    /// [`StorageError::CleaningAborted`] and leaves the log as it was.
+    pub abort: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// Tests only: stop the cleaning at this step of this group (0-based) as a crash would,
     /// leaving the files as they are and the log offline (drop it and reopen to recover).
     #[doc(hidden)]
@@ -64,6 +67,7 @@ impl Default for CleanerOptions {
         Self {
             dedupe_buffer_bytes: 128 << 20,
             io_max_bytes_per_second: None,
+            abort: None,
             crash_at: None,
         }
     }
@@ -264,7 +268,7 @@ impl Log {
         let Some(plan) = self.plan_cleaning()? else {
             return Ok(None);
         };
-        let mut throttle = Throttle::new(options.io_max_bytes_per_second);
+        let mut throttle = Throttle::new(options.io_max_bytes_per_second, options.abort.clone());
         let mut map = OffsetMap::with_buffer_bytes(options.dedupe_buffer_bytes);
         let end = self.build_offset_map(&plan, &mut map, &mut throttle)?;
         let context = FilterContext {
@@ -478,6 +482,11 @@ impl Log {
                     });
                 }
                 Next::Batch { header, .. } => {
+                    if throttle.aborted() {
+                        return Err(StorageError::CleaningAborted {
+                            path: self.dir.clone(),
+                        });
+                    }
                     let bytes = Bytes::copy_from_slice(header.as_bytes());
                     throttle.account(bytes.len() as u64);
                     let header =
@@ -518,20 +527,31 @@ fn group_segments(sources: &[SourceSegment], segment_bytes_max: u64) -> Vec<&[So
 }
 
 /// `log.cleaner.io.max.bytes.per.second` for one cleaning: sleeps when the bytes read and
-/// written since the start run ahead of the rate.
+/// written since the start run ahead of the rate. Also carries the abort flag.
 struct Throttle {
     rate: Option<u64>,
     started: Instant,
     bytes: u64,
+    abort: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Throttle {
-    fn new(rate: Option<u64>) -> Self {
+    fn new(
+        rate: Option<u64>,
+        abort: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    ) -> Self {
         Self {
             rate: rate.filter(|&r| r > 0),
             started: Instant::now(),
             bytes: 0,
+            abort,
         }
+    }
+
+    fn aborted(&self) -> bool {
+        self.abort
+            .as_ref()
+            .is_some_and(|flag| flag.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     fn account(&mut self, bytes: u64) {
@@ -539,8 +559,9 @@ impl Throttle {
         self.bytes += bytes;
         let due = Duration::from_secs_f64(self.bytes as f64 / rate as f64);
         let elapsed = self.started.elapsed();
-        if due > elapsed {
-            std::thread::sleep(due - elapsed);
+        // Sleep in short steps so an abort is seen promptly.
+        if due > elapsed && !self.aborted() {
+            std::thread::sleep((due - elapsed).min(Duration::from_millis(100)));
         }
     }
 }
