@@ -3,7 +3,7 @@
 #
 #   compat/run.sh [--no-build] [--long] [SUITE...]
 #                                     SUITE: java librdkafka kafka-python tools franz-go durability
-#                                     groups schema-registry cluster
+#                                     groups compaction schema-registry cluster
 #                                     (default: all, in that order); --long: 200 fault cycles in
 #                                     the cluster suite instead of 20
 #   RUNNEL_BIN=target/debug/runnel compat/run.sh --no-build java     (develop against a debug build)
@@ -31,7 +31,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/common.sh"
 cd "$RN_REPO"
 
-ALL=(java librdkafka kafka-python tools franz-go durability groups schema-registry cluster)
+ALL=(java librdkafka kafka-python tools franz-go durability groups compaction schema-registry cluster)
 build=true
 cycles=20
 suites=()
@@ -39,7 +39,7 @@ for arg in "$@"; do
   case "$arg" in
     --no-build) build=false ;;
     --long) cycles=200 ;;
-    java|librdkafka|kafka-python|tools|franz-go|durability|groups|schema-registry|cluster) suites+=("$arg") ;;
+    java|librdkafka|kafka-python|tools|franz-go|durability|groups|compaction|schema-registry|cluster) suites+=("$arg") ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d' >&2; exit 0 ;;
     *) echo "compat/run.sh: unknown argument $arg (suites: ${ALL[*]})" >&2; exit 2 ;;
   esac
@@ -146,6 +146,7 @@ for s in "${suites[@]}"; do
     tools) suite tools tools_install 600 yes "$HERE/tools.sh" ;;
     franz-go) suite franz-go franz_install 900 yes env KGO_LOG="$LOGS/franz-go/kgo.log" "$HERE/franz-go/run.sh" ;;
     groups) suite groups groups_install 420 no "$HERE/groups/run.sh" "$RUNNEL_BIN" "$LOGS/groups/work" ;;
+    compaction) suite compaction tools_install 300 no "$HERE/compaction.sh" "$RUNNEL_BIN" "$LOGS/compaction/work" ;;
     schema-registry) suite schema-registry schema_registry_install 360 no \
                        "$HERE/schema-registry/run.sh" "$RUNNEL_BIN" "$LOGS/schema-registry/work" ;;
     durability) suite durability durability_install 720 no bash -c \
