@@ -2,8 +2,9 @@
 # compat/connect/run.sh -- Kafka Connect 4.4.0 in distributed mode against one runnel broker.
 # Owns the "connect" suite of compat/run.sh: it starts its own broker (rn_broker_start), a
 # Connect worker (org.apache.kafka.connect.cli.ConnectDistributed from connect-runtime 4.4.0,
-# the FileStream connectors from connect-file on its plugin.path), SIGKILLs the worker midway
-# and starts it again, and stops everything it started.
+# the FileStream connectors from connect-file 4.3.0 plus shim/AppInfoParser.java on its
+# plugin.path: Maven Central has no connect-file 4.4.0), SIGKILLs the worker midway and starts
+# it again, and stops everything it started.
 #
 #   compat/connect/run.sh RUNNEL_BIN WORK_DIR
 #
