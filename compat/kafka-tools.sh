@@ -7,19 +7,24 @@
 #       lib/*.jar          kafka-clients, kafka-tools, kafka_2.13 (the real broker), log4j2 + deps
 #       log4j2.properties  quiet console logging (WARN, to stderr)
 #       .installed         stamp written after a successful install (makes install idempotent)
+#       extras/            kt_install_extras: its own pom.xml, .installed stamp and lib/ with
+#                          connect-file, kafka-streams and rocksdbjni (the connect and streams
+#                          suites)
 #   * reference brokers it starts: each one lives in its own data dir (default: a fresh
 #     mktemp dir) holding server.properties, data/, broker.log and broker.pid.
 #
 # Usage, executable:
 #   compat/kafka-tools.sh install                 # resolve jars via Maven (no-op if done)
+#   compat/kafka-tools.sh install-extras          # and the extras/ jars
 #   compat/kafka-tools.sh classpath               # print the java classpath
 #   compat/kafka-tools.sh run CLASS [ARGS...]     # run a Java main class with the jars
+#                                                 # (KT_WITH_EXTRAS=1: the extras/ jars too)
 #   compat/kafka-tools.sh broker-start [DIR]      # start a KRaft combined broker, print DIR
 #   compat/kafka-tools.sh broker-stop DIR         # stop it (DIR is what broker-start printed)
 #
 # Usage, sourced (`source compat/kafka-tools.sh`): the same as functions
-#   kt_install, kt_classpath, kt_run CLASS ARGS..., kt_broker_start [DIR], kt_broker_stop DIR,
-#   kt_wait_port HOST PORT [SECONDS]
+#   kt_install, kt_install_extras, kt_classpath, kt_run CLASS ARGS..., kt_broker_start [DIR],
+#   kt_broker_stop DIR, kt_wait_port HOST PORT [SECONDS]
 #
 # Broker knobs (environment, read by kt_broker_start):
 #   KT_BROKER_PORT      PLAINTEXT listener port          (default 19092)
@@ -31,16 +36,18 @@
 #   KT_HEAP             broker JVM -Xmx (default 768m); KT_JAVA_HEAP for kt_run (default 512m)
 #   KT_OFFSETS_PARTITIONS  partitions of __consumer_offsets (default 1)
 # Other knobs: RUNNEL_CACHE, KT_KAFKA_VERSION (4.4.0), KT_LOG4J_VERSION (2.25.3),
-#   KT_SLF4J_VERSION (2.0.17), KT_MVN (mvn).
+#   KT_SLF4J_VERSION (2.0.17), KT_CONNECT_FILE_VERSION (4.3.0), KT_MVN (mvn).
 #
 # Only loopback addresses are used. Requires java (17+) and mvn on PATH.
 
 KT_KAFKA_VERSION="${KT_KAFKA_VERSION:-4.4.0}"
 KT_LOG4J_VERSION="${KT_LOG4J_VERSION:-2.25.3}"
 KT_SLF4J_VERSION="${KT_SLF4J_VERSION:-2.0.17}"
+KT_CONNECT_FILE_VERSION="${KT_CONNECT_FILE_VERSION:-4.3.0}"
 RUNNEL_CACHE="${RUNNEL_CACHE:-$HOME/.cache/runnel}"
 KT_HOME="${KT_HOME:-$RUNNEL_CACHE/kafka-$KT_KAFKA_VERSION}"
 KT_LIB="$KT_HOME/lib"
+KT_EXTRAS_LIB="$KT_HOME/extras/lib"
 KT_MVN="${KT_MVN:-mvn}"
 
 kt_log() { printf '[kafka-tools] %s\n' "$*" >&2; }
@@ -88,13 +95,61 @@ EOF
   kt_log "installed $(ls "$KT_LIB" | wc -l) jars"
 }
 
-kt_classpath() { kt_install >/dev/null || return 1; printf '%s/*\n' "$KT_LIB"; }
-
-# kt_run CLASS [ARGS...]: run a Java main class (or a single-file .java source) on the classpath.
-kt_run() {
+# kt_install_extras: after kt_install, the jars the connect and streams suites add to the base
+# set: connect-file (FileStreamSource/FileStreamSink, not on Connect's default plugin path since
+# Kafka 4.0; version KT_CONNECT_FILE_VERSION, 4.3.0: Maven Central has no connect-file 4.4.0,
+# the 4.4.0 runtime loads the 4.3.0 plugin), kafka-streams and the rocksdbjni it depends on, at
+# the version kafka-streams asks for. Only those artifacts are copied (all else they need is in lib/ already), so
+# "$KT_LIB/*:$KT_EXTRAS_LIB/*" holds one copy of each jar. A separate folder and stamp leave the
+# base lib/ as it was.
+kt_install_extras() {
   kt_install || return 1
+  local dir="$KT_HOME/extras" want="kafka=$KT_KAFKA_VERSION connect-file=$KT_CONNECT_FILE_VERSION streams,rocksdbjni"
+  if [[ -f "$dir/.installed" && "$(head -1 "$dir/.installed")" == "$want" ]] \
+     && compgen -G "$KT_EXTRAS_LIB/kafka-streams-$KT_KAFKA_VERSION.jar" >/dev/null \
+     && compgen -G "$KT_EXTRAS_LIB/connect-file-$KT_CONNECT_FILE_VERSION.jar" >/dev/null; then
+    return 0
+  fi
+  mkdir -p "$dir" || return 1
+  cat > "$dir/pom.xml" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.runnel</groupId><artifactId>kafka-extras-bundle</artifactId><version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>connect-file</artifactId><version>$KT_CONNECT_FILE_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-streams</artifactId><version>$KT_KAFKA_VERSION</version></dependency>
+  </dependencies>
+</project>
+EOF
+  kt_log "resolving connect-file $KT_CONNECT_FILE_VERSION, kafka-streams $KT_KAFKA_VERSION and rocksdbjni into $KT_EXTRAS_LIB (Maven)"
+  rm -rf "$KT_EXTRAS_LIB.tmp"
+  (cd "$dir" && "$KT_MVN" -q -B -Dstyle.color=never dependency:copy-dependencies \
+      -DoutputDirectory="$KT_EXTRAS_LIB.tmp" -DincludeScope=runtime \
+      -DincludeArtifactIds=connect-file,kafka-streams,rocksdbjni) || { kt_log "maven failed"; return 1; }
+  rm -rf "$KT_EXTRAS_LIB" && mv "$KT_EXTRAS_LIB.tmp" "$KT_EXTRAS_LIB" || return 1
+  printf '%s\n%s\n' "$want" "$(date -u +%FT%TZ)" > "$dir/.installed"
+  kt_log "installed $(cd "$KT_EXTRAS_LIB" && echo *.jar)"
+}
+
+# kt_classpath: the base jars, and the extras too when KT_WITH_EXTRAS is set (non-empty).
+kt_classpath() {
+  kt_install >/dev/null || return 1
+  if [[ -n "${KT_WITH_EXTRAS:-}" ]]; then
+    kt_install_extras >/dev/null || return 1
+    printf '%s/*:%s/*\n' "$KT_LIB" "$KT_EXTRAS_LIB"
+  else
+    printf '%s/*\n' "$KT_LIB"
+  fi
+}
+
+# kt_run CLASS [ARGS...]: run a Java main class (or a single-file .java source) on the classpath
+# (kt_classpath: with the extras when KT_WITH_EXTRAS is set).
+kt_run() {
+  local cp
+  cp=$(kt_classpath) || return 1
   java -Xmx"${KT_JAVA_HEAP:-512m}" -Dlog4j2.configurationFile="$KT_HOME/log4j2.properties" \
-       -cp "$KT_LIB/*" "$@"
+       -cp "$cp" "$@"
 }
 
 # kt_wait_port HOST PORT [SECONDS]: wait until a TCP connect succeeds.
@@ -179,6 +234,7 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   cmd=${1:-}; shift || true
   case "$cmd" in
     install)      kt_install ;;
+    install-extras) kt_install_extras ;;
     classpath)    kt_classpath ;;
     run)          kt_run "$@" ;;
     broker-start) kt_broker_start "$@" ;;

@@ -3,7 +3,7 @@
 #
 #   compat/run.sh [--no-build] [--long] [SUITE...]
 #                                     SUITE: java librdkafka kafka-python tools franz-go durability
-#                                     groups compaction schema-registry cluster
+#                                     groups compaction schema-registry connect streams cluster
 #                                     (default: all, in that order); --long: 200 fault cycles in
 #                                     the cluster suite instead of 20
 #   RUNNEL_BIN=target/debug/runnel compat/run.sh --no-build java     (develop against a debug build)
@@ -14,7 +14,8 @@
 # 127.0.0.1 port with a fresh temp log dir, stopped with SIGTERM: a non-zero exit or no exit
 # within 30 s is a failed case `broker.sigterm_exit_0`), a time bound per suite, and the
 # summary. The durability suite starts, kills and restarts its own broker (once with a
-# librdkafka producer, once with the Java one). The groups and schema-registry suites start,
+# librdkafka producer, once with the Java one). The groups, schema-registry, connect (Kafka
+# Connect, whose worker it SIGKILLs and restarts) and streams (Kafka Streams) suites start,
 # stop and restart their own brokers. The cluster suite (compat/faults/harness.py)
 # runs its own three-node cluster under faults, in network namespaces it creates when root.
 #
@@ -31,7 +32,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/common.sh"
 cd "$RN_REPO"
 
-ALL=(java librdkafka kafka-python tools franz-go durability groups compaction schema-registry cluster)
+ALL=(java librdkafka kafka-python tools franz-go durability groups compaction schema-registry connect streams cluster)
 build=true
 cycles=20
 suites=()
@@ -39,7 +40,7 @@ for arg in "$@"; do
   case "$arg" in
     --no-build) build=false ;;
     --long) cycles=200 ;;
-    java|librdkafka|kafka-python|tools|franz-go|durability|groups|compaction|schema-registry|cluster) suites+=("$arg") ;;
+    java|librdkafka|kafka-python|tools|franz-go|durability|groups|compaction|schema-registry|connect|streams|cluster) suites+=("$arg") ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d' >&2; exit 0 ;;
     *) echo "compat/run.sh: unknown argument $arg (suites: ${ALL[*]})" >&2; exit 2 ;;
   esac
@@ -124,6 +125,12 @@ tools_install() { rn_install_java; }
 durability_install() { rn_install_python && rn_install_java; }
 groups_install() { rn_install_python && rn_install_java; }
 schema_registry_install() { rn_install_apicurio; }
+# connect-file (Connect's FileStream connectors), kafka-streams and rocksdbjni beside the base jars.
+connect_install() {
+  rn_install_java && kt_install_extras || return 1
+  command -v curl >/dev/null || rn_apt_install curl
+}
+streams_install() { rn_install_java && kt_install_extras; }
 # Network namespaces and iptables isolate nodes (F5); without root the harness runs on loopback.
 cluster_install() {
   rn_install_python && rn_install_java || return 1
@@ -149,6 +156,8 @@ for s in "${suites[@]}"; do
     compaction) suite compaction tools_install 300 no "$HERE/compaction.sh" "$RUNNEL_BIN" "$LOGS/compaction/work" ;;
     schema-registry) suite schema-registry schema_registry_install 360 no \
                        "$HERE/schema-registry/run.sh" "$RUNNEL_BIN" "$LOGS/schema-registry/work" ;;
+    connect) suite connect connect_install 300 no "$HERE/connect/run.sh" "$RUNNEL_BIN" "$LOGS/connect/work" ;;
+    streams) suite streams streams_install 300 no "$HERE/streams/run.sh" "$RUNNEL_BIN" "$LOGS/streams/work" ;;
     durability) suite durability durability_install 720 no bash -c \
                   '"$0" "$1" --client librdkafka --runnel "$2" --work "$3/librdkafka"; a=$?
                    "$0" "$1" --client java --runnel "$2" --work "$3/java"; b=$?; exit $((a | b))' \
