@@ -133,10 +133,11 @@ fn run(
         match grab_filthiest(broker, shared) {
             Some(partition) => {
                 let tp = partition.topic_partition.clone();
+                let started = Instant::now();
                 let result = partition.clean(&options);
                 let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
                 shared.in_progress.remove(&tp);
-                report(&tp, result, &mut shared);
+                report(&tp, result, started.elapsed(), &mut shared);
             }
             None => {
                 let until = Instant::now() + settings.backoff;
@@ -200,11 +201,14 @@ fn grab_filthiest(broker: &Broker, shared: &Mutex<Shared>) -> Option<Arc<Partiti
 fn report(
     tp: &TopicPartition,
     result: Result<Option<CleaningOutcome>, BrokerError>,
+    elapsed: Duration,
     shared: &mut Shared,
 ) {
     match result {
         Ok(Some(outcome)) => tracing::info!(
             topic = %tp.topic, partition = tp.partition,
+            elapsed_ms = elapsed.as_millis() as u64,
+            read_mb_per_s = format!("{:.1}", outcome.bytes_read as f64 / 1e6 / elapsed.as_secs_f64().max(1e-6)),
             read_bytes = outcome.bytes_read, written_bytes = outcome.bytes_written,
             records_read = outcome.stats.records_read, records_kept = outcome.stats.records_kept,
             end_offset = outcome.end_offset, interrupted = outcome.interrupted,
