@@ -13,12 +13,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::produce::{create_topic, now_ms, produce};
+use common::produce::{create_topic, keyed, now_ms, produce, read_all};
 use common::{TestBroker, TestClient};
 use protocol::ErrorCode;
 use protocol::ResponseBody;
-use protocol::codec::Records;
-use protocol::generated::fetch_request::{FetchPartition, FetchTopic};
 use protocol::generated::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
@@ -26,81 +24,11 @@ use protocol::generated::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use protocol::generated::{
-    FetchRequest, IncrementalAlterConfigsRequest, OffsetCommitRequest, OffsetFetchRequest,
-    OffsetFetchResponse,
+    IncrementalAlterConfigsRequest, OffsetCommitRequest, OffsetFetchRequest, OffsetFetchResponse,
 };
-use protocol::records::{Record, RecordBatchBuilder, RecordBatches, decode_batch_records};
+use protocol::records::{Record, RecordBatchBuilder};
 
 const CLEANER: &[(&str, &str)] = &[("log.cleaner.backoff.ms", "50")];
-
-fn keyed(records: &[(String, Option<String>)]) -> Bytes {
-    let mut builder = RecordBatchBuilder::new().base_timestamp(now_ms());
-    for (i, (key, value)) in records.iter().enumerate() {
-        builder
-            .push(Record {
-                offset_delta: i as i32,
-                timestamp_delta: 0,
-                key: Some(Bytes::from(key.clone())),
-                value: value.clone().map(Bytes::from),
-                headers: Vec::new(),
-            })
-            .unwrap();
-    }
-    builder.build().unwrap()
-}
-
-/// Every record of partition 0 of `topic` up to the high watermark: (offset, key, value).
-async fn read_all(client: &mut TestClient, topic: &str) -> Vec<(i64, String, Option<String>)> {
-    let mut offset = 0;
-    let mut out = Vec::new();
-    for _ in 0..10_000 {
-        let request = FetchRequest {
-            max_wait_ms: 0,
-            min_bytes: 0,
-            max_bytes: 1 << 20,
-            topics: vec![FetchTopic {
-                topic: topic.into(),
-                partitions: vec![FetchPartition {
-                    partition: 0,
-                    fetch_offset: offset,
-                    partition_max_bytes: 1 << 20,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let response = expect_response!(client.send(12, request).await, Fetch);
-        let data = &response.responses[0].partitions[0];
-        assert_eq!(data.error_code, 0, "fetch at {offset}");
-        let bytes = match &data.records {
-            Some(Records::Bytes(bytes)) => bytes.clone(),
-            _ => Bytes::new(),
-        };
-        if bytes.is_empty() {
-            assert!(
-                offset >= data.high_watermark,
-                "nothing returned at {offset} below the HW"
-            );
-            return out;
-        }
-        for batch in RecordBatches::new(&bytes) {
-            let header = batch.unwrap();
-            header.verify_crc().unwrap();
-            let batch_bytes = Bytes::copy_from_slice(header.as_bytes());
-            for record in decode_batch_records(&header, &batch_bytes, 1 << 24).unwrap() {
-                let record = record.unwrap();
-                let at = header.base_offset() + i64::from(record.offset_delta);
-                if at >= offset {
-                    let text = |b: Bytes| String::from_utf8_lossy(&b).into_owned();
-                    out.push((at, text(record.key.unwrap()), record.value.map(text)));
-                }
-            }
-            offset = offset.max(header.last_offset() + 1);
-        }
-    }
-    panic!("reading {topic} did not end");
-}
 
 /// Produces 40 batches of 5 records over 10 keys (values `v<n>`); returns the latest per key.
 async fn produce_keyed(client: &mut TestClient, topic: &str) -> BTreeMap<String, String> {

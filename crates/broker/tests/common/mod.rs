@@ -15,6 +15,8 @@ use tokio::net::TcpStream;
 
 use broker::{BrokerConfig, RunningBroker};
 
+pub mod cluster;
+
 /// Largest response the test client accepts.
 const RESPONSE_BYTES_MAX: usize = 64 << 20;
 

@@ -1,17 +1,19 @@
 //! Produce-side helpers for integration tests: record batches as clients build them, Produce
-//! and ListOffsets requests, and the partition result of a response.
+//! and ListOffsets requests, the partition result of a response, and reading a partition back
+//! record by record (compacted topics).
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use protocol::ResponseBody;
 use protocol::codec::Records;
+use protocol::generated::fetch_request::{FetchPartition, FetchTopic};
 use protocol::generated::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use protocol::generated::list_offsets_response::ListOffsetsPartitionResponse;
 use protocol::generated::produce_request::{PartitionProduceData, TopicProduceData};
 use protocol::generated::produce_response::PartitionProduceResponse;
-use protocol::generated::{ListOffsetsRequest, ProduceRequest};
-use protocol::records::{Record, RecordBatchBuilder};
+use protocol::generated::{FetchRequest, ListOffsetsRequest, ProduceRequest};
+use protocol::records::{Record, RecordBatchBuilder, RecordBatches, decode_batch_records};
 
 use super::{TestBroker, TestClient};
 
@@ -154,4 +156,74 @@ pub fn fix_crc(batch: &mut [u8]) {
         .expect("a batch")
         .computed_crc();
     batch[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// One batch of keyed records (a `None` value is a tombstone), timestamped now.
+pub fn keyed(records: &[(String, Option<String>)]) -> Bytes {
+    let mut builder = RecordBatchBuilder::new().base_timestamp(now_ms());
+    for (i, (key, value)) in records.iter().enumerate() {
+        builder
+            .push(Record {
+                offset_delta: i as i32,
+                timestamp_delta: 0,
+                key: Some(Bytes::from(key.clone())),
+                value: value.clone().map(Bytes::from),
+                headers: Vec::new(),
+            })
+            .unwrap();
+    }
+    builder.build().unwrap()
+}
+
+/// Every record of partition 0 of `topic` up to the high watermark: (offset, key, value).
+pub async fn read_all(client: &mut TestClient, topic: &str) -> Vec<(i64, String, Option<String>)> {
+    let mut offset = 0;
+    let mut out = Vec::new();
+    for _ in 0..10_000 {
+        let request = FetchRequest {
+            max_wait_ms: 0,
+            min_bytes: 0,
+            max_bytes: 1 << 20,
+            topics: vec![FetchTopic {
+                topic: topic.into(),
+                partitions: vec![FetchPartition {
+                    partition: 0,
+                    fetch_offset: offset,
+                    partition_max_bytes: 1 << 20,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let response = expect_response!(client.send(12, request).await, Fetch);
+        let data = &response.responses[0].partitions[0];
+        assert_eq!(data.error_code, 0, "fetch at {offset}");
+        let bytes = match &data.records {
+            Some(Records::Bytes(bytes)) => bytes.clone(),
+            _ => Bytes::new(),
+        };
+        if bytes.is_empty() {
+            assert!(
+                offset >= data.high_watermark,
+                "nothing returned at {offset} below the HW"
+            );
+            return out;
+        }
+        for batch in RecordBatches::new(&bytes) {
+            let header = batch.unwrap();
+            header.verify_crc().unwrap();
+            let batch_bytes = Bytes::copy_from_slice(header.as_bytes());
+            for record in decode_batch_records(&header, &batch_bytes, 1 << 24).unwrap() {
+                let record = record.unwrap();
+                let at = header.base_offset() + i64::from(record.offset_delta);
+                if at >= offset {
+                    let text = |b: Bytes| String::from_utf8_lossy(&b).into_owned();
+                    out.push((at, text(record.key.unwrap()), record.value.map(text)));
+                }
+            }
+            offset = offset.max(header.last_offset() + 1);
+        }
+    }
+    panic!("reading {topic} did not end");
 }
