@@ -355,6 +355,7 @@ impl GroupCoordinatorService {
             .get(OFFSETS_TOPIC, partition)
             .ok_or_else(|| unavailable("the partition is not hosted here".into()))?;
         let mut coordinator = GroupCoordinator::new(self.config.clone(), seed, now);
+        let started = std::time::Instant::now();
         let stats = consumer_offsets::replay(&log, &mut coordinator)
             .map_err(|e| unavailable(format!("replaying the log: {e}")))?;
         let effects = coordinator.finish_loading(now);
@@ -368,6 +369,7 @@ impl GroupCoordinatorService {
                 records = stats.records,
                 skipped = stats.skipped,
                 groups = coordinator.group_count(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
                 "loaded group coordinator"
             );
         }
