@@ -1,11 +1,12 @@
-//! The coordinator's own errors: failures to read records back from `__consumer_offsets`.
+//! The coordinators' own errors: failures to read records back from `__consumer_offsets` and
+//! `__transaction_state`.
 //!
 //! Request-level outcomes (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, ...) are not errors of this
 //! crate: they are answers, written into the response the coordinator returns.
 
 use protocol::DecodeError;
 
-/// An error replaying a `__consumer_offsets` record.
+/// An error replaying a `__consumer_offsets` or `__transaction_state` record.
 #[derive(Debug, thiserror::Error)]
 pub enum CoordinatorError {
     /// The key is shorter than its two-byte version prefix.
@@ -29,4 +30,10 @@ pub enum CoordinatorError {
         version: i16,
         trailing: usize,
     },
+    /// A `__transaction_state` key of a record type other than transaction metadata.
+    #[error("unknown __transaction_state record type {record_type}")]
+    UnknownRecordType { record_type: i16 },
+    /// A transaction state id outside Kafka's `TransactionState`.
+    #[error("unknown transaction state {state}")]
+    UnknownTransactionState { state: i8 },
 }

@@ -8,6 +8,9 @@
 //! `__consumer_offsets` (partition [`partition_for`]) before sending responses, and rebuilds the
 //! state on start with [`GroupCoordinator::replay`]. See docs/internals/group-coordinator.md.
 //!
+//! The transaction coordinator (`txn/`, Kafka's transaction state machine over
+//! `__transaction_state`) lives here too: same shape, its own state.
+//!
 //! Dependencies point one way: protocol ← coordinator ← broker.
 //!
 //! Files: `coordinator.rs` (the value, tickets, effects, timers' dispatch), `join.rs`, `sync.rs`
@@ -38,6 +41,7 @@ mod retention;
 mod sync;
 mod timers;
 mod topics;
+pub mod txn;
 
 #[cfg(test)]
 mod tests;
