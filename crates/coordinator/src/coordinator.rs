@@ -116,6 +116,8 @@ pub struct GroupCoordinator {
     next_ticket: u64,
     /// SplitMix64 state for member ids.
     rng_state: u64,
+    /// Offsets of transactions not yet decided by a marker (`txn_offsets.rs`).
+    pub(crate) pending_txn_offsets: crate::txn_offsets::PendingOffsets,
 }
 
 impl GroupCoordinator {
@@ -128,6 +130,7 @@ impl GroupCoordinator {
             timers: Timers::default(),
             next_ticket: 1,
             rng_state: member_id_seed,
+            pending_txn_offsets: Default::default(),
         };
         let interval_ms = coordinator.config.offsets_retention_check_interval_ms;
         coordinator

@@ -18,7 +18,8 @@
 //! `group.rs`, `member.rs`, `offsets.rs`, `retention.rs`, `admin.rs`, `records.rs`, `timers.rs`, `config.rs`,
 //! `offsets_topic.rs`, `error.rs`; KIP-848 consumer groups: `consumer_heartbeat.rs`,
 //! `consumer_group.rs` (state and reconciliation), `assignor.rs`, `consumer_records.rs`,
-//! `consumer_admin.rs`, `topics.rs` (the topic metadata the broker passes in).
+//! `consumer_admin.rs`, `topics.rs` (the topic metadata the broker passes in); transactional
+//! offset commits: `txn_offsets.rs`.
 
 mod admin;
 mod assignor;
@@ -42,6 +43,7 @@ mod sync;
 mod timers;
 mod topics;
 pub mod txn;
+mod txn_offsets;
 
 #[cfg(test)]
 mod tests;
@@ -65,3 +67,4 @@ pub use records::{
     OFFSET_COMMIT_VALUE_VERSION_WITH_EXPIRY, decode_record,
 };
 pub use topics::{TopicImage, TopicsImage};
+pub use txn_offsets::TxnCommitOutcome;

@@ -41,6 +41,18 @@ struct Fetched {
     offset: i64,
     leader_epoch: i32,
     metadata: String,
+    /// `require_stable` and a transaction has an offset pending here.
+    unstable: bool,
+}
+
+impl Fetched {
+    fn error_code(&self) -> i16 {
+        if self.unstable {
+            ErrorCode::UnstableOffsetCommit.code()
+        } else {
+            0
+        }
+    }
 }
 
 impl Group {
@@ -78,7 +90,7 @@ impl Group {
     }
 
     /// Kafka's `ClassicGroup.validateOffsetCommit` (non-transactional).
-    fn validate_offset_commit(
+    pub(crate) fn validate_offset_commit(
         &self,
         member_id: &str,
         group_instance_id: Option<&str>,
@@ -255,7 +267,8 @@ impl GroupCoordinator {
     }
 
     /// Handles OffsetFetch: v0-7 name one group, v8+ any number. Partitions without a committed
-    /// offset answer offset -1; `require_stable` needs no wait without transactions.
+    /// offset answer offset -1; with `require_stable` (v7+), a partition a transaction has an
+    /// offset pending for answers UNSTABLE_OFFSET_COMMIT (the client retries).
     pub fn offset_fetch(&self, version: i16, request: &OffsetFetchRequest) -> OffsetFetchResponse {
         if version >= 8 {
             let groups = request
@@ -281,13 +294,14 @@ impl GroupCoordinator {
                             .collect::<Vec<_>>()
                     });
                     let topics = self
-                        .fetch_group(&g.group_id, wanted)
+                        .fetch_group(&g.group_id, wanted, request.require_stable)
                         .into_iter()
                         .map(|(name, partitions)| OffsetFetchResponseTopics {
                             name,
                             partitions: partitions
                                 .into_iter()
                                 .map(|f| OffsetFetchResponsePartitions {
+                                    error_code: f.error_code(),
                                     partition_index: f.partition,
                                     committed_offset: f.offset,
                                     committed_leader_epoch: f.leader_epoch,
@@ -317,13 +331,18 @@ impl GroupCoordinator {
                 .collect::<Vec<_>>()
         });
         let topics = self
-            .fetch_group(&request.group_id, wanted)
+            .fetch_group(
+                &request.group_id,
+                wanted,
+                version >= 7 && request.require_stable,
+            )
             .into_iter()
             .map(|(name, partitions)| OffsetFetchResponseTopic {
                 name,
                 partitions: partitions
                     .into_iter()
                     .map(|f| OffsetFetchResponsePartition {
+                        error_code: f.error_code(),
                         partition_index: f.partition,
                         committed_offset: f.offset,
                         committed_leader_epoch: f.leader_epoch,
@@ -345,6 +364,7 @@ impl GroupCoordinator {
         &self,
         group_id: &str,
         wanted: Option<Vec<(String, Vec<i32>)>>,
+        require_stable: bool,
     ) -> Vec<(String, Vec<Fetched>)> {
         let group = self.groups.get(group_id);
         let lookup = |topic: &str, partition: i32| {
@@ -354,6 +374,7 @@ impl GroupCoordinator {
                 offset: found.map_or(-1, |o| o.offset),
                 leader_epoch: found.map_or(-1, |o| o.leader_epoch),
                 metadata: found.map(|o| o.metadata.clone()).unwrap_or_default(),
+                unstable: require_stable && self.has_pending_offset(group_id, topic, partition),
             }
         };
         match wanted {

@@ -8,6 +8,7 @@ mod offsets;
 mod rebalance;
 mod replay;
 mod static_members;
+mod txn_offsets;
 
 use bytes::Bytes;
 use protocol::generated::join_group_request::JoinGroupRequestProtocol;
