@@ -137,7 +137,13 @@ fn run(
                 let result = partition.clean(&options);
                 let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
                 shared.in_progress.remove(&tp);
-                report(&tp, result, started.elapsed(), &mut shared);
+                report(
+                    &tp,
+                    result,
+                    started.elapsed(),
+                    settings.backoff,
+                    &mut shared,
+                );
             }
             None => {
                 let until = Instant::now() + settings.backoff;
@@ -202,6 +208,7 @@ fn report(
     tp: &TopicPartition,
     result: Result<Option<CleaningOutcome>, BrokerError>,
     elapsed: Duration,
+    backoff: Duration,
     shared: &mut Shared,
 ) {
     match result {
@@ -214,8 +221,13 @@ fn report(
             end_offset = outcome.end_offset, interrupted = outcome.interrupted,
             "log cleaned"
         ),
-        Ok(None) => {}
-        Err(BrokerError::Storage(StorageError::CleaningAborted { .. })) => {}
+        // Due but nothing to do, or aborted (a source went away): look again after a backoff,
+        // not at once (a log that stays "due" must not spin a thread).
+        Ok(None) | Err(BrokerError::Storage(StorageError::CleaningAborted { .. })) => {
+            shared
+                .uncleanable_until
+                .insert(tp.clone(), Instant::now() + backoff);
+        }
         Err(error) => {
             tracing::warn!(topic = %tp.topic, partition = tp.partition, %error,
                 "cleaning failed; the log is left uncleaned for an hour");

@@ -108,6 +108,13 @@ fn validate_batch(batch: &RecordBatchHeader<'_>) -> Result<(), BrokerError> {
             "Clients are not allowed to write control records".into(),
         ));
     }
+    if batch.has_delete_horizon() {
+        // Only the log cleaner sets a delete horizon (KIP-534); a client's could make its
+        // tombstones vanish before delete.retention.ms.
+        return Err(BrokerError::InvalidRecord(
+            "Clients are not allowed to set a record batch's delete horizon".into(),
+        ));
+    }
     if batch.producer_id() >= 0 && batch.base_sequence() < 0 {
         return Err(BrokerError::InvalidRecord(format!(
             "Invalid sequence number {} in record batch with producerId {}",

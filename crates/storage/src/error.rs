@@ -81,6 +81,8 @@ pub enum StorageError {
     #[error("the log at {path} is closed")]
     Closed { path: PathBuf },
 
+    /// A cleaning stopped with the log unchanged: the broker is shutting down, or a segment it
+    /// was reading was removed meanwhile (retention, truncation). Not a failure of the log.
     #[error("cleaning of {path} was aborted")]
     CleaningAborted { path: PathBuf },
 }

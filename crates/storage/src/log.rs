@@ -87,6 +87,9 @@ pub(crate) struct LogState {
     pub rolled_unflushed: Vec<RolledSegment>,
     /// Bumped by every truncation, so a sync that raced one does not advance the recovery point.
     pub truncations: u64,
+    /// The cleaner checkpoint (`cleaner-offset-checkpoint`): below it the log was compacted.
+    /// Lowered by truncations; moved by a cleaning only if no truncation happened meanwhile.
+    pub cleaner_checkpoint: Option<i64>,
     pub closed: bool,
 }
 
@@ -474,7 +477,14 @@ impl Log {
         }
         let now = (self.clock)();
         let too_big = active.size_bytes + bytes > config.segment_bytes_max;
-        let too_old = config.segment_ms.is_some_and(|ms| {
+        // A compacted log also rolls by `max.compaction.lag.ms`, so the active segment's records
+        // become cleanable in time (Kafka's `maxSegmentMs`).
+        let roll_ms = match (config.segment_ms, config.max_compaction_lag_ms) {
+            (Some(ms), Some(lag)) if config.cleanup_policy.compact => Some(ms.min(lag)),
+            (None, Some(lag)) if config.cleanup_policy.compact => Some(lag),
+            (ms, _) => ms,
+        };
+        let too_old = roll_ms.is_some_and(|ms| {
             active
                 .rolling_timestamp
                 .is_some_and(|ts| now.saturating_sub(ts) > ms as i64)

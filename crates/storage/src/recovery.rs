@@ -140,6 +140,10 @@ impl Log {
             offline: None,
             rolled_unflushed: Vec::new(),
             truncations: 0,
+            cleaner_checkpoint: checkpoint::read_offset(
+                dir,
+                crate::cleaner::CLEANER_CHECKPOINT_FILE,
+            )?,
             closed: false,
         };
         rebuild_producer_state(&mut state, config.segment_bytes_max)?;

@@ -39,10 +39,13 @@ impl Log {
                 let next_base = state.next_base(base);
                 let below_start = next_base <= state.log_start_offset;
                 let delete = self.config().cleanup_policy.delete;
+                // An empty closed segment (the cleaner removed everything in it) holds nothing
+                // to keep and has no timestamp: it goes with time retention.
                 let expired = delete
                     && self.config().retention_ms.is_some_and(|ms| {
-                        segment.max_timestamp >= 0
-                            && now.saturating_sub(segment.max_timestamp) > ms as i64
+                        segment.size_bytes == 0
+                            || (segment.max_timestamp >= 0
+                                && now.saturating_sub(segment.max_timestamp) > ms as i64)
                     });
                 let oversized = delete
                     && self
@@ -194,6 +197,14 @@ impl Log {
         state.epochs.truncate_from_end(log_end);
         state.epochs.persist_if_dirty()?;
         rebuild_producer_state(state, self.config().segment_bytes_max)?;
+        // Offsets at or past the new end are new data: the cleaner must see them as dirty
+        // (Kafka's `maybeTruncateCheckpoint`).
+        if let Some(cleaned) = state.cleaner_checkpoint
+            && cleaned > log_end
+        {
+            state.cleaner_checkpoint = Some(log_end);
+            checkpoint::write_offset(&self.dir, crate::cleaner::CLEANER_CHECKPOINT_FILE, log_end)?;
+        }
         checkpoint::write_offset(&self.dir, RECOVERY_POINT_FILE, state.recovery_point)
     }
 

@@ -447,8 +447,11 @@ impl Segment {
     }
 
     /// Removes every batch at or after the one containing `offset`. Returns bytes removed.
+    /// When `offset` falls in a gap past the last batch (a compacted segment), nothing is
+    /// removed but the segment's end becomes `offset`, as Kafka's log end becomes the target.
     pub fn truncate_to(&mut self, offset: i64) -> Result<u64> {
         let Some(position) = self.position_of(offset)? else {
+            self.next_offset = self.next_offset.min(offset);
             return Ok(0);
         };
         let open = self

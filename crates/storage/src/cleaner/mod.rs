@@ -145,7 +145,7 @@ struct Plan {
 impl Log {
     /// The cleaner checkpoint: offsets below it were compacted by an earlier cleaning.
     pub fn cleaner_checkpoint(&self) -> Result<Option<i64>> {
-        checkpoint::read_offset(&self.dir, CLEANER_CHECKPOINT_FILE)
+        Ok(self.lock()?.cleaner_checkpoint)
     }
 
     /// How much of the log the cleaner could compact now, or `None` when nothing is cleanable
@@ -154,9 +154,11 @@ impl Log {
         if !self.config().cleanup_policy.compact {
             return Ok(None);
         }
-        let checkpoint = self.cleaner_checkpoint()?;
         let state = self.lock()?;
-        Ok(self.summarise(&state, checkpoint, (self.clock)()))
+        if state.offline.is_some() {
+            return Ok(None);
+        }
+        Ok(self.summarise(&state, state.cleaner_checkpoint, (self.clock)()))
     }
 
     fn summarise(
@@ -228,13 +230,12 @@ impl Log {
     }
 
     fn plan_cleaning(&self) -> Result<Option<Plan>> {
-        let checkpoint = self.cleaner_checkpoint()?;
         let now = (self.clock)();
         let state = self.lock()?;
         if state.offline.is_some() {
             return Ok(None);
         }
-        let Some(summary) = self.summarise(&state, checkpoint, now) else {
+        let Some(summary) = self.summarise(&state, state.cleaner_checkpoint, now) else {
             return Ok(None);
         };
         let sources = state
@@ -296,11 +297,23 @@ impl Log {
             .filter(|s| s.base_offset < end)
             .cloned()
             .collect();
-        for (i, group) in group_segments(&sources, config.segment_bytes_max)
-            .into_iter()
-            .enumerate()
-        {
-            let cleaned = self.write_cleaned(group, &context, &mut outcome, &mut throttle)?;
+        let groups = group_segments(
+            &sources,
+            config.segment_bytes_max,
+            config.index_interval_bytes,
+            config.index_entries_max,
+        );
+        for (i, group) in groups.into_iter().enumerate() {
+            let cleaned = match self.write_cleaned(group, &context, &mut outcome, &mut throttle) {
+                Ok(cleaned) => cleaned,
+                Err(error) => {
+                    let base = group[0].base_offset;
+                    let end = group[group.len() - 1].next_base;
+                    let path = group_file(&self.dir, base, end, CLEANED_SUFFIX);
+                    crate::segment::remove_if_exists(&path)?;
+                    return Err(error);
+                }
+            };
             let crash_at = options
                 .crash_at
                 .filter(|(g, _)| *g == i)
@@ -316,7 +329,18 @@ impl Log {
         }
         outcome.segments_after = self.segment_count()?;
         if !outcome.interrupted {
-            checkpoint::write_offset(&self.dir, CLEANER_CHECKPOINT_FILE, end)?;
+            // Only if no truncation came between the last swap and now: offsets it removed and
+            // rewrote must stay dirty. Written under the lock, so truncation's lowering of the
+            // checkpoint is never overwritten by an older value.
+            let mut state = self.lock()?;
+            if state.truncations != plan.truncations {
+                outcome.interrupted = true;
+            } else {
+                state.cleaner_checkpoint = Some(end);
+                checkpoint::write_offset(&self.dir, CLEANER_CHECKPOINT_FILE, end)?;
+            }
+        }
+        if !outcome.interrupted {
             let horizon = outcome.stats.earliest_delete_horizon.unwrap_or(i64::MAX);
             self.delete_horizon
                 .store(horizon, std::sync::atomic::Ordering::Relaxed);
@@ -357,6 +381,11 @@ impl Log {
                 if header.last_offset() < first_dirty || header.is_control() || header.is_transactional() {
                     return Ok(true);
                 }
+                // A corrupt batch must fail the cleaning before any group is swapped in: its
+                // keys would otherwise decide what earlier groups keep.
+                header
+                    .verify_crc()
+                    .map_err(|source| StorageError::InvalidBatch { position: 0, source })?;
                 let count = usize::try_from(header.records_count()).unwrap_or(0);
                 if !map.has_room_for(count) {
                     if map.len() == 0 {
@@ -468,9 +497,18 @@ impl Log {
         throttle: &mut Throttle,
         on_batch: &mut dyn FnMut(&Bytes, &protocol::records::RecordBatchHeader<'_>) -> Result<bool>,
     ) -> Result<()> {
-        let file = File::open(&source.log_path)
-            .map_err(StorageError::io("opening segment", &source.log_path))?;
-        let bound = self.config().segment_bytes_max;
+        let file = match File::open(&source.log_path) {
+            Ok(file) => file,
+            // Retention or a truncation removed it meanwhile: stop, the log stays as it is.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StorageError::CleaningAborted {
+                    path: self.dir.clone(),
+                });
+            }
+            Err(error) => return Err(StorageError::io("opening segment", &source.log_path)(error)),
+        };
+        // Batches written under a larger `segment.bytes` than today's stay readable.
+        let bound = crate::config::SEGMENT_BYTES_MAX;
         let mut reader = BatchReader::new(&file, &source.log_path, 0, source.size_bytes, bound);
         loop {
             match reader.next_batch()? {
@@ -505,9 +543,17 @@ impl Log {
     }
 }
 
-/// Consecutive segments whose total size fits one segment (`segment.bytes`) and whose offsets
-/// fit a segment's relative `u32` index offsets (Kafka's `groupSegmentsBySize`).
-fn group_segments(sources: &[SourceSegment], segment_bytes_max: u64) -> Vec<&[SourceSegment]> {
+/// Consecutive segments whose total size fits one segment (`segment.bytes`), whose offsets fit
+/// a segment's relative `u32` index offsets, and whose index entries fit one index (at most one
+/// entry per `index.interval.bytes`, plus one per source; Kafka's `groupSegmentsBySize`).
+fn group_segments(
+    sources: &[SourceSegment],
+    segment_bytes_max: u64,
+    index_interval_bytes: u64,
+    index_entries_max: usize,
+) -> Vec<&[SourceSegment]> {
+    let entries_max = index_entries_max.saturating_sub(2) as u64;
+    let entries = |size: u64, count: usize| size / index_interval_bytes.max(1) + count as u64;
     let mut groups = Vec::new();
     let mut start = 0;
     while start < sources.len() {
@@ -516,6 +562,7 @@ fn group_segments(sources: &[SourceSegment], segment_bytes_max: u64) -> Vec<&[So
         while end < sources.len()
             && size + sources[end].size_bytes <= segment_bytes_max
             && sources[end].next_base - sources[start].base_offset <= i64::from(i32::MAX)
+            && entries(size + sources[end].size_bytes, end + 1 - start) <= entries_max
         {
             size += sources[end].size_bytes;
             end += 1;

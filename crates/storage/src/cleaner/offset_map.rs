@@ -2,30 +2,34 @@
 //! record. Keys are stored as 128-bit xxh3 hashes (Kafka stores 16-byte MD5 digests), so memory
 //! per key is fixed and the map's size is bounded by `log.cleaner.dedupe.buffer.size`.
 //!
-//! Bound: Kafka counts 24 bytes per entry (hash and offset) and fills its buffer to 90%; this map
-//! takes the same count of entries from the same setting. A collision of two 128-bit hashes
-//! would make the older record of one key look superseded; at 2^-64 for a billion keys it is
-//! not a practical risk (Kafka accepts the same with MD5).
+//! Bound: an entry is 24 bytes (the 16-byte hash, unaligned, and the offset) plus the hash
+//! table's control byte; the table is allocated once, at the largest power-of-two bucket count
+//! whose entries fit the buffer, and filled to its load limit (7/8), so it never grows: the
+//! memory is at most the buffer (Kafka's `SkimpyOffsetMap` preallocates its buffer too). The
+//! entries' pages are touched only as keys arrive. A collision of two 128-bit hashes would make
+//! the older record of one key look superseded; at 2^-64 for a billion keys it is not a
+//! practical risk (Kafka accepts the same with MD5).
 
 use std::collections::HashMap;
 
-/// Bytes Kafka's `SkimpyOffsetMap` spends per entry: a 16-byte digest and an 8-byte offset.
-const BYTES_PER_ENTRY: usize = 24;
-/// Kafka's `log.cleaner.io.buffer.load.factor` default.
-const LOAD_FACTOR: f64 = 0.9;
+/// Bytes per bucket: a 16-byte key, an 8-byte offset and the table's control byte.
+const BYTES_PER_BUCKET: usize = 25;
 
 pub(crate) struct OffsetMap {
-    entries: HashMap<u128, i64>,
+    entries: HashMap<[u8; 16], i64>,
     capacity: usize,
 }
 
 impl OffsetMap {
     /// A map holding as many keys as `buffer_bytes` allows (at least one).
     pub fn with_buffer_bytes(buffer_bytes: usize) -> Self {
-        let capacity = ((buffer_bytes / BYTES_PER_ENTRY) as f64 * LOAD_FACTOR) as usize;
+        let buckets = (buffer_bytes / BYTES_PER_BUCKET).max(8);
+        // The largest power of two that fits, loaded to 7/8 (hashbrown's limit): no regrowth.
+        let buckets = 1usize << (usize::BITS - 1 - buckets.leading_zeros());
+        let capacity = (buckets / 8 * 7).max(1);
         Self {
-            entries: HashMap::new(),
-            capacity: capacity.max(1),
+            entries: HashMap::with_capacity(capacity),
+            capacity,
         }
     }
 
@@ -40,11 +44,11 @@ impl OffsetMap {
 
     /// Records `offset` as the latest for `key_hash` (offsets are put in increasing order).
     pub fn put(&mut self, key_hash: u128, offset: i64) {
-        self.entries.insert(key_hash, offset);
+        self.entries.insert(key_hash.to_le_bytes(), offset);
     }
 
     pub fn get(&self, key_hash: u128) -> Option<i64> {
-        self.entries.get(&key_hash).copied()
+        self.entries.get(&key_hash.to_le_bytes()).copied()
     }
 
     pub fn len(&self) -> usize {

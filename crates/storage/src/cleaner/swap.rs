@@ -123,12 +123,15 @@ impl Log {
                 remove_if_exists(&log)?;
             }
         }
+        // The unlinks reach the disk before the rename, on any filesystem's ordering.
+        checkpoint::sync_dir(&self.dir)?;
         crash(CleanerCrashPoint::SourcesRemoved)?;
         let target = self.dir.join(segment_file_name(base, LOG_SUFFIX));
         std::fs::rename(&swap, &target).map_err(StorageError::io("renaming to", &target))?;
         cleaned.log_path = target;
         crash(CleanerCrashPoint::SwapRenamed)?;
-        cleaned.write_indexes(false)?;
+        // Synced: recovery trusts a closed segment's time index below the recovery point.
+        cleaned.write_indexes(true)?;
         checkpoint::sync_dir(&self.dir)
     }
 }
@@ -165,6 +168,7 @@ pub(crate) fn complete_interrupted_swaps(dir: &Path) -> Result<()> {
                 remove_if_exists(&log)?;
             }
         }
+        checkpoint::sync_dir(dir)?;
         let swap = group_file(dir, base, end, SWAP_SUFFIX);
         let target = dir.join(segment_file_name(base, LOG_SUFFIX));
         std::fs::rename(&swap, &target).map_err(StorageError::io("renaming to", &target))?;
