@@ -129,6 +129,21 @@ async fn a_compacted_topic_is_cleaned_in_the_background() {
         .unwrap();
     let response = produce(&mut client, 9, "state", 0, -1, keyless.build().unwrap()).await;
     assert_eq!(response.error_code, ErrorCode::InvalidRecord.code());
+    // Only the cleaner sets a delete horizon (KIP-534): a client's batch with one is refused.
+    let mut horizon = RecordBatchBuilder::new()
+        .base_timestamp(now_ms())
+        .delete_horizon(true);
+    horizon
+        .push(Record {
+            offset_delta: 0,
+            timestamp_delta: 0,
+            key: Some(Bytes::from_static(b"k")),
+            value: None,
+            headers: Vec::new(),
+        })
+        .unwrap();
+    let response = produce(&mut client, 9, "state", 0, -1, horizon.build().unwrap()).await;
+    assert_eq!(response.error_code, ErrorCode::InvalidRecord.code());
     // A restart serves the same compacted log.
     let broker = broker.restart_with(CLEANER).await;
     let mut client = broker.client().await;
