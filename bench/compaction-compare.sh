@@ -40,22 +40,23 @@
 #      with it disabled BENCH_BACKOFF_MS after the policy change. CompactionLoad produce then
 #      writes BENCH_PRODUCE_RECORDS records of BENCH_PRODUCE_SIZE bytes to "load" (acks=all,
 #      idempotent, linger.ms=5, batch.size=131072) and reports MiB/s from its first send to its
-#      last ack. "Coverage" is the share of that interval the cleaner was still cleaning (the
-#      cleaning's end from the broker's log; 100% when it had not ended). The drop is
-#      1 - enabled / disabled of the same repetition; the table gives the median of the drops.
-#      The broker is then stopped (a running cleaning is aborted).
+#      last ack. With the cleaner enabled the script then waits for the cleaning to end and
+#      reads it from the broker's log: "coverage" is the share of the produce interval that lies
+#      within the cleaning's span (its end minus its duration, to its end), and the cleaning's
+#      MiB/s under that load is reported too. The drop is 1 - enabled / disabled of the same
+#      repetition; the table gives the median of the drops.
 # Every run is repeated BENCH_REPS times; the table shows medians, every run, Runnel / Kafka and
 # the targets (Runnel cleaner MiB/s >= Kafka's; Runnel's produce drop while cleaning <= 10%).
 # Broker logs are scanned for WARN/ERROR/panic lines, and anything unexpected (a broker that
 # died, a cleaning that never came, a wrong read-back) is listed under "anomalies".
 #
-# Usage (from anywhere; run by hand, not by ./test.sh; ~20 minutes with the defaults):
+# Usage (from anywhere; run by hand, not by ./test.sh; ~25 minutes with the defaults):
 #   RUNNEL_BIN=/path/to/runnel bench/compaction-compare.sh
 # Knobs (environment):
-#   BENCH_REPS (3)  BENCH_MB (200)  BENCH_BUSY_MB (600)  BENCH_KEYS (100000)
+#   BENCH_REPS (3)  BENCH_MB (200)  BENCH_BUSY_MB (800)  BENCH_KEYS (100000)
 #   BENCH_VALUE_MIN (100)  BENCH_VALUE_MAX (500)  BENCH_SEGMENT_BYTES (1048576; Kafka 4 refuses
 #   less than 1 MiB)  BENCH_DIRTY_RATIO (0.01)  BENCH_BACKOFF_MS (1000)
-#   BENCH_PRODUCE_RECORDS (200000)  BENCH_PRODUCE_SIZE (1024)
+#   BENCH_PRODUCE_RECORDS (300000)  BENCH_PRODUCE_SIZE (1024)
 #   BENCH_BROKERS ("runnel kafka")  BENCH_ONLY ("clean produce")
 #   BENCH_CLEAN_TIMEOUT (300)   seconds to wait for a cleaning before the run is n/a
 #   BENCH_TOOL_TIMEOUT (600)    seconds before one client run is killed (and reported n/a)
@@ -82,14 +83,14 @@ source "$BENCH_DIR/kafka-compare/brokers.sh"
 COMMAND="$(env | grep -E '^(BENCH_[A-Z_]+|RUNNEL_BIN)=' | grep -v '^BENCH_DIR=' | sort | while IFS='=' read -r k v; do printf '%s=%q ' "$k" "$v"; done)bench/compaction-compare.sh"
 BENCH_REPS=${BENCH_REPS:-3}
 BENCH_MB=${BENCH_MB:-200}
-BENCH_BUSY_MB=${BENCH_BUSY_MB:-600}
+BENCH_BUSY_MB=${BENCH_BUSY_MB:-800}
 BENCH_KEYS=${BENCH_KEYS:-100000}
 BENCH_VALUE_MIN=${BENCH_VALUE_MIN:-100}
 BENCH_VALUE_MAX=${BENCH_VALUE_MAX:-500}
 BENCH_SEGMENT_BYTES=${BENCH_SEGMENT_BYTES:-1048576}
 BENCH_DIRTY_RATIO=${BENCH_DIRTY_RATIO:-0.01}
 BENCH_BACKOFF_MS=${BENCH_BACKOFF_MS:-1000}
-BENCH_PRODUCE_RECORDS=${BENCH_PRODUCE_RECORDS:-200000}
+BENCH_PRODUCE_RECORDS=${BENCH_PRODUCE_RECORDS:-300000}
 BENCH_PRODUCE_SIZE=${BENCH_PRODUCE_SIZE:-1024}
 BENCH_BROKERS=${BENCH_BROKERS:-runnel kafka}
 BENCH_ONLY=${BENCH_ONLY:-clean produce}
@@ -199,6 +200,20 @@ finish() {
   [[ "$BENCH_KEEP_DATA" == 1 ]] || rm -rf "$dir"
 }
 
+# wait_cleaning NAME LOG: until the first cleaning of big-0 is in the broker's log (at most
+# BENCH_CLEAN_TIMEOUT s, or until the broker exits); prints report.py's line; 1 if none came.
+wait_cleaning() {
+  local st="done=0" i
+  for ((i = 0; i < BENCH_CLEAN_TIMEOUT * 4; i++)); do
+    st=$(python3 "$BENCH_DIR/compaction-compare/report.py" cleaning "$1" "$2" big)
+    [[ "$(field "done" "$st")" == 1 ]] && break
+    kill -0 "$PID" 2>/dev/null || break
+    sleep 0.25
+  done
+  echo "$st"
+  [[ "$(field "done" "$st")" == 1 ]]
+}
+
 over_budget() { (( SECONDS - STARTED > BENCH_BUDGET )); }
 
 # fsync the filled segments so the cleaning does not start with the fill's write-back pending.
@@ -210,7 +225,7 @@ alter_compact() { # BOOT LOG
 }
 
 run_clean() {
-  local name=$1 rep=$2 tag="$1-clean-r$2" dir="$BENCH_OUT/$1-clean-r$2" out line tid c0 c1 t_alter i st
+  local name=$1 rep=$2 tag="$1-clean-r$2" dir="$BENCH_OUT/$1-clean-r$2" out line tid c0 c1 t_alter st
   out="$BENCH_OUT/logs/$tag"
   if over_budget; then record "$name" clean_mib_s "$rep" "n/a (budget)"; return; fi
   start "$name" "$dir" true || { anomaly "$tag: $name did not start"; record "$name" clean_mib_s "$rep" "n/a (start)"; return; }
@@ -230,13 +245,7 @@ run_clean() {
   if ! alter_compact "$BOOT" "$out.tools.log"; then
     anomaly "$tag: cleanup.policy=compact refused: $(why "$out.tools.log")"; record "$name" clean_mib_s "$rep" "n/a (alter)"; finish "$name" "$dir" "$tag"; return
   fi
-  st="done=0"
-  for ((i = 0; i < BENCH_CLEAN_TIMEOUT * 4; i++)); do
-    st=$(python3 "$BENCH_DIR/compaction-compare/report.py" cleaning "$name" "$dir/broker.log" big)
-    [[ "$(field "done" "$st")" == 1 ]] && break
-    kill -0 "$PID" 2>/dev/null || break
-    sleep 0.25
-  done
+  st=$(wait_cleaning "$name" "$dir/broker.log")
   c1=$(thread_ticks "$PID" "$tid")
   if [[ "$(field "done" "$st")" != 1 ]]; then
     anomaly "$tag: no cleaning of big-0 in $name's log within ${BENCH_CLEAN_TIMEOUT} s of cleanup.policy=compact (broker alive: $(kill -0 "$PID" 2>/dev/null && echo yes || echo no)); see logs/$tag.broker.log"
@@ -275,7 +284,7 @@ run_clean() {
 # run_produce NAME REP on|off
 run_produce() {
   local name=$1 rep=$2 mode=$3 tag="$1-produce-$3-r$2" dir="$BENCH_OUT/$1-produce-$3-r$2" out line tid
-  local go cpid b0 b1 c0 c1 st p_start p_end covered_end coverage
+  local go cpid b0 b1 c0 c1 st p_start p_end coverage
   out="$BENCH_OUT/logs/$tag"
   if over_budget; then record "$name" "produce_${mode}_mib_s" "$rep" "n/a (budget)"; return; fi
   start "$name" "$dir" "$([[ $mode == on ]] && echo true || echo false)" \
@@ -318,15 +327,14 @@ run_produce() {
   if [[ $mode == on ]]; then
     [[ -n "$c0" && -n "$c1" ]] && record "$name" cleaner_cpu_on_s "$rep" "$(calc "($c1 - $c0) / $HZ" 2)"
     p_start=$(field start_ms "$line"); p_end=$(field end_ms "$line")
-    st=$(python3 "$BENCH_DIR/compaction-compare/report.py" cleaning "$name" "$dir/broker.log" big)
-    if [[ "$(field "done" "$st")" == 1 ]]; then
-      covered_end=$(field end_ms "$st")
-    elif wait_busy "$PID" "${tid:-0}" 2; then
-      covered_end=$p_end
-    else
-      covered_end=$p_start; anomaly "$tag: after the produce run $name's cleaner is idle and logged no cleaning of big-0"
+    # The cleaning's end (and so its span) comes from the broker's log once it has ended.
+    if ! st=$(wait_cleaning "$name" "$dir/broker.log"); then
+      anomaly "$tag: no cleaning of big-0 in $name's log within ${BENCH_CLEAN_TIMEOUT} s after the produce run (broker alive: $(kill -0 "$PID" 2>/dev/null && echo yes || echo no)); see logs/$tag.broker.log"
+      record "$name" coverage_pct "$rep" "n/a (no cleaning)"; finish "$name" "$dir" "$tag"; return
     fi
-    coverage=$(awk -v s="$p_start" -v e="$p_end" -v c="$covered_end" 'BEGIN { x = (c < e ? c : e) - s; if (x < 0) x = 0; printf "%.0f", 100 * x / (e - s) }')
+    record "$name" busy_clean_mib_s "$rep" "$(field mib_per_s "$st")"
+    coverage=$(awk -v s="$p_start" -v e="$p_end" -v ce="$(field end_ms "$st")" -v el="$(field elapsed_ms "$st")" \
+      'BEGIN { cs = ce - el; a = (cs > s ? cs : s); b = (ce < e ? ce : e); x = b - a; if (x < 0) x = 0; printf "%.0f", 100 * x / (e - s) }')
     record "$name" coverage_pct "$rep" "$coverage"
     log "$tag: ${line#RESULT produce } coverage=${coverage}% cleaning: $st"
   else

@@ -116,6 +116,7 @@ ROWS = [
     ("produce_drop_pct", "produce drop while cleaning (per-rep pairs)", "%", "{:.1f}",
      "Runnel <= 10", lambda r, k: r <= 10),
     ("coverage_pct", "share of the produce run the cleaner was cleaning", "%", "{:.0f}", "", None),
+    ("busy_clean_mib_s", "cleaner throughput on the big log, while producing", "MiB/s", "{:.1f}", "", None),
     ("broker_cpu_off_s", "broker CPU during the produce run, cleaner disabled", "s", "{:.2f}", "", None),
     ("broker_cpu_on_s", "broker CPU during the produce run, cleaning", "s", "{:.2f}", "", None),
     ("cleaner_cpu_on_s", "of which the cleaner thread", "s", "{:.2f}", "", None),
