@@ -50,7 +50,7 @@
 # Broker logs are scanned for WARN/ERROR/panic lines, and anything unexpected (a broker that
 # died, a cleaning that never came, a wrong read-back) is listed under "anomalies".
 #
-# Usage (from anywhere; run by hand, not by ./test.sh; ~25 minutes with the defaults):
+# Usage (from anywhere; run by hand, not by ./test.sh; 10-15 minutes with the defaults here):
 #   RUNNEL_BIN=/path/to/runnel bench/compaction-compare.sh
 # Knobs (environment):
 #   BENCH_REPS (3)  BENCH_MB (200)  BENCH_BUSY_MB (800)  BENCH_KEYS (100000)
@@ -62,6 +62,11 @@
 #   BENCH_TOOL_TIMEOUT (600)    seconds before one client run is killed (and reported n/a)
 #   BENCH_BUDGET (3600)         seconds; no new run starts after this (the rest is n/a)
 #   BENCH_SETTLE (2)            seconds of sleep after the fsync of the filled log
+#   BENCH_PIN (unset)           "B C": after each start, pin every thread of the broker to CPU B
+#                               (taskset -a -p) and run CompactionLoad on CPU C (taskset -c), so
+#                               the cleaner competes with the broker's threads but not the client
+#   BENCH_CLEANER_IO_MAX (unset)   log.cleaner.io.max.bytes.per.second for both brokers (a
+#                               throttled cleaner; unset: both brokers' default, unthrottled)
 #   BENCH_KAFKA_JVM_OPTS, BENCH_CLIENT_JVM_OPTS   as in bench/kafka-compare/brokers.sh
 #   BENCH_OUT (new /tmp dir)    results.tsv, table.md, meta.txt, anomalies.txt, logs/
 #   BENCH_KEEP_DATA (0)         keep the brokers' data dirs (removed after each run otherwise)
@@ -108,6 +113,7 @@ CLASSES="$BENCH_OUT/classes"
 : > "$ANOMALIES"
 HZ=$(getconf CLK_TCK)
 BASE_PROPS="group.initial.rebalance.delay.ms=0 log.cleaner.backoff.ms=$BENCH_BACKOFF_MS log.cleaner.threads=1 log.cleaner.dedupe.buffer.size=134217728"
+[[ -n "${BENCH_CLEANER_IO_MAX:-}" ]] && BASE_PROPS+=" log.cleaner.io.max.bytes.per.second=$BENCH_CLEANER_IO_MAX"
 
 log() { printf '[compaction %s] %s\n' "$(date +%T)" "$*" >&2; }
 wants() { [[ " $BENCH_ONLY " == *" $1 "* ]]; }
@@ -152,7 +158,9 @@ wait_busy() {
 client_cmd() {
   local opts=()
   read -r -a opts <<< "$BENCH_CLIENT_JVM_OPTS"
-  CMD=(timeout -k 10 "$BENCH_TOOL_TIMEOUT" java "${opts[@]}" -Dlog4j2.configurationFile="$KT_HOME/log4j2.properties"
+  CMD=(timeout -k 10 "$BENCH_TOOL_TIMEOUT")
+  [[ -n "${BENCH_PIN:-}" ]] && CMD+=(taskset -c "${BENCH_PIN#* }")
+  CMD+=(java "${opts[@]}" -Dlog4j2.configurationFile="$KT_HOME/log4j2.properties"
        -cp "$CLASSES:$KT_LIB/*" CompactionLoad "$@")
 }
 # client LOG SUBCOMMAND ARGS...: run it in the foreground, output to LOG.
@@ -189,6 +197,7 @@ start() {
   BENCH_BROKER_PROPS="$BASE_PROPS log.cleaner.enable=$3"
   bk_start "$name" "$dir" "$port" "$cport" || return 1
   PID=$BK_PID BOOT="127.0.0.1:$port"
+  if [[ -n "${BENCH_PIN:-}" ]]; then taskset -a -p -c "${BENCH_PIN%% *}" "$PID" >/dev/null || return 1; fi
 }
 
 # finish NAME DIR TAG: stop the broker, keep its log, drop its data.
@@ -396,6 +405,7 @@ main() {
     echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "java: $(java -version 2>&1 | head -1); client JVM $BENCH_CLIENT_JVM_OPTS; kafka JVM: $BENCH_KAFKA_JVM_OPTS"
     echo "broker settings (both): $BASE_PROPS log.cleaner.enable=true|false"
+    [[ -n "${BENCH_PIN:-}" ]] && echo "pinned: broker threads on CPU ${BENCH_PIN%% *}, CompactionLoad on CPU ${BENCH_PIN#* }"
     echo "clean: $BENCH_MB MiB of keyed records, $BENCH_KEYS keys, values $BENCH_VALUE_MIN-$BENCH_VALUE_MAX B, segment.bytes=$BENCH_SEGMENT_BYTES, min.cleanable.dirty.ratio=$BENCH_DIRTY_RATIO"
     echo "produce: $BENCH_PRODUCE_RECORDS x $BENCH_PRODUCE_SIZE B to 'load' while a $BENCH_BUSY_MB MiB log of the same keyed records is cleaned, vs log.cleaner.enable=false; reps $BENCH_REPS"
   } > "$BENCH_OUT/meta.txt"
