@@ -11,7 +11,9 @@
 #                                     defaults + $BENCH_BROKER_PROPS) and format a fresh
 #                                     DIR/data with StorageTool (not timed)
 #       bk_kafka_cmd DIR              print (NUL-separated) the JVM command of that broker, with
-#                                     $BENCH_KAFKA_JVM_OPTS (Kafka's start-script defaults)
+#                                     $BENCH_KAFKA_JVM_OPTS (Kafka's start-script defaults) and
+#                                     the log4j2 config $BENCH_KAFKA_LOG4J (default: the quiet
+#                                     WARN-to-stderr config of compat/kafka-tools.sh)
 #   * bk_start NAME DIR PORT CPORT    start one broker (runnel|kafka) in the background; sets
 #                                     BK_PID (the broker process itself, for /proc/PID/status)
 #                                     and waits until it serves ApiVersions
@@ -74,7 +76,7 @@ bk_kafka_cmd() {
   local dir=$1 opt
   printf '%s\0' java
   for opt in $BENCH_KAFKA_JVM_OPTS; do printf '%s\0' "$opt"; done
-  printf '%s\0' "-Dlog4j2.configurationFile=$KT_HOME/log4j2.properties" -cp "$KT_LIB/*" \
+  printf '%s\0' "-Dlog4j2.configurationFile=${BENCH_KAFKA_LOG4J:-$KT_HOME/log4j2.properties}" -cp "$KT_LIB/*" \
     kafka.Kafka "$dir/server.properties"
 }
 
