@@ -62,9 +62,10 @@ pub struct FilterStats {
     pub earliest_delete_horizon: Option<i64>,
 }
 
-/// Decides what to keep of the batch in `bytes` (exactly one whole batch).
+/// Decides what to keep of the batch in `bytes` (exactly one whole batch, parsed as `header`).
 pub(crate) fn filter_batch(
     bytes: &Bytes,
+    header: &RecordBatchHeader<'_>,
     context: &FilterContext<'_>,
     stats: &mut FilterStats,
 ) -> Result<Filtered> {
@@ -72,7 +73,6 @@ pub(crate) fn filter_batch(
         position: 0,
         source,
     };
-    let header = RecordBatchHeader::parse(bytes).map_err(invalid)?;
     let count = u64::try_from(header.records_count()).unwrap_or(0);
     if header.is_control() || header.is_transactional() {
         stats.records_read += count;
@@ -84,7 +84,7 @@ pub(crate) fn filter_batch(
     let mut removed_any = false;
     let mut kept_tombstone = false;
     for record in
-        decode_batch_records(&header, bytes, DECOMPRESSED_BATCH_BYTES_MAX).map_err(invalid)?
+        decode_batch_records(header, bytes, DECOMPRESSED_BATCH_BYTES_MAX).map_err(invalid)?
     {
         let record = record.map_err(invalid)?;
         stats.records_read += 1;

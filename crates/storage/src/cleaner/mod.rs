@@ -446,19 +446,21 @@ impl Log {
                         position: 0,
                         source,
                     })?;
-                let verdict = filter_batch(bytes, context, &mut outcome.stats)?;
-                let kept: &[u8] = match &verdict {
-                    Filtered::Drop => return Ok(true),
-                    Filtered::Keep => bytes,
-                    Filtered::Rewrite(rewritten) => rewritten,
-                };
-                let header =
-                    protocol::records::RecordBatchHeader::parse(kept).map_err(|source| {
-                        StorageError::InvalidBatch {
-                            position: 0,
-                            source,
+                let verdict = filter_batch(bytes, header, context, &mut outcome.stats)?;
+                let rewritten;
+                let (kept, header): (&[u8], &protocol::records::RecordBatchHeader<'_>) =
+                    match &verdict {
+                        Filtered::Drop => return Ok(true),
+                        Filtered::Keep => (bytes, header),
+                        Filtered::Rewrite(bytes) => {
+                            rewritten = protocol::records::RecordBatchHeader::parse(bytes)
+                                .map_err(|source| StorageError::InvalidBatch {
+                                    position: 0,
+                                    source,
+                                })?;
+                            (bytes, &rewritten)
                         }
-                    })?;
+                    };
                 infos.push(BatchInfo {
                     base_offset: header.base_offset(),
                     last_offset: header.last_offset(),
