@@ -203,9 +203,6 @@ impl LogState {
         path: &std::path::Path,
     ) -> Result<Vec<AbortedTransaction>> {
         let mut found = Vec::new();
-        if upper <= start {
-            return Ok(found);
-        }
         let from = self
             .segments
             .range(..=start)
