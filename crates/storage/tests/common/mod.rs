@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod txn;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
