@@ -68,6 +68,35 @@ pub enum StorageError {
         first_sequence: i32,
         last_sequence: i32,
     },
+    /// A transaction marker came from a coordinator epoch older than one a previous marker of
+    /// this producer carried (Kafka's `TRANSACTION_COORDINATOR_FENCED`): a zombie coordinator.
+    #[error(
+        "producer {producer_id}: transaction marker from coordinator epoch {coordinator_epoch} is older than {current_coordinator_epoch}"
+    )]
+    TransactionCoordinatorFenced {
+        producer_id: i64,
+        coordinator_epoch: i32,
+        current_coordinator_epoch: i32,
+    },
+    /// A batch does not fit the producer's transaction state (Kafka's `INVALID_TXN_STATE`): a
+    /// non-transactional batch from a producer whose transaction is open.
+    #[error("producer {producer_id}: {reason}")]
+    InvalidTxnState {
+        producer_id: i64,
+        reason: &'static str,
+    },
+    /// Every producer id the log may track has an open transaction, so a new producer cannot be
+    /// admitted without forgetting one (which would let the last stable offset pass it).
+    #[error("{limit} producers with open transactions: no room for another producer")]
+    TooManyOngoingTransactions { limit: usize },
+    /// More aborted transactions overlap a fetched range than one answer may carry.
+    #[error("more than {limit} aborted transactions overlap offsets [{start}, {upper}) of {path}")]
+    TooManyAbortedTransactions {
+        path: PathBuf,
+        start: i64,
+        upper: i64,
+        limit: usize,
+    },
     /// A leader append carried a leader epoch lower than one already in the log.
     #[error("leader epoch {epoch} is older than the latest epoch {latest} in the log")]
     StaleLeaderEpoch { epoch: i32, latest: i32 },

@@ -1,16 +1,17 @@
 //! The partition log: an ordered set of segments behind one lock, with the offsets Kafka names
-//! (LogStartOffset, LogEndOffset, HighWatermark, recovery point), leader and follower appends
-//! and reads by offset or timestamp.
+//! (LogStartOffset, LogEndOffset, HighWatermark, recovery point), leader and follower appends,
+//! rolling, and the open-segment LRU.
 //!
-//! Split across files by concern: opening and recovery (`recovery.rs`), retention and truncation
-//! (`retention.rs`), flushing, group commit and clean shutdown (`flush.rs`).
+//! Split across files by concern: reads (`read.rs`), opening and recovery (`recovery.rs`),
+//! retention and truncation (`retention.rs`), flushing, group commit and clean shutdown
+//! (`flush.rs`), transactions and the last stable offset (`transactions.rs`).
 //! Concurrency: every method takes `&self`; the state lock is held for in-memory work and short
 //! file calls (one `pwrite` per append, small `pread`s on lookups), never across an `fsync` of
 //! the active segment or the deletion of retained segments.
-//! Invariants: `log_start_offset <= high_watermark <= log_end_offset`;
+//! Invariants: `log_start_offset <= last_stable_offset <= high_watermark <= log_end_offset`;
 //! `recovery_point <= log_end_offset`; the last segment is the active one and is always open.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -20,10 +21,7 @@ use crate::config::{FlushPolicy, LogConfig};
 use crate::epoch::{EpochEntry, LeaderEpochCache};
 use crate::error::{Result, StorageError};
 use crate::flush::GroupCommit;
-use crate::producer::{
-    ProducerState, ProducerStateManager, SequenceCheck, last_sequence, next_sequence,
-};
-use crate::range::FileRange;
+use crate::producer::{BatchFacts, ProducerState, ProducerStateManager, SequenceCheck};
 use crate::segment::{BatchInfo, Segment};
 
 /// Milliseconds since the Unix epoch; injectable so tests control `segment.ms` and retention.
@@ -48,26 +46,6 @@ pub struct LogAppendInfo {
     /// The batches were a retry of batches already in the log; nothing was written.
     pub duplicate: bool,
     pub log_start_offset: i64,
-}
-
-/// The answer to a fetch: whole batches from the one holding the requested offset, plus the
-/// log's offsets at the time of the read.
-#[derive(Debug, Clone)]
-pub struct FetchData {
-    /// `None` when there is nothing to return (the offset is the log end, or bounds excluded all).
-    pub records: Option<FileRange>,
-    pub log_start_offset: i64,
-    pub log_end_offset: i64,
-    pub high_watermark: i64,
-}
-
-/// The first batch whose max timestamp is at or after a requested timestamp.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimestampOffset {
-    /// Base offset of that batch (or the log start offset if higher). The broker refines it to
-    /// the record level by decoding that one batch when it needs to.
-    pub offset: i64,
-    pub timestamp: i64,
 }
 
 pub(crate) struct LogState {
@@ -129,7 +107,8 @@ pub(crate) struct RolledSegment {
     pub end_offset: i64,
     pub log: Arc<std::fs::File>,
     pub log_path: PathBuf,
-    pub index_paths: [PathBuf; 2],
+    /// Offset index, time index and transaction index.
+    pub index_paths: [PathBuf; 3],
 }
 
 impl RolledSegment {
@@ -238,10 +217,11 @@ impl Log {
     }
 
     /// Sets the HighWatermark (replication decides it), clamped to `[log_start, log_end]`.
+    /// Transactions whose marker it passes stop holding the last stable offset back.
     pub fn set_high_watermark(&self, offset: i64) -> Result<i64> {
         let mut state = self.lock()?;
         let clamped = offset.clamp(state.log_start_offset, state.log_end_offset());
-        state.high_watermark = clamped;
+        state.update_high_watermark(clamped);
         Ok(clamped)
     }
 
@@ -282,54 +262,42 @@ impl Log {
                 latest,
             });
         }
-        // Idempotence: check every batch before anything is written.
-        let mut pending: HashMap<i64, (i16, i32)> = HashMap::new();
-        for batch in RecordBatches::new(records) {
-            let batch = batch.map_err(|source| StorageError::InvalidBatch {
-                position: 0,
-                source,
-            })?;
-            let producer_id = batch.producer_id();
-            if let Some(&(epoch, last_sequence)) = pending.get(&producer_id) {
-                // A later batch of a producer already seen in this request must follow it.
-                let expected = next_sequence(last_sequence);
-                if batch.producer_epoch() != epoch || batch.base_sequence() != expected {
-                    return Err(StorageError::OutOfOrderSequence {
-                        producer_id,
-                        epoch: batch.producer_epoch(),
-                        first_sequence: batch.base_sequence(),
-                        last_sequence,
-                    });
-                }
-            } else if let SequenceCheck::Duplicate(original) = state.producers.check(&batch)? {
-                return Ok(LogAppendInfo {
-                    first_offset: original.first_offset,
-                    last_offset: original.last_offset,
-                    max_timestamp: -1,
-                    duplicate: true,
-                    log_start_offset: state.log_start_offset,
-                });
-            }
-            if producer_id >= 0 && !batch.is_control() {
-                let last = last_sequence(batch.base_sequence(), batch.last_offset_delta());
-                pending.insert(producer_id, (batch.producer_epoch(), last));
-            }
-        }
+        // The offsets the batches will get, then Kafka's producer checks (idempotence,
+        // transactions, markers) on every batch before anything is written.
         let mut next = state.log_end_offset();
         let first_offset = next;
         let mut assigned = Vec::with_capacity(infos.len());
+        let mut facts = Vec::with_capacity(infos.len());
         let mut position = 0usize;
-        for info in &infos {
-            let bytes = &mut records[position..position + info.size_bytes as usize];
-            set_base_offset(bytes, next);
-            set_partition_leader_epoch(bytes, leader_epoch);
+        for (info, batch) in infos.iter().zip(RecordBatches::new(records)) {
+            let invalid = |source| StorageError::InvalidBatch { position, source };
+            let mut batch_facts = BatchFacts::read(&batch.map_err(invalid)?).map_err(invalid)?;
             let delta = info.last_offset - info.base_offset;
+            batch_facts.base_offset = next;
+            batch_facts.last_offset = next + delta;
+            facts.push(batch_facts);
             assigned.push(BatchInfo {
                 base_offset: next,
                 last_offset: next + delta,
                 ..*info
             });
             next += delta + 1;
+            position += info.size_bytes as usize;
+        }
+        if let SequenceCheck::Duplicate(original) = state.producers.check_append(&facts)? {
+            return Ok(LogAppendInfo {
+                first_offset: original.first_offset,
+                last_offset: original.last_offset,
+                max_timestamp: -1,
+                duplicate: true,
+                log_start_offset: state.log_start_offset,
+            });
+        }
+        let mut position = 0usize;
+        for info in &assigned {
+            let bytes = &mut records[position..position + info.size_bytes as usize];
+            set_base_offset(bytes, info.base_offset);
+            set_partition_leader_epoch(bytes, leader_epoch);
             position += info.size_bytes as usize;
         }
         let info = self.write_batches(&mut state, records, &assigned)?;
@@ -439,8 +407,18 @@ impl Log {
             state.offline = Some(error.to_string());
             return Err(error);
         }
+        // Producer state, and the aborted-transaction index of the segment holding each ABORT
+        // marker (Kafka writes it to the active segment, after the records).
         for batch in RecordBatches::new(records).flatten() {
-            state.producers.update(&batch);
+            let completed = state.producers.update(&BatchFacts::read_lenient(&batch));
+            if let Some(completed) = completed.filter(|c| c.aborted)
+                && let Err(error) = state
+                    .active_mut()
+                    .append_txn_entry(&completed.index_entry())
+            {
+                state.offline = Some(error.to_string());
+                return Err(error);
+            }
         }
         Ok(LogAppendInfo {
             first_offset: first.base_offset,
@@ -534,14 +512,14 @@ impl Log {
         let sealed = (|| {
             let active = state.active_mut();
             active.seal(false)?;
-            let [log_path, index, time_index] = active.file_paths();
+            let [log_path, index, time_index, txn_index] = active.file_paths();
             let open = active.open.as_ref().expect("the active segment is open");
             let rolled = RolledSegment {
                 base_offset: active.base_offset,
                 end_offset: new_base,
                 log: Arc::clone(&open.log),
                 log_path,
-                index_paths: [index, time_index],
+                index_paths: [index, time_index, txn_index],
             };
             state.producers.take_snapshot(new_base)?;
             let segment = Segment::create(&self.dir, new_base, self.config().index_interval_bytes)?;
@@ -592,96 +570,6 @@ impl Log {
             .expect("caller found the segment");
         segment.ensure_open(next_base, self.config().index_entries_max)?;
         Ok(segment)
-    }
-
-    /// Reads whole batches starting with the one that contains `offset`, at most `max_bytes`
-    /// (but at least one batch when `min_one_batch`), only batches below `max_offset` (pass the
-    /// HighWatermark for consumers, the log end offset for followers). Reads stay within one
-    /// segment, like Kafka's.
-    pub fn read(
-        &self,
-        offset: i64,
-        max_bytes: u64,
-        max_offset: i64,
-        min_one_batch: bool,
-    ) -> Result<FetchData> {
-        let mut state = self.lock()?;
-        let log_end = state.log_end_offset();
-        let mut data = FetchData {
-            records: None,
-            log_start_offset: state.log_start_offset,
-            log_end_offset: log_end,
-            high_watermark: state.high_watermark,
-        };
-        if offset < state.log_start_offset || offset > log_end {
-            return Err(StorageError::OffsetOutOfRange {
-                requested: offset,
-                log_start: state.log_start_offset,
-                log_end,
-            });
-        }
-        let max_offset = max_offset.min(log_end);
-        if offset >= max_offset {
-            return Ok(data);
-        }
-        // The segment holding `offset`, then later ones: after compaction the rest of a segment
-        // (or a whole cleaned segment) may hold no batch at or after `offset`.
-        let mut next = state
-            .segments
-            .range(..=offset)
-            .next_back()
-            .or_else(|| state.segments.range(offset + 1..).next())
-            .map(|(&b, _)| b);
-        while let Some(base) = next {
-            if base >= max_offset {
-                break;
-            }
-            let segment = self.open_segment(&mut state, base)?;
-            if let Some(range) = segment.read(offset, max_bytes, max_offset, min_one_batch)? {
-                data.records = (!range.is_empty()).then_some(range);
-                return Ok(data);
-            }
-            next = state.segments.range(base + 1..).next().map(|(&b, _)| b);
-        }
-        Ok(data)
-    }
-
-    /// ListOffsets by timestamp: the first batch whose max timestamp is at or after `timestamp`.
-    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
-        let mut state = self.lock()?;
-        let candidates: Vec<i64> = state
-            .segments
-            .iter()
-            .filter(|(_, s)| s.max_timestamp >= timestamp)
-            .map(|(&b, _)| b)
-            .collect();
-        for base in candidates {
-            let log_start = state.log_start_offset;
-            let segment = self.open_segment(&mut state, base)?;
-            if let Some((offset, found)) = segment.find_by_timestamp(timestamp)?
-                && segment.next_offset > log_start
-            {
-                return Ok(Some(TimestampOffset {
-                    offset: offset.max(log_start),
-                    timestamp: found,
-                }));
-            }
-        }
-        Ok(None)
-    }
-
-    /// ListOffsets `-3` (KIP-734): the batch holding the largest timestamp in the log.
-    pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>> {
-        let state = self.lock()?;
-        Ok(state
-            .segments
-            .values()
-            .filter(|s| s.max_timestamp >= 0)
-            .max_by_key(|s| s.max_timestamp)
-            .map(|s| TimestampOffset {
-                offset: s.offset_of_max_timestamp.max(state.log_start_offset),
-                timestamp: s.max_timestamp,
-            }))
     }
 
     /// After a successful write: applies `flush.messages`, says what to wait for in fsync

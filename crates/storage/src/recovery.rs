@@ -6,6 +6,11 @@
 //! checkpoint is re-validated batch by batch (framing, CRC32C, increasing offsets); the log is
 //! cut at the first damaged batch and later segments are removed: a log is a prefix, and
 //! nothing after a gap may be served. Batches before the damage are never touched.
+//!
+//! Derived state is rebuilt last: producer state (with open transactions) from the newest
+//! usable snapshot plus a replay of batch headers, and the `.txnindex` of every segment that
+//! recovery re-read or whose index is missing or damaged, from the same replay (which then
+//! starts at a snapshot at or below the first such segment).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
@@ -18,8 +23,9 @@ use crate::error::{Result, StorageError};
 use crate::flush::GroupCommit;
 use crate::frame::{BatchReader, Next};
 use crate::log::{Clock, Log, LogState, system_clock};
-use crate::producer::ProducerStateManager;
+use crate::producer::{BatchFacts, ProducerStateManager};
 use crate::segment::{LOG_SUFFIX, Segment, remove_if_exists};
+use crate::txn_index;
 
 /// Largest base offset accepted from a file name: leaves room for relative offsets and sums.
 const BASE_OFFSET_MAX: i64 = i64::MAX / 4;
@@ -72,6 +78,9 @@ impl Log {
                 if !is_last && damaged_at.is_none() {
                     segment.seal(false)?;
                 }
+                // Rebuilt from the replay below: entries for markers past the recovery point may
+                // be missing (never written back) or name cut batches.
+                segment.txn_index_bytes = None;
             } else if is_last {
                 segment.ensure_open(next_base, config.index_entries_max)?;
                 let outcome = segment.rescan_from_last_entry(next_base, true)?;
@@ -79,6 +88,8 @@ impl Log {
                     tracing::warn!(segment = %segment.log_path.display(), position, reason,
                         "damaged tail in a cleanly closed segment; truncating");
                     segment.cut_at(position)?;
+                } else {
+                    segment.load_txn_index(next_base)?;
                 }
             } else {
                 segment.next_offset = next_base;
@@ -86,6 +97,7 @@ impl Log {
                     segment.ensure_open(next_base, config.index_entries_max)?;
                     segment.seal(false)?;
                 }
+                segment.load_txn_index(next_base)?;
             }
             segments.insert(base, segment);
             if damaged_at.is_some() {
@@ -208,15 +220,30 @@ pub(crate) fn remove_segment_files(dir: &Path, base: i64) -> Result<()> {
 
 /// Loads the newest valid producer snapshot at or below the log end offset and replays batch
 /// headers from there; snapshots past the log end (from a truncated future) are removed.
+///
+/// Segments whose `.txnindex` is unknown (`txn_index_bytes == None`: re-read by recovery,
+/// missing or damaged) get it rebuilt from the replay: it then starts at the newest snapshot at
+/// or below the first such segment (or at the first segment), so every ABORT marker in them is
+/// replayed with the producer state it was written with. Other segments' indexes are kept.
 pub(crate) fn rebuild_producer_state(state: &mut LogState, batch_bytes_max: u64) -> Result<()> {
     let log_end = state.log_end_offset();
     let log_start = state.log_start_offset;
     state.producers.clear();
+    let rebuild: Vec<i64> = state
+        .segments
+        .iter()
+        .filter(|(_, s)| s.txn_index_bytes.is_none())
+        .map(|(&b, _)| b)
+        .collect();
+    let rebuild_from = rebuild.first().copied().unwrap_or(i64::MAX);
     let mut replay_from = state.segments.keys().next().copied().unwrap_or(0);
     for offset in state.producers.snapshot_offsets()?.into_iter().rev() {
         if offset > log_end {
             state.producers.remove_snapshot(offset)?;
             continue;
+        }
+        if offset > rebuild_from {
+            continue; // valid, but past a segment whose index needs the replay
         }
         if state.producers.load_snapshot(offset)? {
             replay_from = offset;
@@ -224,10 +251,16 @@ pub(crate) fn rebuild_producer_state(state: &mut LogState, batch_bytes_max: u64)
         }
         state.producers.remove_snapshot(offset)?;
     }
+    for &base in &rebuild {
+        let segment = &state.segments[&base];
+        tracing::info!(segment = %segment.log_path.display(), "rebuilding the transaction index");
+        txn_index::write(&segment.txn_index_path(), &[], false)?;
+    }
     let bases: Vec<i64> = state.segments.keys().copied().collect();
     for (i, &base) in bases.iter().enumerate() {
         let next_base = bases.get(i + 1).copied().unwrap_or(i64::MAX);
         let segment = &state.segments[&base];
+        let rebuilding = segment.txn_index_bytes.is_none();
         if next_base <= replay_from || segment.next_offset <= replay_from {
             continue;
         }
@@ -240,12 +273,35 @@ pub(crate) fn rebuild_producer_state(state: &mut LogState, batch_bytes_max: u64)
             segment.size_bytes,
             batch_bytes_max,
         );
+        let txn_path = segment.txn_index_path();
+        let mut txn_len = 0;
         while let Next::Batch { header, .. } = reader.next_batch()? {
-            if header.base_offset() >= replay_from {
-                state.producers.update(&header);
+            if header.base_offset() < replay_from {
+                continue;
+            }
+            let completed = state.producers.update(&BatchFacts::read_lenient(&header));
+            if rebuilding && let Some(completed) = completed.filter(|c| c.aborted) {
+                txn_len = txn_index::append(&txn_path, txn_len, &completed.index_entry())?;
+            }
+        }
+        if rebuilding {
+            txn_index::sync(&txn_path)?;
+            if let Some(segment) = state.segments.get_mut(&base) {
+                segment.txn_index_bytes = Some(txn_len);
             }
         }
     }
+    for base in rebuild {
+        // Skipped above because empty (the replay starts at or before every segment rebuilt):
+        // the empty index written above is the right one.
+        if let Some(segment) = state.segments.get_mut(&base)
+            && segment.txn_index_bytes.is_none()
+        {
+            segment.txn_index_bytes = Some(0);
+        }
+    }
     state.producers.truncate_head(log_start);
+    let high_watermark = state.high_watermark;
+    state.producers.on_high_watermark(high_watermark);
     Ok(())
 }

@@ -6,12 +6,16 @@
 //! lock, and their files are unlinked after it is released (open readers keep their handles).
 //! Only closed segments are deleted; the active segment is never removed by retention.
 
+use std::collections::HashMap;
+
 use crate::checkpoint::{self, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
 use crate::error::{Result, StorageError};
 use crate::frame::{self, BatchReader, Next};
 use crate::log::{Log, LogState};
 use crate::recovery::rebuild_producer_state;
 use crate::segment::{Segment, remove_if_exists};
+use crate::transactions::{TransactionResult, read_marker};
+use crate::txn_index;
 
 /// What a retention pass removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -66,7 +70,8 @@ impl Log {
             let first_base = *state.segments.keys().next().expect("active remains");
             if first_base > state.log_start_offset {
                 state.log_start_offset = first_base;
-                state.high_watermark = state.high_watermark.max(first_base);
+                let high_watermark = state.high_watermark.max(first_base);
+                state.update_high_watermark(high_watermark);
                 state.epochs.truncate_from_start(first_base);
                 state.producers.truncate_head(first_base);
             }
@@ -116,6 +121,9 @@ impl Log {
 
     /// Removes every batch at or after the one containing `offset` (a follower truncating a
     /// divergent suffix). The log end offset becomes the base offset of the first removed batch.
+    /// `.txnindex` entries of removed ABORT markers go with them; producer state is replayed,
+    /// so a transaction whose marker was removed is open again and one whose first batch was
+    /// removed is gone.
     pub fn truncate_to(&self, offset: i64) -> Result<i64> {
         let mut state = self.lock()?;
         if offset >= state.log_end_offset() {
@@ -159,13 +167,18 @@ impl Log {
     }
 
     /// Deletes every segment and restarts the log empty at `offset` (a follower whose leader's
-    /// log start is past this log's end).
+    /// log start is past this log's end). Producer snapshots go too (Kafka's
+    /// `truncateFullyAndStartAt`): they describe batches that are gone, open transactions
+    /// included.
     pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<()> {
         let mut state = self.lock()?;
         let bases: Vec<i64> = state.segments.keys().copied().collect();
         for base in bases {
             let segment = state.segments.remove(&base).expect("listed above");
             delete_segment(segment)?;
+        }
+        for snapshot in state.producers.snapshot_offsets()? {
+            state.producers.remove_snapshot(snapshot)?;
         }
         state.open_lru.clear();
         state.segments.insert(
@@ -188,10 +201,11 @@ impl Log {
             .rolled_unflushed
             .retain(|r| r.base_offset != active_base && segments.contains_key(&r.base_offset));
         let log_end = state.log_end_offset();
-        state.high_watermark = state
+        let high_watermark = state
             .high_watermark
             .min(log_end)
             .max(state.log_start_offset);
+        state.update_high_watermark(high_watermark);
         state.recovery_point = state.recovery_point.min(log_end);
         self.group_commit.reset(log_end);
         state.epochs.truncate_from_end(log_end);
@@ -240,6 +254,8 @@ impl Log {
                 segment.size_bytes,
             );
             let mut last_next = segment.base_offset;
+            // ABORT markers of the segment, by offset, to check the `.txnindex` against.
+            let mut aborts = std::collections::HashMap::new();
             loop {
                 match reader.next_batch()? {
                     Next::End => break,
@@ -259,6 +275,11 @@ impl Log {
                         }
                         last_next = header.last_offset() + 1;
                         expected_next = last_next;
+                        if header.is_control()
+                            && let Ok(Some((TransactionResult::Abort, _))) = read_marker(&header)
+                        {
+                            aborts.insert(header.base_offset(), header.producer_id());
+                        }
                     }
                 }
             }
@@ -273,8 +294,42 @@ impl Log {
                     segment.next_offset
                 )));
             }
+            verify_txn_index(segment, &aborts)?;
         }
         Ok(())
+    }
+}
+
+/// Checks a segment's `.txnindex` against its ABORT markers (offset -> producer id): every
+/// entry names one, in marker order, with a first offset at or below it.
+fn verify_txn_index(segment: &Segment, aborts: &HashMap<i64, i64>) -> Result<()> {
+    let path = segment.txn_index_path();
+    let len = segment.txn_index_bytes.unwrap_or(0);
+    let on_disk = std::fs::metadata(&path).map_or(0, |m| m.len());
+    if on_disk != len {
+        return Err(StorageError::Corrupt {
+            path,
+            reason: format!("{on_disk} bytes on disk, {len} known"),
+        });
+    }
+    let mut previous = i64::MIN;
+    let mut wrong = None;
+    txn_index::for_each_entry(&path, len, &mut |entry| {
+        let matches = aborts.get(&entry.last_offset) == Some(&entry.producer_id)
+            && entry.first_offset <= entry.last_offset
+            && entry.last_offset > previous;
+        previous = entry.last_offset;
+        if !matches {
+            wrong = Some(entry);
+        }
+        Ok(matches)
+    })?;
+    match wrong {
+        Some(entry) => Err(StorageError::Corrupt {
+            path,
+            reason: format!("entry {entry:?} names no ABORT marker of its producer"),
+        }),
+        None => Ok(()),
     }
 }
 

@@ -1,6 +1,7 @@
-//! One segment of a partition log: `<base offset>.log` with its `.index` and `.timeindex`,
-//! and everything done to a single segment: append, positional lookups, scans that validate and
-//! re-index the file, truncation, and writing the indexes back at roll or shutdown.
+//! One segment of a partition log: `<base offset>.log` with its `.index`, `.timeindex` and
+//! `.txnindex`, and everything done to a single segment: append, positional lookups, scans that
+//! validate and re-index the file, truncation, and writing the indexes back at roll or shutdown.
+//! The `.txnindex` format and its reads live in `txn_index.rs`.
 //!
 //! Not owned here: which segment is active, the LRU of open segments, checkpoints (see `log`).
 //! Invariants: `[0, size_bytes)` of the file holds whole batches with increasing offsets, all in
@@ -18,6 +19,7 @@ use crate::error::{Result, StorageError};
 use crate::frame::{self, BatchReader, Next};
 use crate::index::{self, OFFSET_ENTRY_BYTES, OffsetIndex, TIME_ENTRY_BYTES, TimeIndex};
 use crate::range::FileRange;
+use crate::txn_index;
 
 pub(crate) const LOG_SUFFIX: &str = ".log";
 pub(crate) const INDEX_SUFFIX: &str = ".index";
@@ -59,6 +61,9 @@ pub(crate) struct Segment {
     /// The first batch's max timestamp, for `segment.ms` (Kafka's rolling-based timestamp).
     pub rolling_timestamp: Option<i64>,
     bytes_since_index_entry: u64,
+    /// Bytes of valid entries in the `.txnindex` file; `None` while unknown or to be rebuilt
+    /// (only during open: every segment of an open log has `Some`).
+    pub txn_index_bytes: Option<u64>,
     /// `index.interval.bytes`: bytes between two index entries.
     index_interval_bytes: u64,
     pub open: Option<OpenFiles>,
@@ -86,15 +91,19 @@ impl Segment {
             offset_of_max_timestamp: base_offset,
             rolling_timestamp: None,
             bytes_since_index_entry: index_interval_bytes,
+            txn_index_bytes: None,
             index_interval_bytes,
             open: None,
         }
     }
 
-    /// Creates an empty segment, replacing any leftover files with the same base offset.
+    /// Creates an empty segment, replacing any leftover files with the same base offset. Its
+    /// `.txnindex` exists from the start (empty), so a missing one later means damage.
     pub fn create(dir: &Path, base_offset: i64, index_interval_bytes: u64) -> Result<Self> {
         let log_path = dir.join(segment_file_name(base_offset, LOG_SUFFIX));
-        Self::create_at(log_path, base_offset, index_interval_bytes)
+        let mut segment = Self::create_at(log_path, base_offset, index_interval_bytes)?;
+        segment.txn_index_bytes = Some(txn_index::write(&segment.txn_index_path(), &[], false)?);
+        Ok(segment)
     }
 
     /// Creates an empty segment whose log file is `log_path` (the cleaner writes a segment under
@@ -469,6 +478,7 @@ impl Segment {
         self.size_bytes = position;
         open.offset_index.truncate_to(cut.base_offset);
         open.time_index.truncate_to(cut.base_offset);
+        self.truncate_txn_index(cut.base_offset)?;
         self.rescan_from_last_entry(i64::MAX, false)?;
         Ok(removed)
     }
@@ -497,6 +507,7 @@ impl Segment {
         self.finish_time_index();
         if sync {
             self.sync_log()?;
+            txn_index::sync(&self.txn_index_path())?;
         }
         self.write_indexes(sync)
     }
@@ -554,17 +565,19 @@ impl Segment {
         Ok(true)
     }
 
-    /// Paths of the files of the segment at `base` in `dir`: log, offset index, time index.
-    pub fn existing_paths(dir: &Path, base: i64) -> [PathBuf; 3] {
+    /// Paths of the files of the segment at `base` in `dir`: log, offset index, time index,
+    /// transaction index.
+    pub fn existing_paths(dir: &Path, base: i64) -> [PathBuf; 4] {
         Self::new(dir, base, 1).file_paths()
     }
 
-    /// Paths of the segment's files, for deletion.
-    pub fn file_paths(&self) -> [PathBuf; 3] {
+    /// Paths of the segment's files, for deletion: log, offset, time and transaction index.
+    pub fn file_paths(&self) -> [PathBuf; 4] {
         [
             self.log_path.clone(),
             self.index_path(),
             self.time_index_path(),
+            self.txn_index_path(),
         ]
     }
 

@@ -1,13 +1,15 @@
 //! Crash and corruption sweep: a log written without clean shutdown is damaged the way a crash
 //! or a bad disk damages it, then reopened.
 //!
-//! Method: build a few logs (small segments, several leader epochs, idempotent and plain
-//! batches) and drop them without `close`. For each case, copy one, then cut the log at a random
+//! Method: build a few logs (small segments, several leader epochs, idempotent, plain and
+//! transactional batches with COMMIT and ABORT markers) and drop them without `close`. For each case, copy one, then cut the log at a random
 //! byte position (truncating that segment and deleting every later one), flip a random byte at
 //! or after a random position, or both. Then reopen and check the promise: every batch
 //! that ends before the first damaged byte is served intact, nothing at or after it is served,
 //! the log end offset is the end of the last intact batch and appends continue from it, and the
-//! indexes agree with the log (`verify_consistency`), also after a second crash and reopen.
+//! indexes agree with the log (`verify_consistency`, which also checks every `.txnindex` entry
+//! names an ABORT marker), also after a second crash and reopen, and the aborted and open
+//! transactions are those of the intact batches.
 //! The base offset and partition leader epoch fields (bytes 0..8 and 12..16) are not covered by
 //! the CRC (as in Kafka), and offsets may have gaps since compaction, so flips there are not
 //! always detectable and are excluded. Cases are seeded: a failure prints its seed.
@@ -16,8 +18,45 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{batch, producer_batch, read_all};
-use storage::{Log, LogConfig};
+use common::{batch, producer_batch, read_all, txn_batch};
+use protocol::records::{ControlRecordType, RecordBatchHeader, decode_batch_records};
+use storage::{AbortedTransaction, Log, LogConfig, TransactionMarker, TransactionResult};
+
+/// The transactional producer of the templates.
+const TXN_PRODUCER: i64 = 77;
+
+/// The aborted transactions and the open one's first offset in `batches`, by Kafka's rules.
+fn transactions(batches: &[&Written]) -> (Vec<AbortedTransaction>, Option<i64>) {
+    let mut aborted = Vec::new();
+    let mut open = None;
+    for b in batches {
+        let bytes = bytes::Bytes::from(b.bytes.clone());
+        let header = RecordBatchHeader::parse(&bytes).unwrap();
+        if header.producer_id() != TXN_PRODUCER {
+            continue;
+        }
+        if !header.is_control() {
+            open.get_or_insert(b.base_offset);
+            continue;
+        }
+        let record = decode_batch_records(&header, &bytes, 1 << 10)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        let abort =
+            ControlRecordType::parse_key(&record.key.unwrap()).unwrap() == ControlRecordType::Abort;
+        if let Some(first_offset) = open.take()
+            && abort
+        {
+            aborted.push(AbortedTransaction {
+                producer_id: TXN_PRODUCER,
+                first_offset,
+            });
+        }
+    }
+    (aborted, open)
+}
 
 const CUT_CASES: u64 = 500;
 const FLIP_CASES: u64 = 500;
@@ -82,12 +121,32 @@ fn build_template(seed: u64) -> Template {
     let log = Log::open(dir.path(), config()).unwrap();
     let mut epoch = 0;
     let mut sequence = 0;
+    let mut txn_sequence = 0;
     for _ in 0..60 {
         if rng.below(10) == 0 {
             epoch += 1;
         }
         let count = 1 + rng.below(5) as usize;
-        let mut bytes = if rng.below(3) == 0 {
+        let pick = rng.below(6);
+        if pick == 0 {
+            let marker = TransactionMarker {
+                producer_id: TXN_PRODUCER,
+                producer_epoch: 0,
+                result: if rng.below(2) == 0 {
+                    TransactionResult::Commit
+                } else {
+                    TransactionResult::Abort
+                },
+                coordinator_epoch: 0,
+            };
+            log.append_control_as_leader(&marker, epoch, 3_000).unwrap();
+            continue;
+        }
+        let mut bytes = if pick == 1 {
+            let b = txn_batch(count, TXN_PRODUCER, 0, txn_sequence, 20);
+            txn_sequence += count as i32;
+            b
+        } else if rng.below(3) == 0 {
             let b = producer_batch(count, 42, 0, sequence);
             sequence += count as i32;
             b
@@ -222,6 +281,7 @@ fn check_case(template: &Template, seed: u64, kind: u64) {
         .filter(|b| b.global_start + b.bytes.len() as u64 <= damage)
         .collect();
     let expected_end = intact.last().map_or(0, |b| b.last_offset + 1);
+    let (expected_aborted, expected_open) = transactions(&intact);
     let context =
         format!("seed {seed} kind {kind} damage at {damage} keep_checkpoint {keep_checkpoint}");
 
@@ -231,6 +291,16 @@ fn check_case(template: &Template, seed: u64, kind: u64) {
         log.verify_consistency()
             .unwrap_or_else(|e| panic!("{context}: {e}"));
         let served = read_all(&log, 0, 1 + rng.below(5000));
+        assert_eq!(
+            log.aborted_transactions(0, i64::MAX).unwrap(),
+            expected_aborted,
+            "{context}: round {round}"
+        );
+        let open = log
+            .producer_state(TXN_PRODUCER)
+            .unwrap()
+            .and_then(|s| s.current_txn_first_offset);
+        assert_eq!(open, expected_open, "{context}: round {round}");
         let expected_batches = intact.len() + round;
         assert_eq!(served.len(), expected_batches, "{context}: round {round}");
         for (got, want) in served.iter().zip(&intact) {

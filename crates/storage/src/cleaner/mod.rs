@@ -3,15 +3,19 @@
 //! One cleaning of a log ([`Log::clean`]):
 //! 1. plans under the log lock: the dirty section runs from the cleaner checkpoint (Kafka's
 //!    `cleaner-offset-checkpoint`, kept per partition here) to the first uncleanable offset,
-//!    the smallest of the active segment's base, the HighWatermark, the recovery point and the
-//!    first segment younger than `min.compaction.lag.ms`; only whole closed segments below it
-//!    are touched, so the active segment is never cleaned;
+//!    the smallest of the active segment's base, the last stable offset (so every transaction
+//!    the cleaning sees is decided), the HighWatermark, the recovery point and the first
+//!    segment younger than `min.compaction.lag.ms`; only whole closed segments below it are
+//!    touched, so the active segment is never cleaned;
 //! 2. builds the offset map (latest offset of each key) over the dirty section, outside the
-//!    lock; when the map is full (`log.cleaner.dedupe.buffer.size`) it stops at a batch
-//!    boundary and this cleaning ends there: the rest waits for the next pass;
+//!    lock, leaving out aborted transactions' records; when the map is full
+//!    (`log.cleaner.dedupe.buffer.size`) it stops at a batch boundary and this cleaning ends
+//!    there: the rest waits for the next pass;
 //! 3. rewrites every segment from the log start to that point in groups of consecutive segments
-//!    that fit one segment (`segment.bytes`), keeping what `filter.rs` says;
-//! 4. swaps each group in (`swap.rs`), then moves the checkpoint.
+//!    that fit one segment (`segment.bytes`), keeping what `filter.rs` says, with the
+//!    transaction state of the walk (`transactions.rs`) carried from group to group;
+//! 4. swaps each group in (`swap.rs`) with the `.txnindex` entries its retained ABORT markers
+//!    keep, then moves the checkpoint.
 //!
 //! Offsets never change: kept batches keep their offsets and boundaries, so readers and
 //! followers see gaps, never renumbered records. Reads, appends and retention go on meanwhile;
@@ -20,10 +24,11 @@
 mod filter;
 mod offset_map;
 mod swap;
+mod throttle;
+mod transactions;
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -34,10 +39,14 @@ use crate::checkpoint;
 use crate::error::{Result, StorageError};
 use crate::frame::{BatchReader, Next};
 use crate::log::{Log, LogState};
+use crate::producer::LastRecord;
 use crate::segment::{BatchInfo, Segment};
+use crate::transactions::read_marker;
 use filter::{FilterContext, Filtered, filter_batch};
 use offset_map::OffsetMap;
 use swap::{SourceSegment, group_file};
+use throttle::Throttle;
+use transactions::{CleanedTransactions, TxnIndexFile, collect_aborted};
 
 /// Kafka's file name, kept per partition directory.
 pub(crate) const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
@@ -137,7 +146,10 @@ pub struct CleaningOutcome {
 struct Plan {
     summary: CleanableSummary,
     sources: Vec<SourceSegment>,
-    producer_last_offsets: HashMap<i64, i64>,
+    producer_last_records: HashMap<i64, LastRecord>,
+    /// Every segment's `.txnindex` as of the plan (the active one's may grow meanwhile; entries
+    /// past the planned length are for transactions above the cleaning).
+    txn_indexes: Vec<TxnIndexFile>,
     truncations: u64,
     now: i64,
 }
@@ -170,6 +182,7 @@ impl Log {
         let config = self.config();
         let active_base = state.active().base_offset;
         let mut uncleanable = active_base
+            .min(state.last_stable_offset())
             .min(state.high_watermark)
             .min(state.recovery_point);
         let lag = i64::try_from(config.min_compaction_lag_ms).unwrap_or(i64::MAX);
@@ -252,7 +265,16 @@ impl Log {
         Ok(Some(Plan {
             summary,
             sources,
-            producer_last_offsets: state.producers.last_batch_offsets(),
+            producer_last_records: state.producers.last_records(),
+            txn_indexes: state
+                .segments
+                .iter()
+                .map(|(&base, segment)| TxnIndexFile {
+                    base_offset: base,
+                    path: segment.txn_index_path(),
+                    len: segment.txn_index_bytes.unwrap_or(0),
+                })
+                .collect(),
             truncations: state.truncations,
             now,
         }))
@@ -275,7 +297,7 @@ impl Log {
         let context = FilterContext {
             map: &map,
             end_offset: end,
-            producer_last_offsets: &plan.producer_last_offsets,
+            producer_last_records: &plan.producer_last_records,
             now: plan.now,
             delete_retention_ms: config.delete_retention_ms,
         };
@@ -297,6 +319,11 @@ impl Log {
             .filter(|s| s.base_offset < end)
             .cloned()
             .collect();
+        let mut walk = Walk {
+            transactions: CleanedTransactions::default(),
+            txn_indexes: &plan.txn_indexes,
+            first_base: sources.first().map_or(0, |s| s.base_offset),
+        };
         let groups = group_segments(
             &sources,
             config.segment_bytes_max,
@@ -304,22 +331,24 @@ impl Log {
             config.index_entries_max,
         );
         for (i, group) in groups.into_iter().enumerate() {
-            let cleaned = match self.write_cleaned(group, &context, &mut outcome, &mut throttle) {
-                Ok(cleaned) => cleaned,
-                Err(error) => {
-                    let base = group[0].base_offset;
-                    let end = group[group.len() - 1].next_base;
-                    let path = group_file(&self.dir, base, end, CLEANED_SUFFIX);
-                    crate::segment::remove_if_exists(&path)?;
-                    return Err(error);
-                }
-            };
+            let cleaned =
+                match self.write_cleaned(group, &context, &mut walk, &mut outcome, &mut throttle) {
+                    Ok(cleaned) => cleaned,
+                    Err(error) => {
+                        let base = group[0].base_offset;
+                        let end = group[group.len() - 1].next_base;
+                        let path = group_file(&self.dir, base, end, CLEANED_SUFFIX);
+                        crate::segment::remove_if_exists(&path)?;
+                        return Err(error);
+                    }
+                };
+            let retained = walk.transactions.take_retained();
             let crash_at = options
                 .crash_at
                 .filter(|(g, _)| *g == i)
                 .map(|(_, step)| step);
             self.injected_crash(crash_at, CleanerCrashPoint::CleanedWritten)?;
-            if !self.swap_in_cleaned(group, cleaned, plan.truncations, crash_at)? {
+            if !self.swap_in_cleaned(group, cleaned, &retained, plan.truncations, crash_at)? {
                 outcome.interrupted = true;
                 break;
             }
@@ -375,10 +404,24 @@ impl Log {
         throttle: &mut Throttle,
     ) -> Result<i64> {
         let first_dirty = plan.summary.first_dirty_offset;
+        // Aborted transactions' records never enter the map: a later aborted write of a key
+        // must not remove its committed value.
+        let mut transactions = CleanedTransactions::default();
+        collect_aborted(
+            &plan.txn_indexes,
+            first_dirty,
+            plan.summary.cleanable_end_offset,
+            &mut |entry| transactions.add(entry, &self.dir),
+        )?;
         for source in plan.sources.iter().filter(|s| s.next_base > first_dirty) {
             let mut full_at = None;
             self.for_each_batch(source, throttle, &mut |bytes, header| {
-                if header.last_offset() < first_dirty || header.is_control() || header.is_transactional() {
+                if header.is_control() {
+                    let marker = read_marker(header).ok().flatten().map(|(result, _)| result);
+                    transactions.on_control_batch(header, marker);
+                    return Ok(true);
+                }
+                if transactions.on_data_batch(header) || header.last_offset() < first_dirty {
                     return Ok(true);
                 }
                 // A corrupt batch must fail the cleaning before any group is swapped in: its
@@ -428,6 +471,7 @@ impl Log {
         &self,
         group: &[SourceSegment],
         context: &FilterContext<'_>,
+        walk: &mut Walk<'_>,
         outcome: &mut CleaningOutcome,
         throttle: &mut Throttle,
     ) -> Result<Segment> {
@@ -438,6 +482,8 @@ impl Log {
         let mut buffer = Vec::with_capacity(WRITE_BUFFER_BYTES);
         let mut infos: Vec<BatchInfo> = Vec::new();
         for source in group {
+            walk.add_aborted(source, &self.dir)?;
+            let transactions = &mut walk.transactions;
             let mut written = 0u64;
             self.for_each_batch(source, throttle, &mut |bytes, header| {
                 header
@@ -446,7 +492,8 @@ impl Log {
                         position: 0,
                         source,
                     })?;
-                let verdict = filter_batch(bytes, header, context, &mut outcome.stats)?;
+                let verdict =
+                    filter_batch(bytes, header, context, transactions, &mut outcome.stats)?;
                 let rewritten;
                 let (kept, header): (&[u8], &protocol::records::RecordBatchHeader<'_>) =
                     match &verdict {
@@ -545,6 +592,30 @@ impl Log {
     }
 }
 
+/// The rewrite's walk over the log, carried from group to group: its transaction state and
+/// where the aborted transactions come from.
+struct Walk<'a> {
+    transactions: CleanedTransactions,
+    txn_indexes: &'a [TxnIndexFile],
+    /// The first source's base: aborted transactions that start before it join there.
+    first_base: i64,
+}
+
+impl Walk<'_> {
+    /// Adds the aborted transactions overlapping `source` that start in it (or before it, for
+    /// the first source), so each joins the walk once.
+    fn add_aborted(&mut self, source: &SourceSegment, dir: &std::path::Path) -> Result<()> {
+        let (base, first) = (source.base_offset, source.base_offset == self.first_base);
+        let transactions = &mut self.transactions;
+        collect_aborted(self.txn_indexes, base, source.next_base, &mut |entry| {
+            if first || entry.first_offset >= base {
+                transactions.add(entry, dir)?;
+            }
+            Ok(())
+        })
+    }
+}
+
 /// Consecutive segments whose total size fits one segment (`segment.bytes`), whose offsets fit
 /// a segment's relative `u32` index offsets, and whose index entries fit one index (at most one
 /// entry per `index.interval.bytes`, plus one per source; Kafka's `groupSegmentsBySize`).
@@ -573,44 +644,4 @@ fn group_segments(
         start = end;
     }
     groups
-}
-
-/// `log.cleaner.io.max.bytes.per.second` for one cleaning: sleeps when the bytes read and
-/// written since the start run ahead of the rate. Also carries the abort flag.
-struct Throttle {
-    rate: Option<u64>,
-    started: Instant,
-    bytes: u64,
-    abort: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
-}
-
-impl Throttle {
-    fn new(
-        rate: Option<u64>,
-        abort: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
-    ) -> Self {
-        Self {
-            rate: rate.filter(|&r| r > 0),
-            started: Instant::now(),
-            bytes: 0,
-            abort,
-        }
-    }
-
-    fn aborted(&self) -> bool {
-        self.abort
-            .as_ref()
-            .is_some_and(|flag| flag.load(std::sync::atomic::Ordering::Relaxed))
-    }
-
-    fn account(&mut self, bytes: u64) {
-        let Some(rate) = self.rate else { return };
-        self.bytes += bytes;
-        let due = Duration::from_secs_f64(self.bytes as f64 / rate as f64);
-        let elapsed = self.started.elapsed();
-        // Sleep in short steps so an abort is seen promptly.
-        if due > elapsed && !self.aborted() {
-            std::thread::sleep((due - elapsed).min(Duration::from_millis(100)));
-        }
-    }
 }

@@ -7,13 +7,21 @@
 //!    leaves a stray `.cleaned` file that the next open deletes: the old segments are intact;
 //! 2. under the log lock, after checking the sources are still there unchanged, it renames the
 //!    file to `<B>-<E>.swap` and fsyncs the directory. This rename is the commit point;
-//! 3. it unlinks the sources' index files and every source `.log` except `<B>.log`, renames the
-//!    swap file over `<B>.log`, writes the new indexes and fsyncs the directory.
+//! 3. it unlinks the sources' index files (`.txnindex` too) and every source `.log` except
+//!    `<B>.log`, renames the swap file over `<B>.log`, writes the new indexes (the
+//!    `.txnindex` fsynced: it cannot be rebuilt from the segment alone), fsyncs the directory,
+//!    and deletes producer snapshots below E (see below).
 //!
 //! A crash after step 2 leaves a `.swap` file: the next open deletes every segment file with a
 //! base offset in `[B, E)` and renames the swap file to `<B>.log` (indexes are rebuilt on first
-//! use). The old `<B>.log` is only ever replaced by the rename, and the other sources are
-//! removed before it, so at no point do old and new data of the same offsets both look live.
+//! use; a missing `.txnindex` is rebuilt from a producer-state replay). The old `<B>.log` is
+//! only ever replaced by the rename, and the other sources are removed before it, so at no
+//! point do old and new data of the same offsets both look live.
+//!
+//! Snapshots below E go because the cleaning may have removed markers: a replay from a
+//! snapshot taken while such a transaction was open would never see it end. A replay from a
+//! later snapshot, or from the first segment, sees a removed transaction not at all (its
+//! marker goes only once its batches are gone).
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +30,7 @@ use crate::checkpoint;
 use crate::error::{Result, StorageError};
 use crate::log::Log;
 use crate::segment::{LOG_SUFFIX, Segment, remove_if_exists, segment_file_name};
+use crate::txn_index::{self, AbortedTxnEntry};
 
 pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
 const SWAP_SUFFIX: &str = ".swap";
@@ -57,6 +66,7 @@ impl Log {
         &self,
         sources: &[SourceSegment],
         mut cleaned: Segment,
+        aborted: &[AbortedTxnEntry],
         truncations: u64,
         crash_at: Option<CleanerCrashPoint>,
     ) -> Result<bool> {
@@ -81,7 +91,23 @@ impl Log {
             remove_if_exists(&path)?;
             return Ok(false);
         }
-        let result = self.replace_files(sources, &mut cleaned, first.base_offset, end, crash_at);
+        let result = self
+            .replace_files(
+                sources,
+                &mut cleaned,
+                aborted,
+                first.base_offset,
+                end,
+                crash_at,
+            )
+            .and_then(|()| {
+                for offset in state.producers.snapshot_offsets()? {
+                    if offset < end {
+                        state.producers.remove_snapshot(offset)?;
+                    }
+                }
+                Ok(())
+            });
         if let Err(error) = result {
             // The directory may now hold the swap file: the next open finishes the swap.
             state.offline = Some(error.to_string());
@@ -102,6 +128,7 @@ impl Log {
         &self,
         sources: &[SourceSegment],
         cleaned: &mut Segment,
+        aborted: &[AbortedTxnEntry],
         base: i64,
         end: i64,
         crash_at: Option<CleanerCrashPoint>,
@@ -116,9 +143,11 @@ impl Log {
         checkpoint::sync_dir(&self.dir)?;
         crash(CleanerCrashPoint::SwapCommitted)?;
         for source in sources {
-            let [log, index, time_index] = Segment::existing_paths(&self.dir, source.base_offset);
+            let [log, index, time_index, txn_index] =
+                Segment::existing_paths(&self.dir, source.base_offset);
             remove_if_exists(&index)?;
             remove_if_exists(&time_index)?;
+            remove_if_exists(&txn_index)?;
             if source.base_offset != base {
                 remove_if_exists(&log)?;
             }
@@ -132,6 +161,7 @@ impl Log {
         crash(CleanerCrashPoint::SwapRenamed)?;
         // Synced: recovery trusts a closed segment's time index below the recovery point.
         cleaned.write_indexes(true)?;
+        cleaned.txn_index_bytes = Some(txn_index::write(&cleaned.txn_index_path(), aborted, true)?);
         checkpoint::sync_dir(&self.dir)
     }
 }
@@ -161,9 +191,10 @@ pub(crate) fn complete_interrupted_swaps(dir: &Path) -> Result<()> {
     for (base, end) in swaps {
         tracing::warn!(dir = %dir.display(), base, end, "finishing a cleaner swap interrupted by a crash");
         for &old in logs.iter().filter(|&&b| (base..end).contains(&b)) {
-            let [log, index, time_index] = Segment::existing_paths(dir, old);
+            let [log, index, time_index, txn_index] = Segment::existing_paths(dir, old);
             remove_if_exists(&index)?;
             remove_if_exists(&time_index)?;
+            remove_if_exists(&txn_index)?;
             if old != base {
                 remove_if_exists(&log)?;
             }
