@@ -123,10 +123,7 @@ pub(crate) fn filter_batch(
     let count = u64::try_from(header.records_count()).unwrap_or(0);
     stats.records_read += count;
     if header.is_control() {
-        let marker = read_marker(header)
-            .ok()
-            .flatten()
-            .map(|(result, _)| result);
+        let marker = read_marker(header).ok().flatten().map(|(result, _)| result);
         let empty_transaction = transactions.on_control_batch(header, marker);
         let verdict = filter_marker(header, empty_transaction, context, stats)?;
         stats.records_kept += match &verdict {
