@@ -27,6 +27,8 @@ pub struct Broker {
     pub fetch_sessions: FetchSessionCache,
     /// Consumer groups and committed offsets, one shard per `__consumer_offsets` partition.
     pub groups: GroupCoordinatorService,
+    /// Transactions, one shard per `__transaction_state` partition (`txn_coordinator.rs`).
+    pub transactions: crate::txn_coordinator::TxnCoordinatorService,
     /// This node's part in a replicated cluster; unset on a single node.
     pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
     /// Where topic changes are recorded (this node's files, or the metadata quorum); chosen
@@ -62,6 +64,7 @@ impl Broker {
         replicas.clean_deleted_dirs();
         let producer_ids = ProducerIdManager::open(&config.log_dir)?;
         let groups = GroupCoordinatorService::new(&config);
+        let transactions = crate::txn_coordinator::TxnCoordinatorService::new(&config);
         let metadata_writer = MetadataWriter::for_config(&config);
         let broker = Broker {
             config,
@@ -70,6 +73,7 @@ impl Broker {
             producer_ids,
             fetch_sessions: FetchSessionCache::new(FETCH_SESSIONS_MAX),
             groups,
+            transactions,
             cluster: std::sync::OnceLock::new(),
             metadata_writer,
             shutting_down: tokio::sync::watch::Sender::new(false),

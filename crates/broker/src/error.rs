@@ -77,10 +77,15 @@ pub enum BrokerError {
     UnsupportedCompressionType { codec: &'static str, version: i16 },
     #[error("acks=all needs {required} in-sync replicas, this partition has {in_sync}")]
     NotEnoughReplicas { required: i32, in_sync: i32 },
-    #[error("transactional records are not supported yet: {0}")]
-    TransactionsUnsupported(String),
     #[error("the transaction coordinator is not available: {0}")]
     CoordinatorNotAvailable(String),
+    /// The transaction coordinator's answer (its rules decide the code: CONCURRENT_TRANSACTIONS,
+    /// PRODUCER_FENCED, INVALID_TXN_STATE...), or a remote coordinator's or leader's code.
+    #[error("transaction refused: {code:?}{}", reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default())]
+    TransactionRefused {
+        code: ErrorCode,
+        reason: Option<String>,
+    },
     #[error("leader epoch {requested} is older than the current epoch {current}")]
     FencedLeaderEpoch { requested: i32, current: i32 },
     #[error("leader epoch {requested} is newer than the current epoch {current}")]
@@ -142,6 +147,11 @@ pub enum BrokerError {
 }
 
 impl BrokerError {
+    /// A transaction coordinator's refusal with `code`.
+    pub fn refused(code: ErrorCode) -> Self {
+        BrokerError::TransactionRefused { code, reason: None }
+    }
+
     pub fn io(what: &'static str, source: std::io::Error) -> Self {
         BrokerError::Io { what, source }
     }
@@ -173,8 +183,8 @@ impl BrokerError {
             BrokerError::InvalidTimestamp { .. } => ErrorCode::InvalidTimestamp,
             BrokerError::UnsupportedCompressionType { .. } => ErrorCode::UnsupportedCompressionType,
             BrokerError::NotEnoughReplicas { .. } => ErrorCode::NotEnoughReplicas,
-            BrokerError::TransactionsUnsupported(_) => ErrorCode::InvalidTxnState,
             BrokerError::CoordinatorNotAvailable(_) => ErrorCode::CoordinatorNotAvailable,
+            BrokerError::TransactionRefused { code, .. } => *code,
             BrokerError::FencedLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
             BrokerError::UnknownLeaderEpoch { .. } => ErrorCode::UnknownLeaderEpoch,
             BrokerError::TopicDeletionDisabled => ErrorCode::TopicDeletionDisabled,
@@ -281,6 +291,10 @@ fn storage_error_code(error: &StorageError) -> ErrorCode {
         S::StaleLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
         S::InvalidConfig(_) => ErrorCode::InvalidConfig,
         S::BatchTooLarge { .. } => ErrorCode::RecordListTooLarge,
+        S::TransactionCoordinatorFenced { .. } => ErrorCode::TransactionCoordinatorFenced,
+        S::InvalidTxnState { .. } => ErrorCode::InvalidTxnState,
+        // Retriable for the producer, as Kafka's answer when a partition's producer map is full.
+        S::TooManyOngoingTransactions { .. } => ErrorCode::ConcurrentTransactions,
         _ => ErrorCode::KafkaStorageError,
     }
 }

@@ -360,7 +360,7 @@ impl GroupCoordinatorService {
             .map_err(|e| unavailable(format!("replaying the log: {e}")))?;
         let effects = coordinator.finish_loading(now);
         if !effects.records.is_empty() {
-            consumer_offsets::append(&log, &effects.records, now)
+            consumer_offsets::append(&log, &effects.records, now, None)
                 .map_err(|e| unavailable(format!("appending after loading: {e}")))?;
         }
         if stats.records > 0 {
@@ -423,7 +423,9 @@ impl GroupCoordinatorService {
             let appended = broker
                 .replicas
                 .partition(OFFSETS_TOPIC, shard.partition)
-                .and_then(|partition| consumer_offsets::append(&partition, &effects.records, now));
+                .and_then(|partition| {
+                    consumer_offsets::append(&partition, &effects.records, now, None)
+                });
             if let Err(error) = appended {
                 tracing::error!(partition = shard.partition, %error, "group coordinator append failed; reloading");
                 shard.coordinator = None;
@@ -482,6 +484,47 @@ impl GroupCoordinatorService {
             _ => answers.into_iter().for_each(Delivery::send),
         }
         Ok(())
+    }
+
+    /// Runs `work` on the loaded coordinator of `partition` under its shard's lock, on the
+    /// blocking pool; `work` appends to the partition itself (the transaction paths write
+    /// transactional batches and markers). When `work` fails the shard is rebuilt from the log,
+    /// since what the coordinator holds may not match it. In a cluster, returns once what the
+    /// shard wrote reaches the ISR.
+    pub(crate) async fn with_loaded<R, F>(
+        broker: &Arc<Broker>,
+        partition: i32,
+        work: F,
+    ) -> Result<R, BrokerError>
+    where
+        R: Send + 'static,
+        F: FnOnce(
+                &mut GroupCoordinator,
+                &crate::partitions::Partition,
+                i64,
+            ) -> Result<R, BrokerError>
+            + Send
+            + 'static,
+    {
+        let worker = broker.clone();
+        let response = crate::blocking::on_blocking_pool("a group coordinator call", move || {
+            let groups = &worker.groups;
+            let now = worker.now_ms();
+            let mut shard = groups.loaded(&worker, groups.shard(partition)?, now)?;
+            let log = worker.replicas.partition(OFFSETS_TOPIC, partition)?;
+            let coordinator = shard.coordinator.as_mut().expect("loaded above");
+            let result = work(coordinator, &log, now);
+            if result.is_err() {
+                shard.coordinator = None;
+                shard.waiters.clear();
+            }
+            result
+        })
+        .await?;
+        if broker.cluster.get().is_some() {
+            Self::wait_for_replication(broker, partition).await?;
+        }
+        Ok(response)
     }
 
     /// Runs [`GroupCoordinatorService::execute`] on the shard of `group_id` on the blocking pool,

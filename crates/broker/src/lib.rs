@@ -16,7 +16,9 @@ pub mod consumer_offsets;
 pub mod error;
 pub mod fetch_session;
 pub mod group_coordinator;
+mod group_txn;
 pub mod handlers;
+pub mod internal_log;
 mod log_cleaner;
 pub mod log_validator;
 pub mod metadata;
@@ -26,6 +28,9 @@ pub mod producer_ids;
 pub mod replica;
 mod server;
 pub mod topic_config;
+pub mod txn_coordinator;
+pub mod txn_markers;
+mod txn_verification;
 mod upkeep;
 
 use std::net::SocketAddr;
@@ -46,6 +51,8 @@ pub struct RunningBroker {
     server: tokio::task::JoinHandle<()>,
     /// The group coordinator's timer task; it ends when the shutdown begins.
     group_timers: tokio::task::JoinHandle<()>,
+    /// The transaction coordinator's timer task; it ends when the shutdown begins.
+    txn_timers: tokio::task::JoinHandle<()>,
     /// Opens and replays `__consumer_offsets` after the listener is serving; taken once it
     /// has been awaited.
     group_loader: Option<tokio::task::JoinHandle<()>>,
@@ -93,6 +100,7 @@ impl RunningBroker {
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
         let _ = self.group_timers.await;
+        let _ = self.txn_timers.await;
         for task in self.cluster_tasks {
             let _ = task.await;
         }
@@ -172,6 +180,9 @@ pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError>
     let group_timers = tokio::spawn(group_coordinator::GroupCoordinatorService::run_timers(
         broker.clone(),
     ));
+    let txn_timers = tokio::spawn(txn_coordinator::TxnCoordinatorService::run_timers(
+        broker.clone(),
+    ));
     tracing::info!(%local_addr, cluster_id = broker.metadata.cluster_id(), "broker started");
     Ok(RunningBroker {
         broker,
@@ -179,6 +190,7 @@ pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError>
         shutdown,
         server,
         group_timers,
+        txn_timers,
         group_loader: Some(group_loader),
         upkeep,
         cleaner,

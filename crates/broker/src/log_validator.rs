@@ -122,11 +122,10 @@ fn validate_batch(batch: &RecordBatchHeader<'_>) -> Result<(), BrokerError> {
             batch.producer_id()
         )));
     }
-    if batch.is_transactional() {
-        return Err(BrokerError::TransactionsUnsupported(format!(
-            "transactional batch of producer {}",
-            batch.producer_id()
-        )));
+    if batch.is_transactional() && batch.producer_id() < 0 {
+        return Err(BrokerError::InvalidRecord(
+            "a transactional record batch needs a producer id".into(),
+        ));
     }
     Ok(())
 }

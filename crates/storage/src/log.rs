@@ -239,6 +239,16 @@ impl Log {
     pub fn producer_state(&self, producer_id: i64) -> Result<Option<ProducerState>> {
         Ok(self.lock()?.producers.get(producer_id).cloned())
     }
+    /// Every producer the log tracks, by producer id (DescribeProducers); bounded by the
+    /// producer map's limit.
+    pub fn producer_states(&self) -> Result<Vec<(i64, ProducerState)>> {
+        Ok(self
+            .lock()?
+            .producers
+            .all()
+            .map(|(id, state)| (id, state.clone()))
+            .collect())
+    }
     pub fn producer_count(&self) -> Result<usize> {
         Ok(self.lock()?.producers.len())
     }

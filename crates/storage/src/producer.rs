@@ -16,7 +16,7 @@ mod snapshot;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
-use protocol::records::{RecordBatchHeader, RecordsError};
+use protocol::records::{NO_SEQUENCE, RecordBatchHeader, RecordsError};
 
 use crate::error::{Result, StorageError};
 use crate::transactions::{CompletedTxn, TransactionResult, TxnTracker, read_marker};
@@ -180,6 +180,18 @@ fn validate(producer_id: i64, state: Option<&ProducerState>, batch: &BatchFacts)
             })
         }
         BatchKind::Marker(..) | BatchKind::EmptyControl => Ok(()),
+        // A transactional batch the group coordinator writes for a producer (TxnOffsetCommit,
+        // Kafka's `AppendOrigin.COORDINATOR`) carries no sequence: nothing to check. Clients
+        // cannot send one (the broker's validator refuses a producer id without a sequence).
+        BatchKind::Data if batch.base_sequence == NO_SEQUENCE => {
+            if state.current_txn_first_offset.is_some() && !batch.transactional {
+                return Err(StorageError::InvalidTxnState {
+                    producer_id,
+                    reason: "non-transactional batch while the producer's transaction is open",
+                });
+            }
+            Ok(())
+        }
         BatchKind::Data => {
             let first = batch.base_sequence;
             let last_known = state.batches.back().map_or(-1, |b| b.last_sequence);
@@ -270,6 +282,11 @@ impl ProducerStateManager {
 
     pub fn get(&self, producer_id: i64) -> Option<&ProducerState> {
         self.producers.get(&producer_id)
+    }
+
+    /// Every producer's state, by producer id (DescribeProducers).
+    pub fn all(&self) -> impl Iterator<Item = (i64, &ProducerState)> {
+        self.producers.iter().map(|(&id, state)| (id, state))
     }
 
     pub fn len(&self) -> usize {
@@ -435,7 +452,8 @@ impl ProducerStateManager {
 }
 
 fn find_duplicate(state: &ProducerState, batch: &BatchFacts) -> Option<ProducerBatch> {
-    if batch.producer_epoch != state.producer_epoch {
+    // A coordinator's batch (no sequence) is never a retry of an earlier one.
+    if batch.producer_epoch != state.producer_epoch || batch.base_sequence == NO_SEQUENCE {
         return None;
     }
     let (first, last) = (batch.base_sequence, batch.last_sequence());
@@ -479,6 +497,23 @@ mod tests {
             transactional: true,
             kind: BatchKind::Marker(result, coord),
         }
+    }
+
+    #[test]
+    fn coordinator_batches_without_sequence_are_neither_checked_nor_duplicates() {
+        // The group coordinator writes a producer's transactional offset commits with no
+        // sequence; two in one transaction are two appends, not a retry and not out of order.
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = ProducerStateManager::new(dir.path(), 10);
+        let first = data(7, 0, NO_SEQUENCE, 0, true);
+        assert_eq!(m.check_append(&[first]).unwrap(), SequenceCheck::Append);
+        m.update(&first);
+        let second = data(7, 0, NO_SEQUENCE, 2, true);
+        assert_eq!(m.check_append(&[second]).unwrap(), SequenceCheck::Append);
+        m.update(&second);
+        assert_eq!(m.get(7).unwrap().current_txn_first_offset, Some(0));
+        // A sequenced client batch of the same producer is still checked.
+        assert!(m.check_append(&[data(7, 0, 5, 4, true)]).is_err());
     }
 
     #[test]

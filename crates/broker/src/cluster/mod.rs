@@ -12,6 +12,7 @@ pub mod client;
 pub mod controller_node;
 pub mod fetcher;
 pub mod metadata_sync;
+pub mod peers;
 pub mod quorum;
 pub mod self_fencing;
 
@@ -54,6 +55,8 @@ pub struct Cluster {
     pub(crate) roles_changed: tokio::sync::Notify,
     /// This broker's contact with the controller (`self_fencing.rs`).
     pub serving: self_fencing::ServingState,
+    /// Connections to other brokers for the transaction paths (`peers.rs`).
+    pub peers: peers::Peers,
 }
 
 /// The tasks a clustered broker runs; they end when the shutdown begins.
@@ -229,6 +232,7 @@ pub async fn start(
         fetchers: Mutex::new(HashMap::new()),
         roles_changed: tokio::sync::Notify::new(),
         serving: self_fencing::ServingState::default(),
+        peers: peers::Peers::default(),
     });
     broker
         .cluster

@@ -4,6 +4,9 @@
 //! The served table (`handlers::SERVED`) is made from the same list as the dispatch, so an API
 //! is advertised only when its handler exists.
 //!
+//! v3+ carries features (KIP-584): `transaction.version` 0-2 supported, 2 finalized, so Java
+//! 4.x clients speak transactions v2; librdkafka and older clients ignore it and speak v1.
+//!
 //! v5 (KIP-1242): a client that knows the cluster sends its cluster id and the node id it
 //! believes it reached; when the cluster id is set and either differs from this broker's, the
 //! answer is REBOOTSTRAP_REQUIRED with no API list, and the client rebootstraps (Kafka's
@@ -14,7 +17,9 @@ use std::sync::Arc;
 use protocol::ErrorCode;
 use protocol::generated::ApiVersionsRequest;
 use protocol::generated::ApiVersionsResponse;
-use protocol::generated::api_versions_response::ApiVersion;
+use protocol::generated::api_versions_response::{
+    ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
+};
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -45,13 +50,49 @@ pub async fn handle(
             ..Default::default()
         };
     }
+    let features = context.api_version >= FEATURES_VERSION;
     ApiVersionsResponse {
         error_code: ErrorCode::None.code(),
         api_keys: api_keys(),
         throttle_time_ms: 0,
+        supported_features: if features {
+            vec![SupportedFeatureKey {
+                name: TRANSACTION_VERSION_FEATURE.to_string(),
+                min_version: 0,
+                max_version: TRANSACTION_VERSION,
+                ..Default::default()
+            }]
+        } else {
+            Vec::new()
+        },
+        finalized_features_epoch: if features {
+            FINALIZED_FEATURES_EPOCH
+        } else {
+            -1
+        },
+        finalized_features: if features {
+            vec![FinalizedFeatureKey {
+                name: TRANSACTION_VERSION_FEATURE.to_string(),
+                max_version_level: TRANSACTION_VERSION,
+                min_version_level: TRANSACTION_VERSION,
+                ..Default::default()
+            }]
+        } else {
+            Vec::new()
+        },
         ..Default::default()
     }
 }
+
+/// The first ApiVersions version with features (KIP-584).
+const FEATURES_VERSION: i16 = 3;
+/// Kafka's feature that selects the transaction protocol clients use.
+const TRANSACTION_VERSION_FEATURE: &str = "transaction.version";
+/// Transactions v2 (KIP-890 part 2), finalized as a new Kafka 4.x cluster has it: Java 4.x
+/// clients then end transactions with EndTxn v5 and add partitions through Produce v12+.
+const TRANSACTION_VERSION: i16 = 2;
+/// The epoch of the finalized features (they never change on a Runnel cluster yet).
+const FINALIZED_FEATURES_EPOCH: i64 = 1;
 
 /// The answer to an ApiVersions request of a version above ours, to be encoded at v0.
 pub fn unsupported_version_response() -> protocol::ResponseBody {

@@ -9,9 +9,10 @@
 //!   larger than `partition_max_bytes` or `max_bytes`, so a consumer never gets stuck.
 //! - Consumers read only below the high watermark. An offset outside
 //!   `[log start offset, log end offset]` gets OFFSET_OUT_OF_RANGE.
-//! - Transactions do not exist yet: the last stable offset is the high watermark and
-//!   `read_committed` reads exactly what `read_uncommitted` reads; `aborted_transactions` is
-//!   empty for `read_committed` and null otherwise, as Kafka sends them.
+//! - `read_committed` (isolation level 1) reads below the last stable offset (the first offset
+//!   of the earliest open transaction, at most the high watermark) and gets the aborted
+//!   transactions overlapping the returned range, whose batches the consumer drops;
+//!   `aborted_transactions` is null for `read_uncommitted`, as Kafka sends it.
 //! - Replica fetches (`replica_id` >= 0, or `replica_state` from v15) come from followers: in a
 //!   replicated cluster `replica_fetch.rs` answers them; a single node has none: each partition is answered as Kafka answers a broker that is not
 //!   one of its replicas (`Partition.followerReplicaOrThrow`): UNKNOWN_LEADER_EPOCH when the
@@ -27,7 +28,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use protocol::codec::Records;
-use protocol::generated::fetch_response::{FetchableTopicResponse, PartitionData};
+use protocol::generated::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
 use protocol::generated::{FetchRequest, FetchResponse};
 use tokio::time::Instant;
 
@@ -268,14 +271,29 @@ fn read_partition(
 ) -> Result<PartitionData, BrokerError> {
     // Consumers read from the leader only (no KIP-392 fetch from followers).
     partition.check_serving_leader_epoch(position.current_leader_epoch)?;
-    // Consumers read committed data only: below the high watermark.
-    let high_watermark = partition.high_watermark()?;
-    let data = partition.read(
-        position.fetch_offset,
-        max_bytes,
-        high_watermark,
-        min_one_batch,
-    )?;
+    // Consumers read committed data only: below the high watermark, or for read_committed
+    // below the last stable offset.
+    let data = if limits.read_committed {
+        partition.read_committed(position.fetch_offset, max_bytes, min_one_batch)?
+    } else {
+        let high_watermark = partition.high_watermark()?;
+        partition.read(
+            position.fetch_offset,
+            max_bytes,
+            high_watermark,
+            min_one_batch,
+        )?
+    };
+    let aborted_transactions = data.aborted_transactions.map(|aborted| {
+        aborted
+            .into_iter()
+            .map(|a| AbortedTransaction {
+                producer_id: a.producer_id,
+                first_offset: a.first_offset,
+                ..Default::default()
+            })
+            .collect()
+    });
     let records = match data.records {
         Some(range) => Records::File(range.file_region()),
         None => Records::Bytes(Bytes::new()),
@@ -284,10 +302,9 @@ fn read_partition(
         partition_index: position.key.partition,
         error_code: 0,
         high_watermark: data.high_watermark,
-        // No transactions yet: everything below the high watermark is stable.
-        last_stable_offset: data.high_watermark,
+        last_stable_offset: data.last_stable_offset,
         log_start_offset: data.log_start_offset,
-        aborted_transactions: limits.read_committed.then(Vec::new),
+        aborted_transactions,
         preferred_read_replica: -1,
         records: Some(records),
         ..Default::default()

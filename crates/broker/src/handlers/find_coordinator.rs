@@ -1,11 +1,11 @@
 //! FindCoordinator (v0-6): which broker coordinates a group (or a transactional id). v0-3 ask
 //! for one key, v4+ for a batch (`coordinator_keys`, answered one entry per key).
 //!
-//! Key types: 0 (group) is always this node, which hosts every `__consumer_offsets` partition;
-//! 1 (transaction) answers UNSUPPORTED_VERSION until the transaction coordinator exists, so
-//! `initTransactions` fails at once instead of retrying (idempotent producers do not ask);
-//! 2 (share, KIP-932) and unknown types get
-//! INVALID_REQUEST, as Kafka answers types it does not serve.
+//! Key types: 0 (group): the leader of the group's `__consumer_offsets` partition (this node
+//! on a single node); 1 (transaction): the leader of the transactional id's
+//! `__transaction_state` partition, creating that topic on first use as Kafka does (until it
+//! has a leader the answer is COORDINATOR_NOT_AVAILABLE, retriable); 2 (share, KIP-932) and
+//! unknown types get INVALID_REQUEST, as Kafka answers types it does not serve.
 
 use std::sync::Arc;
 
@@ -15,6 +15,8 @@ use protocol::generated::{FindCoordinatorRequest, FindCoordinatorResponse};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::txn_coordinator::TxnCoordinatorService;
+use coordinator::txn::TRANSACTION_STATE_TOPIC;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
@@ -37,10 +39,9 @@ pub async fn handle(
         KEY_TYPE_GROUP
     };
     if context.api_version >= 4 {
-        let coordinators = request
-            .coordinator_keys
-            .into_iter()
-            .map(|key| match locate(broker, key_type, &key) {
+        let mut coordinators = Vec::with_capacity(request.coordinator_keys.len());
+        for key in request.coordinator_keys {
+            coordinators.push(match locate(broker, key_type, &key).await {
                 Ok(location) => Coordinator {
                     key,
                     node_id: location.node_id,
@@ -57,14 +58,14 @@ pub async fn handle(
                     error_message: error.message(),
                     ..Default::default()
                 },
-            })
-            .collect();
+            });
+        }
         return FindCoordinatorResponse {
             coordinators,
             ..Default::default()
         };
     }
-    match locate(broker, key_type, &request.key) {
+    match locate(broker, key_type, &request.key).await {
         Ok(location) => FindCoordinatorResponse {
             node_id: location.node_id,
             host: location.host,
@@ -82,52 +83,64 @@ pub async fn handle(
     }
 }
 
-fn locate(broker: &Broker, key_type: i8, key: &str) -> Result<Location, BrokerError> {
+async fn locate(broker: &Arc<Broker>, key_type: i8, key: &str) -> Result<Location, BrokerError> {
     match key_type {
         KEY_TYPE_GROUP if broker.cluster.get().is_some() => {
             // The leader of the group's __consumer_offsets partition coordinates it.
             let partition = broker.groups.partition_for(key)?;
-            let cluster = broker.cluster.get().expect("checked above");
-            let image = cluster.image();
-            let leader = image
-                .partition(coordinator::OFFSETS_TOPIC, partition)
-                .and_then(|p| p.leader)
-                .ok_or_else(|| {
-                    BrokerError::CoordinatorNotAvailable(format!(
-                        "{}-{partition} has no leader",
-                        coordinator::OFFSETS_TOPIC
-                    ))
-                })?;
-            let (brokers, _) = super::metadata::brokers(broker);
-            let found = brokers
-                .into_iter()
-                .find(|b| b.node_id == leader)
-                .ok_or_else(|| {
-                    BrokerError::CoordinatorNotAvailable(format!("broker {leader} is fenced"))
-                })?;
-            Ok(Location {
-                node_id: found.node_id,
-                host: found.host,
-                port: found.port,
-            })
+            leader_location(broker, coordinator::OFFSETS_TOPIC, partition)
         }
         KEY_TYPE_GROUP => {
             // Every shard is local; one that failed to load answers its own requests.
             broker.groups.partition_for("")?;
-            let listener = broker.config.advertised_client_listener();
-            Ok(Location {
-                node_id: broker.config.node_id,
-                host: listener.host.clone(),
-                port: i32::from(listener.port),
-            })
+            Ok(local(broker))
         }
-        // A retriable error here makes transactional clients retry until their own timeout
-        // (franz-go's TestTxnEtl hung on it); UNSUPPORTED_VERSION fails initTransactions at once.
-        KEY_TYPE_TRANSACTION => Err(BrokerError::Unsupported(
-            "transactions are not supported by this broker yet".into(),
-        )),
+        KEY_TYPE_TRANSACTION => {
+            let partition = TxnCoordinatorService::partition_for(broker, key).await?;
+            if broker.cluster.get().is_some() {
+                leader_location(broker, TRANSACTION_STATE_TOPIC, partition)
+            } else {
+                Ok(local(broker))
+            }
+        }
         other => Err(BrokerError::InvalidRequest(format!(
             "coordinator key type {other} is not served"
         ))),
     }
+}
+
+fn local(broker: &Broker) -> Location {
+    let listener = broker.config.advertised_client_listener();
+    Location {
+        node_id: broker.config.node_id,
+        host: listener.host.clone(),
+        port: i32::from(listener.port),
+    }
+}
+
+/// The client address of the leader of `topic-partition` in a cluster.
+fn leader_location(broker: &Broker, topic: &str, partition: i32) -> Result<Location, BrokerError> {
+    let cluster = broker
+        .cluster
+        .get()
+        .expect("a cluster: checked by the caller");
+    let leader = cluster
+        .image()
+        .partition(topic, partition)
+        .and_then(|p| p.leader)
+        .ok_or_else(|| {
+            BrokerError::CoordinatorNotAvailable(format!("{topic}-{partition} has no leader"))
+        })?;
+    let (brokers, _) = super::metadata::brokers(broker);
+    let found = brokers
+        .into_iter()
+        .find(|b| b.node_id == leader)
+        .ok_or_else(|| {
+            BrokerError::CoordinatorNotAvailable(format!("broker {leader} is fenced"))
+        })?;
+    Ok(Location {
+        node_id: found.node_id,
+        host: found.host,
+        port: found.port,
+    })
 }

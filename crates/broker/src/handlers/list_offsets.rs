@@ -2,7 +2,7 @@
 //! earliest/latest, seeking by timestamp (`offsetsForTimes`) and tools like GetOffsetShell.
 //!
 //! Special timestamps: -1 latest (the HighWatermark, or the last stable offset for
-//! read_committed, which equals the HighWatermark until transactions exist), -2 earliest (the
+//! read_committed: offsets at or past it are not returned either), -2 earliest (the
 //! log start offset), -3 max timestamp (KIP-734), -4 earliest local (the log start: there is no
 //! tiered storage), -5 latest tiered and -6 earliest pending upload (v11, KIP-1023; offset -1
 //! with epoch -1, as Kafka answers without tiered storage). A special timestamp older than the
@@ -27,6 +27,9 @@ use storage::EpochEntry;
 
 use super::RequestContext;
 use crate::broker::Broker;
+
+/// ListOffsets' isolation level of read_committed consumers.
+const READ_COMMITTED: i8 = 1;
 use crate::error::BrokerError;
 use crate::log_validator::DECOMPRESSED_BATCH_BYTES_MAX;
 use crate::partitions::Partition;
@@ -88,8 +91,9 @@ pub async fn handle(
                                 "partition listed more than once".into(),
                             ))
                         } else {
-                            check_timestamp(version, wanted.timestamp)
-                                .and_then(|()| list_offset(broker, &topic.name, wanted))
+                            check_timestamp(version, wanted.timestamp).and_then(|()| {
+                                list_offset(broker, &topic.name, wanted, request.isolation_level)
+                            })
                         };
                     partition_response(wanted.partition_index, result)
                 })
@@ -132,13 +136,17 @@ fn list_offset(
     broker: &Broker,
     topic: &str,
     wanted: &ListOffsetsPartition,
+    isolation_level: i8,
 ) -> Result<Found, BrokerError> {
     let partition = broker.replicas.partition(topic, wanted.partition_index)?;
     // Offsets come from the leader only.
     partition.check_serving_leader_epoch(wanted.current_leader_epoch)?;
-    // read_uncommitted and read_committed alike: without transactions the last stable offset
-    // is the HighWatermark.
-    let last_fetchable = partition.high_watermark()?;
+    // LATEST: the high watermark, or for read_committed the last stable offset.
+    let last_fetchable = if isolation_level == READ_COMMITTED {
+        partition.last_stable_offset()?
+    } else {
+        partition.high_watermark()?
+    };
     let found = match wanted.timestamp {
         LATEST_TIMESTAMP => Found {
             timestamp: -1,

@@ -5,6 +5,8 @@
 //! or topic go into that entry's error code (mapped in `error.rs`), never into a dropped
 //! connection. The one request answered with nothing is Produce with acks=0, decided here.
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod alter_configs;
 pub mod api_versions;
 mod consumer_group_describe;
@@ -18,8 +20,11 @@ mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
 mod describe_log_dirs;
+mod describe_producers;
 mod describe_topic_partitions;
+mod describe_transactions;
 mod elect_leaders;
+mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -29,6 +34,7 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_transactions;
 mod long_poll;
 mod metadata;
 mod offset_commit;
@@ -38,6 +44,9 @@ mod offset_for_leader_epoch;
 pub mod produce;
 mod replica_fetch;
 mod sync_group;
+mod txn_errors;
+mod txn_offset_commit;
+mod write_txn_markers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -125,6 +134,16 @@ served_apis! {
     ConsumerGroupDescribe 0..=1 => consumer_group_describe,
     DeleteGroups 0..=3 => delete_groups,
     OffsetDelete 0..=0 => offset_delete,
+    // Transactions (txn_coordinator.rs). TxnOffsetCommit v6 (topic ids, KIP-1319) and
+    // ListTransactions v2 (an id pattern) are not served.
+    AddPartitionsToTxn 0..=5 => add_partitions_to_txn,
+    AddOffsetsToTxn 0..=4 => add_offsets_to_txn,
+    EndTxn 0..=5 => end_txn,
+    TxnOffsetCommit 0..=5 => txn_offset_commit,
+    WriteTxnMarkers 1..=2 => write_txn_markers,
+    DescribeTransactions 0..=0 => describe_transactions,
+    ListTransactions 0..=1 => list_transactions,
+    DescribeProducers 0..=0 => describe_producers,
 }
 
 /// The versions of `api_key` this broker serves, or `None` when it does not serve it.

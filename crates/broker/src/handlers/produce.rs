@@ -17,19 +17,29 @@
 //! so the base offset, leader epoch and LogAppendTime are patched in place; when the buffer is
 //! shared (several partitions in one frame) the batch is copied once.
 //!
-//! Not here: transactions (transactional batches get INVALID_TXN_STATE), auto-creation of
+//! Transactions: a transactional batch from a producer whose transaction is not yet open on
+//! the partition is checked with the transaction coordinator first (KIP-890 part 1: is the
+//! partition in the ongoing transaction?); from v12 (transactions v2, part 2) the partition is
+//! added to the transaction instead. The coordinator's refusals are converted as Kafka does:
+//! retriable coordinator states become NOT_ENOUGH_REPLICAS, PRODUCER_FENCED becomes
+//! INVALID_PRODUCER_EPOCH, TRANSACTION_ABORTABLE before v11 INVALID_TXN_STATE.
+//!
+//! Not here: auto-creation of
 //! topics (Kafka does not create topics on Produce; Metadata does), recompression to the
 //! topic's `compression.type`, quotas (throttle_time_ms is always 0).
 
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use coordinator::txn::ProducerIdAndEpoch;
+use protocol::ErrorCode;
 use protocol::codec::Records;
 use protocol::generated::ProduceRequest;
 use protocol::generated::ProduceResponse;
 use protocol::generated::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
+use protocol::records::RecordBatchHeader;
 use storage::LogAppendInfo;
 
 use super::RequestContext;
@@ -45,6 +55,10 @@ const PRODUCE_VERSION_TOPIC_IDS: i16 = 13;
 /// Kafka's client id that may write to internal topics (`AdminUtils.ADMIN_CLIENT_ID`).
 const ADMIN_CLIENT_ID: &str = "__admin_client";
 const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state"];
+/// The first version of transactions v2: partitions join the transaction on their first write.
+const TRANSACTIONS_V2_VERSION: i16 = 12;
+/// The first version that knows TRANSACTION_ABORTABLE (KIP-890).
+const TRANSACTION_ABORTABLE_VERSION: i16 = 11;
 
 /// What a successful append reports.
 struct Appended {
@@ -91,7 +105,12 @@ pub async fn handle(
             } else {
                 match &name {
                     Ok(name) => {
-                        produce_partition(broker, context, name, data.index, records, acks).await
+                        let target = Target {
+                            topic: name,
+                            index: data.index,
+                            transactional_id: request.transactional_id.as_deref(),
+                        };
+                        produce_partition(broker, context, target, records, acks).await
                     }
                     Err(id) => Err(BrokerError::UnknownTopicId(*id)),
                 }
@@ -130,14 +149,21 @@ pub async fn handle(
     }
 }
 
+/// The partition a produce request writes to, and its transactional id.
+struct Target<'a> {
+    topic: &'a str,
+    index: i32,
+    transactional_id: Option<&'a str>,
+}
+
 async fn produce_partition(
     broker: &Arc<Broker>,
     context: &RequestContext,
-    topic: &str,
-    index: i32,
+    target: Target<'_>,
     records: Option<Records>,
     acks: i16,
 ) -> Result<Appended, BrokerError> {
+    let (topic, index) = (target.topic, target.index);
     if INTERNAL_TOPICS.contains(&topic) && context.client_id() != ADMIN_CLIENT_ID {
         return Err(BrokerError::InvalidTopic {
             name: topic.to_string(),
@@ -175,6 +201,20 @@ async fn produce_partition(
             config: &config,
         },
     )?;
+    let header = RecordBatchHeader::parse(&records).map_err(BrokerError::CorruptMessage)?;
+    if header.is_transactional()
+        && let Some(transactional_id) = target.transactional_id
+        && !partition.in_transaction(header.producer_id(), header.producer_epoch())?
+    {
+        let producer = ProducerIdAndEpoch {
+            producer_id: header.producer_id(),
+            producer_epoch: header.producer_epoch(),
+        };
+        let add = context.api_version >= TRANSACTIONS_V2_VERSION;
+        crate::txn_verification::verify(broker, transactional_id, producer, topic, index, add)
+            .await
+            .map_err(|error| verification_error(error, context.api_version))?;
+    }
     let mut batch: BytesMut = records
         .try_into_mut()
         .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
@@ -190,6 +230,25 @@ async fn produce_partition(
         log_append_time_ms,
         partition,
     })
+}
+
+/// A refused verification as a producer of `version` understands it (Kafka's conversions).
+fn verification_error(error: BrokerError, version: i16) -> BrokerError {
+    let code = match error.error_code() {
+        ErrorCode::NotCoordinator
+        | ErrorCode::CoordinatorNotAvailable
+        | ErrorCode::CoordinatorLoadInProgress
+        | ErrorCode::ConcurrentTransactions => ErrorCode::NotEnoughReplicas,
+        ErrorCode::ProducerFenced => ErrorCode::InvalidProducerEpoch,
+        ErrorCode::TransactionAbortable if version < TRANSACTION_ABORTABLE_VERSION => {
+            ErrorCode::InvalidTxnState
+        }
+        code => code,
+    };
+    BrokerError::TransactionRefused {
+        code,
+        reason: Some(error.to_string()),
+    }
 }
 
 fn partition_response(

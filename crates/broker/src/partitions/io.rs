@@ -153,6 +153,67 @@ impl Partition {
         Ok(())
     }
 
+    /// Writes a transaction's COMMIT or ABORT marker as leader (WriteTxnMarkers) on the
+    /// blocking pool, then advances the high watermark and wakes fetches. Returns the marker's
+    /// append info (its offset is `first_offset`).
+    pub async fn append_txn_marker(
+        self: &Arc<Self>,
+        marker: storage::TransactionMarker,
+        now_ms: i64,
+    ) -> Result<LogAppendInfo, BrokerError> {
+        self.blocking("writing a transaction marker", move |partition| {
+            partition.append_txn_marker_blocking(&marker, now_ms)
+        })
+        .await
+    }
+
+    /// [`Partition::append_txn_marker`] on the caller's thread (the group coordinator writes
+    /// markers to `__consumer_offsets` under its shard's lock, on the blocking pool).
+    pub fn append_txn_marker_blocking(
+        &self,
+        marker: &storage::TransactionMarker,
+        now_ms: i64,
+    ) -> Result<LogAppendInfo, BrokerError> {
+        let epoch = self.check_leader()?;
+        let info = self.log.append_control_as_leader(marker, epoch, now_ms)?;
+        self.advance_high_watermark()?;
+        self.notify_appended();
+        Ok(info)
+    }
+
+    /// A read_committed consumer's read from `offset`: below the last stable offset, with the
+    /// aborted transactions of the range (`storage::Log::read_committed`).
+    pub fn read_committed(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        min_one_batch: bool,
+    ) -> Result<FetchData, BrokerError> {
+        Ok(self.log.read_committed(offset, max_bytes, min_one_batch)?)
+    }
+
+    /// The last stable offset (ListOffsets LATEST under read_committed).
+    pub fn last_stable_offset(&self) -> Result<i64, BrokerError> {
+        Ok(self.log.last_stable_offset()?)
+    }
+
+    /// Whether `producer_id` at `producer_epoch` has an open transaction on this partition (its
+    /// batches need no verification with the coordinator).
+    pub fn in_transaction(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+    ) -> Result<bool, BrokerError> {
+        Ok(self.log.producer_state(producer_id)?.is_some_and(|state| {
+            state.producer_epoch == producer_epoch && state.current_txn_first_offset.is_some()
+        }))
+    }
+
+    /// Every producer this partition tracks (DescribeProducers).
+    pub fn producer_states(&self) -> Result<Vec<(i64, storage::ProducerState)>, BrokerError> {
+        Ok(self.log.producer_states()?)
+    }
+
     /// Reads whole batches from `offset` below `max_offset` (`storage::Log::read`).
     pub fn read(
         &self,

@@ -1,0 +1,80 @@
+//! Requests from this broker to another one outside replication: the transaction
+//! coordinator's WriteTxnMarkers to partition leaders, and a partition leader's
+//! AddPartitionsToTxn (verify or add, KIP-890) to a transaction coordinator.
+//!
+//! A few idle connections per peer are kept for reuse ([`CONNECTIONS_PER_PEER`]); a call takes
+//! one (or connects), and puts it back only after a complete round trip, so a connection with
+//! a request in flight or a broken one is never reused. Every call is bounded by its timeout.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use protocol::{RequestBody, ResponseBody};
+
+use super::Cluster;
+use super::client::{BrokerConnection, ClientError};
+use crate::replica::BrokerId;
+
+/// Idle connections kept per peer.
+const CONNECTIONS_PER_PEER: usize = 4;
+/// Bound on connecting to a peer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Why a call to a peer failed; callers retry after a pause.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("broker {0} has no known endpoint")]
+    NoEndpoint(BrokerId),
+    #[error("broker {peer}: {source}")]
+    Client {
+        peer: BrokerId,
+        #[source]
+        source: ClientError,
+    },
+}
+
+/// Idle connections to other brokers, by broker id.
+#[derive(Default)]
+pub struct Peers {
+    idle: Mutex<HashMap<BrokerId, Vec<BrokerConnection>>>,
+}
+
+impl Peers {
+    /// Sends `body` at `version` to broker `peer` and returns its response, within `timeout`.
+    pub async fn send(
+        &self,
+        cluster: &Cluster,
+        peer: BrokerId,
+        version: i16,
+        body: RequestBody,
+        timeout: Duration,
+    ) -> Result<ResponseBody, PeerError> {
+        let reused = self
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&peer)
+            .and_then(Vec::pop);
+        let mut connection = match reused {
+            Some(connection) => connection,
+            None => {
+                let address = cluster.endpoint(peer).ok_or(PeerError::NoEndpoint(peer))?;
+                let client_id = format!("broker-{}-peer-{peer}", cluster.local_id);
+                BrokerConnection::connect(&address, client_id, CONNECT_TIMEOUT)
+                    .await
+                    .map_err(|source| PeerError::Client { peer, source })?
+            }
+        };
+        let response = connection
+            .send(version, body, timeout)
+            .await
+            .map_err(|source| PeerError::Client { peer, source })?;
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let kept = idle.entry(peer).or_default();
+        if kept.len() < CONNECTIONS_PER_PEER {
+            kept.push(connection);
+        }
+        Ok(response)
+    }
+}

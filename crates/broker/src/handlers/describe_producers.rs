@@ -1,0 +1,69 @@
+//! DescribeProducers (v0): the producers a partition leader tracks, with their epoch, last
+//! sequence and timestamp, coordinator epoch and open transaction's first offset
+//! (`kafka-transactions.sh describe-producers`, `find-hanging`).
+
+use std::sync::Arc;
+
+use protocol::generated::describe_producers_response::{
+    PartitionResponse, ProducerState, TopicResponse,
+};
+use protocol::generated::{DescribeProducersRequest, DescribeProducersResponse};
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::error::BrokerError;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _context: &RequestContext,
+    request: DescribeProducersRequest,
+) -> DescribeProducersResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| TopicResponse {
+            partitions: topic
+                .partition_indexes
+                .iter()
+                .map(|&index| match producers(broker, &topic.name, index) {
+                    Ok(active_producers) => PartitionResponse {
+                        partition_index: index,
+                        active_producers,
+                        ..Default::default()
+                    },
+                    Err(error) => PartitionResponse {
+                        partition_index: index,
+                        error_code: error.error_code().code(),
+                        error_message: error.message(),
+                        ..Default::default()
+                    },
+                })
+                .collect(),
+            name: topic.name,
+            ..Default::default()
+        })
+        .collect();
+    DescribeProducersResponse {
+        throttle_time_ms: 0,
+        topics,
+        ..Default::default()
+    }
+}
+
+fn producers(broker: &Broker, topic: &str, index: i32) -> Result<Vec<ProducerState>, BrokerError> {
+    let partition = broker.replicas.partition(topic, index)?;
+    partition.check_serving_leader()?;
+    Ok(partition
+        .producer_states()?
+        .into_iter()
+        .map(|(producer_id, state)| ProducerState {
+            producer_id,
+            producer_epoch: i32::from(state.producer_epoch),
+            last_sequence: state.batches.back().map_or(-1, |b| b.last_sequence),
+            last_timestamp: state.last_timestamp,
+            coordinator_epoch: state.coordinator_epoch,
+            current_txn_start_offset: state.current_txn_first_offset.unwrap_or(-1),
+            ..Default::default()
+        })
+        .collect())
+}
