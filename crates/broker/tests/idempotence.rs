@@ -38,7 +38,7 @@ fn idempotent_batch(producer_id: i64, epoch: i16, sequence: i32, count: i32) -> 
 }
 
 #[tokio::test]
-async fn init_producer_id_gives_distinct_ids_and_refuses_transactional_ids() {
+async fn init_producer_id_gives_distinct_ids() {
     let broker = TestBroker::start(&[]).await;
     let mut client = broker.client().await;
     let mut ids = Vec::new();
@@ -50,20 +50,6 @@ async fn init_producer_id_gives_distinct_ids_and_refuses_transactional_ids() {
     let mut unique = ids.clone();
     unique.dedup();
     assert_eq!(unique.len(), ids.len(), "{ids:?}");
-    let request = InitProducerIdRequest {
-        transactional_id: Some("txn".into()),
-        transaction_timeout_ms: 60_000,
-        producer_id: -1,
-        producer_epoch: -1,
-        ..Default::default()
-    };
-    let ResponseBody::InitProducerId(response) = client.send(4, request).await else {
-        panic!("not an InitProducerId response");
-    };
-    assert_eq!(
-        response.error_code,
-        ErrorCode::CoordinatorNotAvailable.code()
-    );
     broker.stop().await;
 }
 
