@@ -144,13 +144,21 @@ cluster_install() {
 
 for s in "${suites[@]}"; do
   case "$s" in
+    # java and librdkafka: the round trips, then the transaction cases (Transactions.java,
+    # transactions.py) against the same broker; tools: tools.sh, then kafka-transactions.sh
+    # (kafka-tools-transactions.sh).
     # The broker logs each request (runnel::requests) so the suite can read the versions used.
     java) RUNNEL_LOG="${RUNNEL_LOG:-info},runnel::requests=debug" \
-            suite java java_install 300 yes "$HERE/java/negotiated_versions.sh" \
-              "$HERE/kafka-tools.sh" "$HERE/java/ClientRoundTrips.java" "$DATA/java/broker.log" ;;
-    librdkafka) suite librdkafka python_install 300 yes "$RN_PY" "$HERE/librdkafka/round_trips.py" ;;
+            suite java java_install 480 yes bash -c \
+              '"$0" "$1" "$2" "$3" "$5"; a=$?; "$1" run "$4" "$5"; b=$?; exit $((a | b))' \
+              "$HERE/java/negotiated_versions.sh" "$HERE/kafka-tools.sh" "$HERE/java/ClientRoundTrips.java" \
+              "$DATA/java/broker.log" "$HERE/java/Transactions.java" ;;
+    librdkafka) suite librdkafka python_install 420 yes bash -c \
+                  '"$0" "$1" "$3"; a=$?; "$0" "$2" "$3"; b=$?; exit $((a | b))' \
+                  "$RN_PY" "$HERE/librdkafka/round_trips.py" "$HERE/librdkafka/transactions.py" ;;
     kafka-python) suite kafka-python kafka_python_install 300 yes "$RN_PY" "$HERE/kafka-python/round_trips.py" ;;
-    tools) suite tools tools_install 600 yes "$HERE/tools.sh" ;;
+    tools) suite tools tools_install 780 yes bash -c '"$0" "$2"; a=$?; "$1" "$2"; b=$?; exit $((a | b))' \
+             "$HERE/tools.sh" "$HERE/kafka-tools-transactions.sh" ;;
     franz-go) suite franz-go franz_install 900 yes env KGO_LOG="$LOGS/franz-go/kgo.log" "$HERE/franz-go/run.sh" ;;
     groups) suite groups groups_install 420 no "$HERE/groups/run.sh" "$RUNNEL_BIN" "$LOGS/groups/work" ;;
     compaction) suite compaction tools_install 300 no "$HERE/compaction.sh" "$RUNNEL_BIN" "$LOGS/compaction/work" ;;
