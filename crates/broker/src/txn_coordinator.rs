@@ -319,14 +319,15 @@ impl TxnCoordinatorService {
                 worker.transactions.execute(&worker, partition, op)
             })
             .await?;
-        if executed.wrote && broker.cluster.get().is_some() {
-            if let Err(error) = Self::wait_for_replication(broker, partition).await {
-                // The state moved on in memory but not in the ISR: rebuild it from the log.
-                if let Ok(shard) = broker.transactions.shard(partition) {
-                    lock(shard).coordinator = None;
-                }
-                return Err(error);
+        if executed.wrote
+            && broker.cluster.get().is_some()
+            && let Err(error) = Self::wait_for_replication(broker, partition).await
+        {
+            // The state moved on in memory but not in the ISR: rebuild it from the log.
+            if let Ok(shard) = broker.transactions.shard(partition) {
+                lock(shard).coordinator = None;
             }
+            return Err(error);
         }
         for job in executed.jobs {
             crate::txn_markers::spawn(broker.clone(), partition, job);
