@@ -57,6 +57,7 @@ pub fn properties(
         ("controller.quorum.election.timeout.ms", "500".to_string()),
         ("offsets.topic.replication.factor", "3".to_string()),
         ("offsets.topic.num.partitions", "3".to_string()),
+        ("transaction.state.log.num.partitions", "3".to_string()),
         ("log.cleaner.backoff.ms", "100".to_string()),
     ];
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()

@@ -16,6 +16,7 @@ use tokio::net::TcpStream;
 use broker::{BrokerConfig, RunningBroker};
 
 pub mod cluster;
+pub mod txn;
 
 /// Largest response the test client accepts.
 const RESPONSE_BYTES_MAX: usize = 64 << 20;
