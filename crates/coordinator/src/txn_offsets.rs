@@ -121,7 +121,15 @@ impl GroupCoordinator {
         }
         let group = &self.groups[&request.group_id];
         if group.consumer.is_some() {
-            return group.validate_consumer_offset_commit(&request.member_id, generation_id, 5);
+            // Any TxnOffsetCommit version is fine for a KIP-848 member (the OffsetCommit v9+ rule
+            // does not apply to transactional commits), and TxnOffsetCommit has no
+            // STALE_MEMBER_EPOCH: Kafka answers ILLEGAL_GENERATION instead.
+            return group
+                .validate_consumer_offset_commit(&request.member_id, generation_id, i16::MAX)
+                .map_err(|code| match code {
+                    ErrorCode::StaleMemberEpoch => ErrorCode::IllegalGeneration,
+                    code => code,
+                });
         }
         group.validate_offset_commit(
             &request.member_id,

@@ -488,3 +488,44 @@ mod property {
         }
     }
 }
+
+/// franz-go's TestTxnEtl with KIP-848 groups: a member commits offsets in a transaction with
+/// TxnOffsetCommit (v5 at most), which the OffsetCommit v9+ rule must not refuse; a stale epoch
+/// is ILLEGAL_GENERATION (TxnOffsetCommit has no STALE_MEMBER_EPOCH).
+#[test]
+fn a_consumer_group_member_commits_offsets_in_a_transaction() {
+    use protocol::generated::TxnOffsetCommitRequest;
+    use protocol::generated::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    let mut c = coordinator();
+    let image = topics(2);
+    let mut member = Client::default();
+    beat(&mut c, 0, &image, &mut member, "m1");
+    let commit = |epoch: i32| TxnOffsetCommitRequest {
+        transactional_id: "tx".into(),
+        group_id: G.into(),
+        producer_id: 4,
+        producer_epoch: 0,
+        generation_id_or_member_epoch: epoch,
+        member_id: member.member_id.clone(),
+        topics: vec![TxnOffsetCommitRequestTopic {
+            name: "t1".into(),
+            partitions: vec![TxnOffsetCommitRequestPartition {
+                partition_index: 0,
+                committed_offset: 5,
+                committed_leader_epoch: -1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let code =
+        |outcome: crate::TxnCommitOutcome| outcome.response.topics[0].partitions[0].error_code;
+    assert_eq!(code(c.txn_offset_commit(1, &commit(member.epoch))), 0);
+    assert_eq!(
+        code(c.txn_offset_commit(2, &commit(member.epoch + 5))),
+        ErrorCode::IllegalGeneration.code()
+    );
+}
