@@ -87,6 +87,7 @@ fn outcome_of(code: ErrorCode) -> Outcome {
 
 async fn run(broker: Arc<Broker>, txn_partition: i32, job: MarkerJob) {
     let marker = marker_of(&job);
+    let started = tokio::time::Instant::now();
     let mut pending: BTreeSet<(String, i32)> = job.partitions.iter().cloned().collect();
     let mut backoff = BACKOFF_MIN;
     loop {
@@ -156,6 +157,12 @@ async fn run(broker: Arc<Broker>, txn_partition: i32, job: MarkerJob) {
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
+    tracing::debug!(
+        transactional_id = job.transactional_id,
+        partitions = job.partitions.len(),
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "transaction markers written"
+    );
     if let Err(error) = TxnCoordinatorService::markers_written(&broker, txn_partition, job).await {
         // The next coordinator (or this one, reloaded) runs the job again.
         tracing::info!(%error, "completing a transaction after its markers");

@@ -40,11 +40,35 @@ pub async fn handle(
         Ok(Err(code)) => (code, None),
         Err(error) => (error.error_code(), None),
     };
-    if code != ErrorCode::None {
+    if let Some(answered) = answered {
+        tracing::debug!(
+            transactional_id = request.transactional_id,
+            commit,
+            epoch = request.producer_epoch,
+            answered = answered.producer_epoch,
+            "EndTxn"
+        );
+    }
+    if code != ErrorCode::None && tracing::enabled!(tracing::Level::DEBUG) {
+        let id = request.transactional_id.clone();
+        let current = match TxnCoordinatorService::partition_for(broker, &id).await {
+            Ok(partition) => {
+                TxnCoordinatorService::read_partition(broker, partition, move |c, _| {
+                    c.get(&id)
+                        .map(|m| (m.state.name(), m.producer_epoch, m.last_producer_epoch))
+                })
+                .await
+                .ok()
+                .flatten()
+            }
+            Err(_) => None,
+        };
         tracing::debug!(
             transactional_id = request.transactional_id,
             ?code,
             commit,
+            epoch = request.producer_epoch,
+            ?current,
             "EndTxn refused"
         );
     }

@@ -88,6 +88,7 @@ async fn transactional(
         coordinator.init_producer_id(&id, timeout_ms, expected, now, &mut allocate)
     })
     .await?;
+    tracing::debug!(?expected, ?result, "InitProducerId for a transactional id");
     result.map_err(BrokerError::refused)
 }
 

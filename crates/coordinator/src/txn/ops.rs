@@ -197,6 +197,14 @@ impl TransactionCoordinator {
         if producer.producer_epoch != current.producer_epoch && !retry_of_v2 {
             return refuse(ErrorCode::ProducerFenced);
         }
+        if v2 && !retry_of_v2 && current.state.is_preparing() {
+            // The client already holds the epoch the previous end bumped to, so this ends the
+            // next (empty) transaction while the previous one's markers are still being
+            // written: retriable. (Kafka answers PRODUCER_FENCED here, which is fatal for a
+            // client that only aborted right after a commit, as franz-go's group sessions do on
+            // a rebalance.)
+            return refuse(ErrorCode::ConcurrentTransactions);
+        }
         match (current.state, commit) {
             (TxnState::Ongoing, _) if !retry_of_v2 => {
                 let mut next = current;

@@ -270,6 +270,12 @@ fn transactions_v2_bump_the_epoch_at_every_end() {
         c.end_txn(TXN, producer, true, 2, 3).0,
         Err(ErrorCode::ConcurrentTransactions)
     );
+    // So does an abort of the next, empty transaction at the new epoch (franz-go's group
+    // session aborts on a rebalance right after a commit).
+    assert_eq!(
+        c.end_txn(TXN, bumped, false, 2, 3).0,
+        Err(ErrorCode::ConcurrentTransactions)
+    );
     c.markers_written(&job, 4);
     assert_eq!(c.end_txn(TXN, producer, true, 2, 5).0.unwrap(), bumped);
     // Aborting with nothing in progress is allowed in v2 and bumps the epoch too.
