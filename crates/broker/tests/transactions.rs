@@ -144,3 +144,123 @@ async fn an_open_transaction_and_its_coordinator_survive_a_restart() {
     assert_eq!(latest(&mut client, "r", 1).await, 3);
     broker.shutdown().await;
 }
+
+/// Bad input gets Kafka's error and changes nothing: markers from a client, the brokers' form
+/// of AddPartitionsToTxn from a client, transactional records without a transactional id, an
+/// unknown id, stale epochs, a timeout above `transaction.max.timeout.ms`.
+#[tokio::test]
+async fn bad_transactional_requests_are_refused_and_change_nothing() {
+    use protocol::ResponseBody;
+    use protocol::generated::add_partitions_to_txn_request::AddPartitionsToTxnTransaction;
+    use protocol::generated::write_txn_markers_request::{
+        WritableTxnMarker, WritableTxnMarkerTopic,
+    };
+    use protocol::generated::{
+        AddPartitionsToTxnRequest, InitProducerIdRequest, WriteTxnMarkersRequest,
+    };
+
+    let broker = TestBroker::start(TXN_OVERRIDES).await;
+    let mut client = broker.client().await;
+    create_topic(&broker, "b", 1, &[]).await;
+    let (_, pid, epoch) = init(&mut client, "bad").await;
+    assert_eq!(add_partition(&mut client, "bad", pid, epoch, "b").await, 0);
+    assert_eq!(
+        produce_txn(&mut client, 9, "bad", "b", txn_batch(pid, epoch, 0, 2)).await,
+        0
+    );
+
+    // A client's COMMIT marker would end the transaction: refused, the LSO stays.
+    let markers = WriteTxnMarkersRequest {
+        markers: vec![WritableTxnMarker {
+            producer_id: pid,
+            producer_epoch: epoch,
+            transaction_result: true,
+            topics: vec![WritableTxnMarkerTopic {
+                name: "b".into(),
+                partition_indexes: vec![0],
+                ..Default::default()
+            }],
+            coordinator_epoch: 0,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let ResponseBody::WriteTxnMarkers(answer) = client.send(1, markers).await else {
+        panic!("not a WriteTxnMarkers response");
+    };
+    assert_eq!(
+        answer.markers[0].topics[0].partitions[0].error_code,
+        ErrorCode::ClusterAuthorizationFailed.code()
+    );
+    assert_eq!(latest(&mut client, "b", 1).await, 0, "still open");
+    assert_eq!(latest(&mut client, "b", 0).await, 2, "no marker appended");
+
+    let brokers_form = AddPartitionsToTxnRequest {
+        transactions: vec![AddPartitionsToTxnTransaction {
+            transactional_id: "bad".into(),
+            producer_id: pid,
+            producer_epoch: epoch,
+            verify_only: false,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let ResponseBody::AddPartitionsToTxn(answer) = client.send(4, brokers_form).await else {
+        panic!("not an AddPartitionsToTxn response");
+    };
+    assert_eq!(
+        answer.error_code,
+        ErrorCode::ClusterAuthorizationFailed.code()
+    );
+
+    // Transactional records with no transactional id to authorize.
+    let response = produce(&mut client, 9, "b", 0, -1, txn_batch(pid, epoch, 2, 1)).await;
+    assert_eq!(
+        response.error_code,
+        ErrorCode::TransactionalIdAuthorizationFailed.code()
+    );
+    assert_eq!(latest(&mut client, "b", 0).await, 2, "nothing appended");
+
+    // Unknown id, stale epochs (PRODUCER_FENCED from v2, INVALID_PRODUCER_EPOCH before).
+    assert_eq!(
+        end(&mut client, "nobody", pid, epoch, true).await,
+        ErrorCode::InvalidProducerIdMapping.code()
+    );
+    assert_eq!(
+        add_partition(&mut client, "bad", pid, epoch + 1, "b").await,
+        ErrorCode::ProducerFenced.code()
+    );
+    let stale = protocol::generated::EndTxnRequest {
+        transactional_id: "bad".into(),
+        producer_id: pid,
+        producer_epoch: epoch + 1,
+        committed: true,
+        ..Default::default()
+    };
+    let ResponseBody::EndTxn(answer) = client.send(1, stale).await else {
+        panic!("not an EndTxn response");
+    };
+    assert_eq!(answer.error_code, ErrorCode::InvalidProducerEpoch.code());
+
+    // A timeout above transaction.max.timeout.ms (900,000 by default).
+    let too_long = InitProducerIdRequest {
+        transactional_id: Some("slow".into()),
+        transaction_timeout_ms: 900_001,
+        producer_id: -1,
+        producer_epoch: -1,
+        ..Default::default()
+    };
+    let ResponseBody::InitProducerId(answer) = client.send(4, too_long).await else {
+        panic!("not an InitProducerId response");
+    };
+    assert_eq!(
+        answer.error_code,
+        ErrorCode::InvalidTransactionTimeout.code()
+    );
+
+    // The transaction is intact: it still commits.
+    assert_eq!(end(&mut client, "bad", pid, epoch, true).await, 0);
+    wait_state(&mut client, "bad", "CompleteCommit").await;
+    assert_eq!(latest(&mut client, "b", 1).await, 3);
+    broker.shutdown().await;
+}

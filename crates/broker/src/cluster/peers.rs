@@ -60,7 +60,7 @@ impl Peers {
             Some(connection) => connection,
             None => {
                 let address = cluster.endpoint(peer).ok_or(PeerError::NoEndpoint(peer))?;
-                let client_id = format!("broker-{}-peer-{peer}", cluster.local_id);
+                let client_id = peer_client_id(cluster.local_id, peer);
                 BrokerConnection::connect(&address, client_id, CONNECT_TIMEOUT)
                     .await
                     .map_err(|source| PeerError::Client { peer, source })?
@@ -77,4 +77,30 @@ impl Peers {
         }
         Ok(response)
     }
+}
+
+/// The client id of this broker's connections to `peer`.
+fn peer_client_id(local: BrokerId, peer: BrokerId) -> String {
+    format!("broker-{local}-peer-{peer}")
+}
+
+/// Whether a request with `client_id` came from another registered broker of `cluster` over a
+/// [`Peers`] connection (always false on a single node: there is no other broker).
+pub fn from_peer(cluster: Option<&Cluster>, client_id: &str) -> bool {
+    let Some(cluster) = cluster else {
+        return false;
+    };
+    let Some((sender, receiver)) = client_id
+        .strip_prefix("broker-")
+        .and_then(|rest| rest.split_once("-peer-"))
+    else {
+        return false;
+    };
+    let (Ok(sender), Ok(receiver)) = (sender.parse::<BrokerId>(), receiver.parse::<BrokerId>())
+    else {
+        return false;
+    };
+    receiver == cluster.local_id
+        && sender != cluster.local_id
+        && cluster.image().brokers.contains_key(&sender)
 }

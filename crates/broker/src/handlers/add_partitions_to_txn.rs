@@ -1,7 +1,8 @@
 //! AddPartitionsToTxn (v0-5): partitions join a producer's transaction before it writes to
 //! them (transactions v1). v0-3 come from producers, one transaction per request; v4+ come
 //! from partition leaders (KIP-890 part 1), several transactions per request, each either
-//! added or, with `verify_only`, checked (is the partition in the ongoing transaction?).
+//! added or, with `verify_only`, checked (is the partition in the ongoing transaction?); from a
+//! client they get CLUSTER_AUTHORIZATION_FAILED (`cluster::peers::from_peer`).
 //!
 //! As Kafka answers: a partition of an unknown topic gets UNKNOWN_TOPIC_OR_PARTITION and the
 //! request's other partitions OPERATION_NOT_ATTEMPTED; otherwise every partition of a
@@ -20,6 +21,7 @@ use protocol::generated::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse}
 use super::RequestContext;
 use super::txn_errors::{for_version, producer};
 use crate::broker::Broker;
+use crate::cluster::peers::from_peer;
 use crate::txn_coordinator::TxnCoordinatorService;
 
 /// The first version sent by brokers (batched, verify-only).
@@ -51,6 +53,13 @@ pub async fn handle(
             results_by_topic_v3_and_below: topic_results(results, |code| {
                 for_version(code, version, 2, i16::MAX)
             }),
+            ..Default::default()
+        };
+    }
+    if !from_peer(broker.cluster.get().map(|c| &**c), context.client_id()) {
+        // v4+ is the brokers' form (Kafka authorizes it as CLUSTER_ACTION).
+        return AddPartitionsToTxnResponse {
+            error_code: ErrorCode::ClusterAuthorizationFailed.code(),
             ..Default::default()
         };
     }

@@ -202,6 +202,12 @@ async fn produce_partition(
         },
     )?;
     let header = RecordBatchHeader::parse(&records).map_err(BrokerError::CorruptMessage)?;
+    if header.is_transactional() && target.transactional_id.is_none() {
+        // Kafka refuses transactional records without a transactional id to authorize.
+        return Err(BrokerError::refused(
+            ErrorCode::TransactionalIdAuthorizationFailed,
+        ));
+    }
     if header.is_transactional()
         && let Some(transactional_id) = target.transactional_id
         && !partition.in_transaction(header.producer_id(), header.producer_epoch())?

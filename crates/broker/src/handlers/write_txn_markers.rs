@@ -2,7 +2,9 @@
 //! leader to write COMMIT or ABORT markers (`txn_markers::write_local`). Partitions are written
 //! concurrently; each gets its own code (NOT_LEADER_OR_FOLLOWER and the like make the
 //! coordinator retry to the current leader; INVALID_PRODUCER_EPOCH and
-//! TRANSACTION_COORDINATOR_FENCED tell it the marker is stale).
+//! TRANSACTION_COORDINATOR_FENCED tell it the marker is stale). Only brokers send it: a client's
+//! request gets CLUSTER_AUTHORIZATION_FAILED for every partition and writes nothing
+//! (`cluster::peers::from_peer`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use storage::{TransactionMarker, TransactionResult};
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::cluster::peers::from_peer;
 use crate::txn_markers::write_local;
 
 /// Most partitions one request may name.
@@ -23,9 +26,13 @@ const PARTITIONS_MAX: usize = 10_000;
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _context: &RequestContext,
+    context: &RequestContext,
     request: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {
+    if !from_peer(broker.cluster.get().map(|c| &**c), context.client_id()) {
+        // Markers from a client would end other producers' transactions.
+        return refused(&request, ErrorCode::ClusterAuthorizationFailed);
+    }
     let partitions: usize = request
         .markers
         .iter()
@@ -92,6 +99,38 @@ pub async fn handle(
                     .map(|(name, partitions)| WritableTxnMarkerTopicResult {
                         name,
                         partitions,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// Every partition of `request` answered with `code`, nothing written.
+fn refused(request: &WriteTxnMarkersRequest, code: ErrorCode) -> WriteTxnMarkersResponse {
+    WriteTxnMarkersResponse {
+        markers: request
+            .markers
+            .iter()
+            .map(|marker| WritableTxnMarkerResult {
+                producer_id: marker.producer_id,
+                topics: marker
+                    .topics
+                    .iter()
+                    .map(|topic| WritableTxnMarkerTopicResult {
+                        name: topic.name.clone(),
+                        partitions: topic
+                            .partition_indexes
+                            .iter()
+                            .map(|&partition_index| WritableTxnMarkerPartitionResult {
+                                partition_index,
+                                error_code: code.code(),
+                                ..Default::default()
+                            })
+                            .collect(),
                         ..Default::default()
                     })
                     .collect(),
