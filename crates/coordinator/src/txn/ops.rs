@@ -233,7 +233,12 @@ impl TransactionCoordinator {
                 next.last_update_timestamp_ms = now_ms;
                 self.store(next, None)
             }
-            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => {
+            // A retry of the end that completed (v2: only at the epoch before the bump; at the
+            // current epoch a v2 commit names a transaction that never started, and answering
+            // it without a bump would make the client restart its sequences at the same epoch).
+            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false)
+                if !v2 || retry_of_v2 =>
+            {
                 (Ok(id_and_epoch(&current)), TxnEffects::default())
             }
             (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {

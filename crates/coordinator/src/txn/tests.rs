@@ -278,6 +278,12 @@ fn transactions_v2_bump_the_epoch_at_every_end() {
     );
     c.markers_written(&job, 4);
     assert_eq!(c.end_txn(TXN, producer, true, 2, 5).0.unwrap(), bumped);
+    // Committing at the new epoch with nothing in progress is refused (Kafka's answer), never
+    // answered with the same epoch.
+    assert_eq!(
+        c.end_txn(TXN, bumped, true, 2, 6).0,
+        Err(ErrorCode::InvalidTxnState)
+    );
     // Aborting with nothing in progress is allowed in v2 and bumps the epoch too.
     let (aborted, effects) = c.end_txn(TXN, bumped, false, 2, 6);
     assert_eq!(aborted.unwrap().producer_epoch, bumped.producer_epoch + 1);
