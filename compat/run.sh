@@ -170,9 +170,11 @@ for s in "${suites[@]}"; do
                   '"$0" "$1" --client librdkafka --runnel "$2" --work "$3/librdkafka"; a=$?
                    "$0" "$1" --client java --runnel "$2" --work "$3/java"; b=$?; exit $((a | b))' \
                   "$RN_PY" "$HERE/durability/durability.py" "$RUNNEL_BIN" "$LOGS/durability" ;;
-    cluster) suite cluster cluster_install $(( cycles * 25 + 420 )) no "$RN_PY" "$HERE/faults/harness.py" \
-               --runnel "$RUNNEL_BIN" --work "$LOGS/cluster/work" --cycles "$cycles" \
-               --bound $(( cycles * 22 + 300 )) ;;
+    # cluster: the idempotent workload and, with --txn, the transactional one (txn_workload.py,
+    # fault F23: SIGKILL the transaction coordinator's node) under the same fault cycles.
+    cluster) suite cluster cluster_install $(( cycles * 25 + 540 )) no "$RN_PY" "$HERE/faults/harness.py" \
+               --runnel "$RUNNEL_BIN" --work "$LOGS/cluster/work" --cycles "$cycles" --txn \
+               --bound $(( cycles * 22 + 420 )) ;;
   esac
 done
 

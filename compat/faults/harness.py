@@ -1,7 +1,7 @@
 """compat/faults/harness.py -- the replicated cluster under faults (issue 6), with real clients.
 
 Usage: python harness.py --runnel BIN --work DIR [--cycles 20 | --long] [--seed 1]
-                         [--bound SECONDS] [--rate 400] [--no-namespaces]
+                         [--bound SECONDS] [--rate 400] [--no-namespaces] [--txn]
 
 1. Starts three `runnel serve` nodes (broker and controller each), every one in its own network
    namespace when the machine allows (cluster.py), and creates topic `faults` with 3 partitions,
@@ -16,8 +16,17 @@ Usage: python harness.py --runnel BIN --work DIR [--cycles 20 | --long] [--seed 
    acknowledged while they are down; F20 SIGKILL the active controller; F22 SIGKILL a node,
    wipe its data folder, restart it empty. After each fault: heal, then wait (bounded) for every
    partition to have a leader and a full ISR.
+   With --txn (the compat suite passes it): the transactional workload (txn_workload.py: a
+   transactional producer committing and deliberately aborting transactions over topic
+   `txn-in`, a consume-transform-produce copier into `txn-out`, a read_committed observer) runs
+   beside, and fault F23 joins the turn: SIGKILL the node that is the transaction coordinator of
+   the producer's (or, every other time, the copier's) transactional.id (FindCoordinator key
+   type 1), then restart it.
 4. Stops the producer, reads every partition from its start to its high watermark, and checks
-   with checker.py: lost-write, unseen, duplicate, inconsistent-offsets, non-monotonic.
+   with checker.py: lost-write, unseen, duplicate, inconsistent-offsets, non-monotonic. With
+   --txn: lets the copier catch up, reads both transactional topics read_committed and
+   read_uncommitted, and checks with txn_checker.py: aborted-read (G1a), intermediate-read
+   (G1b), lost-write, duplicate, torn-transaction, inconsistent-offsets (cases `txn.*`).
 5. Reports availability (time from a leader's SIGKILL to the next acknowledged write on each
    partition it led: p50/p99), the ISR shrinks and rejoins seen, `kafka-topics --describe`
    (Kafka's own tool) after healing, and stops the nodes with SIGTERM (exit status 0 expected).
@@ -44,6 +53,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checker import check  # noqa: E402
 from cluster import Cluster  # noqa: E402
+import txn_checker  # noqa: E402
+import txn_workload  # noqa: E402
 
 TOPIC = "faults"
 PARTITIONS = 3
@@ -217,13 +228,21 @@ class Harness:
             "offsets.topic.num.partitions": 3,
             "num.partitions": PARTITIONS,
         }
+        if args.txn:
+            settings.update({
+                "transaction.state.log.replication.factor": 3,
+                "transaction.state.log.min.isr": 2,
+                "transaction.state.log.num.partitions": 3,
+            })
         self.cluster = Cluster(args.runnel, args.work, settings=settings,
                                use_namespaces=not args.no_namespaces, log=self.log)
         self.admin = None
         self.workload = None
         self.deadline = time.time() + args.bound
         self.availability = []
-        self.faults = args.faults.split(",") if args.faults else FAULTS
+        self.faults = args.faults.split(",") if args.faults else FAULTS + (["F23"] if args.txn else [])
+        self.txn = None
+        self.coordinator_kills = 0
 
     def close_clients(self):
         """Stops every client before the network goes: a client left running would reconnect
@@ -232,6 +251,12 @@ class Harness:
             self.workload.stop_producing.set()
             self.workload.stop_all.set()
             for t in self.workload.threads:
+                t.join(timeout=150)
+        if self.txn is not None:
+            self.txn.stop_producing.set()
+            self.txn.stop_copying.set()
+            self.txn.stop_all.set()
+            for t in self.txn.threads:
                 t.join(timeout=150)
         self.admin = None
         import gc
@@ -302,6 +327,8 @@ class Harness:
                 time.sleep(0.5)
         else:
             raise RuntimeError("could not create the topic")
+        if self.args.txn:
+            txn_workload.create_topics(self.admin)
         mode = "network namespaces" if self.cluster.namespaces else "loopback"
         say("INFO", f"cluster of 3 nodes on {mode}: {self.cluster.bootstrap()}")
         return self.wait_healthy("start")
@@ -370,7 +397,32 @@ class Harness:
             self.log(f"F22: node {victim} returns with an empty data folder")
             time.sleep(1)
             c.start(victim)
+        elif name == "F23":
+            txid = txn_workload.PRODUCER_ID if self.coordinator_kills % 2 == 0 else txn_workload.COPIER_ID
+            self.coordinator_kills += 1
+            node = self.txn_coordinator(txid)
+            c.kill(node)
+            self.log(f"F23: SIGKILL node {node}, transaction coordinator of {txid}")
+            time.sleep(SESSION_TIMEOUT_MS / 1000 + 1.5)
+            c.start(node)
         return name, True
+
+    def txn_coordinator(self, txid):
+        """The node FindCoordinator (key type 1) names for txid, asking each live node in turn."""
+        last = None
+        for _ in range(40):
+            for i in self.cluster.ids:
+                if not self.cluster.alive(i):
+                    continue
+                try:
+                    error, node = txn_workload.find_coordinator(self.cluster.address(i), txid)
+                    if error == 0 and node >= 1:
+                        return node
+                    last = f"error {error} node {node}"
+                except OSError as e:
+                    last = str(e)
+            time.sleep(0.25)
+        raise RuntimeError(f"no transaction coordinator for {txid} (last {last})")
 
     def tool(self, *args, timeout=120):
         """Runs one of Kafka's Java tools (compat/kafka-tools.sh); returns (status, stdout)."""
@@ -458,6 +510,57 @@ class Harness:
         consumer.close()
         return final, highs, positions
 
+    def check_txn(self):
+        """After healing: the copier catches up, both transactional topics are read to their
+        end (read_committed, read_uncommitted) and txn_checker.py judges the history."""
+        txn = self.txn
+        caught_up = txn.wait_copied(90)
+        txn.stop_copying.set()
+        txn.threads[1].join(timeout=150)
+        final_rc, rc_done = txn.final_read("read_committed")
+        final_ru, ru_done = txn.final_read("read_uncommitted")
+        time.sleep(2)
+        txn.stop_all.set()
+        txn.threads[2].join(timeout=30)
+        txn.save(os.path.join(self.args.work, "txn-history.json"))
+        with txn.lock:
+            in_txns, out_txns = dict(txn.in_txns), dict(txn.out_txns)
+            observed, reads = list(txn.observed), list(txn.reads)
+        anomalies = txn_checker.check(in_txns, out_txns, observed, reads, final_rc, final_ru)
+        outcomes = {}
+        for t in in_txns.values():
+            outcomes[t["outcome"]] = outcomes.get(t["outcome"], 0) + 1
+        copier = {}
+        for t in out_txns.values():
+            copier[t["outcome"]] = copier.get(t["outcome"], 0) + 1
+        committed = sum(len(t["values"]) for t in in_txns.values() if t["outcome"] == "committed")
+        totals = " ".join(f"{k}={len(v)}" for k, v in anomalies.items())
+        say("INFO", f"txn: input transactions {outcomes}, copier transactions {copier}, "
+                    f"F23 coordinator kills={self.coordinator_kills}, producer sessions "
+                    f"{txn.sessions}, read_committed {len(final_rc)} records, read_uncommitted "
+                    f"{len(final_ru)}, observed {len(observed)}; {totals}")
+        for who, errors in txn.errors.items():
+            if errors:
+                kinds = {}
+                for _, where, text in errors:
+                    key = text.split(":")[0] + ": " + text.split(":", 1)[-1].strip()[:80]
+                    kinds[key] = kinds.get(key, 0) + 1
+                say("INFO", f"txn {who} errors: {len(errors)} {dict(sorted(kinds.items(), key=lambda kv: -kv[1])[:4])}")
+        names = {"aborted-read": "aborted-read (G1a)", "intermediate-read": "intermediate-read (G1b)"}
+        for kind, found in anomalies.items():
+            if found:
+                say("FAIL", f"txn.{names.get(kind, kind)}: {len(found)}, e.g. {found[:3]}")
+            else:
+                say("PASS", f"txn.{names.get(kind, kind)}: 0 over {len(in_txns)} input and "
+                            f"{len(out_txns)} copier transactions ({committed} committed input records)")
+        if not (rc_done and ru_done):
+            say("FAIL", f"txn.final_read: did not reach the end (read_committed {rc_done}, "
+                        f"read_uncommitted {ru_done})")
+        if not caught_up:
+            say("FAIL", "txn.copier: did not catch up within 90s after the producer stopped")
+        if outcomes.get("committed", 0) < 10 or copier.get("committed", 0) < 5:
+            say("FAIL", f"txn.progress: too few committed transactions (input {outcomes}, copier {copier})")
+
     def run(self):
         args = self.args
         rng = random.Random(args.seed)
@@ -466,6 +569,9 @@ class Harness:
         workload = Workload(self.cluster.bootstrap(), args.rate, self.log, args.work)
         self.workload = workload
         workload.start()
+        if args.txn:
+            self.txn = txn_workload.TxnWorkload(self.cluster.bootstrap(), self.log, args.work)
+            self.txn.start()
         time.sleep(2)
         done = 0
         counts = {}
@@ -483,11 +589,17 @@ class Harness:
             done += 1
             time.sleep(1)
         workload.stop_producing.set()
+        if self.txn is not None:
+            self.txn.stop_producing.set()
         for t in workload.threads[:1]:
             t.join(timeout=150)
         time.sleep(3)
         self.wait_healthy("the last fault")
+        if self.txn is not None:
+            self.txn.threads[0].join(timeout=150)
         final, highs, positions = self.final_read()
+        if self.txn is not None:
+            self.check_txn()
         time.sleep(2)
         workload.stop_all.set()
         for t in workload.threads[1:]:
@@ -548,7 +660,9 @@ def main():
     parser.add_argument("--rate", type=int, default=400, help="records per second")
     parser.add_argument("--bound", type=int, default=900, help="seconds for the whole run")
     parser.add_argument("--no-namespaces", action="store_true")
-    parser.add_argument("--faults", help="comma-separated subset of F1,F2,F4,F5,F11,F20,F22, in turn")
+    parser.add_argument("--faults", help="comma-separated subset of F1,F2,F4,F5,F11,F20,F22 (F23 with --txn), in turn")
+    parser.add_argument("--txn", action="store_true",
+                        help="run the transactional workload (txn_workload.py) and fault F23 too")
     args = parser.parse_args()
     if args.long:
         args.cycles = max(args.cycles, 200)
