@@ -145,7 +145,7 @@ async fn an_open_transaction_and_its_coordinator_survive_a_restart() {
     broker.shutdown().await;
 }
 
-/// Bad input gets Kafka's error and changes nothing: markers from a client, the brokers' form
+/// Bad input gets Kafka's error and changes nothing: COMMIT markers from a client, the brokers' form
 /// of AddPartitionsToTxn from a client, transactional records without a transactional id, an
 /// unknown id, stale epochs, a timeout above `transaction.max.timeout.ms`.
 #[tokio::test]
