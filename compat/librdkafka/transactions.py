@@ -12,7 +12,8 @@ Cases: init_transactions + commit (read_committed sees every record once), abort
 sees none, read_uncommitted sees the records and no control records), commit/abort/commit across
 partitions, an open transaction holding read_committed at its first offset (list_offsets with
 IsolationLevel.READ_COMMITTED is that LSO), fencing by a second producer with the same
-transactional.id, and consume-transform-produce in a read_committed group with
+transactional.id, a producer SIGKILLed mid-transaction aborted by the transaction timeout, and
+consume-transform-produce in a read_committed group with
 send_offsets_to_transaction (group offsets visible only after the commit, unchanged by an
 abort, exactly-once output). Topic and transactional-id names carry a per-run suffix; every wait
 is bounded.
@@ -31,6 +32,22 @@ RUN = str(int(time.time() * 1000) % 1_000_000_000)
 T = 30  # seconds, bound of each transactional call and admin call
 
 results = {"passed": 0, "failed": 0}
+
+# The child of the killed-producer case: opens a transaction (5 s timeout), sends 5 records,
+# says "sent" and waits to be SIGKILLed.
+KILLED_PRODUCER = """
+import sys, time
+from confluent_kafka import Producer
+bootstrap, topic, txid = sys.argv[1:4]
+p = Producer({"bootstrap.servers": bootstrap, "transactional.id": txid, "transaction.timeout.ms": 5000})
+p.init_transactions(30)
+p.begin_transaction()
+for i in range(5):
+    p.produce(topic, value=f"killed-{i}", partition=0)
+p.flush(30)
+print("sent", flush=True)
+time.sleep(120)
+"""
 
 
 def case(name):
@@ -222,6 +239,31 @@ def main():
             require(rest == opened + after, f"read_committed after the commit got {rest}, wanted {opened + after}")
         finally:
             c.close()
+
+    @case("killed_producer_aborted_by_timeout")
+    def _():
+        # A producer SIGKILLed mid-transaction never ends it: the coordinator aborts it once
+        # transaction.timeout.ms passes (Kafka checks every 10 s), the LSO moves past it and
+        # read_committed never sees its records.
+        import signal
+        import subprocess
+        topic = f"rdk-txn-killed-{RUN}"
+        create(topic, 1)
+        child = subprocess.Popen([sys.executable, "-c", KILLED_PRODUCER, bootstrap, topic, f"rdk-txn-killed-{RUN}"],
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            line = child.stdout.readline().strip()
+            require(line == "sent", f"the child producer did not send its records: {line!r}")
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(T)
+        held = end_offsets(topic, 1, IsolationLevel.READ_COMMITTED)[0]
+        end = end_offsets(topic, 1, IsolationLevel.READ_UNCOMMITTED)[0]
+        require((held, end) == (0, 5), f"read_committed end {held}, read_uncommitted end {end}: want 0 and 5")
+        require(wait_for(60, lambda: end_offsets(topic, 1, IsolationLevel.READ_COMMITTED)[0] == 6),
+                "the killed producer's transaction was not aborted within 60 s (timeout 5 s)")
+        seen = values(read(topic, 1, "read_committed"))
+        require(seen == [], f"read_committed saw the killed producer's records: {seen}")
 
     @case("fencing")
     def _():
