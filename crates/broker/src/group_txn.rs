@@ -49,15 +49,17 @@ impl GroupCoordinatorService {
         let log = broker
             .replicas
             .partition(coordinator::OFFSETS_TOPIC, partition)?;
+        // A refused marker (stale epoch, lost leadership) changed nothing here: it is answered
+        // without rebuilding the shard, which `with_loaded` does for its own errors.
         let info = Self::with_loaded(broker, partition, move |coordinator, log, now| {
-            let info = log.append_txn_marker_blocking(&marker, now)?;
-            coordinator.complete_transaction(
-                marker.producer_id,
-                marker.result == TransactionResult::Commit,
-            );
-            Ok(info)
+            Ok(log.append_txn_marker_blocking(&marker, now).inspect(|_| {
+                coordinator.complete_transaction(
+                    marker.producer_id,
+                    marker.result == TransactionResult::Commit,
+                );
+            }))
         })
-        .await?;
+        .await??;
         Ok((log, info))
     }
 }
