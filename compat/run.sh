@@ -5,7 +5,8 @@
 #                                     SUITE: java librdkafka kafka-python tools franz-go durability
 #                                     groups compaction schema-registry connect streams cluster
 #                                     (default: all, in that order); --long: 200 fault cycles in
-#                                     the cluster suite instead of 20
+#                                     the cluster suite instead of 20, and the long exactly-once
+#                                     scenario of the streams suite (streams/eos.sh --long)
 #   RUNNEL_BIN=target/debug/runnel compat/run.sh --no-build java     (develop against a debug build)
 #
 # What it owns: building the release binary once (`cargo build --release -p cli`, skipped with
@@ -165,7 +166,13 @@ for s in "${suites[@]}"; do
     schema-registry) suite schema-registry schema_registry_install 360 no \
                        "$HERE/schema-registry/run.sh" "$RUNNEL_BIN" "$LOGS/schema-registry/work" ;;
     connect) suite connect connect_install 300 no "$HERE/connect/run.sh" "$RUNNEL_BIN" "$LOGS/connect/work" ;;
-    streams) suite streams streams_install 300 no "$HERE/streams/run.sh" "$RUNNEL_BIN" "$LOGS/streams/work" ;;
+    # streams: the at_least_once restore against one broker (streams/run.sh), then exactly_once_v2
+    # against three nodes with the app and brokers SIGKILLed (streams/eos.sh; --long: more input
+    # and rounds of faults).
+    streams) suite streams streams_install $(( cycles > 20 ? 900 : 600 )) no bash -c \
+               '"$0" "$2" "$3/work"; a=$?; "$1" "$2" "$3/eos" $4; b=$?; exit $((a | b))' \
+               "$HERE/streams/run.sh" "$HERE/streams/eos.sh" "$RUNNEL_BIN" "$LOGS/streams" \
+               "$( ((cycles > 20)) && echo --long)" ;;
     durability) suite durability durability_install 720 no bash -c \
                   '"$0" "$1" --client librdkafka --runnel "$2" --work "$3/librdkafka"; a=$?
                    "$0" "$1" --client java --runnel "$2" --work "$3/java"; b=$?; exit $((a | b))' \
