@@ -24,10 +24,39 @@ use crate::txn_coordinator::{TxnCoordinatorService, leader_epoch};
 /// The AddPartitionsToTxn version brokers send (batched, with `verify_only`).
 const ADD_PARTITIONS_BROKER_VERSION: i16 = 5;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause between attempts while the coordinator answers CONCURRENT_TRANSACTIONS.
+const RETRY_BACKOFF: Duration = Duration::from_millis(20);
+/// How long a verification keeps retrying CONCURRENT_TRANSACTIONS.
+const RETRY_MAX: Duration = Duration::from_millis(100);
 
 /// Verifies (or with `add`, adds) `topic-partition` in `transactional_id`'s ongoing
 /// transaction of `producer`.
 pub async fn verify(
+    broker: &Arc<Broker>,
+    transactional_id: &str,
+    producer: ProducerIdAndEpoch,
+    topic: &str,
+    partition: i32,
+    add: bool,
+) -> Result<(), BrokerError> {
+    // The previous transaction's markers are usually written within milliseconds: retry here
+    // (Kafka's `add.partitions.to.txn.retry.backoff.ms` 20 ms, up to `...max.ms` 100 ms) rather
+    // than make the client wait its own retry backoff (100 ms by default).
+    let deadline = tokio::time::Instant::now() + RETRY_MAX;
+    loop {
+        let result = verify_once(broker, transactional_id, producer, topic, partition, add).await;
+        let busy = matches!(
+            &result,
+            Err(error) if error.error_code() == ErrorCode::ConcurrentTransactions
+        );
+        if !busy || tokio::time::Instant::now() + RETRY_BACKOFF > deadline {
+            return result;
+        }
+        tokio::time::sleep(RETRY_BACKOFF).await;
+    }
+}
+
+async fn verify_once(
     broker: &Arc<Broker>,
     transactional_id: &str,
     producer: ProducerIdAndEpoch,

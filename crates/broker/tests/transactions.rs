@@ -264,3 +264,40 @@ async fn bad_transactional_requests_are_refused_and_change_nothing() {
     assert_eq!(latest(&mut client, "b", 1).await, 3);
     broker.shutdown().await;
 }
+
+/// A first transactional batch refused by verification (here: not yet in the transaction)
+/// holds back the batches behind it: they get OUT_OF_ORDER_SEQUENCE_NUMBER (retriable) until
+/// the first one lands, instead of landing first and leaving the retried first batch out of
+/// order for good (bench/txn-compare.sh wedged its consume-transform-produce runs on this).
+#[tokio::test]
+async fn batches_behind_a_refused_first_batch_wait_for_it() {
+    let broker = TestBroker::start(TXN_OVERRIDES).await;
+    let mut client = broker.client().await;
+    create_topic(&broker, "g", 1, &[]).await;
+    let (_, pid, epoch) = init(&mut client, "guard").await;
+    assert_eq!(
+        produce_txn(&mut client, 9, "guard", "g", txn_batch(pid, epoch, 0, 3)).await,
+        ErrorCode::InvalidTxnState.code()
+    );
+    assert_eq!(
+        add_partition(&mut client, "guard", pid, epoch, "g").await,
+        0
+    );
+    assert_eq!(
+        produce_txn(&mut client, 9, "guard", "g", txn_batch(pid, epoch, 3, 2)).await,
+        ErrorCode::OutOfOrderSequenceNumber.code()
+    );
+    assert_eq!(latest(&mut client, "g", 0).await, 0, "nothing appended");
+    assert_eq!(
+        produce_txn(&mut client, 9, "guard", "g", txn_batch(pid, epoch, 0, 3)).await,
+        0
+    );
+    assert_eq!(
+        produce_txn(&mut client, 9, "guard", "g", txn_batch(pid, epoch, 3, 2)).await,
+        0
+    );
+    assert_eq!(end(&mut client, "guard", pid, epoch, true).await, 0);
+    wait_state(&mut client, "guard", "CompleteCommit").await;
+    assert_eq!(latest(&mut client, "g", 1).await, 6);
+    broker.shutdown().await;
+}

@@ -217,10 +217,18 @@ async fn produce_partition(
             producer_epoch: header.producer_epoch(),
         };
         let add = context.api_version >= TRANSACTIONS_V2_VERSION;
+        let sequence = header.base_sequence();
+        partition.start_verification(producer.producer_id, producer.producer_epoch, sequence);
         crate::txn_verification::verify(broker, transactional_id, producer, topic, index, add)
             .await
             .map_err(|error| verification_error(error, context.api_version))?;
+        partition.check_verified_sequence(
+            producer.producer_id,
+            producer.producer_epoch,
+            sequence,
+        )?;
     }
+    let verified_producer = header.is_transactional().then(|| header.producer_id());
     let mut batch: BytesMut = records
         .try_into_mut()
         .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
@@ -231,6 +239,9 @@ async fn produce_partition(
         -1
     };
     let info = partition.append_records_as_leader(batch).await?;
+    if let Some(producer_id) = verified_producer {
+        partition.end_verification(producer_id);
+    }
     Ok(Appended {
         info,
         log_append_time_ms,

@@ -29,6 +29,7 @@ use crate::replica::{Assignment, BrokerId, LeaderState, Role};
 use crate::topic_config::TopicConfig;
 
 mod io;
+mod verification;
 
 /// A topic name and partition index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54,6 +55,9 @@ pub struct Partition {
     contact: Arc<ControllerContact>,
     /// The broker's clock.
     clock: Clock,
+    /// Producers whose first transactional batches here are being verified
+    /// (`verification.rs`).
+    verifying: verification::VerificationState,
 }
 
 /// The broker's contact with the controller, as its leaders need to know it.
@@ -418,6 +422,7 @@ impl ReplicaManager {
                 log,
                 config: RwLock::new(config.clone()),
                 appended: Notify::new(),
+                verifying: Default::default(),
                 local_id: self.local_id,
                 role: Mutex::new(if self.clustered {
                     Role::Follower {
