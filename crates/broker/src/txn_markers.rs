@@ -278,11 +278,10 @@ pub async fn write_local(
     }
     let now = broker.now_ms();
     let (log, info) = if topic == OFFSETS_TOPIC {
-        let (log, info) = broker
+        broker
             .groups
             .write_txn_marker(broker, partition, marker)
-            .await?;
-        (log, info)
+            .await?
     } else {
         let log = broker.replicas.partition(topic, partition)?;
         let info = log.append_txn_marker(marker, now).await?;

@@ -239,6 +239,18 @@ impl Log {
     pub fn producer_state(&self, producer_id: i64) -> Result<Option<ProducerState>> {
         Ok(self.lock()?.producers.get(producer_id).cloned())
     }
+    /// Whether `producer_id` at `producer_epoch` has an open transaction here (a produce path
+    /// check: no copy of the producer's state).
+    pub fn has_open_transaction(&self, producer_id: i64, producer_epoch: i16) -> Result<bool> {
+        Ok(self
+            .lock()?
+            .producers
+            .get(producer_id)
+            .is_some_and(|state| {
+                state.producer_epoch == producer_epoch && state.current_txn_first_offset.is_some()
+            }))
+    }
+
     /// Every producer the log tracks, by producer id (DescribeProducers); bounded by the
     /// producer map's limit.
     pub fn producer_states(&self) -> Result<Vec<(i64, ProducerState)>> {

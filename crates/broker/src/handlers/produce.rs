@@ -208,6 +208,7 @@ async fn produce_partition(
             ErrorCode::TransactionalIdAuthorizationFailed,
         ));
     }
+    let mut verified_producer = None;
     if header.is_transactional()
         && let Some(transactional_id) = target.transactional_id
         && !partition.in_transaction(header.producer_id(), header.producer_epoch())?
@@ -227,8 +228,8 @@ async fn produce_partition(
             producer.producer_epoch,
             sequence,
         )?;
+        verified_producer = Some(producer.producer_id);
     }
-    let verified_producer = header.is_transactional().then(|| header.producer_id());
     let mut batch: BytesMut = records
         .try_into_mut()
         .unwrap_or_else(|shared| BytesMut::from(&shared[..]));

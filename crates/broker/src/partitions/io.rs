@@ -204,9 +204,7 @@ impl Partition {
         producer_id: i64,
         producer_epoch: i16,
     ) -> Result<bool, BrokerError> {
-        Ok(self.log.producer_state(producer_id)?.is_some_and(|state| {
-            state.producer_epoch == producer_epoch && state.current_txn_first_offset.is_some()
-        }))
+        Ok(self.log.has_open_transaction(producer_id, producer_epoch)?)
     }
 
     /// Every producer this partition tracks (DescribeProducers).
