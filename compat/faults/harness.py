@@ -74,7 +74,7 @@ def say(kind, text):
 class Log:
     def __init__(self, path):
         self.f = open(path, "a", buffering=1)
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()   # see TxnWorkload.lock
 
     def __call__(self, text):
         with self.lock:
@@ -90,7 +90,7 @@ class Workload:
         self.log = log
         self.stop_producing = threading.Event()
         self.stop_all = threading.Event()
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()   # see TxnWorkload.lock
         self.acked = []          # (partition, offset, value, ack time)
         self.failed = []         # (value, error, time)
         self.observed = []       # (partition, offset, value)

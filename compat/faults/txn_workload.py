@@ -98,7 +98,10 @@ class TxnWorkload:
         self.bootstrap = bootstrap
         self.log = log
         self.work = work
-        self.lock = threading.Lock()
+        # Re-entrant: a replaced producer may be freed by the cyclic garbage collector on
+        # whichever thread allocates next, perhaps one inside `with self.lock`, and freeing it
+        # serves its pending delivery reports there.
+        self.lock = threading.RLock()
         self.stop_producing = threading.Event()
         self.stop_copying = threading.Event()
         self.stop_all = threading.Event()
@@ -186,9 +189,10 @@ class TxnWorkload:
             self.in_txns[n] = txn
 
         def delivered(err, msg):
+            # No lock: one dict store is atomic, and a callback that waits for a lock can
+            # stall the thread freeing an old producer (seen: every thread blocked on it).
             if err is None:
-                with self.lock:
-                    txn["acked"][msg.value().decode()] = (msg.partition(), msg.offset())
+                txn["acked"][msg.value().decode()] = (msg.partition(), msg.offset())
 
         producer.begin_transaction()
         try:

@@ -19,7 +19,8 @@ use protocol::{ErrorCode, RequestBody, ResponseBody};
 
 use crate::broker::Broker;
 use crate::error::BrokerError;
-use crate::txn_coordinator::{TxnCoordinatorService, leader_epoch};
+use crate::replica::BrokerId;
+use crate::txn_coordinator::TxnCoordinatorService;
 
 /// The AddPartitionsToTxn version brokers send (batched, with `verify_only`).
 const ADD_PARTITIONS_BROKER_VERSION: i16 = 5;
@@ -66,7 +67,29 @@ async fn verify_once(
 ) -> Result<(), BrokerError> {
     let txn_partition = TxnCoordinatorService::partition_for(broker, transactional_id).await?;
     let partitions = vec![(topic.to_string(), partition)];
-    if leader_epoch(broker, txn_partition).is_some() || broker.cluster.get().is_none() {
+    let located = match broker.cluster.get() {
+        None => locate(None, None),
+        Some(cluster) => locate(
+            Some(cluster.local_id),
+            cluster
+                .image()
+                .partition(TRANSACTION_STATE_TOPIC, txn_partition)
+                .and_then(|p| p.leader),
+        ),
+    };
+    if let Coordinator::Remote(leader) = located? {
+        return remote(
+            broker,
+            leader,
+            transactional_id,
+            producer,
+            topic,
+            partition,
+            add,
+        )
+        .await;
+    }
+    {
         let id = transactional_id.to_string();
         let code = if add {
             TxnCoordinatorService::call(broker, transactional_id, move |coordinator, now| {
@@ -84,18 +107,34 @@ async fn verify_once(
             })
             .await?
         };
-        return into_result(code);
+        into_result(code)
     }
-    remote(
-        broker,
-        txn_partition,
-        transactional_id,
-        producer,
-        topic,
-        partition,
-        add,
-    )
-    .await
+}
+
+/// Where a transactional id's coordinator is.
+#[derive(Debug, PartialEq)]
+enum Coordinator {
+    /// This broker's shard, which answers NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS
+    /// itself while it cannot serve (not yet the leader locally, loading, stranded).
+    Local,
+    Remote(BrokerId),
+}
+
+/// The coordinator by the metadata image's leader of the `__transaction_state` partition (as
+/// markers are routed), never by this broker's own replica state: a leader this broker has
+/// not taken up yet, or cannot serve, is still this broker, and a request to itself would be
+/// refused as not from a peer (CLUSTER_AUTHORIZATION_FAILED, fatal for the producer). On a
+/// single node (`local_id` None) it is always this broker.
+fn locate(
+    local_id: Option<BrokerId>,
+    leader: Option<BrokerId>,
+) -> Result<Coordinator, BrokerError> {
+    match (local_id, leader) {
+        (None, _) => Ok(Coordinator::Local),
+        (Some(local), Some(leader)) if leader == local => Ok(Coordinator::Local),
+        (Some(_), Some(leader)) => Ok(Coordinator::Remote(leader)),
+        (Some(_), None) => Err(BrokerError::refused(ErrorCode::CoordinatorNotAvailable)),
+    }
 }
 
 fn into_result(code: ErrorCode) -> Result<(), BrokerError> {
@@ -105,10 +144,10 @@ fn into_result(code: ErrorCode) -> Result<(), BrokerError> {
     }
 }
 
-/// Asks the leader of `__transaction_state-txn_partition`.
+/// Asks `leader`, the leader of the transactional id's `__transaction_state` partition.
 async fn remote(
     broker: &Broker,
-    txn_partition: i32,
+    leader: BrokerId,
     transactional_id: &str,
     producer: ProducerIdAndEpoch,
     topic: &str,
@@ -119,11 +158,6 @@ async fn remote(
         .cluster
         .get()
         .expect("a cluster: checked by the caller");
-    let leader = cluster
-        .image()
-        .partition(TRANSACTION_STATE_TOPIC, txn_partition)
-        .and_then(|p| p.leader)
-        .ok_or_else(|| BrokerError::refused(ErrorCode::CoordinatorNotAvailable))?;
     let request = AddPartitionsToTxnRequest {
         transactions: vec![AddPartitionsToTxnTransaction {
             transactional_id: transactional_id.to_string(),
@@ -157,9 +191,13 @@ async fn remote(
             return Err(BrokerError::refused(ErrorCode::CoordinatorNotAvailable));
         }
     };
-    into_result(
-        ErrorCode::from_code(response.error_code).unwrap_or(ErrorCode::UnknownServerError),
-    )?;
+    into_result(match ErrorCode::from_code(response.error_code) {
+        // Kafka's AddPartitionsToTxnManager: a client is not shown the brokers' own
+        // authorization failure; the verification did not complete.
+        Some(ErrorCode::ClusterAuthorizationFailed) => ErrorCode::InvalidTxnState,
+        Some(code) => code,
+        None => ErrorCode::UnknownServerError,
+    })?;
     let code = response
         .results_by_transaction
         .iter()
@@ -171,4 +209,21 @@ async fn remote(
         .find(|code| *code != ErrorCode::None)
         .unwrap_or(ErrorCode::None);
     into_result(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_coordinator_is_located_by_the_image_leader() {
+        // A single node always answers itself.
+        assert_eq!(locate(None, None).unwrap(), Coordinator::Local);
+        // The image names this broker: its own shard answers (NOT_COORDINATOR while it cannot
+        // serve), never a request to itself.
+        assert_eq!(locate(Some(3), Some(3)).unwrap(), Coordinator::Local);
+        assert_eq!(locate(Some(3), Some(1)).unwrap(), Coordinator::Remote(1));
+        let error = locate(Some(3), None).unwrap_err();
+        assert_eq!(error.error_code(), ErrorCode::CoordinatorNotAvailable);
+    }
 }

@@ -26,6 +26,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub enum PeerError {
     #[error("broker {0} has no known endpoint")]
     NoEndpoint(BrokerId),
+    /// A caller's routing bug: this broker would refuse its own request as not from a peer.
+    #[error("broker {0} is this broker")]
+    ToSelf(BrokerId),
     #[error("broker {peer}: {source}")]
     Client {
         peer: BrokerId,
@@ -50,6 +53,9 @@ impl Peers {
         body: RequestBody,
         timeout: Duration,
     ) -> Result<ResponseBody, PeerError> {
+        if peer == cluster.local_id {
+            return Err(PeerError::ToSelf(peer));
+        }
         let reused = self
             .idle
             .lock()
