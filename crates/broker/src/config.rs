@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-pub use crate::config_keys::{BROKER_KEYS, ConfigKey};
+pub use crate::config_keys::{ConfigKey, broker_keys};
 
 /// Why a configuration could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -118,7 +118,7 @@ impl BrokerConfig {
     /// Every key with its default, as `--print-default-config` shows it.
     pub fn default_properties() -> String {
         let mut out = String::new();
-        for key in BROKER_KEYS {
+        for key in broker_keys() {
             out.push_str(&format!("# {} ({})\n", key.doc, key.describe_type()));
             match key.default {
                 Some(value) => out.push_str(&format!("{}={}\n", key.name, value)),
@@ -131,12 +131,13 @@ impl BrokerConfig {
     /// Resolves explicitly set properties over the defaults. Unknown keys are refused, except
     /// the topic-level defaults Kafka also accepts at broker level.
     pub fn from_properties(explicit: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
-        let mut values: BTreeMap<String, Option<String>> = BROKER_KEYS
-            .iter()
+        let mut values: BTreeMap<String, Option<String>> = broker_keys()
             .map(|key| (key.name.to_string(), key.default.map(str::to_string)))
             .collect();
         for (name, value) in explicit {
-            let Some(key) = crate::config_keys::broker_key(name) else {
+            let key = crate::config_keys::broker_key(name)
+                .or_else(|| crate::config_keys::listener_override(name));
+            let Some(key) = key else {
                 return Err(ConfigError::UnknownKey { key: name.clone() });
             };
             let value = value.trim();
@@ -273,6 +274,36 @@ impl BrokerConfig {
         self.values.get(name).and_then(|v| v.as_deref())
     }
 
+    /// A key's value for one listener: `listener.name.<listener, lower case>.<key>` when set,
+    /// else the key's own value.
+    pub fn listener_value(&self, listener: &str, key: &str) -> Option<&str> {
+        let prefixed = format!("listener.name.{}.{key}", listener.to_ascii_lowercase());
+        self.value(&prefixed).or_else(|| self.value(key))
+    }
+
+    /// The listeners that serve the Kafka protocol (all but the controller listeners).
+    pub fn broker_listeners(&self) -> Vec<&Listener> {
+        let controller_names = self.value("controller.listener.names").unwrap_or("");
+        let listeners: Vec<&Listener> = self
+            .listeners
+            .iter()
+            .filter(|l| !controller_names.split(',').any(|n| n.trim() == l.name))
+            .collect();
+        if listeners.is_empty() {
+            vec![&self.listeners[0]]
+        } else {
+            listeners
+        }
+    }
+
+    /// The address advertised for listener `name` (the first advertised one if it has none).
+    pub fn advertised_listener(&self, name: &str) -> &Listener {
+        self.advertised_listeners
+            .iter()
+            .find(|l| l.name == name)
+            .unwrap_or(&self.advertised_listeners[0])
+    }
+
     /// The listener clients connect to: the first one not named as a controller listener.
     pub fn client_listener(&self) -> &Listener {
         let controller_names = self.value("controller.listener.names").unwrap_or("");
@@ -366,7 +397,7 @@ mod tests {
     #[test]
     fn print_default_config_lists_every_key() {
         let text = BrokerConfig::default_properties();
-        for key in BROKER_KEYS {
+        for key in broker_keys() {
             assert!(text.contains(key.name), "{}", key.name);
         }
     }

@@ -19,7 +19,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{BROKER_KEYS, BrokerConfig};
+use crate::config::{BrokerConfig, broker_keys};
+use crate::config_keys::ConfigType;
 use crate::error::BrokerError;
 use crate::topic_config::{TOPIC_KEYS, TopicDefault, is_topic_key, topic_default};
 
@@ -218,8 +219,7 @@ pub fn topic_entries(
 /// Every broker key with its value: set explicitly (file, environment, flags) is
 /// STATIC_BROKER_CONFIG, otherwise DEFAULT_CONFIG. All read-only: none changes dynamically.
 pub fn broker_entries(config: &BrokerConfig) -> Vec<ConfigEntry> {
-    BROKER_KEYS
-        .iter()
+    broker_keys()
         .map(|key| {
             let explicit = config.explicit.get(key.name);
             let source = if explicit.is_some() {
@@ -227,19 +227,22 @@ pub fn broker_entries(config: &BrokerConfig) -> Vec<ConfigEntry> {
             } else {
                 source::DEFAULT_CONFIG
             };
-            let value = config.value(key.name).map(str::to_string);
+            // Secrets are never shown, as Kafka answers them: null and sensitive.
+            let sensitive = key.ty == ConfigType::Password;
+            let shown = |value: &str| (!sensitive).then(|| value.to_string());
+            let value = config.value(key.name).and_then(shown);
             let mut synonyms = Vec::new();
             if let Some(value) = explicit {
                 synonyms.push(Synonym {
                     name: key.name.to_string(),
-                    value: Some(value.clone()),
+                    value: shown(value),
                     source: source::STATIC_BROKER_CONFIG,
                 });
             }
             if let Some(default) = key.default {
                 synonyms.push(Synonym {
                     name: key.name.to_string(),
-                    value: Some(default.to_string()),
+                    value: shown(default),
                     source: source::DEFAULT_CONFIG,
                 });
             }
@@ -248,7 +251,7 @@ pub fn broker_entries(config: &BrokerConfig) -> Vec<ConfigEntry> {
                 value,
                 source,
                 read_only: true,
-                is_sensitive: false,
+                is_sensitive: sensitive,
                 config_type: key.ty.kafka_id(),
                 documentation: Some(key.doc.to_string()),
                 synonyms,

@@ -18,6 +18,8 @@ pub enum ConfigType {
     Long,
     Double,
     List,
+    /// A secret (keys, passwords, JAAS text): never shown by DescribeConfigs.
+    Password,
 }
 
 impl ConfigType {
@@ -31,6 +33,7 @@ impl ConfigType {
             ConfigType::Long => 5,
             ConfigType::Double => 6,
             ConfigType::List => 7,
+            ConfigType::Password => 9,
         }
     }
 }
@@ -90,7 +93,7 @@ impl ConfigKey {
                     Err(_) => Err(invalid("expected a number".into())),
                 };
             }
-            ConfigType::String | ConfigType::List => None,
+            ConfigType::String | ConfigType::List | ConfigType::Password => None,
         };
         let numeric = matches!(
             self.ty,
@@ -136,6 +139,7 @@ impl ConfigKey {
             ConfigType::Long => "long",
             ConfigType::Double => "double",
             ConfigType::List => "list",
+            ConfigType::Password => "password",
         };
         match self.valid {
             Valid::Any => ty.to_string(),
@@ -156,10 +160,26 @@ impl ConfigKey {
 
 /// The key named `name`, if this build knows it.
 pub fn broker_key(name: &str) -> Option<&'static ConfigKey> {
-    BROKER_KEYS.iter().find(|key| key.name == name)
+    broker_keys().find(|key| key.name == name)
 }
 
-const fn key(
+/// Every broker key this build understands: the core table here and the security keys
+/// (`security_config_keys.rs`).
+pub fn broker_keys() -> impl Iterator<Item = &'static ConfigKey> {
+    CORE_KEYS
+        .iter()
+        .chain(crate::security_config_keys::SECURITY_KEYS)
+}
+
+/// A key as `listener.name.<listener>.<key>` (or `listener.name.<listener>.<mechanism>.
+/// sasl.jaas.config`) overrides it for one listener: the base key, if it may be overridden.
+pub fn listener_override(name: &str) -> Option<&'static ConfigKey> {
+    let rest = name.strip_prefix("listener.name.")?;
+    let (_listener, key) = rest.split_once('.')?;
+    crate::security_config_keys::listener_key(key)
+}
+
+pub(crate) const fn key(
     name: &'static str,
     ty: ConfigType,
     default: Option<&'static str>,
@@ -175,17 +195,18 @@ const fn key(
     }
 }
 
-const BOOLEAN: ConfigType = ConfigType::Boolean;
-const STRING: ConfigType = ConfigType::String;
-const INT: ConfigType = ConfigType::Int;
+pub(crate) const BOOLEAN: ConfigType = ConfigType::Boolean;
+pub(crate) const STRING: ConfigType = ConfigType::String;
+pub(crate) const INT: ConfigType = ConfigType::Int;
 const SHORT: ConfigType = ConfigType::Short;
-const LONG: ConfigType = ConfigType::Long;
+pub(crate) const LONG: ConfigType = ConfigType::Long;
 const DOUBLE: ConfigType = ConfigType::Double;
-const LIST: ConfigType = ConfigType::List;
+pub(crate) const LIST: ConfigType = ConfigType::List;
+pub(crate) const PASSWORD: ConfigType = ConfigType::Password;
 use Valid::{Any, AtLeast, EachOf, OneOf, Ratio};
 
-/// Every broker key this build understands.
-pub const BROKER_KEYS: &[ConfigKey] = &[
+/// The broker keys outside security.
+const CORE_KEYS: &[ConfigKey] = &[
     key(
         "node.id",
         INT,
@@ -720,7 +741,7 @@ mod tests {
 
     #[test]
     fn every_default_passes_its_own_validator() {
-        for key in BROKER_KEYS {
+        for key in broker_keys() {
             if let Some(default) = key.default {
                 key.validate(default)
                     .unwrap_or_else(|e| panic!("{}: {e}", key.name));

@@ -26,6 +26,8 @@ pub mod metadata_writer;
 pub mod partitions;
 pub mod producer_ids;
 pub mod replica;
+mod scram_credentials;
+pub mod security_config_keys;
 mod server;
 pub mod topic_config;
 pub mod txn_coordinator;
@@ -46,9 +48,13 @@ pub use error::BrokerError;
 /// A started broker: its address and the handle that stops it.
 pub struct RunningBroker {
     pub broker: Arc<Broker>,
+    /// The first Kafka listener's address.
     pub local_addr: SocketAddr,
+    /// Every Kafka listener's name and address.
+    pub listener_addrs: Vec<(String, SocketAddr)>,
     shutdown: watch::Sender<bool>,
-    server: tokio::task::JoinHandle<()>,
+    /// One accept loop per listener.
+    servers: Vec<tokio::task::JoinHandle<()>>,
     /// The group coordinator's timer task; it ends when the shutdown begins.
     group_timers: tokio::task::JoinHandle<()>,
     /// The transaction coordinator's timer task; it ends when the shutdown begins.
@@ -98,7 +104,9 @@ impl RunningBroker {
         // Long-polling fetches answer now instead of holding their connection open.
         self.broker.begin_shutdown();
         let _ = self.shutdown.send(true);
-        let _ = self.server.await;
+        for server in self.servers {
+            let _ = server.await;
+        }
         let _ = self.group_timers.await;
         let _ = self.txn_timers.await;
         for task in self.cluster_tasks {
@@ -126,26 +134,38 @@ impl RunningBroker {
     }
 }
 
-/// Opens the broker's state and starts serving on the client listener. Returns once the
-/// listener is bound, so the first request can be served right away.
+/// Opens the broker's state and starts serving on every Kafka listener (all but the
+/// controller's), each with its security protocol. Returns once the listeners are bound, so
+/// the first request can be served right away.
 pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError> {
-    let address = config
-        .client_listener()
-        .socket_addr()
-        .map_err(|e| BrokerError::Config(e.to_string()))?;
-    let listener = TcpListener::bind(address)
-        .await
-        .map_err(|e| BrokerError::io("binding the client listener", e))?;
-    let local_addr = listener
-        .local_addr()
-        .map_err(|e| BrokerError::io("reading the listener address", e))?;
-    // A listener on port 0 (tests) advertises the port it got.
-    let name = config.client_listener().name.clone();
-    for advertised in &mut config.advertised_listeners {
-        if advertised.name == name && advertised.port == 0 {
-            advertised.port = local_addr.port();
+    let mut bound = Vec::new();
+    let wanted: Vec<config::Listener> = config.broker_listeners().into_iter().cloned().collect();
+    for wanted in wanted {
+        // TLS stores and SASL settings are checked before anything opens.
+        let served = server::listener::ServedListener::from_config(&config, &wanted)
+            .map_err(|e| BrokerError::Config(e.to_string()))?;
+        let address = wanted
+            .socket_addr()
+            .map_err(|e| BrokerError::Config(e.to_string()))?;
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|e| BrokerError::Config(format!("binding listener {}: {e}", wanted.name)))?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| BrokerError::io("reading the listener address", e))?;
+        // A listener on port 0 (tests) advertises the port it got.
+        for advertised in &mut config.advertised_listeners {
+            if advertised.name == wanted.name && advertised.port == 0 {
+                advertised.port = local_addr.port();
+            }
         }
+        bound.push((listener, Arc::new(served), local_addr));
     }
+    let local_addr = bound[0].2;
+    let listener_addrs = bound
+        .iter()
+        .map(|(_, served, addr)| (served.name.clone(), *addr))
+        .collect();
     let broker = tokio::task::spawn_blocking(move || Broker::open(config))
         .await
         .map_err(|e| BrokerError::Config(format!("opening the broker: {e}")))??;
@@ -165,7 +185,19 @@ pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError>
         None => Vec::new(),
     };
     // After the cluster is set up, so every connection sees it (and waits for the catch-up).
-    let server = tokio::spawn(server::serve(broker.clone(), listener, shutdown_rx.clone()));
+    let connections = Arc::new(tokio::sync::Semaphore::new(broker.config.connections_max));
+    let servers = bound
+        .into_iter()
+        .map(|(listener, served, _)| {
+            tokio::spawn(server::serve(
+                broker.clone(),
+                listener,
+                served,
+                connections.clone(),
+                shutdown_rx.clone(),
+            ))
+        })
+        .collect();
     let group_loader = if broker.cluster.get().is_some() {
         tokio::spawn(cluster::start_groups(broker.clone(), shutdown_rx.clone()))
     } else {
@@ -187,8 +219,9 @@ pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError>
     Ok(RunningBroker {
         broker,
         local_addr,
+        listener_addrs,
         shutdown,
-        server,
+        servers,
         group_timers,
         txn_timers,
         group_loader: Some(group_loader),

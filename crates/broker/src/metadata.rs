@@ -35,7 +35,13 @@ impl TopicMetadata {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct TopicsFile {
     topics: Vec<TopicMetadata>,
+    /// Users' entity configs (SCRAM credentials) by user name.
+    #[serde(default)]
+    user_configs: UserConfigs,
 }
+
+/// Users' entity configs by user name, then key (`SCRAM-SHA-256`, ...).
+pub type UserConfigs = BTreeMap<String, BTreeMap<String, String>>;
 
 /// The topics of this node and the cluster id. Every change is on disk before it returns.
 #[derive(Debug)]
@@ -43,6 +49,8 @@ pub struct MetadataStore {
     topics_path: PathBuf,
     cluster_id: String,
     topics: RwLock<BTreeMap<String, TopicMetadata>>,
+    /// Users' entity configs; in a cluster a copy of the image's.
+    user_configs: RwLock<UserConfigs>,
     /// Topic names by id (Fetch v13+, Produce v13, OffsetCommit v10 look topics up by id on
     /// every request); rebuilt under the topics' write lock after each change.
     names_by_id: RwLock<HashMap<Uuid, String>>,
@@ -122,17 +130,19 @@ impl MetadataStore {
             Err(e) => return Err(BrokerError::io("reading meta.properties", e)),
         };
         let topics_path = log_dir.join("__runnel_topics.json");
-        let topics = match std::fs::read(&topics_path) {
+        let (topics, user_configs) = match std::fs::read(&topics_path) {
             Ok(bytes) => {
                 let file: TopicsFile = serde_json::from_slice(&bytes).map_err(|e| {
                     BrokerError::Config(format!("{} is corrupt: {e}", topics_path.display()))
                 })?;
-                file.topics
+                let topics = file
+                    .topics
                     .into_iter()
                     .map(|t| (t.name.clone(), t))
-                    .collect()
+                    .collect();
+                (topics, file.user_configs)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
             Err(e) => return Err(BrokerError::io("reading the topics file", e)),
         };
         Ok(Self {
@@ -142,6 +152,7 @@ impl MetadataStore {
             changes: tokio::sync::watch::Sender::new(0),
             writer: std::sync::Mutex::new(()),
             topics: RwLock::new(topics),
+            user_configs: RwLock::new(user_configs),
         })
     }
 
@@ -149,9 +160,14 @@ impl MetadataStore {
         &self.cluster_id
     }
 
-    fn persist(&self, topics: &BTreeMap<String, TopicMetadata>) -> Result<(), BrokerError> {
+    fn persist(
+        &self,
+        topics: &BTreeMap<String, TopicMetadata>,
+        user_configs: &UserConfigs,
+    ) -> Result<(), BrokerError> {
         let file = TopicsFile {
             topics: topics.values().cloned().collect(),
+            user_configs: user_configs.clone(),
         };
         let bytes =
             serde_json::to_vec_pretty(&file).map_err(|e| BrokerError::Config(e.to_string()))?;
@@ -232,6 +248,61 @@ impl MetadataStore {
     }
 
     /// Takes the cluster id every node of a replicated cluster shares.
+    /// Every user's entity configs.
+    pub fn user_configs(&self) -> UserConfigs {
+        self.read_users().clone()
+    }
+
+    /// One user's config `key` (a SCRAM credential).
+    pub fn user_config(&self, user: &str, key: &str) -> Option<String> {
+        self.read_users().get(user)?.get(key).cloned()
+    }
+
+    fn read_users(&self) -> std::sync::RwLockReadGuard<'_, UserConfigs> {
+        self.user_configs
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A cluster node mirrors the image's user configs.
+    pub fn replace_user_configs(&self, user_configs: UserConfigs) {
+        let mut current = self
+            .user_configs
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *current != user_configs {
+            *current = user_configs;
+            drop(current);
+            self.changes.send_modify(|version| *version += 1);
+        }
+    }
+
+    /// Sets (`Some`) or removes (`None`) users' config keys, on disk before it returns (a
+    /// single node); a user left without configs is dropped.
+    pub fn change_user_configs(
+        &self,
+        changes: &[(String, String, Option<String>)],
+    ) -> Result<(), BrokerError> {
+        let _writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut next = self.user_configs();
+        for (user, key, value) in changes {
+            let configs = next.entry(user.clone()).or_default();
+            match value {
+                Some(value) => configs.insert(key.clone(), value.clone()),
+                None => configs.remove(key),
+            };
+            if configs.is_empty() {
+                next.remove(user);
+            }
+        }
+        self.persist(&self.read(), &next)?;
+        self.replace_user_configs(next);
+        Ok(())
+    }
+
     pub fn set_cluster_id(&mut self, cluster_id: String) {
         self.cluster_id = cluster_id;
     }
@@ -284,7 +355,7 @@ impl MetadataStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut next = self.read().clone();
         let outcome = change(&mut next)?;
-        self.persist(&next)?;
+        self.persist(&next, &self.user_configs())?;
         let mut topics = self.write();
         *topics = next;
         self.reindex(&topics);

@@ -146,6 +146,9 @@ impl MetadataImage {
                 value,
             } => {
                 let configs = match resource {
+                    ConfigResource::User(user) => {
+                        self.user_configs.entry(user.clone()).or_default()
+                    }
                     ConfigResource::Cluster => &mut self.cluster_configs,
                     ConfigResource::Topic(name) => {
                         let topic = self.topics.get_mut(name);
@@ -158,6 +161,12 @@ impl MetadataImage {
                     Some(value) => configs.insert(key.clone(), value.clone()),
                     None => configs.remove(key),
                 };
+                // A user without configs is not kept.
+                if let ConfigResource::User(user) = resource
+                    && self.user_configs.get(user).is_some_and(|c| c.is_empty())
+                {
+                    self.user_configs.remove(user);
+                }
                 Ok(Outcome::ConfigSet)
             }
             C::AllocateProducerIds {

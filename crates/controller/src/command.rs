@@ -28,6 +28,9 @@ pub enum ElectionType {
 pub enum ConfigResource {
     Topic(String),
     Cluster,
+    /// A user's entity configs: SCRAM credentials (`SCRAM-SHA-256` = `salt=...,stored_key=...,
+    /// server_key=...,iterations=...`) and, later, quotas.
+    User(String),
 }
 
 /// One entry of the metadata log.

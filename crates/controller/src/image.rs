@@ -92,6 +92,9 @@ pub struct MetadataImage {
     pub topic_names: BTreeMap<TopicId, String>,
     /// Cluster-wide config overrides (Kafka's default broker resource).
     pub cluster_configs: BTreeMap<String, String>,
+    /// Users' entity configs by user name (SCRAM credentials); a user with none is absent.
+    #[serde(default)]
+    pub user_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// The first producer id of the next block to hand out.
     pub next_producer_id: i64,
     /// The metadata log index this image includes everything up to (Kafka's metadata offset;

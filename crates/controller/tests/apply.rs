@@ -379,3 +379,26 @@ fn partitions_grow_delete_and_producer_ids() {
         }
     );
 }
+
+#[test]
+fn user_configs_are_set_and_deleted_and_a_user_without_any_is_dropped() {
+    let mut c = Cluster::new(1);
+    let set = |key: &str, value: Option<&str>| C::SetConfig {
+        resource: ConfigResource::User("alice".into()),
+        key: key.into(),
+        value: value.map(str::to_string),
+    };
+    c.ok(set("SCRAM-SHA-256", Some("salt=c2FsdA==,iterations=4096")));
+    c.ok(set("SCRAM-SHA-512", Some("salt=c2FsdA==,iterations=8192")));
+    assert_eq!(c.image.user_configs["alice"].len(), 2);
+    c.ok(set("SCRAM-SHA-256", None));
+    assert_eq!(
+        c.image.user_configs["alice"].keys().collect::<Vec<_>>(),
+        vec!["SCRAM-SHA-512"]
+    );
+    c.ok(set("SCRAM-SHA-512", None));
+    assert!(!c.image.user_configs.contains_key("alice"));
+    // Deleting what is not there changes nothing and keeps no empty user.
+    c.ok(set("SCRAM-SHA-512", None));
+    assert!(c.image.user_configs.is_empty());
+}

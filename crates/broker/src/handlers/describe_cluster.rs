@@ -51,7 +51,8 @@ pub async fn handle(
         };
     }
     let include_fenced = context.api_version >= 2 && request.include_fenced_brokers;
-    let (brokers, controller_id) = super::metadata::registered_brokers(broker, include_fenced);
+    let (brokers, controller_id) =
+        super::metadata::registered_brokers(broker, &context.listener, include_fenced);
     DescribeClusterResponse {
         throttle_time_ms: 0,
         error_code: ErrorCode::None.code(),

@@ -41,31 +41,33 @@ pub async fn handle(
     if context.api_version >= 4 {
         let mut coordinators = Vec::with_capacity(request.coordinator_keys.len());
         for key in request.coordinator_keys {
-            coordinators.push(match locate(broker, key_type, &key).await {
-                Ok(location) => Coordinator {
-                    key,
-                    node_id: location.node_id,
-                    host: location.host,
-                    port: location.port,
-                    ..Default::default()
+            coordinators.push(
+                match locate(broker, &context.listener, key_type, &key).await {
+                    Ok(location) => Coordinator {
+                        key,
+                        node_id: location.node_id,
+                        host: location.host,
+                        port: location.port,
+                        ..Default::default()
+                    },
+                    Err(error) => Coordinator {
+                        key,
+                        node_id: -1,
+                        host: String::new(),
+                        port: -1,
+                        error_code: error.error_code().code(),
+                        error_message: error.message(),
+                        ..Default::default()
+                    },
                 },
-                Err(error) => Coordinator {
-                    key,
-                    node_id: -1,
-                    host: String::new(),
-                    port: -1,
-                    error_code: error.error_code().code(),
-                    error_message: error.message(),
-                    ..Default::default()
-                },
-            });
+            );
         }
         return FindCoordinatorResponse {
             coordinators,
             ..Default::default()
         };
     }
-    match locate(broker, key_type, &request.key).await {
+    match locate(broker, &context.listener, key_type, &request.key).await {
         Ok(location) => FindCoordinatorResponse {
             node_id: location.node_id,
             host: location.host,
@@ -83,24 +85,29 @@ pub async fn handle(
     }
 }
 
-async fn locate(broker: &Arc<Broker>, key_type: i8, key: &str) -> Result<Location, BrokerError> {
+async fn locate(
+    broker: &Arc<Broker>,
+    listener: &str,
+    key_type: i8,
+    key: &str,
+) -> Result<Location, BrokerError> {
     match key_type {
         KEY_TYPE_GROUP if broker.cluster.get().is_some() => {
             // The leader of the group's __consumer_offsets partition coordinates it.
             let partition = broker.groups.partition_for(key)?;
-            leader_location(broker, coordinator::OFFSETS_TOPIC, partition)
+            leader_location(broker, listener, coordinator::OFFSETS_TOPIC, partition)
         }
         KEY_TYPE_GROUP => {
             // Every shard is local; one that failed to load answers its own requests.
             broker.groups.partition_for("")?;
-            Ok(local(broker))
+            Ok(local(broker, listener))
         }
         KEY_TYPE_TRANSACTION => {
             let partition = TxnCoordinatorService::partition_for(broker, key).await?;
             if broker.cluster.get().is_some() {
-                leader_location(broker, TRANSACTION_STATE_TOPIC, partition)
+                leader_location(broker, listener, TRANSACTION_STATE_TOPIC, partition)
             } else {
-                Ok(local(broker))
+                Ok(local(broker, listener))
             }
         }
         other => Err(BrokerError::InvalidRequest(format!(
@@ -109,8 +116,8 @@ async fn locate(broker: &Arc<Broker>, key_type: i8, key: &str) -> Result<Locatio
     }
 }
 
-fn local(broker: &Broker) -> Location {
-    let listener = broker.config.advertised_client_listener();
+fn local(broker: &Broker, listener: &str) -> Location {
+    let listener = broker.config.advertised_listener(listener);
     Location {
         node_id: broker.config.node_id,
         host: listener.host.clone(),
@@ -119,7 +126,12 @@ fn local(broker: &Broker) -> Location {
 }
 
 /// The client address of the leader of `topic-partition` in a cluster.
-fn leader_location(broker: &Broker, topic: &str, partition: i32) -> Result<Location, BrokerError> {
+fn leader_location(
+    broker: &Broker,
+    listener: &str,
+    topic: &str,
+    partition: i32,
+) -> Result<Location, BrokerError> {
     let cluster = broker
         .cluster
         .get()
@@ -131,7 +143,7 @@ fn leader_location(broker: &Broker, topic: &str, partition: i32) -> Result<Locat
         .ok_or_else(|| {
             BrokerError::CoordinatorNotAvailable(format!("{topic}-{partition} has no leader"))
         })?;
-    let (brokers, _) = super::metadata::brokers(broker);
+    let (brokers, _) = super::metadata::brokers(broker, listener);
     let found = brokers
         .into_iter()
         .find(|b| b.node_id == leader)

@@ -79,7 +79,7 @@ pub async fn handle(
         }
         entries
     };
-    let (brokers, controller_id) = brokers(broker);
+    let (brokers, controller_id) = brokers(broker, &context.listener);
     MetadataResponse {
         throttle_time_ms: 0,
         brokers,
@@ -101,20 +101,22 @@ fn error_entry(name: Option<String>, topic_id: Uuid, error: ErrorCode) -> Metada
     }
 }
 
-/// The brokers clients may use and the controller id.
-pub fn brokers(broker: &Broker) -> (Vec<MetadataResponseBroker>, i32) {
-    let (brokers, controller_id) = registered_brokers(broker, false);
+/// The brokers clients of `listener` may use and the controller id.
+pub fn brokers(broker: &Broker, listener: &str) -> (Vec<MetadataResponseBroker>, i32) {
+    let (brokers, controller_id) = registered_brokers(broker, listener, false);
     (brokers.into_iter().map(|(b, _)| b).collect(), controller_id)
 }
 
-/// The registered brokers, each with whether it is fenced (fenced ones only when
-/// `include_fenced`), and the controller id.
+/// The registered brokers at their `listener` endpoints (Kafka answers a request with the
+/// endpoints of the listener it came in on), each with whether it is fenced (fenced ones only
+/// when `include_fenced`), and the controller id.
 pub fn registered_brokers(
     broker: &Broker,
+    listener_name: &str,
     include_fenced: bool,
 ) -> (Vec<(MetadataResponseBroker, bool)>, i32) {
     let Some(cluster) = broker.cluster.get() else {
-        let advertised = broker.config.advertised_client_listener();
+        let advertised = broker.config.advertised_listener(listener_name);
         let this = MetadataResponseBroker {
             node_id: broker.config.node_id,
             host: advertised.host.clone(),
@@ -124,7 +126,6 @@ pub fn registered_brokers(
         };
         return (vec![(this, false)], broker.config.node_id);
     };
-    let listener_name = &broker.config.client_listener().name;
     let image = cluster.image();
     let brokers = image
         .brokers
@@ -134,7 +135,7 @@ pub fn registered_brokers(
             let listener = b
                 .listeners
                 .iter()
-                .find(|l| &l.name == listener_name)
+                .find(|l| l.name == listener_name)
                 .or_else(|| b.listeners.first())?;
             let described = MetadataResponseBroker {
                 node_id: b.broker_id,

@@ -8,6 +8,7 @@
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
 mod alter_configs;
+mod alter_user_scram_credentials;
 pub mod api_versions;
 mod consumer_group_describe;
 mod consumer_group_heartbeat;
@@ -23,6 +24,7 @@ mod describe_log_dirs;
 mod describe_producers;
 mod describe_topic_partitions;
 mod describe_transactions;
+mod describe_user_scram_credentials;
 mod elect_leaders;
 mod end_txn;
 mod fetch;
@@ -43,6 +45,8 @@ mod offset_fetch;
 mod offset_for_leader_epoch;
 pub mod produce;
 mod replica_fetch;
+mod sasl_authenticate;
+mod sasl_handshake;
 mod sync_group;
 mod txn_errors;
 mod txn_offset_commit;
@@ -53,6 +57,7 @@ use std::sync::Arc;
 
 use protocol::generated::RequestHeader;
 use protocol::{ApiKey, RequestBody, ResponseBody};
+use security::KafkaPrincipal;
 
 use crate::broker::Broker;
 
@@ -62,6 +67,10 @@ pub struct RequestContext {
     pub header: RequestHeader,
     pub api_version: i16,
     pub peer: SocketAddr,
+    /// Who sent it: the SASL or certificate principal, or `User:ANONYMOUS`.
+    pub principal: Arc<KafkaPrincipal>,
+    /// The listener it came in on: Metadata and FindCoordinator answer its endpoints.
+    pub listener: Arc<str>,
 }
 
 impl RequestContext {
@@ -95,6 +104,13 @@ macro_rules! served_apis {
 
 served_apis! {
     ApiVersions 0..=5 => api_versions,
+    // The exchange is the connection's (server/sasl.rs); these answer after it or on listeners
+    // without SASL. SaslHandshake v0 (raw tokens) is not served.
+    SaslHandshake 1..=1 => sasl_handshake,
+    SaslAuthenticate 0..=2 => sasl_authenticate,
+    // SCRAM credentials (scram_credentials.rs).
+    DescribeUserScramCredentials 0..=0 => describe_user_scram_credentials,
+    AlterUserScramCredentials 0..=0 => alter_user_scram_credentials,
     Metadata 0..=13 => metadata,
     CreateTopics 0..=7 => create_topics,
     DeleteTopics 0..=6 => delete_topics,

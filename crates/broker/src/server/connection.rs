@@ -1,11 +1,14 @@
-//! One client connection: reads size-prefixed frames (refusing any larger than
-//! `socket.request.max.bytes` before buffering it), decodes and handles requests one at a time
-//! in arrival order, as Kafka does, and queues responses to a writer task so the next request's
-//! handling overlaps the previous response's write. Idle connections are closed. In a cluster,
-//! a connection is served only once the broker has caught up with the metadata.
+//! One client connection: the TLS handshake on an SSL listener and SASL authentication on a
+//! SASL one (`sasl.rs`), then reads size-prefixed frames (refusing any larger than
+//! `socket.request.max.bytes`, or `sasl.server.max.receive.size` before authentication, before
+//! buffering it), decodes and handles requests one at a time in arrival order, as Kafka does,
+//! and queues responses to a writer task so the next request's handling overlaps the previous
+//! response's write. Idle connections are closed. In a cluster, a connection is served only
+//! once the broker has caught up with the metadata.
 //!
-//! Errors end only this connection: a frame that is too large or malformed, an API or version
-//! we do not serve (except ApiVersions, answered with UNSUPPORTED_VERSION per KIP-511).
+//! Errors end only this connection: a failed handshake or authentication, a frame that is too
+//! large or malformed, an API or version we do not serve (except ApiVersions, answered with
+//! UNSUPPORTED_VERSION per KIP-511).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,13 +17,19 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use protocol::frame::{RequestPrefix, peek_request_prefix};
 use protocol::{ApiKey, DecodeError, FrameChunk, ResponseBody};
-use tokio::io::AsyncReadExt;
+use security::KafkaPrincipal;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::{mpsc, watch};
 
+use super::listener::ServedListener;
+use super::sasl::{SaslState, Verdict};
+use super::writer::ResponseWriter;
 use crate::broker::Broker;
 use crate::handlers::{self, RequestContext, api_versions};
+
+/// Bound on a TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a connection ends.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +40,7 @@ enum ConnectionEnd {
     Idle(Duration),
     #[error("shutting down")]
     Shutdown,
-    #[error("frame of {size} bytes is larger than socket.request.max.bytes {max}")]
+    #[error("frame of {size} bytes is larger than the limit {max}")]
     FrameTooLarge { size: i64, max: usize },
     #[error(
         "request (api key {api_key}, version {api_version}, correlation id {correlation_id}) refused: {reason}"
@@ -42,26 +51,134 @@ enum ConnectionEnd {
         correlation_id: i32,
         reason: String,
     },
+    #[error("authentication failed: {0}")]
+    Authentication(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }
 
-pub async fn run(
+/// Who the connection is and where it came in.
+struct Session {
+    listener: Arc<ServedListener>,
+    listener_name: Arc<str>,
+    principal: Arc<KafkaPrincipal>,
+    /// Present on SASL listeners until authenticated.
+    sasl: Option<SaslState>,
+}
+
+/// Takes a new connection on `listener`: the TLS handshake if it has TLS, then [`run`].
+pub async fn accept(
     broker: Arc<Broker>,
     stream: TcpStream,
     peer: SocketAddr,
+    listener: Arc<ServedListener>,
+    shutdown: watch::Receiver<bool>,
+) {
+    if listener.tls.is_none() {
+        let (reader, writer) = stream.into_split();
+        let principal = KafkaPrincipal::anonymous();
+        let session = Session::new(listener, principal);
+        return run(
+            broker,
+            reader,
+            ResponseWriter::Plain(writer),
+            peer,
+            session,
+            shutdown,
+        )
+        .await;
+    }
+    // Boxed: a TLS connection's state is large, and inline it would be paid by plaintext
+    // connections' futures too.
+    Box::pin(accept_tls(broker, stream, peer, listener, shutdown)).await
+}
+
+async fn accept_tls(
+    broker: Arc<Broker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    listener: Arc<ServedListener>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let Some(tls) = &listener.tls else {
+        return;
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
+    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        // A plaintext client, a scanner, an untrusted certificate: this connection only.
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, listener = listener.name, %error, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, listener = listener.name, "TLS handshake timed out");
+            return;
+        }
+    };
+    let certificate = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|c| c.as_ref().to_vec());
+    let principal = match listener.certificate_principal(certificate.as_deref()) {
+        Ok(principal) => principal,
+        Err(error) => {
+            tracing::info!(%peer, listener = listener.name, %error, "closing a TLS connection: no principal");
+            return;
+        }
+    };
+    let (reader, writer) = tokio::io::split(stream);
+    let session = Session::new(listener, principal);
+    run(
+        broker,
+        reader,
+        ResponseWriter::Tls(writer),
+        peer,
+        session,
+        shutdown,
+    )
+    .await
+}
+
+impl Session {
+    fn new(listener: Arc<ServedListener>, principal: KafkaPrincipal) -> Self {
+        Self {
+            listener_name: Arc::from(listener.name.as_str()),
+            sasl: listener.sasl.as_ref().map(|_| SaslState::Handshake),
+            listener,
+            principal: Arc::new(principal),
+        }
+    }
+
+    /// The frame size allowed now.
+    fn frame_bytes_max(&self, broker: &Broker) -> usize {
+        match (&self.sasl, &self.listener.sasl) {
+            (Some(_), Some(settings)) => settings.receive_bytes_max,
+            _ => broker.config.request_bytes_max,
+        }
+    }
+}
+
+async fn run<R: AsyncRead + Unpin>(
+    broker: Arc<Broker>,
+    mut reader: R,
+    mut write_half: ResponseWriter,
+    peer: SocketAddr,
+    mut session: Session,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let (mut reader, mut write_half) = stream.into_split();
     let (responses, mut queue) =
         mpsc::channel::<Vec<FrameChunk>>(broker.config.queued_requests_max);
     let writer = tokio::spawn(async move {
         while let Some(chunks) = queue.recv().await {
-            if let Err(error) = super::writer::write_chunks(&mut write_half, &chunks).await {
+            if let Err(error) = write_half.write_chunks(&chunks).await {
                 tracing::debug!(%peer, %error, "write failed");
-                break;
+                return;
             }
         }
+        let _ = tokio::time::timeout(Duration::from_secs(1), write_half.shutdown()).await;
     });
     let idle = Duration::from_millis(broker.config.connection_idle_ms_max.max(1));
     // A cluster broker answers nothing before it has caught up with the metadata once (Kafka
@@ -77,25 +194,40 @@ pub async fn run(
         }
     }
     let end = loop {
+        let max = session.frame_bytes_max(&broker);
         let frame = tokio::select! {
-            frame = read_frame(&mut reader, broker.config.request_bytes_max, idle) => frame,
+            frame = read_frame(&mut reader, max, idle) => frame,
             _ = shutdown.changed() => Err(ConnectionEnd::Shutdown),
         };
         let frame = match frame {
             Ok(frame) => frame,
             Err(end) => break end,
         };
-        // Boxed: the handling future holds the largest handler's state, and kept inline it
-        // would sit in every connection's task, idle ones included (it was most of an idle
-        // connection's ~11 KiB). One allocation per request instead.
-        match Box::pin(handle_frame(&broker, peer, frame)).await {
+        let answer =
+            if session.sasl.is_some() && !is_api_versions_before_handshake(&session, &frame) {
+                authenticate(&broker, &mut session, frame)
+            } else {
+                // Boxed: the handling future holds the largest handler's state, and kept inline it
+                // would sit in every connection's task, idle ones included (it was most of an idle
+                // connection's ~11 KiB). One allocation per request instead.
+                Box::pin(handle_frame(&broker, peer, &session, frame)).await
+            };
+        match answer {
             Ok(Some(chunks)) => {
                 if responses.send(chunks).await.is_err() {
                     break ConnectionEnd::Closed;
                 }
             }
             Ok(None) => {}
-            Err(end) => break end,
+            Err(Failure::End(end)) => break end,
+            Err(Failure::Answered(chunks, reason)) => {
+                // Kafka's failed-authentication delay, then the answer, then the close.
+                if let Some(settings) = &session.listener.sasl {
+                    tokio::time::sleep(settings.failed_authentication_delay).await;
+                }
+                let _ = responses.send(chunks).await;
+                break ConnectionEnd::Authentication(reason);
+            }
         }
         if *shutdown.borrow() {
             break ConnectionEnd::Shutdown;
@@ -105,15 +237,59 @@ pub async fn run(
         ConnectionEnd::Closed | ConnectionEnd::Shutdown | ConnectionEnd::Idle(_) => {
             tracing::debug!(%peer, reason = %end, "connection ended")
         }
-        _ => tracing::info!(%peer, reason = %end, "closing connection"),
+        _ => {
+            tracing::info!(%peer, listener = %session.listener_name, reason = %end, "closing connection")
+        }
     }
     drop(responses);
     // Let the writer send what was queued (bounded by the socket), then close.
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
 }
 
-async fn read_frame(
-    reader: &mut OwnedReadHalf,
+/// How handling a frame can fail.
+enum Failure {
+    /// End the connection now.
+    End(ConnectionEnd),
+    /// Send this answer after the failed-authentication delay, then end the connection.
+    Answered(Vec<FrameChunk>, String),
+}
+
+impl From<ConnectionEnd> for Failure {
+    fn from(end: ConnectionEnd) -> Self {
+        Self::End(end)
+    }
+}
+
+/// ApiVersions is served as usual before a SASL handshake.
+fn is_api_versions_before_handshake(session: &Session, frame: &Bytes) -> bool {
+    matches!(session.sasl, Some(SaslState::Handshake))
+        && peek_request_prefix(frame).is_some_and(|p| p.api_key == ApiKey::ApiVersions as i16)
+}
+
+/// A frame of a SASL connection that has not authenticated yet.
+fn authenticate(
+    broker: &Arc<Broker>,
+    session: &mut Session,
+    frame: Bytes,
+) -> Result<Option<Vec<FrameChunk>>, Failure> {
+    let (Some(state), Some(settings)) = (session.sasl.as_mut(), session.listener.sasl.as_ref())
+    else {
+        return Ok(None);
+    };
+    match super::sasl::step(broker, settings, state, frame) {
+        Verdict::Answer(chunks) => Ok(Some(chunks)),
+        Verdict::Authenticated(chunks, principal) => {
+            session.principal = Arc::new(principal);
+            session.sasl = None;
+            Ok(Some(chunks))
+        }
+        Verdict::Fail(chunks, reason) => Err(Failure::Answered(chunks, reason)),
+        Verdict::Close(reason) => Err(Failure::End(ConnectionEnd::Authentication(reason))),
+    }
+}
+
+async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
     max: usize,
     idle: Duration,
 ) -> Result<Bytes, ConnectionEnd> {
@@ -164,6 +340,16 @@ fn refuse(prefix: &RequestPrefix, reason: impl ToString) -> ConnectionEnd {
 async fn handle_frame(
     broker: &Arc<Broker>,
     peer: SocketAddr,
+    session: &Session,
+    frame: Bytes,
+) -> Result<Option<Vec<FrameChunk>>, Failure> {
+    Ok(handle_request(broker, peer, session, frame).await?)
+}
+
+async fn handle_request(
+    broker: &Arc<Broker>,
+    peer: SocketAddr,
+    session: &Session,
     frame: Bytes,
 ) -> Result<Option<Vec<FrameChunk>>, ConnectionEnd> {
     let Some(prefix) = peek_request_prefix(&frame) else {
@@ -196,6 +382,8 @@ async fn handle_frame(
         header: request.header,
         api_version: prefix.api_version,
         peer,
+        principal: session.principal.clone(),
+        listener: session.listener_name.clone(),
     };
     // One line per request at debug level under its own target (`RUNNEL_LOG=runnel::requests=debug`),
     // for operators and for the compat suites that check the versions clients negotiate.
@@ -254,7 +442,9 @@ mod tests {
             .expect("a connection");
         let peer = stream.local_addr().expect("an address");
         let (_shutdown, shutdown_rx) = watch::channel(false);
-        let connection = run(broker, stream, peer, shutdown_rx);
+        let served = ServedListener::from_config(&broker.config, &broker.config.listeners[0])
+            .expect("a plaintext listener");
+        let connection = accept(broker, stream, peer, Arc::new(served), shutdown_rx);
         let size = std::mem::size_of_val(&connection);
         assert!(size <= 2048, "a connection's future is {size} bytes");
     }

@@ -1,8 +1,11 @@
-//! The network server: a listener that accepts connections up to `max.connections` and runs
+//! The network server: per listener (`listener.rs`: its security protocol, TLS and SASL
+//! settings) an accept loop that takes connections up to `max.connections` and runs
 //! one task per connection (`connection.rs`), which reads frames, has them handled in order,
 //! and hands responses to a writer (`writer.rs`) that sends record data without copying it.
 
 mod connection;
+pub mod listener;
+mod sasl;
 mod writer;
 
 use std::sync::Arc;
@@ -12,15 +15,18 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 use crate::broker::Broker;
+use listener::ServedListener;
 
-/// Accepts connections until `shutdown` turns true, then waits (bounded) for open connections
-/// to finish the request they are handling.
+/// Accepts connections on one listener until `shutdown` turns true, then waits (bounded) for
+/// open connections to finish the request they are handling. `connections` is shared by all
+/// listeners (`max.connections`).
 pub async fn serve(
     broker: Arc<Broker>,
     listener: TcpListener,
+    served: Arc<ServedListener>,
+    connections: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let connections = Arc::new(Semaphore::new(broker.config.connections_max));
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         let permit = tokio::select! {
@@ -39,8 +45,9 @@ pub async fn serve(
                 let _ = stream.set_nodelay(true);
                 let broker = broker.clone();
                 let shutdown = shutdown.clone();
+                let served = served.clone();
                 tasks.spawn(async move {
-                    connection::run(broker, stream, peer, shutdown).await;
+                    connection::accept(broker, stream, peer, served, shutdown).await;
                     drop(permit);
                 });
             }

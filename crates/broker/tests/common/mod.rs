@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use protocol::generated::RequestHeader;
 use protocol::{RequestBody, ResponseBody};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use broker::{BrokerConfig, RunningBroker};
@@ -82,9 +82,13 @@ impl TestBroker {
     }
 }
 
+/// A plain or TLS connection.
+pub trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> ClientStream for T {}
+
 /// One connection, one request at a time.
 pub struct TestClient {
-    stream: TcpStream,
+    stream: Box<dyn ClientStream>,
     correlation_id: i32,
 }
 
@@ -97,7 +101,15 @@ impl TestClient {
         // broker's delayed ACK (~40 ms on Linux).
         stream.set_nodelay(true).expect("TCP_NODELAY");
         TestClient {
-            stream,
+            stream: Box::new(stream),
+            correlation_id: 0,
+        }
+    }
+
+    /// A client over an established stream (a TLS one).
+    pub fn over(stream: impl ClientStream + 'static) -> TestClient {
+        TestClient {
+            stream: Box::new(stream),
             correlation_id: 0,
         }
     }
@@ -143,6 +155,7 @@ impl TestClient {
         let size = u32::try_from(payload.len()).expect("a frame under 4 GiB");
         self.stream.write_all(&size.to_be_bytes()).await.unwrap();
         self.stream.write_all(payload).await.unwrap();
+        self.stream.flush().await.unwrap();
     }
 
     /// Reads one response frame without its size prefix; `None` when the broker closed.

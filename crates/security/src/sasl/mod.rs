@@ -9,6 +9,7 @@
 
 pub mod plain;
 pub mod scram;
+pub mod scram_client;
 
 use crate::KafkaPrincipal;
 
@@ -25,6 +26,25 @@ impl Mechanism {
 
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// The SCRAM mechanism of AlterUserScramCredentials' and DescribeUserScramCredentials'
+    /// `mechanism` code (1 SCRAM-SHA-256, 2 SCRAM-SHA-512).
+    pub fn scram_from_code(code: i8) -> Option<Self> {
+        match code {
+            1 => Some(Self::ScramSha256),
+            2 => Some(Self::ScramSha512),
+            _ => None,
+        }
+    }
+
+    /// The wire code of a SCRAM mechanism (0 for PLAIN, which has none).
+    pub fn scram_code(self) -> i8 {
+        match self {
+            Self::ScramSha256 => 1,
+            Self::ScramSha512 => 2,
+            Self::Plain => 0,
+        }
     }
 
     pub fn name(self) -> &'static str {

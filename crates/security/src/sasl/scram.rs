@@ -56,6 +56,41 @@ impl ScramCredential {
     }
 }
 
+impl ScramCredential {
+    /// The stored form, Kafka's format for user configs:
+    /// `salt=<base64>,stored_key=<base64>,server_key=<base64>,iterations=<n>`.
+    pub fn to_config_value(&self) -> String {
+        format!(
+            "salt={},stored_key={},server_key={},iterations={}",
+            BASE64.encode(&self.salt),
+            BASE64.encode(&self.stored_key),
+            BASE64.encode(&self.server_key),
+            self.iterations
+        )
+    }
+
+    /// Reads [`ScramCredential::to_config_value`]'s form; `None` when it is not one.
+    pub fn from_config_value(value: &str) -> Option<Self> {
+        let (mut salt, mut stored_key, mut server_key, mut iterations) = (None, None, None, None);
+        for field in value.split(',') {
+            let (key, value) = field.split_once('=')?;
+            match key {
+                "salt" => salt = BASE64.decode(value).ok(),
+                "stored_key" => stored_key = BASE64.decode(value).ok(),
+                "server_key" => server_key = BASE64.decode(value).ok(),
+                "iterations" => iterations = value.parse().ok(),
+                _ => return None,
+            }
+        }
+        Some(Self {
+            salt: salt?,
+            stored_key: stored_key?,
+            server_key: server_key?,
+            iterations: iterations?,
+        })
+    }
+}
+
 /// Hi(password, salt, i): PBKDF2 with the mechanism's HMAC, as long as its hash.
 pub fn salted_password(
     mechanism: Mechanism,
@@ -72,7 +107,7 @@ pub fn salted_password(
     }
 }
 
-fn hmac(mechanism: Mechanism, key: &[u8], data: &[u8]) -> Vec<u8> {
+pub(crate) fn hmac(mechanism: Mechanism, key: &[u8], data: &[u8]) -> Vec<u8> {
     match mechanism {
         Mechanism::ScramSha512 => {
             let mut mac = Hmac::<Sha512>::new_from_slice(key).expect("HMAC takes any key length");
@@ -87,7 +122,7 @@ fn hmac(mechanism: Mechanism, key: &[u8], data: &[u8]) -> Vec<u8> {
     }
 }
 
-fn hash(mechanism: Mechanism, data: &[u8]) -> Vec<u8> {
+pub(crate) fn hash(mechanism: Mechanism, data: &[u8]) -> Vec<u8> {
     match mechanism {
         Mechanism::ScramSha512 => Sha512::digest(data).to_vec(),
         _ => Sha256::digest(data).to_vec(),
@@ -267,60 +302,10 @@ fn decode_name(name: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    /// A client's side of the exchange, written from RFC 5802 section 3.
-    struct Client {
-        mechanism: Mechanism,
-        user: String,
-        password: String,
-        nonce: String,
-        first_bare: String,
-    }
+    use crate::sasl::scram_client::ScramClient;
 
-    impl Client {
-        fn new(mechanism: Mechanism, user: &str, password: &str) -> Self {
-            let nonce = "fyko+d2lbbFgONRv9qkxdawL".to_string();
-            Self {
-                mechanism,
-                first_bare: format!("n={user},r={nonce}"),
-                user: user.into(),
-                password: password.into(),
-                nonce,
-            }
-        }
-
-        fn first(&self) -> Vec<u8> {
-            format!("n,,{}", self.first_bare).into_bytes()
-        }
-
-        fn last(&self, server_first: &[u8]) -> Vec<u8> {
-            let server_first = std::str::from_utf8(server_first).unwrap();
-            let mut nonce = "";
-            let mut salt = vec![];
-            let mut iterations = 0;
-            for field in server_first.split(',') {
-                match field.split_at(2) {
-                    ("r=", v) => nonce = v,
-                    ("s=", v) => salt = BASE64.decode(v).unwrap(),
-                    ("i=", v) => iterations = v.parse().unwrap(),
-                    _ => {}
-                }
-            }
-            assert!(nonce.starts_with(&self.nonce));
-            let without_proof = format!("c=biws,r={nonce}");
-            let salted =
-                salted_password(self.mechanism, self.password.as_bytes(), &salt, iterations);
-            let client_key = hmac(self.mechanism, &salted, b"Client Key");
-            let stored_key = hash(self.mechanism, &client_key);
-            let auth_message = format!("{},{server_first},{without_proof}", self.first_bare);
-            let signature = hmac(self.mechanism, &stored_key, auth_message.as_bytes());
-            let proof: Vec<u8> = client_key
-                .iter()
-                .zip(&signature)
-                .map(|(a, b)| a ^ b)
-                .collect();
-            let _ = &self.user;
-            format!("{without_proof},p={}", BASE64.encode(proof)).into_bytes()
-        }
+    fn client(mechanism: Mechanism, user: &str, password: &str) -> ScramClient {
+        ScramClient::new(mechanism, user, password, "fyko+d2lbbFgONRv9qkxdawL")
     }
 
     fn server(mechanism: Mechanism) -> ScramServer {
@@ -335,40 +320,42 @@ mod tests {
     #[test]
     fn the_right_password_completes_with_the_server_signature() {
         for mechanism in [Mechanism::ScramSha256, Mechanism::ScramSha512] {
-            let client = Client::new(mechanism, "alice", "alice-secret");
+            let mut client = client(mechanism, "alice", "alice-secret");
             let mut server = server(mechanism);
-            let Step::Challenge(server_first) = server.evaluate(&client.first()).unwrap() else {
+            let Step::Challenge(server_first) = server.evaluate(&client.first_message()).unwrap()
+            else {
                 panic!("expected server-first");
             };
+            let last = client.final_message(&server_first).unwrap();
             let Step::Complete {
                 response,
                 principal,
-            } = server.evaluate(&client.last(&server_first)).unwrap()
+            } = server.evaluate(&last).unwrap()
             else {
                 panic!("expected completion");
             };
             assert_eq!(principal, KafkaPrincipal::user("alice"));
-            assert!(response.starts_with(b"v="));
+            client.verify_server_final(&response).unwrap();
+            assert!(client.verify_server_final(b"v=AAAA").is_err());
         }
     }
 
     #[test]
     fn a_wrong_password_fails_at_the_final_message_and_an_unknown_user_at_the_first() {
-        let client = Client::new(Mechanism::ScramSha256, "alice", "wrong");
+        let mut wrong = client(Mechanism::ScramSha256, "alice", "wrong");
         let mut exchange = server(Mechanism::ScramSha256);
-        let Step::Challenge(server_first) = exchange.evaluate(&client.first()).unwrap() else {
+        let Step::Challenge(server_first) = exchange.evaluate(&wrong.first_message()).unwrap()
+        else {
             panic!("expected server-first");
         };
-        let failure = exchange.evaluate(&client.last(&server_first)).unwrap_err();
+        let last = wrong.final_message(&server_first).unwrap();
+        let failure = exchange.evaluate(&last).unwrap_err();
         assert_eq!(failure, SaslFailure::generic(Mechanism::ScramSha256));
         // Replaying the final message on a finished exchange fails too.
-        assert!(exchange.evaluate(&client.last(&server_first)).is_err());
-        let stranger = Client::new(Mechanism::ScramSha256, "mallory", "x");
-        assert!(
-            server(Mechanism::ScramSha256)
-                .evaluate(&stranger.first())
-                .is_err()
-        );
+        assert!(exchange.evaluate(&last).is_err());
+        let stranger = client(Mechanism::ScramSha256, "mallory", "x");
+        let refused = server(Mechanism::ScramSha256).evaluate(&stranger.first_message());
+        assert!(refused.is_err());
     }
 
     #[test]
@@ -402,6 +389,23 @@ mod tests {
             .evaluate(b"n,a=bob,n=alice,r=abc")
             .unwrap_err();
         assert!(authz.message.contains("authorization id"));
+    }
+
+    #[test]
+    fn credentials_round_trip_through_their_stored_form() {
+        let credential =
+            ScramCredential::from_password(Mechanism::ScramSha512, "pw", b"salt-1234", 4096);
+        let value = credential.to_config_value();
+        assert!(
+            value.starts_with("salt=c2FsdC0xMjM0,stored_key="),
+            "{value}"
+        );
+        assert_eq!(ScramCredential::from_config_value(&value), Some(credential));
+        assert_eq!(
+            ScramCredential::from_config_value("salt=c2FsdA==,iterations=1"),
+            None
+        );
+        assert_eq!(ScramCredential::from_config_value("nonsense"), None);
     }
 
     #[test]

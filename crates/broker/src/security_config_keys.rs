@@ -1,0 +1,184 @@
+//! The security part of the broker's configuration registry (`config_keys.rs` holds the rest
+//! and the types): listener security protocols, TLS and SASL, by Kafka's names and defaults.
+//! Keys that one listener may override as `listener.name.<listener>.<key>` are marked here
+//! ([`listener_key`]); a mechanism's JAAS entry is only ever given per listener and mechanism
+//! (`listener.name.<listener>.<mechanism>.sasl.jaas.config`), as Kafka's brokers read it.
+//!
+//! Two defaults differ from Kafka's: `ssl.keystore.type` and `ssl.truststore.type` are `PEM`,
+//! the only store format Runnel reads (Kafka's default is JKS).
+
+use crate::config_keys::Valid::{Any, AtLeast, EachOf, OneOf};
+use crate::config_keys::{ConfigKey, INT, LIST, LONG, PASSWORD, STRING, key};
+
+/// Kafka's default map: each security protocol's name stands for itself.
+pub const DEFAULT_SECURITY_PROTOCOL_MAP: &str =
+    "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL";
+
+pub const SECURITY_KEYS: &[ConfigKey] = &[
+    key(
+        "listener.security.protocol.map",
+        STRING,
+        Some(DEFAULT_SECURITY_PROTOCOL_MAP),
+        Any,
+        "Each listener name's security protocol (NAME:PROTOCOL,...); protocols PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL.",
+    ),
+    key(
+        "ssl.keystore.type",
+        STRING,
+        Some("PEM"),
+        OneOf(&["PEM"]),
+        "Format of the key store; Runnel reads PEM (an unencrypted PKCS#8 key and its certificate chain).",
+    ),
+    key(
+        "ssl.keystore.location",
+        STRING,
+        None,
+        Any,
+        "PEM file with this broker's private key and certificate chain (reloaded when it changes).",
+    ),
+    key(
+        "ssl.keystore.password",
+        PASSWORD,
+        None,
+        Any,
+        "Not used with PEM stores (must stay unset).",
+    ),
+    key(
+        "ssl.keystore.key",
+        PASSWORD,
+        None,
+        Any,
+        "This broker's private key as PEM text, instead of ssl.keystore.location.",
+    ),
+    key(
+        "ssl.keystore.certificate.chain",
+        PASSWORD,
+        None,
+        Any,
+        "This broker's certificate chain as PEM text, with ssl.keystore.key.",
+    ),
+    key(
+        "ssl.key.password",
+        PASSWORD,
+        None,
+        Any,
+        "Password of an encrypted private key (not supported: give an unencrypted key).",
+    ),
+    key(
+        "ssl.truststore.type",
+        STRING,
+        Some("PEM"),
+        OneOf(&["PEM"]),
+        "Format of the trust store; Runnel reads PEM certificates.",
+    ),
+    key(
+        "ssl.truststore.location",
+        STRING,
+        None,
+        Any,
+        "PEM file with the certificates that client certificates must chain to (reloaded when it changes).",
+    ),
+    key(
+        "ssl.truststore.password",
+        PASSWORD,
+        None,
+        Any,
+        "Not used with PEM stores (must stay unset).",
+    ),
+    key(
+        "ssl.truststore.certificates",
+        PASSWORD,
+        None,
+        Any,
+        "Trusted certificates as PEM text, instead of ssl.truststore.location.",
+    ),
+    key(
+        "ssl.client.auth",
+        STRING,
+        Some("none"),
+        OneOf(&["none", "requested", "required"]),
+        "Whether TLS clients must (required) or may (requested) present a certificate; its subject becomes the principal.",
+    ),
+    key(
+        "ssl.enabled.protocols",
+        LIST,
+        Some("TLSv1.2,TLSv1.3"),
+        EachOf(&["TLSv1.2", "TLSv1.3"]),
+        "TLS versions accepted.",
+    ),
+    key(
+        "ssl.principal.mapping.rules",
+        STRING,
+        Some("DEFAULT"),
+        Any,
+        "Rules turning a client certificate's subject into a user name (RULE:pattern/replacement/[LU],...,DEFAULT).",
+    ),
+    key(
+        "sasl.enabled.mechanisms",
+        LIST,
+        Some("GSSAPI"),
+        Any,
+        "SASL mechanisms SASL listeners offer: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (GSSAPI, Kafka's default, is not served).",
+    ),
+    key(
+        "sasl.server.max.receive.size",
+        INT,
+        Some("524288"),
+        AtLeast(1),
+        "Largest frame read before a SASL connection has authenticated.",
+    ),
+    key(
+        "connection.failed.authentication.delay.ms",
+        INT,
+        Some("100"),
+        AtLeast(0),
+        "Pause before a failed authentication is answered and the connection closed.",
+    ),
+    key(
+        "connections.max.reauth.ms",
+        LONG,
+        Some("0"),
+        AtLeast(0),
+        "Longest a SASL session lasts before the client must re-authenticate (0: no limit).",
+    ),
+];
+
+/// The base key behind a per-listener override's suffix (`ssl.keystore.location`,
+/// `plain.sasl.jaas.config`, ...), if it may be overridden per listener.
+pub fn listener_key(suffix: &str) -> Option<&'static ConfigKey> {
+    if let Some((mechanism, rest)) = suffix.split_once('.')
+        && rest == "sasl.jaas.config"
+        && matches!(mechanism, "plain" | "scram-sha-256" | "scram-sha-512")
+    {
+        return Some(&JAAS_CONFIG);
+    }
+    SECURITY_KEYS
+        .iter()
+        .find(|k| k.name == suffix && (k.name.starts_with("ssl.") || k.name.starts_with("sasl.")))
+}
+
+/// A mechanism's login module for one listener (per-listener only, so not in the table).
+static JAAS_CONFIG: ConfigKey = key(
+    "sasl.jaas.config",
+    PASSWORD,
+    None,
+    Any,
+    "A SASL mechanism's JAAS login module for one listener (PLAIN users as user_<name>=\"<password>\").",
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listener_overrides_cover_tls_and_sasl_keys_only() {
+        assert!(listener_key("ssl.keystore.location").is_some());
+        assert!(listener_key("sasl.enabled.mechanisms").is_some());
+        assert!(listener_key("plain.sasl.jaas.config").is_some());
+        assert!(listener_key("scram-sha-512.sasl.jaas.config").is_some());
+        assert!(listener_key("sasl.jaas.config").is_none());
+        assert!(listener_key("gssapi.sasl.jaas.config").is_none());
+        assert!(listener_key("listener.security.protocol.map").is_none());
+        assert!(listener_key("num.partitions").is_none());
+    }
+}
