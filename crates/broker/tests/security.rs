@@ -510,3 +510,61 @@ async fn scram_credentials_are_managed_with_the_admin_api_and_authenticate() {
     );
     broker.shutdown().await;
 }
+
+/// Goal: KIP-368 re-authentication with `connections.max.reauth.ms`: the final SaslAuthenticate
+/// tells the session's lifetime; a SaslHandshake on the authenticated connection re-runs the
+/// exchange (same mechanism, same principal, else refused and closed); a request after the
+/// session ended without re-authenticating closes the connection unanswered.
+#[tokio::test]
+async fn sasl_sessions_expire_unless_the_client_re_authenticates() {
+    let broker = TestBroker::start(&[
+        ("listeners", "SASL_PLAINTEXT://127.0.0.1:0"),
+        ("sasl.enabled.mechanisms", "PLAIN"),
+        (
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config",
+            r#"org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="a" user_bob="b";"#,
+        ),
+        ("connections.max.reauth.ms", "1500"),
+        ("connection.failed.authentication.delay.ms", "0"),
+    ])
+    .await;
+    let addr = broker.addr();
+    let mut alice = TestClient::connect(addr).await;
+    let first = plain_login(&mut alice, b"\0alice\0a").await;
+    assert_eq!((first.error_code, first.session_lifetime_ms), (0, 1500));
+    let again = plain_login(&mut alice, b"\0alice\0a").await;
+    assert_eq!((again.error_code, again.session_lifetime_ms), (0, 1500));
+    assert_eq!(metadata_port(&mut alice).await, i32::from(addr.port()));
+
+    let mut switcher = TestClient::connect(addr).await;
+    assert_eq!(
+        plain_login(&mut switcher, b"\0alice\0a").await.error_code,
+        0
+    );
+    let switched = plain_login(&mut switcher, b"\0bob\0b").await;
+    assert_eq!(
+        switched.error_code,
+        ErrorCode::SaslAuthenticationFailed.code()
+    );
+    assert!(
+        switched
+            .error_message
+            .unwrap()
+            .contains("Cannot change principals")
+    );
+    assert!(switcher.read_frame().await.is_none());
+
+    let mut idle = TestClient::connect(addr).await;
+    assert_eq!(plain_login(&mut idle, b"\0alice\0a").await.error_code, 0);
+    tokio::time::sleep(std::time::Duration::from_millis(1700)).await;
+    assert!(closed_after(&mut idle, &metadata_payload()).await);
+    broker.shutdown().await;
+}
+
+async fn plain_login(
+    client: &mut TestClient,
+    token: &[u8],
+) -> protocol::generated::SaslAuthenticateResponse {
+    expect_response!(client.send(1, handshake("PLAIN")).await, SaslHandshake);
+    expect_response!(client.send(2, authenticate(token)).await, SaslAuthenticate)
+}

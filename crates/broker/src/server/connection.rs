@@ -12,12 +12,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use protocol::frame::{RequestPrefix, peek_request_prefix};
 use protocol::{ApiKey, DecodeError, FrameChunk, ResponseBody};
 use security::KafkaPrincipal;
+use security::sasl::Mechanism;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
@@ -62,9 +63,19 @@ struct Session {
     listener: Arc<ServedListener>,
     listener_name: Arc<str>,
     principal: Arc<KafkaPrincipal>,
-    /// Present on SASL listeners until authenticated.
+    /// Present on SASL listeners while authenticating (first or again).
     sasl: Option<SaslState>,
+    /// The mechanism of the last completed SASL exchange.
+    mechanism: Option<Mechanism>,
+    /// When the SASL session ends (`connections.max.reauth.ms`); a request after it closes the
+    /// connection, unless it is a SaslHandshake that re-authenticates.
+    expires_at: Option<Instant>,
+    /// When the last re-authentication began (Kafka allows one a second).
+    reauth_started: Option<Instant>,
 }
+
+/// Kafka's least time between two re-authentications of a connection.
+const REAUTH_INTERVAL_MIN: Duration = Duration::from_secs(1);
 
 /// Takes a new connection on `listener`: the TLS handshake if it has TLS, then [`run`].
 pub async fn accept(
@@ -147,9 +158,42 @@ impl Session {
         Self {
             listener_name: Arc::from(listener.name.as_str()),
             sasl: listener.sasl.as_ref().map(|_| SaslState::Handshake),
+            mechanism: None,
+            expires_at: None,
+            reauth_started: None,
             listener,
             principal: Arc::new(principal),
         }
+    }
+
+    /// On an authenticated SASL connection whose session has a lifetime: a SaslHandshake
+    /// begins re-authentication (at most one a second); any other request after the session
+    /// ended closes the connection unanswered, as Kafka's `SocketServer` does.
+    fn check_expiry(&mut self, frame: &Bytes) -> Result<(), ConnectionEnd> {
+        let Some(expires_at) = self.expires_at else {
+            return Ok(());
+        };
+        if self.sasl.is_some() {
+            return Ok(());
+        }
+        let handshake =
+            peek_request_prefix(frame).is_some_and(|p| p.api_key == ApiKey::SaslHandshake as i16);
+        let now = Instant::now();
+        if handshake
+            && self
+                .reauth_started
+                .is_none_or(|t| now.duration_since(t) >= REAUTH_INTERVAL_MIN)
+        {
+            self.reauth_started = Some(now);
+            self.sasl = Some(SaslState::Handshake);
+            return Ok(());
+        }
+        if now > expires_at {
+            return Err(ConnectionEnd::Authentication(
+                "the SASL session expired without re-authentication".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// The frame size allowed now.
@@ -203,6 +247,9 @@ async fn run<R: AsyncRead + Unpin>(
             Ok(frame) => frame,
             Err(end) => break end,
         };
+        if let Err(end) = session.check_expiry(&frame) {
+            break end;
+        }
         let answer =
             if session.sasl.is_some() && !is_api_versions_before_handshake(&session, &frame) {
                 authenticate(&broker, &mut session, frame)
@@ -276,11 +323,27 @@ fn authenticate(
     else {
         return Ok(None);
     };
-    match super::sasl::step(broker, settings, state, frame) {
+    let original = session.mechanism.map(|mechanism| super::sasl::Original {
+        mechanism,
+        principal: &session.principal,
+    });
+    let lifetime_ms = settings.reauth_ms_max;
+    let verdict = super::sasl::step(
+        broker,
+        settings,
+        state,
+        frame,
+        original,
+        i64::try_from(lifetime_ms).unwrap_or(i64::MAX),
+    );
+    match verdict {
         Verdict::Answer(chunks) => Ok(Some(chunks)),
-        Verdict::Authenticated(chunks, principal) => {
+        Verdict::Authenticated(chunks, principal, mechanism) => {
             session.principal = Arc::new(principal);
+            session.mechanism = Some(mechanism);
             session.sasl = None;
+            session.expires_at =
+                (lifetime_ms > 0).then(|| Instant::now() + Duration::from_millis(lifetime_ms));
             Ok(Some(chunks))
         }
         Verdict::Fail(chunks, reason) => Err(Failure::Answered(chunks, reason)),

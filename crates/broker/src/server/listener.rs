@@ -38,6 +38,8 @@ pub struct SaslSettings {
     pub receive_bytes_max: usize,
     /// `connection.failed.authentication.delay.ms`.
     pub failed_authentication_delay: Duration,
+    /// `connections.max.reauth.ms`: a session's lifetime (0: no limit, no re-authentication).
+    pub reauth_ms_max: u64,
 }
 
 fn invalid(key: &str, value: &str, reason: impl std::fmt::Display) -> ConfigError {
@@ -174,5 +176,6 @@ fn sasl_settings(config: &BrokerConfig, name: &str) -> Result<SaslSettings, Conf
         failed_authentication_delay: Duration::from_millis(number(
             "connection.failed.authentication.delay.ms",
         )?),
+        reauth_ms_max: number("connections.max.reauth.ms")?,
     })
 }

@@ -9,7 +9,12 @@
 //! `connection.failed.authentication.delay.ms`, then the connection closes. Any other request
 //! before authenticating closes the connection without an answer (Kafka answers one during
 //! the token phase with ILLEGAL_SASL_STATE first). SaslHandshake v0 (raw tokens, no
-//! SaslAuthenticate) is not advertised; re-authentication (KIP-368) is not served yet.
+//! SaslAuthenticate) is not advertised.
+//!
+//! Re-authentication (KIP-368, `connections.max.reauth.ms`): the final answer tells the client
+//! its session's lifetime; a SaslHandshake on an authenticated connection starts a new exchange,
+//! which must use the same mechanism and end with the same principal. The connection closes a
+//! session that expired on its next request (`connection.rs`).
 //! SCRAM reads the credentials stored in the metadata (`scram_credentials.rs`) at each exchange.
 
 use std::sync::Arc;
@@ -31,7 +36,7 @@ pub enum SaslState {
     /// Waiting for SaslHandshake (ApiVersions allowed).
     Handshake,
     /// A mechanism was chosen; SaslAuthenticate carries its tokens.
-    Authenticate(SaslServer),
+    Authenticate(Mechanism, SaslServer),
     /// Authenticated: requests are served.
     Complete,
 }
@@ -41,19 +46,28 @@ pub enum Verdict {
     /// Answer and wait for the next frame.
     Answer(Vec<FrameChunk>),
     /// Authenticated: answer, then serve requests as the principal.
-    Authenticated(Vec<FrameChunk>, KafkaPrincipal),
+    Authenticated(Vec<FrameChunk>, KafkaPrincipal, Mechanism),
     /// Failed: answer after the failed-authentication delay, then close.
     Fail(Vec<FrameChunk>, String),
     /// Close without answering.
     Close(String),
 }
 
+/// What a re-authentication must keep (KIP-368): the first exchange's mechanism and principal.
+pub struct Original<'a> {
+    pub mechanism: Mechanism,
+    pub principal: &'a KafkaPrincipal,
+}
+
 /// Handles one frame (not ApiVersions before the handshake, which the caller serves).
+/// `session_lifetime_ms` (when positive) is told to the client in the final answer.
 pub fn step(
     broker: &Arc<Broker>,
     settings: &SaslSettings,
     state: &mut SaslState,
     frame: Bytes,
+    original: Option<Original<'_>>,
+    session_lifetime_ms: i64,
 ) -> Verdict {
     let Some(prefix) = peek_request_prefix(&frame) else {
         return Verdict::Close("a frame shorter than a request header".into());
@@ -61,7 +75,7 @@ pub fn step(
     let api = ApiKey::from_i16(prefix.api_key);
     let expected = match state {
         SaslState::Handshake => ApiKey::SaslHandshake,
-        SaslState::Authenticate(_) => ApiKey::SaslAuthenticate,
+        SaslState::Authenticate(..) => ApiKey::SaslAuthenticate,
         SaslState::Complete => return Verdict::Close("already authenticated".into()),
     };
     if api != Some(expected) {
@@ -106,7 +120,16 @@ pub fn step(
                     format!("mechanism {} is not enabled", handshake.mechanism),
                 );
             };
-            *state = SaslState::Authenticate(server_for(broker, settings, mechanism));
+            if let Some(original) = &original
+                && original.mechanism != mechanism
+            {
+                return Verdict::Close(format!(
+                    "SASL mechanism '{}' requested by client is not supported for re-authentication of mechanism '{}'",
+                    mechanism.name(),
+                    original.mechanism.name()
+                ));
+            }
+            *state = SaslState::Authenticate(mechanism, server_for(broker, settings, mechanism));
             let response = SaslHandshakeResponse {
                 error_code: ErrorCode::None.code(),
                 mechanisms: enabled,
@@ -114,45 +137,65 @@ pub fn step(
             };
             Verdict::Answer(encode(ResponseBody::SaslHandshake(response)))
         }
-        (RequestBody::SaslAuthenticate(authenticate), SaslState::Authenticate(mut server)) => {
-            match server.evaluate(&authenticate.auth_bytes) {
-                Ok(Step::Challenge(bytes)) => {
-                    *state = SaslState::Authenticate(server);
-                    let response = SaslAuthenticateResponse {
-                        auth_bytes: Bytes::from(bytes),
-                        error_message: None,
-                        ..Default::default()
-                    };
-                    Verdict::Answer(encode(ResponseBody::SaslAuthenticate(response)))
-                }
-                Ok(Step::Complete {
-                    response,
-                    principal,
-                }) => {
-                    *state = SaslState::Complete;
-                    let response = SaslAuthenticateResponse {
-                        auth_bytes: Bytes::from(response),
-                        error_message: None,
-                        ..Default::default()
-                    };
-                    Verdict::Authenticated(
-                        encode(ResponseBody::SaslAuthenticate(response)),
-                        principal,
-                    )
-                }
-                Err(failure) => {
+        (
+            RequestBody::SaslAuthenticate(authenticate),
+            SaslState::Authenticate(mechanism, mut server),
+        ) => match server.evaluate(&authenticate.auth_bytes) {
+            Ok(Step::Challenge(bytes)) => {
+                *state = SaslState::Authenticate(mechanism, server);
+                let response = SaslAuthenticateResponse {
+                    auth_bytes: Bytes::from(bytes),
+                    error_message: None,
+                    ..Default::default()
+                };
+                Verdict::Answer(encode(ResponseBody::SaslAuthenticate(response)))
+            }
+            Ok(Step::Complete {
+                response,
+                principal,
+            }) => {
+                if let Some(original) = &original
+                    && *original.principal != principal
+                {
+                    let message = format!(
+                        "Cannot change principals during re-authentication from {}: {principal}",
+                        original.principal
+                    );
                     let response = SaslAuthenticateResponse {
                         error_code: ErrorCode::SaslAuthenticationFailed.code(),
-                        error_message: Some(failure.message.clone()),
+                        error_message: Some(message.clone()),
                         ..Default::default()
                     };
-                    Verdict::Fail(
+                    return Verdict::Fail(
                         encode(ResponseBody::SaslAuthenticate(response)),
-                        failure.message,
-                    )
+                        message,
+                    );
                 }
+                *state = SaslState::Complete;
+                let response = SaslAuthenticateResponse {
+                    auth_bytes: Bytes::from(response),
+                    error_message: None,
+                    session_lifetime_ms: session_lifetime_ms.max(0),
+                    ..Default::default()
+                };
+                Verdict::Authenticated(
+                    encode(ResponseBody::SaslAuthenticate(response)),
+                    principal,
+                    mechanism,
+                )
             }
-        }
+            Err(failure) => {
+                let response = SaslAuthenticateResponse {
+                    error_code: ErrorCode::SaslAuthenticationFailed.code(),
+                    error_message: Some(failure.message.clone()),
+                    ..Default::default()
+                };
+                Verdict::Fail(
+                    encode(ResponseBody::SaslAuthenticate(response)),
+                    failure.message,
+                )
+            }
+        },
         _ => Verdict::Close("request out of order during SASL authentication".into()),
     }
 }
