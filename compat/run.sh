@@ -3,7 +3,8 @@
 #
 #   compat/run.sh [--no-build] [--long] [SUITE...]
 #                                     SUITE: java librdkafka kafka-python tools franz-go durability
-#                                     groups compaction schema-registry connect streams cluster
+#                                     groups compaction schema-registry connect streams security
+#                                     cluster
 #                                     (default: all, in that order); --long: 200 fault cycles in
 #                                     the cluster suite instead of 20, and the long exactly-once
 #                                     scenario of the streams suite (streams/eos.sh --long)
@@ -17,8 +18,10 @@
 # summary. The durability suite starts, kills and restarts its own broker (once with a
 # librdkafka producer, once with the Java one). The groups, schema-registry, connect (Kafka
 # Connect, whose worker it SIGKILLs and restarts) and streams (Kafka Streams) suites start,
-# stop and restart their own brokers. The cluster suite (compat/faults/harness.py)
-# runs its own three-node cluster under faults, in network namespaces it creates when root.
+# stop and restart their own brokers. The security suite (compat/security/run.sh) starts its
+# own broker with PLAINTEXT, SSL, mutual-TLS and SASL_SSL listeners and a test PKI (openssl).
+# The cluster suite (compat/faults/harness.py) runs its own three-node cluster under faults, in
+# network namespaces it creates when root.
 #
 # Every suite prints `PASS name` / `FAIL name: why` / `SKIP name: why` lines (and `INFO ...`
 # lines with figures, passed through); a suite that ends
@@ -33,7 +36,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/common.sh"
 cd "$RN_REPO"
 
-ALL=(java librdkafka kafka-python tools franz-go durability groups compaction schema-registry connect streams cluster)
+ALL=(java librdkafka kafka-python tools franz-go durability groups compaction schema-registry connect streams security cluster)
 build=true
 cycles=20
 suites=()
@@ -41,7 +44,7 @@ for arg in "$@"; do
   case "$arg" in
     --no-build) build=false ;;
     --long) cycles=200 ;;
-    java|librdkafka|kafka-python|tools|franz-go|durability|groups|compaction|schema-registry|connect|streams|cluster) suites+=("$arg") ;;
+    java|librdkafka|kafka-python|tools|franz-go|durability|groups|compaction|schema-registry|connect|streams|security|cluster) suites+=("$arg") ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d' >&2; exit 0 ;;
     *) echo "compat/run.sh: unknown argument $arg (suites: ${ALL[*]})" >&2; exit 2 ;;
   esac
@@ -132,6 +135,11 @@ connect_install() {
   command -v curl >/dev/null || rn_apt_install curl
 }
 streams_install() { rn_install_java && kt_install_extras; }
+# openssl makes the suite's test CA and certificates (compat/security/certs.sh).
+security_install() {
+  rn_install_python && rn_install_java || return 1
+  command -v openssl >/dev/null || { rn_log "installing openssl (apt)"; rn_apt_install openssl; }
+}
 # Network namespaces and iptables isolate nodes (F5); without root the harness runs on loopback.
 cluster_install() {
   rn_install_python && rn_install_java || return 1
@@ -173,6 +181,9 @@ for s in "${suites[@]}"; do
                '"$0" "$2" "$3/work"; a=$?; "$1" "$2" "$3/eos" $4; b=$?; exit $((a | b))' \
                "$HERE/streams/run.sh" "$HERE/streams/eos.sh" "$RUNNEL_BIN" "$LOGS/streams" \
                "$( ((cycles > 20)) && echo --long)" ;;
+    # security: TLS, mutual TLS and SASL_SSL PLAIN with librdkafka, kafka-clients and Kafka's CLI,
+    # hostile input and 200 failed logins (compat/security/run.sh; about 2 minutes).
+    security) suite security security_install 420 no "$HERE/security/run.sh" "$RUNNEL_BIN" "$LOGS/security/work" ;;
     durability) suite durability durability_install 720 no bash -c \
                   '"$0" "$1" --client librdkafka --runnel "$2" --work "$3/librdkafka"; a=$?
                    "$0" "$1" --client java --runnel "$2" --work "$3/java"; b=$?; exit $((a | b))' \

@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# compat/security/run.sh -- listener security (TLS, mutual TLS, SASL_SSL) with real clients.
+# Owns the "security" suite of compat/run.sh: it makes a test PKI (certs.sh, openssl), starts
+# its own broker with four listeners, runs librdkafka, Java and Kafka's CLI tools against them,
+# and stops everything it started.
+#
+#   compat/security/run.sh RUNNEL_BIN WORK_DIR
+#
+# The broker (one node, 127.0.0.1, free ports):
+#   PLAINTEXT  plain, for the "still serves" checks
+#   SSL        TLS, PEM key store WORK_DIR/certs/broker.pem (ssl.keystore.location)
+#   MTLS       protocol SSL (listener.security.protocol.map MTLS:SSL) with
+#              listener.name.mtls.ssl.client.auth=required and a PEM trust store (ca.pem)
+#   SASL_SSL   TLS + SASL, listener.name.sasl_ssl.sasl.enabled.mechanisms = MECHANISMS below,
+#              users from listener.name.sasl_ssl.plain.sasl.jaas.config (user_alice, user_admin)
+#
+# Cases (PASS/FAIL/SKIP lines; INFO lines carry figures):
+#   clients.py (librdkafka via confluent-kafka, and raw Kafka frames over Python's ssl): tls.*,
+#     mtls.*, sasl.*, hostile.* -- the list is in its docstring; among them 200 wrong-password
+#     PLAIN logins with the good client's latency before and during them (INFO)
+#   SecurityClients.java (kafka-clients 4.4.0): java.tls.*, java.mtls.*, java.sasl.MECH.*
+#   tools.sasl_ssl.topics_create / topics_list    TopicCommand --command-config client.properties
+#   tools.sasl_ssl.console_round_trip             ConsoleProducer -> ConsoleConsumer, 100 lines
+#   tools.sasl_ssl.wrong_password_fails           TopicCommand --list fails with an auth error
+#   tools.mtls.topics_list                        TopicCommand with a PEM client key store
+#   broker.alive, broker.no_panic, broker.sigterm_exit_0
+#
+# SCRAM later: add the mechanism to MECHANISMS (or RN_SECURITY_MECHANISMS="PLAIN SCRAM-SHA-256"),
+# give it a user in SASL_USER/SASL_PASS; sasl_setup creates SCRAM credentials through
+# ConfigCommand once the broker runs, and every client case runs once per mechanism.
+# Logs: WORK_DIR/broker/broker.log (broker::server at debug: TLS handshake failures),
+# WORK_DIR/{clients,java}.err, WORK_DIR/tools.log.
+set -uo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../common.sh
+source "$HERE/../common.sh"
+RUNNEL_BIN=${1:?usage: run.sh RUNNEL_BIN WORK_DIR}
+WORK=${2:?usage: run.sh RUNNEL_BIN WORK_DIR}
+rm -rf "$WORK"; mkdir -p "$WORK"
+RN_SUITE_LOG="$WORK/tools.log"
+CERTS="$WORK/certs"
+FAILED_LOGINS=${RN_SECURITY_FAILED_LOGINS:-200}
+
+read -r -a MECHANISMS <<<"${RN_SECURITY_MECHANISMS:-PLAIN}"
+declare -A SASL_USER=([PLAIN]=alice [SCRAM-SHA-256]=carol [SCRAM-SHA-512]=dave)
+declare -A SASL_PASS=([PLAIN]=alice-secret [SCRAM-SHA-256]=carol-secret [SCRAM-SHA-512]=dave-secret)
+PLAIN_JAAS='org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret" user_admin="admin-secret";'
+
+trap '[[ -n "${RN_PID:-}" ]] && kill -9 "$RN_PID" 2>/dev/null' EXIT
+failures=0
+pass() { echo "PASS $1"; }
+fail() { failures=$((failures + 1)); echo "FAIL $1: $2"; }
+kt() { timeout "${KT_BOUND:-60}" "$HERE/../kafka-tools.sh" run "$@"; }
+errline() { grep -E 'Exception|ERROR|Error' "$1" | grep -v '^\s*at ' | head -2 | tr '\n' ' ' | cut -c1-300; }
+
+if ! "$HERE/certs.sh" "$CERTS" >"$WORK/certs.log" 2>&1; then
+  fail certs "certs.sh failed: $(tail -2 "$WORK/certs.log" | tr '\n' ' ')"; exit 1
+fi
+
+P_PLAIN=$(rn_free_port) P_SSL=$(rn_free_port) P_MTLS=$(rn_free_port) P_SASL=$(rn_free_port)
+PLAIN=127.0.0.1:$P_PLAIN SSL=127.0.0.1:$P_SSL MTLS=127.0.0.1:$P_MTLS SASL_SSL=127.0.0.1:$P_SASL
+
+OVERRIDES=(
+  "listeners=PLAINTEXT://$PLAIN,SSL://$SSL,SASL_SSL://$SASL_SSL,MTLS://$MTLS"
+  "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,MTLS:SSL"
+  "ssl.keystore.location=$CERTS/broker.pem"
+  "listener.name.mtls.ssl.client.auth=required"
+  "listener.name.mtls.ssl.truststore.location=$CERTS/ca.pem"
+  "listener.name.sasl_ssl.sasl.enabled.mechanisms=$(IFS=,; echo "${MECHANISMS[*]}")"
+)
+for m in "${MECHANISMS[@]}"; do
+  case "$m" in
+    PLAIN) OVERRIDES+=("listener.name.sasl_ssl.plain.sasl.jaas.config=$PLAIN_JAAS") ;;
+    SCRAM-SHA-256|SCRAM-SHA-512)
+      OVERRIDES+=("listener.name.sasl_ssl.${m,,}.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;") ;;
+    *) fail config "unknown SASL mechanism $m"; exit 1 ;;
+  esac
+done
+
+# sec_broker_start: like rn_broker_start (common.sh), with this suite's listeners; up when every
+# listener accepts TCP connections.
+sec_broker_start() {
+  local dir="$WORK/broker" unset=() v kv args=() p i up
+  mkdir -p "$dir/data"
+  RN_BROKER_LOG="$dir/broker.log"
+  for v in $(compgen -e | grep '^RUNNEL_' | grep -v '^RUNNEL_LOG$'); do unset+=(-u "$v"); done
+  for kv in "log.dirs=$dir/data" "${OVERRIDES[@]}"; do args+=(--override "$kv"); done
+  env ${unset[@]+"${unset[@]}"} RUNNEL_LOG="${RUNNEL_LOG:-info},broker::server=debug" \
+    "$RUNNEL_BIN" serve "${args[@]}" >>"$RN_BROKER_LOG" 2>&1 &
+  RN_PID=$!
+  for p in $P_PLAIN $P_SSL $P_MTLS $P_SASL; do
+    up=false
+    for ((i = 0; i < 200; i++)); do
+      if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then up=true; break; fi
+      kill -0 "$RN_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    if ! $up; then
+      kill -9 "$RN_PID" 2>/dev/null; wait "$RN_PID" 2>/dev/null; RN_PID=
+      return 1
+    fi
+  done
+}
+
+# sasl_setup MECH: credentials a mechanism needs beyond the broker's config (SCRAM users are
+# created through ConfigCommand on the PLAINTEXT listener; PLAIN users live in the JAAS entry).
+sasl_setup() {
+  local m=$1
+  case "$m" in
+    PLAIN) return 0 ;;
+    SCRAM-*) kt org.apache.kafka.tools.ConfigCommand --bootstrap-server "$PLAIN" --alter --entity-type users \
+               --entity-name "${SASL_USER[$m]}" --add-config "$m=[iterations=4096,password=${SASL_PASS[$m]}]" \
+               >>"$RN_SUITE_LOG" 2>&1 ;;
+  esac
+}
+
+if ! sec_broker_start; then
+  fail broker_start "the broker did not listen on all four ports: $(tail -3 "$RN_BROKER_LOG" | tr '\n' ' ' | cut -c1-300)"
+  exit 1
+fi
+echo "INFO listeners PLAINTEXT=$PLAIN SSL=$SSL MTLS=$MTLS SASL_SSL=$SASL_SSL, mechanisms ${MECHANISMS[*]}"
+sasl_args=()
+for m in "${MECHANISMS[@]}"; do
+  if sasl_setup "$m"; then sasl_args+=(--sasl "$m:${SASL_USER[$m]}:${SASL_PASS[$m]}")
+  else fail "sasl_setup.${m,,}" "creating the $m credential failed (see $RN_SUITE_LOG)"; fi
+done
+
+# 1. librdkafka and raw frames.
+if [[ -x "$RN_PY" ]]; then
+  timeout 200 "$RN_PY" "$HERE/clients.py" --plaintext "$PLAIN" --ssl "$SSL" --mtls "$MTLS" --sasl-ssl "$SASL_SSL" \
+    --certs "$CERTS" ${sasl_args[@]+"${sasl_args[@]}"} --failed-logins "$FAILED_LOGINS" 2>"$WORK/clients.err" \
+    | grep -E '^(PASS|FAIL|SKIP|INFO) '
+  rc=${PIPESTATUS[0]}
+  [[ $rc -eq 0 ]] || failures=$((failures + 1))
+  [[ $rc -eq 0 || $rc -eq 1 ]] || fail clients.py "exit status $rc (124: timed out; see $WORK/clients.err)"
+else
+  echo "SKIP librdkafka: no confluent-kafka venv at $RN_PY"
+fi
+
+# 2. Java kafka-clients.
+KT_BOUND=150 kt "$HERE/SecurityClients.java" --ssl "$SSL" --mtls "$MTLS" --sasl-ssl "$SASL_SSL" --certs "$CERTS" \
+  ${sasl_args[@]+"${sasl_args[@]}"} 2>"$WORK/java.err" | grep -E '^(PASS|FAIL|SKIP|INFO) '
+rc=${PIPESTATUS[0]}
+[[ $rc -eq 0 ]] || failures=$((failures + 1))
+[[ $rc -eq 0 || $rc -eq 1 ]] || fail java "exit status $rc (124: timed out; see $WORK/java.err)"
+
+# 3. Kafka's CLI over SASL_SSL (the first mechanism, as admin when PLAIN) and over MTLS.
+m=${MECHANISMS[0]}
+cli_user=${SASL_USER[$m]} cli_pass=${SASL_PASS[$m]}
+[[ $m == PLAIN ]] && cli_user=admin cli_pass=admin-secret
+module=org.apache.kafka.common.security.plain.PlainLoginModule
+[[ $m == SCRAM-* ]] && module=org.apache.kafka.common.security.scram.ScramLoginModule
+client_props() {
+  cat <<EOF
+security.protocol=SASL_SSL
+sasl.mechanism=$m
+sasl.jaas.config=$module required username="$1" password="$2";
+ssl.truststore.type=PEM
+ssl.truststore.location=$CERTS/ca.pem
+EOF
+}
+client_props "$cli_user" "$cli_pass" >"$WORK/client.properties"
+client_props "$cli_user" "$cli_pass-wrong" >"$WORK/client-wrong.properties"
+cat >"$WORK/client-mtls.properties" <<EOF
+security.protocol=SSL
+ssl.truststore.type=PEM
+ssl.truststore.location=$CERTS/ca.pem
+ssl.keystore.type=PEM
+ssl.keystore.location=$CERTS/client.pem
+EOF
+T=sec-cli-$RANDOM
+topics() { kt org.apache.kafka.tools.TopicCommand --bootstrap-server "$1" --command-config "$2" "${@:3}"; }
+
+topics "$SASL_SSL" "$WORK/client.properties" --create --topic "$T" --partitions 2 --replication-factor 1 \
+  >"$WORK/out" 2>"$WORK/err"
+if grep -q "Created topic $T" "$WORK/out"; then pass tools.sasl_ssl.topics_create
+else fail tools.sasl_ssl.topics_create "$(cat "$WORK/out" | tr '\n' ' ' | cut -c1-150) $(errline "$WORK/err")"; fi
+cat "$WORK/out" "$WORK/err" >>"$RN_SUITE_LOG"
+
+topics "$SASL_SSL" "$WORK/client.properties" --list >"$WORK/out" 2>"$WORK/err"
+if grep -qx "$T" "$WORK/out"; then pass tools.sasl_ssl.topics_list
+else fail tools.sasl_ssl.topics_list "$T not in: $(tr '\n' ' ' <"$WORK/out" | cut -c1-150) $(errline "$WORK/err")"; fi
+cat "$WORK/out" "$WORK/err" >>"$RN_SUITE_LOG"
+
+seq 1 100 | sed 's/^/line-/' >"$WORK/in.txt"
+kt org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$SASL_SSL" --topic "$T" \
+  --command-config "$WORK/client.properties" --command-property acks=all <"$WORK/in.txt" >>"$RN_SUITE_LOG" 2>"$WORK/err"
+prc=$?
+cat "$WORK/err" >>"$RN_SUITE_LOG"
+kt org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$SASL_SSL" --topic "$T" \
+  --command-config "$WORK/client.properties" --from-beginning --max-messages 100 --timeout-ms 20000 \
+  >"$WORK/out" 2>"$WORK/err"
+cat "$WORK/err" >>"$RN_SUITE_LOG"
+if [[ $prc -eq 0 && "$(sort "$WORK/out")" == "$(sort "$WORK/in.txt")" ]]; then pass tools.sasl_ssl.console_round_trip
+else fail tools.sasl_ssl.console_round_trip "producer exit $prc, consumer read $(wc -l <"$WORK/out")/100 lines $(errline "$WORK/err")"; fi
+
+KT_BOUND=45 topics "$SASL_SSL" "$WORK/client-wrong.properties" --list >"$WORK/out" 2>"$WORK/err"
+rc=$?
+cat "$WORK/out" "$WORK/err" >>"$RN_SUITE_LOG"
+if [[ $rc -ne 0 && $rc -ne 124 ]] && grep -Eq 'SaslAuthenticationException|Authentication failed' "$WORK/err" "$WORK/out" \
+   && ! grep -qx "$T" "$WORK/out"; then
+  pass tools.sasl_ssl.wrong_password_fails
+  echo "INFO tools.sasl_ssl.wrong_password_fails: $(grep -hE 'SaslAuthenticationException|Authentication failed' "$WORK/err" "$WORK/out" | head -1 | cut -c1-250)"
+else fail tools.sasl_ssl.wrong_password_fails "exit $rc (124: hung), $(errline "$WORK/err")"; fi
+
+topics "$MTLS" "$WORK/client-mtls.properties" --list >"$WORK/out" 2>"$WORK/err"
+if grep -qx "$T" "$WORK/out"; then pass tools.mtls.topics_list
+else fail tools.mtls.topics_list "$T not in: $(tr '\n' ' ' <"$WORK/out" | cut -c1-150) $(errline "$WORK/err")"; fi
+cat "$WORK/out" "$WORK/err" >>"$RN_SUITE_LOG"
+
+# 4. The broker.
+if kill -0 "$RN_PID" 2>/dev/null; then pass broker.alive
+else fail broker.alive "the broker died (see $RN_BROKER_LOG)"; wait "$RN_PID" 2>/dev/null; RN_PID=; fi
+if grep -q 'panicked' "$RN_BROKER_LOG"; then fail broker.no_panic "$(grep -m1 'panicked' "$RN_BROKER_LOG" | cut -c1-300)"
+else pass broker.no_panic; fi
+echo "INFO broker log: $(grep -c 'TLS handshake failed' "$RN_BROKER_LOG") failed TLS handshakes, $(grep -c 'reason=authentication failed' "$RN_BROKER_LOG") connections closed for a failed authentication"
+if [[ -n "${RN_PID:-}" ]]; then
+  if rn_broker_stop; then pass broker.sigterm_exit_0
+  else fail broker.sigterm_exit_0 "no exit with status 0 within ${RN_STOP_SECS:-30}s of SIGTERM (see $RN_BROKER_LOG)"; fi
+fi
+[[ $failures -eq 0 ]]
