@@ -137,7 +137,7 @@ connect_install() {
 streams_install() { rn_install_java && kt_install_extras; }
 # openssl makes the suite's test CA and certificates (compat/security/certs.sh).
 security_install() {
-  rn_install_python && rn_install_java || return 1
+  rn_install_python && rn_install_java && rn_install_franz || return 1
   command -v openssl >/dev/null || { rn_log "installing openssl (apt)"; rn_apt_install openssl; }
 }
 # Network namespaces and iptables isolate nodes (F5); without root the harness runs on loopback.
@@ -181,8 +181,9 @@ for s in "${suites[@]}"; do
                '"$0" "$2" "$3/work"; a=$?; "$1" "$2" "$3/eos" $4; b=$?; exit $((a | b))' \
                "$HERE/streams/run.sh" "$HERE/streams/eos.sh" "$RUNNEL_BIN" "$LOGS/streams" \
                "$( ((cycles > 20)) && echo --long)" ;;
-    # security: TLS, mutual TLS and SASL_SSL PLAIN with librdkafka, kafka-clients and Kafka's CLI,
-    # hostile input and 200 failed logins (compat/security/run.sh; about 2 minutes).
+    # security: TLS, mutual TLS and SASL_SSL (PLAIN, SCRAM-SHA-256/512) with librdkafka,
+    # kafka-clients and Kafka's CLI, franz-go's SCRAM tests, hostile input and 200 failed logins
+    # (compat/security/run.sh; about 90 s).
     security) suite security security_install 420 no "$HERE/security/run.sh" "$RUNNEL_BIN" "$LOGS/security/work" ;;
     durability) suite durability durability_install 720 no bash -c \
                   '"$0" "$1" --client librdkafka --runnel "$2" --work "$3/librdkafka"; a=$?

@@ -12,7 +12,10 @@
 #   MTLS       protocol SSL (listener.security.protocol.map MTLS:SSL) with
 #              listener.name.mtls.ssl.client.auth=required and a PEM trust store (ca.pem)
 #   SASL_SSL   TLS + SASL, listener.name.sasl_ssl.sasl.enabled.mechanisms = MECHANISMS below,
-#              users from listener.name.sasl_ssl.plain.sasl.jaas.config (user_alice, user_admin)
+#              users from listener.name.sasl_ssl.plain.sasl.jaas.config (user_alice, user_admin),
+#              SCRAM users (carol, dave) made with kafka-configs (ConfigCommand) on PLAINTEXT
+#   SCRAM      protocol SASL_PLAINTEXT with SCRAM-SHA-256 and SCRAM-SHA-512, for franz-go's own
+#              TestSCRAMAuth / TestSCRAMAuthBadCredentials (KGO_TEST_SCRAM_SEEDS, KGO_TEST_SCRAM)
 #
 # Cases (PASS/FAIL/SKIP lines; INFO lines carry figures):
 #   clients.py (librdkafka via confluent-kafka, and raw Kafka frames over Python's ssl): tls.*,
@@ -23,11 +26,12 @@
 #   tools.sasl_ssl.console_round_trip             ConsoleProducer -> ConsoleConsumer, 100 lines
 #   tools.sasl_ssl.wrong_password_fails           TopicCommand --list fails with an auth error
 #   tools.mtls.topics_list                        TopicCommand with a PEM client key store
+#   franz-go.scram-sha-256/512.TestSCRAMAuth, franz-go.TestSCRAMAuthBadCredentials
 #   broker.alive, broker.no_panic, broker.sigterm_exit_0
 #
-# SCRAM later: add the mechanism to MECHANISMS (or RN_SECURITY_MECHANISMS="PLAIN SCRAM-SHA-256"),
-# give it a user in SASL_USER/SASL_PASS; sasl_setup creates SCRAM credentials through
-# ConfigCommand once the broker runs, and every client case runs once per mechanism.
+# MECHANISMS (RN_SECURITY_MECHANISMS, default "PLAIN SCRAM-SHA-256 SCRAM-SHA-512"): every client
+# case runs once per mechanism; sasl_setup creates the SCRAM credentials through ConfigCommand
+# once the broker runs.
 # Logs: WORK_DIR/broker/broker.log (broker::server at debug: TLS handshake failures),
 # WORK_DIR/{clients,java}.err, WORK_DIR/tools.log.
 set -uo pipefail
@@ -41,7 +45,7 @@ RN_SUITE_LOG="$WORK/tools.log"
 CERTS="$WORK/certs"
 FAILED_LOGINS=${RN_SECURITY_FAILED_LOGINS:-200}
 
-read -r -a MECHANISMS <<<"${RN_SECURITY_MECHANISMS:-PLAIN}"
+read -r -a MECHANISMS <<<"${RN_SECURITY_MECHANISMS:-PLAIN SCRAM-SHA-256 SCRAM-SHA-512}"
 declare -A SASL_USER=([PLAIN]=alice [SCRAM-SHA-256]=carol [SCRAM-SHA-512]=dave)
 declare -A SASL_PASS=([PLAIN]=alice-secret [SCRAM-SHA-256]=carol-secret [SCRAM-SHA-512]=dave-secret)
 PLAIN_JAAS='org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret" user_admin="admin-secret";'
@@ -58,11 +62,14 @@ if ! "$HERE/certs.sh" "$CERTS" >"$WORK/certs.log" 2>&1; then
 fi
 
 P_PLAIN=$(rn_free_port) P_SSL=$(rn_free_port) P_MTLS=$(rn_free_port) P_SASL=$(rn_free_port)
+P_SCRAM=$(rn_free_port)
 PLAIN=127.0.0.1:$P_PLAIN SSL=127.0.0.1:$P_SSL MTLS=127.0.0.1:$P_MTLS SASL_SSL=127.0.0.1:$P_SASL
+SCRAM=127.0.0.1:$P_SCRAM
 
 OVERRIDES=(
-  "listeners=PLAINTEXT://$PLAIN,SSL://$SSL,SASL_SSL://$SASL_SSL,MTLS://$MTLS"
-  "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,MTLS:SSL"
+  "listeners=PLAINTEXT://$PLAIN,SSL://$SSL,SASL_SSL://$SASL_SSL,MTLS://$MTLS,SCRAM://$SCRAM"
+  "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,MTLS:SSL,SCRAM:SASL_PLAINTEXT"
+  "listener.name.scram.sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512"
   "ssl.keystore.location=$CERTS/broker.pem"
   "listener.name.mtls.ssl.client.auth=required"
   "listener.name.mtls.ssl.truststore.location=$CERTS/ca.pem"
@@ -88,7 +95,7 @@ sec_broker_start() {
   env ${unset[@]+"${unset[@]}"} RUNNEL_LOG="${RUNNEL_LOG:-info},broker::server=debug" \
     "$RUNNEL_BIN" serve "${args[@]}" >>"$RN_BROKER_LOG" 2>&1 &
   RN_PID=$!
-  for p in $P_PLAIN $P_SSL $P_MTLS $P_SASL; do
+  for p in $P_PLAIN $P_SSL $P_MTLS $P_SASL $P_SCRAM; do
     up=false
     for ((i = 0; i < 200; i++)); do
       if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then up=true; break; fi
@@ -115,7 +122,7 @@ sasl_setup() {
 }
 
 if ! sec_broker_start; then
-  fail broker_start "the broker did not listen on all four ports: $(tail -3 "$RN_BROKER_LOG" | tr '\n' ' ' | cut -c1-300)"
+  fail broker_start "the broker did not listen on all five ports: $(tail -3 "$RN_BROKER_LOG" | tr '\n' ' ' | cut -c1-300)"
   exit 1
 fi
 echo "INFO listeners PLAINTEXT=$PLAIN SSL=$SSL MTLS=$MTLS SASL_SSL=$SASL_SSL, mechanisms ${MECHANISMS[*]}"
@@ -208,7 +215,31 @@ if grep -qx "$T" "$WORK/out"; then pass tools.mtls.topics_list
 else fail tools.mtls.topics_list "$T not in: $(tr '\n' ' ' <"$WORK/out" | cut -c1-150) $(errline "$WORK/err")"; fi
 cat "$WORK/out" "$WORK/err" >>"$RN_SUITE_LOG"
 
-# 4. The broker.
+# 4. franz-go's own SCRAM tests (v1.22.3, compat/franz-go/go.mod) on the SASL_PLAINTEXT listener,
+#    as user kgo for each SCRAM mechanism.
+if command -v go >/dev/null; then
+  kgo_scram() {  # kgo_scram NAME TEST KGO_TEST_SCRAM
+    (cd "$HERE/../franz-go" && KGO_SEEDS=$PLAIN KGO_TEST_SCRAM_SEEDS=$SCRAM KGO_TEST_SCRAM=$3 KGO_TEST_RF=1 \
+      KGO_LOG_LEVEL=none GOTOOLCHAIN=local GOFLAGS=-mod=mod timeout 240 \
+      go test -count=1 -v -run "^$2\$" github.com/twmb/franz-go/pkg/kgo) >"$WORK/kgo.out" 2>&1
+    cat "$WORK/kgo.out" >>"$RN_SUITE_LOG"
+    if grep -q -- "^--- PASS: $2 " "$WORK/kgo.out"; then pass "franz-go.$1"
+    else fail "franz-go.$1" "$(grep -E -- '^--- (FAIL|SKIP)|\.go:[0-9]+:' "$WORK/kgo.out" | head -3 | tr '\n' ' ' | cut -c1-300)"; fi
+  }
+  for bits in 256 512; do
+    if kt org.apache.kafka.tools.ConfigCommand --bootstrap-server "$PLAIN" --alter --entity-type users \
+         --entity-name kgo --add-config "SCRAM-SHA-$bits=[iterations=4096,password=kgo-secret]" >>"$RN_SUITE_LOG" 2>&1; then
+      kgo_scram "scram-sha-$bits.TestSCRAMAuth" TestSCRAMAuth "kgo:kgo-secret:$bits"
+    else
+      fail "franz-go.scram-sha-$bits.setup" "ConfigCommand could not create kgo's credential (see $RN_SUITE_LOG)"
+    fi
+  done
+  kgo_scram TestSCRAMAuthBadCredentials TestSCRAMAuthBadCredentials "kgo:kgo-secret:256"
+else
+  echo "SKIP franz-go: go not found"
+fi
+
+# 5. The broker.
 if kill -0 "$RN_PID" 2>/dev/null; then pass broker.alive
 else fail broker.alive "the broker died (see $RN_BROKER_LOG)"; wait "$RN_PID" 2>/dev/null; RN_PID=; fi
 if grep -q 'panicked' "$RN_BROKER_LOG"; then fail broker.no_panic "$(grep -m1 'panicked' "$RN_BROKER_LOG" | cut -c1-300)"

@@ -3,6 +3,7 @@
 //! property names, merged as defaults < `--config FILE` < `RUNNEL_*` environment variables <
 //! `--override key=value` flags. `runnel dev-cluster` starts a local replicated cluster.
 
+mod dev_certs;
 mod dev_cluster;
 mod properties;
 
@@ -29,6 +30,8 @@ enum Command {
     Serve(ServeArgs),
     /// Start a local replicated cluster (default 3 nodes on 127.0.0.1) for development.
     DevCluster(dev_cluster::DevClusterArgs),
+    /// Make a development CA and PEM certificates for nodes and clients (TLS, mutual TLS).
+    DevCerts(dev_certs::DevCertsArgs),
 }
 
 #[derive(clap::Args)]
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::DevCluster(args) => dev_cluster::run(args),
+        Command::DevCerts(args) => dev_certs::run(args),
     }
 }
 
