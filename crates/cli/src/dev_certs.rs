@@ -146,3 +146,37 @@ fn write_new(path: &Path, contents: &str) -> Result<PathBuf, String> {
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path.to_path_buf())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_a_ca_and_key_stores_once_and_never_overwrites() {
+        let dir = std::env::temp_dir().join(format!("runnel-dev-certs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let args = DevCertsArgs {
+            dir: dir.clone(),
+            nodes: 2,
+            hosts: vec!["localhost".into(), "127.0.0.1".into()],
+            clients: vec!["alice".into()],
+        };
+        let files = write_all(&args).expect("the files are written");
+        assert_eq!(files.len(), 5);
+        for name in ["node-1.pem", "node-2.pem", "client-alice.pem"] {
+            let pem = std::fs::read_to_string(dir.join(name)).unwrap();
+            // One PKCS#8 key, then the leaf and the CA: what ssl.keystore.location reads.
+            assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{name}");
+            assert_eq!(pem.matches("BEGIN CERTIFICATE").count(), 2, "{name}");
+        }
+        assert!(write_all(&args).is_err(), "existing files were overwritten");
+        let bad = DevCertsArgs {
+            dir: dir.join("other"),
+            nodes: 0,
+            hosts: vec![],
+            clients: vec!["a b".into()],
+        };
+        assert!(write_all(&bad).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
