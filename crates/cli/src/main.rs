@@ -106,7 +106,9 @@ fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        println!("runnel: serving on {}", running.local_addr);
+        for (name, addr) in &running.listener_addrs {
+            println!("runnel: serving {name} on {addr}");
+        }
         wait_for_signal().await;
         tracing::info!("shutting down");
         running.shutdown().await;
