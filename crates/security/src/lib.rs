@@ -3,14 +3,15 @@
 //! `ssl.principal.mapping.rules`), TLS server settings by Kafka's config names with reloading
 //! of changed certificate files (`tls.rs`), JAAS option parsing (`jaas.rs`), and the server side
 //! of the SASL mechanisms (`sasl/`: PLAIN and SCRAM-SHA-256/512), each a state machine fed the
-//! client's tokens.
+//! client's tokens, and ACL decisions with Kafka's StandardAuthorizer semantics (`acl.rs`).
 //!
 //! Not here: sockets and the SaslHandshake/SaslAuthenticate flow on a connection (the broker's
-//! server), where credentials are stored (the broker passes a lookup), authorization (ACLs)
-//! and quotas.
+//! server), where credentials and ACLs are stored and which operation each API checks (the
+//! broker's), and quotas.
 //!
 //! Dependencies point one way: security ← broker.
 
+pub mod acl;
 pub mod error;
 pub mod jaas;
 pub mod principal;
