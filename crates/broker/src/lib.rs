@@ -164,7 +164,7 @@ pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError>
     let local_addr = bound[0].2;
     let listener_addrs = bound
         .iter()
-        .map(|(_, served, addr)| (served.name.clone(), *addr))
+        .map(|(_, served, addr)| (served.name.to_string(), *addr))
         .collect();
     let broker = tokio::task::spawn_blocking(move || Broker::open(config))
         .await

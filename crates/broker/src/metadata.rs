@@ -247,7 +247,6 @@ impl MetadataStore {
         self.reindex(&current);
     }
 
-    /// Takes the cluster id every node of a replicated cluster shares.
     /// Every user's entity configs.
     pub fn user_configs(&self) -> UserConfigs {
         self.read_users().clone()
@@ -264,14 +263,14 @@ impl MetadataStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// A cluster node mirrors the image's user configs.
-    pub fn replace_user_configs(&self, user_configs: UserConfigs) {
+    /// A cluster node mirrors the image's user configs (copied only when they changed).
+    pub fn replace_user_configs(&self, user_configs: &UserConfigs) {
         let mut current = self
             .user_configs
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if *current != user_configs {
-            *current = user_configs;
+        if *current != *user_configs {
+            *current = user_configs.clone();
             drop(current);
             self.changes.send_modify(|version| *version += 1);
         }
@@ -299,10 +298,11 @@ impl MetadataStore {
             }
         }
         self.persist(&self.read(), &next)?;
-        self.replace_user_configs(next);
+        self.replace_user_configs(&next);
         Ok(())
     }
 
+    /// Takes the cluster id every node of a replicated cluster shares.
     pub fn set_cluster_id(&mut self, cluster_id: String) {
         self.cluster_id = cluster_id;
     }

@@ -6,16 +6,16 @@
 //! changes them ([`apply`]). Passwords are never stored: only the salt and the derived keys.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use security::sasl::Mechanism;
 use security::sasl::scram::ScramCredential;
 
 use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::metadata_writer::METADATA_APPLY_TIMEOUT;
 
-/// How long AlterUserScramCredentials waits for this node to apply a committed change.
-const APPLY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The keys SCRAM credentials are stored under.
+const SCRAM_MECHANISMS: [Mechanism; 2] = [Mechanism::ScramSha256, Mechanism::ScramSha512];
 
 /// One change: a user's credential for a mechanism, set (`Some`) or deleted (`None`).
 pub type CredentialChange = (String, Mechanism, Option<ScramCredential>);
@@ -28,7 +28,7 @@ pub fn lookup(broker: &Broker, user: &str, mechanism: Mechanism) -> Option<Scram
 
 /// The mechanisms `user` has a credential for, with their iterations.
 pub fn describe(broker: &Broker, user: &str) -> Vec<(Mechanism, i32)> {
-    [Mechanism::ScramSha256, Mechanism::ScramSha512]
+    SCRAM_MECHANISMS
         .into_iter()
         .filter_map(|m| lookup(broker, user, m).map(|c| (m, c.iterations)))
         .collect()
@@ -40,7 +40,11 @@ pub fn users(broker: &Broker) -> Vec<String> {
         .metadata
         .user_configs()
         .into_iter()
-        .filter(|(user, _)| !describe(broker, user).is_empty())
+        .filter(|(_, configs)| {
+            SCRAM_MECHANISMS
+                .iter()
+                .any(|m| configs.contains_key(m.name()))
+        })
         .map(|(user, _)| user)
         .collect()
 }
@@ -85,7 +89,7 @@ pub async fn apply(
     };
     if broker
         .metadata
-        .wait_for(APPLY_TIMEOUT, shown)
+        .wait_for(METADATA_APPLY_TIMEOUT, shown)
         .await
         .is_err()
     {

@@ -154,7 +154,5 @@ pub fn apply(broker: &Arc<Broker>, cluster: &Arc<Cluster>, image: &MetadataImage
     // Published last: a topic this node shows in Metadata has its local partitions open and
     // their roles taken, so a client sent here by that answer finds them.
     broker.metadata.replace_topics(topics);
-    broker
-        .metadata
-        .replace_user_configs(image.user_configs.clone());
+    broker.metadata.replace_user_configs(&image.user_configs);
 }

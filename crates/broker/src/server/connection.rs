@@ -61,7 +61,6 @@ enum ConnectionEnd {
 /// Who the connection is and where it came in.
 struct Session {
     listener: Arc<ServedListener>,
-    listener_name: Arc<str>,
     principal: Arc<KafkaPrincipal>,
     /// Present on SASL listeners while authenticating (first or again).
     sasl: Option<SaslState>,
@@ -85,7 +84,7 @@ pub async fn accept(
     listener: Arc<ServedListener>,
     shutdown: watch::Receiver<bool>,
 ) {
-    if listener.tls.is_none() {
+    let Some(tls) = &listener.tls else {
         let (reader, writer) = stream.into_split();
         let principal = KafkaPrincipal::anonymous();
         let session = Session::new(listener, principal);
@@ -98,32 +97,33 @@ pub async fn accept(
             shutdown,
         )
         .await;
-    }
+    };
     // Boxed: a TLS connection's state is large, and inline it would be paid by plaintext
     // connections' futures too.
-    Box::pin(accept_tls(broker, stream, peer, listener, shutdown)).await
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
+    Box::pin(accept_tls(
+        broker, stream, acceptor, peer, listener, shutdown,
+    ))
+    .await
 }
 
 async fn accept_tls(
     broker: Arc<Broker>,
     stream: TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
     peer: SocketAddr,
     listener: Arc<ServedListener>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let Some(tls) = &listener.tls else {
-        return;
-    };
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
     let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => stream,
         // A plaintext client, a scanner, an untrusted certificate: this connection only.
         Ok(Err(error)) => {
-            tracing::debug!(%peer, listener = listener.name, %error, "TLS handshake failed");
+            tracing::debug!(%peer, listener = %listener.name, %error, "TLS handshake failed");
             return;
         }
         Err(_) => {
-            tracing::debug!(%peer, listener = listener.name, "TLS handshake timed out");
+            tracing::debug!(%peer, listener = %listener.name, "TLS handshake timed out");
             return;
         }
     };
@@ -132,11 +132,11 @@ async fn accept_tls(
         .1
         .peer_certificates()
         .and_then(|chain| chain.first())
-        .map(|c| c.as_ref().to_vec());
-    let principal = match listener.certificate_principal(certificate.as_deref()) {
+        .map(|c| c.as_ref());
+    let principal = match listener.certificate_principal(certificate) {
         Ok(principal) => principal,
         Err(error) => {
-            tracing::info!(%peer, listener = listener.name, %error, "closing a TLS connection: no principal");
+            tracing::info!(%peer, listener = %listener.name, %error, "closing a TLS connection: no principal");
             return;
         }
     };
@@ -156,7 +156,6 @@ async fn accept_tls(
 impl Session {
     fn new(listener: Arc<ServedListener>, principal: KafkaPrincipal) -> Self {
         Self {
-            listener_name: Arc::from(listener.name.as_str()),
             sasl: listener.sasl.as_ref().map(|_| SaslState::Handshake),
             mechanism: None,
             expires_at: None,
@@ -257,7 +256,9 @@ async fn run<R: AsyncRead + Unpin>(
                 // Boxed: the handling future holds the largest handler's state, and kept inline it
                 // would sit in every connection's task, idle ones included (it was most of an idle
                 // connection's ~11 KiB). One allocation per request instead.
-                Box::pin(handle_frame(&broker, peer, &session, frame)).await
+                Box::pin(handle_frame(&broker, peer, &session, frame))
+                    .await
+                    .map_err(Failure::End)
             };
         match answer {
             Ok(Some(chunks)) => {
@@ -285,7 +286,7 @@ async fn run<R: AsyncRead + Unpin>(
             tracing::debug!(%peer, reason = %end, "connection ended")
         }
         _ => {
-            tracing::info!(%peer, listener = %session.listener_name, reason = %end, "closing connection")
+            tracing::info!(%peer, listener = %session.listener.name, reason = %end, "closing connection")
         }
     }
     drop(responses);
@@ -299,12 +300,6 @@ enum Failure {
     End(ConnectionEnd),
     /// Send this answer after the failed-authentication delay, then end the connection.
     Answered(Vec<FrameChunk>, String),
-}
-
-impl From<ConnectionEnd> for Failure {
-    fn from(end: ConnectionEnd) -> Self {
-        Self::End(end)
-    }
 }
 
 /// ApiVersions is served as usual before a SASL handshake.
@@ -405,15 +400,6 @@ async fn handle_frame(
     peer: SocketAddr,
     session: &Session,
     frame: Bytes,
-) -> Result<Option<Vec<FrameChunk>>, Failure> {
-    Ok(handle_request(broker, peer, session, frame).await?)
-}
-
-async fn handle_request(
-    broker: &Arc<Broker>,
-    peer: SocketAddr,
-    session: &Session,
-    frame: Bytes,
 ) -> Result<Option<Vec<FrameChunk>>, ConnectionEnd> {
     let Some(prefix) = peek_request_prefix(&frame) else {
         return Err(ConnectionEnd::BadRequest {
@@ -446,7 +432,7 @@ async fn handle_request(
         api_version: prefix.api_version,
         peer,
         principal: session.principal.clone(),
-        listener: session.listener_name.clone(),
+        listener: session.listener.name.clone(),
     };
     // One line per request at debug level under its own target (`RUNNEL_LOG=runnel::requests=debug`),
     // for operators and for the compat suites that check the versions clients negotiate.

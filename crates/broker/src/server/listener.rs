@@ -18,7 +18,8 @@ use crate::config::{BrokerConfig, ConfigError, Listener};
 
 /// What a listener needs to accept and authenticate connections.
 pub struct ServedListener {
-    pub name: String,
+    /// Shared with every request's context (Metadata answers this listener's endpoints).
+    pub name: Arc<str>,
     pub protocol: SecurityProtocol,
     /// Present for SSL and SASL_SSL.
     pub tls: Option<ServerTls>,
@@ -76,7 +77,7 @@ pub fn security_protocol(
 
 impl ServedListener {
     pub fn from_config(config: &BrokerConfig, listener: &Listener) -> Result<Self, ConfigError> {
-        let name = listener.name.clone();
+        let name: Arc<str> = Arc::from(listener.name.as_str());
         let protocol = security_protocol(config, &name)?;
         let get = |key: &str| config.listener_value(&name, key).map(str::to_string);
         let security_error = |error: security::SecurityError| match error {
