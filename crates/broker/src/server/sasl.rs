@@ -31,14 +31,12 @@ use security::sasl::{Mechanism, SaslServer, Step};
 use super::listener::SaslSettings;
 use crate::broker::Broker;
 
-/// Where a SASL connection is in authenticating.
+/// Where a SASL connection is in authenticating (the connection drops it once authenticated).
 pub enum SaslState {
     /// Waiting for SaslHandshake (ApiVersions allowed).
     Handshake,
     /// A mechanism was chosen; SaslAuthenticate carries its tokens.
     Authenticate(Mechanism, SaslServer),
-    /// Authenticated: requests are served.
-    Complete,
 }
 
 /// What the connection does with a frame received while authenticating.
@@ -76,7 +74,6 @@ pub fn step(
     let expected = match state {
         SaslState::Handshake => ApiKey::SaslHandshake,
         SaslState::Authenticate(..) => ApiKey::SaslAuthenticate,
-        SaslState::Complete => return Verdict::Close("already authenticated".into()),
     };
     if api != Some(expected) {
         return Verdict::Close(format!(
@@ -171,7 +168,6 @@ pub fn step(
                         message,
                     );
                 }
-                *state = SaslState::Complete;
                 let response = SaslAuthenticateResponse {
                     auth_bytes: Bytes::from(response),
                     error_message: None,
