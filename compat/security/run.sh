@@ -28,6 +28,9 @@
 #   tools.mtls.topics_list                        TopicCommand with a PEM client key store
 #   franz-go.scram-sha-256/512.TestSCRAMAuth, franz-go.TestSCRAMAuthBadCredentials
 #   broker.alive, broker.no_panic, broker.sigterm_exit_0
+#   acls.*                                        acls.sh (WORK_DIR/acls): ACLs with Kafka's ACL tool
+#                                                 and Java clients on a broker of its own, started
+#                                                 after this one stops (the list is in its header)
 #
 # MECHANISMS (RN_SECURITY_MECHANISMS, default "PLAIN SCRAM-SHA-256 SCRAM-SHA-512"): every client
 # case runs once per mechanism; sasl_setup creates the SCRAM credentials through ConfigCommand
@@ -249,4 +252,5 @@ if [[ -n "${RN_PID:-}" ]]; then
   if rn_broker_stop; then pass broker.sigterm_exit_0
   else fail broker.sigterm_exit_0 "no exit with status 0 within ${RN_STOP_SECS:-30}s of SIGTERM (see $RN_BROKER_LOG)"; fi
 fi
+"$HERE/acls.sh" "$RUNNEL_BIN" "$WORK/acls" | grep -E '^(PASS|FAIL|SKIP|INFO) '; [[ ${PIPESTATUS[0]} -eq 0 ]] || failures=$((failures + 1))
 [[ $failures -eq 0 ]]

@@ -39,6 +39,8 @@ pub struct Broker {
     pub started_at: Instant,
     /// The one clock every rule reads (`clock.rs`).
     pub clock: crate::clock::Clock,
+    /// `authorizer.class.name`'s authorizer; `None` authorizes everything (`authorization.rs`).
+    pub authorizer: Option<security::acl::Authorizer>,
 }
 
 impl Broker {
@@ -66,6 +68,7 @@ impl Broker {
         let groups = GroupCoordinatorService::new(&config);
         let transactions = crate::txn_coordinator::TxnCoordinatorService::new(&config);
         let metadata_writer = MetadataWriter::for_config(&config);
+        let authorizer = crate::authorization::from_config(&config).map_err(BrokerError::Config)?;
         let broker = Broker {
             config,
             metadata,
@@ -79,6 +82,7 @@ impl Broker {
             shutting_down: tokio::sync::watch::Sender::new(false),
             started_at: Instant::now(),
             clock,
+            authorizer,
         };
         // In a replicated cluster the metadata log says which partitions to open.
         let local_topics = match broker.metadata_writer {

@@ -19,9 +19,14 @@
 
 use std::collections::BTreeMap;
 
+use protocol::ErrorCode;
+use security::acl::AclOperation;
+
+use crate::broker::Broker;
 use crate::config::{BrokerConfig, broker_keys};
 use crate::config_keys::ConfigType;
 use crate::error::BrokerError;
+use crate::handlers::RequestContext;
 use crate::topic_config::{TOPIC_KEYS, TopicDefault, is_topic_key, topic_default};
 
 /// Kafka's `ConfigResource.Type` ids.
@@ -258,6 +263,34 @@ pub fn broker_entries(config: &BrokerConfig) -> Vec<ConfigEntry> {
             }
         })
         .collect()
+}
+
+/// With ACLs, `operation` (DESCRIBE_CONFIGS or ALTER_CONFIGS) on a config resource: on the
+/// topic itself (TOPIC_AUTHORIZATION_FAILED) or, for a broker, on the cluster
+/// (CLUSTER_AUTHORIZATION_FAILED). Other types are refused later as unsupported.
+pub fn authorize_resource(
+    broker: &Broker,
+    context: &RequestContext,
+    operation: AclOperation,
+    resource_type: i8,
+    name: &str,
+) -> Result<(), BrokerError> {
+    let (allowed, code) = match resource_type {
+        RESOURCE_TOPIC => (
+            broker.allows_topic(context, operation, name),
+            ErrorCode::TopicAuthorizationFailed,
+        ),
+        RESOURCE_BROKER => (
+            broker.allows_cluster(context, operation),
+            ErrorCode::ClusterAuthorizationFailed,
+        ),
+        _ => (true, ErrorCode::None),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(BrokerError::NotAuthorized(code))
+    }
 }
 
 /// Checks that a broker resource name is this broker (its node id) or the cluster default ("").

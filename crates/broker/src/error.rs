@@ -109,6 +109,10 @@ pub enum BrokerError {
     Controller(controller::ControllerError),
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// The principal may not do this (one of the `*_AUTHORIZATION_FAILED` codes); answered
+    /// without a message, as Kafka does, so clients show their own text for the code.
+    #[error("not authorized: {0:?}")]
+    NotAuthorized(ErrorCode),
     /// Work handed to the blocking pool did not finish (it panicked, or the runtime is
     /// stopping); what it changed is unknown to the request.
     #[error("{what} did not finish: {reason}")]
@@ -185,6 +189,7 @@ impl BrokerError {
             BrokerError::NotEnoughReplicas { .. } => ErrorCode::NotEnoughReplicas,
             BrokerError::CoordinatorNotAvailable(_) => ErrorCode::CoordinatorNotAvailable,
             BrokerError::TransactionRefused { code, .. } => *code,
+            BrokerError::NotAuthorized(code) => *code,
             BrokerError::FencedLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
             BrokerError::UnknownLeaderEpoch { .. } => ErrorCode::UnknownLeaderEpoch,
             BrokerError::TopicDeletionDisabled => ErrorCode::TopicDeletionDisabled,
@@ -242,6 +247,7 @@ impl BrokerError {
                 tracing::warn!(error = %self, "answered a client with a storage or broker error");
                 Some(message)
             }
+            None if matches!(self, BrokerError::NotAuthorized(_)) => None,
             None => Some(self.to_string()),
         }
     }
@@ -277,6 +283,7 @@ fn controller_error_code(error: &controller::ControllerError) -> ErrorCode {
         C::PreferredLeaderNotAvailable { .. } => ErrorCode::PreferredLeaderNotAvailable,
         C::EligibleLeadersNotAvailable => ErrorCode::EligibleLeadersNotAvailable,
         C::ProducerIdsExhausted => ErrorCode::UnknownServerError,
+        C::InvalidRequest(_) => ErrorCode::InvalidRequest,
     }
 }
 

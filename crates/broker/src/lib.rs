@@ -4,6 +4,8 @@
 //!
 //! Layering: `protocol` <- `storage` <- `broker` <- `cli`. Start with [`run`].
 
+mod acl_store;
+pub mod authorization;
 mod blocking;
 pub mod broker;
 pub mod clock;

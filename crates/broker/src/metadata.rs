@@ -1,15 +1,17 @@
 //! The cluster's metadata on a single node: the cluster id (`meta.properties`, as Kafka keeps
-//! it), and the topics (name, id, partition count, config overrides), persisted in the log
-//! directory with write-to-temp, fsync, rename, so a crash leaves the old or the new file.
+//! it), the topics (name, id, partition count, config overrides), users' configs and the ACLs,
+//! persisted in the log directory with write-to-temp, fsync, rename, so a crash leaves the old
+//! or the new file.
 //!
 //! A replicated cluster replaces this with the controller's metadata log (issue 6); the broker
 //! reads topics through the same methods.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use protocol::Uuid;
+use security::acl::AclBinding;
 use serde::{Deserialize, Serialize};
 
 use crate::error::BrokerError;
@@ -38,6 +40,9 @@ struct TopicsFile {
     /// Users' entity configs (SCRAM credentials) by user name.
     #[serde(default)]
     user_configs: UserConfigs,
+    /// The ACLs, each once.
+    #[serde(default)]
+    acls: BTreeSet<AclBinding>,
 }
 
 /// Users' entity configs by user name, then key (`SCRAM-SHA-256`, ...).
@@ -51,6 +56,9 @@ pub struct MetadataStore {
     topics: RwLock<BTreeMap<String, TopicMetadata>>,
     /// Users' entity configs; in a cluster a copy of the image's.
     user_configs: RwLock<UserConfigs>,
+    /// The ACLs; in a cluster a copy of the image's. Shared with every authorization decision
+    /// made while it is current.
+    acls: RwLock<Arc<Vec<AclBinding>>>,
     /// Topic names by id (Fetch v13+, Produce v13, OffsetCommit v10 look topics up by id on
     /// every request); rebuilt under the topics' write lock after each change.
     names_by_id: RwLock<HashMap<Uuid, String>>,
@@ -130,7 +138,7 @@ impl MetadataStore {
             Err(e) => return Err(BrokerError::io("reading meta.properties", e)),
         };
         let topics_path = log_dir.join("__runnel_topics.json");
-        let (topics, user_configs) = match std::fs::read(&topics_path) {
+        let (topics, user_configs, acls) = match std::fs::read(&topics_path) {
             Ok(bytes) => {
                 let file: TopicsFile = serde_json::from_slice(&bytes).map_err(|e| {
                     BrokerError::Config(format!("{} is corrupt: {e}", topics_path.display()))
@@ -140,7 +148,7 @@ impl MetadataStore {
                     .into_iter()
                     .map(|t| (t.name.clone(), t))
                     .collect();
-                (topics, file.user_configs)
+                (topics, file.user_configs, file.acls)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
             Err(e) => return Err(BrokerError::io("reading the topics file", e)),
@@ -153,6 +161,7 @@ impl MetadataStore {
             writer: std::sync::Mutex::new(()),
             topics: RwLock::new(topics),
             user_configs: RwLock::new(user_configs),
+            acls: RwLock::new(Arc::new(acls.into_iter().collect())),
         })
     }
 
@@ -160,14 +169,22 @@ impl MetadataStore {
         &self.cluster_id
     }
 
+    /// Writes the file; `None` parts are written as they are now.
     fn persist(
         &self,
-        topics: &BTreeMap<String, TopicMetadata>,
-        user_configs: &UserConfigs,
+        topics: Option<&BTreeMap<String, TopicMetadata>>,
+        user_configs: Option<&UserConfigs>,
+        acls: Option<&[AclBinding]>,
     ) -> Result<(), BrokerError> {
         let file = TopicsFile {
-            topics: topics.values().cloned().collect(),
-            user_configs: user_configs.clone(),
+            topics: match topics {
+                Some(topics) => topics.values().cloned().collect(),
+                None => self.read().values().cloned().collect(),
+            },
+            user_configs: user_configs.cloned().unwrap_or_else(|| self.user_configs()),
+            acls: acls
+                .map(|acls| acls.iter().cloned().collect())
+                .unwrap_or_else(|| self.acls().iter().cloned().collect()),
         };
         let bytes =
             serde_json::to_vec_pretty(&file).map_err(|e| BrokerError::Config(e.to_string()))?;
@@ -297,8 +314,50 @@ impl MetadataStore {
                 next.remove(user);
             }
         }
-        self.persist(&self.read(), &next)?;
+        self.persist(None, Some(&next), None)?;
         self.replace_user_configs(&next);
+        Ok(())
+    }
+
+    /// The ACLs in force.
+    pub fn acls(&self) -> Arc<Vec<AclBinding>> {
+        self.acls
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// A cluster node mirrors the image's ACLs (copied only when they changed).
+    pub fn replace_acls(&self, acls: &BTreeSet<AclBinding>) {
+        let mut current = self
+            .acls
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if current.len() != acls.len() || !current.iter().eq(acls.iter()) {
+            *current = Arc::new(acls.iter().cloned().collect());
+            drop(current);
+            self.changes.send_modify(|version| *version += 1);
+        }
+    }
+
+    /// Adds and removes ACLs, on disk before it returns (a single node).
+    pub fn change_acls(
+        &self,
+        added: &[AclBinding],
+        removed: &[AclBinding],
+    ) -> Result<(), BrokerError> {
+        let _writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut next: BTreeSet<AclBinding> = self.acls().iter().cloned().collect();
+        next.extend(added.iter().cloned());
+        for acl in removed {
+            next.remove(acl);
+        }
+        let list: Vec<AclBinding> = next.iter().cloned().collect();
+        self.persist(None, None, Some(&list))?;
+        self.replace_acls(&next);
         Ok(())
     }
 
@@ -355,7 +414,7 @@ impl MetadataStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut next = self.read().clone();
         let outcome = change(&mut next)?;
-        self.persist(&next, &self.user_configs())?;
+        self.persist(Some(&next), None, None)?;
         let mut topics = self.write();
         *topics = next;
         self.reindex(&topics);

@@ -1,5 +1,6 @@
 //! The security part of the broker's configuration registry (`config_keys.rs` holds the rest
-//! and the types): listener security protocols, TLS and SASL, by Kafka's names and defaults.
+//! and the types): listener security protocols, TLS, SASL and the authorizer, by Kafka's names
+//! and defaults.
 //! Keys that one listener may override as `listener.name.<listener>.<key>` are marked here
 //! ([`listener_key`]); a mechanism's JAAS entry is only ever given per listener and mechanism
 //! (`listener.name.<listener>.<mechanism>.sasl.jaas.config`), as Kafka's brokers read it.
@@ -8,7 +9,7 @@
 //! the only store format Runnel reads (Kafka's default is JKS).
 
 use crate::config_keys::Valid::{Any, AtLeast, EachOf, OneOf};
-use crate::config_keys::{ConfigKey, INT, LIST, LONG, PASSWORD, STRING, key};
+use crate::config_keys::{BOOLEAN, ConfigKey, INT, LIST, LONG, PASSWORD, STRING, key};
 
 /// Kafka's default map: each security protocol's name stands for itself.
 pub const DEFAULT_SECURITY_PROTOCOL_MAP: &str =
@@ -141,7 +142,31 @@ pub const SECURITY_KEYS: &[ConfigKey] = &[
         AtLeast(0),
         "Longest a SASL session lasts before the client must re-authenticate (0: no limit).",
     ),
+    key(
+        "authorizer.class.name",
+        STRING,
+        Some(""),
+        OneOf(&["", STANDARD_AUTHORIZER]),
+        "Empty: no authorization, every request is allowed and the ACL APIs answer SECURITY_DISABLED. org.apache.kafka.metadata.authorizer.StandardAuthorizer: ACLs kept in the metadata decide.",
+    ),
+    key(
+        "super.users",
+        STRING,
+        Some(""),
+        Any,
+        "Principals allowed everything whatever the ACLs say, separated by ';' (User:admin;User:broker).",
+    ),
+    key(
+        "allow.everyone.if.no.acl.found",
+        BOOLEAN,
+        Some("false"),
+        Any,
+        "Whether a resource no ACL names is open to everyone (false: only super users).",
+    ),
 ];
+
+/// The one authorizer Runnel implements, by the class name Kafka's KRaft brokers use.
+pub const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
 
 /// The base key behind a per-listener override's suffix (`ssl.keystore.location`,
 /// `plain.sasl.jaas.config`, ...), if it may be overridden per listener.

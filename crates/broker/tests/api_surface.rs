@@ -56,11 +56,11 @@ async fn every_advertised_api_and_version_is_answered() {
 async fn an_api_that_is_not_advertised_closes_the_connection() {
     let broker = TestBroker::start(&[]).await;
     let mut client = broker.client().await;
-    // CreateAcls: the codec knows it, the broker does not serve it (yet).
-    let body = RequestBody::default_for(ApiKey::CreateAcls);
+    // BrokerHeartbeat: the codec knows it; it goes to a KRaft controller, never to a broker.
+    let body = RequestBody::default_for(ApiKey::BrokerHeartbeat);
     let header = RequestHeader {
-        request_api_key: ApiKey::CreateAcls as i16,
-        request_api_version: 3,
+        request_api_key: ApiKey::BrokerHeartbeat as i16,
+        request_api_version: 1,
         correlation_id: 1,
         client_id: Some("runnel-test".into()),
         ..Default::default()

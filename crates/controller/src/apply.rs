@@ -184,6 +184,19 @@ impl MetadataImage {
                     len: PRODUCER_ID_BLOCK_LEN,
                 })
             }
+            C::CreateAcls { acls } => {
+                if let Some(reason) = acls.iter().find_map(|acl| acl.invalid_reason()) {
+                    return Err(ControllerError::InvalidRequest(reason.to_string()));
+                }
+                self.acls.extend(acls.iter().cloned());
+                Ok(Outcome::AclsChanged)
+            }
+            C::DeleteAcls { acls } => {
+                for acl in acls {
+                    self.acls.remove(acl);
+                }
+                Ok(Outcome::AclsChanged)
+            }
         }
     }
 

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use security::acl::AclBinding;
 use serde::{Deserialize, Serialize};
 
 use crate::image::{BrokerId, Listener, TopicId};
@@ -104,6 +105,15 @@ pub enum MetadataCommand {
         broker_id: BrokerId,
         broker_epoch: i64,
     },
+    /// Adds ACLs (CreateAcls); one already present is left as it is.
+    CreateAcls {
+        acls: Vec<AclBinding>,
+    },
+    /// Removes these exact ACLs (DeleteAcls, after the broker matched its filters); one
+    /// already gone is skipped.
+    DeleteAcls {
+        acls: Vec<AclBinding>,
+    },
 }
 
 /// A partition whose leader or ISR changed, with its new state.
@@ -144,6 +154,7 @@ pub enum Outcome {
         first_producer_id: i64,
         len: i64,
     },
+    AclsChanged,
 }
 
 impl std::fmt::Display for MetadataCommand {
@@ -173,6 +184,8 @@ impl std::fmt::Display for MetadataCommand {
             C::AllocateProducerIds { broker_id, .. } => {
                 write!(f, "AllocateProducerIds({broker_id})")
             }
+            C::CreateAcls { acls } => write!(f, "CreateAcls({})", acls.len()),
+            C::DeleteAcls { acls } => write!(f, "DeleteAcls({})", acls.len()),
         }
     }
 }

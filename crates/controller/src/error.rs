@@ -79,4 +79,7 @@ pub enum ControllerError {
     /// The producer-id space is used up (Kafka: UNKNOWN_SERVER_ERROR in practice).
     #[error("producer ids are exhausted")]
     ProducerIdsExhausted,
+    /// A malformed request the broker should have refused (Kafka: INVALID_REQUEST).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
 }

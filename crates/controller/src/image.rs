@@ -1,4 +1,4 @@
-//! The cluster metadata image: brokers, topics, partitions, configs and the producer-id
+//! The cluster metadata image: brokers, topics, partitions, configs, ACLs and the producer-id
 //! allocator, as one deterministic value.
 //!
 //! This module owns the data and its invariants ([`MetadataImage::check_invariants`]); the rules
@@ -6,9 +6,10 @@
 //! `placement.rs` (replica placement). Maps are `BTreeMap`s so iteration order, and therefore every
 //! voter's result, is the same. A snapshot of the metadata log is this value, serialized.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use security::acl::AclBinding;
 use serde::{Deserialize, Serialize};
 
 /// A broker's `node.id`.
@@ -95,6 +96,9 @@ pub struct MetadataImage {
     /// Users' entity configs by user name (SCRAM credentials); a user with none is absent.
     #[serde(default)]
     pub user_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// The ACLs (Kafka's AccessControlEntryRecords), each once.
+    #[serde(default)]
+    pub acls: BTreeSet<AclBinding>,
     /// The first producer id of the next block to hand out.
     pub next_producer_id: i64,
     /// The metadata log index this image includes everything up to (Kafka's metadata offset;

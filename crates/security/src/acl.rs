@@ -1,6 +1,6 @@
 //! Authorization by access control lists with the semantics of Kafka's `StandardAuthorizer`:
 //! ACL bindings (resource pattern, principal, host, operation, ALLOW or DENY) with Kafka's wire
-//! codes, the decision for one request ([`Acls::authorize`]), and the filters of DescribeAcls
+//! codes, the decision for one request ([`Authorizer::authorize`]), and the filters of DescribeAcls
 //! and DeleteAcls ([`AclBindingFilter::matches`]).
 //!
 //! Decision order: a super user (`super.users`) is allowed before anything else; then every ACL
@@ -11,14 +11,17 @@
 //! every operation; only ALLOW implies: DESCRIBE by READ, WRITE, DELETE, ALTER, and
 //! DESCRIBE_CONFIGS by ALTER_CONFIGS.
 //!
-//! Not here: where ACLs are stored, and which operation each API checks (the broker's).
+//! Not here: where ACLs are stored (the metadata), and which operation each API checks (the
+//! broker's handlers).
 
 use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
 
 use crate::KafkaPrincipal;
 
 /// A resource type (Kafka's `ResourceType`, its wire code in [`ResourceType::code`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ResourceType {
     Any,
     Topic,
@@ -30,7 +33,7 @@ pub enum ResourceType {
 }
 
 /// A resource pattern's kind; `Any` and `Match` exist only in filters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum PatternType {
     Any,
     Match,
@@ -39,7 +42,7 @@ pub enum PatternType {
 }
 
 /// An operation (Kafka's `AclOperation`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum AclOperation {
     Any,
     All,
@@ -59,7 +62,7 @@ pub enum AclOperation {
 }
 
 /// ALLOW or DENY; `Any` only in filters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum AclPermission {
     Any,
     Deny,
@@ -100,7 +103,7 @@ pub const CLUSTER_NAME: &str = "kafka-cluster";
 
 /// One ACL. Invariant: `pattern_type` is Literal or Prefixed, `operation` is not Any,
 /// `permission` is Allow or Deny (checked where bindings are created).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AclBinding {
     pub resource_type: ResourceType,
     pub name: String,
@@ -144,20 +147,104 @@ fn implies(granted: AclOperation, wanted: AclOperation) -> bool {
     }
 }
 
-/// The ACLs in force and the authorizer's settings.
+/// The operations Kafka reports in authorized-operations bitfields, per resource type
+/// (`AclEntry.supportedOperations`).
+pub fn supported_operations(resource_type: ResourceType) -> &'static [AclOperation] {
+    use AclOperation::*;
+    match resource_type {
+        ResourceType::Topic => &[
+            Read,
+            Write,
+            Create,
+            Describe,
+            Delete,
+            Alter,
+            DescribeConfigs,
+            AlterConfigs,
+        ],
+        ResourceType::Group => &[Read, Describe, Delete, DescribeConfigs, AlterConfigs],
+        ResourceType::Cluster => &[
+            Create,
+            ClusterAction,
+            DescribeConfigs,
+            AlterConfigs,
+            IdempotentWrite,
+            Alter,
+            Describe,
+        ],
+        ResourceType::TransactionalId => &[Describe, Write, TwoPhaseCommit],
+        ResourceType::DelegationToken => &[Describe],
+        ResourceType::User => &[CreateTokens, DescribeTokens],
+        ResourceType::Any => &[],
+    }
+}
+
+impl AclBinding {
+    /// Why CreateAcls must refuse this binding (Kafka's INVALID_REQUEST cases), if it must.
+    pub fn invalid_reason(&self) -> Option<&'static str> {
+        if matches!(self.resource_type, ResourceType::Any) {
+            return Some("the resource type must be specific");
+        }
+        if !matches!(
+            self.pattern_type,
+            PatternType::Literal | PatternType::Prefixed
+        ) {
+            return Some("the pattern type must be LITERAL or PREFIXED");
+        }
+        if self.operation == AclOperation::Any {
+            return Some("the operation must be specific");
+        }
+        if self.permission == AclPermission::Any {
+            return Some("the permission must be ALLOW or DENY");
+        }
+        if self.name.is_empty() {
+            return Some("the resource name is empty");
+        }
+        if self.resource_type == ResourceType::Cluster && self.name != CLUSTER_NAME {
+            return Some("the cluster resource is named kafka-cluster");
+        }
+        if !self.principal.contains(':') {
+            return Some("the principal must be Type:name");
+        }
+        if self.host.is_empty() {
+            return Some("the host is empty");
+        }
+        None
+    }
+}
+
+/// The authorizer's settings; the ACLs are passed to each decision, since they live in the
+/// metadata and change while these do not.
 #[derive(Debug, Clone, Default)]
-pub struct Acls {
-    pub bindings: Vec<AclBinding>,
+pub struct Authorizer {
     /// `super.users`: principals (`User:admin`) allowed everything.
     pub super_users: Vec<String>,
     /// `allow.everyone.if.no.acl.found`.
     pub allow_if_no_acl: bool,
 }
 
-impl Acls {
+impl Authorizer {
+    /// Reads `super.users` (`User:a;User:b`) and `allow.everyone.if.no.acl.found`.
+    pub fn from_settings(super_users: &str, allow_if_no_acl: &str) -> Result<Self, String> {
+        let super_users = super_users
+            .split(';')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| match entry.split_once(':') {
+                Some((kind, name)) if !kind.is_empty() && !name.is_empty() => Ok(entry.to_string()),
+                _ => Err(format!("super.users: {entry:?} is not Type:name")),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            super_users,
+            allow_if_no_acl: allow_if_no_acl.trim().eq_ignore_ascii_case("true"),
+        })
+    }
+
     /// Whether `principal` connecting from `host` may do `operation` on the resource.
     pub fn authorize(
         &self,
+        acls: &[AclBinding],
         principal: &KafkaPrincipal,
         host: IpAddr,
         operation: AclOperation,
@@ -171,8 +258,7 @@ impl Acls {
         let host = host.to_string();
         let mut named = false;
         let mut allowed = false;
-        for binding in self
-            .bindings
+        for binding in acls
             .iter()
             .filter(|b| b.resource_type == resource_type && b.covers(name))
         {
@@ -186,6 +272,81 @@ impl Acls {
             }
         }
         allowed || (!named && self.allow_if_no_acl)
+    }
+
+    /// Whether `principal` may do `operation` on some resource of the type (Kafka's
+    /// `authorizeByResourceType`: an idempotent producer needs WRITE on any topic): the
+    /// decision for an unnamed resource, else an ALLOW pattern no DENY pattern covers.
+    /// Operations are matched exactly here (no implication), as Kafka does.
+    pub fn authorize_any(
+        &self,
+        acls: &[AclBinding],
+        principal: &KafkaPrincipal,
+        host: IpAddr,
+        operation: AclOperation,
+        resource_type: ResourceType,
+    ) -> bool {
+        if self.authorize(acls, principal, host, operation, resource_type, "hardcode") {
+            return true;
+        }
+        let principal = principal.to_string();
+        let host = host.to_string();
+        let relevant: Vec<&AclBinding> = acls
+            .iter()
+            .filter(|b| {
+                b.resource_type == resource_type
+                    && (b.host == "*" || b.host == host)
+                    && (b.principal == principal || b.principal == "User:*")
+                    && (b.operation == operation || b.operation == AclOperation::All)
+            })
+            .collect();
+        let wildcard = |permission| {
+            relevant.iter().any(|b| {
+                b.permission == permission
+                    && b.pattern_type == PatternType::Literal
+                    && b.name == "*"
+            })
+        };
+        if wildcard(AclPermission::Deny) {
+            return false;
+        }
+        if wildcard(AclPermission::Allow) {
+            return true;
+        }
+        let denied = |name: &str, literal: bool| {
+            relevant.iter().any(|b| {
+                b.permission == AclPermission::Deny
+                    && match b.pattern_type {
+                        PatternType::Literal => literal && b.name == name,
+                        PatternType::Prefixed => name.starts_with(&b.name),
+                        _ => false,
+                    }
+            })
+        };
+        relevant.iter().any(|b| {
+            b.permission == AclPermission::Allow
+                && match b.pattern_type {
+                    PatternType::Literal => !denied(&b.name, true),
+                    PatternType::Prefixed => !denied(&b.name, false),
+                    _ => false,
+                }
+        })
+    }
+
+    /// Kafka's authorized-operations bitfield (bit `1 << code` per allowed operation) for one
+    /// resource.
+    pub fn authorized_operations(
+        &self,
+        acls: &[AclBinding],
+        principal: &KafkaPrincipal,
+        host: IpAddr,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> i32 {
+        supported_operations(resource_type)
+            .iter()
+            .filter(|op| self.authorize(acls, principal, host, **op, resource_type, name))
+            .fold(0, |bits, op| bits | (1 << op.code()))
     }
 }
 
@@ -254,21 +415,20 @@ mod tests {
 
     #[test]
     fn allow_deny_wildcards_prefixes_and_implied_operations() {
-        let acls = Acls {
-            bindings: vec![
-                acl((Topic, "t", Literal), "User:alice", Read, Allow),
-                acl((Topic, "t", Literal), "User:alice", Write, Allow),
-                acl((Topic, "logs-", Prefixed), "User:*", Read, Allow),
-                acl((Topic, "logs-secret", Literal), "User:bob", All, Deny),
-                acl((Group, "*", Literal), "User:alice", Read, Allow),
-                acl((Topic, "c", Literal), "User:carol", AlterConfigs, Allow),
-            ],
-            super_users: vec!["User:admin".into()],
-            allow_if_no_acl: false,
-        };
+        let acls = vec![
+            acl((Topic, "t", Literal), "User:alice", Read, Allow),
+            acl((Topic, "t", Literal), "User:alice", Write, Allow),
+            acl((Topic, "logs-", Prefixed), "User:*", Read, Allow),
+            acl((Topic, "logs-secret", Literal), "User:bob", All, Deny),
+            acl((Group, "*", Literal), "User:alice", Read, Allow),
+            acl((Topic, "c", Literal), "User:carol", AlterConfigs, Allow),
+        ];
+        let authorizer = Authorizer::from_settings(" User:admin ;; ", "false").unwrap();
         let alice = KafkaPrincipal::user("alice");
         let bob = KafkaPrincipal::user("bob");
-        let can = |who: &KafkaPrincipal, op, kind, name| acls.authorize(who, LOCAL, op, kind, name);
+        let can = |who: &KafkaPrincipal, op, kind, name| {
+            authorizer.authorize(&acls, who, LOCAL, op, kind, name)
+        };
         assert!(can(&alice, Read, Topic, "t"));
         assert!(can(&alice, Describe, Topic, "t"), "READ implies DESCRIBE");
         assert!(!can(&alice, Delete, Topic, "t"));
@@ -302,26 +462,63 @@ mod tests {
 
     #[test]
     fn the_no_acl_default_applies_only_to_resources_no_acl_names() {
-        let mut acls = Acls {
-            bindings: vec![acl((Topic, "t", Literal), "User:alice", Read, Allow)],
-            super_users: vec![],
-            allow_if_no_acl: true,
-        };
+        let authorizer = Authorizer::from_settings("", "true").unwrap();
+        let mut acls = vec![acl((Topic, "t", Literal), "User:alice", Read, Allow)];
         let bob = KafkaPrincipal::user("bob");
-        assert!(acls.authorize(&bob, LOCAL, Write, Topic, "u"));
+        assert!(authorizer.authorize(&acls, &bob, LOCAL, Write, Topic, "u"));
         assert!(
-            !acls.authorize(&bob, LOCAL, Read, Topic, "t"),
+            !authorizer.authorize(&acls, &bob, LOCAL, Read, Topic, "t"),
             "t has an ACL"
         );
-        acls.bindings[0].host = "10.0.0.1".into();
-        assert!(!acls.authorize(&KafkaPrincipal::user("alice"), LOCAL, Read, Topic, "t"));
+        acls[0].host = "10.0.0.1".into();
+        let alice = KafkaPrincipal::user("alice");
+        assert!(!authorizer.authorize(&acls, &alice, LOCAL, Read, Topic, "t"));
         // DENY does not imply: DENY READ leaves DESCRIBE to the ALLOWs.
-        acls.bindings = vec![
+        acls = vec![
             acl((Topic, "t", Literal), "User:bob", Read, Deny),
             acl((Topic, "t", Literal), "User:bob", Write, Allow),
         ];
-        assert!(acls.authorize(&bob, LOCAL, Describe, Topic, "t"));
-        assert!(!acls.authorize(&bob, LOCAL, Read, Topic, "t"));
+        assert!(authorizer.authorize(&acls, &bob, LOCAL, Describe, Topic, "t"));
+        assert!(!authorizer.authorize(&acls, &bob, LOCAL, Read, Topic, "t"));
+        assert!(Authorizer::from_settings("alice", "false").is_err());
+    }
+
+    #[test]
+    fn write_on_any_topic_and_operation_bitfields() {
+        let authorizer = Authorizer::default();
+        let alice = KafkaPrincipal::user("alice");
+        let any = |acls: &[AclBinding]| authorizer.authorize_any(acls, &alice, LOCAL, Write, Topic);
+        assert!(!any(&[]));
+        assert!(any(&[acl(
+            (Topic, "t", Literal),
+            "User:alice",
+            Write,
+            Allow
+        )]));
+        assert!(!any(&[acl(
+            (Topic, "t", Literal),
+            "User:alice",
+            Read,
+            Allow
+        )]));
+        assert!(!any(&[
+            acl((Topic, "logs-a", Literal), "User:alice", Write, Allow),
+            acl((Topic, "logs-", Prefixed), "User:alice", Write, Deny),
+        ]));
+        assert!(!any(&[
+            acl((Topic, "x", Prefixed), "User:*", All, Allow),
+            acl((Topic, "*", Literal), "User:alice", Write, Deny),
+        ]));
+        let acls = [acl((Topic, "t", Literal), "User:alice", Read, Allow)];
+        let bits = authorizer.authorized_operations(&acls, &alice, LOCAL, Topic, "t");
+        assert_eq!(bits, (1 << Read.code()) | (1 << Describe.code()));
+        let mut bad = acls[0].clone();
+        assert_eq!(bad.invalid_reason(), None);
+        bad.resource_type = Cluster;
+        assert!(
+            bad.invalid_reason().is_some(),
+            "the cluster is kafka-cluster"
+        );
     }
 
     #[test]

@@ -155,4 +155,5 @@ pub fn apply(broker: &Arc<Broker>, cluster: &Arc<Cluster>, image: &MetadataImage
     // their roles taken, so a client sent here by that answer finds them.
     broker.metadata.replace_topics(topics);
     broker.metadata.replace_user_configs(&image.user_configs);
+    broker.metadata.replace_acls(&image.acls);
 }

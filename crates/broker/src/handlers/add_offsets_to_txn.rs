@@ -7,6 +7,7 @@ use std::sync::Arc;
 use coordinator::OFFSETS_TOPIC;
 use protocol::ErrorCode;
 use protocol::generated::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
+use security::acl::AclOperation;
 
 use super::RequestContext;
 use super::txn_errors::{for_version, producer};
@@ -18,7 +19,10 @@ pub async fn handle(
     context: &RequestContext,
     request: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
-    let code = match broker.groups.partition_for(&request.group_id) {
+    let authorized = broker
+        .require_transactional_id(context, AclOperation::Write, &request.transactional_id)
+        .and_then(|()| broker.require_group(context, AclOperation::Read, &request.group_id));
+    let code = match authorized.and_then(|()| broker.groups.partition_for(&request.group_id)) {
         Ok(partition) => {
             let id = request.transactional_id.clone();
             let asked = producer(request.producer_id, request.producer_epoch);

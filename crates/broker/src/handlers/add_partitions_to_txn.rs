@@ -2,7 +2,11 @@
 //! them (transactions v1). v0-3 come from producers, one transaction per request; v4+ come
 //! from partition leaders (KIP-890 part 1), several transactions per request, each either
 //! added or, with `verify_only`, checked (is the partition in the ongoing transaction?); from a
-//! client they get CLUSTER_AUTHORIZATION_FAILED (`cluster::peers::from_peer`).
+//! client they get CLUSTER_AUTHORIZATION_FAILED (`Broker::allows_inter_broker`).
+//!
+//! Authorization for v0-3: WRITE on the transactional id (else every partition
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and WRITE on each topic; internal topics are never
+//! writable here.
 //!
 //! As Kafka answers: a partition of an unknown topic gets UNKNOWN_TOPIC_OR_PARTITION and the
 //! request's other partitions OPERATION_NOT_ATTEMPTED; otherwise every partition of a
@@ -18,10 +22,11 @@ use protocol::generated::add_partitions_to_txn_response::{
 };
 use protocol::generated::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
 
+use security::acl::AclOperation;
+
 use super::RequestContext;
 use super::txn_errors::{for_version, producer};
 use crate::broker::Broker;
-use crate::cluster::peers::from_peer;
 use crate::txn_coordinator::TxnCoordinatorService;
 
 /// The first version sent by brokers (batched, verify-only).
@@ -41,14 +46,17 @@ pub async fn handle(
             request.v3_and_below_producer_id,
             request.v3_and_below_producer_epoch,
         );
-        let results = one_transaction(
-            broker,
-            &request.v3_and_below_transactional_id,
-            asked,
-            &request.v3_and_below_topics,
-            false,
-        )
-        .await;
+        let id = &request.v3_and_below_transactional_id;
+        let topics = &request.v3_and_below_topics;
+        let results = if broker.allows_transactional_id(context, AclOperation::Write, id) {
+            // Internal topics are never writable here.
+            let writable = |topic: &str| {
+                !topic.starts_with("__") && broker.allows_topic(context, AclOperation::Write, topic)
+            };
+            one_transaction(broker, id, asked, topics, false, &writable).await
+        } else {
+            every_partition(topics, ErrorCode::TransactionalIdAuthorizationFailed)
+        };
         return AddPartitionsToTxnResponse {
             results_by_topic_v3_and_below: topic_results(results, |code| {
                 for_version(code, version, 2, i16::MAX)
@@ -56,7 +64,7 @@ pub async fn handle(
             ..Default::default()
         };
     }
-    if !from_peer(broker.cluster.get().map(|c| &**c), context.client_id()) {
+    if !broker.allows_inter_broker(context) {
         // v4+ is the brokers' form (Kafka authorizes it as CLUSTER_ACTION).
         return AddPartitionsToTxnResponse {
             error_code: ErrorCode::ClusterAuthorizationFailed.code(),
@@ -84,6 +92,7 @@ pub async fn handle(
             asked,
             &transaction.topics,
             transaction.verify_only,
+            &|_| true,
         )
         .await;
         results_by_transaction.push(AddPartitionsToTxnResult {
@@ -98,33 +107,47 @@ pub async fn handle(
     }
 }
 
-/// Every partition of one transaction with its code.
+/// Every partition named, with `code`.
+fn every_partition(
+    topics: &[AddPartitionsToTxnTopic],
+    code: ErrorCode,
+) -> Vec<((String, i32), ErrorCode)> {
+    topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| ((t.name.clone(), *p), code)))
+        .collect()
+}
+
+/// Every partition of one transaction with its code. A topic that is not `writable` gets
+/// TOPIC_AUTHORIZATION_FAILED (checked before existence), an unknown partition
+/// UNKNOWN_TOPIC_OR_PARTITION, and then the others OPERATION_NOT_ATTEMPTED.
 async fn one_transaction(
     broker: &Arc<Broker>,
     transactional_id: &str,
     asked: coordinator::txn::ProducerIdAndEpoch,
     topics: &[AddPartitionsToTxnTopic],
     verify_only: bool,
+    writable: &(dyn Fn(&str) -> bool + Sync),
 ) -> Vec<((String, i32), ErrorCode)> {
     let partitions: Vec<(String, i32)> = topics
         .iter()
         .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), *p)))
         .collect();
-    let known = |(topic, partition): &(String, i32)| {
-        broker
+    let refusal = |(topic, partition): &(String, i32)| {
+        if !writable(topic) {
+            return Some(ErrorCode::TopicAuthorizationFailed);
+        }
+        let known = broker
             .metadata
             .topic(topic)
-            .is_some_and(|t| (0..t.partitions).contains(partition))
+            .is_some_and(|t| (0..t.partitions).contains(partition));
+        (!known).then_some(ErrorCode::UnknownTopicOrPartition)
     };
-    if !partitions.iter().all(known) {
+    if partitions.iter().any(|p| refusal(p).is_some()) {
         return partitions
             .into_iter()
             .map(|p| {
-                let code = if known(&p) {
-                    ErrorCode::OperationNotAttempted
-                } else {
-                    ErrorCode::UnknownTopicOrPartition
-                };
+                let code = refusal(&p).unwrap_or(ErrorCode::OperationNotAttempted);
                 (p, code)
             })
             .collect();

@@ -15,10 +15,11 @@ use protocol::generated::alter_configs_response::AlterConfigsResourceResponse;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::config_admin::{
-    RESOURCE_BROKER, RESOURCE_TOPIC, check_broker_resource, refuse_broker_alteration,
-    refuse_repeated_resources,
+    RESOURCE_BROKER, RESOURCE_TOPIC, authorize_resource, check_broker_resource,
+    refuse_broker_alteration, refuse_repeated_resources,
 };
 use crate::error::BrokerError;
+use security::acl::AclOperation;
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -33,7 +34,16 @@ pub async fn handle(
     for (resource, refusal) in resources {
         let result = match refusal {
             Some(error) => Err(error),
-            None => alter(broker, &resource, validate_only).await,
+            None => match authorize_resource(
+                broker,
+                context,
+                AclOperation::AlterConfigs,
+                resource.resource_type,
+                &resource.resource_name,
+            ) {
+                Ok(()) => alter(broker, &resource, validate_only).await,
+                Err(error) => Err(error),
+            },
         };
         if let Err(error) = &result {
             tracing::debug!(resource = %resource.resource_name, client = context.client_id(), %error, "alter configs failed");

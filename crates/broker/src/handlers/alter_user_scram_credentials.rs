@@ -6,7 +6,8 @@
 //! client salts the password; the broker keeps only the salt and the derived keys. Users that
 //! pass are recorded together; the others do not block them.
 //!
-//! Not yet authorized (ALTER on CLUSTER) until ACLs exist.
+//! With ACLs it needs ALTER on the cluster: denied, every named user is
+//! CLUSTER_AUTHORIZATION_FAILED and nothing changes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use protocol::ErrorCode;
 use protocol::generated::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
 use protocol::generated::{AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse};
+use security::acl::AclOperation;
 use security::sasl::Mechanism;
 use security::sasl::scram::{ITERATIONS_MAX, ITERATIONS_MIN, ScramCredential};
 
@@ -23,9 +25,10 @@ use crate::scram_credentials::{self, CredentialChange};
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _context: &RequestContext,
+    context: &RequestContext,
     request: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
+    let authorized = broker.allows_cluster(context, AclOperation::Alter);
     let mut named: BTreeMap<&str, usize> = BTreeMap::new();
     for name in request
         .deletions
@@ -42,7 +45,13 @@ pub async fn handle(
             .or_insert((code, message.to_string()));
     };
     for (user, count) in &named {
-        if *count > 1 {
+        if !authorized {
+            refuse(
+                user,
+                ErrorCode::ClusterAuthorizationFailed,
+                "Not authorized to alter SCRAM credentials",
+            );
+        } else if *count > 1 {
             refuse(
                 user,
                 ErrorCode::DuplicateResource,

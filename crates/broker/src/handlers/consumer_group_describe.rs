@@ -1,12 +1,16 @@
 //! ConsumerGroupDescribe (v0, KIP-848): each consumer group's epochs, assignor and members with
 //! their current and target assignments (topic names from the cluster's topics), asked of the
-//! group's own coordinator shard. Classic and unknown groups answer GROUP_ID_NOT_FOUND.
+//! group's own coordinator shard. Classic and unknown groups answer GROUP_ID_NOT_FOUND. Each
+//! group needs DESCRIBE (else GROUP_AUTHORIZATION_FAILED); Kafka's further check that the
+//! principal may describe every assigned topic is not made.
 
 use std::sync::Arc;
 
 use protocol::ErrorCode;
 use protocol::generated::consumer_group_describe_response::DescribedGroup;
 use protocol::generated::{ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse};
+
+use security::acl::{AclOperation, ResourceType};
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -17,12 +21,21 @@ const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _context: &RequestContext,
+    context: &RequestContext,
     request: ConsumerGroupDescribeRequest,
 ) -> ConsumerGroupDescribeResponse {
     let topics = Arc::new(topics_image(broker));
     let mut groups = Vec::with_capacity(request.group_ids.len());
     for group_id in &request.group_ids {
+        if !broker.allows_group(context, AclOperation::Describe, group_id) {
+            groups.push(DescribedGroup {
+                group_id: group_id.clone(),
+                error_code: ErrorCode::GroupAuthorizationFailed.code(),
+                authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+                ..Default::default()
+            });
+            continue;
+        }
         groups.push({
             let one = ConsumerGroupDescribeRequest {
                 group_ids: vec![group_id.clone()],
@@ -40,13 +53,18 @@ pub async fn handle(
                 authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
                 ..Default::default()
             };
-            match described {
+            let mut entry = match described {
                 Ok(mut response) => response
                     .groups
                     .pop()
                     .unwrap_or_else(|| error_entry(ErrorCode::UnknownServerError.code())),
                 Err(error) => error_entry(error.error_code().code()),
+            };
+            if request.include_authorized_operations && entry.error_code == ErrorCode::None.code() {
+                entry.authorized_operations =
+                    broker.authorized_operations(context, ResourceType::Group, group_id);
             }
+            entry
         });
     }
     ConsumerGroupDescribeResponse {

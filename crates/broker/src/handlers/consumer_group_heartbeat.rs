@@ -7,10 +7,13 @@
 use std::sync::Arc;
 
 use coordinator::ClientInfo;
+use protocol::ErrorCode;
 use protocol::generated::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
+use security::acl::AclOperation;
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::error::BrokerError;
 use crate::group_coordinator::{GroupCoordinatorService, Step, topics_image};
 
 pub async fn handle(
@@ -21,8 +24,32 @@ pub async fn handle(
     let version = context.api_version;
     let client_id = context.client_id().to_owned();
     let client_host = format!("/{}", context.peer.ip());
-    let topics = topics_image(broker);
     let group_id = request.group_id.clone();
+    // READ on the group; every subscribed name needs DESCRIBE, or the whole answer is
+    // TOPIC_AUTHORIZATION_FAILED.
+    let denied = broker
+        .require_group(context, AclOperation::Read, &group_id)
+        .err()
+        .or_else(|| {
+            let names = request
+                .subscribed_topic_names
+                .as_deref()
+                .unwrap_or_default();
+            names
+                .iter()
+                .any(|name| !broker.allows_topic(context, AclOperation::Describe, name))
+                .then_some(BrokerError::NotAuthorized(
+                    ErrorCode::TopicAuthorizationFailed,
+                ))
+        });
+    if let Some(denied) = denied {
+        return ConsumerGroupHeartbeatResponse {
+            error_code: denied.error_code().code(),
+            error_message: denied.message(),
+            ..Default::default()
+        };
+    }
+    let topics = topics_image(broker);
     GroupCoordinatorService::call(broker, &group_id, move |coordinator, now| {
         let client = ClientInfo {
             client_id: &client_id,

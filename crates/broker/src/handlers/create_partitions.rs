@@ -5,11 +5,13 @@
 //!
 //! The checks of the count and the change are the metadata writer's (`metadata_writer.rs`).
 //! On a single node a new partition's only valid replica is this broker; in a cluster the
-//! controller places new partitions (manual assignments are refused for now).
+//! controller places new partitions (manual assignments are refused for now). With ACLs each
+//! topic needs ALTER on itself (TOPIC_AUTHORIZATION_FAILED).
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use protocol::ErrorCode;
 use protocol::generated::CreatePartitionsRequest;
 use protocol::generated::CreatePartitionsResponse;
 use protocol::generated::create_partitions_request::CreatePartitionsTopic;
@@ -19,6 +21,7 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::metadata_writer::NewPartitions;
+use security::acl::AclOperation;
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -37,6 +40,10 @@ pub async fn handle(
                 "found multiple entries for topic {}",
                 topic.name
             )))
+        } else if !broker.allows_topic(context, AclOperation::Alter, &topic.name) {
+            Err(BrokerError::NotAuthorized(
+                ErrorCode::TopicAuthorizationFailed,
+            ))
         } else {
             create_partitions(broker, topic, request.validate_only).await
         };

@@ -11,15 +11,19 @@
 //! and the change are the metadata writer's (`metadata_writer.rs`). On a single node the only
 //! valid replica is this broker: an assignment naming any other node is
 //! INVALID_REPLICA_ASSIGNMENT, a replication factor other than 1 INVALID_REPLICATION_FACTOR.
+//!
+//! With ACLs a topic needs CREATE on the cluster or on itself (TOPIC_AUTHORIZATION_FAILED), and
+//! its counts and configs are answered only with DESCRIBE_CONFIGS on it.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use protocol::Uuid;
 use protocol::generated::CreateTopicsRequest;
 use protocol::generated::CreateTopicsResponse;
 use protocol::generated::create_topics_request::CreatableTopic;
 use protocol::generated::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use protocol::{ErrorCode, Uuid};
+use security::acl::AclOperation;
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -45,6 +49,10 @@ pub async fn handle(
                 "found multiple entries for topic {}",
                 topic.name
             )))
+        } else if !may_create(broker, context, &topic.name) {
+            Err(BrokerError::NotAuthorized(
+                ErrorCode::TopicAuthorizationFailed,
+            ))
         } else {
             create(broker, &topic, request.validate_only).await
         };
@@ -55,6 +63,12 @@ pub async fn handle(
         topics,
         ..Default::default()
     }
+}
+
+/// CREATE on the cluster or on the topic (Kafka's rule for CreateTopics).
+fn may_create(broker: &Broker, context: &RequestContext, topic: &str) -> bool {
+    broker.allows_cluster(context, AclOperation::Create)
+        || broker.allows_topic(context, AclOperation::Create, topic)
 }
 
 async fn create(
@@ -120,6 +134,15 @@ fn assignment_by_partition(topic: &CreatableTopic) -> Result<Vec<Vec<i32>>, Brok
     Ok(by_partition.into_iter().flatten().collect())
 }
 
+/// The new topic's id (zero after a validate-only creation, which made no topic).
+fn created_id(broker: &Broker, name: &str, topic: &TopicMetadata) -> Uuid {
+    if broker.metadata.topic(name).map(|t| t.id) == Some(topic.id.clone()) {
+        topic.uuid()
+    } else {
+        Uuid::ZERO
+    }
+}
+
 fn result_entry(
     broker: &Broker,
     context: &RequestContext,
@@ -127,6 +150,21 @@ fn result_entry(
     result: Result<TopicMetadata, BrokerError>,
 ) -> CreatableTopicResult {
     match result {
+        Ok(topic) if !broker.allows_topic(context, AclOperation::DescribeConfigs, &name) => {
+            // Created, but the principal may not see its configs (Kafka answers the topic
+            // without counts or configs, with TOPIC_AUTHORIZATION_FAILED as the config error).
+            CreatableTopicResult {
+                topic_id: created_id(broker, &name, &topic),
+                name,
+                error_code: 0,
+                error_message: None,
+                topic_config_error_code: ErrorCode::TopicAuthorizationFailed.code(),
+                num_partitions: -1,
+                replication_factor: -1,
+                configs: None,
+                ..Default::default()
+            }
+        }
         Ok(topic) => {
             let configs = topic_entries(&broker.config, &topic.configs)
                 .into_iter()
@@ -139,11 +177,9 @@ fn result_entry(
                     ..Default::default()
                 })
                 .collect();
-            // A validate-only creation made no topic, so it has no id yet.
-            let exists = broker.metadata.topic(&name).map(|t| t.id) == Some(topic.id.clone());
             CreatableTopicResult {
+                topic_id: created_id(broker, &name, &topic),
                 name,
-                topic_id: if exists { topic.uuid() } else { Uuid::ZERO },
                 error_code: 0,
                 error_message: None,
                 topic_config_error_code: 0,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use protocol::generated::delete_groups_response::DeletableGroupResult;
 use protocol::generated::{DeleteGroupsRequest, DeleteGroupsResponse};
+use security::acl::AclOperation;
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -21,6 +22,10 @@ pub async fn handle(
     let mut by_partition: BTreeMap<i32, Vec<String>> = BTreeMap::new();
     let mut results: BTreeMap<String, i16> = BTreeMap::new();
     for group_id in &request.groups_names {
+        if let Err(denied) = broker.require_group(context, AclOperation::Delete, group_id) {
+            results.insert(group_id.clone(), denied.error_code().code());
+            continue;
+        }
         match broker.groups.partition_for(group_id) {
             Ok(partition) => by_partition
                 .entry(partition)

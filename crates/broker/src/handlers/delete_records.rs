@@ -5,11 +5,13 @@
 
 use std::sync::Arc;
 
+use protocol::ErrorCode;
 use protocol::generated::DeleteRecordsRequest;
 use protocol::generated::DeleteRecordsResponse;
 use protocol::generated::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
+use security::acl::AclOperation;
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -17,15 +19,22 @@ use crate::error::BrokerError;
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _context: &RequestContext,
+    context: &RequestContext,
     request: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
+        let allowed = broker.allows_topic(context, AclOperation::Delete, &topic.name);
         for wanted in topic.partitions {
             let index = wanted.partition_index;
-            let result = delete_records(broker, &topic.name, index, wanted.offset).await;
+            let result = if allowed {
+                delete_records(broker, &topic.name, index, wanted.offset).await
+            } else {
+                Err(BrokerError::NotAuthorized(
+                    ErrorCode::TopicAuthorizationFailed,
+                ))
+            };
             partitions.push(match result {
                 Ok(low_watermark) => DeleteRecordsPartitionResult {
                     partition_index: index,

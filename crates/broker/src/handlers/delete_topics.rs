@@ -5,14 +5,16 @@
 //!
 //! Kafka 4 serves v1-6; v0 is served too (it differs only in the response's throttle time).
 //! With `delete.topic.enable=false` every entry is TOPIC_DELETION_DISABLED (v3+) or
-//! INVALID_REQUEST (v0-2, which predate that code), as Kafka answers.
+//! INVALID_REQUEST (v0-2, which predate that code), as Kafka answers. With ACLs each topic
+//! needs DELETE on itself (TOPIC_AUTHORIZATION_FAILED).
 
 use std::sync::Arc;
 
-use protocol::Uuid;
 use protocol::generated::DeleteTopicsRequest;
 use protocol::generated::DeleteTopicsResponse;
 use protocol::generated::delete_topics_response::DeletableTopicResult;
+use protocol::{ErrorCode, Uuid};
+use security::acl::AclOperation;
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -94,6 +96,12 @@ async fn delete(
                 .name
         }
     };
+    // DELETE implies DESCRIBE, so a topic named by id stays unnamed in the answer when denied.
+    if !broker.allows_topic(context, AclOperation::Delete, &name) {
+        return Err(BrokerError::NotAuthorized(
+            ErrorCode::TopicAuthorizationFailed,
+        ));
+    }
     let topic = broker.metadata_writer.delete_topic(broker, &name).await?;
     tracing::info!(topic = %name, client = context.client_id(), "deleted topic");
     Ok(topic)

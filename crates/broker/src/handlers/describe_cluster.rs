@@ -19,11 +19,6 @@ use crate::broker::Broker;
 
 /// Kafka's "authorized operations not requested" marker.
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
-/// The operations Kafka defines on the cluster resource (`AclOperation` ids: ALTER 4, CREATE 7,
-/// DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11, IDEMPOTENT_WRITE 12),
-/// as a bit field.
-pub const CLUSTER_OPERATIONS_ALL: i32 =
-    (1 << 4) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 /// KIP-919 endpoint types.
 const ENDPOINT_TYPE_BROKERS: i8 = 1;
 
@@ -71,8 +66,9 @@ pub async fn handle(
                 ..Default::default()
             })
             .collect(),
+        // No check on a broker beyond the bitfield (Kafka's too): 0 without DESCRIBE.
         cluster_authorized_operations: if request.include_cluster_authorized_operations {
-            CLUSTER_OPERATIONS_ALL
+            super::metadata::cluster_operations(broker, context)
         } else {
             AUTHORIZED_OPERATIONS_OMITTED
         },

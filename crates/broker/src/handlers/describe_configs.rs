@@ -6,7 +6,8 @@
 //! Kafka 4 serves v1-4; v0 is served too (the codec has it: no synonyms, `is_default` instead
 //! of a source). Resource types: 2 topic, 4 broker (named by node id, or "" for the cluster
 //! defaults, of which there are none: no dynamic broker configs). Other types are
-//! INVALID_REQUEST.
+//! INVALID_REQUEST. With ACLs a resource needs DESCRIBE_CONFIGS on the topic or on the cluster
+//! (for a broker); AlterConfigs and IncrementalAlterConfigs ask ALTER_CONFIGS the same way.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -21,10 +22,11 @@ use protocol::generated::describe_configs_response::{
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::config_admin::{
-    ConfigEntry, RESOURCE_BROKER, RESOURCE_TOPIC, broker_entries, check_broker_resource,
-    topic_entries,
+    ConfigEntry, RESOURCE_BROKER, RESOURCE_TOPIC, authorize_resource, broker_entries,
+    check_broker_resource, topic_entries,
 };
 use crate::error::BrokerError;
+use security::acl::AclOperation;
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -40,7 +42,14 @@ pub async fn handle(
         .map(|resource| {
             let resource_type = resource.resource_type;
             let resource_name = resource.resource_name.clone();
-            match describe(broker, &resource) {
+            let authorized = authorize_resource(
+                broker,
+                context,
+                AclOperation::DescribeConfigs,
+                resource_type,
+                &resource_name,
+            );
+            match authorized.and_then(|()| describe(broker, &resource)) {
                 Ok(entries) => DescribeConfigsResult {
                     error_code: 0,
                     error_message: None,

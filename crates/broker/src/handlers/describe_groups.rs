@@ -1,13 +1,15 @@
 //! DescribeGroups (v0-6): each group's state, protocol and members (with metadata and
 //! assignments when Stable), asked of the group's own coordinator shard. An unknown group is
 //! described as Dead; from v6 (KIP-1043) also with GROUP_ID_NOT_FOUND and a message, as Kafka
-//! answers.
+//! answers. Each group needs DESCRIBE (else GROUP_AUTHORIZATION_FAILED in its entry).
 
 use std::sync::Arc;
 
 use protocol::ErrorCode;
 use protocol::generated::describe_groups_response::DescribedGroup;
 use protocol::generated::{DescribeGroupsRequest, DescribeGroupsResponse};
+
+use security::acl::{AclOperation, ResourceType};
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -28,6 +30,15 @@ pub async fn handle(
     let version = context.api_version;
     let mut groups = Vec::with_capacity(request.groups.len());
     for group_id in &request.groups {
+        if !broker.allows_group(context, AclOperation::Describe, group_id) {
+            groups.push(DescribedGroup {
+                group_id: group_id.clone(),
+                error_code: ErrorCode::GroupAuthorizationFailed.code(),
+                authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+                ..Default::default()
+            });
+            continue;
+        }
         groups.push({
             let one = DescribeGroupsRequest {
                 groups: vec![group_id.clone()],
@@ -57,6 +68,10 @@ pub async fn handle(
             {
                 entry.error_code = ErrorCode::GroupIdNotFound.code();
                 entry.error_message = Some(format!("Group {group_id} not found."));
+            }
+            if request.include_authorized_operations && entry.error_code == ErrorCode::None.code() {
+                entry.authorized_operations =
+                    broker.authorized_operations(context, ResourceType::Group, group_id);
             }
             entry
         });

@@ -3,7 +3,8 @@
 //! replica between directories), and from v4 the file system's total and usable bytes
 //! (`statvfs`). Kafka 4 serves v1-4; v0 is served too (the codec has it).
 //!
-//! Runnel uses one log directory (the first of `log.dirs`).
+//! Runnel uses one log directory (the first of `log.dirs`). With ACLs it needs DESCRIBE on the
+//! cluster: denied, the answer lists no directory (v3+ with CLUSTER_AUTHORIZATION_FAILED).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -18,12 +19,25 @@ use protocol::generated::describe_log_dirs_response::{
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::partitions::Partition;
+use security::acl::AclOperation;
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _context: &RequestContext,
+    context: &RequestContext,
     request: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
+    if !broker.allows_cluster(context, AclOperation::Describe) {
+        // v0-2 have no top-level error: the denied answer is an empty list.
+        return DescribeLogDirsResponse {
+            error_code: if context.api_version >= 3 {
+                ErrorCode::ClusterAuthorizationFailed.code()
+            } else {
+                0
+            },
+            results: Vec::new(),
+            ..Default::default()
+        };
+    }
     let partitions: Vec<Arc<Partition>> = match request.topics {
         None => broker.replicas.all(),
         Some(topics) => {

@@ -4,10 +4,12 @@
 
 use std::sync::Arc;
 
+use protocol::ErrorCode;
 use protocol::generated::describe_producers_response::{
     PartitionResponse, ProducerState, TopicResponse,
 };
 use protocol::generated::{DescribeProducersRequest, DescribeProducersResponse};
+use security::acl::AclOperation;
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -15,7 +17,7 @@ use crate::error::BrokerError;
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _context: &RequestContext,
+    context: &RequestContext,
     request: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
     let topics = request
@@ -25,19 +27,21 @@ pub async fn handle(
             partitions: topic
                 .partition_indexes
                 .iter()
-                .map(|&index| match producers(broker, &topic.name, index) {
-                    Ok(active_producers) => PartitionResponse {
-                        partition_index: index,
-                        active_producers,
-                        ..Default::default()
+                .map(
+                    |&index| match producers_if_allowed(broker, context, &topic.name, index) {
+                        Ok(active_producers) => PartitionResponse {
+                            partition_index: index,
+                            active_producers,
+                            ..Default::default()
+                        },
+                        Err(error) => PartitionResponse {
+                            partition_index: index,
+                            error_code: error.error_code().code(),
+                            error_message: error.message(),
+                            ..Default::default()
+                        },
                     },
-                    Err(error) => PartitionResponse {
-                        partition_index: index,
-                        error_code: error.error_code().code(),
-                        error_message: error.message(),
-                        ..Default::default()
-                    },
-                })
+                )
                 .collect(),
             name: topic.name,
             ..Default::default()
@@ -48,6 +52,21 @@ pub async fn handle(
         topics,
         ..Default::default()
     }
+}
+
+/// The partition's producers, when the principal may READ the topic.
+fn producers_if_allowed(
+    broker: &Broker,
+    context: &RequestContext,
+    topic: &str,
+    index: i32,
+) -> Result<Vec<ProducerState>, BrokerError> {
+    if !broker.allows_topic(context, AclOperation::Read, topic) {
+        return Err(BrokerError::NotAuthorized(
+            ErrorCode::TopicAuthorizationFailed,
+        ));
+    }
+    producers(broker, topic, index)
 }
 
 fn producers(broker: &Broker, topic: &str, index: i32) -> Result<Vec<ProducerState>, BrokerError> {

@@ -6,6 +6,7 @@
 //!
 //! On a single node every partition's leader, replicas and ISR are this broker; eligible leader
 //! replicas and the last known ELR are empty (KIP-966's ELR needs more than one replica).
+//! Topics need DESCRIBE: named ones get TOPIC_AUTHORIZATION_FAILED, a listing leaves them out.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -17,20 +18,17 @@ use protocol::generated::describe_topic_partitions_response::{
 };
 use protocol::{ErrorCode, Uuid};
 
+use security::acl::{AclOperation, ResourceType};
+
 use super::RequestContext;
 use crate::broker::Broker;
 
 /// Kafka's default `max.request.partition.size.limit`.
 pub const RESPONSE_PARTITIONS_MAX: i32 = 2000;
-/// The operations Kafka defines on a topic (`AclOperation` ids: READ 3, WRITE 4, CREATE 5,
-/// DELETE 6, ALTER 7, DESCRIBE 8, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11), as a bit field.
-/// There is no authorizer, so all are authorized.
-const TOPIC_OPERATIONS_ALL: i32 =
-    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _context: &RequestContext,
+    context: &RequestContext,
     request: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
     let mut remaining = request
@@ -40,13 +38,16 @@ pub async fn handle(
         Some(cursor) => (cursor.topic_name.clone(), cursor.partition_index.max(0)),
         None => (String::new(), 0),
     };
-    // Name order; a BTreeSet also drops duplicate names.
+    let describable = |name: &str| broker.allows_topic(context, AclOperation::Describe, name);
+    // Name order; a BTreeSet also drops duplicate names. Listing all leaves out what the
+    // principal may not describe.
     let names: BTreeSet<String> = if request.topics.is_empty() {
         broker
             .metadata
             .topics()
             .into_iter()
             .map(|t| t.name)
+            .filter(|name| describable(name))
             .collect()
     } else {
         request.topics.into_iter().map(|t| t.name).collect()
@@ -58,15 +59,24 @@ pub async fn handle(
     let mut topics = Vec::new();
     let mut next_cursor = None;
     while let Some(name) = names.next() {
-        let Some(topic) = broker.metadata.topic(&name) else {
-            topics.push(DescribeTopicPartitionsResponseTopic {
-                error_code: ErrorCode::UnknownTopicOrPartition.code(),
-                name: Some(name),
-                topic_id: Uuid::ZERO,
-                topic_authorized_operations: TOPIC_OPERATIONS_ALL,
-                ..Default::default()
-            });
-            continue;
+        let operations = broker.authorized_operations(context, ResourceType::Topic, &name);
+        let topic = match broker.metadata.topic(&name) {
+            Some(topic) if describable(&name) => topic,
+            found => {
+                let code = if found.is_some() || !describable(&name) {
+                    ErrorCode::TopicAuthorizationFailed
+                } else {
+                    ErrorCode::UnknownTopicOrPartition
+                };
+                topics.push(DescribeTopicPartitionsResponseTopic {
+                    error_code: code.code(),
+                    name: Some(name),
+                    topic_id: Uuid::ZERO,
+                    topic_authorized_operations: operations,
+                    ..Default::default()
+                });
+                continue;
+            }
         };
         let first = if name == cursor_topic {
             cursor_partition
@@ -98,7 +108,7 @@ pub async fn handle(
             topic_id: topic.uuid(),
             is_internal: name.starts_with("__"),
             partitions,
-            topic_authorized_operations: TOPIC_OPERATIONS_ALL,
+            topic_authorized_operations: operations,
             ..Default::default()
         });
         if last < topic.partitions {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use protocol::ErrorCode;
 use protocol::generated::describe_transactions_response::{TopicData, TransactionState};
 use protocol::generated::{DescribeTransactionsRequest, DescribeTransactionsResponse};
+use security::acl::AclOperation;
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -17,15 +18,22 @@ const IDS_MAX: usize = 10_000;
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _context: &RequestContext,
+    context: &RequestContext,
     request: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
     let mut transaction_states = Vec::with_capacity(request.transactional_ids.len().min(IDS_MAX));
     for (index, id) in request.transactional_ids.into_iter().enumerate() {
         let state = if index >= IDS_MAX {
             failed(id, ErrorCode::InvalidRequest)
+        } else if !broker.allows_transactional_id(context, AclOperation::Describe, &id) {
+            failed(id, ErrorCode::TransactionalIdAuthorizationFailed)
         } else {
-            describe(broker, id).await
+            let mut state = describe(broker, id).await;
+            // Topics the principal may not describe are left out silently.
+            state
+                .topics
+                .retain(|t| broker.allows_topic(context, AclOperation::Describe, &t.topic));
+            state
         };
         transaction_states.push(state);
     }

@@ -2,7 +2,8 @@
 //! or keys); all users when none are named. A user named twice is DUPLICATE_RESOURCE, one
 //! without credentials RESOURCE_NOT_FOUND, with Kafka's messages (`ScramImage.describe`).
 //!
-//! Not yet authorized (DESCRIBE on CLUSTER) until ACLs exist.
+//! With ACLs it needs DESCRIBE on the cluster (else CLUSTER_AUTHORIZATION_FAILED at the top
+//! and no results).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use protocol::generated::describe_user_scram_credentials_response::{
 use protocol::generated::{
     DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse,
 };
+use security::acl::AclOperation;
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -21,9 +23,17 @@ use crate::scram_credentials;
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _context: &RequestContext,
+    context: &RequestContext,
     request: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
+    if !broker.allows_cluster(context, AclOperation::Describe) {
+        return DescribeUserScramCredentialsResponse {
+            error_code: ErrorCode::ClusterAuthorizationFailed.code(),
+            error_message: None,
+            results: Vec::new(),
+            ..Default::default()
+        };
+    }
     let named: Vec<String> = match request.users {
         Some(users) if !users.is_empty() => users.into_iter().map(|u| u.name).collect(),
         _ => scram_credentials::users(broker),

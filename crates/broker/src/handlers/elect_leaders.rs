@@ -4,7 +4,7 @@
 //! when the list is null. Each partition gets its own result: ELECTION_NOT_NEEDED when the
 //! preferred replica already leads, PREFERRED_LEADER_NOT_AVAILABLE, ELIGIBLE_LEADERS_NOT_AVAILABLE,
 //! UNKNOWN_TOPIC_OR_PARTITION. On a single node every existing partition is led by its only
-//! (preferred) replica: ELECTION_NOT_NEEDED.
+//! (preferred) replica: ELECTION_NOT_NEEDED. With ACLs it needs ALTER on the cluster.
 
 use std::sync::Arc;
 
@@ -16,12 +16,16 @@ use protocol::generated::{ElectLeadersRequest, ElectLeadersResponse};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::BrokerError;
+use security::acl::AclOperation;
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _context: &RequestContext,
+    context: &RequestContext,
     request: ElectLeadersRequest,
 ) -> ElectLeadersResponse {
+    if !broker.allows_cluster(context, AclOperation::Alter) {
+        return refused(request);
+    }
     let election = match request.election_type {
         0 => ElectionType::Preferred,
         1 => ElectionType::Unclean,
@@ -70,6 +74,35 @@ pub async fn handle(
         throttle_time_ms: 0,
         error_code: 0,
         replica_election_results: results,
+        ..Default::default()
+    }
+}
+
+/// The answer without ALTER on the cluster: CLUSTER_AUTHORIZATION_FAILED at the top and for
+/// every named partition, as Kafka answers.
+fn refused(request: ElectLeadersRequest) -> ElectLeadersResponse {
+    let denied = ErrorCode::ClusterAuthorizationFailed.code();
+    ElectLeadersResponse {
+        error_code: denied,
+        replica_election_results: request
+            .topic_partitions
+            .unwrap_or_default()
+            .into_iter()
+            .map(|topic| ReplicaElectionResult {
+                topic: topic.topic,
+                partition_result: topic
+                    .partitions
+                    .into_iter()
+                    .map(|partition_id| PartitionResult {
+                        partition_id,
+                        error_code: denied,
+                        error_message: None,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
         ..Default::default()
     }
 }

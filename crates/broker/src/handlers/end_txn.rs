@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use protocol::ErrorCode;
 use protocol::generated::{EndTxnRequest, EndTxnResponse};
+use security::acl::AclOperation;
 
 use super::RequestContext;
 use super::txn_errors::{for_version, producer};
@@ -31,10 +32,15 @@ pub async fn handle(
     let id = request.transactional_id.clone();
     let asked = producer(request.producer_id, request.producer_epoch);
     let commit = request.committed;
-    let result = TxnCoordinatorService::call(broker, &id.clone(), move |coordinator, now| {
-        coordinator.end_txn(&id, asked, commit, client_version, now)
-    })
-    .await;
+    let result = match broker.require_transactional_id(context, AclOperation::Write, &id) {
+        Ok(()) => {
+            TxnCoordinatorService::call(broker, &id.clone(), move |coordinator, now| {
+                coordinator.end_txn(&id, asked, commit, client_version, now)
+            })
+            .await
+        }
+        Err(denied) => Err(denied),
+    };
     let (code, answered) = match result {
         Ok(Ok(answered)) => (ErrorCode::None, Some(answered)),
         Ok(Err(code)) => (code, None),

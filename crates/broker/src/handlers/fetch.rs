@@ -17,21 +17,27 @@
 //!   replicated cluster `replica_fetch.rs` answers them; a single node has none: each partition is answered as Kafka answers a broker that is not
 //!   one of its replicas (`Partition.followerReplicaOrThrow`): UNKNOWN_LEADER_EPOCH when the
 //!   request names a leader epoch, NOT_LEADER_OR_FOLLOWER when not.
+//! - Authorization: a consumer needs READ on each topic (TOPIC_AUTHORIZATION_FAILED on its
+//!   partitions), a follower CLUSTER_ACTION on the cluster (else every partition gets
+//!   TOPIC_AUTHORIZATION_FAILED, as Kafka answers).
 //! - Versions 0-3 (message formats v0/v1, no log start offset) are not served; every client
 //!   that speaks record batch v2 fetches with v4 or later.
 //! - `max_wait_ms` is capped at [`FETCH_WAIT_MS_MAX`]; answering earlier with less than
 //!   `min_bytes` is always allowed (clients simply fetch again), and a waiting fetch answers at
 //!   once when the broker shuts down.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use protocol::ErrorCode;
 use protocol::codec::Records;
 use protocol::generated::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
 };
 use protocol::generated::{FetchRequest, FetchResponse};
+use security::acl::AclOperation;
 use tokio::time::Instant;
 
 use super::RequestContext;
@@ -99,6 +105,19 @@ pub async fn handle(
             })
         })
         .collect();
+    // A follower's fetch needs CLUSTER_ACTION; without it every partition is
+    // TOPIC_AUTHORIZATION_FAILED, as Kafka answers.
+    if replica_id >= 0 && !broker.allows_cluster(context, AclOperation::ClusterAction) {
+        let denied = BrokerError::NotAuthorized(ErrorCode::TopicAuthorizationFailed);
+        let answered = requested
+            .into_iter()
+            .map(|position| {
+                let data = error_data(position.key.partition, &denied);
+                (position, data)
+            })
+            .collect();
+        return response(0, answered);
+    }
     if replica_id >= 0 && broker.config.is_clustered() {
         return super::replica_fetch::handle(broker, version, replica_id, request).await;
     }
@@ -157,7 +176,8 @@ pub async fn handle(
         max_bytes: u64::try_from(request.max_bytes).unwrap_or(0),
         read_committed: request.isolation_level == READ_COMMITTED,
     };
-    let answered = read_waiting(broker, positions, &limits).await;
+    let unreadable = unreadable_topics(broker, context, &positions);
+    let answered = read_waiting(broker, positions, &limits, &unreadable).await;
     let summaries: Vec<(FetchPosition, PartitionSummary)> = answered
         .iter()
         .map(|(position, data)| (position.clone(), summary(data)))
@@ -193,13 +213,21 @@ async fn read_waiting(
     broker: &Broker,
     positions: Vec<FetchPosition>,
     limits: &Limits,
+    unreadable: &HashSet<TopicKey>,
 ) -> Vec<(FetchPosition, PartitionData)> {
     let deadline = Instant::now() + Duration::from_millis(limits.max_wait_ms as u64);
     let mut shutting_down = false;
     loop {
         let partitions: Vec<Result<Arc<Partition>, BrokerError>> = positions
             .iter()
-            .map(|position| resolve(broker, &position.key))
+            .map(|position| {
+                if unreadable.contains(&position.key.topic) {
+                    return Err(BrokerError::NotAuthorized(
+                        ErrorCode::TopicAuthorizationFailed,
+                    ));
+                }
+                resolve(broker, &position.key)
+            })
             .collect();
         let appended = AppendWait::arm(partitions.iter().filter_map(|p| p.as_ref().ok()));
         let (answered, bytes, errors) = read_once(&positions, &partitions, limits);
@@ -309,6 +337,31 @@ fn read_partition(
         records: Some(records),
         ..Default::default()
     })
+}
+
+/// The topics among `positions` the principal may not READ (their partitions get
+/// TOPIC_AUTHORIZATION_FAILED); a topic id is checked by its name, an unknown id is left to
+/// UNKNOWN_TOPIC_ID.
+fn unreadable_topics(
+    broker: &Broker,
+    context: &RequestContext,
+    positions: &[FetchPosition],
+) -> HashSet<TopicKey> {
+    if !broker.authorization_enabled() {
+        return HashSet::new();
+    }
+    let topics: HashSet<&TopicKey> = positions.iter().map(|p| &p.key.topic).collect();
+    topics
+        .into_iter()
+        .filter(|key| {
+            let name = match key {
+                TopicKey::Name(name) => Some(name.clone()),
+                TopicKey::Id(id) => broker.metadata.topic_name(*id),
+            };
+            name.is_some_and(|name| !broker.allows_topic(context, AclOperation::Read, &name))
+        })
+        .cloned()
+        .collect()
 }
 
 /// The hosted partition a fetch names, by topic name (v4-12) or topic id (v13+).

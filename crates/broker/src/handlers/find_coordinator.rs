@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use protocol::generated::find_coordinator_response::Coordinator;
 use protocol::generated::{FindCoordinatorRequest, FindCoordinatorResponse};
+use security::acl::AclOperation;
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -41,33 +42,31 @@ pub async fn handle(
     if context.api_version >= 4 {
         let mut coordinators = Vec::with_capacity(request.coordinator_keys.len());
         for key in request.coordinator_keys {
-            coordinators.push(
-                match locate(broker, &context.listener, key_type, &key).await {
-                    Ok(location) => Coordinator {
-                        key,
-                        node_id: location.node_id,
-                        host: location.host,
-                        port: location.port,
-                        ..Default::default()
-                    },
-                    Err(error) => Coordinator {
-                        key,
-                        node_id: -1,
-                        host: String::new(),
-                        port: -1,
-                        error_code: error.error_code().code(),
-                        error_message: error.message(),
-                        ..Default::default()
-                    },
+            coordinators.push(match locate(broker, context, key_type, &key).await {
+                Ok(location) => Coordinator {
+                    key,
+                    node_id: location.node_id,
+                    host: location.host,
+                    port: location.port,
+                    ..Default::default()
                 },
-            );
+                Err(error) => Coordinator {
+                    key,
+                    node_id: -1,
+                    host: String::new(),
+                    port: -1,
+                    error_code: error.error_code().code(),
+                    error_message: error.message(),
+                    ..Default::default()
+                },
+            });
         }
         return FindCoordinatorResponse {
             coordinators,
             ..Default::default()
         };
     }
-    match locate(broker, &context.listener, key_type, &request.key).await {
+    match locate(broker, context, key_type, &request.key).await {
         Ok(location) => FindCoordinatorResponse {
             node_id: location.node_id,
             host: location.host,
@@ -85,12 +84,22 @@ pub async fn handle(
     }
 }
 
+/// Where the coordinator of `key` is, once the principal may DESCRIBE the group or
+/// transactional id (a share key needs CLUSTER_ACTION).
 async fn locate(
     broker: &Arc<Broker>,
-    listener: &str,
+    context: &RequestContext,
     key_type: i8,
     key: &str,
 ) -> Result<Location, BrokerError> {
+    match key_type {
+        KEY_TYPE_GROUP => broker.require_group(context, AclOperation::Describe, key)?,
+        KEY_TYPE_TRANSACTION => {
+            broker.require_transactional_id(context, AclOperation::Describe, key)?
+        }
+        _ => broker.require_cluster(context, AclOperation::ClusterAction)?,
+    }
+    let listener: &str = &context.listener;
     match key_type {
         KEY_TYPE_GROUP if broker.cluster.get().is_some() => {
             // The leader of the group's __consumer_offsets partition coordinates it.

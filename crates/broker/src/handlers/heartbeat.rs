@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use protocol::generated::{HeartbeatRequest, HeartbeatResponse};
+use security::acl::AclOperation;
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -16,11 +17,16 @@ pub async fn handle(
 ) -> HeartbeatResponse {
     let version = context.api_version;
     let group_id = request.group_id.clone();
-    GroupCoordinatorService::call(broker, &group_id, move |coordinator, now| {
-        Step::answer(coordinator.heartbeat(now, version, &request))
-    })
-    .await
-    .unwrap_or_else(|error| HeartbeatResponse {
+    let answer = match broker.require_group(context, AclOperation::Read, &group_id) {
+        Ok(()) => {
+            GroupCoordinatorService::call(broker, &group_id, move |coordinator, now| {
+                Step::answer(coordinator.heartbeat(now, version, &request))
+            })
+            .await
+        }
+        Err(denied) => Err(denied),
+    };
+    answer.unwrap_or_else(|error| HeartbeatResponse {
         error_code: error.error_code().code(),
         ..Default::default()
     })

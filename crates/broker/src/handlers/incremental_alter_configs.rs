@@ -17,11 +17,12 @@ use protocol::generated::incremental_alter_configs_response::AlterConfigsResourc
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::config_admin::{
-    RESOURCE_BROKER, RESOURCE_TOPIC, check_broker_resource, is_list_topic_key,
+    RESOURCE_BROKER, RESOURCE_TOPIC, authorize_resource, check_broker_resource, is_list_topic_key,
     refuse_broker_alteration, refuse_repeated_resources,
 };
 use crate::error::BrokerError;
 use crate::topic_config::{is_topic_key, topic_default};
+use security::acl::AclOperation;
 
 /// Kafka's `AlterConfigOp.OpType` ids.
 const OP_SET: i8 = 0;
@@ -45,7 +46,16 @@ pub async fn handle(
     for (resource, refusal) in resources {
         let result = match refusal {
             Some(error) => Err(error),
-            None => alter(broker, &resource, validate_only).await,
+            None => match authorize_resource(
+                broker,
+                context,
+                AclOperation::AlterConfigs,
+                resource.resource_type,
+                &resource.resource_name,
+            ) {
+                Ok(()) => alter(broker, &resource, validate_only).await,
+                Err(error) => Err(error),
+            },
         };
         if let Err(error) = &result {
             tracing::debug!(resource = %resource.resource_name, client = context.client_id(), %error, "incremental alter configs failed");

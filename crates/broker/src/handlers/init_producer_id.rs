@@ -16,6 +16,7 @@ use protocol::generated::InitProducerIdResponse;
 
 use coordinator::txn::ProducerIdAndEpoch;
 use protocol::ErrorCode;
+use security::acl::{AclOperation, ResourceType};
 
 use super::RequestContext;
 use super::txn_errors::{for_version, producer};
@@ -29,7 +30,18 @@ pub async fn handle(
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
     let result = match request.transactional_id.clone() {
-        Some(id) => transactional(broker, id, &request).await,
+        Some(id) => match broker.require_transactional_id(context, AclOperation::Write, &id) {
+            Ok(()) => transactional(broker, id, &request).await,
+            Err(denied) => Err(denied),
+        },
+        // An idempotent producer: IDEMPOTENT_WRITE on the cluster, or WRITE on some topic.
+        None if !broker.allows_cluster(context, AclOperation::IdempotentWrite)
+            && !broker.allows_any(context, AclOperation::Write, ResourceType::Topic) =>
+        {
+            Err(BrokerError::NotAuthorized(
+                ErrorCode::ClusterAuthorizationFailed,
+            ))
+        }
         None => new_producer_id(broker)
             .await
             .map(|producer_id| ProducerIdAndEpoch {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use coordinator::ClientInfo;
 use protocol::ErrorCode;
 use protocol::generated::{JoinGroupRequest, JoinGroupResponse};
+use security::acl::AclOperation;
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -34,6 +35,7 @@ async fn join(
     context: &RequestContext,
     request: JoinGroupRequest,
 ) -> Result<JoinGroupResponse, BrokerError> {
+    broker.require_group(context, AclOperation::Read, &request.group_id)?;
     let version = context.api_version;
     let client_id = context.client_id().to_owned();
     let client_host = format!("/{}", context.peer.ip());

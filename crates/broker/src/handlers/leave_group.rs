@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use protocol::generated::leave_group_response::MemberResponse;
 use protocol::generated::{LeaveGroupRequest, LeaveGroupResponse};
+use security::acl::AclOperation;
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -27,11 +28,16 @@ pub async fn handle(
             ..Default::default()
         })
         .collect();
-    GroupCoordinatorService::call(broker, &group_id, move |coordinator, now| {
-        coordinator.leave_group(now, version, &request).into()
-    })
-    .await
-    .unwrap_or_else(|error| {
+    let answer = match broker.require_group(context, AclOperation::Read, &group_id) {
+        Ok(()) => {
+            GroupCoordinatorService::call(broker, &group_id, move |coordinator, now| {
+                coordinator.leave_group(now, version, &request).into()
+            })
+            .await
+        }
+        Err(denied) => Err(denied),
+    };
+    answer.unwrap_or_else(|error| {
         let code = error.error_code().code();
         LeaveGroupResponse {
             error_code: code,

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use protocol::generated::{ListGroupsRequest, ListGroupsResponse};
+use security::acl::AclOperation;
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -28,6 +29,13 @@ pub async fn handle(
             Ok(shard) => response.groups.extend(shard.groups),
             Err(error) => response.error_code = error.error_code().code(),
         }
+    }
+    // DESCRIBE on the cluster lists every group; otherwise those the principal may DESCRIBE,
+    // the others left out silently.
+    if !broker.allows_cluster(context, AclOperation::Describe) {
+        response
+            .groups
+            .retain(|g| broker.allows_group(context, AclOperation::Describe, &g.group_id));
     }
     response.groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
     response

@@ -16,6 +16,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use protocol::ErrorCode;
 use protocol::generated::ListOffsetsRequest;
 use protocol::generated::ListOffsetsResponse;
 use protocol::generated::list_offsets_request::ListOffsetsPartition;
@@ -23,6 +24,7 @@ use protocol::generated::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use protocol::records::{RecordBatchHeader, TimestampType, decode_batch_records};
+use security::acl::AclOperation;
 use storage::EpochEntry;
 
 use super::RequestContext;
@@ -86,7 +88,13 @@ pub async fn handle(
                 .iter()
                 .map(|wanted| {
                     let result =
-                        if duplicates.contains(&(topic.name.as_str(), wanted.partition_index)) {
+                        if !broker.allows_topic(context, AclOperation::Describe, &topic.name) {
+                            Err(BrokerError::NotAuthorized(
+                                ErrorCode::TopicAuthorizationFailed,
+                            ))
+                        } else if duplicates
+                            .contains(&(topic.name.as_str(), wanted.partition_index))
+                        {
                             Err(BrokerError::InvalidRequest(
                                 "partition listed more than once".into(),
                             ))

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use coordinator::txn::TxnState;
 use protocol::generated::list_transactions_response::TransactionState;
 use protocol::generated::{ListTransactionsRequest, ListTransactionsResponse};
+use security::acl::AclOperation;
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -54,6 +55,10 @@ pub async fn handle(
         // A shard that moved or failed meanwhile is left out, as Kafka skips loading ones.
         transaction_states.extend(listed.unwrap_or_default());
     }
+    // Ids the principal may not describe are left out silently.
+    transaction_states.retain(|t| {
+        broker.allows_transactional_id(context, AclOperation::Describe, &t.transactional_id)
+    });
     transaction_states.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
     ListTransactionsResponse {
         throttle_time_ms: 0,

@@ -4,6 +4,10 @@
 //! listed as offline). Unknown topics are created (through the metadata writer,
 //! with the broker's default counts) when the request allows it and `auto.create.topics.enable`
 //! is on (librdkafka's and kafka-python's suites rely on it).
+//!
+//! Authorization (Kafka's `handleTopicMetadataRequest`): topics the principal may not DESCRIBE
+//! are left out of "all topics", and named ones get TOPIC_AUTHORIZATION_FAILED whether they
+//! exist or not; auto-creation needs CREATE on the cluster or the topic.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,6 +18,8 @@ use protocol::generated::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use protocol::{ErrorCode, Uuid};
+
+use security::acl::{AclOperation, CLUSTER_NAME, ResourceType};
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -35,19 +41,47 @@ pub async fn handle(
         Some(topics) => version == 0 && topics.is_empty(),
     };
     let allow_auto_create = version < 4 || request.allow_auto_topic_creation;
+    let with_operations = version >= 8 && request.include_topic_authorized_operations;
+    let entry = |topic: &TopicMetadata| {
+        let mut entry = topic_entry(broker, topic);
+        if with_operations {
+            entry.topic_authorized_operations =
+                broker.authorized_operations(context, ResourceType::Topic, &topic.name);
+        }
+        entry
+    };
+    let describable = |name: &str| broker.allows_topic(context, AclOperation::Describe, name);
     let topics = if all_topics {
+        // Topics the principal may not describe are left out silently.
         broker
             .metadata
             .topics()
             .iter()
-            .map(|t| topic_entry(broker, t))
+            .filter(|t| describable(&t.name))
+            .map(entry)
             .collect()
     } else {
         let mut entries = Vec::new();
         for wanted in request.topics.unwrap_or_default() {
             let entry = match (&wanted.name, wanted.topic_id) {
+                // Before the existence check, so a denied name reveals nothing.
+                (Some(name), _) if !describable(name) => error_entry(
+                    Some(name.clone()),
+                    Uuid::ZERO,
+                    ErrorCode::TopicAuthorizationFailed,
+                ),
                 (Some(name), _) => match broker.metadata.topic(name) {
-                    Some(topic) => topic_entry(broker, &topic),
+                    Some(topic) => entry(&topic),
+                    None if allow_auto_create
+                        && broker.config.auto_create_topics
+                        && !may_create(broker, context, name) =>
+                    {
+                        error_entry(
+                            Some(name.clone()),
+                            Uuid::ZERO,
+                            ErrorCode::TopicAuthorizationFailed,
+                        )
+                    }
                     None if allow_auto_create && broker.config.auto_create_topics => {
                         let request = NewTopic {
                             name: name.clone(),
@@ -58,7 +92,7 @@ pub async fn handle(
                             validate_only: false,
                         };
                         match broker.metadata_writer.create_topic(broker, request).await {
-                            Ok(topic) => topic_entry(broker, &topic),
+                            Ok(topic) => entry(&topic),
                             Err(error) => {
                                 error_entry(Some(name.clone()), Uuid::ZERO, error.error_code())
                             }
@@ -71,7 +105,11 @@ pub async fn handle(
                     ),
                 },
                 (None, id) => match broker.metadata.topic_by_id(id) {
-                    Some(topic) => topic_entry(broker, &topic),
+                    // Ids are not sensitive; the name is withheld.
+                    Some(topic) if !describable(&topic.name) => {
+                        error_entry(None, id, ErrorCode::TopicAuthorizationFailed)
+                    }
+                    Some(topic) => entry(&topic),
                     None => error_entry(None, id, ErrorCode::UnknownTopicId),
                 },
             };
@@ -86,8 +124,29 @@ pub async fn handle(
         cluster_id: Some(broker.metadata.cluster_id().to_string()),
         controller_id,
         topics,
-        cluster_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+        cluster_authorized_operations: if (8..=10).contains(&version)
+            && request.include_cluster_authorized_operations
+        {
+            cluster_operations(broker, context)
+        } else {
+            AUTHORIZED_OPERATIONS_OMITTED
+        },
         ..Default::default()
+    }
+}
+
+/// Whether the principal may create topic `name`: CREATE on the cluster, else on the topic.
+pub fn may_create(broker: &Broker, context: &RequestContext, name: &str) -> bool {
+    broker.allows_cluster(context, AclOperation::Create)
+        || broker.allows_topic(context, AclOperation::Create, name)
+}
+
+/// The cluster's authorized-operations bitfield: 0 without DESCRIBE on the cluster, as Kafka.
+pub fn cluster_operations(broker: &Broker, context: &RequestContext) -> i32 {
+    if broker.allows_cluster(context, AclOperation::Describe) {
+        broker.authorized_operations(context, ResourceType::Cluster, CLUSTER_NAME)
+    } else {
+        0
     }
 }
 

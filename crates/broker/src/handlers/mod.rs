@@ -12,11 +12,14 @@ mod alter_user_scram_credentials;
 pub mod api_versions;
 mod consumer_group_describe;
 mod consumer_group_heartbeat;
+mod create_acls;
 mod create_partitions;
 mod create_topics;
+mod delete_acls;
 mod delete_groups;
 mod delete_records;
 mod delete_topics;
+mod describe_acls;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
@@ -111,6 +114,10 @@ served_apis! {
     // SCRAM credentials (scram_credentials.rs).
     DescribeUserScramCredentials 0..=0 => describe_user_scram_credentials,
     AlterUserScramCredentials 0..=0 => alter_user_scram_credentials,
+    // ACLs (acl_store.rs, authorization.rs); v0 is gone from Kafka 4.
+    DescribeAcls 1..=3 => describe_acls,
+    CreateAcls 1..=3 => create_acls,
+    DeleteAcls 1..=3 => delete_acls,
     Metadata 0..=13 => metadata,
     CreateTopics 0..=7 => create_topics,
     DeleteTopics 0..=6 => delete_topics,

@@ -19,6 +19,8 @@ use protocol::generated::offset_commit_response::{
 use protocol::generated::{OffsetCommitRequest, OffsetCommitResponse};
 use protocol::{ErrorCode, Uuid};
 
+use security::acl::AclOperation;
+
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::group_coordinator::GroupCoordinatorService;
@@ -34,12 +36,28 @@ pub async fn handle(
     let version = context.api_version;
     let mut refused = Vec::new();
     let mut accepted = Vec::with_capacity(request.topics.len());
+    // READ on the group, else every partition is GROUP_AUTHORIZATION_FAILED.
+    let group_allowed = broker.allows_group(context, AclOperation::Read, &request.group_id);
     for mut topic in std::mem::take(&mut request.topics) {
+        if !group_allowed {
+            refused.push(refuse(&topic, ErrorCode::GroupAuthorizationFailed));
+            continue;
+        }
         let known = if version >= TOPIC_IDS_VERSION {
             broker.metadata.topic_by_id(topic.topic_id)
         } else {
             broker.metadata.topic(&topic.name)
         };
+        // READ on the topic, checked before its existence.
+        let name = known
+            .as_ref()
+            .map_or(topic.name.as_str(), |k| k.name.as_str());
+        if (known.is_some() || version < TOPIC_IDS_VERSION)
+            && !broker.allows_topic(context, AclOperation::Read, name)
+        {
+            refused.push(refuse(&topic, ErrorCode::TopicAuthorizationFailed));
+            continue;
+        }
         let Some(known) = known else {
             let code = if version >= TOPIC_IDS_VERSION {
                 ErrorCode::UnknownTopicId

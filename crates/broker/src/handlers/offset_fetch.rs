@@ -16,6 +16,8 @@ use protocol::generated::offset_fetch_response::{
 };
 use protocol::generated::{OffsetFetchRequest, OffsetFetchResponse};
 
+use security::acl::AclOperation;
+
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::BrokerError;
@@ -42,7 +44,8 @@ pub async fn handle(
                     require_stable: request.require_stable,
                     ..Default::default()
                 };
-                let mut answer = fetch(broker, &group.group_id, version, one)
+                let named = group.topics.is_some();
+                let mut answer = fetch(broker, context, &group.group_id, version, one)
                     .await
                     .and_then(|mut response| {
                         response.groups.pop().ok_or_else(|| {
@@ -54,6 +57,20 @@ pub async fn handle(
                         error_code: error.error_code().code(),
                         ..Default::default()
                     });
+                hide_undescribable(
+                    &mut answer.topics,
+                    named,
+                    |t| &t.name,
+                    |t| {
+                        for p in &mut t.partitions {
+                            p.committed_offset = -1;
+                            p.committed_leader_epoch = -1;
+                            p.metadata = Some(String::new());
+                            p.error_code = ErrorCode::TopicAuthorizationFailed.code();
+                        }
+                    },
+                    |name| broker.allows_topic(context, AclOperation::Describe, name),
+                );
                 if version >= TOPIC_IDS_VERSION {
                     ids_for_names(broker, &mut answer);
                     answer.topics.extend(unknown);
@@ -68,7 +85,8 @@ pub async fn handle(
     }
     let group_id = request.group_id.clone();
     let topics = request.topics.clone();
-    fetch(broker, &group_id, version, request)
+    let named = topics.is_some();
+    let mut response = fetch(broker, context, &group_id, version, request)
         .await
         .unwrap_or_else(|error| {
             let code = error.error_code().code();
@@ -98,7 +116,40 @@ pub async fn handle(
                 error_code: code,
                 ..Default::default()
             }
-        })
+        });
+    hide_undescribable(
+        &mut response.topics,
+        named,
+        |t| &t.name,
+        |t| {
+            for p in &mut t.partitions {
+                p.committed_offset = -1;
+                p.committed_leader_epoch = -1;
+                p.metadata = Some(String::new());
+                p.error_code = ErrorCode::TopicAuthorizationFailed.code();
+            }
+        },
+        |name| broker.allows_topic(context, AclOperation::Describe, name),
+    );
+    response
+}
+
+/// Topics the principal may not DESCRIBE: named ones answer TOPIC_AUTHORIZATION_FAILED
+/// (`deny`), and an all-topics answer leaves them out, as Kafka does.
+fn hide_undescribable<T>(
+    topics: &mut Vec<T>,
+    named: bool,
+    name: impl Fn(&T) -> &str,
+    deny: impl Fn(&mut T),
+    describable: impl Fn(&str) -> bool,
+) {
+    topics.retain_mut(|topic| {
+        if describable(name(topic)) {
+            return true;
+        }
+        deny(topic);
+        named
+    });
 }
 
 /// The first version that names topics by id.
@@ -153,12 +204,15 @@ fn ids_for_names(broker: &Broker, group: &mut OffsetFetchResponseGroup) {
     });
 }
 
+/// The group's committed offsets; DESCRIBE on the group, else GROUP_AUTHORIZATION_FAILED.
 async fn fetch(
     broker: &Arc<Broker>,
+    context: &RequestContext,
     group_id: &str,
     version: i16,
     request: OffsetFetchRequest,
 ) -> Result<OffsetFetchResponse, BrokerError> {
+    broker.require_group(context, AclOperation::Describe, group_id)?;
     GroupCoordinatorService::read(broker, group_id, move |coordinator| {
         coordinator.offset_fetch(version, &request)
     })

@@ -8,10 +8,12 @@
 
 use std::sync::Arc;
 
+use protocol::ErrorCode;
 use protocol::generated::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
 use protocol::generated::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+use security::acl::AclOperation;
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -19,24 +21,35 @@ use crate::error::BrokerError;
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _context: &RequestContext,
+    context: &RequestContext,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
+    // A follower (CLUSTER_ACTION) may ask of any topic, a consumer of those it may DESCRIBE.
+    let cluster_action = broker.allows_cluster(context, AclOperation::ClusterAction);
     let topics = request
         .topics
         .into_iter()
         .map(|topic| {
+            let allowed = cluster_action
+                || broker.allows_topic(context, AclOperation::Describe, &topic.topic);
             let partitions = topic
                 .partitions
                 .iter()
                 .map(|p| {
-                    match end_offset(
-                        broker,
-                        &topic.topic,
-                        p.partition,
-                        p.current_leader_epoch,
-                        p.leader_epoch,
-                    ) {
+                    let result = if allowed {
+                        end_offset(
+                            broker,
+                            &topic.topic,
+                            p.partition,
+                            p.current_leader_epoch,
+                            p.leader_epoch,
+                        )
+                    } else {
+                        Err(BrokerError::NotAuthorized(
+                            ErrorCode::TopicAuthorizationFailed,
+                        ))
+                    };
+                    match result {
                         Ok((leader_epoch, end_offset)) => EpochEndOffset {
                             partition: p.partition,
                             leader_epoch,

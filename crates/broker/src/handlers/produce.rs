@@ -24,6 +24,10 @@
 //! retriable coordinator states become NOT_ENOUGH_REPLICAS, PRODUCER_FENCED becomes
 //! INVALID_PRODUCER_EPOCH, TRANSACTION_ABORTABLE before v11 INVALID_TXN_STATE.
 //!
+//! Authorization: WRITE on each topic (TOPIC_AUTHORIZATION_FAILED on its partitions), and for
+//! transactional records WRITE on the transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+//! on every partition). An idempotent producer needs nothing more here (InitProducerId checks).
+//!
 //! Not here: auto-creation of
 //! topics (Kafka does not create topics on Produce; Metadata does), recompression to the
 //! topic's `compression.type`, quotas (throttle_time_ms is always 0).
@@ -41,6 +45,8 @@ use protocol::generated::produce_response::{
 };
 use protocol::records::RecordBatchHeader;
 use storage::LogAppendInfo;
+
+use security::acl::AclOperation;
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -83,6 +89,13 @@ pub async fn handle(
     // followers fetch all partitions in one request, so the waits overlap and a request costs one
     // follower round trip however many partitions it carries.
     let mut appended = Vec::with_capacity(request.topic_data.len());
+    // Transactional records need WRITE on their transactional id, or no partition is written.
+    let transactional_id_denied = broker.authorization_enabled()
+        && has_transactional_records(&request)
+        && !request
+            .transactional_id
+            .as_deref()
+            .is_some_and(|id| broker.allows_transactional_id(context, AclOperation::Write, id));
     for topic in &mut request.topic_data {
         // v13+ names the topic by id only (Kafka's UNKNOWN_TOPIC_ID when it is not known).
         let name = if version >= PRODUCE_VERSION_TOPIC_IDS {
@@ -93,10 +106,20 @@ pub async fn handle(
         } else {
             Ok(std::mem::take(&mut topic.name))
         };
+        let topic_denied =
+            matches!(&name, Ok(name) if !broker.allows_topic(context, AclOperation::Write, name));
         let mut results = Vec::with_capacity(topic.partition_data.len());
         for data in &mut topic.partition_data {
             let records = data.records.take();
-            let result = if version < PRODUCE_VERSION_MIN_SERVED {
+            let result = if transactional_id_denied {
+                Err(BrokerError::NotAuthorized(
+                    ErrorCode::TransactionalIdAuthorizationFailed,
+                ))
+            } else if topic_denied {
+                Err(BrokerError::NotAuthorized(
+                    ErrorCode::TopicAuthorizationFailed,
+                ))
+            } else if version < PRODUCE_VERSION_MIN_SERVED {
                 Err(BrokerError::Unsupported(format!(
                     "produce v{version}: magic v0/v1 message sets are not supported, use v3+"
                 )))
@@ -147,6 +170,21 @@ pub async fn handle(
         throttle_time_ms: 0,
         ..Default::default()
     }
+}
+
+/// Whether any batch of the request is transactional (Kafka's
+/// `RequestUtils.hasTransactionalRecords`, which reads the first batch of each partition).
+fn has_transactional_records(request: &ProduceRequest) -> bool {
+    request
+        .topic_data
+        .iter()
+        .flat_map(|topic| &topic.partition_data)
+        .any(|data| match &data.records {
+            Some(Records::Bytes(bytes)) => {
+                RecordBatchHeader::parse(bytes).is_ok_and(|h| h.is_transactional())
+            }
+            _ => false,
+        })
 }
 
 /// The partition a produce request writes to, and its transactional id.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use protocol::ErrorCode;
 use protocol::generated::{SyncGroupRequest, SyncGroupResponse};
+use security::acl::AclOperation;
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -29,6 +30,7 @@ async fn sync(
     context: &RequestContext,
     request: SyncGroupRequest,
 ) -> Result<SyncGroupResponse, BrokerError> {
+    broker.require_group(context, AclOperation::Read, &request.group_id)?;
     let version = context.api_version;
     let group_id = request.group_id.clone();
     let fallback_ms = broker.groups.config().max_session_timeout_ms;

@@ -16,6 +16,7 @@ use protocol::generated::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use protocol::generated::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+use security::acl::AclOperation;
 
 use super::RequestContext;
 use super::txn_errors::{for_version, producer};
@@ -29,13 +30,48 @@ const TRANSACTIONS_V2_VERSION: i16 = 5;
 pub async fn handle(
     broker: &Arc<Broker>,
     context: &RequestContext,
-    request: TxnOffsetCommitRequest,
+    mut request: TxnOffsetCommitRequest,
 ) -> TxnOffsetCommitResponse {
     let version = context.api_version;
-    let result = match verify(broker, &request, version >= TRANSACTIONS_V2_VERSION).await {
-        Ok(()) => GroupCoordinatorService::txn_offset_commit(broker, request.clone()).await,
-        Err(error) => Err(error),
+    // WRITE on the transactional id and READ on the group answer for the whole request;
+    // topics without READ answer TOPIC_AUTHORIZATION_FAILED and are not committed.
+    let authorized = broker
+        .require_transactional_id(context, AclOperation::Write, &request.transactional_id)
+        .and_then(|()| broker.require_group(context, AclOperation::Read, &request.group_id));
+    let mut unreadable = Vec::new();
+    if authorized.is_ok() {
+        let (readable, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topics)
+            .into_iter()
+            .partition(|t| broker.allows_topic(context, AclOperation::Read, &t.name));
+        request.topics = readable;
+        unreadable = denied;
+    }
+    let result = match authorized {
+        Ok(()) if request.topics.is_empty() => Ok(TxnOffsetCommitResponse::default()),
+        Ok(()) => match verify(broker, &request, version >= TRANSACTIONS_V2_VERSION).await {
+            Ok(()) => GroupCoordinatorService::txn_offset_commit(broker, request.clone()).await,
+            Err(error) => Err(error),
+        },
+        Err(denied) => Err(denied),
     };
+    let denied_topics = unreadable.iter().map(|topic| TxnOffsetCommitResponseTopic {
+        name: topic.name.clone(),
+        topic_id: topic.topic_id,
+        partitions: topic
+            .partitions
+            .iter()
+            .map(|p| TxnOffsetCommitResponsePartition {
+                partition_index: p.partition_index,
+                error_code: ErrorCode::TopicAuthorizationFailed.code(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    });
+    let result = result.map(|mut response| {
+        response.topics.extend(denied_topics);
+        response
+    });
     let convert = |code: ErrorCode| {
         let code = match code {
             // Retriable for the client's TxnOffsetCommit handler, as Kafka converts them.

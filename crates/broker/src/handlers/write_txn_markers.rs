@@ -8,8 +8,8 @@
 //! transaction) sends ABORT markers itself, so a request of ABORT markers only is served from
 //! anyone, as Kafka serves it without an authorizer; a COMMIT marker is served only from another
 //! broker (`cluster::peers::from_peer`): from a client every partition gets
-//! CLUSTER_AUTHORIZATION_FAILED and nothing is written. ACLs (CLUSTER_ACTION) come with the
-//! security work.
+//! CLUSTER_AUTHORIZATION_FAILED and nothing is written. With an authorizer, any marker needs
+//! ALTER or CLUSTER_ACTION on the cluster, as in Kafka.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,9 +21,10 @@ use protocol::generated::write_txn_markers_response::{
 use protocol::generated::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
 use storage::{TransactionMarker, TransactionResult};
 
+use security::acl::AclOperation;
+
 use super::RequestContext;
 use crate::broker::Broker;
-use crate::cluster::peers::from_peer;
 use crate::txn_markers::write_local;
 
 /// Most partitions one request may name.
@@ -35,8 +36,14 @@ pub async fn handle(
     request: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {
     let only_aborts = request.markers.iter().all(|m| !m.transaction_result);
-    if !only_aborts && !from_peer(broker.cluster.get().map(|c| &**c), context.client_id()) {
+    let allowed = if broker.authorization_enabled() {
+        broker.allows_cluster(context, AclOperation::Alter)
+            || broker.allows_cluster(context, AclOperation::ClusterAction)
+    } else {
         // A COMMIT from a client would publish another producer's records.
+        only_aborts || broker.allows_inter_broker(context)
+    };
+    if !allowed {
         return refused(&request, ErrorCode::ClusterAuthorizationFailed);
     }
     let partitions: usize = request
