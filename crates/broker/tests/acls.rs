@@ -8,32 +8,19 @@ mod common;
 
 use std::net::SocketAddr;
 
-use bytes::Bytes;
 use protocol::ErrorCode;
-use protocol::generated::create_acls_request::AclCreation;
 use protocol::generated::delete_acls_request::DeleteAclsFilter;
 use protocol::generated::metadata_request::MetadataRequestTopic;
 use protocol::generated::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use protocol::generated::{
-    CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest, DescribeAclsResponse,
-    DescribeConfigsRequest, MetadataRequest, OffsetCommitRequest, SaslAuthenticateRequest,
-    SaslHandshakeRequest,
+    DeleteAclsRequest, DescribeConfigsRequest, MetadataRequest, OffsetCommitRequest,
 };
 
+use common::acl::*;
 use common::produce::{batch, now_ms, produce};
 use common::{TestBroker, TestClient};
-
-const TOPIC: i8 = 2;
-const GROUP: i8 = 3;
-const CLUSTER: i8 = 4;
-const ANY: i8 = 1;
-const LITERAL: i8 = 3;
-const PREFIXED: i8 = 4;
-const READ: i8 = 3;
-const WRITE: i8 = 4;
-const ALLOW: i8 = 3;
 
 fn settings() -> Vec<(&'static str, &'static str)> {
     vec![
@@ -54,86 +41,7 @@ fn settings() -> Vec<(&'static str, &'static str)> {
 
 /// A connection authenticated as `user` (whose password is `<user>-secret`).
 async fn login(addr: SocketAddr, user: &str) -> TestClient {
-    let mut client = TestClient::connect(addr).await;
-    let handshake = SaslHandshakeRequest {
-        mechanism: "PLAIN".into(),
-        ..Default::default()
-    };
-    expect_response!(client.send(1, handshake).await, SaslHandshake);
-    let token = format!("\0{user}\0{user}-secret");
-    let authenticate = SaslAuthenticateRequest {
-        auth_bytes: Bytes::from(token.into_bytes()),
-        ..Default::default()
-    };
-    let done = expect_response!(client.send(2, authenticate).await, SaslAuthenticate);
-    assert_eq!(done.error_code, 0, "{user}: {:?}", done.error_message);
-    client
-}
-
-fn grant(
-    resource_type: i8,
-    name: &str,
-    pattern: i8,
-    principal: &str,
-    operation: i8,
-) -> AclCreation {
-    AclCreation {
-        resource_type,
-        resource_name: name.into(),
-        resource_pattern_type: pattern,
-        principal: principal.into(),
-        host: "*".into(),
-        operation,
-        permission_type: ALLOW,
-        ..Default::default()
-    }
-}
-
-/// CreateAcls v3; each result's error code.
-async fn create_acls(client: &mut TestClient, creations: Vec<AclCreation>) -> Vec<i16> {
-    let response = expect_response!(
-        client
-            .send(
-                3,
-                CreateAclsRequest {
-                    creations,
-                    ..Default::default()
-                }
-            )
-            .await,
-        CreateAcls
-    );
-    response.results.iter().map(|r| r.error_code).collect()
-}
-
-/// DescribeAcls v3 of everything bound to `principal`.
-async fn describe_acls(client: &mut TestClient, principal: &str) -> DescribeAclsResponse {
-    let request = DescribeAclsRequest {
-        resource_type_filter: ANY,
-        resource_name_filter: None,
-        pattern_type_filter: ANY,
-        principal_filter: Some(principal.into()),
-        host_filter: None,
-        operation: ANY,
-        permission_type: ANY,
-        ..Default::default()
-    };
-    expect_response!(client.send(3, request).await, DescribeAcls)
-}
-
-/// The (resource, operation) pairs a DescribeAcls answer lists, sorted.
-fn listed(response: &DescribeAclsResponse) -> Vec<(String, i8, i8)> {
-    let mut out: Vec<(String, i8, i8)> = response
-        .resources
-        .iter()
-        .flat_map(|r| {
-            r.acls
-                .iter()
-                .map(move |acl| (r.resource_name.clone(), r.pattern_type, acl.operation))
-        })
-        .collect();
-    out.sort();
-    out
+    common::sasl::login(addr, user, &format!("{user}-secret")).await
 }
 
 /// The topic names an all-topics Metadata lists.
@@ -296,22 +204,9 @@ async fn acls_decide_what_each_principal_may_do_and_survive_a_restart() {
     let mut bob = login(addr, "bob").await;
     assert_eq!(produce_error(&mut bob, "t").await, denied_topic);
 
-    let delete = DeleteAclsRequest {
-        filters: vec![DeleteAclsFilter {
-            resource_type_filter: TOPIC,
-            resource_name_filter: Some("t".into()),
-            pattern_type_filter: LITERAL,
-            principal_filter: Some("User:alice".into()),
-            host_filter: None,
-            operation: WRITE,
-            permission_type: ANY,
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let deleted = expect_response!(admin.send(3, delete).await, DeleteAcls);
-    assert_eq!(deleted.filter_results[0].error_code, 0);
-    assert_eq!(deleted.filter_results[0].matching_acls.len(), 1);
+    let deleted = delete_acls(&mut admin, TOPIC, "t", LITERAL, "User:alice", WRITE).await;
+    assert_eq!(deleted.error_code, 0);
+    assert_eq!(deleted.matching_acls.len(), 1);
     assert_eq!(produce_error(&mut alice, "t").await, denied_topic);
     // READ still implies DESCRIBE: the topic stays listed.
     assert_eq!(listed_topics(&mut alice).await, vec!["t".to_string()]);

@@ -64,17 +64,38 @@ pub fn properties(
 }
 
 pub async fn start(id: i32, ports: &[(u16, u16)], dir: &std::path::Path) -> RunningBroker {
-    let config = BrokerConfig::from_properties(&properties(id, ports, dir)).expect("config");
+    start_with(id, ports, dir, &[]).await
+}
+
+/// Starts node `id` with `extra` settings over [`properties`] (an extra `listeners` replaces
+/// the default list).
+pub async fn start_with(
+    id: i32,
+    ports: &[(u16, u16)],
+    dir: &std::path::Path,
+    extra: &[(String, String)],
+) -> RunningBroker {
+    let mut properties = properties(id, ports, dir);
+    properties.extend(extra.iter().cloned());
+    let config = BrokerConfig::from_properties(&properties).expect("config");
     broker::run(config).await.expect("the node starts")
 }
 
 /// Three combined nodes, returned once node 1 lists all three brokers unfenced.
 pub async fn start_cluster() -> (Vec<(u16, u16)>, Vec<Node>) {
+    start_cluster_with(&|_, _| Vec::new()).await
+}
+
+/// Extra settings for a node, from its id and the cluster's (client, controller) ports.
+pub type NodeSettings<'a> = dyn Fn(i32, &[(u16, u16)]) -> Vec<(String, String)> + 'a;
+
+/// [`start_cluster`] with extra settings for each node.
+pub async fn start_cluster_with(extra: &NodeSettings<'_>) -> (Vec<(u16, u16)>, Vec<Node>) {
     let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
     let mut nodes = Vec::new();
     for id in 1..=3 {
         let dir = tempfile::tempdir().expect("a directory");
-        let running = start(id, &ports, dir.path()).await;
+        let running = start_with(id, &ports, dir.path(), &extra(id, &ports)).await;
         nodes.push(Node {
             id,
             client_port: ports[(id - 1) as usize].0,

@@ -15,7 +15,9 @@ use tokio::net::TcpStream;
 
 use broker::{BrokerConfig, RunningBroker};
 
+pub mod acl;
 pub mod cluster;
+pub mod sasl;
 pub mod txn;
 
 /// Largest response the test client accepts.
