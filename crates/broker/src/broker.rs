@@ -41,6 +41,8 @@ pub struct Broker {
     pub clock: crate::clock::Clock,
     /// `authorizer.class.name`'s authorizer; `None` authorizes everything (`authorization.rs`).
     pub authorizer: Option<security::acl::Authorizer>,
+    /// Client quota sensors (`client_quotas.rs`).
+    pub client_quotas: crate::client_quotas::ClientQuotaManager,
 }
 
 impl Broker {
@@ -69,6 +71,7 @@ impl Broker {
         let transactions = crate::txn_coordinator::TxnCoordinatorService::new(&config);
         let metadata_writer = MetadataWriter::for_config(&config);
         let authorizer = crate::authorization::from_config(&config).map_err(BrokerError::Config)?;
+        let client_quotas = crate::client_quotas::ClientQuotaManager::new(&config, clock.clone());
         let broker = Broker {
             config,
             metadata,
@@ -81,6 +84,7 @@ impl Broker {
             metadata_writer,
             shutting_down: tokio::sync::watch::Sender::new(false),
             started_at: Instant::now(),
+            client_quotas,
             clock,
             authorizer,
         };

@@ -1,7 +1,7 @@
 //! The cluster's metadata on a single node: the cluster id (`meta.properties`, as Kafka keeps
-//! it), the topics (name, id, partition count, config overrides), users' configs and the ACLs,
-//! persisted in the log directory with write-to-temp, fsync, rename, so a crash leaves the old
-//! or the new file.
+//! it), the topics (name, id, partition count, config overrides), users' configs, the ACLs and
+//! client quotas, persisted in the log directory with write-to-temp, fsync, rename, so a crash
+//! leaves the old or the new file.
 //!
 //! A replicated cluster replaces this with the controller's metadata log (issue 6); the broker
 //! reads topics through the same methods.
@@ -12,6 +12,7 @@ use std::sync::{Arc, RwLock};
 
 use protocol::Uuid;
 use security::acl::AclBinding;
+use security::quota::{QuotaChange, QuotaMap};
 use serde::{Deserialize, Serialize};
 
 use crate::error::BrokerError;
@@ -43,6 +44,18 @@ struct TopicsFile {
     /// The ACLs, each once.
     #[serde(default)]
     acls: BTreeSet<AclBinding>,
+    /// Client quotas by entity.
+    #[serde(default, with = "security::quota::as_list")]
+    client_quotas: QuotaMap,
+}
+
+/// The parts of the file a change replaces; the others are written as they are now.
+#[derive(Default)]
+struct Next<'a> {
+    topics: Option<&'a BTreeMap<String, TopicMetadata>>,
+    user_configs: Option<&'a UserConfigs>,
+    acls: Option<&'a [AclBinding]>,
+    client_quotas: Option<&'a QuotaMap>,
 }
 
 /// Users' entity configs by user name, then key (`SCRAM-SHA-256`, ...).
@@ -59,6 +72,8 @@ pub struct MetadataStore {
     /// The ACLs; in a cluster a copy of the image's. Shared with every authorization decision
     /// made while it is current.
     acls: RwLock<Arc<Vec<AclBinding>>>,
+    /// Client quotas; in a cluster a copy of the image's.
+    client_quotas: RwLock<Arc<QuotaMap>>,
     /// Topic names by id (Fetch v13+, Produce v13, OffsetCommit v10 look topics up by id on
     /// every request); rebuilt under the topics' write lock after each change.
     names_by_id: RwLock<HashMap<Uuid, String>>,
@@ -138,7 +153,7 @@ impl MetadataStore {
             Err(e) => return Err(BrokerError::io("reading meta.properties", e)),
         };
         let topics_path = log_dir.join("__runnel_topics.json");
-        let (topics, user_configs, acls) = match std::fs::read(&topics_path) {
+        let (topics, user_configs, acls, client_quotas) = match std::fs::read(&topics_path) {
             Ok(bytes) => {
                 let file: TopicsFile = serde_json::from_slice(&bytes).map_err(|e| {
                     BrokerError::Config(format!("{} is corrupt: {e}", topics_path.display()))
@@ -148,7 +163,7 @@ impl MetadataStore {
                     .into_iter()
                     .map(|t| (t.name.clone(), t))
                     .collect();
-                (topics, file.user_configs, file.acls)
+                (topics, file.user_configs, file.acls, file.client_quotas)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
             Err(e) => return Err(BrokerError::io("reading the topics file", e)),
@@ -162,6 +177,7 @@ impl MetadataStore {
             topics: RwLock::new(topics),
             user_configs: RwLock::new(user_configs),
             acls: RwLock::new(Arc::new(acls.into_iter().collect())),
+            client_quotas: RwLock::new(Arc::new(client_quotas)),
         })
     }
 
@@ -169,22 +185,25 @@ impl MetadataStore {
         &self.cluster_id
     }
 
-    /// Writes the file; `None` parts are written as they are now.
-    fn persist(
-        &self,
-        topics: Option<&BTreeMap<String, TopicMetadata>>,
-        user_configs: Option<&UserConfigs>,
-        acls: Option<&[AclBinding]>,
-    ) -> Result<(), BrokerError> {
+    /// Writes the file with `next`'s parts and the others as they are now.
+    fn persist(&self, next: Next<'_>) -> Result<(), BrokerError> {
         let file = TopicsFile {
-            topics: match topics {
+            topics: match next.topics {
                 Some(topics) => topics.values().cloned().collect(),
                 None => self.read().values().cloned().collect(),
             },
-            user_configs: user_configs.cloned().unwrap_or_else(|| self.user_configs()),
-            acls: acls
+            user_configs: next
+                .user_configs
+                .cloned()
+                .unwrap_or_else(|| self.user_configs()),
+            acls: next
+                .acls
                 .map(|acls| acls.iter().cloned().collect())
                 .unwrap_or_else(|| self.acls().iter().cloned().collect()),
+            client_quotas: next
+                .client_quotas
+                .cloned()
+                .unwrap_or_else(|| (*self.client_quotas()).clone()),
         };
         let bytes =
             serde_json::to_vec_pretty(&file).map_err(|e| BrokerError::Config(e.to_string()))?;
@@ -314,7 +333,10 @@ impl MetadataStore {
                 next.remove(user);
             }
         }
-        self.persist(None, Some(&next), None)?;
+        self.persist(Next {
+            user_configs: Some(&next),
+            ..Default::default()
+        })?;
         self.replace_user_configs(&next);
         Ok(())
     }
@@ -356,8 +378,49 @@ impl MetadataStore {
             next.remove(acl);
         }
         let list: Vec<AclBinding> = next.iter().cloned().collect();
-        self.persist(None, None, Some(&list))?;
+        self.persist(Next {
+            acls: Some(&list),
+            ..Default::default()
+        })?;
         self.replace_acls(&next);
+        Ok(())
+    }
+
+    /// The client quotas in force.
+    pub fn client_quotas(&self) -> Arc<QuotaMap> {
+        self.client_quotas
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// A cluster node mirrors the image's client quotas (copied only when they changed).
+    pub fn replace_client_quotas(&self, quotas: &QuotaMap) {
+        let mut current = self
+            .client_quotas
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if **current != *quotas {
+            *current = Arc::new(quotas.clone());
+            drop(current);
+            self.changes.send_modify(|version| *version += 1);
+        }
+    }
+
+    /// Applies AlterClientQuotas changes, all or none, on disk before it returns (a single
+    /// node).
+    pub fn change_client_quotas(&self, changes: &[QuotaChange]) -> Result<(), BrokerError> {
+        let _writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut next = (*self.client_quotas()).clone();
+        security::quota::apply_changes(&mut next, changes).map_err(BrokerError::InvalidRequest)?;
+        self.persist(Next {
+            client_quotas: Some(&next),
+            ..Default::default()
+        })?;
+        self.replace_client_quotas(&next);
         Ok(())
     }
 
@@ -414,7 +477,10 @@ impl MetadataStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut next = self.read().clone();
         let outcome = change(&mut next)?;
-        self.persist(Some(&next), None, None)?;
+        self.persist(Next {
+            topics: Some(&next),
+            ..Default::default()
+        })?;
         let mut topics = self.write();
         *topics = next;
         self.reindex(&topics);

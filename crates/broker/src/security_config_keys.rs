@@ -1,6 +1,6 @@
 //! The security part of the broker's configuration registry (`config_keys.rs` holds the rest
 //! and the types): listener security protocols, TLS, SASL and the authorizer, by Kafka's names
-//! and defaults.
+//! and defaults, and the client quota windows.
 //! Keys that one listener may override as `listener.name.<listener>.<key>` are marked here
 //! ([`listener_key`]); a mechanism's JAAS entry is only ever given per listener and mechanism
 //! (`listener.name.<listener>.<mechanism>.sasl.jaas.config`), as Kafka's brokers read it.
@@ -162,6 +162,20 @@ pub const SECURITY_KEYS: &[ConfigKey] = &[
         Some("false"),
         Any,
         "Whether a resource no ACL names is open to everyone (false: only super users).",
+    ),
+    key(
+        "quota.window.num",
+        INT,
+        Some("11"),
+        AtLeast(2),
+        "Samples kept in memory for client quotas (the rate is measured over them).",
+    ),
+    key(
+        "quota.window.size.seconds",
+        INT,
+        Some("1"),
+        AtLeast(1),
+        "Length of one client quota sample.",
     ),
 ];
 

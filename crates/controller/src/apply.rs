@@ -197,6 +197,11 @@ impl MetadataImage {
                 }
                 Ok(Outcome::AclsChanged)
             }
+            C::AlterClientQuotas { changes } => {
+                security::quota::apply_changes(&mut self.client_quotas, changes)
+                    .map_err(ControllerError::InvalidRequest)?;
+                Ok(Outcome::QuotasChanged)
+            }
         }
     }
 

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use security::acl::AclBinding;
+use security::quota::QuotaChange;
 use serde::{Deserialize, Serialize};
 
 use crate::image::{BrokerId, Listener, TopicId};
@@ -114,6 +115,10 @@ pub enum MetadataCommand {
     DeleteAcls {
         acls: Vec<AclBinding>,
     },
+    /// Sets and removes client quota keys (AlterClientQuotas), all or none.
+    AlterClientQuotas {
+        changes: Vec<QuotaChange>,
+    },
 }
 
 /// A partition whose leader or ISR changed, with its new state.
@@ -155,6 +160,7 @@ pub enum Outcome {
         len: i64,
     },
     AclsChanged,
+    QuotasChanged,
 }
 
 impl std::fmt::Display for MetadataCommand {
@@ -186,6 +192,7 @@ impl std::fmt::Display for MetadataCommand {
             }
             C::CreateAcls { acls } => write!(f, "CreateAcls({})", acls.len()),
             C::DeleteAcls { acls } => write!(f, "DeleteAcls({})", acls.len()),
+            C::AlterClientQuotas { changes } => write!(f, "AlterClientQuotas({})", changes.len()),
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The cluster metadata image: brokers, topics, partitions, configs, ACLs and the producer-id
-//! allocator, as one deterministic value.
+//! The cluster metadata image: brokers, topics, partitions, configs, ACLs, client quotas and the
+//! producer-id allocator, as one deterministic value.
 //!
 //! This module owns the data and its invariants ([`MetadataImage::check_invariants`]); the rules
 //! that change it live in `apply.rs` (commands), `partition.rs` (elections and ISR changes) and
@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use security::acl::AclBinding;
+use security::quota::QuotaMap;
 use serde::{Deserialize, Serialize};
 
 /// A broker's `node.id`.
@@ -99,6 +100,9 @@ pub struct MetadataImage {
     /// The ACLs (Kafka's AccessControlEntryRecords), each once.
     #[serde(default)]
     pub acls: BTreeSet<AclBinding>,
+    /// Client quotas by entity (Kafka's ClientQuotaRecords).
+    #[serde(default, with = "security::quota::as_list")]
+    pub client_quotas: QuotaMap,
     /// The first producer id of the next block to hand out.
     pub next_producer_id: i64,
     /// The metadata log index this image includes everything up to (Kafka's metadata offset;

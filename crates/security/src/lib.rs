@@ -3,11 +3,12 @@
 //! `ssl.principal.mapping.rules`), TLS server settings by Kafka's config names with reloading
 //! of changed certificate files (`tls.rs`), JAAS option parsing (`jaas.rs`), and the server side
 //! of the SASL mechanisms (`sasl/`: PLAIN and SCRAM-SHA-256/512), each a state machine fed the
-//! client's tokens, and ACL decisions with Kafka's StandardAuthorizer semantics (`acl.rs`).
+//! client's tokens, ACL decisions with Kafka's StandardAuthorizer semantics (`acl.rs`), and
+//! client quotas: entities, resolution and the windowed rate that sets a throttle (`quota/`).
 //!
 //! Not here: sockets and the SaslHandshake/SaslAuthenticate flow on a connection (the broker's
-//! server), where credentials and ACLs are stored and which operation each API checks (the
-//! broker's), and quotas.
+//! server), where credentials, ACLs and quotas are stored, which operation each API checks and
+//! the sensors and muting of throttled connections (the broker's).
 //!
 //! Dependencies point one way: security ← broker.
 
@@ -15,6 +16,7 @@ pub mod acl;
 pub mod error;
 pub mod jaas;
 pub mod principal;
+pub mod quota;
 pub mod sasl;
 pub mod tls;
 

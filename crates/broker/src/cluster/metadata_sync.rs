@@ -156,4 +156,5 @@ pub fn apply(broker: &Arc<Broker>, cluster: &Arc<Cluster>, image: &MetadataImage
     broker.metadata.replace_topics(topics);
     broker.metadata.replace_user_configs(&image.user_configs);
     broker.metadata.replace_acls(&image.acls);
+    broker.metadata.replace_client_quotas(&image.client_quotas);
 }

@@ -20,6 +20,10 @@
 //! - Authorization: a consumer needs READ on each topic (TOPIC_AUTHORIZATION_FAILED on its
 //!   partitions), a follower CLUSTER_ACTION on the cluster (else every partition gets
 //!   TOPIC_AUTHORIZATION_FAILED, as Kafka answers).
+//! - Quotas: a consumer's `consumer_byte_rate` caps `max_bytes` and `min_bytes` to what the
+//!   quota window allows; a fetch that puts the client over its bound is answered empty with
+//!   `throttle_time_ms`, its bytes not counted, and the connection muted that long (KIP-219).
+//!   Follower fetches are not bound by client quotas.
 //! - Versions 0-3 (message formats v0/v1, no log start offset) are not served; every client
 //!   that speaks record batch v2 fetches with v4 or later.
 //! - `max_wait_ms` is capped at [`FETCH_WAIT_MS_MAX`]; answering earlier with less than
@@ -43,6 +47,7 @@ use tokio::time::Instant;
 use super::RequestContext;
 use super::long_poll::AppendWait;
 use crate::broker::Broker;
+use crate::client_quotas::QuotaKind;
 use crate::error::BrokerError;
 use crate::fetch_session::{
     FetchContext, FetchPosition, PartitionSummary, SessionPartitionKey, TopicKey,
@@ -170,14 +175,44 @@ pub async fn handle(
             positions,
         } => (positions, SessionMode::Incremental { session_id }),
     };
+    // A consumer quota caps what one fetch may return (Kafka's `maxValueInQuotaWindow`).
+    let quota_bytes_max = broker
+        .client_quotas
+        .fetch_bytes_max(&broker.metadata, context)
+        .unwrap_or(u64::MAX);
+    let max_bytes = u64::try_from(request.max_bytes)
+        .unwrap_or(0)
+        .min(quota_bytes_max);
     let limits = Limits {
         max_wait_ms: i64::from(request.max_wait_ms).clamp(0, FETCH_WAIT_MS_MAX),
-        min_bytes: usize::try_from(request.min_bytes).unwrap_or(0),
-        max_bytes: u64::try_from(request.max_bytes).unwrap_or(0),
+        min_bytes: usize::try_from(request.min_bytes)
+            .unwrap_or(0)
+            .min(usize::try_from(max_bytes).unwrap_or(usize::MAX)),
+        max_bytes,
         read_committed: request.isolation_level == READ_COMMITTED,
     };
     let unreadable = unreadable_topics(broker, context, &positions);
     let answered = read_waiting(broker, positions, &limits, &unreadable).await;
+    let fetched: usize = answered.iter().map(|(_, data)| records_bytes(data)).sum();
+    let throttle_ms =
+        broker
+            .client_quotas
+            .record(&broker.metadata, QuotaKind::Fetch, context, fetched);
+    if throttle_ms > 0 {
+        // Over the consumer quota: nothing is sent (and nothing counted); the client comes back
+        // after the throttle for the same offsets (Kafka's `getThrottledResponse`).
+        broker
+            .client_quotas
+            .unrecord(&broker.metadata, QuotaKind::Fetch, context, fetched);
+        context.throttle(throttle_ms);
+        let session_id = match mode {
+            SessionMode::Incremental { session_id } => session_id,
+            SessionMode::Full { .. } => 0,
+        };
+        let mut empty = response(session_id, Vec::new());
+        empty.throttle_time_ms = i32::try_from(throttle_ms).unwrap_or(i32::MAX);
+        return empty;
+    }
     let summaries: Vec<(FetchPosition, PartitionSummary)> = answered
         .iter()
         .map(|(position, data)| (position.clone(), summary(data)))

@@ -7,6 +7,7 @@
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
+mod alter_client_quotas;
 mod alter_configs;
 mod alter_user_scram_credentials;
 pub mod api_versions;
@@ -20,6 +21,7 @@ mod delete_groups;
 mod delete_records;
 mod delete_topics;
 mod describe_acls;
+mod describe_client_quotas;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
@@ -57,6 +59,7 @@ mod write_txn_markers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use protocol::generated::RequestHeader;
 use protocol::{ApiKey, RequestBody, ResponseBody};
@@ -65,7 +68,7 @@ use security::KafkaPrincipal;
 use crate::broker::Broker;
 
 /// What a handler knows about the request besides its body.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RequestContext {
     pub header: RequestHeader,
     pub api_version: i16,
@@ -74,11 +77,20 @@ pub struct RequestContext {
     pub principal: Arc<KafkaPrincipal>,
     /// The listener it came in on: Metadata and FindCoordinator answer its endpoints.
     pub listener: Arc<str>,
+    /// The request's size on the wire (what a produce quota counts).
+    pub request_bytes: usize,
+    /// How long the connection reads nothing after this answer (a quota throttle, KIP-219).
+    pub throttle_ms: AtomicU64,
 }
 
 impl RequestContext {
     pub fn client_id(&self) -> &str {
         self.header.client_id.as_deref().unwrap_or("")
+    }
+
+    /// Mutes the connection for `ms` after the answer (the longest of all throttles wins).
+    pub fn throttle(&self, ms: u64) {
+        self.throttle_ms.fetch_max(ms, Ordering::Relaxed);
     }
 }
 
@@ -118,6 +130,8 @@ served_apis! {
     DescribeAcls 1..=3 => describe_acls,
     CreateAcls 1..=3 => create_acls,
     DeleteAcls 1..=3 => delete_acls,
+    DescribeClientQuotas 0..=1 => describe_client_quotas,
+    AlterClientQuotas 0..=1 => alter_client_quotas,
     Metadata 0..=13 => metadata,
     CreateTopics 0..=7 => create_topics,
     DeleteTopics 0..=6 => delete_topics,

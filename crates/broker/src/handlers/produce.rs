@@ -30,7 +30,11 @@
 //!
 //! Not here: auto-creation of
 //! topics (Kafka does not create topics on Produce; Metadata does), recompression to the
-//! topic's `compression.type`, quotas (throttle_time_ms is always 0).
+//! topic's `compression.type`.
+//!
+//! Quotas: the request's size counts against the client's `producer_byte_rate`; over it, the
+//! answer carries `throttle_time_ms` and the connection is muted that long (KIP-219,
+//! `client_quotas.rs`).
 
 use std::sync::Arc;
 
@@ -50,6 +54,7 @@ use security::acl::AclOperation;
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::client_quotas::QuotaKind;
 use crate::error::BrokerError;
 use crate::log_validator::{self, Rules};
 use crate::partitions::Partition;
@@ -165,9 +170,18 @@ pub async fn handle(
             ..Default::default()
         });
     }
+    // The producer byte-rate quota counts the whole request (Kafka's `request.sizeInBytes`);
+    // the records are kept either way, the client is only slowed down.
+    let throttle_ms = broker.client_quotas.record(
+        &broker.metadata,
+        QuotaKind::Produce,
+        context,
+        context.request_bytes,
+    );
+    context.throttle(throttle_ms);
     ProduceResponse {
         responses,
-        throttle_time_ms: 0,
+        throttle_time_ms: i32::try_from(throttle_ms).unwrap_or(i32::MAX),
         ..Default::default()
     }
 }

@@ -12,6 +12,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -251,7 +252,10 @@ async fn run<R: AsyncRead + Unpin>(
         }
         let answer =
             if session.sasl.is_some() && !is_api_versions_before_handshake(&session, &frame) {
-                authenticate(&broker, &mut session, frame)
+                authenticate(&broker, &mut session, frame).map(|chunks| Handled {
+                    chunks,
+                    mute: Duration::ZERO,
+                })
             } else {
                 // Boxed: the handling future holds the largest handler's state, and kept inline it
                 // would sit in every connection's task, idle ones included (it was most of an idle
@@ -261,12 +265,21 @@ async fn run<R: AsyncRead + Unpin>(
                     .map_err(Failure::End)
             };
         match answer {
-            Ok(Some(chunks)) => {
-                if responses.send(chunks).await.is_err() {
+            Ok(handled) => {
+                if let Some(chunks) = handled.chunks
+                    && responses.send(chunks).await.is_err()
+                {
                     break ConnectionEnd::Closed;
                 }
+                // KIP-219: the throttled answer goes out now; the next request is read only
+                // once the throttle has passed (Kafka mutes the channel).
+                if !handled.mute.is_zero() {
+                    tokio::select! {
+                        _ = tokio::time::sleep(handled.mute) => {}
+                        _ = shutdown.changed() => break ConnectionEnd::Shutdown,
+                    }
+                }
             }
-            Ok(None) => {}
             Err(Failure::End(end)) => break end,
             Err(Failure::Answered(chunks, reason)) => {
                 // Kafka's failed-authentication delay, then the answer, then the close.
@@ -400,7 +413,7 @@ async fn handle_frame(
     peer: SocketAddr,
     session: &Session,
     frame: Bytes,
-) -> Result<Option<Vec<FrameChunk>>, ConnectionEnd> {
+) -> Result<Handled, ConnectionEnd> {
     let Some(prefix) = peek_request_prefix(&frame) else {
         return Err(ConnectionEnd::BadRequest {
             api_key: -1,
@@ -419,13 +432,17 @@ async fn handle_frame(
     if prefix.api_version < min || prefix.api_version > max {
         if api_key == ApiKey::ApiVersions {
             let body = api_versions::unsupported_version_response();
-            return encode(prefix.correlation_id, 0, &body, &prefix).map(Some);
+            return encode(prefix.correlation_id, 0, &body, &prefix).map(|chunks| Handled {
+                chunks: Some(chunks),
+                mute: Duration::ZERO,
+            });
         }
         return Err(refuse(
             &prefix,
             format!("version not served (we serve {min}..={max})"),
         ));
     }
+    let request_bytes = frame.len();
     let request = protocol::decode_request(frame).map_err(|e: DecodeError| refuse(&prefix, e))?;
     let context = RequestContext {
         header: request.header,
@@ -433,6 +450,8 @@ async fn handle_frame(
         peer,
         principal: session.principal.clone(),
         listener: session.listener.name.clone(),
+        request_bytes,
+        throttle_ms: AtomicU64::new(0),
     };
     // One line per request at debug level under its own target (`RUNNEL_LOG=runnel::requests=debug`),
     // for operators and for the compat suites that check the versions clients negotiate.
@@ -445,13 +464,27 @@ async fn handle_frame(
         client_id = context.client_id(),
         "request"
     );
-    let Some(body) = handlers::handle(broker, &context, request.body)
+    let answer = handlers::handle(broker, &context, request.body)
         .await
-        .map_err(|api_key| refuse(&prefix, format!("{api_key:?} has no handler")))?
-    else {
-        return Ok(None);
+        .map_err(|api_key| refuse(&prefix, format!("{api_key:?} has no handler")))?;
+    let mute = Duration::from_millis(context.throttle_ms.load(Ordering::Relaxed));
+    let chunks = match answer {
+        Some(body) => Some(encode(
+            prefix.correlation_id,
+            prefix.api_version,
+            &body,
+            &prefix,
+        )?),
+        None => None,
     };
-    encode(prefix.correlation_id, prefix.api_version, &body, &prefix).map(Some)
+    Ok(Handled { chunks, mute })
+}
+
+/// A handled request: its answer (none for acks=0) and how long the connection then reads
+/// nothing (a quota throttle).
+struct Handled {
+    chunks: Option<Vec<FrameChunk>>,
+    mute: Duration,
 }
 
 fn encode(

@@ -92,6 +92,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> ClientStream for T {}
 pub struct TestClient {
     stream: Box<dyn ClientStream>,
     correlation_id: i32,
+    client_id: String,
 }
 
 impl TestClient {
@@ -105,6 +106,7 @@ impl TestClient {
         TestClient {
             stream: Box::new(stream),
             correlation_id: 0,
+            client_id: "runnel-test".into(),
         }
     }
 
@@ -113,7 +115,14 @@ impl TestClient {
         TestClient {
             stream: Box::new(stream),
             correlation_id: 0,
+            client_id: "runnel-test".into(),
         }
+    }
+
+    /// The same connection sending requests with this client id (quotas are per client id).
+    pub fn with_client_id(mut self, client_id: &str) -> TestClient {
+        self.client_id = client_id.to_string();
+        self
     }
 
     /// Sends `body` at `version` and returns the decoded response body.
@@ -125,7 +134,7 @@ impl TestClient {
             request_api_key: api_key as i16,
             request_api_version: version,
             correlation_id: self.correlation_id,
-            client_id: Some("runnel-test".into()),
+            client_id: Some(self.client_id.clone()),
             ..Default::default()
         };
         let payload = protocol::encode_request(&header, &body).expect("encode the request");
@@ -145,7 +154,7 @@ impl TestClient {
             request_api_key: body.api_key() as i16,
             request_api_version: version,
             correlation_id: self.correlation_id,
-            client_id: Some("runnel-test".into()),
+            client_id: Some(self.client_id.clone()),
             ..Default::default()
         };
         let payload = protocol::encode_request(&header, &body).expect("encode the request");
