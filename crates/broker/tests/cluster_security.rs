@@ -1,8 +1,8 @@
-//! ACLs in a three-node cluster: bindings created through one node reach every node through the
-//! controller's log, replication keeps working under the authorizer (the inter-broker listener's
-//! principal is a super user, as Kafka's docs ask for a PLAINTEXT inter-broker listener), a
-//! deletion made while a node is down takes effect everywhere, and the returning node catches
-//! up on it.
+//! ACLs and client quotas in a three-node cluster: bindings and quotas set through one node
+//! reach every node through the controller's log, replication keeps working under the
+//! authorizer (the inter-broker listener's principal is a super user, as Kafka's docs ask for a
+//! PLAINTEXT inter-broker listener), a deletion made after a controller failover takes effect
+//! everywhere, and the returning node catches up on it.
 
 mod common;
 
@@ -10,6 +10,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use protocol::ErrorCode;
+use protocol::generated::alter_client_quotas_request::{EntityData, EntryData, OpData};
+use protocol::generated::{AlterClientQuotasRequest, DescribeClientQuotasRequest};
 
 use common::acl::*;
 use common::cluster::{
@@ -95,9 +97,37 @@ async fn wait_listed(addr: SocketAddr, expected: &[(String, i8, i8)]) {
     }
 }
 
+/// Waits until the node describes alice's producer quota.
+async fn wait_quota(addr: SocketAddr) {
+    let mut admin = login(addr, "admin", "admin-secret").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let response = expect_response!(
+            admin.send(1, DescribeClientQuotasRequest::default()).await,
+            DescribeClientQuotas
+        );
+        let values: Vec<(String, f64)> = response
+            .entries
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|e| e.values)
+            .map(|v| (v.key, v.value))
+            .collect();
+        if values == [("producer_byte_rate".to_string(), 1_048_576.0)] {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{addr} describes {values:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Goal: an ACL created through one node applies on the partition leader and is listed by
-/// every node; acks=all writes replicate under the authorizer; an ACL deleted while a node is
-/// down is gone on the survivors and, once it returns, on that node too.
+/// every node; acks=all writes replicate under the authorizer; an ACL deleted while the active
+/// controller is down (through its successor) is gone on the survivors and, once the old
+/// controller returns, on that node too; a client quota set meanwhile is described by every node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acls_are_cluster_metadata_and_follow_nodes_through_a_restart() {
     let sasl_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
@@ -132,19 +162,25 @@ async fn acls_are_cluster_metadata_and_follow_nodes_through_a_restart() {
     // acks=all: the followers' fetches (PLAINTEXT, User:ANONYMOUS) are authorized too.
     wait_produce(leader_addr, "t", ErrorCode::None).await;
 
-    // A node other than the leader stops; the WRITE grant is deleted meanwhile.
-    let stopped = nodes.iter().find(|n| n.id != leader).unwrap().id;
+    // The active controller stops (a controller failover); the WRITE grant is deleted meanwhile.
+    let stopped = wait_metadata(nodes[0].client_port, "an active controller", |m| {
+        (m.controller_id > 0).then_some(m.controller_id)
+    })
+    .await;
     let index = (stopped - 1) as usize;
     nodes[index].running.take().unwrap().shutdown().await;
-    let survivor = nodes
-        .iter()
-        .find(|n| n.id != stopped && n.id != leader)
-        .unwrap()
-        .id;
+    let survivor = nodes.iter().find(|n| n.id != stopped).unwrap().id;
+    let survivor_port = nodes[(survivor - 1) as usize].client_port;
+    let (leader, _) = wait_metadata(survivor_port, "a new controller and a leader for t", |m| {
+        let controller = m.controller_id > 0 && m.controller_id != stopped;
+        partition_state(m, "t", 0).filter(|(l, _)| controller && *l >= 0 && *l != stopped)
+    })
+    .await;
+    let leader_addr = sasl_addr(&sasl_ports, leader);
     let mut survivor_admin = login(sasl_addr(&sasl_ports, survivor), "admin", "admin-secret").await;
     let deadline = tokio::time::Instant::now() + WAIT;
     let deleted = loop {
-        // The active controller may have been the stopped node: retry until a new one answers.
+        // Retried while the new controller takes over.
         let deleted = delete_acls(
             &mut survivor_admin,
             TOPIC,
@@ -165,7 +201,28 @@ async fn acls_are_cluster_metadata_and_follow_nodes_through_a_restart() {
     wait_listed(sasl_addr(&sasl_ports, survivor), &group_only).await;
     wait_produce(leader_addr, "t", ErrorCode::TopicAuthorizationFailed).await;
 
-    // The stopped node returns and learns of the deletion.
+    // A quota set while the node is down.
+    let quota = AlterClientQuotasRequest {
+        entries: vec![EntryData {
+            entity: vec![EntityData {
+                entity_type: "user".into(),
+                entity_name: Some("alice".into()),
+                ..Default::default()
+            }],
+            ops: vec![OpData {
+                key: "producer_byte_rate".into(),
+                value: 1_048_576.0,
+                remove: false,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let altered = expect_response!(survivor_admin.send(1, quota).await, AlterClientQuotas);
+    assert_eq!(altered.entries[0].error_code, 0, "{altered:?}");
+
+    // The stopped node returns and learns of the deletion and the quota.
     let restarted = start_with(
         stopped,
         &ports,
@@ -175,6 +232,9 @@ async fn acls_are_cluster_metadata_and_follow_nodes_through_a_restart() {
     .await;
     nodes[index].running = Some(restarted);
     wait_listed(sasl_addr(&sasl_ports, stopped), &group_only).await;
+    for node in &nodes {
+        wait_quota(sasl_addr(&sasl_ports, node.id)).await;
+    }
 
     for node in nodes {
         if let Some(running) = node.running {
