@@ -31,6 +31,10 @@
 #   acls.*                                        acls.sh (WORK_DIR/acls): ACLs with Kafka's ACL tool
 #                                                 and Java clients on a broker of its own, started
 #                                                 after this one stops (the list is in its header)
+#   quotas.*                                      quotas.sh (WORK_DIR/quotas): client quotas with Kafka's
+#                                                 ConfigCommand and Java clients on a broker of its
+#                                                 own, started after acls.sh's stops (the list is in
+#                                                 its header)
 #
 # MECHANISMS (RN_SECURITY_MECHANISMS, default "PLAIN SCRAM-SHA-256 SCRAM-SHA-512"): every client
 # case runs once per mechanism; sasl_setup creates the SCRAM credentials through ConfigCommand
@@ -253,4 +257,5 @@ if [[ -n "${RN_PID:-}" ]]; then
   else fail broker.sigterm_exit_0 "no exit with status 0 within ${RN_STOP_SECS:-30}s of SIGTERM (see $RN_BROKER_LOG)"; fi
 fi
 "$HERE/acls.sh" "$RUNNEL_BIN" "$WORK/acls" | grep -E '^(PASS|FAIL|SKIP|INFO) '; [[ ${PIPESTATUS[0]} -eq 0 ]] || failures=$((failures + 1))
+"$HERE/quotas.sh" "$RUNNEL_BIN" "$WORK/quotas" | grep -E '^(PASS|FAIL|SKIP|INFO) '; [[ ${PIPESTATUS[0]} -eq 0 ]] || failures=$((failures + 1))
 [[ $failures -eq 0 ]]

@@ -164,6 +164,69 @@ pub const SECURITY_KEYS: &[ConfigKey] = &[
         "Whether a resource no ACL names is open to everyone (false: only super users).",
     ),
     key(
+        "sasl.server.callback.handler.class",
+        STRING,
+        None,
+        Any,
+        "OAUTHBEARER's token validator, as listener.name.<l>.oauthbearer.sasl.server.callback.handler.class: unset for Kafka's unsecured validator (unsigned tokens, development only), org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler for signed tokens checked against sasl.oauthbearer.jwks.endpoint.url.",
+    ),
+    key(
+        "sasl.oauthbearer.jwks.endpoint.url",
+        STRING,
+        None,
+        Any,
+        "The JWKS with the keys that sign OAUTHBEARER tokens: a file: URL, read at start.",
+    ),
+    key(
+        "sasl.oauthbearer.expected.issuer",
+        STRING,
+        None,
+        Any,
+        "The iss every OAUTHBEARER token must carry (required with a JWKS unless sasl.oauthbearer.allow.unverified.issuer).",
+    ),
+    key(
+        "sasl.oauthbearer.expected.audience",
+        LIST,
+        None,
+        Any,
+        "Audiences an OAUTHBEARER token's aud must include one of (required with a JWKS unless sasl.oauthbearer.allow.unverified.audience).",
+    ),
+    key(
+        "sasl.oauthbearer.allow.unverified.issuer",
+        BOOLEAN,
+        Some("false"),
+        Any,
+        "Accept signed tokens without checking their issuer.",
+    ),
+    key(
+        "sasl.oauthbearer.allow.unverified.audience",
+        BOOLEAN,
+        Some("false"),
+        Any,
+        "Accept signed tokens without checking their audience.",
+    ),
+    key(
+        "sasl.oauthbearer.clock.skew.seconds",
+        INT,
+        Some("30"),
+        AtLeast(0),
+        "Leeway when checking an OAUTHBEARER token's exp, nbf and iat.",
+    ),
+    key(
+        "sasl.oauthbearer.sub.claim.name",
+        STRING,
+        Some("sub"),
+        Any,
+        "The claim naming an OAUTHBEARER token's principal.",
+    ),
+    key(
+        "sasl.oauthbearer.scope.claim.name",
+        STRING,
+        Some("scope"),
+        Any,
+        "The claim with an OAUTHBEARER token's scopes.",
+    ),
+    key(
         "quota.window.num",
         INT,
         Some("11"),
@@ -187,9 +250,18 @@ pub const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.Stan
 pub fn listener_key(suffix: &str) -> Option<&'static ConfigKey> {
     if let Some((mechanism, rest)) = suffix.split_once('.')
         && rest == "sasl.jaas.config"
-        && matches!(mechanism, "plain" | "scram-sha-256" | "scram-sha-512")
+        && matches!(
+            mechanism,
+            "plain" | "scram-sha-256" | "scram-sha-512" | "oauthbearer"
+        )
     {
         return Some(&JAAS_CONFIG);
+    }
+    // OAUTHBEARER's settings may also be given for the mechanism on one listener.
+    if let Some(rest) = suffix.strip_prefix("oauthbearer.")
+        && (rest.starts_with("sasl.oauthbearer.") || rest == "sasl.server.callback.handler.class")
+    {
+        return SECURITY_KEYS.iter().find(|k| k.name == rest);
     }
     SECURITY_KEYS
         .iter()
@@ -217,6 +289,10 @@ mod tests {
         assert!(listener_key("scram-sha-512.sasl.jaas.config").is_some());
         assert!(listener_key("sasl.jaas.config").is_none());
         assert!(listener_key("gssapi.sasl.jaas.config").is_none());
+        assert!(listener_key("oauthbearer.sasl.jaas.config").is_some());
+        assert!(listener_key("oauthbearer.sasl.server.callback.handler.class").is_some());
+        assert!(listener_key("oauthbearer.sasl.oauthbearer.jwks.endpoint.url").is_some());
+        assert!(listener_key("oauthbearer.ssl.keystore.location").is_none());
         assert!(listener_key("listener.security.protocol.map").is_none());
         assert!(listener_key("num.partitions").is_none());
     }

@@ -335,23 +335,14 @@ fn authenticate(
         mechanism,
         principal: &session.principal,
     });
-    let lifetime_ms = settings.reauth_ms_max;
-    let verdict = super::sasl::step(
-        broker,
-        settings,
-        state,
-        frame,
-        original,
-        i64::try_from(lifetime_ms).unwrap_or(i64::MAX),
-    );
+    let verdict = super::sasl::step(broker, settings, state, frame, original);
     match verdict {
         Verdict::Answer(chunks) => Ok(Some(chunks)),
-        Verdict::Authenticated(chunks, principal, mechanism) => {
+        Verdict::Authenticated(chunks, principal, mechanism, lifetime_ms) => {
             session.principal = Arc::new(principal);
             session.mechanism = Some(mechanism);
             session.sasl = None;
-            session.expires_at =
-                (lifetime_ms > 0).then(|| Instant::now() + Duration::from_millis(lifetime_ms));
+            session.expires_at = lifetime_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
             Ok(Some(chunks))
         }
         Verdict::Fail(chunks, reason) => Err(Failure::Answered(chunks, reason)),

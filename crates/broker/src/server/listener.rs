@@ -41,6 +41,8 @@ pub struct SaslSettings {
     pub failed_authentication_delay: Duration,
     /// `connections.max.reauth.ms`: a session's lifetime (0: no limit, no re-authentication).
     pub reauth_ms_max: u64,
+    /// OAUTHBEARER's token validator, when enabled (`oauthbearer.rs`).
+    pub oauthbearer: Option<Arc<security::sasl::oauthbearer::Validator>>,
 }
 
 fn invalid(key: &str, value: &str, reason: impl std::fmt::Display) -> ConfigError {
@@ -136,7 +138,9 @@ fn sasl_settings(config: &BrokerConfig, name: &str) -> Result<SaslSettings, Conf
             invalid(
                 KEY,
                 enabled,
-                format!("{mechanism} is not served (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 are)"),
+                format!(
+                    "{mechanism} is not served (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER are)"
+                ),
             )
         })?;
         if !mechanisms.contains(&parsed) {
@@ -166,6 +170,11 @@ fn sasl_settings(config: &BrokerConfig, name: &str) -> Result<SaslSettings, Conf
         let entry = JaasEntry::parse(&key, text).map_err(|e| invalid(&key, "(hidden)", e))?;
         plain_users = entry.plain_users();
     }
+    let oauthbearer = if mechanisms.contains(&Mechanism::OAuthBearer) {
+        Some(super::oauthbearer::validator(config, name)?)
+    } else {
+        None
+    };
     let number = |key: &str| -> Result<u64, ConfigError> {
         let value = config.listener_value(name, key).unwrap_or("");
         value.parse::<u64>().map_err(|e| invalid(key, value, e))
@@ -178,5 +187,6 @@ fn sasl_settings(config: &BrokerConfig, name: &str) -> Result<SaslSettings, Conf
             "connection.failed.authentication.delay.ms",
         )?),
         reauth_ms_max: number("connections.max.reauth.ms")?,
+        oauthbearer,
     })
 }

@@ -5,6 +5,7 @@
 
 mod connection;
 pub mod listener;
+mod oauthbearer;
 mod sasl;
 mod writer;
 

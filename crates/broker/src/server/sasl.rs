@@ -24,6 +24,7 @@ use protocol::frame::peek_request_prefix;
 use protocol::generated::{SaslAuthenticateResponse, SaslHandshakeResponse};
 use protocol::{ApiKey, ErrorCode, FrameChunk, RequestBody, ResponseBody};
 use security::KafkaPrincipal;
+use security::sasl::oauthbearer::OAuthBearerServer;
 use security::sasl::plain::PlainServer;
 use security::sasl::scram::{CredentialLookup, ScramServer};
 use security::sasl::{Mechanism, SaslServer, Step};
@@ -43,8 +44,9 @@ pub enum SaslState {
 pub enum Verdict {
     /// Answer and wait for the next frame.
     Answer(Vec<FrameChunk>),
-    /// Authenticated: answer, then serve requests as the principal.
-    Authenticated(Vec<FrameChunk>, KafkaPrincipal, Mechanism),
+    /// Authenticated: answer, then serve requests as the principal, until the session's
+    /// lifetime (ms) has passed when it has one.
+    Authenticated(Vec<FrameChunk>, KafkaPrincipal, Mechanism, Option<u64>),
     /// Failed: answer after the failed-authentication delay, then close.
     Fail(Vec<FrameChunk>, String),
     /// Close without answering.
@@ -58,14 +60,12 @@ pub struct Original<'a> {
 }
 
 /// Handles one frame (not ApiVersions before the handshake, which the caller serves).
-/// `session_lifetime_ms` (when positive) is told to the client in the final answer.
 pub fn step(
     broker: &Arc<Broker>,
     settings: &SaslSettings,
     state: &mut SaslState,
     frame: Bytes,
     original: Option<Original<'_>>,
-    session_lifetime_ms: i64,
 ) -> Verdict {
     let Some(prefix) = peek_request_prefix(&frame) else {
         return Verdict::Close("a frame shorter than a request header".into());
@@ -150,6 +150,7 @@ pub fn step(
             Ok(Step::Complete {
                 response,
                 principal,
+                expires_at_ms,
             }) => {
                 if let Some(original) = &original
                     && *original.principal != principal
@@ -168,16 +169,19 @@ pub fn step(
                         message,
                     );
                 }
+                let lifetime_ms = session_lifetime_ms(settings.reauth_ms_max, expires_at_ms);
                 let response = SaslAuthenticateResponse {
                     auth_bytes: Bytes::from(response),
                     error_message: None,
-                    session_lifetime_ms: session_lifetime_ms.max(0),
+                    session_lifetime_ms: lifetime_ms
+                        .map_or(0, |ms| i64::try_from(ms).unwrap_or(i64::MAX)),
                     ..Default::default()
                 };
                 Verdict::Authenticated(
                     encode(ResponseBody::SaslAuthenticate(response)),
                     principal,
                     mechanism,
+                    lifetime_ms,
                 )
             }
             Err(failure) => {
@@ -196,8 +200,36 @@ pub fn step(
     }
 }
 
+/// Kafka's session lifetime (`ReauthInfo`): `connections.max.reauth.ms` when set, the
+/// credential's remaining life (an OAUTHBEARER token's `exp`) when it has one, the shorter of
+/// the two when both; none (no expiry) when neither.
+fn session_lifetime_ms(reauth_ms_max: u64, expires_at_ms: Option<i64>) -> Option<u64> {
+    let remaining = expires_at_ms.map(|exp| u64::try_from(exp - now_ms()).unwrap_or(0));
+    let reauth = (reauth_ms_max > 0).then_some(reauth_ms_max);
+    match (reauth, remaining) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 fn server_for(broker: &Arc<Broker>, settings: &SaslSettings, mechanism: Mechanism) -> SaslServer {
     match mechanism {
+        Mechanism::OAuthBearer => {
+            // Set at start whenever OAUTHBEARER is enabled on the listener; Kafka's default
+            // validator otherwise.
+            let validator = settings.oauthbearer.clone().unwrap_or_else(|| {
+                Arc::new(security::sasl::oauthbearer::Validator::Unsecured(
+                    Default::default(),
+                ))
+            });
+            SaslServer::OAuthBearer(OAuthBearerServer::new(validator, now_ms))
+        }
         Mechanism::Plain => SaslServer::Plain(PlainServer::new(settings.plain_users.clone())),
         Mechanism::ScramSha256 | Mechanism::ScramSha512 => {
             // A weak reference: an exchange in progress does not keep a stopping broker alive.

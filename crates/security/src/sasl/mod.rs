@@ -7,6 +7,7 @@
 //! authorization id that is not the user), the rest as one generic message per mechanism so a
 //! client cannot tell which check failed.
 
+pub mod oauthbearer;
 pub mod plain;
 pub mod scram;
 pub mod scram_client;
@@ -19,10 +20,16 @@ pub enum Mechanism {
     Plain,
     ScramSha256,
     ScramSha512,
+    OAuthBearer,
 }
 
 impl Mechanism {
-    pub const ALL: [Mechanism; 3] = [Self::Plain, Self::ScramSha256, Self::ScramSha512];
+    pub const ALL: [Mechanism; 4] = [
+        Self::Plain,
+        Self::ScramSha256,
+        Self::ScramSha512,
+        Self::OAuthBearer,
+    ];
 
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|m| m.name() == name)
@@ -38,12 +45,12 @@ impl Mechanism {
         }
     }
 
-    /// The wire code of a SCRAM mechanism (0 for PLAIN, which has none).
+    /// The wire code of a SCRAM mechanism (0 for the others, which have none).
     pub fn scram_code(self) -> i8 {
         match self {
             Self::ScramSha256 => 1,
             Self::ScramSha512 => 2,
-            Self::Plain => 0,
+            Self::Plain | Self::OAuthBearer => 0,
         }
     }
 
@@ -52,6 +59,7 @@ impl Mechanism {
             Self::Plain => "PLAIN",
             Self::ScramSha256 => "SCRAM-SHA-256",
             Self::ScramSha512 => "SCRAM-SHA-512",
+            Self::OAuthBearer => "OAUTHBEARER",
         }
     }
 }
@@ -61,10 +69,12 @@ impl Mechanism {
 pub enum Step {
     /// Send these bytes and wait for the client's next token.
     Challenge(Vec<u8>),
-    /// Authenticated: send these (final) bytes.
+    /// Authenticated: send these (final) bytes. `expires_at_ms` is when the credential
+    /// expires (an OAUTHBEARER token's `exp`), which ends the session then.
     Complete {
         response: Vec<u8>,
         principal: KafkaPrincipal,
+        expires_at_ms: Option<i64>,
     },
 }
 
@@ -98,6 +108,7 @@ impl SaslFailure {
 pub enum SaslServer {
     Plain(plain::PlainServer),
     Scram(Box<scram::ScramServer>),
+    OAuthBearer(oauthbearer::OAuthBearerServer),
 }
 
 impl SaslServer {
@@ -105,6 +116,7 @@ impl SaslServer {
         match self {
             Self::Plain(server) => server.evaluate(token),
             Self::Scram(server) => server.evaluate(token),
+            Self::OAuthBearer(server) => server.evaluate(token),
         }
     }
 }

@@ -59,6 +59,7 @@ impl PlainServer {
         Ok(Step::Complete {
             response: Vec::new(),
             principal: KafkaPrincipal::user(username),
+            expires_at_ms: None,
         })
     }
 }
@@ -81,7 +82,8 @@ mod tests {
             step,
             Step::Complete {
                 response: vec![],
-                principal: KafkaPrincipal::user("alice")
+                principal: KafkaPrincipal::user("alice"),
+                expires_at_ms: None,
             }
         );
         assert!(server().evaluate(b"alice\0alice\0alice-secret").is_ok());

@@ -215,6 +215,7 @@ impl ScramServer {
                 Ok(Step::Complete {
                     response: format!("v={}", BASE64.encode(server_signature)).into_bytes(),
                     principal: KafkaPrincipal::user(username),
+                    expires_at_ms: None,
                 })
             }
             State::Done => Err(generic()),
@@ -330,6 +331,7 @@ mod tests {
             let Step::Complete {
                 response,
                 principal,
+                ..
             } = server.evaluate(&last).unwrap()
             else {
                 panic!("expected completion");
