@@ -24,6 +24,10 @@ pub struct ClusterConfig {
     pub controller_listener: Option<Listener>,
     /// The listener name other brokers' followers connect to.
     pub inter_broker_listener_name: String,
+    /// Mutual TLS between controllers and brokers when the controller listener is SSL.
+    pub controller_tls: Option<controller::ControllerTls>,
+    /// How this broker connects to the others' inter-broker listener (TLS, SASL).
+    pub peer_security: crate::cluster::client::PeerSecurity,
     pub metadata_dir: PathBuf,
     pub broker_session_timeout_ms: i64,
     pub broker_heartbeat_interval_ms: u64,
@@ -41,6 +45,52 @@ fn invalid(key: &str, value: &str, reason: impl std::fmt::Display) -> ConfigErro
         key: key.to_string(),
         value: value.to_string(),
         reason: reason.to_string(),
+    }
+}
+
+/// The controller listener's security, by its protocol in `listener.security.protocol.map`:
+/// PLAINTEXT, or SSL, which is always mutual TLS here (the listener's `ssl.*` stores; a node
+/// without a certificate the trust store accepts cannot reach the quorum). SASL on the
+/// controller listener is not served.
+fn controller_tls(
+    config: &BrokerConfig,
+    name: &str,
+) -> Result<Option<controller::ControllerTls>, ConfigError> {
+    use security::SecurityProtocol;
+    use security::tls::{ClientAuth, TlsSettings};
+    // A controller listener the map does not name stays PLAINTEXT, as it always was here.
+    let map = config.value("listener.security.protocol.map").unwrap_or("");
+    let named = map.split(',').any(|entry| {
+        entry
+            .split_once(':')
+            .is_some_and(|(listener, _)| listener.trim().eq_ignore_ascii_case(name))
+    });
+    if !named {
+        return Ok(None);
+    }
+    let protocol = crate::server::listener::security_protocol(config, name)?;
+    let get = |key: &str| config.listener_value(name, key).map(str::to_string);
+    let security_error = |error: security::SecurityError| match error {
+        security::SecurityError::Config { key, reason } => invalid(&key, "", reason),
+        other => invalid(&format!("listener {name}"), "", other),
+    };
+    match protocol {
+        SecurityProtocol::Plaintext => Ok(None),
+        SecurityProtocol::Ssl => {
+            let mut settings = TlsSettings::from_config(&get).map_err(security_error)?;
+            settings.client_auth = ClientAuth::Required;
+            Ok(Some(controller::ControllerTls {
+                server: settings.server_config().map_err(security_error)?,
+                client: settings.client_config().map_err(security_error)?,
+            }))
+        }
+        other => Err(invalid(
+            "listener.security.protocol.map",
+            config.value("listener.security.protocol.map").unwrap_or(""),
+            format!(
+                "the controller listener {name} is {other}; it serves PLAINTEXT or SSL (mutual TLS)"
+            ),
+        )),
     }
 }
 
@@ -125,9 +175,15 @@ impl BrokerConfig {
                 ),
             ));
         }
+        let controller_tls = controller_tls(self, controller_names[0])?;
         let inter_broker_listener_name = match self.value("inter.broker.listener.name") {
             Some(name) if !name.is_empty() => name.to_string(),
             _ => self.client_listener().name.clone(),
+        };
+        let peer_security = if broker {
+            crate::cluster::peer_security::from_config(self, &inter_broker_listener_name)?
+        } else {
+            Default::default()
         };
         let parse_i64 = |key: &str| -> Result<i64, ConfigError> {
             let value = self.value(key).unwrap_or("");
@@ -149,6 +205,8 @@ impl BrokerConfig {
             broker,
             controller_listener,
             inter_broker_listener_name,
+            controller_tls,
+            peer_security,
             metadata_dir,
             broker_session_timeout_ms: positive("broker.session.timeout.ms")?,
             broker_heartbeat_interval_ms: positive("broker.heartbeat.interval.ms")? as u64,

@@ -164,6 +164,13 @@ pub const SECURITY_KEYS: &[ConfigKey] = &[
         "Whether a resource no ACL names is open to everyone (false: only super users).",
     ),
     key(
+        "sasl.mechanism.inter.broker.protocol",
+        STRING,
+        Some("GSSAPI"),
+        Any,
+        "The SASL mechanism brokers authenticate to each other with when the inter-broker listener uses SASL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (GSSAPI, Kafka's default, is not served), with username and password in that listener's JAAS entry for the mechanism.",
+    ),
+    key(
         "sasl.server.callback.handler.class",
         STRING,
         None,

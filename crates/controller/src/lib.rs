@@ -45,7 +45,7 @@ pub use topics::validate_topic_name;
 pub mod raft;
 
 pub use raft::{
-    ActiveController, ControllerClient, ControllerConfig, ControllerNode, ControllerTransport,
-    HeartbeatReply, InProcessTransport, MetadataQuorum, QuorumError, TcpTransport,
-    serve_controller_listener, spawn_liveness,
+    ActiveController, ControllerClient, ControllerConfig, ControllerNode, ControllerTls,
+    ControllerTransport, HeartbeatReply, InProcessTransport, MetadataQuorum, QuorumError,
+    TcpTransport, serve_controller_listener, spawn_liveness,
 };

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion};
 
 use crate::SecurityError;
 
@@ -167,9 +167,11 @@ impl TlsSettings {
         files
     }
 
-    /// Builds the rustls server configuration from the stores as they are now.
-    pub fn server_config(&self) -> Result<Arc<ServerConfig>, SecurityError> {
-        let (chain, key) = match &self.keystore {
+    /// This node's certificate chain and private key, read now.
+    fn identity(
+        &self,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), SecurityError> {
+        Ok(match &self.keystore {
             KeyStore::File(path) => {
                 let pem = read(path)?;
                 (
@@ -181,25 +183,53 @@ impl TlsSettings {
                 certificates("ssl.keystore.certificate.chain", chain.as_bytes())?,
                 private_key("ssl.keystore.key", key.as_bytes())?,
             ),
+        })
+    }
+
+    /// The trust store's certificates, read now, with the key they came from.
+    fn roots(store: &TrustStore) -> Result<(&'static str, RootCertStore), SecurityError> {
+        let (key, pem) = match store {
+            TrustStore::File(path) => ("ssl.truststore.location", read(path)?),
+            TrustStore::Inline(text) => ("ssl.truststore.certificates", text.as_bytes().to_vec()),
         };
+        let mut roots = RootCertStore::empty();
+        for certificate in certificates(key, &pem)? {
+            roots
+                .add(certificate)
+                .map_err(|e| SecurityError::config(key, e))?;
+        }
+        Ok((key, roots))
+    }
+
+    /// The rustls client configuration a node uses towards its peers on this listener: the
+    /// trust store decides which servers are trusted, and the node's own key store is its
+    /// client certificate (mutual TLS).
+    pub fn client_config(&self) -> Result<Arc<ClientConfig>, SecurityError> {
+        let store = self.truststore.as_ref().ok_or_else(|| {
+            SecurityError::config(
+                "ssl.truststore.location",
+                "connecting to peers over TLS needs a trust store",
+            )
+        })?;
+        let (_, roots) = Self::roots(store)?;
+        let (chain, key) = self.identity()?;
+        let config = ClientConfig::builder_with_provider(crypto_provider())
+            .with_protocol_versions(&self.protocols)?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)?;
+        Ok(Arc::new(config))
+    }
+
+    /// Builds the rustls server configuration from the stores as they are now.
+    pub fn server_config(&self) -> Result<Arc<ServerConfig>, SecurityError> {
+        let (chain, key) = self.identity()?;
         let provider = crypto_provider();
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&self.protocols)?;
         let verifier = match (&self.truststore, self.client_auth) {
             (_, ClientAuth::None) | (None, _) => WebPkiClientVerifier::no_client_auth(),
             (Some(store), auth) => {
-                let (key, pem) = match store {
-                    TrustStore::File(path) => ("ssl.truststore.location", read(path)?),
-                    TrustStore::Inline(text) => {
-                        ("ssl.truststore.certificates", text.as_bytes().to_vec())
-                    }
-                };
-                let mut roots = RootCertStore::empty();
-                for certificate in certificates(key, &pem)? {
-                    roots
-                        .add(certificate)
-                        .map_err(|e| SecurityError::config(key, e))?;
-                }
+                let (key, roots) = Self::roots(store)?;
                 let builder =
                     WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
                 let builder = if auth == ClientAuth::Requested {

@@ -1,14 +1,54 @@
 //! A minimal Kafka client connection between brokers (a follower fetching from its leader):
 //! one request at a time, size-prefixed frames bounded before buffering, every call under a
-//! timeout.
+//! timeout. On a secured inter-broker listener the connection does what a Kafka client does
+//! ([`PeerSecurity`], from `peer_security.rs`): the TLS handshake with this broker's
+//! certificate, then SaslHandshake and SaslAuthenticate with PLAIN or SCRAM.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use protocol::generated::RequestHeader;
+use protocol::generated::{RequestHeader, SaslAuthenticateRequest, SaslHandshakeRequest};
 use protocol::{RequestBody, ResponseBody};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use security::sasl::Mechanism;
+use security::sasl::scram_client::ScramClient;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::ClientConfig;
+use tokio_rustls::rustls::pki_types::ServerName;
+
+/// How a broker authenticates to the others' inter-broker listener.
+#[derive(Clone, Default)]
+pub struct PeerSecurity {
+    /// TLS towards the peer (SSL, SASL_SSL), with this broker's certificate.
+    pub tls: Option<Arc<ClientConfig>>,
+    /// SASL (SASL_PLAINTEXT, SASL_SSL): `sasl.mechanism.inter.broker.protocol` and the
+    /// listener's JAAS `username`/`password`.
+    pub sasl: Option<PeerSasl>,
+}
+
+#[derive(Clone)]
+pub struct PeerSasl {
+    pub mechanism: Mechanism,
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for PeerSecurity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerSecurity")
+            .field("tls", &self.tls.is_some())
+            .field(
+                "sasl",
+                &self.sasl.as_ref().map(|s| (s.mechanism, &s.username)),
+            )
+            .finish()
+    }
+}
+
+trait PeerStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> PeerStream for T {}
 
 /// Largest response frame a broker accepts from another (a fetch asks for far less).
 pub const RESPONSE_BYTES_MAX: usize = 128 * 1024 * 1024;
@@ -33,11 +73,15 @@ pub enum ClientError {
     Decode(#[from] protocol::DecodeError),
     #[error("response for correlation id {got}, expected {expected}")]
     Correlation { got: i32, expected: i32 },
+    #[error("TLS to {address}: {reason}")]
+    Tls { address: String, reason: String },
+    #[error("SASL authentication with {address}: {reason}")]
+    Sasl { address: String, reason: String },
 }
 
 /// One connection to another broker.
 pub struct BrokerConnection {
-    stream: TcpStream,
+    stream: Box<dyn PeerStream>,
     correlation_id: i32,
     client_id: String,
 }
@@ -47,20 +91,123 @@ impl BrokerConnection {
         address: &str,
         client_id: String,
         timeout: Duration,
+        security: &PeerSecurity,
     ) -> Result<Self, ClientError> {
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(address))
+        let tcp = tokio::time::timeout(timeout, TcpStream::connect(address))
             .await
             .map_err(|_| ClientError::Timeout)?
             .map_err(|source| ClientError::Connect {
                 address: address.to_string(),
                 source,
             })?;
-        let _ = stream.set_nodelay(true);
-        Ok(BrokerConnection {
+        let _ = tcp.set_nodelay(true);
+        let stream: Box<dyn PeerStream> = match &security.tls {
+            None => Box::new(tcp),
+            Some(config) => {
+                let tls_error = |reason: String| ClientError::Tls {
+                    address: address.to_string(),
+                    reason,
+                };
+                let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let name =
+                    ServerName::try_from(host.to_string()).map_err(|e| tls_error(e.to_string()))?;
+                let connector = TlsConnector::from(config.clone());
+                let stream = tokio::time::timeout(timeout, connector.connect(name, tcp))
+                    .await
+                    .map_err(|_| ClientError::Timeout)?
+                    .map_err(|e| tls_error(e.to_string()))?;
+                Box::new(stream)
+            }
+        };
+        let mut connection = BrokerConnection {
             stream,
             correlation_id: 0,
             client_id,
-        })
+        };
+        if let Some(sasl) = &security.sasl {
+            connection.authenticate(address, sasl, timeout).await?;
+        }
+        Ok(connection)
+    }
+
+    /// SaslHandshake v1, then SaslAuthenticate v2 with the mechanism's tokens.
+    async fn authenticate(
+        &mut self,
+        address: &str,
+        sasl: &PeerSasl,
+        timeout: Duration,
+    ) -> Result<(), ClientError> {
+        let failed = |reason: String| ClientError::Sasl {
+            address: address.to_string(),
+            reason,
+        };
+        let handshake = SaslHandshakeRequest {
+            mechanism: sasl.mechanism.name().to_string(),
+            ..Default::default()
+        };
+        match self.send(1, handshake.into(), timeout).await? {
+            ResponseBody::SaslHandshake(answer) if answer.error_code == 0 => {}
+            ResponseBody::SaslHandshake(answer) => {
+                return Err(failed(format!(
+                    "mechanism {} refused (error {}; enabled: {:?})",
+                    sasl.mechanism.name(),
+                    answer.error_code,
+                    answer.mechanisms
+                )));
+            }
+            other => return Err(failed(format!("unexpected answer {:?}", other.api_key()))),
+        }
+        match sasl.mechanism {
+            Mechanism::Plain => {
+                let token = format!("\0{}\0{}", sasl.username, sasl.password);
+                self.sasl_step(token.into_bytes(), timeout, &failed).await?;
+            }
+            Mechanism::ScramSha256 | Mechanism::ScramSha512 => {
+                let mut nonce = [0u8; 24];
+                getrandom::fill(&mut nonce).map_err(|e| failed(e.to_string()))?;
+                let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+                let mut client =
+                    ScramClient::new(sasl.mechanism, &sasl.username, &sasl.password, &nonce);
+                let server_first = self
+                    .sasl_step(client.first_message(), timeout, &failed)
+                    .await?;
+                let last = client
+                    .final_message(&server_first)
+                    .map_err(|e| failed(e.to_string()))?;
+                let server_final = self.sasl_step(last, timeout, &failed).await?;
+                client
+                    .verify_server_final(&server_final)
+                    .map_err(|e| failed(e.to_string()))?;
+            }
+            Mechanism::OAuthBearer => {
+                return Err(failed("OAUTHBEARER between brokers is not served".into()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn sasl_step(
+        &mut self,
+        token: Vec<u8>,
+        timeout: Duration,
+        failed: &(dyn Fn(String) -> ClientError + Sync),
+    ) -> Result<Vec<u8>, ClientError> {
+        let request = SaslAuthenticateRequest {
+            auth_bytes: Bytes::from(token),
+            ..Default::default()
+        };
+        match self.send(2, request.into(), timeout).await? {
+            ResponseBody::SaslAuthenticate(answer) if answer.error_code == 0 => {
+                Ok(answer.auth_bytes.to_vec())
+            }
+            ResponseBody::SaslAuthenticate(answer) => Err(failed(format!(
+                "error {}: {}",
+                answer.error_code,
+                answer.error_message.unwrap_or_default()
+            ))),
+            other => Err(failed(format!("unexpected answer {:?}", other.api_key()))),
+        }
     }
 
     /// Sends `body` at `version` and returns the response body, within `timeout`.

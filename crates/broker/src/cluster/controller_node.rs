@@ -39,7 +39,10 @@ pub async fn start(
     controller_config.election_timeout_ms_min = config.election_timeout_ms;
     controller_config.election_timeout_ms_max = config.election_timeout_ms * 2;
     controller_config.heartbeat_interval_ms = (config.election_timeout_ms / 5).max(20);
-    let transport = Arc::new(TcpTransport::new(config.voters.clone()));
+    let transport = Arc::new(TcpTransport::new(
+        config.voters.clone(),
+        config.controller_tls.clone(),
+    ));
     let node = ControllerNode::start(controller_config, transport)
         .await
         .map_err(|e| BrokerError::Config(format!("starting the controller: {e}")))?;
@@ -48,6 +51,7 @@ pub async fn start(
         listener,
         node.clone(),
         shutdown.clone(),
+        config.controller_tls.clone(),
     ))];
     node.bootstrap()
         .await

@@ -88,7 +88,14 @@ async fn run(broker: Arc<Broker>, cluster: Arc<Cluster>, leader: BrokerId) {
                     continue;
                 };
                 let client_id = format!("broker-{}-fetcher-{leader}", cluster.local_id);
-                match BrokerConnection::connect(&address, client_id, Duration::from_secs(3)).await {
+                match BrokerConnection::connect(
+                    &address,
+                    client_id,
+                    Duration::from_secs(3),
+                    &cluster.config.peer_security,
+                )
+                .await
+                {
                     Ok(conn) => connection.insert(conn),
                     Err(error) => {
                         tracing::debug!(leader, %error, "replica fetcher cannot connect");

@@ -12,6 +12,7 @@ pub mod client;
 pub mod controller_node;
 pub mod fetcher;
 pub mod metadata_sync;
+pub mod peer_security;
 pub mod peers;
 pub mod quorum;
 pub mod self_fencing;
@@ -214,7 +215,10 @@ pub async fn start(
             (Quorum::Local(node), handles)
         }
         None => {
-            let client = Arc::new(ControllerClient::new(config.voters.clone()));
+            let client = Arc::new(ControllerClient::new(
+                config.voters.clone(),
+                config.controller_tls.clone(),
+            ));
             let follower = tokio::spawn(quorum::follow(
                 client.clone(),
                 remote_images.clone(),

@@ -67,9 +67,14 @@ impl Peers {
             None => {
                 let address = cluster.endpoint(peer).ok_or(PeerError::NoEndpoint(peer))?;
                 let client_id = peer_client_id(cluster.local_id, peer);
-                BrokerConnection::connect(&address, client_id, CONNECT_TIMEOUT)
-                    .await
-                    .map_err(|source| PeerError::Client { peer, source })?
+                BrokerConnection::connect(
+                    &address,
+                    client_id,
+                    CONNECT_TIMEOUT,
+                    &cluster.config.peer_security,
+                )
+                .await
+                .map_err(|source| PeerError::Client { peer, source })?
             }
         };
         let response = connection

@@ -17,6 +17,7 @@ use broker::{BrokerConfig, RunningBroker};
 
 pub mod acl;
 pub mod cluster;
+pub mod pki;
 pub mod sasl;
 pub mod txn;
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::network::TransportError;
 use super::node::QuorumError;
 use super::rpc::{ActiveController, ControllerReply, ControllerRequest};
-use super::tcp::TcpTransport;
+use super::tcp::{ControllerTls, TcpTransport};
 use super::types::NodeId;
 use crate::ControllerTransport;
 use crate::image::MetadataImage;
@@ -27,10 +27,10 @@ pub struct ControllerClient {
 }
 
 impl ControllerClient {
-    pub fn new(voters: BTreeMap<NodeId, String>) -> Self {
+    pub fn new(voters: BTreeMap<NodeId, String>, tls: Option<ControllerTls>) -> Self {
         ControllerClient {
             voters: voters.keys().copied().collect(),
-            transport: TcpTransport::new(voters),
+            transport: TcpTransport::new(voters, tls),
             leader: Mutex::new(None),
         }
     }

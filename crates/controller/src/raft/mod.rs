@@ -25,7 +25,7 @@ pub use rpc::{
     ActiveController, ControllerReply, ControllerRequest, ControllerService, HeartbeatReply,
 };
 pub use state_machine::{SnapshotFile, StateMachineStore};
-pub use tcp::{TcpTransport, serve_controller_listener};
+pub use tcp::{ControllerTls, TcpTransport, serve_controller_listener};
 pub use types::{CommandResponse, MetadataRaft, NodeId};
 
 impl InProcessTransport {

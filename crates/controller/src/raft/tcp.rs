@@ -7,14 +7,22 @@
 //! at most [`CONNECTIONS_MAX`] inbound connections are served at once; every call has a
 //! timeout by kind; a sender keeps at most [`IDLE_CONNECTIONS_MAX`] idle connections per target.
 //! A malformed frame closes its connection; the node keeps serving.
+//!
+//! Security: with [`ControllerTls`] (the controller listener mapped to SSL) every connection
+//! is mutual TLS: a peer without a certificate the trust store accepts cannot connect, so it
+//! cannot vote, register as a broker or read the metadata; outbound connections present this
+//! node's certificate. A TLS handshake has [`TLS_HANDSHAKE_TIMEOUT`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::{ClientConfig, ServerConfig};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::network::{RaftRequest, TransportError};
 use super::node::ControllerNode;
@@ -29,6 +37,34 @@ pub const CONNECTIONS_MAX: usize = 64;
 /// Idle outbound connections kept per target.
 const IDLE_CONNECTIONS_MAX: usize = 4;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Longest a TLS handshake on the controller listener may take.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Mutual TLS between controllers and brokers: the listener's server configuration (client
+/// certificates required) and the client configuration with this node's certificate.
+#[derive(Clone)]
+pub struct ControllerTls {
+    pub server: Arc<ServerConfig>,
+    pub client: Arc<ClientConfig>,
+}
+
+impl std::fmt::Debug for ControllerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ControllerTls(mutual TLS)")
+    }
+}
+
+/// A connection to or from a peer, plain or TLS.
+trait PeerStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> PeerStream for T {}
+type Stream = Box<dyn PeerStream>;
+
+/// The name a voter's certificate must carry: the host of its `host:port`.
+fn server_name(address: &str) -> Option<ServerName<'static>> {
+    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(host.to_string()).ok()
+}
 
 fn timeout_for(request: &ControllerRequest) -> Duration {
     match request {
@@ -44,18 +80,20 @@ fn timeout_for(request: &ControllerRequest) -> Duration {
 /// Sends controller messages over TCP to the voters of `controller.quorum.voters`.
 pub struct TcpTransport {
     voters: BTreeMap<NodeId, String>,
-    idle: Mutex<HashMap<NodeId, Vec<TcpStream>>>,
+    tls: Option<ControllerTls>,
+    idle: Mutex<HashMap<NodeId, Vec<Stream>>>,
 }
 
 impl TcpTransport {
-    pub fn new(voters: BTreeMap<NodeId, String>) -> Self {
+    pub fn new(voters: BTreeMap<NodeId, String>, tls: Option<ControllerTls>) -> Self {
         TcpTransport {
             voters,
+            tls,
             idle: Mutex::new(HashMap::new()),
         }
     }
 
-    async fn connection(&self, target: NodeId) -> Result<TcpStream, TransportError> {
+    async fn connection(&self, target: NodeId) -> Result<Stream, TransportError> {
         if let Some(stream) = self
             .idle
             .lock()
@@ -74,10 +112,22 @@ impl TcpTransport {
             .map_err(|_| TransportError::Unreachable { target })?
             .map_err(|_| TransportError::Unreachable { target })?;
         let _ = stream.set_nodelay(true);
-        Ok(stream)
+        let Some(tls) = &self.tls else {
+            return Ok(Box::new(stream));
+        };
+        let name = server_name(address).ok_or(TransportError::Unreachable { target })?;
+        let connector = TlsConnector::from(tls.client.clone());
+        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, connector.connect(name, stream)).await {
+            Ok(Ok(stream)) => Ok(Box::new(stream)),
+            Ok(Err(error)) => {
+                tracing::warn!(target_node = target, %error, "controller TLS handshake failed");
+                Err(TransportError::Unreachable { target })
+            }
+            Err(_) => Err(TransportError::Unreachable { target }),
+        }
     }
 
-    fn give_back(&self, target: NodeId, stream: TcpStream) {
+    fn give_back(&self, target: NodeId, stream: Stream) {
         let mut idle = self.idle.lock().expect("poisoned");
         let pool = idle.entry(target).or_default();
         if pool.len() < IDLE_CONNECTIONS_MAX {
@@ -117,7 +167,10 @@ impl ControllerTransport for TcpTransport {
     }
 }
 
-async fn write_frame(stream: &mut TcpStream, body: &[u8]) -> std::io::Result<()> {
+async fn write_frame<S: AsyncWrite + Unpin + ?Sized>(
+    stream: &mut S,
+    body: &[u8],
+) -> std::io::Result<()> {
     if body.len() > FRAME_BYTES_MAX {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -126,11 +179,14 @@ async fn write_frame(stream: &mut TcpStream, body: &[u8]) -> std::io::Result<()>
     }
     let length = u32::try_from(body.len()).expect("bounded above");
     stream.write_all(&length.to_be_bytes()).await?;
-    stream.write_all(body).await
+    stream.write_all(body).await?;
+    stream.flush().await
 }
 
 /// Reads one frame; `None` at a clean end of stream. Oversized frames are an error.
-async fn read_frame(stream: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
+async fn read_frame<S: AsyncRead + Unpin + ?Sized>(
+    stream: &mut S,
+) -> std::io::Result<Option<Vec<u8>>> {
     let mut length = [0u8; 4];
     match stream.read_exact(&mut length).await {
         Ok(_) => {}
@@ -149,12 +205,14 @@ async fn read_frame(stream: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> 
     Ok(Some(body))
 }
 
-/// Serves the controller listener until `shutdown` turns true.
+/// Serves the controller listener until `shutdown` turns true (mutual TLS with `tls`).
 pub async fn serve_controller_listener(
     listener: TcpListener,
     node: Arc<ControllerNode>,
     mut shutdown: watch::Receiver<bool>,
+    tls: Option<ControllerTls>,
 ) {
+    let acceptor = tls.map(|tls| TlsAcceptor::from(tls.server));
     let permits = Arc::new(Semaphore::new(CONNECTIONS_MAX));
     loop {
         let accepted = tokio::select! {
@@ -172,9 +230,26 @@ pub async fn serve_controller_listener(
         let _ = stream.set_nodelay(true);
         let service = node.service().clone();
         let mut shutdown = shutdown.clone();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let mut stream = stream;
+            let mut stream: Stream = match acceptor {
+                None => Box::new(stream),
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(stream)) => Box::new(stream),
+                        Ok(Err(error)) => {
+                            tracing::info!(%peer, %error, "controller listener: TLS handshake refused");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::info!(%peer, "controller listener: TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
             loop {
                 let frame = tokio::select! {
                     frame = read_frame(&mut stream) => frame,
