@@ -4,6 +4,7 @@
  *
  * Run: compat/kafka-tools.sh run compat/security/SecurityClients.java \
  *        --ssl ADDR --mtls ADDR --sasl-ssl ADDR --certs DIR --sasl MECH:USER:PASSWORD [--sasl ...]
+ *        [--oauth ADDR]
  * (--sasl once per mechanism enabled on the SASL_SSL listener, with a user that exists for it:
  * PLAIN today, SCRAM-SHA-256/512 once the broker serves them.)
  * Every check is a named case printing `PASS name` / `FAIL name: reason` (`INFO ...` for what
@@ -27,6 +28,26 @@
  *   java.sasl.MECH.round_trip           SASL_SSL as the good user (PlainLoginModule / ScramLoginModule)
  *   java.sasl.MECH.wrong_password       send fails with SaslAuthenticationException, nothing delivered
  *   java.sasl.MECH.good_client_after    a new good client (Admin listTopics and a round trip) works
+ * With --oauth ADDR (the OAUTH listener: SASL_PLAINTEXT, OAUTHBEARER, Kafka's default unsecured
+ * validator on the broker):
+ *   java.oauthbearer.round_trip         sasl.mechanism=OAUTHBEARER, OAuthBearerLoginModule with
+ *                                       unsecuredLoginStringClaim_sub="alice": the client makes an
+ *                                       unsigned token itself ({"alg":"none"}, sub, iat, exp in
+ *                                       fractional seconds); Admin createTopics, produce, consume
+ *   java.oauthbearer.expired_login_rejected  the same login module with
+ *                                       unsecuredLoginLifetimeSeconds="0" (a token expired when it
+ *                                       arrives): send fails with SaslAuthenticationException naming
+ *                                       invalid_token, nothing delivered
+ *   java.oauthbearer.raw.* (raw frames over a socket: SaslHandshake v1, SaslAuthenticate v1 with
+ *                                       the client's first message n,,\x01auth=Bearer TOKEN\x01\x01)
+ *     valid_token_accepted              {"sub":"admin","exp":now+3600}: error 0, then ApiVersions
+ *                                       answered on the connection (the framing is right)
+ *     expired_token_rejected            exp a minute ago; garbage_token_rejected: "not.a-jwt";
+ *     no_exp_rejected                   {"sub":"admin"} only: each answered first with error 0 and
+ *                                       the challenge {"status":"invalid_token"}, the client's \x01
+ *                                       then with SASL_AUTHENTICATION_FAILED (58) whose message
+ *                                       holds that JSON, and the connection closed
+ *   java.oauthbearer.good_client_after  a new good client (Admin listTopics and a round trip) works
  */
 
 import org.apache.kafka.clients.CommonClientConfigs;
@@ -44,8 +65,21 @@ import org.apache.kafka.common.errors.SslAuthenticationException;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 
+import java.io.BufferedInputStream;
+import java.io.BufferedOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.SocketException;
+import java.net.SocketTimeoutException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.List;
 import java.util.Properties;
 import java.util.Set;
@@ -54,7 +88,7 @@ import java.util.concurrent.TimeUnit;
 public class SecurityClients {
     static int passed = 0, failed = 0;
     static final String RUN = Long.toString(System.currentTimeMillis() % 1_000_000_000L);
-    static String ssl, mtls, saslSsl, certs;
+    static String ssl, mtls, saslSsl, certs, oauth;
     static final List<String[]> sasl = new ArrayList<>();
 
     interface Body { void run() throws Exception; }
@@ -184,6 +218,179 @@ public class SecurityClients {
         return s.length() > 300 ? s.substring(0, 300) : s;
     }
 
+    // ---- OAUTHBEARER (RFC 7628) on the OAUTH listener -----------------------------------------
+
+    static final String OAUTH_MODULE = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule";
+
+    /** SASL_PLAINTEXT to the OAUTH listener; Kafka's unsecured login handler (the default) makes the token. */
+    static Properties oauthConf(String options) {
+        Properties p = new Properties();
+        p.put(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG, oauth);
+        p.put(CommonClientConfigs.SECURITY_PROTOCOL_CONFIG, "SASL_PLAINTEXT");
+        p.put(CommonClientConfigs.REQUEST_TIMEOUT_MS_CONFIG, "15000");
+        p.put(CommonClientConfigs.DEFAULT_API_TIMEOUT_MS_CONFIG, "20000");
+        p.put(CommonClientConfigs.RECONNECT_BACKOFF_MAX_MS_CONFIG, "1000");
+        p.put("sasl.mechanism", "OAUTHBEARER");
+        p.put("sasl.jaas.config", OAUTH_MODULE + " required " + options + ";");
+        return p;
+    }
+
+    /** An unsecured JWS as Kafka's default validator takes it: base64url header, claims, empty signature. */
+    static String unsecuredToken(String claimsJson) {
+        Base64.Encoder b64 = Base64.getUrlEncoder().withoutPadding();
+        return b64.encodeToString("{\"alg\":\"none\"}".getBytes(StandardCharsets.UTF_8)) + "."
+                + b64.encodeToString(claimsJson.getBytes(StandardCharsets.UTF_8)) + ".";
+    }
+
+    /** A plain TCP connection speaking just enough Kafka for SASL (request header v1, response header v0). */
+    static final class Raw implements AutoCloseable {
+        final Socket socket = new Socket();
+        final DataInputStream in;
+        final DataOutputStream out;
+        int corr = 0;
+
+        Raw(String addr) throws IOException {
+            int colon = addr.lastIndexOf(':');
+            socket.connect(new InetSocketAddress(addr.substring(0, colon), Integer.parseInt(addr.substring(colon + 1))), 10000);
+            socket.setSoTimeout(10000);
+            in = new DataInputStream(new BufferedInputStream(socket.getInputStream()));
+            out = new DataOutputStream(new BufferedOutputStream(socket.getOutputStream()));
+        }
+
+        /** The response after its correlation id, or null when the broker closed the connection instead. */
+        ByteBuffer request(int apiKey, int version, byte[] body) throws IOException {
+            byte[] clientId = "compat-security-java".getBytes(StandardCharsets.UTF_8);
+            out.writeInt(2 + 2 + 4 + 2 + clientId.length + body.length);
+            out.writeShort(apiKey);
+            out.writeShort(version);
+            out.writeInt(++corr);
+            out.writeShort(clientId.length);
+            out.write(clientId);
+            out.write(body);
+            out.flush();
+            int size;
+            try {
+                size = in.readInt();
+            } catch (EOFException | SocketException e) {
+                return null;
+            }
+            byte[] resp = new byte[size];
+            in.readFully(resp);
+            ByteBuffer b = ByteBuffer.wrap(resp);
+            int got = b.getInt();
+            require(got == corr, "correlation id " + got + ", sent " + corr);
+            return b;
+        }
+
+        /** SaslHandshake v1: the error code (the enabled mechanisms are not needed here). */
+        short handshake(String mechanism) throws IOException {
+            byte[] m = mechanism.getBytes(StandardCharsets.UTF_8);
+            ByteBuffer body = ByteBuffer.allocate(2 + m.length).putShort((short) m.length).put(m);
+            ByteBuffer r = request(17, 1, body.array());
+            require(r != null, "closed without a SaslHandshake answer");
+            return r.getShort();
+        }
+
+        record Auth(short error, String message, byte[] bytes) { }
+
+        /** SaslAuthenticate v1, or null when the broker closed the connection instead of answering. */
+        Auth authenticate(byte[] token) throws IOException {
+            ByteBuffer body = ByteBuffer.allocate(4 + token.length).putInt(token.length).put(token);
+            ByteBuffer r = request(36, 1, body.array());
+            if (r == null) return null;
+            short error = r.getShort();
+            short len = r.getShort();
+            String message = null;
+            if (len >= 0) {
+                byte[] m = new byte[len];
+                r.get(m);
+                message = new String(m, StandardCharsets.UTF_8);
+            }
+            int n = r.getInt();
+            byte[] bytes = new byte[Math.max(n, 0)];
+            r.get(bytes);
+            return new Auth(error, message, bytes);
+        }
+
+        /** True when the broker closes the connection within MS without sending anything more. */
+        boolean closedWithin(int ms) throws IOException {
+            socket.setSoTimeout(ms);
+            try {
+                return in.read() == -1;
+            } catch (SocketTimeoutException e) {
+                return false;
+            } catch (SocketException e) {
+                return true;  // reset
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            socket.close();
+        }
+    }
+
+    static byte[] clientFirst(String token) {
+        return ("n,,\u0001auth=Bearer " + token + "\u0001\u0001").getBytes(StandardCharsets.UTF_8);
+    }
+
+    /** A refused token: challenge {"status":"invalid_token"} (error 0), the client's 0x01, then 58. */
+    static void expectRefused(String name, String token) throws Exception {
+        try (Raw raw = new Raw(oauth)) {
+            short hs = raw.handshake("OAUTHBEARER");
+            require(hs == 0, "SaslHandshake OAUTHBEARER answered error " + hs);
+            Raw.Auth first = raw.authenticate(clientFirst(token));
+            require(first != null, "closed without answering the client's first message");
+            String challenge = new String(first.bytes(), StandardCharsets.UTF_8);
+            require(first.error() == 0 && challenge.replace(" ", "").equals("{\"status\":\"invalid_token\"}"),
+                    "first answer: error " + first.error() + " message " + first.message() + " bytes " + challenge
+                            + "; want error 0 with the challenge {\"status\":\"invalid_token\"}");
+            Raw.Auth second = raw.authenticate(new byte[] {1});
+            require(second != null, "closed without answering the client's 0x01");
+            require(second.error() == 58 && second.message() != null && second.message().contains("invalid_token"),
+                    "after 0x01: error " + second.error() + " message " + second.message()
+                            + "; want 58 (SASL_AUTHENTICATION_FAILED) naming invalid_token");
+            System.out.println("INFO " + name + ": challenge " + challenge + ", then error 58: " + second.message());
+            require(raw.closedWithin(5000), "the connection is still open 5 s after the failure");
+        }
+    }
+
+    static void oauthCases() {
+        String topic = "sec-java-oauth-" + RUN;
+        String alice = "unsecuredLoginStringClaim_sub=\"alice\"";
+        check("java.oauthbearer.round_trip", () -> roundTrip(oauthConf(alice), topic, 20));
+        check("java.oauthbearer.expired_login_rejected", () -> {
+            Throwable t = expectSendFails(oauthConf(alice + " unsecuredLoginLifetimeSeconds=\"0\""), topic);
+            System.out.println("INFO java.oauthbearer.expired_login_rejected: " + chain(t));
+            SaslAuthenticationException e = find(t, SaslAuthenticationException.class);
+            require(e != null, "no SaslAuthenticationException, got: " + chain(t));
+            require(String.valueOf(e.getMessage()).contains("invalid_token"), "no invalid_token in: " + e.getMessage());
+        });
+        long now = System.currentTimeMillis() / 1000;
+        check("java.oauthbearer.raw.valid_token_accepted", () -> {
+            try (Raw raw = new Raw(oauth)) {
+                require(raw.handshake("OAUTHBEARER") == 0, "SaslHandshake OAUTHBEARER refused");
+                Raw.Auth a = raw.authenticate(clientFirst(unsecuredToken("{\"sub\":\"admin\",\"exp\":" + (now + 3600) + "}")));
+                require(a != null && a.error() == 0, "a valid token: " + (a == null ? "closed" : "error " + a.error() + " " + a.message()));
+                ByteBuffer av = raw.request(18, 0, new byte[0]);
+                require(av != null && av.getShort() == 0, "ApiVersions after the login: " + (av == null ? "closed" : "an error"));
+            }
+        });
+        check("java.oauthbearer.raw.expired_token_rejected", () -> expectRefused("java.oauthbearer.raw.expired_token_rejected",
+                unsecuredToken("{\"sub\":\"admin\",\"exp\":" + (now - 60) + "}")));
+        check("java.oauthbearer.raw.garbage_token_rejected", () -> expectRefused("java.oauthbearer.raw.garbage_token_rejected",
+                "not.a-jwt"));
+        check("java.oauthbearer.raw.no_exp_rejected", () -> expectRefused("java.oauthbearer.raw.no_exp_rejected",
+                unsecuredToken("{\"sub\":\"admin\"}")));
+        check("java.oauthbearer.good_client_after", () -> {
+            try (Admin admin = Admin.create(oauthConf(alice))) {
+                Set<String> names = admin.listTopics().names().get(30, TimeUnit.SECONDS);
+                require(names.contains(topic), topic + " not listed: " + names);
+            }
+            roundTrip(oauthConf(alice), topic + "-after", 10);
+        });
+    }
+
     public static void main(String[] args) throws Exception {
         for (int i = 0; i < args.length; i += 2) {
             switch (args[i]) {
@@ -192,6 +399,7 @@ public class SecurityClients {
                 case "--sasl-ssl" -> saslSsl = args[i + 1];
                 case "--certs" -> certs = args[i + 1];
                 case "--sasl" -> sasl.add(args[i + 1].split(":", 3));
+                case "--oauth" -> oauth = args[i + 1];
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
@@ -226,6 +434,7 @@ public class SecurityClients {
                 roundTrip(saslConf(mech, user, password), topic + "-after", 10);
             });
         }
+        if (oauth != null) oauthCases();
         System.out.println(passed + " passed, " + failed + " failed");
         System.out.flush();
         System.exit(failed == 0 ? 0 : 1);

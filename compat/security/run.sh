@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # compat/security/run.sh -- listener security (TLS, mutual TLS, SASL_SSL) with real clients.
 # Owns the "security" suite of compat/run.sh: it makes a test PKI (certs.sh, openssl), starts
-# its own broker with four listeners, runs librdkafka, Java and Kafka's CLI tools against them,
-# and stops everything it started.
+# its own broker with six listeners, runs librdkafka, Java, Kafka's CLI tools and franz-go's SASL
+# tests against them, and stops everything it started.
 #
 #   compat/security/run.sh RUNNEL_BIN WORK_DIR
 #
@@ -16,17 +16,28 @@
 #              SCRAM users (carol, dave) made with kafka-configs (ConfigCommand) on PLAINTEXT
 #   SCRAM      protocol SASL_PLAINTEXT with SCRAM-SHA-256 and SCRAM-SHA-512, for franz-go's own
 #              TestSCRAMAuth / TestSCRAMAuthBadCredentials (KGO_TEST_SCRAM_SEEDS, KGO_TEST_SCRAM)
+#   OAUTH      protocol SASL_PLAINTEXT (OAUTH:SASL_PLAINTEXT) with OAUTHBEARER only and no
+#              sasl.server.callback.handler.class: Kafka's default unsecured validator (unsigned
+#              {"alg":"none"} tokens, sub and exp required), with the JAAS entry a Kafka broker
+#              needs (listener.name.oauth.oauthbearer.sasl.jaas.config); for the java.oauthbearer.*
+#              cases and franz-go's TestOAuthAuth (KGO_TEST_OAUTH_SEEDS)
 #
 # Cases (PASS/FAIL/SKIP lines; INFO lines carry figures):
 #   clients.py (librdkafka via confluent-kafka, and raw Kafka frames over Python's ssl): tls.*,
 #     mtls.*, sasl.*, hostile.* -- the list is in its docstring; among them 200 wrong-password
 #     PLAIN logins with the good client's latency before and during them (INFO)
-#   SecurityClients.java (kafka-clients 4.4.0): java.tls.*, java.mtls.*, java.sasl.MECH.*
+#   SecurityClients.java (kafka-clients 4.4.0): java.tls.*, java.mtls.*, java.sasl.MECH.*,
+#     java.oauthbearer.* (OAUTH listener: a round trip with the client's own unsigned token, an
+#     expired login refused with invalid_token, raw SaslAuthenticate exchanges for expired, garbage
+#     and exp-less tokens: challenge {"status":"invalid_token"}, then 58 after the client's 0x01)
 #   tools.sasl_ssl.topics_create / topics_list    TopicCommand --command-config client.properties
 #   tools.sasl_ssl.console_round_trip             ConsoleProducer -> ConsoleConsumer, 100 lines
 #   tools.sasl_ssl.wrong_password_fails           TopicCommand --list fails with an auth error
 #   tools.mtls.topics_list                        TopicCommand with a PEM client key store
 #   franz-go.scram-sha-256/512.TestSCRAMAuth, franz-go.TestSCRAMAuthBadCredentials
+#   franz-go.TestOAuthAuth                        franz-go's own OAUTHBEARER test on OAUTH: an
+#                                                 unexpired unsigned token pings, an expired one
+#                                                 fails with SASL_AUTHENTICATION_FAILED / invalid_token
 #   broker.alive, broker.no_panic, broker.sigterm_exit_0
 #   acls.*                                        acls.sh (WORK_DIR/acls): ACLs with Kafka's ACL tool
 #                                                 and Java clients on a broker of its own, started
@@ -69,14 +80,17 @@ if ! "$HERE/certs.sh" "$CERTS" >"$WORK/certs.log" 2>&1; then
 fi
 
 P_PLAIN=$(rn_free_port) P_SSL=$(rn_free_port) P_MTLS=$(rn_free_port) P_SASL=$(rn_free_port)
-P_SCRAM=$(rn_free_port)
+P_SCRAM=$(rn_free_port) P_OAUTH=$(rn_free_port)
 PLAIN=127.0.0.1:$P_PLAIN SSL=127.0.0.1:$P_SSL MTLS=127.0.0.1:$P_MTLS SASL_SSL=127.0.0.1:$P_SASL
-SCRAM=127.0.0.1:$P_SCRAM
+SCRAM=127.0.0.1:$P_SCRAM OAUTH=127.0.0.1:$P_OAUTH
+OAUTH_JAAS='org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="admin";'
 
 OVERRIDES=(
-  "listeners=PLAINTEXT://$PLAIN,SSL://$SSL,SASL_SSL://$SASL_SSL,MTLS://$MTLS,SCRAM://$SCRAM"
-  "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,MTLS:SSL,SCRAM:SASL_PLAINTEXT"
+  "listeners=PLAINTEXT://$PLAIN,SSL://$SSL,SASL_SSL://$SASL_SSL,MTLS://$MTLS,SCRAM://$SCRAM,OAUTH://$OAUTH"
+  "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,MTLS:SSL,SCRAM:SASL_PLAINTEXT,OAUTH:SASL_PLAINTEXT"
   "listener.name.scram.sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512"
+  "listener.name.oauth.sasl.enabled.mechanisms=OAUTHBEARER"
+  "listener.name.oauth.oauthbearer.sasl.jaas.config=$OAUTH_JAAS"
   "ssl.keystore.location=$CERTS/broker.pem"
   "listener.name.mtls.ssl.client.auth=required"
   "listener.name.mtls.ssl.truststore.location=$CERTS/ca.pem"
@@ -102,7 +116,7 @@ sec_broker_start() {
   env ${unset[@]+"${unset[@]}"} RUNNEL_LOG="${RUNNEL_LOG:-info},broker::server=debug" \
     "$RUNNEL_BIN" serve "${args[@]}" >>"$RN_BROKER_LOG" 2>&1 &
   RN_PID=$!
-  for p in $P_PLAIN $P_SSL $P_MTLS $P_SASL $P_SCRAM; do
+  for p in $P_PLAIN $P_SSL $P_MTLS $P_SASL $P_SCRAM $P_OAUTH; do
     up=false
     for ((i = 0; i < 200; i++)); do
       if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then up=true; break; fi
@@ -129,10 +143,10 @@ sasl_setup() {
 }
 
 if ! sec_broker_start; then
-  fail broker_start "the broker did not listen on all five ports: $(tail -3 "$RN_BROKER_LOG" | tr '\n' ' ' | cut -c1-300)"
+  fail broker_start "the broker did not listen on all six ports: $(tail -3 "$RN_BROKER_LOG" | tr '\n' ' ' | cut -c1-300)"
   exit 1
 fi
-echo "INFO listeners PLAINTEXT=$PLAIN SSL=$SSL MTLS=$MTLS SASL_SSL=$SASL_SSL, mechanisms ${MECHANISMS[*]}"
+echo "INFO listeners PLAINTEXT=$PLAIN SSL=$SSL MTLS=$MTLS SASL_SSL=$SASL_SSL SCRAM=$SCRAM OAUTH=$OAUTH, mechanisms ${MECHANISMS[*]}"
 sasl_args=()
 for m in "${MECHANISMS[@]}"; do
   if sasl_setup "$m"; then sasl_args+=(--sasl "$m:${SASL_USER[$m]}:${SASL_PASS[$m]}")
@@ -152,8 +166,8 @@ else
 fi
 
 # 2. Java kafka-clients.
-KT_BOUND=150 kt "$HERE/SecurityClients.java" --ssl "$SSL" --mtls "$MTLS" --sasl-ssl "$SASL_SSL" --certs "$CERTS" \
-  ${sasl_args[@]+"${sasl_args[@]}"} 2>"$WORK/java.err" | grep -E '^(PASS|FAIL|SKIP|INFO) '
+KT_BOUND=180 kt "$HERE/SecurityClients.java" --ssl "$SSL" --mtls "$MTLS" --sasl-ssl "$SASL_SSL" --certs "$CERTS" \
+  ${sasl_args[@]+"${sasl_args[@]}"} --oauth "$OAUTH" 2>"$WORK/java.err" | grep -E '^(PASS|FAIL|SKIP|INFO) '
 rc=${PIPESTATUS[0]}
 [[ $rc -eq 0 ]] || failures=$((failures + 1))
 [[ $rc -eq 0 || $rc -eq 1 ]] || fail java "exit status $rc (124: timed out; see $WORK/java.err)"
@@ -222,17 +236,19 @@ if grep -qx "$T" "$WORK/out"; then pass tools.mtls.topics_list
 else fail tools.mtls.topics_list "$T not in: $(tr '\n' ' ' <"$WORK/out" | cut -c1-150) $(errline "$WORK/err")"; fi
 cat "$WORK/out" "$WORK/err" >>"$RN_SUITE_LOG"
 
-# 4. franz-go's own SCRAM tests (v1.22.3, compat/franz-go/go.mod) on the SASL_PLAINTEXT listener,
-#    as user kgo for each SCRAM mechanism.
+# 4. franz-go's own SASL tests (v1.22.3, compat/franz-go/go.mod): SCRAM on the SCRAM listener, as
+#    user kgo for each SCRAM mechanism, and OAUTHBEARER on the OAUTH listener. A SKIP (its seeds
+#    variable not seen) is a FAIL here.
 if command -v go >/dev/null; then
-  kgo_scram() {  # kgo_scram NAME TEST KGO_TEST_SCRAM
-    (cd "$HERE/../franz-go" && KGO_SEEDS=$PLAIN KGO_TEST_SCRAM_SEEDS=$SCRAM KGO_TEST_SCRAM=$3 KGO_TEST_RF=1 \
-      KGO_LOG_LEVEL=none GOTOOLCHAIN=local GOFLAGS=-mod=mod timeout 240 \
-      go test -count=1 -v -run "^$2\$" github.com/twmb/franz-go/pkg/kgo) >"$WORK/kgo.out" 2>&1
+  kgo_test() {  # kgo_test NAME TEST [VAR=VALUE...]: franz-go's TEST with that environment
+    local name=$1 test=$2; shift 2
+    (cd "$HERE/../franz-go" && env "$@" KGO_SEEDS=$PLAIN KGO_TEST_RF=1 KGO_LOG_LEVEL=none GOTOOLCHAIN=local \
+      GOFLAGS=-mod=mod timeout 240 go test -count=1 -v -run "^$test\$" github.com/twmb/franz-go/pkg/kgo) >"$WORK/kgo.out" 2>&1
     cat "$WORK/kgo.out" >>"$RN_SUITE_LOG"
-    if grep -q -- "^--- PASS: $2 " "$WORK/kgo.out"; then pass "franz-go.$1"
-    else fail "franz-go.$1" "$(grep -E -- '^--- (FAIL|SKIP)|\.go:[0-9]+:' "$WORK/kgo.out" | head -3 | tr '\n' ' ' | cut -c1-300)"; fi
+    if grep -q -- "^--- PASS: $test " "$WORK/kgo.out"; then pass "franz-go.$name"
+    else fail "franz-go.$name" "$(grep -E -- '^--- (FAIL|SKIP)|\.go:[0-9]+:' "$WORK/kgo.out" | head -3 | tr '\n' ' ' | cut -c1-300)"; fi
   }
+  kgo_scram() { kgo_test "$1" "$2" KGO_TEST_SCRAM_SEEDS="$SCRAM" KGO_TEST_SCRAM="$3"; }  # NAME TEST KGO_TEST_SCRAM
   for bits in 256 512; do
     if kt org.apache.kafka.tools.ConfigCommand --bootstrap-server "$PLAIN" --alter --entity-type users \
          --entity-name kgo --add-config "SCRAM-SHA-$bits=[iterations=4096,password=kgo-secret]" >>"$RN_SUITE_LOG" 2>&1; then
@@ -242,6 +258,7 @@ if command -v go >/dev/null; then
     fi
   done
   kgo_scram TestSCRAMAuthBadCredentials TestSCRAMAuthBadCredentials "kgo:kgo-secret:256"
+  kgo_test TestOAuthAuth TestOAuthAuth KGO_TEST_OAUTH_SEEDS="$OAUTH"
 else
   echo "SKIP franz-go: go not found"
 fi

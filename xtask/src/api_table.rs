@@ -124,7 +124,11 @@ pub fn mod_file(specs: &[Spec], apis: &[Api]) -> String {
             )
             .unwrap();
         }
-        writeln!(out, "        }}\n    }}\n}}\n").unwrap();
+        writeln!(out, "        }}\n    }}").unwrap();
+        if kind == "Response" {
+            throttle_setter(&mut out, apis);
+        }
+        writeln!(out, "}}\n").unwrap();
         for api in apis {
             writeln!(
                 out,
@@ -135,4 +139,29 @@ pub fn mod_file(specs: &[Spec], apis: &[Api]) -> String {
         }
     }
     out
+}
+
+/// `ResponseBody::set_throttle_time_ms`: the quota throttle is stamped on any response whose
+/// spec has a top-level `ThrottleTimeMs` (the versions without it simply do not encode it).
+fn throttle_setter(out: &mut String, apis: &[Api]) {
+    out.push_str("\n    /// Sets the response's `throttle_time_ms` when its message has one; `false` when not.\n");
+    out.push_str(
+        "    pub fn set_throttle_time_ms(&mut self, ms: i32) -> bool {\n        match self {\n",
+    );
+    for api in apis {
+        let has = api
+            .response
+            .structs
+            .first()
+            .is_some_and(|s| s.fields.iter().any(|f| f.name == "ThrottleTimeMs"));
+        if has {
+            writeln!(
+                out,
+                "            Self::{}(body) => {{\n                body.throttle_time_ms = ms;\n                true\n            }}",
+                api.name
+            )
+            .unwrap();
+        }
+    }
+    out.push_str("            _ => false,\n        }\n    }\n");
 }

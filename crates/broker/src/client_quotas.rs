@@ -5,15 +5,23 @@
 //! (Kafka mutes the channel; `server/connection.rs` waits before the next read). A throttled
 //! fetch is answered empty, and its bytes are not counted.
 //!
-//! Not enforced yet: `request_percentage`, `controller_mutation_rate`,
-//! `connection_creation_rate` (stored and described, not applied). Quotas are kept per broker,
+//! `request_percentage` bounds the time a client's requests keep the broker's threads busy
+//! (measured as the time spent polling each request's handling, `server/connection.rs`; 1 s of
+//! it is 100), for every API but the brokers' own; its throttle is capped at one window. The
+//! answer carries the longest of the throttles that apply.
+//!
+//! `controller_mutation_rate` (KIP-599) has its token bucket per client here
+//! ([`ClientQuotaManager::take_mutations`]), but CreateTopics, DeleteTopics and CreatePartitions
+//! do not call it yet: the quota is stored and described, not applied. Neither is
+//! `connection_creation_rate`. Quotas are kept per broker,
 //! as in Kafka: a client spread over several brokers gets the bound on each.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use security::quota::{
-    CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE, QuotaWindow, Rate, SensorKey, resolve,
+    CONSUMER_BYTE_RATE, CONTROLLER_MUTATION_RATE, PRODUCER_BYTE_RATE, QuotaWindow,
+    REQUEST_PERCENTAGE, Rate, SensorKey, TokenBucket, resolve,
 };
 
 use crate::clock::Clock;
@@ -32,6 +40,8 @@ pub const THROTTLE_MS_MAX: u64 = 60_000;
 pub enum QuotaKind {
     Produce,
     Fetch,
+    /// `request_percentage`: percent of one thread's time (1 s busy = 100).
+    Request,
 }
 
 impl QuotaKind {
@@ -39,6 +49,7 @@ impl QuotaKind {
         match self {
             QuotaKind::Produce => PRODUCER_BYTE_RATE,
             QuotaKind::Fetch => CONSUMER_BYTE_RATE,
+            QuotaKind::Request => REQUEST_PERCENTAGE,
         }
     }
 }
@@ -47,6 +58,17 @@ pub struct ClientQuotaManager {
     window: QuotaWindow,
     clock: Clock,
     sensors: Mutex<HashMap<(QuotaKind, SensorKey), Rate>>,
+    /// `controller_mutation_rate` buckets (KIP-599), bounded like the sensors.
+    buckets: Mutex<HashMap<SensorKey, TokenBucket>>,
+}
+
+/// A request's partition-mutation budget, when `controller_mutation_rate` applies.
+pub struct MutationQuota {
+    rate: f64,
+    sensor: SensorKey,
+    /// CreateTopics v6+, DeleteTopics v5+, CreatePartitions v3+ refuse a topic once the budget
+    /// is overdrawn; older versions only throttle.
+    strict: bool,
 }
 
 impl ClientQuotaManager {
@@ -64,7 +86,68 @@ impl ClientQuotaManager {
             },
             clock,
             sensors: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The mutation budget of this request's client, if `controller_mutation_rate` applies.
+    pub fn mutation_quota(
+        &self,
+        metadata: &MetadataStore,
+        context: &RequestContext,
+        strict: bool,
+    ) -> Option<MutationQuota> {
+        let quotas = metadata.client_quotas();
+        if quotas.is_empty() {
+            return None;
+        }
+        let (rate, sensor) = resolve(
+            &quotas,
+            CONTROLLER_MUTATION_RATE,
+            &context.principal.name,
+            context.client_id(),
+        )?;
+        Some(MutationQuota {
+            rate,
+            sensor,
+            strict,
+        })
+    }
+
+    fn with_bucket<T>(
+        &self,
+        quota: &MutationQuota,
+        f: impl FnOnce(&mut TokenBucket, u64) -> T,
+    ) -> T {
+        let now = self.now_ms();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() >= SENSORS_MAX && !buckets.contains_key(&quota.sensor) {
+            // Full buckets are idle ones: dropping them loses nothing.
+            buckets.retain(|_, bucket| bucket.throttle_ms(now) > 0);
+        }
+        let bucket = buckets
+            .entry(quota.sensor.clone())
+            .or_insert_with(|| TokenBucket::new(quota.rate, self.window, now));
+        bucket.set_rate(quota.rate, self.window, now);
+        f(bucket, now)
+    }
+
+    /// Takes `partitions` mutations from the budget, or (strict, overdrawn) refuses them with
+    /// THROTTLING_QUOTA_EXCEEDED.
+    pub fn take_mutations(&self, quota: &MutationQuota, partitions: u32) -> bool {
+        self.with_bucket(quota, |bucket, now| {
+            if quota.strict && bucket.is_exhausted(now) {
+                return false;
+            }
+            bucket.take(f64::from(partitions), now);
+            true
+        })
+    }
+
+    /// How long the client waits for its budget to be back at zero.
+    pub fn mutation_throttle_ms(&self, quota: &MutationQuota) -> u64 {
+        self.with_bucket(quota, |bucket, now| bucket.throttle_ms(now))
+            .min(THROTTLE_MS_MAX)
     }
 
     fn now_ms(&self) -> u64 {
@@ -90,6 +173,19 @@ impl ClientQuotaManager {
         )
     }
 
+    /// Counts the time a request kept a thread busy against `request_percentage`; the
+    /// throttle is capped at one window, as Kafka's `ClientRequestQuotaManager` caps it.
+    pub fn record_request_time(
+        &self,
+        metadata: &MetadataStore,
+        context: &RequestContext,
+        busy: std::time::Duration,
+    ) -> u64 {
+        let percent = busy.as_secs_f64() * 100.0;
+        self.record_value(metadata, QuotaKind::Request, context, percent)
+            .min(self.window.window_ms)
+    }
+
     /// Counts `bytes` for the client and returns how long it is throttled (0: within bound).
     pub fn record(
         &self,
@@ -97,6 +193,16 @@ impl ClientQuotaManager {
         kind: QuotaKind,
         context: &RequestContext,
         bytes: usize,
+    ) -> u64 {
+        self.record_value(metadata, kind, context, bytes as f64)
+    }
+
+    fn record_value(
+        &self,
+        metadata: &MetadataStore,
+        kind: QuotaKind,
+        context: &RequestContext,
+        value: f64,
     ) -> u64 {
         let Some((bound, sensor)) = self.bound(metadata, kind, context) else {
             return 0;
@@ -114,7 +220,7 @@ impl ClientQuotaManager {
         let rate = sensors
             .entry((kind, sensor))
             .or_insert_with(|| Rate::new(self.window, now));
-        rate.record(bytes as f64, now);
+        rate.record(value, now);
         rate.throttle_ms(bound, now).min(THROTTLE_MS_MAX)
     }
 

@@ -113,6 +113,9 @@ pub enum BrokerError {
     /// without a message, as Kafka does, so clients show their own text for the code.
     #[error("not authorized: {0:?}")]
     NotAuthorized(ErrorCode),
+    /// The client's `controller_mutation_rate` budget is spent (KIP-599).
+    #[error("The throttling quota has been exceeded.")]
+    ThrottlingQuotaExceeded,
     /// Work handed to the blocking pool did not finish (it panicked, or the runtime is
     /// stopping); what it changed is unknown to the request.
     #[error("{what} did not finish: {reason}")]
@@ -190,6 +193,7 @@ impl BrokerError {
             BrokerError::CoordinatorNotAvailable(_) => ErrorCode::CoordinatorNotAvailable,
             BrokerError::TransactionRefused { code, .. } => *code,
             BrokerError::NotAuthorized(code) => *code,
+            BrokerError::ThrottlingQuotaExceeded => ErrorCode::ThrottlingQuotaExceeded,
             BrokerError::FencedLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
             BrokerError::UnknownLeaderEpoch { .. } => ErrorCode::UnknownLeaderEpoch,
             BrokerError::TopicDeletionDisabled => ErrorCode::TopicDeletionDisabled,

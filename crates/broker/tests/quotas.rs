@@ -385,3 +385,38 @@ async fn fetch(client: &mut TestClient, offset: i64) -> (usize, i32) {
         .sum();
     (bytes, response.throttle_time_ms)
 }
+
+/// Goal: `request_percentage` bounds the time a client's requests keep the broker busy: a
+/// client id with a tiny share gets Metadata answers with `throttle_time_ms` (capped at one
+/// window) and is muted that long; another client id is not throttled.
+#[tokio::test]
+async fn a_client_over_its_request_percentage_is_throttled() {
+    let broker = TestBroker::start(&WINDOWS).await;
+    let mut admin = broker.client().await;
+    let codes = alter(
+        &mut admin,
+        vec![(
+            entity(&[("client-id", Some("busy"))]),
+            vec![set("request_percentage", 0.0001)],
+        )],
+        false,
+    )
+    .await;
+    assert_eq!(codes, vec![0]);
+    let mut busy = broker.client().await.with_client_id("busy");
+    let first = metadata_throttle(&mut busy).await;
+    assert!(first > 0 && first <= 1_000, "throttle {first}");
+    let started = Instant::now();
+    metadata_throttle(&mut busy).await;
+    assert!(started.elapsed() >= Duration::from_millis(u64::try_from(first).unwrap()).mul_f64(0.8));
+    let mut other = broker.client().await.with_client_id("other");
+    assert_eq!(metadata_throttle(&mut other).await, 0);
+    broker.shutdown().await;
+}
+
+/// Metadata v12 (all topics); the answer's throttle_time_ms.
+async fn metadata_throttle(client: &mut TestClient) -> i32 {
+    let request = protocol::generated::MetadataRequest::default();
+    let response = expect_response!(client.send(12, request).await, Metadata);
+    response.throttle_time_ms
+}

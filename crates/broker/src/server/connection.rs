@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use protocol::frame::{RequestPrefix, peek_request_prefix};
-use protocol::{ApiKey, DecodeError, FrameChunk, ResponseBody};
+use protocol::{ApiKey, DecodeError, FrameChunk, RequestBody, ResponseBody};
 use security::KafkaPrincipal;
 use security::sasl::Mechanism;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -455,9 +455,27 @@ async fn handle_frame(
         client_id = context.client_id(),
         "request"
     );
-    let answer = handlers::handle(broker, &context, request.body)
-        .await
-        .map_err(|api_key| refuse(&prefix, format!("{api_key:?} has no handler")))?;
+    // Kafka exempts the brokers' own requests from the request-time quota.
+    let exempt = match &request.body {
+        RequestBody::Fetch(fetch) => fetch.replica_id >= 0 || fetch.replica_state.replica_id >= 0,
+        RequestBody::WriteTxnMarkers(_) | RequestBody::ApiVersions(_) => true,
+        _ => false,
+    };
+    let handling = std::pin::pin!(handlers::handle(broker, &context, request.body));
+    let (answer, busy) = Timed::new(handling).await;
+    let mut answer =
+        answer.map_err(|api_key| refuse(&prefix, format!("{api_key:?} has no handler")))?;
+    // request_percentage: the time this request kept a thread busy (acks=0 is not counted).
+    if let Some(body) = answer.as_mut().filter(|_| !exempt) {
+        let throttle = broker
+            .client_quotas
+            .record_request_time(&broker.metadata, &context, busy);
+        if throttle > 0 {
+            context.throttle(throttle);
+            let total = context.throttle_ms.load(Ordering::Relaxed);
+            body.set_throttle_time_ms(i32::try_from(total).unwrap_or(i32::MAX));
+        }
+    }
     let mute = Duration::from_millis(context.throttle_ms.load(Ordering::Relaxed));
     let chunks = match answer {
         Some(body) => Some(encode(
@@ -469,6 +487,36 @@ async fn handle_frame(
         None => None,
     };
     Ok(Handled { chunks, mute })
+}
+
+/// A future and the time spent polling it: the CPU time a request's handling took on the
+/// runtime's threads (waits, such as a long-polling fetch, are not counted).
+struct Timed<F> {
+    inner: F,
+    busy: Duration,
+}
+
+impl<F> Timed<F> {
+    fn new(inner: F) -> Self {
+        Timed {
+            inner,
+            busy: Duration::ZERO,
+        }
+    }
+}
+
+impl<F: std::future::Future + Unpin> std::future::Future for Timed<F> {
+    type Output = (F::Output, Duration);
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let started = Instant::now();
+        let polled = std::pin::Pin::new(&mut self.inner).poll(cx);
+        self.busy += started.elapsed();
+        polled.map(|output| (output, self.busy))
+    }
 }
 
 /// A handled request: its answer (none for acks=0) and how long the connection then reads

@@ -4650,6 +4650,325 @@ impl ResponseBody {
             }
         }
     }
+
+    /// Sets the response's `throttle_time_ms` when its message has one; `false` when not.
+    pub fn set_throttle_time_ms(&mut self, ms: i32) -> bool {
+        match self {
+            Self::Produce(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::Fetch(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::ListOffsets(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::Metadata(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::OffsetCommit(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::OffsetFetch(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::FindCoordinator(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::JoinGroup(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::Heartbeat(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::LeaveGroup(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::SyncGroup(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::DescribeGroups(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::ListGroups(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::ApiVersions(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::CreateTopics(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::DeleteTopics(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::DeleteRecords(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::InitProducerId(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::OffsetForLeaderEpoch(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::AddPartitionsToTxn(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::AddOffsetsToTxn(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::EndTxn(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::TxnOffsetCommit(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::DescribeAcls(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::CreateAcls(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::DeleteAcls(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::DescribeConfigs(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::AlterConfigs(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::AlterReplicaLogDirs(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::DescribeLogDirs(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::CreatePartitions(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::CreateDelegationToken(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::RenewDelegationToken(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::ExpireDelegationToken(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::DescribeDelegationToken(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::DeleteGroups(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::ElectLeaders(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::IncrementalAlterConfigs(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::AlterPartitionReassignments(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::ListPartitionReassignments(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::OffsetDelete(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::DescribeClientQuotas(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::AlterClientQuotas(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::DescribeUserScramCredentials(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::AlterUserScramCredentials(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::AlterPartition(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::UpdateFeatures(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::FetchSnapshot(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::DescribeCluster(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::DescribeProducers(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::BrokerRegistration(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::BrokerHeartbeat(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::UnregisterBroker(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::DescribeTransactions(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::ListTransactions(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::AllocateProducerIds(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::ConsumerGroupHeartbeat(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::ConsumerGroupDescribe(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::ControllerRegistration(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::GetTelemetrySubscriptions(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::PushTelemetry(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::AssignReplicasToDirs(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::ListConfigResources(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::DescribeTopicPartitions(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::ShareGroupHeartbeat(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::ShareGroupDescribe(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::ShareFetch(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::ShareAcknowledge(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::AddRaftVoter(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::RemoveRaftVoter(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::UpdateRaftVoter(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::StreamsGroupHeartbeat(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::StreamsGroupDescribe(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::DescribeShareGroupOffsets(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::AlterShareGroupOffsets(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::DeleteShareGroupOffsets(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::StreamsGroupTopologyDescriptionUpdate(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            Self::UnregisterController(body) => {
+                body.throttle_time_ms = ms;
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 impl From<ProduceResponse> for ResponseBody {

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use rate::{QuotaWindow, Rate};
+pub use rate::{QuotaWindow, Rate, TokenBucket};
 
 /// Entity types on the wire.
 pub const USER: &str = "user";

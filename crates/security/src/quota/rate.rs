@@ -117,3 +117,63 @@ impl Rate {
         ((rate - bound) / bound * window).round() as u64
     }
 }
+
+/// Kafka's `TokenBucket` for `controller_mutation_rate` (KIP-599): a bucket of
+/// `rate × samples × window` tokens refilled at `rate` per second; each created or deleted
+/// partition takes one, and the bucket may go below zero once (the request that overdraws it is
+/// still served; the next one is refused in strict mode until it refills).
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last_ms: u64,
+}
+
+impl TokenBucket {
+    pub fn new(rate: f64, window: QuotaWindow, now_ms: u64) -> Self {
+        let burst = rate * window.samples as f64 * window.window_ms as f64 / 1000.0;
+        TokenBucket {
+            rate,
+            burst,
+            tokens: burst,
+            last_ms: now_ms,
+        }
+    }
+
+    fn refill(&mut self, now_ms: u64) {
+        let elapsed = now_ms.saturating_sub(self.last_ms) as f64 / 1000.0;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.last_ms = self.last_ms.max(now_ms);
+    }
+
+    /// A new bound keeps the tokens spent (Kafka keeps the sensor when a quota changes).
+    pub fn set_rate(&mut self, rate: f64, window: QuotaWindow, now_ms: u64) {
+        self.refill(now_ms);
+        self.rate = rate;
+        self.burst = rate * window.samples as f64 * window.window_ms as f64 / 1000.0;
+        self.tokens = self.tokens.min(self.burst);
+    }
+
+    /// Whether the bucket is overdrawn (strict mode refuses the next mutation then).
+    pub fn is_exhausted(&mut self, now_ms: u64) -> bool {
+        self.refill(now_ms);
+        self.tokens < 0.0
+    }
+
+    /// Takes `cost` tokens, overdrawing if needed.
+    pub fn take(&mut self, cost: f64, now_ms: u64) {
+        self.refill(now_ms);
+        self.tokens -= cost;
+    }
+
+    /// How long until the bucket is back at zero (0 when it is not overdrawn).
+    pub fn throttle_ms(&mut self, now_ms: u64) -> u64 {
+        self.refill(now_ms);
+        if self.tokens >= 0.0 || self.rate <= 0.0 {
+            0
+        } else {
+            (-self.tokens / self.rate * 1000.0).round() as u64
+        }
+    }
+}

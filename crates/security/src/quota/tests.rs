@@ -137,3 +137,22 @@ fn the_rate_and_throttle_follow_kafkas_sampled_rate() {
     assert_eq!(rate.measure(60_000), 0.0);
     assert_eq!(window.max_value(100.0), 1000.0);
 }
+
+/// Goal: the mutation bucket starts full (rate × window span), may be overdrawn once, refuses
+/// (is exhausted) while below zero, refills at the rate, and its throttle is the time to zero.
+#[test]
+fn the_mutation_bucket_overdraws_once_and_refills() {
+    let window = QuotaWindow {
+        samples: 2,
+        window_ms: 1000,
+    };
+    let mut bucket = TokenBucket::new(5.0, window, 0);
+    assert!(!bucket.is_exhausted(0));
+    bucket.take(8.0, 0);
+    assert!(!bucket.is_exhausted(0), "10 tokens, 2 left");
+    bucket.take(6.0, 0);
+    assert!(bucket.is_exhausted(0), "overdrawn to -4");
+    assert_eq!(bucket.throttle_ms(0), 800);
+    assert!(!bucket.is_exhausted(800));
+    assert_eq!(bucket.throttle_ms(60_000), 0);
+}
