@@ -144,6 +144,28 @@ impl Broker {
         }
     }
 
+    /// Why an ACL API is refused, with Kafka's message: without `operation` on the cluster
+    /// CLUSTER_AUTHORIZATION_FAILED, without an authorizer SECURITY_DISABLED.
+    pub fn acl_api_refusal(
+        &self,
+        context: &RequestContext,
+        operation: AclOperation,
+    ) -> Option<(ErrorCode, &'static str)> {
+        if !self.allows_cluster(context, operation) {
+            Some((
+                ErrorCode::ClusterAuthorizationFailed,
+                "Cluster authorization failed.",
+            ))
+        } else if !self.authorization_enabled() {
+            Some((
+                ErrorCode::SecurityDisabled,
+                "No Authorizer is configured on the broker",
+            ))
+        } else {
+            None
+        }
+    }
+
     /// Whether the request may use an inter-broker API (AddPartitionsToTxn v4+, COMMIT
     /// markers): CLUSTER_ACTION on the cluster when ACLs decide; without an authorizer, where
     /// Kafka lets anyone, only a request over another registered broker's peer connection

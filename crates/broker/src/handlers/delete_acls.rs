@@ -32,17 +32,8 @@ pub async fn handle(
             .collect(),
         ..Default::default()
     };
-    if !broker.allows_cluster(context, AclOperation::Alter) {
-        return every(
-            ErrorCode::ClusterAuthorizationFailed,
-            "Cluster authorization failed.",
-        );
-    }
-    if !broker.authorization_enabled() {
-        return every(
-            ErrorCode::SecurityDisabled,
-            "No Authorizer is configured on the broker",
-        );
+    if let Some((code, message)) = broker.acl_api_refusal(context, AclOperation::Alter) {
+        return every(code, message);
     }
     let acls = broker.metadata.acls();
     let matched: Vec<Result<Vec<&AclBinding>, &'static str>> = request

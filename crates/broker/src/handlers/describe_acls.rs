@@ -24,17 +24,8 @@ pub async fn handle(
         error_message: Some(message.to_string()),
         ..Default::default()
     };
-    if !broker.allows_cluster(context, AclOperation::Describe) {
-        return failed(
-            ErrorCode::ClusterAuthorizationFailed,
-            "Cluster authorization failed.",
-        );
-    }
-    if !broker.authorization_enabled() {
-        return failed(
-            ErrorCode::SecurityDisabled,
-            "No Authorizer is configured on the broker",
-        );
+    if let Some((code, message)) = broker.acl_api_refusal(context, AclOperation::Describe) {
+        return failed(code, message);
     }
     let filter = match filter(
         [
