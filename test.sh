@@ -16,6 +16,9 @@ for arg in "$@"; do
   esac
 done
 
+# CI builds once from scratch: incremental caches would only double the disk used.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
+
 started=$(date +%s)
 step() { printf '\n==> %s (%ss)\n' "$1" "$(( $(date +%s) - started ))"; }
 

@@ -19,6 +19,14 @@
  *   quotas.java.admin.unknown_key_rejected   Admin.alterClientQuotas with an unknown key: the broker
  *                                            answers InvalidRequestException (ConfigCommand stops
  *                                            such a key before sending it)
+ *   quotas.java.admin.mutation_quota_refuses  Admin.alterClientQuotas clients/quota-mutator
+ *                                      controller_mutation_rate=2 (quota.window.num=2 of 1 s: a budget
+ *                                      of 4 partitions); the quota-mutator Admin creates 10- and
+ *                                      1-partition topics in one call with retryOnQuotaViolation
+ *                                      false: the first is created, the second fails with
+ *                                      ThrottlingQuotaExceededException and throttleTimeMs > 0
+ *   quotas.java.admin.mutation_quota_retried  the same Admin creates another topic with default
+ *                                      options: the Admin waits out the throttle and it is created
  *   quotas.java.producer_unthrottled   FREE_PRODUCER sends RECORDS x SIZE bytes to TF (acks=all,
  *                                      linger.ms=0, batch.size=16384): every record acknowledged,
  *                                      produce-throttle-time-max (producer-metrics) 0 throughout
@@ -73,6 +81,8 @@ import org.apache.kafka.common.Metric;
 import org.apache.kafka.common.MetricName;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.InvalidRequestException;
+import org.apache.kafka.common.errors.ThrottlingQuotaExceededException;
+import org.apache.kafka.clients.admin.CreateTopicsOptions;
 import org.apache.kafka.common.quota.ClientQuotaAlteration;
 import org.apache.kafka.common.quota.ClientQuotaEntity;
 import org.apache.kafka.common.quota.ClientQuotaFilter;
@@ -418,6 +428,35 @@ public class QuotaClients {
                     out.append("INFO quotas.java.admin.unknown_key_rejected: ").append(e.getCause()).append('\n');
                     require(e.getCause() instanceof InvalidRequestException, "not an InvalidRequestException: " + e.getCause());
                 }
+            }
+        }));
+
+        var mutator = new ClientQuotaEntity(Map.of(ClientQuotaEntity.CLIENT_ID, "quota-mutator"));
+        print(check("quotas.java.admin.mutation_quota_refuses", out -> {
+            try (Admin ad = Admin.create(admin)) {
+                ad.alterClientQuotas(List.of(new ClientQuotaAlteration(mutator,
+                        List.of(new ClientQuotaAlteration.Op("controller_mutation_rate", 2.0))))).all().get(30, TimeUnit.SECONDS);
+            }
+            try (Admin ad = Admin.create(conf("quota-mutator"))) {
+                var result = ad.createTopics(List.of(new NewTopic(tf + "-wide", 10, (short) 1), new NewTopic(tf + "-refused", 1, (short) 1)),
+                        new CreateTopicsOptions().retryOnQuotaViolation(false)).values();
+                result.get(tf + "-wide").get(30, TimeUnit.SECONDS);
+                try {
+                    result.get(tf + "-refused").get(30, TimeUnit.SECONDS);
+                    throw new AssertionError("the second topic was created past controller_mutation_rate=2");
+                } catch (java.util.concurrent.ExecutionException e) {
+                    out.append("INFO quotas.java.admin.mutation_quota_refuses: ").append(e.getCause()).append('\n');
+                    require(e.getCause() instanceof ThrottlingQuotaExceededException t && t.throttleTimeMs() > 0,
+                            "not a ThrottlingQuotaExceededException with a throttle: " + e.getCause());
+                }
+            }
+        }));
+        print(check("quotas.java.admin.mutation_quota_retried", out -> {
+            try (Admin ad = Admin.create(conf("quota-mutator"))) {
+                long started = System.nanoTime();
+                ad.createTopics(List.of(new NewTopic(tf + "-retried", 1, (short) 1))).all().get(60, TimeUnit.SECONDS);
+                out.append(String.format("INFO quotas.java.admin.mutation_quota_retried: created after %.1f s%n",
+                        (System.nanoTime() - started) / 1e9));
             }
         }));
 

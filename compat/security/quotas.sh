@@ -16,7 +16,8 @@
 #   quotas.cli.alter_client          clients c1: request_percentage=50
 #   quotas.cli.alter_default_client  clients --entity-default: producer_byte_rate=4194304
 #   quotas.cli.alter_user_client     users alice + clients c1: producer_byte_rate=100000
-#   quotas.cli.alter_ip              ips 127.0.0.1: connection_creation_rate=100 (stored, not enforced)
+#   quotas.cli.alter_ip              ips 127.0.0.1: connection_creation_rate=100 (enforced, far above
+#                                    the few connections a second this suite opens)
 #   quotas.cli.describe_user         --describe users alice: alice's two keys
 #   quotas.cli.describe_clients      --describe clients (all): c1 and the default client-id, and not
 #                                    the (alice, c1) entity (ConfigCommand's filter is strict)
@@ -29,7 +30,8 @@
 #   quotas.cli.invalid_not_applied   alice's quotas are as before
 #   quotas.cli.alter_slow_clients    clients slow-producer: producer_byte_rate=RATE, slow-consumer:
 #                                    consumer_byte_rate=RATE (RATE 50000 bytes/s)
-#   QuotaClients.java                quotas.java.* (its header): a producer and a consumer over their
+#   QuotaClients.java                quotas.java.* (its header): controller_mutation_rate refusing
+#                                    then delaying an Admin's topic creations; a producer and a consumer over their
 #                                    byte rates are throttled (throttle metrics > 0, 1 MB takes at
 #                                    least 5 s) and still deliver every record; others are not
 #   quotas.restart.sigterm_exit_0, quotas.restart.broker_start, quotas.restart.describe_same (every
@@ -194,7 +196,7 @@ want ip "ip '127.0.0.1'|connection_creation_rate=100"
 want final "$ALICE|consumer_byte_rate=2097152" "$ALICE|producer_byte_rate=1048576" \
   "$DEFAULT_CLIENT|producer_byte_rate=4194304" "client-id 'slow-producer'|producer_byte_rate=$RATE" \
   "client-id 'slow-consumer'|consumer_byte_rate=$RATE" "$ALICE, $C1|producer_byte_rate=100000" \
-  "ip '127.0.0.1'|connection_creation_rate=100"
+  "ip '127.0.0.1'|connection_creation_rate=100" "client-id 'quota-mutator'|controller_mutation_rate=2"
 
 if ! quota_broker_start; then
   fail broker_start "the broker did not listen on $BOOT: $(tail -3 "$RN_BROKER_LOG" | tr '\n' ' ' | cut -c1-300)"

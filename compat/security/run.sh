@@ -24,7 +24,7 @@
 #
 # Cases (PASS/FAIL/SKIP lines; INFO lines carry figures):
 #   clients.py (librdkafka via confluent-kafka, and raw Kafka frames over Python's ssl): tls.*,
-#     mtls.*, sasl.*, hostile.* -- the list is in its docstring; among them 200 wrong-password
+#     mtls.*, sasl.*, hostile.* -- the list is in its docstring; among them 1,000 wrong-password
 #     PLAIN logins with the good client's latency before and during them (INFO)
 #   SecurityClients.java (kafka-clients 4.4.0): java.tls.*, java.mtls.*, java.sasl.MECH.*,
 #     java.oauthbearer.* (OAUTH listener: a round trip with the client's own unsigned token, an
@@ -61,7 +61,7 @@ WORK=${2:?usage: run.sh RUNNEL_BIN WORK_DIR}
 rm -rf "$WORK"; mkdir -p "$WORK"
 RN_SUITE_LOG="$WORK/tools.log"
 CERTS="$WORK/certs"
-FAILED_LOGINS=${RN_SECURITY_FAILED_LOGINS:-200}
+FAILED_LOGINS=${RN_SECURITY_FAILED_LOGINS:-1000}
 
 read -r -a MECHANISMS <<<"${RN_SECURITY_MECHANISMS:-PLAIN SCRAM-SHA-256 SCRAM-SHA-512}"
 declare -A SASL_USER=([PLAIN]=alice [SCRAM-SHA-256]=carol [SCRAM-SHA-512]=dave)
@@ -155,7 +155,7 @@ done
 
 # 1. librdkafka and raw frames.
 if [[ -x "$RN_PY" ]]; then
-  timeout 200 "$RN_PY" "$HERE/clients.py" --plaintext "$PLAIN" --ssl "$SSL" --mtls "$MTLS" --sasl-ssl "$SASL_SSL" \
+  timeout 300 "$RN_PY" "$HERE/clients.py" --plaintext "$PLAIN" --ssl "$SSL" --mtls "$MTLS" --sasl-ssl "$SASL_SSL" \
     --certs "$CERTS" ${sasl_args[@]+"${sasl_args[@]}"} --failed-logins "$FAILED_LOGINS" 2>"$WORK/clients.err" \
     | grep -E '^(PASS|FAIL|SKIP|INFO) '
   rc=${PIPESTATUS[0]}

@@ -10,18 +10,25 @@
 //! it is 100), for every API but the brokers' own; its throttle is capped at one window. The
 //! answer carries the longest of the throttles that apply.
 //!
-//! `controller_mutation_rate` (KIP-599) has its token bucket per client here
-//! ([`ClientQuotaManager::take_mutations`]), but CreateTopics, DeleteTopics and CreatePartitions
-//! do not call it yet: the quota is stored and described, not applied. Neither is
-//! `connection_creation_rate`. Quotas are kept per broker,
-//! as in Kafka: a client spread over several brokers gets the bound on each.
+//! `controller_mutation_rate` (KIP-599) is a token bucket per client, charged with the
+//! partitions that CreateTopics, CreatePartitions and DeleteTopics create or delete. Versions
+//! that know THROTTLING_QUOTA_EXCEEDED (CreateTopics v6+, DeleteTopics v5+, CreatePartitions
+//! v3+) get it for each topic asked for while the bucket is overdrawn; older ones are only
+//! throttled. Kafka charges it on the active controller, Runnel on the broker that takes the
+//! request.
+//!
+//! `connection_creation_rate` (KIP-612) bounds new connections per client address (an ip
+//! entity, else the default ip): a connection over it is held unserved for its throttle, then
+//! closed (`server/mod.rs`). Quotas are kept per broker, as in Kafka: a client spread over
+//! several brokers gets the bound on each.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 
 use security::quota::{
-    CONSUMER_BYTE_RATE, CONTROLLER_MUTATION_RATE, PRODUCER_BYTE_RATE, QuotaWindow,
-    REQUEST_PERCENTAGE, Rate, SensorKey, TokenBucket, resolve,
+    CONNECTION_CREATION_RATE, CONSUMER_BYTE_RATE, CONTROLLER_MUTATION_RATE, PRODUCER_BYTE_RATE,
+    QuotaWindow, REQUEST_PERCENTAGE, Rate, SensorKey, TokenBucket, resolve, resolve_ip,
 };
 
 use crate::clock::Clock;
@@ -60,6 +67,8 @@ pub struct ClientQuotaManager {
     sensors: Mutex<HashMap<(QuotaKind, SensorKey), Rate>>,
     /// `controller_mutation_rate` buckets (KIP-599), bounded like the sensors.
     buckets: Mutex<HashMap<SensorKey, TokenBucket>>,
+    /// `connection_creation_rate` sensors per client address (KIP-612), bounded likewise.
+    connection_rates: Mutex<HashMap<IpAddr, Rate>>,
 }
 
 /// A request's partition-mutation budget, when `controller_mutation_rate` applies.
@@ -87,6 +96,7 @@ impl ClientQuotaManager {
             clock,
             sensors: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
+            connection_rates: Mutex::new(HashMap::new()),
         }
     }
 
@@ -132,22 +142,62 @@ impl ClientQuotaManager {
         f(bucket, now)
     }
 
-    /// Takes `partitions` mutations from the budget, or (strict, overdrawn) refuses them with
-    /// THROTTLING_QUOTA_EXCEEDED.
-    pub fn take_mutations(&self, quota: &MutationQuota, partitions: u32) -> bool {
-        self.with_bucket(quota, |bucket, now| {
-            if quota.strict && bucket.is_exhausted(now) {
-                return false;
-            }
-            bucket.take(f64::from(partitions), now);
-            true
-        })
+    /// Whether the next topic of a strict request is refused with THROTTLING_QUOTA_EXCEEDED:
+    /// KIP-599 accepts a mutation while the budget is not overdrawn (and lets it go below
+    /// zero), then refuses until the bucket refills.
+    pub fn mutations_refused(&self, quota: &MutationQuota) -> bool {
+        quota.strict && self.with_bucket(quota, |bucket, now| bucket.is_exhausted(now))
     }
 
-    /// How long the client waits for its budget to be back at zero.
-    pub fn mutation_throttle_ms(&self, quota: &MutationQuota) -> u64 {
-        self.with_bucket(quota, |bucket, now| bucket.throttle_ms(now))
-            .min(THROTTLE_MS_MAX)
+    /// Takes `partitions` mutations (partitions created or deleted) from the budget.
+    pub fn record_mutations(&self, quota: &MutationQuota, partitions: u32) {
+        self.with_bucket(quota, |bucket, now| bucket.take(f64::from(partitions), now));
+    }
+
+    /// The end of a mutating request: how long its client waits for the budget to be back at
+    /// zero (0 without a quota), also muting the connection that long.
+    pub fn finish_mutations(&self, quota: Option<&MutationQuota>, context: &RequestContext) -> i32 {
+        let Some(quota) = quota else { return 0 };
+        let throttle = self
+            .with_bucket(quota, |bucket, now| bucket.throttle_ms(now))
+            .min(THROTTLE_MS_MAX);
+        context.throttle(throttle);
+        i32::try_from(throttle).unwrap_or(i32::MAX)
+    }
+
+    /// Counts a new connection from `ip` against its `connection_creation_rate`: 0 to serve
+    /// it, else how long to hold it before closing it unserved (Kafka's acceptor delays the
+    /// close of a throttled connection, and does not count it).
+    pub fn connection_throttle_ms(&self, metadata: &MetadataStore, ip: IpAddr) -> u64 {
+        let quotas = metadata.client_quotas();
+        if quotas.is_empty() {
+            return 0;
+        }
+        let Some(bound) = resolve_ip(&quotas, CONNECTION_CREATION_RATE, &ip) else {
+            return 0;
+        };
+        let now = self.now_ms();
+        let mut rates = self
+            .connection_rates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if rates.len() >= SENSORS_MAX && !rates.contains_key(&ip) {
+            let span = self.window.samples as u64 * self.window.window_ms;
+            rates.retain(|_, rate| now.saturating_sub(rate.last_record_ms()) < span);
+            if rates.len() >= SENSORS_MAX {
+                tracing::warn!(%ip, "connection rate sensors are full; this address is not metered");
+                return 0;
+            }
+        }
+        let rate = rates
+            .entry(ip)
+            .or_insert_with(|| Rate::new(self.window, now));
+        rate.record(1.0, now);
+        let throttle = rate.throttle_ms(bound, now).min(THROTTLE_MS_MAX);
+        if throttle > 0 {
+            rate.record(-1.0, now);
+        }
+        throttle
     }
 
     fn now_ms(&self) -> u64 {

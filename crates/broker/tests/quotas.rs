@@ -2,7 +2,8 @@
 //! with Kafka's checks and filters, quotas surviving a restart, and enforcement as KIP-219
 //! describes it: a producer over its byte rate gets its answer with `throttle_time_ms` and its
 //! connection reads nothing more for that long; a consumer over its rate gets an empty fetch
-//! with `throttle_time_ms`; other client ids are not affected.
+//! with `throttle_time_ms`; other client ids are not affected. `request_percentage` and
+//! `controller_mutation_rate` (KIP-599) are enforced too.
 
 mod common;
 
@@ -10,10 +11,13 @@ use std::time::{Duration, Instant};
 
 use protocol::ErrorCode;
 use protocol::generated::alter_client_quotas_request::{EntityData, EntryData, OpData};
+use protocol::generated::create_partitions_request::CreatePartitionsTopic;
+use protocol::generated::create_topics_request::CreatableTopic;
+use protocol::generated::delete_topics_request::DeleteTopicState;
 use protocol::generated::describe_client_quotas_request::ComponentData;
 use protocol::generated::{
-    AlterClientQuotasRequest, DescribeClientQuotasRequest, DescribeClientQuotasResponse,
-    FetchRequest,
+    AlterClientQuotasRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
+    DescribeClientQuotasRequest, DescribeClientQuotasResponse, FetchRequest,
 };
 use protocol::records::RecordBatchBuilder;
 
@@ -419,4 +423,185 @@ async fn metadata_throttle(client: &mut TestClient) -> i32 {
     let request = protocol::generated::MetadataRequest::default();
     let response = expect_response!(client.send(12, request).await, Metadata);
     response.throttle_time_ms
+}
+
+fn new_topic(name: &str, partitions: i32) -> CreatableTopic {
+    CreatableTopic {
+        name: name.into(),
+        num_partitions: partitions,
+        replication_factor: -1,
+        ..Default::default()
+    }
+}
+
+/// CreateTopics at `version`; each topic's error code, and the throttle.
+async fn create_topics(
+    client: &mut TestClient,
+    version: i16,
+    topics: Vec<CreatableTopic>,
+) -> (Vec<i16>, i32) {
+    let request = CreateTopicsRequest {
+        topics,
+        timeout_ms: 30_000,
+        ..Default::default()
+    };
+    let response = expect_response!(client.send(version, request).await, CreateTopics);
+    let codes = response.topics.iter().map(|t| t.error_code).collect();
+    (codes, response.throttle_time_ms)
+}
+
+/// Goal: `controller_mutation_rate` (KIP-599) charges the partitions a client creates or
+/// deletes: a strict request (CreateTopics v6+, CreatePartitions v3+, DeleteTopics v5+) gets
+/// its first topic, which overdraws the budget, and THROTTLING_QUOTA_EXCEEDED for the next one,
+/// with the time until the budget is back; an older version is only throttled; a client
+/// without the quota is not affected.
+#[tokio::test]
+async fn a_client_over_its_controller_mutation_rate_is_refused_then_throttled() {
+    let throttled = ErrorCode::ThrottlingQuotaExceeded.code();
+    let broker = TestBroker::start(&WINDOWS).await;
+    let mut admin = broker.client().await;
+    // Two partitions a second over two one-second samples: a budget of 4 partitions.
+    let quota = |client: &str| {
+        (
+            entity(&[("client-id", Some(client))]),
+            vec![set("controller_mutation_rate", 2.0)],
+        )
+    };
+    let codes = alter(&mut admin, vec![quota("strict"), quota("legacy")], false).await;
+    assert_eq!(codes, vec![0, 0]);
+
+    let mut strict = broker.client().await.with_client_id("strict");
+    let (codes, throttle) = create_topics(
+        &mut strict,
+        7,
+        vec![new_topic("wide", 10), new_topic("refused", 1)],
+    )
+    .await;
+    assert_eq!(codes, vec![0, throttled]);
+    // 4 - 10 = -6 tokens at 2 a second: back at zero in about 3 s.
+    assert!((2_000..=3_000).contains(&throttle), "throttle {throttle}");
+    assert!(broker.running.broker.metadata.topic("refused").is_none());
+
+    // v5 predates the error: both topics are created, the client is throttled.
+    let mut legacy = broker.client().await.with_client_id("legacy");
+    let (codes, throttle) = create_topics(
+        &mut legacy,
+        5,
+        vec![new_topic("legacy-a", 10), new_topic("legacy-b", 1)],
+    )
+    .await;
+    assert_eq!(codes, vec![0, 0]);
+    assert!(throttle > 2_000, "throttle {throttle}");
+
+    let mut other = broker.client().await.with_client_id("other");
+    let (codes, throttle) = create_topics(&mut other, 7, vec![new_topic("free", 50)]).await;
+    assert_eq!((codes, throttle), (vec![0], 0));
+
+    // The strict client's budget refills after its mute; growing `free` by 10 partitions
+    // overdraws it again, so a second topic in the request is refused.
+    let request = CreatePartitionsRequest {
+        topics: [("free", 60), ("wide", 11)]
+            .into_iter()
+            .map(|(name, count)| CreatePartitionsTopic {
+                name: name.into(),
+                count,
+                assignments: None,
+                ..Default::default()
+            })
+            .collect(),
+        timeout_ms: 30_000,
+        validate_only: false,
+        ..Default::default()
+    };
+    let response = expect_response!(strict.send(3, request).await, CreatePartitions);
+    let codes: Vec<i16> = response.results.iter().map(|r| r.error_code).collect();
+    assert_eq!(codes, vec![0, throttled]);
+    assert!(
+        response.throttle_time_ms > 1_000,
+        "{}",
+        response.throttle_time_ms
+    );
+    assert_eq!(
+        broker
+            .running
+            .broker
+            .metadata
+            .topic("wide")
+            .unwrap()
+            .partitions,
+        10
+    );
+
+    // Deleting 60 partitions after the next refill: the second topic is refused.
+    let request = DeleteTopicsRequest {
+        topics: ["free", "wide"]
+            .into_iter()
+            .map(|name| DeleteTopicState {
+                name: Some(name.into()),
+                ..Default::default()
+            })
+            .collect(),
+        timeout_ms: 30_000,
+        ..Default::default()
+    };
+    let response = expect_response!(strict.send(6, request).await, DeleteTopics);
+    let codes: Vec<i16> = response.responses.iter().map(|r| r.error_code).collect();
+    assert_eq!(codes, vec![0, throttled]);
+    assert!(
+        response.throttle_time_ms > 10_000,
+        "{}",
+        response.throttle_time_ms
+    );
+    assert!(broker.running.broker.metadata.topic("wide").is_some());
+    broker.shutdown().await;
+}
+
+/// Goal: `connection_creation_rate` on an ip (KIP-612): a connection from that address over
+/// the rate is held and closed without an answer; connections already served keep working,
+/// and another address is not affected.
+#[tokio::test]
+async fn connections_over_their_address_rate_are_closed_unserved() {
+    let broker = TestBroker::start(&WINDOWS).await;
+    let mut admin = broker.client().await;
+    let codes = alter(
+        &mut admin,
+        vec![(
+            entity(&[("ip", Some("127.0.0.1"))]),
+            vec![set("connection_creation_rate", 1.0)],
+        )],
+        false,
+    )
+    .await;
+    assert_eq!(codes, vec![0]);
+
+    // One connection a second, measured over at least one second: the first is served.
+    let mut first = broker.client().await;
+    expect_response!(
+        first
+            .send(3, protocol::generated::ApiVersionsRequest::default())
+            .await,
+        ApiVersions
+    );
+    let mut over = broker.client().await;
+    over.send_no_response(3, protocol::generated::ApiVersionsRequest::default())
+        .await;
+    let closed = tokio::time::timeout(Duration::from_secs(30), over.read_frame()).await;
+    assert_eq!(closed, Ok(None), "closed without an answer");
+
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut elsewhere = TestClient::over(socket.connect(broker.addr()).await.unwrap());
+    expect_response!(
+        elsewhere
+            .send(3, protocol::generated::ApiVersionsRequest::default())
+            .await,
+        ApiVersions
+    );
+    expect_response!(
+        first
+            .send(3, protocol::generated::ApiVersionsRequest::default())
+            .await,
+        ApiVersions
+    );
+    broker.shutdown().await;
 }

@@ -6,7 +6,9 @@
 //! The checks of the count and the change are the metadata writer's (`metadata_writer.rs`).
 //! On a single node a new partition's only valid replica is this broker; in a cluster the
 //! controller places new partitions (manual assignments are refused for now). With ACLs each
-//! topic needs ALTER on itself (TOPIC_AUTHORIZATION_FAILED).
+//! topic needs ALTER on itself (TOPIC_AUTHORIZATION_FAILED). The partitions added are charged to
+//! the client's `controller_mutation_rate` (`client_quotas.rs`); from v3 a topic asked for while
+//! that budget is overdrawn is THROTTLING_QUOTA_EXCEEDED.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -29,6 +31,10 @@ pub async fn handle(
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let duplicates = crate::config_admin::repeated(request.topics.iter().map(|t| t.name.clone()));
+    let quota =
+        broker
+            .client_quotas
+            .mutation_quota(&broker.metadata, context, context.api_version >= 3);
     let mut answered = HashSet::new();
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
@@ -44,8 +50,23 @@ pub async fn handle(
             Err(BrokerError::NotAuthorized(
                 ErrorCode::TopicAuthorizationFailed,
             ))
+        } else if quota
+            .as_ref()
+            .is_some_and(|quota| broker.client_quotas.mutations_refused(quota))
+        {
+            Err(BrokerError::ThrottlingQuotaExceeded)
         } else {
-            create_partitions(broker, topic, request.validate_only).await
+            let before = partition_count(broker, &topic.name);
+            let result = create_partitions(broker, topic, request.validate_only).await;
+            if let Some(quota) = quota.as_ref().filter(|_| result.is_ok())
+                && !request.validate_only
+            {
+                let added = u32::try_from(topic.count)
+                    .unwrap_or(0)
+                    .saturating_sub(before);
+                broker.client_quotas.record_mutations(quota, added);
+            }
+            result
         };
         if let Err(error) = &result {
             tracing::debug!(topic = %topic.name, client = context.client_id(), %error, "create partitions failed");
@@ -58,10 +79,20 @@ pub async fn handle(
         });
     }
     CreatePartitionsResponse {
-        throttle_time_ms: 0,
+        throttle_time_ms: broker
+            .client_quotas
+            .finish_mutations(quota.as_ref(), context),
         results,
         ..Default::default()
     }
+}
+
+/// The topic's partition count before the change (0 when it is unknown).
+fn partition_count(broker: &Broker, topic: &str) -> u32 {
+    broker
+        .metadata
+        .topic(topic)
+        .map_or(0, |t| u32::try_from(t.partitions).unwrap_or(0))
 }
 
 async fn create_partitions(

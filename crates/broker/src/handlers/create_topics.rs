@@ -12,6 +12,10 @@
 //! valid replica is this broker: an assignment naming any other node is
 //! INVALID_REPLICA_ASSIGNMENT, a replication factor other than 1 INVALID_REPLICATION_FACTOR.
 //!
+//! Each created partition is charged to the client's `controller_mutation_rate`
+//! (`client_quotas.rs`); from v6 a topic asked for while that budget is overdrawn is
+//! THROTTLING_QUOTA_EXCEEDED.
+//!
 //! With ACLs a topic needs CREATE on the cluster or on itself (TOPIC_AUTHORIZATION_FAILED), and
 //! its counts and configs are answered only with DESCRIBE_CONFIGS on it.
 
@@ -38,6 +42,10 @@ pub async fn handle(
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
     let duplicates = crate::config_admin::repeated(request.topics.iter().map(|t| t.name.clone()));
+    let quota =
+        broker
+            .client_quotas
+            .mutation_quota(&broker.metadata, context, context.api_version >= 6);
     let mut answered = HashSet::new();
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
@@ -53,13 +61,26 @@ pub async fn handle(
             Err(BrokerError::NotAuthorized(
                 ErrorCode::TopicAuthorizationFailed,
             ))
+        } else if quota
+            .as_ref()
+            .is_some_and(|quota| broker.client_quotas.mutations_refused(quota))
+        {
+            Err(BrokerError::ThrottlingQuotaExceeded)
         } else {
             create(broker, &topic, request.validate_only).await
         };
+        if let (Some(quota), Ok(created)) = (&quota, &result)
+            && !request.validate_only
+        {
+            let partitions = u32::try_from(created.partitions).unwrap_or(0);
+            broker.client_quotas.record_mutations(quota, partitions);
+        }
         topics.push(result_entry(broker, context, topic.name, result));
     }
     CreateTopicsResponse {
-        throttle_time_ms: 0,
+        throttle_time_ms: broker
+            .client_quotas
+            .finish_mutations(quota.as_ref(), context),
         topics,
         ..Default::default()
     }

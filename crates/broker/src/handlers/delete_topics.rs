@@ -6,7 +6,9 @@
 //! Kafka 4 serves v1-6; v0 is served too (it differs only in the response's throttle time).
 //! With `delete.topic.enable=false` every entry is TOPIC_DELETION_DISABLED (v3+) or
 //! INVALID_REQUEST (v0-2, which predate that code), as Kafka answers. With ACLs each topic
-//! needs DELETE on itself (TOPIC_AUTHORIZATION_FAILED).
+//! needs DELETE on itself (TOPIC_AUTHORIZATION_FAILED). The deleted partitions are charged to
+//! the client's `controller_mutation_rate` (`client_quotas.rs`); from v5 a topic asked for
+//! while that budget is overdrawn is THROTTLING_QUOTA_EXCEEDED.
 
 use std::sync::Arc;
 
@@ -18,6 +20,7 @@ use security::acl::AclOperation;
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::client_quotas::MutationQuota;
 use crate::error::BrokerError;
 use crate::metadata::TopicMetadata;
 
@@ -44,13 +47,22 @@ pub async fn handle(
     } else {
         request.topic_names.into_iter().map(Target::Name).collect()
     };
+    let quota =
+        broker
+            .client_quotas
+            .mutation_quota(&broker.metadata, context, context.api_version >= 5);
     let mut responses = Vec::with_capacity(targets.len());
     for target in targets {
         let (name, id) = match &target {
             Target::Name(name) => (Some(name.clone()), Uuid::ZERO),
             Target::Id(id) => (None, *id),
         };
-        responses.push(match delete(broker, context, target).await {
+        let result = delete(broker, context, target, quota.as_ref()).await;
+        if let (Some(quota), Ok(topic)) = (&quota, &result) {
+            let partitions = u32::try_from(topic.partitions).unwrap_or(0);
+            broker.client_quotas.record_mutations(quota, partitions);
+        }
+        responses.push(match result {
             Ok(topic) => DeletableTopicResult {
                 name: Some(topic.name.clone()),
                 topic_id: topic.uuid(),
@@ -68,7 +80,9 @@ pub async fn handle(
         });
     }
     DeleteTopicsResponse {
-        throttle_time_ms: 0,
+        throttle_time_ms: broker
+            .client_quotas
+            .finish_mutations(quota.as_ref(), context),
         responses,
         ..Default::default()
     }
@@ -78,6 +92,7 @@ async fn delete(
     broker: &Arc<Broker>,
     context: &RequestContext,
     target: Target,
+    quota: Option<&MutationQuota>,
 ) -> Result<TopicMetadata, BrokerError> {
     if !broker.config.delete_topic_enable {
         return Err(if context.api_version < 3 {
@@ -101,6 +116,9 @@ async fn delete(
         return Err(BrokerError::NotAuthorized(
             ErrorCode::TopicAuthorizationFailed,
         ));
+    }
+    if quota.is_some_and(|quota| broker.client_quotas.mutations_refused(quota)) {
+        return Err(BrokerError::ThrottlingQuotaExceeded);
     }
     let topic = broker.metadata_writer.delete_topic(broker, &name).await?;
     tracing::info!(topic = %name, client = context.client_id(), "deleted topic");

@@ -1,5 +1,6 @@
 //! The network server: per listener (`listener.rs`: its security protocol, TLS and SASL
-//! settings) an accept loop that takes connections up to `max.connections` and runs
+//! settings) an accept loop that takes connections up to `max.connections` (holding then
+//! closing those over their address's `connection_creation_rate`, `client_quotas.rs`) and runs
 //! one task per connection (`connection.rs`), which reads frames, has them handled in order,
 //! and hands responses to a writer (`writer.rs`) that sends record data without copying it.
 
@@ -30,6 +31,7 @@ pub async fn serve(
 ) {
     let mut tasks = tokio::task::JoinSet::new();
     loop {
+        while tasks.try_join_next().is_some() {}
         let permit = tokio::select! {
             permit = connections.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
@@ -43,6 +45,24 @@ pub async fn serve(
         };
         match accepted {
             Ok((stream, peer)) => {
+                let throttle = broker
+                    .client_quotas
+                    .connection_throttle_ms(&broker.metadata, peer.ip());
+                if throttle > 0 {
+                    // connection_creation_rate: held unserved, then closed (Kafka's delayed
+                    // close); the permit bounds how many are held.
+                    tracing::debug!(%peer, throttle, "connection over its address's creation rate");
+                    let mut shutdown = shutdown.clone();
+                    tasks.spawn(async move {
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(throttle)) => {}
+                            _ = shutdown.changed() => {}
+                        }
+                        drop(stream);
+                        drop(permit);
+                    });
+                    continue;
+                }
                 let _ = stream.set_nodelay(true);
                 let broker = broker.clone();
                 let shutdown = shutdown.clone();
@@ -58,7 +78,6 @@ pub async fn serve(
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
-        while tasks.try_join_next().is_some() {}
     }
     drop(listener);
     let drain = async { while tasks.join_next().await.is_some() {} };

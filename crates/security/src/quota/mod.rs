@@ -272,6 +272,21 @@ pub fn resolve(
     })
 }
 
+/// The bound on `key` for connections from `ip`: the ip's own entity, else the default ip's
+/// (Kafka's order for `connection_creation_rate`); `None` when neither configures it.
+pub fn resolve_ip(quotas: &QuotaMap, key: &str, ip: &std::net::IpAddr) -> Option<f64> {
+    [EntityName::Named(ip.to_string()), EntityName::Default]
+        .into_iter()
+        .find_map(|name| {
+            let entity = QuotaEntity {
+                user: None,
+                client_id: None,
+                ip: Some(name),
+            };
+            Some(quotas.get(&entity)?.get(key)?.0)
+        })
+}
+
 /// One change of AlterClientQuotas: `key` set to `value`, or removed when `None`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuotaChange {

@@ -112,6 +112,31 @@ fn the_most_specific_configured_entity_bounds_a_client() {
     );
 }
 
+/// Goal: an ip's connection rate is its own entity's, else the default ip's, else unbounded.
+#[test]
+fn an_ip_is_bound_by_its_own_entity_then_the_default_ip() {
+    let mut quotas = QuotaMap::new();
+    let ip = |text: &str| text.parse::<std::net::IpAddr>().unwrap();
+    let bound =
+        |quotas: &QuotaMap, text: &str| resolve_ip(quotas, CONNECTION_CREATION_RATE, &ip(text));
+    assert_eq!(bound(&quotas, "10.0.0.1"), None);
+    quotas
+        .entry(entity(&[(IP, None)]))
+        .or_default()
+        .insert(CONNECTION_CREATION_RATE.to_string(), QuotaValue(5.0));
+    quotas
+        .entry(entity(&[(IP, Some("10.0.0.1"))]))
+        .or_default()
+        .insert(CONNECTION_CREATION_RATE.to_string(), QuotaValue(1.0));
+    assert_eq!(bound(&quotas, "10.0.0.1"), Some(1.0));
+    assert_eq!(bound(&quotas, "10.0.0.2"), Some(5.0));
+    assert_eq!(bound(&quotas, "::1"), Some(5.0));
+    assert_eq!(
+        resolve_ip(&quotas, PRODUCER_BYTE_RATE, &ip("10.0.0.1")),
+        None
+    );
+}
+
 /// Goal: the rate counts a first burst over at least `samples - 1` windows, forgets samples
 /// older than all windows, and the throttle is Kafka's `(rate - bound) / bound × window`.
 #[test]
