@@ -182,3 +182,174 @@ async fn jwks_signed_tokens_authenticate_and_others_do_not() {
         .expect("no expected issuer: refused");
     assert!(refused.to_string().contains("expected.issuer"), "{refused}");
 }
+
+/// An https server on 127.0.0.1 answering every request with the current `document`, with a
+/// certificate of the test CA (`ca.pem` in `dir`); counts the requests it answered.
+struct JwksServer {
+    url: String,
+    ca: String,
+    document: std::sync::Arc<std::sync::Mutex<String>>,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn jwks_server(dir: &std::path::Path, document: String) -> JwksServer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (ca, node) = common::pki::write(dir);
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&node)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(&node).unwrap();
+    let config =
+        tokio_rustls::rustls::ServerConfig::builder_with_provider(security::tls::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "https://127.0.0.1:{}/jwks",
+        listener.local_addr().unwrap().port()
+    );
+    let document = std::sync::Arc::new(std::sync::Mutex::new(document));
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (served, counted) = (document.clone(), hits.clone());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let Ok(mut tls) = acceptor.accept(stream).await else {
+                continue;
+            };
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match tls.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buffer[..n]),
+                }
+            }
+            let body = served.lock().unwrap().clone();
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = tls.write_all(answer.as_bytes()).await;
+            let _ = tls.shutdown().await;
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    JwksServer {
+        url,
+        ca,
+        document,
+        hits,
+    }
+}
+
+/// A JWKS of one P-256 key named `kid`.
+fn jwks_of(pair: &rcgen::KeyPair, kid: &str) -> String {
+    let point = pair.public_key_raw();
+    format!(
+        r#"{{"keys":[{{"kty":"EC","crv":"P-256","kid":"{kid}","alg":"ES256","use":"sig","x":"{}","y":"{}"}}]}}"#,
+        URL_SAFE_NO_PAD.encode(&point[1..33]),
+        URL_SAFE_NO_PAD.encode(&point[33..])
+    )
+}
+
+fn signed_by(pair: &rcgen::KeyPair, kid: &str, sub: &str) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some(kid.into());
+    let claims = serde_json::json!({
+        "sub": sub, "iss": "https://issuer", "aud": "runnel", "iat": now_s(), "exp": now_s() + 600
+    });
+    let encoding = jsonwebtoken::EncodingKey::from_ec_der(&pair.serialize_der());
+    jsonwebtoken::encode(&header, &claims, &encoding).unwrap()
+}
+
+/// Goal: a JWKS at an https endpoint (trusted through `ssl.truststore.location` in the
+/// listener's OAUTHBEARER JAAS options, as Kafka reads it) is fetched at start; when the issuer
+/// rotates to a new key, a token naming the new kid makes the broker fetch the document again
+/// and is then accepted. The same endpoint without the trust store stops the start (its
+/// certificate is not one of the public roots). Multi-threaded: the broker's start fetches
+/// the document blocking, while this runtime also serves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_jwks_is_fetched_and_refreshed_for_a_rotated_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = rcgen::KeyPair::generate().unwrap();
+    let server = jwks_server(dir.path(), jwks_of(&first, "k1")).await;
+    let handler =
+        "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler";
+    let jaas = format!(
+        r#"org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ssl.truststore.location="{}" ssl.truststore.type="PEM";"#,
+        server.ca
+    );
+    let secured = |jaas: Option<String>| {
+        let mut settings = listener(&[
+            (
+                "listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class",
+                handler.to_string(),
+            ),
+            ("sasl.oauthbearer.jwks.endpoint.url", server.url.clone()),
+            (
+                "sasl.oauthbearer.expected.issuer",
+                "https://issuer".to_string(),
+            ),
+            ("sasl.oauthbearer.expected.audience", "runnel".to_string()),
+            (
+                "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms",
+                "200".to_string(),
+            ),
+        ]);
+        if let Some(jaas) = jaas {
+            settings.push((
+                "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config",
+                jaas,
+            ));
+        }
+        settings
+    };
+    let broker = start(&secured(Some(jaas))).await;
+    assert_eq!(server.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let (_, done) = begin(broker.addr(), &signed_by(&first, "k1", "alice")).await;
+    assert_eq!(done.error_code, 0, "{:?}", done.error_message);
+
+    let rotated = rcgen::KeyPair::generate().unwrap();
+    *server.document.lock().unwrap() = jwks_of(&rotated, "k2");
+    let token = signed_by(&rotated, "k2", "bob");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, answer) = begin(broker.addr(), &token).await;
+        if answer.error_code == 0 && answer.auth_bytes.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rotated key was never fetched ({} fetches)",
+            server.hits.load(std::sync::atomic::Ordering::SeqCst)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(server.hits.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    broker.shutdown().await;
+
+    let mut properties = std::collections::BTreeMap::new();
+    for (key, value) in secured(None) {
+        properties.insert(key.to_string(), value);
+    }
+    properties.insert(
+        "log.dirs".into(),
+        dir.path().join("logs").to_string_lossy().into_owned(),
+    );
+    let config = broker::BrokerConfig::from_properties(&properties).unwrap();
+    let refused = broker::run(config)
+        .await
+        .err()
+        .expect("an untrusted JWKS endpoint: refused");
+    assert!(
+        refused.to_string().contains("jwks.endpoint.url"),
+        "{refused}"
+    );
+}

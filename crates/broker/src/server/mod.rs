@@ -5,6 +5,7 @@
 //! and hands responses to a writer (`writer.rs`) that sends record data without copying it.
 
 mod connection;
+mod jwks;
 pub mod listener;
 mod oauthbearer;
 mod sasl;

@@ -6,12 +6,13 @@
 //! (unsigned tokens; its options from the listener's `OAuthBearerLoginModule` JAAS entry, which
 //! may be absent), logged as a warning at start since any client can then name any principal.
 //! With `OAuthBearerValidatorCallbackHandler`: tokens signed by a key of the JWKS at
-//! `sasl.oauthbearer.jwks.endpoint.url`, which must be a `file:` URL (read once at start; an
-//! http(s) endpoint is refused: this broker makes no outbound requests). As Kafka 4.4 does, a
+//! `sasl.oauthbearer.jwks.endpoint.url`, a `file:` URL or an http(s) endpoint kept fresh
+//! (`jwks.rs`). As Kafka 4.4 does, a
 //! JWKS needs `sasl.oauthbearer.expected.issuer` and `sasl.oauthbearer.expected.audience` unless
 //! `sasl.oauthbearer.allow.unverified.issuer` / `.audience` say otherwise.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use security::jaas::JaasEntry;
 use security::sasl::oauthbearer::{JwksOptions, UnsecuredOptions, Validator};
@@ -45,24 +46,21 @@ pub fn validator(config: &BrokerConfig, name: &str) -> Result<Arc<Validator>, Co
     let handler_key = "sasl.server.callback.handler.class";
     match value(handler_key).as_deref() {
         None | Some(UNSECURED_HANDLER) => {
-            let jaas_key = format!("listener.name.{lower}.oauthbearer.sasl.jaas.config");
-            let options = match config.value(&jaas_key) {
-                Some(text) => {
-                    JaasEntry::parse(&jaas_key, text)
-                        .map_err(|e| invalid(&jaas_key, "(hidden)", e))?
-                        .options
-                }
-                None => Default::default(),
-            };
             let options =
-                UnsecuredOptions::from_jaas(&options).map_err(|e| invalid(&jaas_key, "", e))?;
+                UnsecuredOptions::from_jaas(&jaas_options(config, name)?).map_err(|e| {
+                    invalid(
+                        &format!("listener.name.{lower}.oauthbearer.sasl.jaas.config"),
+                        "",
+                        e,
+                    )
+                })?;
             tracing::warn!(
                 listener = name,
                 "OAUTHBEARER accepts unsecured (unsigned) tokens: any client can name any principal; set listener.name.{lower}.oauthbearer.{handler_key}={SECURED_HANDLER} and sasl.oauthbearer.jwks.endpoint.url outside development"
             );
             Ok(Arc::new(Validator::Unsecured(options)))
         }
-        Some(SECURED_HANDLER) => secured(name, &value).map(Arc::new),
+        Some(SECURED_HANDLER) => secured(config, name, &value).map(Arc::new),
         Some(other) => Err(invalid(
             handler_key,
             other,
@@ -71,7 +69,28 @@ pub fn validator(config: &BrokerConfig, name: &str) -> Result<Arc<Validator>, Co
     }
 }
 
-fn secured(name: &str, value: &dyn Fn(&str) -> Option<String>) -> Result<Validator, ConfigError> {
+/// The options of listener `name`'s OAUTHBEARER JAAS entry (none when it has none).
+fn jaas_options(
+    config: &BrokerConfig,
+    name: &str,
+) -> Result<std::collections::BTreeMap<String, String>, ConfigError> {
+    let jaas_key = format!(
+        "listener.name.{}.oauthbearer.sasl.jaas.config",
+        name.to_ascii_lowercase()
+    );
+    match config.value(&jaas_key) {
+        Some(text) => Ok(JaasEntry::parse(&jaas_key, text)
+            .map_err(|e| invalid(&jaas_key, "(hidden)", e))?
+            .options),
+        None => Ok(Default::default()),
+    }
+}
+
+fn secured(
+    config: &BrokerConfig,
+    name: &str,
+    value: &dyn Fn(&str) -> Option<String>,
+) -> Result<Validator, ConfigError> {
     const URL: &str = "sasl.oauthbearer.jwks.endpoint.url";
     let url = value(URL).ok_or_else(|| {
         invalid(
@@ -80,18 +99,35 @@ fn secured(name: &str, value: &dyn Fn(&str) -> Option<String>) -> Result<Validat
             format!("listener {name}'s OAUTHBEARER validator needs a JWKS"),
         )
     })?;
-    let path = url
-        .strip_prefix("file://")
-        .or_else(|| url.strip_prefix("file:"))
-        .ok_or_else(|| {
+    let millis = |key: &str, default: u64| -> Result<Duration, ConfigError> {
+        match value(key) {
+            None => Ok(Duration::from_millis(default)),
+            Some(v) => v
+                .parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|e| invalid(key, &v, e)),
+        }
+    };
+    let trusted_pem = match jaas_options(config, name)?.get("ssl.truststore.location") {
+        None => None,
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
             invalid(
-                URL,
-                &url,
-                "only file: URLs are served (the broker makes no outbound requests)",
+                "ssl.truststore.location",
+                path,
+                format!("the OAUTHBEARER JAAS entry's trust store: {e}"),
             )
-        })?;
-    let text = std::fs::read_to_string(path).map_err(|e| invalid(URL, &url, e))?;
-    let keys = JwksOptions::parse_jwks(&text).map_err(|e| invalid(URL, &url, e))?;
+        })?),
+    };
+    let keys = super::jwks::load(super::jwks::Endpoint {
+        url: url.clone(),
+        trusted_pem,
+        refresh: millis("sasl.oauthbearer.jwks.endpoint.refresh.ms", 3_600_000)?,
+        backoff_max: millis(
+            "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms",
+            10_000,
+        )?,
+    })
+    .map_err(|e| invalid(URL, &url, e))?;
     let flag = |key: &str| value(key).is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let expected_issuer = value("sasl.oauthbearer.expected.issuer");
     if expected_issuer.is_none() && !flag("sasl.oauthbearer.allow.unverified.issuer") {

@@ -17,10 +17,11 @@
 //! Extensions are accepted and ignored (both of Kafka's validators accept every extension).
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::jwk::JwkSet;
+pub use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
@@ -73,9 +74,46 @@ impl UnsecuredOptions {
     }
 }
 
+/// A JWKS's keys. The broker replaces them when it refreshes the document; a token whose kid
+/// the set lacks asks for a refresh (a key rotated in at the issuer), as Kafka's refreshing
+/// resolver does, and is refused meanwhile.
+pub struct JwksKeys {
+    set: RwLock<Arc<JwkSet>>,
+    on_unknown_kid: Option<Box<dyn Fn() + Send + Sync>>,
+}
+
+impl JwksKeys {
+    /// Keys that never change (a file read once).
+    pub fn fixed(set: JwkSet) -> Self {
+        JwksKeys {
+            set: RwLock::new(Arc::new(set)),
+            on_unknown_kid: None,
+        }
+    }
+
+    /// Keys refreshed by their owner, told through `on_unknown_kid` when a token names a kid
+    /// the set lacks.
+    pub fn refreshed(set: JwkSet, on_unknown_kid: impl Fn() + Send + Sync + 'static) -> Self {
+        JwksKeys {
+            set: RwLock::new(Arc::new(set)),
+            on_unknown_kid: Some(Box::new(on_unknown_kid)),
+        }
+    }
+
+    /// The keys now.
+    pub fn current(&self) -> Arc<JwkSet> {
+        self.set.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the keys with a newer document's.
+    pub fn replace(&self, set: JwkSet) {
+        *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
+    }
+}
+
 /// The secured validator: keys from a JWKS document and the claims it checks.
 pub struct JwksOptions {
-    pub keys: JwkSet,
+    pub keys: Arc<JwksKeys>,
     pub expected_issuer: Option<String>,
     pub expected_audience: Vec<String>,
     pub clock_skew_seconds: u64,
@@ -252,13 +290,22 @@ fn validate_jwks(options: &JwksOptions, token: &str, now_ms: i64) -> Result<Vali
             header.alg
         )));
     }
+    let keys = options.keys.current();
     let jwk = match &header.kid {
-        Some(kid) => options.keys.find(kid),
+        Some(kid) => keys.find(kid),
         // Without a kid, a JWKS of one key names it.
-        None if options.keys.keys.len() == 1 => options.keys.keys.first(),
+        None if keys.keys.len() == 1 => keys.keys.first(),
         None => None,
-    }
-    .ok_or_else(|| Refusal::invalid(format!("no JWKS key for kid {:?}", header.kid)))?;
+    };
+    let Some(jwk) = jwk else {
+        if let (Some(_), Some(ask)) = (&header.kid, &options.keys.on_unknown_kid) {
+            ask();
+        }
+        return Err(Refusal::invalid(format!(
+            "no JWKS key for kid {:?}",
+            header.kid
+        )));
+    };
     let key =
         DecodingKey::from_jwk(jwk).map_err(|e| Refusal::invalid(format!("the JWKS key: {e}")))?;
     let mut validation = Validation::new(header.alg);

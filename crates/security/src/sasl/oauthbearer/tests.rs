@@ -168,7 +168,7 @@ fn the_jwks_validator_checks_signature_issuer_audience_and_expiry() {
     let (private_der, jwks) = es256_key();
     let (other_der, _) = es256_key();
     let options = JwksOptions {
-        keys: JwksOptions::parse_jwks(&jwks).unwrap(),
+        keys: Arc::new(JwksKeys::fixed(JwksOptions::parse_jwks(&jwks).unwrap())),
         expected_issuer: Some("https://issuer".into()),
         expected_audience: vec!["runnel".into()],
         clock_skew_seconds: 30,
@@ -236,4 +236,51 @@ fn the_jwks_validator_checks_signature_issuer_audience_and_expiry() {
             "{what} accepted"
         );
     }
+}
+
+/// Goal: a token naming a kid the JWKS lacks asks the owner for a refresh and is refused; once
+/// the keys are replaced by a document holding that kid, the same token is accepted.
+#[test]
+fn an_unknown_kid_asks_for_a_refresh_and_a_rotated_key_is_accepted() {
+    let (first_der, first_jwks) = es256_key();
+    let (rotated_der, rotated_jwks) = es256_key();
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = asked.clone();
+    let options = JwksOptions {
+        keys: Arc::new(JwksKeys::refreshed(
+            JwksOptions::parse_jwks(&first_jwks).unwrap(),
+            move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            },
+        )),
+        expected_issuer: None,
+        expected_audience: Vec::new(),
+        clock_skew_seconds: 30,
+        sub_claim: "sub".into(),
+        scope_claim: "scope".into(),
+    };
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let claims = serde_json::json!({"sub": "bob", "iat": now_s, "exp": now_s + 600});
+    let old = signed(&first_der, "k1", &claims);
+    let rotated = signed(&rotated_der, "k2", &claims);
+    let validator = Validator::Jwks(options);
+    assert!(validator.validate(&old, now_s * 1000).is_ok());
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert!(validator.validate(&rotated, now_s * 1000).is_err());
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let Validator::Jwks(options) = &validator else {
+        unreachable!()
+    };
+    options
+        .keys
+        .replace(JwksOptions::parse_jwks(&rotated_jwks.replace("\"k1\"", "\"k2\"")).unwrap());
+    assert_eq!(
+        validator
+            .validate(&rotated, now_s * 1000)
+            .map(|t| t.principal),
+        Ok("bob".to_string())
+    );
 }
