@@ -57,7 +57,8 @@ fn controller_tls(
     name: &str,
 ) -> Result<Option<controller::ControllerTls>, ConfigError> {
     use security::SecurityProtocol;
-    use security::tls::{ClientAuth, TlsSettings};
+    use security::tls::{ClientAuth, ClientTls, ServerTls, TlsSettings};
+    use std::sync::Arc;
     // A controller listener the map does not name stays PLAINTEXT, as it always was here.
     let map = config.value("listener.security.protocol.map").unwrap_or("");
     let named = map.split(',').any(|entry| {
@@ -80,8 +81,8 @@ fn controller_tls(
             let mut settings = TlsSettings::from_config(&get).map_err(security_error)?;
             settings.client_auth = ClientAuth::Required;
             Ok(Some(controller::ControllerTls {
-                server: settings.server_config().map_err(security_error)?,
-                client: settings.client_config().map_err(security_error)?,
+                server: Arc::new(ServerTls::new(settings.clone()).map_err(security_error)?),
+                client: Arc::new(ClientTls::client(settings).map_err(security_error)?),
             }))
         }
         other => Err(invalid(

@@ -1,7 +1,8 @@
 //! Security between the nodes of a three-node cluster: the controller listener is mutual TLS
 //! (a node without a certificate from the cluster's CA cannot reach the quorum), brokers
 //! replicate over a SASL_SSL inter-broker listener as `User:broker`, and a client without the
-//! cluster's credentials cannot fetch as a follower or write transaction markers.
+//! cluster's credentials cannot fetch as a follower or write transaction markers. The
+//! controller listener's certificate is reloaded when its file changes.
 
 mod common;
 
@@ -106,7 +107,7 @@ async fn controller_answers_plaintext(addr: SocketAddr) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_authenticate_each_other_and_outsiders_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, node) = common::pki::write(dir.path());
+    let (test_ca, ca, node) = common::pki::write_with_ca(dir.path());
     let extra_ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
     let per_node = |id: i32, ports: &[(u16, u16)]| settings(id, ports, &extra_ports, &ca, &node);
     let (ports, nodes) = start_cluster_with(&per_node).await;
@@ -205,9 +206,52 @@ async fn nodes_authenticate_each_other_and_outsiders_are_refused() {
         ErrorCode::ClusterAuthorizationFailed.code()
     );
 
+    // The controller listener's certificate is rotated in place: new connections get the new
+    // one within seconds, and the quorum keeps working.
+    let (rotated, rotated_der) = test_ca.issue("runnel-node-rotated");
+    let staging = dir.path().join("node.pem.new");
+    std::fs::write(&staging, rotated).unwrap();
+    std::fs::rename(&staging, &node).unwrap();
+    let controller: SocketAddr = ([127, 0, 0, 1], controller_port).into();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let presented = controller_certificate(controller, &ca, &node).await;
+        if presented.as_deref() == Some(&rotated_der[..]) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the controller listener still presents its old certificate"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let created = admin::create(&mut admin_client, vec![admin::topic("after", 1, 3)], false).await;
+    assert_eq!(created, vec![("after".to_string(), 0)]);
+
     for node in nodes {
         if let Some(running) = node.running {
             running.shutdown().await;
         }
     }
+}
+
+/// The certificate the controller listener at `addr` presents to a client with the node
+/// key store `node`, trusting `ca` (`None` when the handshake fails).
+async fn controller_certificate(addr: SocketAddr, ca: &str, node: &str) -> Option<Vec<u8>> {
+    let get = |key: &str| match key {
+        "ssl.keystore.location" => Some(node.to_string()),
+        "ssl.truststore.location" => Some(ca.to_string()),
+        _ => None,
+    };
+    let config = security::tls::TlsSettings::from_config(&get)
+        .and_then(|settings| settings.client_config())
+        .ok()?;
+    let tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("127.0.0.1").ok()?;
+    let stream = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .ok()?;
+    let presented = stream.get_ref().1.peer_certificates()?.first()?;
+    Some(presented.to_vec())
 }

@@ -5,7 +5,8 @@
 //! (none/requested/required) and `ssl.enabled.protocols`. The caller resolves each key for its
 //! listener (`listener.name.<l>.ssl.*` before `ssl.*`).
 //!
-//! Key and trust store files are watched: [`ServerTls::config`] looks at their modification
+//! Key and trust store files are watched: [`Reloading::config`] (a listener's [`ServerTls`], a
+//! node's [`ClientTls`] towards its peers) looks at their modification
 //! times at most once a second and, when one changed, builds a new configuration for the next
 //! handshakes (connections already open keep theirs). A file that no longer loads is logged
 //! and the previous configuration kept. Kafka reloads only when told through a dynamic config
@@ -283,14 +284,22 @@ fn private_key(key: &str, pem: &[u8]) -> Result<PrivateKeyDer<'static>, Security
         .map_err(|e| SecurityError::config(key, format!("reading the PEM private key: {e}")))
 }
 
-/// A listener's TLS server configuration, rebuilt when its files change.
-pub struct ServerTls {
+/// A TLS configuration (a listener's server side, or the client side a node connects to its
+/// peers with) rebuilt when its key or trust store files change.
+pub struct Reloading<T> {
     settings: TlsSettings,
-    state: Mutex<Loaded>,
+    build: fn(&TlsSettings) -> Result<Arc<T>, SecurityError>,
+    state: Mutex<Loaded<T>>,
 }
 
-struct Loaded {
-    config: Arc<ServerConfig>,
+/// A listener's TLS server configuration, rebuilt when its files change.
+pub type ServerTls = Reloading<ServerConfig>;
+/// The client configuration (with this node's certificate) for connections to peers, rebuilt
+/// when its files change.
+pub type ClientTls = Reloading<ClientConfig>;
+
+struct Loaded<T> {
+    config: Arc<T>,
     modified: Vec<Option<SystemTime>>,
     checked: Instant,
 }
@@ -302,14 +311,35 @@ fn modified(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
         .collect()
 }
 
-impl ServerTls {
+impl Reloading<ServerConfig> {
     /// Loads the stores once; an error here stops the start.
     pub fn new(settings: TlsSettings) -> Result<Self, SecurityError> {
+        Self::with(settings, TlsSettings::server_config)
+    }
+
+    pub fn client_auth(&self) -> ClientAuth {
+        self.settings.client_auth
+    }
+}
+
+impl Reloading<ClientConfig> {
+    /// Loads the stores once; an error here stops the start.
+    pub fn client(settings: TlsSettings) -> Result<Self, SecurityError> {
+        Self::with(settings, TlsSettings::client_config)
+    }
+}
+
+impl<T> Reloading<T> {
+    fn with(
+        settings: TlsSettings,
+        build: fn(&TlsSettings) -> Result<Arc<T>, SecurityError>,
+    ) -> Result<Self, SecurityError> {
         let files = settings.files();
         let modified = modified(&files);
-        let config = settings.server_config()?;
+        let config = build(&settings)?;
         Ok(Self {
             settings,
+            build,
             state: Mutex::new(Loaded {
                 config,
                 modified,
@@ -318,12 +348,8 @@ impl ServerTls {
         })
     }
 
-    pub fn client_auth(&self) -> ClientAuth {
-        self.settings.client_auth
-    }
-
     /// The configuration for a new connection's handshake.
-    pub fn config(&self) -> Arc<ServerConfig> {
+    pub fn config(&self) -> Arc<T> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if state.checked.elapsed() >= RELOAD_CHECK_INTERVAL {
             state.checked = Instant::now();
@@ -332,7 +358,7 @@ impl ServerTls {
             if now != state.modified {
                 // Recorded either way: a broken file is reported once, not every second.
                 state.modified = now;
-                match self.settings.server_config() {
+                match (self.build)(&self.settings) {
                     Ok(config) => {
                         tracing::info!(?files, "TLS key or trust store changed: reloaded");
                         state.config = config;

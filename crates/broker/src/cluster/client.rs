@@ -12,17 +12,17 @@ use protocol::generated::{RequestHeader, SaslAuthenticateRequest, SaslHandshakeR
 use protocol::{RequestBody, ResponseBody};
 use security::sasl::Mechanism;
 use security::sasl::scram_client::ScramClient;
+use security::tls::ClientTls;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::rustls::pki_types::ServerName;
 
 /// How a broker authenticates to the others' inter-broker listener.
 #[derive(Clone, Default)]
 pub struct PeerSecurity {
     /// TLS towards the peer (SSL, SASL_SSL), with this broker's certificate.
-    pub tls: Option<Arc<ClientConfig>>,
+    pub tls: Option<Arc<ClientTls>>,
     /// SASL (SASL_PLAINTEXT, SASL_SSL): `sasl.mechanism.inter.broker.protocol` and the
     /// listener's JAAS `username`/`password`.
     pub sasl: Option<PeerSasl>,
@@ -112,7 +112,7 @@ impl BrokerConnection {
                 let host = host.trim_start_matches('[').trim_end_matches(']');
                 let name =
                     ServerName::try_from(host.to_string()).map_err(|e| tls_error(e.to_string()))?;
-                let connector = TlsConnector::from(config.clone());
+                let connector = TlsConnector::from(config.config());
                 let stream = tokio::time::timeout(timeout, connector.connect(name, tcp))
                     .await
                     .map_err(|_| ClientError::Timeout)?

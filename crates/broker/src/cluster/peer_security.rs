@@ -10,7 +10,7 @@
 use security::SecurityProtocol;
 use security::jaas::JaasEntry;
 use security::sasl::Mechanism;
-use security::tls::TlsSettings;
+use security::tls::{ClientTls, TlsSettings};
 
 use super::client::{PeerSasl, PeerSecurity};
 use crate::config::{BrokerConfig, ConfigError};
@@ -28,7 +28,9 @@ pub fn from_config(config: &BrokerConfig, name: &str) -> Result<PeerSecurity, Co
     let protocol = crate::server::listener::security_protocol(config, name)?;
     let get = |key: &str| config.listener_value(name, key).map(str::to_string);
     let tls = if protocol.uses_tls() {
-        let settings = TlsSettings::from_config(&get).and_then(|s| s.client_config());
+        let settings = TlsSettings::from_config(&get)
+            .and_then(ClientTls::client)
+            .map(std::sync::Arc::new);
         Some(settings.map_err(|error| match error {
             security::SecurityError::Config { key, reason } => invalid(&key, "", reason),
             other => invalid(&format!("listener {name}"), "", other),

@@ -17,11 +17,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use security::tls::{ClientTls, ServerTls};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::rustls::pki_types::ServerName;
-use tokio_rustls::rustls::{ClientConfig, ServerConfig};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::network::{RaftRequest, TransportError};
@@ -41,11 +41,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Mutual TLS between controllers and brokers: the listener's server configuration (client
-/// certificates required) and the client configuration with this node's certificate.
+/// certificates required) and the client configuration with this node's certificate, both
+/// reloaded when their files change (each new connection takes them as they are).
 #[derive(Clone)]
 pub struct ControllerTls {
-    pub server: Arc<ServerConfig>,
-    pub client: Arc<ClientConfig>,
+    pub server: Arc<ServerTls>,
+    pub client: Arc<ClientTls>,
 }
 
 impl std::fmt::Debug for ControllerTls {
@@ -116,7 +117,7 @@ impl TcpTransport {
             return Ok(Box::new(stream));
         };
         let name = server_name(address).ok_or(TransportError::Unreachable { target })?;
-        let connector = TlsConnector::from(tls.client.clone());
+        let connector = TlsConnector::from(tls.client.config());
         match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, connector.connect(name, stream)).await {
             Ok(Ok(stream)) => Ok(Box::new(stream)),
             Ok(Err(error)) => {
@@ -212,7 +213,7 @@ pub async fn serve_controller_listener(
     mut shutdown: watch::Receiver<bool>,
     tls: Option<ControllerTls>,
 ) {
-    let acceptor = tls.map(|tls| TlsAcceptor::from(tls.server));
+    let server_tls = tls.map(|tls| tls.server);
     let permits = Arc::new(Semaphore::new(CONNECTIONS_MAX));
     loop {
         let accepted = tokio::select! {
@@ -230,7 +231,10 @@ pub async fn serve_controller_listener(
         let _ = stream.set_nodelay(true);
         let service = node.service().clone();
         let mut shutdown = shutdown.clone();
-        let acceptor = acceptor.clone();
+        // A new connection's handshake takes the stores as they are now (reloaded on change).
+        let acceptor = server_tls
+            .as_ref()
+            .map(|tls| TlsAcceptor::from(tls.config()));
         tokio::spawn(async move {
             let _permit = permit;
             let mut stream: Stream = match acceptor {
