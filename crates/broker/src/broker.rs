@@ -43,6 +43,8 @@ pub struct Broker {
     pub authorizer: Option<security::acl::Authorizer>,
     /// Client quota sensors (`client_quotas.rs`).
     pub client_quotas: crate::client_quotas::ClientQuotaManager,
+    /// Request and connection counters (`metrics`).
+    pub metrics: crate::metrics::BrokerMetrics,
 }
 
 impl Broker {
@@ -85,6 +87,7 @@ impl Broker {
             shutting_down: tokio::sync::watch::Sender::new(false),
             started_at: Instant::now(),
             client_quotas,
+            metrics: Default::default(),
             clock,
             authorizer,
         };

@@ -489,6 +489,13 @@ const CORE_KEYS: &[ConfigKey] = &[
         "Largest request frame; larger frames close the connection.",
     ),
     key(
+        "http.listeners",
+        STRING,
+        Some("http://127.0.0.1:9644"),
+        Any,
+        "The HTTP listener serving /metrics: http://HOST:PORT, or empty for none. The default is skipped with a warning when its port is taken; a listener set here must bind.",
+    ),
+    key(
         "max.connections",
         INT,
         Some("10000"),

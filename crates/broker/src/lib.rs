@@ -26,6 +26,7 @@ mod log_cleaner;
 pub mod log_validator;
 pub mod metadata;
 pub mod metadata_writer;
+pub mod metrics;
 pub mod partitions;
 pub mod producer_ids;
 mod quota_store;
@@ -56,6 +57,8 @@ pub struct RunningBroker {
     pub local_addr: SocketAddr,
     /// Every Kafka listener's name and address.
     pub listener_addrs: Vec<(String, SocketAddr)>,
+    /// The HTTP listener's address (`http.listeners`), when one is served.
+    pub http_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     /// One accept loop per listener.
     servers: Vec<tokio::task::JoinHandle<()>>,
@@ -166,6 +169,9 @@ pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError>
         bound.push((listener, Arc::new(served), local_addr));
     }
     let local_addr = bound[0].2;
+    // Before the broker's state opens, so a listener that cannot bind leaves nothing behind.
+    let http = server::http::bind(&config).await?;
+    let http_addr = http.as_ref().and_then(|l| l.local_addr().ok());
     let listener_addrs = bound
         .iter()
         .map(|(_, served, addr)| (served.name.to_string(), *addr))
@@ -190,7 +196,7 @@ pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError>
     };
     // After the cluster is set up, so every connection sees it (and waits for the catch-up).
     let connections = Arc::new(tokio::sync::Semaphore::new(broker.config.connections_max));
-    let servers = bound
+    let mut servers: Vec<tokio::task::JoinHandle<()>> = bound
         .into_iter()
         .map(|(listener, served, _)| {
             tokio::spawn(server::serve(
@@ -202,6 +208,14 @@ pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError>
             ))
         })
         .collect();
+    if let Some(listener) = http {
+        tracing::info!(address = ?http_addr, "HTTP listener (/metrics)");
+        servers.push(tokio::spawn(server::http::serve(
+            broker.clone(),
+            listener,
+            shutdown_rx.clone(),
+        )));
+    }
     let group_loader = if broker.cluster.get().is_some() {
         tokio::spawn(cluster::start_groups(broker.clone(), shutdown_rx.clone()))
     } else {
@@ -224,6 +238,7 @@ pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError>
         broker,
         local_addr,
         listener_addrs,
+        http_addr,
         shutdown,
         servers,
         group_timers,

@@ -94,6 +94,11 @@ pub fn run(args: DevClusterArgs) -> ExitCode {
                 "--override",
                 &format!("log.dirs={}", dir.join("data").display()),
             ])
+            // Metrics: node i on 9644 + i - 1 (the single broker's default is 9644).
+            .args([
+                "--override",
+                &format!("http.listeners=http://127.0.0.1:{}", 9643 + id),
+            ])
             .args([
                 "--override",
                 &format!("offsets.topic.replication.factor={replication}"),

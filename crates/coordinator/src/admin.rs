@@ -51,6 +51,25 @@ impl GroupCoordinator {
         }
     }
 
+    /// Every group's committed offsets as (group, topic, partition, offset), at most `max`
+    /// of them (for metrics), in group id order.
+    pub fn committed_offsets(&self, max: usize) -> Vec<(String, String, i32, i64)> {
+        let mut ids: Vec<&String> = self.groups.keys().collect();
+        ids.sort();
+        let mut out = Vec::new();
+        for id in ids {
+            for (topic, partitions) in &self.groups[id].offsets {
+                for (partition, committed) in partitions {
+                    if out.len() >= max {
+                        return out;
+                    }
+                    out.push((id.clone(), topic.clone(), *partition, committed.offset));
+                }
+            }
+        }
+        out
+    }
+
     /// Handles ListGroups. Filters (v4 states, v5 types) match case-insensitively; empty
     /// filters match every group. Groups are listed in group id order.
     pub fn list_groups(&self, version: i16, request: &ListGroupsRequest) -> ListGroupsResponse {

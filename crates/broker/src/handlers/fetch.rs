@@ -358,7 +358,12 @@ fn read_partition(
             .collect()
     });
     let records = match data.records {
-        Some(range) => Records::File(range.file_region()),
+        Some(range) => {
+            let region = range.file_region();
+            // Counted as read (a fetch then throttled by a consumer quota sends none of it).
+            partition.metrics.record_fetch(region.length as u64);
+            Records::File(region)
+        }
         None => Records::Bytes(Bytes::new()),
     };
     Ok(PartitionData {

@@ -58,6 +58,29 @@ pub struct Partition {
     /// Producers whose first transactional batches here are being verified
     /// (`verification.rs`).
     verifying: verification::VerificationState,
+    /// Bytes and records in and out (`metrics`).
+    pub metrics: crate::metrics::PartitionMetrics,
+    /// Shared by every partition of the broker.
+    isr_changes: Arc<IsrChanges>,
+}
+
+/// ISR shrinks and expands this broker made as leader (Kafka's `IsrShrinksPerSec` and
+/// `IsrExpandsPerSec`), counted when metadata brings the new ISR.
+#[derive(Debug, Default)]
+pub struct IsrChanges {
+    pub shrinks: std::sync::atomic::AtomicU64,
+    pub expands: std::sync::atomic::AtomicU64,
+}
+
+impl IsrChanges {
+    fn record(&self, before: usize, after: usize) {
+        let counter = match after.cmp(&before) {
+            std::cmp::Ordering::Less => &self.shrinks,
+            std::cmp::Ordering::Greater => &self.expands,
+            std::cmp::Ordering::Equal => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// The broker's contact with the controller, as its leaders need to know it.
@@ -182,6 +205,9 @@ impl Partition {
         let epoch = self.check_leader()?;
         let info = self.log.append_as_leader(records, epoch)?;
         if !info.duplicate {
+            let count = info.last_offset - info.first_offset + 1;
+            self.metrics
+                .record_append(records.len(), u64::try_from(count).unwrap_or(0));
             self.advance_high_watermark()?;
             self.notify_appended();
         }
@@ -310,7 +336,9 @@ impl Partition {
                 (Role::Leader(state), Some(leader))
                     if leader == local && state.leader_epoch == assignment.leader_epoch =>
                 {
+                    let before = state.isr.len();
                     state.update(assignment, local, now_ms);
+                    self.isr_changes.record(before, state.isr.len());
                     false
                 }
                 (_, Some(leader)) if leader == local => {
@@ -353,6 +381,8 @@ pub struct ReplicaManager {
     contact: Arc<ControllerContact>,
     /// The broker's clock, handed to every partition.
     clock: Clock,
+    /// Shared with every partition.
+    pub isr_changes: Arc<IsrChanges>,
 }
 
 impl ReplicaManager {
@@ -367,6 +397,7 @@ impl ReplicaManager {
                 lost: AtomicBool::new(clustered),
                 lag_max_ms: AtomicI64::new(30_000),
             }),
+            isr_changes: Arc::default(),
         }
     }
 
@@ -434,6 +465,8 @@ impl ReplicaManager {
                 }),
                 contact: self.contact.clone(),
                 clock: self.clock.clone(),
+                metrics: Default::default(),
+                isr_changes: self.isr_changes.clone(),
             });
             // Recovery starts the high watermark at the log start; a single node is the whole
             // ISR, so it moves to the log end. In a cluster metadata sets the role next.

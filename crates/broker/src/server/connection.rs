@@ -85,6 +85,7 @@ pub async fn accept(
     listener: Arc<ServedListener>,
     shutdown: watch::Receiver<bool>,
 ) {
+    let _open = crate::metrics::ConnectionGauge::open(&broker.metrics, &listener.name);
     let Some(tls) = &listener.tls else {
         let (reader, writer) = stream.into_split();
         let principal = KafkaPrincipal::anonymous();
@@ -405,6 +406,7 @@ async fn handle_frame(
     session: &Session,
     frame: Bytes,
 ) -> Result<Handled, ConnectionEnd> {
+    let read_at = Instant::now();
     let Some(prefix) = peek_request_prefix(&frame) else {
         return Err(ConnectionEnd::BadRequest {
             api_key: -1,
@@ -477,6 +479,10 @@ async fn handle_frame(
         }
     }
     let mute = Duration::from_millis(context.throttle_ms.load(Ordering::Relaxed));
+    broker
+        .metrics
+        .requests
+        .record(prefix.api_key, read_at.elapsed());
     let chunks = match answer {
         Some(body) => Some(encode(
             prefix.correlation_id,

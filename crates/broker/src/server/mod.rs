@@ -5,6 +5,7 @@
 //! and hands responses to a writer (`writer.rs`) that sends record data without copying it.
 
 mod connection;
+pub mod http;
 mod jwks;
 pub mod listener;
 mod oauthbearer;
