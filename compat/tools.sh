@@ -13,8 +13,8 @@
 #
 # ClientCompatibilityTest (tests/kafkatest client_compatibility_features_test.py's probe) needs
 # no consumer group: its consumer uses assign + seekToBeginning without a group.id. Flags:
-# describe-acls false (DescribeAcls is not served, so the client must get
-# UnsupportedVersionException), everything else true. It creates the topic "newtopic", so it
+# all true but expect-record-too-large-exception (DescribeAcls is served; without an authorizer
+# it answers SECURITY_DISABLED, which the test counts as supported, as against Kafka). It creates the topic "newtopic", so it
 # runs against a broker where that topic does not exist yet (a fresh log dir per run).
 # Each tool runs with a 90 s bound. Output of every command goes to stderr.
 set -uo pipefail
@@ -101,7 +101,7 @@ fi
 
 expect client_compatibility "SUCCESS" org.apache.kafka.tools.ClientCompatibilityTest --bootstrap-server "$B" \
   --topic "$CC" --num-cluster-nodes 1 --create-topics-supported true --offsets-for-times-supported true \
-  --cluster-id-supported true --expect-record-too-large-exception false --describe-acls-supported false \
+  --cluster-id-supported true --expect-record-too-large-exception false --describe-acls-supported true \
   --describe-configs-supported true --idempotent-producer-supported true
 
 echo "$passed passed, $failed failed"
