@@ -1,8 +1,11 @@
 //! The `runnel` binary. `runnel serve` starts a broker: with no arguments a single node that is
 //! both broker and controller on 127.0.0.1:9092 with data in ./data. Configuration uses Kafka's
 //! property names, merged as defaults < `--config FILE` < `RUNNEL_*` environment variables <
-//! `--override key=value` flags. `runnel dev-cluster` starts a local replicated cluster.
+//! `--override key=value` flags. `runnel dev-cluster` starts a local replicated cluster. The
+//! client subcommands (`topic`, `produce`, `consume`, `group`, `cluster`) speak the Kafka
+//! protocol to Runnel or Apache Kafka (`client_cmd/`).
 
+mod client_cmd;
 mod dev_certs;
 mod dev_cluster;
 mod properties;
@@ -32,6 +35,16 @@ enum Command {
     DevCluster(dev_cluster::DevClusterArgs),
     /// Make a development CA and PEM certificates for nodes and clients (TLS, mutual TLS).
     DevCerts(dev_certs::DevCertsArgs),
+    /// Create, list, describe, configure and delete topics.
+    Topic(client_cmd::TopicArgs),
+    /// Produce stdin lines as records to a topic.
+    Produce(client_cmd::ProduceArgs),
+    /// Print a topic's records, directly or as a member of a consumer group.
+    Consume(client_cmd::ConsumeArgs),
+    /// List, describe (lag), reset the offsets of and delete consumer groups.
+    Group(client_cmd::GroupArgs),
+    /// Show the cluster: nodes, controller, finalized features.
+    Cluster(client_cmd::ClusterArgs),
 }
 
 #[derive(clap::Args)]
@@ -53,6 +66,11 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::DevCluster(args) => dev_cluster::run(args),
         Command::DevCerts(args) => dev_certs::run(args),
+        Command::Topic(args) => client_cmd::topic::run(args),
+        Command::Produce(args) => client_cmd::produce::run(args),
+        Command::Consume(args) => client_cmd::consume::run(args),
+        Command::Group(args) => client_cmd::group::run(args),
+        Command::Cluster(args) => client_cmd::cluster::run(args),
     }
 }
 
