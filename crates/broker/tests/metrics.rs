@@ -16,8 +16,8 @@ use protocol::generated::{MetadataRequest, OffsetCommitRequest};
 use common::TestBroker;
 use common::produce::{batch, create_topic, now_ms, produce, read_all};
 
-/// The scrape, parsed.
-fn scrape(addr: std::net::SocketAddr) -> prometheus_parse::Scrape {
+/// The scrape, parsed, and its text.
+fn scrape(addr: std::net::SocketAddr) -> (prometheus_parse::Scrape, String) {
     let mut response = ureq::get(&format!("http://{addr}/metrics"))
         .call()
         .expect("GET /metrics");
@@ -34,7 +34,8 @@ fn scrape(addr: std::net::SocketAddr) -> prometheus_parse::Scrape {
     );
     let text = response.body_mut().read_to_string().unwrap();
     let lines = text.lines().map(|l| Ok(l.to_string()));
-    prometheus_parse::Scrape::parse(lines).expect("the Prometheus text format")
+    let parsed = prometheus_parse::Scrape::parse(lines).expect("the Prometheus text format");
+    (parsed, text)
 }
 
 /// The value of `name` whose labels include every pair of `labels`.
@@ -120,9 +121,10 @@ async fn metrics_count_what_clients_did() {
     );
     expect_response!(client.send(12, MetadataRequest::default()).await, Metadata);
 
-    let scrape = tokio::task::spawn_blocking(move || scrape(http))
+    let (scrape, text) = tokio::task::spawn_blocking(move || scrape(http))
         .await
         .unwrap();
+    dashboard_metrics_exist(&text);
     let topic = [("topic", "metered")];
     assert_eq!(
         value(
@@ -207,6 +209,30 @@ async fn metrics_count_what_clients_did() {
     );
     assert!(connections >= Some(1.0), "{connections:?}");
     broker.shutdown().await;
+}
+
+/// Every metric the shipped Grafana dashboard queries is a family of the scrape (the
+/// dashboard must not drift from the names).
+fn dashboard_metrics_exist(text: &str) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../dashboards/runnel.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut queried = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if word.starts_with("kafka_") || word.starts_with("runnel_") {
+                    queried += 1;
+                    assert!(
+                        text.contains(&format!("# TYPE {word} ")),
+                        "the dashboard queries {word}, which /metrics does not have"
+                    );
+                }
+            }
+        }
+    }
+    assert!(queried >= 10, "only {queried} metrics queried");
 }
 
 /// Goal: an explicitly configured HTTP listener that cannot bind stops the start, and an empty
