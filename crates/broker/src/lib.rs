@@ -16,6 +16,7 @@ pub mod config;
 pub mod config_admin;
 pub mod config_keys;
 pub mod consumer_offsets;
+mod console;
 pub mod error;
 pub mod fetch_session;
 pub mod group_coordinator;

@@ -70,6 +70,22 @@ impl GroupCoordinator {
         out
     }
 
+    /// One group's committed offsets as (topic, partition, offset), in topic order.
+    pub fn committed_offsets_of(&self, group_id: &str) -> Vec<(String, i32, i64)> {
+        let Some(group) = self.groups.get(group_id) else {
+            return Vec::new();
+        };
+        group
+            .offsets
+            .iter()
+            .flat_map(|(topic, partitions)| {
+                partitions
+                    .iter()
+                    .map(move |(partition, c)| (topic.clone(), *partition, c.offset))
+            })
+            .collect()
+    }
+
     /// Handles ListGroups. Filters (v4 states, v5 types) match case-insensitively; empty
     /// filters match every group. Groups are listed in group id order.
     pub fn list_groups(&self, version: i16, request: &ListGroupsRequest) -> ListGroupsResponse {

@@ -43,7 +43,7 @@ mod list_groups;
 mod list_offsets;
 mod list_transactions;
 mod long_poll;
-mod metadata;
+pub(crate) mod metadata;
 mod offset_commit;
 mod offset_delete;
 mod offset_fetch;

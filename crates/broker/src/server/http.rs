@@ -1,5 +1,6 @@
 //! The HTTP listener: `http.listeners` (default `http://127.0.0.1:9644`; empty: none), serving
-//! `/metrics` (Prometheus text format, `metrics::render`).
+//! `/metrics` (Prometheus text format, `metrics::render`) and the web console (`/` and its JSON
+//! API under `/v1`, `console`).
 //!
 //! A listener set explicitly must bind or the broker does not start, as for Kafka listeners;
 //! the default one is skipped with a warning when its port is taken (several brokers on one
@@ -73,6 +74,7 @@ pub async fn serve(
 ) {
     let app = Router::new()
         .route("/metrics", get(metrics))
+        .merge(crate::console::routes())
         .with_state(broker);
     let bounded = Bounded {
         listener,
