@@ -4,7 +4,7 @@
 #   compat/run.sh [--no-build] [--long] [SUITE...]
 #                                     SUITE: java librdkafka kafka-python tools franz-go durability
 #                                     groups compaction schema-registry connect streams security
-#                                     cluster
+#                                     cli cluster
 #                                     (default: all, in that order); --long: 200 fault cycles in
 #                                     the cluster suite instead of 20, and the long exactly-once
 #                                     scenario of the streams suite (streams/eos.sh --long)
@@ -20,6 +20,8 @@
 # Connect, whose worker it SIGKILLs and restarts) and streams (Kafka Streams) suites start,
 # stop and restart their own brokers. The security suite (compat/security/run.sh) starts its
 # own broker with PLAINTEXT, SSL, mutual-TLS and SASL_SSL listeners and a test PKI (openssl).
+# The cli suite (compat/cli/run.sh) runs the `runnel` client subcommands against its own Runnel
+# broker and a reference Apache Kafka 4.4.0 broker.
 # The cluster suite (compat/faults/harness.py) runs its own three-node cluster under faults, in
 # network namespaces it creates when root.
 #
@@ -36,7 +38,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/common.sh"
 cd "$RN_REPO"
 
-ALL=(java librdkafka kafka-python tools franz-go durability groups compaction schema-registry connect streams security cluster)
+ALL=(java librdkafka kafka-python tools franz-go durability groups compaction schema-registry connect streams security cli cluster)
 build=true
 cycles=20
 suites=()
@@ -44,7 +46,7 @@ for arg in "$@"; do
   case "$arg" in
     --no-build) build=false ;;
     --long) cycles=200 ;;
-    java|librdkafka|kafka-python|tools|franz-go|durability|groups|compaction|schema-registry|connect|streams|security|cluster) suites+=("$arg") ;;
+    java|librdkafka|kafka-python|tools|franz-go|durability|groups|compaction|schema-registry|connect|streams|security|cli|cluster) suites+=("$arg") ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d' >&2; exit 0 ;;
     *) echo "compat/run.sh: unknown argument $arg (suites: ${ALL[*]})" >&2; exit 2 ;;
   esac
@@ -185,6 +187,8 @@ for s in "${suites[@]}"; do
     # kafka-clients and Kafka's CLI, franz-go's SCRAM tests, hostile input and 200 failed logins
     # (compat/security/run.sh; about 90 s).
     security) suite security security_install 420 no "$HERE/security/run.sh" "$RUNNEL_BIN" "$LOGS/security/work" ;;
+    # cli: `runnel topic/produce/consume/group/cluster` against Runnel and Kafka 4.4.0 (about 40 s).
+    cli) suite cli java_install 240 no "$HERE/cli/run.sh" "$RUNNEL_BIN" "$LOGS/cli/work" ;;
     durability) suite durability durability_install 720 no bash -c \
                   '"$0" "$1" --client librdkafka --runnel "$2" --work "$3/librdkafka"; a=$?
                    "$0" "$1" --client java --runnel "$2" --work "$3/java"; b=$?; exit $((a | b))' \
