@@ -69,8 +69,11 @@ pub enum ClientError {
         context: String,
         source: protocol::records::RecordsError,
     },
-    #[error("none of the bootstrap servers answered ({servers}): {last}")]
+    #[error("none of the brokers answered ({servers}): {last}")]
     NoBroker { servers: String, last: String },
+    /// The one server there was to ask did not answer (its connection error).
+    #[error("{0}")]
+    Unreachable(String),
     /// A request the caller made that cannot be sent as asked (a partition the topic lacks).
     #[error("{0}")]
     Invalid(String),
@@ -102,9 +105,11 @@ impl ClientError {
             ClientError::Kafka { code, .. } => {
                 ErrorCode::from_code(*code).is_some_and(ErrorCode::is_retriable)
             }
-            ClientError::Io { .. } | ClientError::Timeout { .. } | ClientError::Connect { .. } => {
-                true
-            }
+            ClientError::Io { .. }
+            | ClientError::Timeout { .. }
+            | ClientError::Connect { .. }
+            | ClientError::Unreachable(_)
+            | ClientError::NoBroker { .. } => true,
             _ => false,
         }
     }

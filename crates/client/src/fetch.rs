@@ -19,7 +19,7 @@ use protocol::records::{
 };
 use protocol::{ApiKey, ErrorCode};
 
-use crate::{Client, ClientError, Target, TopicMetadata, body, expect_response};
+use crate::{Client, ClientError, Retry, Target, TopicMetadata, body, expect_response};
 
 /// Bytes a fetch asks for in all (a response frame stays far below `RESPONSE_BYTES_MAX`).
 const FETCH_BYTES_MAX: i32 = 16 << 20;
@@ -65,8 +65,28 @@ pub struct Fetched {
 }
 
 impl Client {
-    /// ListOffsets for `partitions` of `topic`, one request per leader.
+    /// ListOffsets for `partitions` of `topic`, one request per leader; retriable errors (a
+    /// leader moved or unreachable) are tried again with fresh metadata.
     pub async fn list_offsets(
+        &mut self,
+        topic: &TopicMetadata,
+        partitions: &[i32],
+        spec: OffsetSpec,
+    ) -> Result<BTreeMap<i32, i64>, ClientError> {
+        let mut retry = Retry::new(self);
+        let mut fresh: Option<TopicMetadata> = None;
+        loop {
+            let current = fresh.as_ref().unwrap_or(topic);
+            match self.list_offsets_once(current, partitions, spec).await {
+                Err(error) if error.is_retriable() && retry.wait().await => {
+                    fresh = Some(self.topic(&topic.name).await?);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn list_offsets_once(
         &mut self,
         topic: &TopicMetadata,
         partitions: &[i32],
@@ -171,7 +191,7 @@ impl Client {
         let leaders = by_leader.len().max(1) as u32;
         let wait_each = wait / leaders;
         for (leader, partitions) in by_leader {
-            let (_, response) = self
+            let sent = self
                 .send(Target::Node(leader), ApiKey::Fetch, wait_each, |_| {
                     body(FetchRequest {
                         replica_id: -1,
@@ -199,8 +219,21 @@ impl Client {
                         ..Default::default()
                     })
                 })
-                .await?;
-            let response = expect_response!(response, Fetch);
+                .await;
+            let response = match sent {
+                Ok((_, response)) => expect_response!(response, Fetch),
+                Err(error) if crate::is_connection_error(&error) => {
+                    // The leader is unreachable (perhaps failing over): its partitions report
+                    // a retriable error and the caller refreshes the metadata.
+                    fetched.errors.extend(
+                        partitions
+                            .iter()
+                            .map(|&(partition, _)| (partition, ErrorCode::NetworkException.code())),
+                    );
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             crate::error::check(
                 || format!("fetching topic {}", topic.name),
                 response.error_code,

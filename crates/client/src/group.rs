@@ -27,9 +27,7 @@ use protocol::generated::offset_fetch_request::{
 use protocol::{ApiKey, ErrorCode, Message, RequestBody, ResponseBody, Uuid};
 
 use crate::error::check;
-use crate::{
-    Client, ClientError, RETRIES_MAX, RETRY_BACKOFF, Target, TopicMetadata, body, expect_response,
-};
+use crate::{Client, ClientError, Retry, Target, TopicMetadata, body, expect_response};
 
 /// FindCoordinator's key type for groups.
 const KEY_TYPE_GROUP: i8 = 0;
@@ -93,13 +91,10 @@ impl Committer<'static> {
 impl Client {
     /// The node coordinating `group`, retrying while no coordinator is available.
     pub async fn find_coordinator(&mut self, group: &str) -> Result<i32, ClientError> {
-        let mut attempt = 0;
+        let mut retry = Retry::new(self);
         loop {
             match self.find_coordinator_once(group).await {
-                Err(error) if error.is_retriable() && attempt < RETRIES_MAX => {
-                    attempt += 1;
-                    tokio::time::sleep(RETRY_BACKOFF).await;
-                }
+                Err(error) if error.is_retriable() && retry.wait().await => {}
                 other => return other,
             }
         }
@@ -161,7 +156,7 @@ impl Client {
         build: impl Fn(i16) -> RequestBody,
         parse: impl Fn(i16, ResponseBody) -> Result<T, ClientError>,
     ) -> Result<T, ClientError> {
-        let mut attempt = 0;
+        let mut retry = Retry::new(self);
         loop {
             let node = self.find_coordinator(group).await?;
             let result = match self
@@ -172,10 +167,7 @@ impl Client {
                 Err(error) => Err(error),
             };
             match result {
-                Err(error) if retry_with_coordinator(&error) && attempt < RETRIES_MAX => {
-                    attempt += 1;
-                    tokio::time::sleep(RETRY_BACKOFF).await;
-                }
+                Err(error) if retry_with_coordinator(&error) && retry.wait().await => {}
                 other => return other,
             }
         }
@@ -543,10 +535,7 @@ fn retry_with_coordinator(error: &ClientError) -> bool {
                 | ErrorCode::CoordinatorNotAvailable
                 | ErrorCode::CoordinatorLoadInProgress
         ),
-        None => matches!(
-            error,
-            ClientError::Io { .. } | ClientError::Timeout { .. } | ClientError::Connect { .. }
-        ),
+        None => crate::is_connection_error(error),
     }
 }
 

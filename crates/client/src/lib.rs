@@ -27,7 +27,7 @@ pub mod member;
 pub mod partitioner;
 pub mod producer;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use protocol::{ApiKey, RequestBody, ResponseBody};
@@ -73,7 +73,7 @@ pub struct Client {
     config: ClientConfig,
     /// Node id -> `host:port`.
     brokers: BTreeMap<i32, String>,
-    connections: HashMap<i32, Connection>,
+    connections: BTreeMap<i32, Connection>,
     /// The connection to the bootstrap server that answered, used for `Target::Any` (its node
     /// id is not known; it may duplicate one in `connections`).
     bootstrap: Option<Connection>,
@@ -85,7 +85,7 @@ impl Client {
         let mut client = Client {
             config,
             brokers: BTreeMap::new(),
-            connections: HashMap::new(),
+            connections: BTreeMap::new(),
             bootstrap: None,
         };
         client.open_bootstrap().await?;
@@ -96,9 +96,17 @@ impl Client {
         &self.config
     }
 
+    /// Connects to the first server that answers: the bootstrap servers, then every broker
+    /// the cluster has named (so losing the bootstrap server does not lose the cluster).
     async fn open_bootstrap(&mut self) -> Result<(), ClientError> {
+        let mut candidates = self.config.bootstrap_servers.clone();
+        for address in self.brokers.values() {
+            if !candidates.contains(address) {
+                candidates.push(address.clone());
+            }
+        }
         let mut last = String::from("no servers given");
-        for address in &self.config.bootstrap_servers {
+        for address in &candidates {
             match Connection::open(address, &self.config.client_id, self.config.request_timeout)
                 .await
             {
@@ -109,12 +117,12 @@ impl Client {
                 Err(error) => last = error.to_string(),
             }
         }
-        if self.config.bootstrap_servers.len() == 1 {
+        if candidates.len() == 1 {
             // One server: its own error reads best ("connecting to 127.0.0.1:9092: ...").
-            return Err(ClientError::Invalid(last));
+            return Err(ClientError::Unreachable(last));
         }
         Err(ClientError::NoBroker {
-            servers: self.config.bootstrap_servers.join(","),
+            servers: candidates.join(","),
             last,
         })
     }
@@ -268,10 +276,51 @@ macro_rules! expect_response {
 }
 pub(crate) use expect_response;
 
-/// Pauses between retries of a retriable error.
-pub(crate) const RETRY_BACKOFF: Duration = Duration::from_millis(200);
-/// How many times a retriable error is tried again before it is returned.
-pub(crate) const RETRIES_MAX: u32 = 25;
+/// Retries of one operation: a pause that doubles from `RETRY_BACKOFF` to
+/// `RETRY_BACKOFF_MAX`, until the client's request timeout has passed since the first try. A
+/// failover takes the cluster seconds (a broker's session must expire before its partitions
+/// move), so the budget is time, not a count.
+pub(crate) struct Retry {
+    deadline: std::time::Instant,
+    backoff: Duration,
+}
+
+/// The first pause between retries of a retriable error.
+pub(crate) const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest pause between retries.
+const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+impl Retry {
+    pub(crate) fn new(client: &Client) -> Retry {
+        Retry {
+            deadline: std::time::Instant::now() + client.config.request_timeout,
+            backoff: RETRY_BACKOFF,
+        }
+    }
+
+    /// Waits before the next try; `false` (at once) when the budget is spent.
+    pub(crate) async fn wait(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        if now >= self.deadline {
+            return false;
+        }
+        tokio::time::sleep(self.backoff.min(self.deadline - now)).await;
+        self.backoff = (self.backoff * 2).min(RETRY_BACKOFF_MAX);
+        true
+    }
+}
+
+/// Whether the request failed on the way (the connection is closed; another try reconnects).
+pub(crate) fn is_connection_error(error: &ClientError) -> bool {
+    matches!(
+        error,
+        ClientError::Io { .. }
+            | ClientError::Timeout { .. }
+            | ClientError::Connect { .. }
+            | ClientError::Unreachable(_)
+            | ClientError::NoBroker { .. }
+    )
+}
 
 /// Converts a body type into `RequestBody` (keeps `build` closures short).
 pub(crate) fn body(request: impl Into<RequestBody>) -> RequestBody {

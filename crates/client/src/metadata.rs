@@ -5,11 +5,12 @@
 //! gets UNKNOWN_TOPIC_OR_PARTITION rather than a new topic with the broker's defaults.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use protocol::generated::metadata_request::{MetadataRequest, MetadataRequestTopic};
 use protocol::{ApiKey, ErrorCode, Uuid};
 
-use crate::{Client, ClientError, RETRIES_MAX, RETRY_BACKOFF, Target, body, expect_response};
+use crate::{Client, ClientError, Retry, Target, body, expect_response, is_connection_error};
 
 /// A broker as Metadata lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,23 +99,33 @@ impl Client {
         &mut self,
         topics: Option<&[&str]>,
     ) -> Result<ClusterMetadata, ClientError> {
-        let (_, response) = self
-            .send(Target::Any, ApiKey::Metadata, Default::default(), |_| {
-                body(MetadataRequest {
-                    topics: topics.map(|names| {
-                        names
-                            .iter()
-                            .map(|name| MetadataRequestTopic {
-                                name: Some(name.to_string()),
-                                ..Default::default()
-                            })
-                            .collect()
-                    }),
-                    allow_auto_topic_creation: false,
-                    ..Default::default()
+        let request = MetadataRequest {
+            topics: topics.map(|names| {
+                names
+                    .iter()
+                    .map(|name| MetadataRequestTopic {
+                        name: Some(name.to_string()),
+                        ..Default::default()
+                    })
+                    .collect()
+            }),
+            allow_auto_topic_creation: false,
+            ..Default::default()
+        };
+        // A lost connection is tried again on another broker (the failed one is closed).
+        let mut retry = Retry::new(self);
+        let response = loop {
+            match self
+                .send(Target::Any, ApiKey::Metadata, Duration::ZERO, |_| {
+                    body(request.clone())
                 })
-            })
-            .await?;
+                .await
+            {
+                Ok((_, response)) => break response,
+                Err(error) if is_connection_error(&error) && retry.wait().await => {}
+                Err(error) => return Err(error),
+            }
+        };
         let response = expect_response!(response, Metadata);
         let brokers: Vec<BrokerAddress> = response
             .brokers
@@ -171,7 +182,7 @@ impl Client {
     /// One topic's metadata, waiting (bounded) while its partitions have no leader yet, as
     /// right after it was created. A missing topic is UNKNOWN_TOPIC_OR_PARTITION at once.
     pub async fn topic(&mut self, name: &str) -> Result<TopicMetadata, ClientError> {
-        let mut attempt = 0;
+        let mut retry = Retry::new(self);
         loop {
             let mut metadata = self.metadata(Some(&[name])).await?;
             let topic = metadata.topics.remove(name).ok_or_else(|| {
@@ -185,9 +196,7 @@ impl Client {
                 || (topic.error_code == 0
                     && (topic.partitions.is_empty()
                         || topic.partitions.iter().any(|p| p.leader < 0)));
-            if leaderless && attempt < RETRIES_MAX {
-                attempt += 1;
-                tokio::time::sleep(RETRY_BACKOFF).await;
+            if leaderless && retry.wait().await {
                 continue;
             }
             crate::error::check(|| format!("topic {name}"), topic.error_code, None)?;

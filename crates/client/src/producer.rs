@@ -19,9 +19,7 @@ use protocol::records::{Compression, Record, RecordBatchBuilder, RecordHeader};
 use protocol::{ApiKey, ErrorCode, Records};
 
 use crate::partitioner::partition_for_key;
-use crate::{
-    Client, ClientError, RETRIES_MAX, RETRY_BACKOFF, Target, TopicMetadata, body, expect_response,
-};
+use crate::{Client, ClientError, Retry, Target, TopicMetadata, body, expect_response};
 
 /// One record to produce.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -213,7 +211,7 @@ impl Producer {
         mut pending: Vec<Batch>,
     ) -> Result<Vec<ProducedBatch>, ClientError> {
         let mut produced = Vec::new();
-        let mut attempt = 0;
+        let mut retries = Retry::new(client);
         loop {
             let mut by_leader: BTreeMap<i32, Vec<Batch>> = BTreeMap::new();
             let mut retry = Vec::new();
@@ -246,11 +244,9 @@ impl Producer {
                 return Ok(produced);
             }
             let error = last_error.expect("a batch is retried only after an error");
-            if !error.is_retriable() || attempt >= RETRIES_MAX {
+            if !error.is_retriable() || !retries.wait().await {
                 return Err(error);
             }
-            attempt += 1;
-            tokio::time::sleep(RETRY_BACKOFF).await;
             self.topic = client.topic(&self.topic.name).await?;
             pending = retry;
         }
