@@ -20,7 +20,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "runnel",
     version,
-    about = "A Kafka-compatible event-streaming broker"
+    about = "A Kafka-compatible event-streaming broker, and a Kafka command-line client"
 )]
 struct Cli {
     #[command(subcommand)]

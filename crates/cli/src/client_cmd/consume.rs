@@ -20,6 +20,7 @@ const RECORDS_PER_POLL_MAX: usize = 500;
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("start").args(["from_beginning", "offset", "timestamp"])))]
 pub struct ConsumeArgs {
+    /// The topic to read.
     topic: String,
     /// Read as a member of this consumer group (KIP-848), from its committed offsets, and
     /// commit what was printed.

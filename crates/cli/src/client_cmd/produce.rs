@@ -21,6 +21,7 @@ const LINES_PER_SEND_MAX: usize = 2000;
 
 #[derive(clap::Args, Debug)]
 pub struct ProduceArgs {
+    /// The topic (it must exist: `runnel topic create`).
     topic: String,
     /// Split each line at the first SEP into key and value (a line without SEP is an error).
     #[arg(long, value_name = "SEP")]
