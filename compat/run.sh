@@ -185,8 +185,8 @@ for s in "${suites[@]}"; do
                "$( ((cycles > 20)) && echo --long)" ;;
     # security: TLS, mutual TLS and SASL_SSL (PLAIN, SCRAM-SHA-256/512) with librdkafka,
     # kafka-clients and Kafka's CLI, franz-go's SCRAM tests, hostile input and 200 failed logins
-    # (compat/security/run.sh; about 90 s).
-    security) suite security security_install 420 no "$HERE/security/run.sh" "$RUNNEL_BIN" "$LOGS/security/work" ;;
+    # (compat/security/run.sh; about 4 minutes).
+    security) suite security security_install 600 no "$HERE/security/run.sh" "$RUNNEL_BIN" "$LOGS/security/work" ;;
     # cli: `runnel topic/produce/consume/group/cluster` against Runnel and Kafka 4.4.0 (about 40 s).
     cli) suite cli java_install 240 no "$HERE/cli/run.sh" "$RUNNEL_BIN" "$LOGS/cli/work" ;;
     durability) suite durability durability_install 720 no bash -c \

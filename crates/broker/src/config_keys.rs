@@ -491,9 +491,9 @@ const CORE_KEYS: &[ConfigKey] = &[
     key(
         "http.listeners",
         STRING,
-        Some("http://127.0.0.1:9644"),
+        None,
         Any,
-        "The HTTP listener serving /metrics: http://HOST:PORT, or empty for none. The default is skipped with a warning when its port is taken; a listener set here must bind.",
+        "The HTTP listener serving /metrics and the console: http://HOST:PORT, or empty for none. Unset, http://127.0.0.1:9644 is served when that port is free (skipped with a warning when taken); a listener set here must bind.",
     ),
     key(
         "max.connections",

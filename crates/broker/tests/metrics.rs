@@ -235,11 +235,17 @@ fn dashboard_metrics_exist(text: &str) {
     assert!(queried >= 10, "only {queried} metrics queried");
 }
 
-/// Goal: an explicitly configured HTTP listener that cannot bind stops the start, and an empty
-/// `http.listeners` serves none.
+/// Goal: an explicitly configured HTTP listener that cannot bind stops the start, an empty
+/// `http.listeners` serves none, and the default one is skipped when its port is taken.
 #[tokio::test]
 async fn http_listeners_bind_or_refuse_the_start() {
     let broker = TestBroker::start(&[("http.listeners", "")]).await;
+    assert!(broker.running.http_addr.is_none());
+    broker.shutdown().await;
+
+    // Unset, the default port is served only when free: taken, the broker still starts.
+    let _held = std::net::TcpListener::bind("127.0.0.1:9644");
+    let broker = TestBroker::start(&[]).await;
     assert!(broker.running.http_addr.is_none());
     broker.shutdown().await;
 

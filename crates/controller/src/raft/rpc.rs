@@ -130,6 +130,17 @@ impl ControllerService {
             .map(|id| id.index)
     }
 
+    /// The metadata offset a broker must have applied to be caught up (KIP-631's IsCaughtUp):
+    /// everything in the active controller's log. Its applied index alone is not enough: a
+    /// controller restarted while no other was elected leads again while its state machine still
+    /// replays its log, and would call a broker (itself included) with a nearly empty image
+    /// caught up, which then served clients no topics (found by the streams suite's
+    /// coordinator fault under load: MissingSourceTopicException).
+    fn catch_up_offset(&self) -> u64 {
+        let last_log = self.raft.metrics().borrow_watched().last_log_index;
+        self.applied_index().unwrap_or(0).max(last_log.unwrap_or(0))
+    }
+
     /// The active controller's image once it is newer than `after_index`.
     async fn fetch_image(&self, after_index: Option<u64>) -> ControllerReply {
         if !self.is_active() || !self.holds_quorum_lease().await {
@@ -265,7 +276,7 @@ impl ControllerService {
                 })) => ControllerReply::Heartbeat(Ok(HeartbeatReply {
                     fenced,
                     in_controlled_shutdown,
-                    metadata_offset: self.applied_index().unwrap_or(0),
+                    metadata_offset: self.catch_up_offset(),
                 })),
                 ControllerReply::Proposed(Err(error)) => ControllerReply::Heartbeat(Err(error)),
                 ControllerReply::Proposed(Ok(other)) => {
@@ -277,7 +288,7 @@ impl ControllerService {
         ControllerReply::Heartbeat(Ok(HeartbeatReply {
             fenced: registration.fenced,
             in_controlled_shutdown: registration.in_controlled_shutdown,
-            metadata_offset: self.applied_index().unwrap_or(0),
+            metadata_offset: self.catch_up_offset(),
         }))
     }
 }
