@@ -7,6 +7,8 @@
 #                           cache, resolved from compat/franz-go/go.mod (GOTOOLCHAIN=local)
 #       rn_install_java     a JDK and Maven if missing (apt), then the Kafka 4.4.0 jars
 #                           (compat/kafka-tools.sh: kt_install)
+#       rn_install_selenium Selenium ${SELENIUM_VERSION} into the same venv (the console suite)
+#       rn_install_chromium Debian's chromium and chromium-driver when missing (apt, as root)
 #       rn_install_apicurio Apicurio Registry ${APICURIO_VERSION} (Maven Central
 #                           io.apicurio:apicurio-registry-app:tar.gz:all, a Quarkus runner jar
 #                           and its lib/) unpacked into ${RUNNEL_CACHE}/apicurio-registry-VERSION
@@ -24,7 +26,8 @@
 #     rn_case NAME CMD... runs CMD (with output to the suite log) and prints such a line.
 #
 # Environment: RUNNEL_BIN (default <repo>/target/release/runnel), RUNNEL_CACHE (~/.cache/runnel),
-#   CONFLUENT_KAFKA_VERSION (2.16.1), RN_STOP_SECS (30), APICURIO_VERSION (3.0.9).
+#   CONFLUENT_KAFKA_VERSION (2.16.1), RN_STOP_SECS (30), APICURIO_VERSION (3.0.9),
+#   SELENIUM_VERSION (4.51.0).
 
 RN_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=kafka-tools.sh
@@ -33,6 +36,7 @@ RUNNEL_BIN=${RUNNEL_BIN:-$RN_REPO/target/release/runnel}
 CONFLUENT_KAFKA_VERSION=${CONFLUENT_KAFKA_VERSION:-2.16.1}
 KAFKA_PYTHON_VERSION=${KAFKA_PYTHON_VERSION:-3.0.12}
 APICURIO_VERSION=${APICURIO_VERSION:-3.0.9}
+SELENIUM_VERSION=${SELENIUM_VERSION:-4.51.0}
 APICURIO_HOME="$RUNNEL_CACHE/apicurio-registry-$APICURIO_VERSION"
 RN_VENV="$RUNNEL_CACHE/py-compat"
 RN_PY="$RN_VENV/bin/python"
@@ -47,6 +51,27 @@ rn_install_kafka_python() {
   fi
   rn_log "installing kafka-python==$KAFKA_PYTHON_VERSION into $RN_VENV"
   "$RN_VENV/bin/pip" install -q "kafka-python==$KAFKA_PYTHON_VERSION"
+}
+
+# rn_install_selenium: Selenium (pure Python; it drives the chromedriver that rn_install_chromium
+# brings, never one of its own) into the same venv, after confluent-kafka.
+rn_install_selenium() {
+  rn_install_python || return 1
+  if "$RN_PY" -c "import selenium, sys; sys.exit(selenium.__version__ != '$SELENIUM_VERSION')" 2>/dev/null; then
+    return 0
+  fi
+  rn_log "installing selenium==$SELENIUM_VERSION into $RN_VENV"
+  "$RN_VENV/bin/pip" install -q "selenium==$SELENIUM_VERSION"
+}
+
+# rn_install_chromium: Debian's headless-capable Chromium and its chromedriver (the same build),
+# installed with apt when either is missing; needs root.
+rn_install_chromium() {
+  command -v chromium >/dev/null && command -v chromedriver >/dev/null && return 0
+  [[ $(id -u) -eq 0 ]] || { rn_log "chromium/chromedriver missing and not root to apt-get install them"; return 1; }
+  rn_log "installing chromium chromium-driver (apt)"
+  rn_apt_install chromium chromium-driver || { rn_log "apt-get install chromium chromium-driver failed"; return 1; }
+  command -v chromium >/dev/null && command -v chromedriver >/dev/null
 }
 
 rn_install_python() {

@@ -4,7 +4,7 @@
 #   compat/run.sh [--no-build] [--long] [SUITE...]
 #                                     SUITE: java librdkafka kafka-python tools franz-go durability
 #                                     groups compaction schema-registry connect streams security
-#                                     cli cluster
+#                                     cli console cluster
 #                                     (default: all, in that order); --long: 200 fault cycles in
 #                                     the cluster suite instead of 20, and the long exactly-once
 #                                     scenario of the streams suite (streams/eos.sh --long)
@@ -22,6 +22,9 @@
 # own broker with PLAINTEXT, SSL, mutual-TLS and SASL_SSL listeners and a test PKI (openssl).
 # The cli suite (compat/cli/run.sh) runs the `runnel` client subcommands against its own Runnel
 # broker and a reference Apache Kafka 4.4.0 broker.
+# The console suite (compat/console/run.sh) starts its own broker with the HTTP listener on a
+# free port and tests the web console in headless Chromium (Debian's chromium and
+# chromium-driver, Selenium); screenshots are kept in target/compat/console/screenshots/.
 # The cluster suite (compat/faults/harness.py) runs its own three-node cluster under faults, in
 # network namespaces it creates when root.
 #
@@ -38,7 +41,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/common.sh"
 cd "$RN_REPO"
 
-ALL=(java librdkafka kafka-python tools franz-go durability groups compaction schema-registry connect streams security cli cluster)
+ALL=(java librdkafka kafka-python tools franz-go durability groups compaction schema-registry connect streams security cli console cluster)
 build=true
 cycles=20
 suites=()
@@ -46,7 +49,7 @@ for arg in "$@"; do
   case "$arg" in
     --no-build) build=false ;;
     --long) cycles=200 ;;
-    java|librdkafka|kafka-python|tools|franz-go|durability|groups|compaction|schema-registry|connect|streams|security|cli|cluster) suites+=("$arg") ;;
+    java|librdkafka|kafka-python|tools|franz-go|durability|groups|compaction|schema-registry|connect|streams|security|cli|console|cluster) suites+=("$arg") ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d' >&2; exit 0 ;;
     *) echo "compat/run.sh: unknown argument $arg (suites: ${ALL[*]})" >&2; exit 2 ;;
   esac
@@ -142,6 +145,13 @@ security_install() {
   rn_install_python && rn_install_java && rn_install_franz || return 1
   command -v openssl >/dev/null || { rn_log "installing openssl (apt)"; rn_apt_install openssl; }
 }
+# Chromium may be impossible to install (not root, no apt): the suite then prints SKIP, so its
+# failure here is no failed install.
+console_install() {
+  rn_install_selenium || return 1
+  rn_install_chromium || rn_log "no chromium/chromedriver: the console suite skips"
+  return 0
+}
 # Network namespaces and iptables isolate nodes (F5); without root the harness runs on loopback.
 cluster_install() {
   rn_install_python && rn_install_java || return 1
@@ -185,10 +195,13 @@ for s in "${suites[@]}"; do
                "$( ((cycles > 20)) && echo --long)" ;;
     # security: TLS, mutual TLS and SASL_SSL (PLAIN, SCRAM-SHA-256/512) with librdkafka,
     # kafka-clients and Kafka's CLI, franz-go's SCRAM tests, hostile input and 200 failed logins
-    # (compat/security/run.sh; about 4 minutes).
+    # (compat/security/run.sh; about 90 s).
     security) suite security security_install 600 no "$HERE/security/run.sh" "$RUNNEL_BIN" "$LOGS/security/work" ;;
     # cli: `runnel topic/produce/consume/group/cluster` against Runnel and Kafka 4.4.0 (about 40 s).
     cli) suite cli java_install 240 no "$HERE/cli/run.sh" "$RUNNEL_BIN" "$LOGS/cli/work" ;;
+    # console: every page of the web console in headless Chromium (about 30 s).
+    console) suite console console_install 120 no "$HERE/console/run.sh" "$RUNNEL_BIN" \
+               "$LOGS/console/work" "$LOGS/console/screenshots" ;;
     durability) suite durability durability_install 720 no bash -c \
                   '"$0" "$1" --client librdkafka --runnel "$2" --work "$3/librdkafka"; a=$?
                    "$0" "$1" --client java --runnel "$2" --work "$3/java"; b=$?; exit $((a | b))' \
