@@ -41,9 +41,7 @@ PARTITIONS = 3
 # whose only SEVERE entries match one of these prints SKIP (naming the bug) instead of FAIL.
 # Remove an entry once fixed; while listed and no longer seen, an INFO line says so.
 KNOWN_CONSOLE_BUGS = {
-    # index.html names no icon and the HTTP listener answers GET /favicon.ico with 404, so the
-    # first page Chromium loads logs "Failed to load resource ... 404" for it.
-    "favicon-404": re.compile(r"/favicon\.ico - Failed to load resource: .*404"),
+    # None now. (favicon.ico answered 404 until the console answered it 204.)
 }
 known_seen = set()
 

@@ -496,6 +496,13 @@ const CORE_KEYS: &[ConfigKey] = &[
         "The HTTP listener serving /metrics and the console: http://HOST:PORT, or empty for none. Unset, http://127.0.0.1:9644 is served when that port is free (skipped with a warning when taken); a listener set here must bind.",
     ),
     key(
+        "http.console.enable",
+        BOOLEAN,
+        None,
+        Any,
+        "Serve the web console and its JSON API on the HTTP listener. Unset: served unless an authorizer is configured (the console answers without authentication and would show every topic's records).",
+    ),
+    key(
         "max.connections",
         INT,
         Some("10000"),

@@ -146,3 +146,37 @@ async fn the_console_api_shows_topics_records_and_groups() {
     assert_eq!(missing["error"], ErrorCode::GroupIdNotFound.name());
     broker.shutdown().await;
 }
+
+/// Goal: a broker with an authorizer does not serve the console (it has no login and would
+/// show records past the ACLs) unless `http.console.enable=true`; /metrics stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_is_off_with_an_authorizer_unless_enabled() {
+    let authorizer = (
+        "authorizer.class.name",
+        "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+    );
+    let http = ("http.listeners", "http://127.0.0.1:0");
+    let broker =
+        TestBroker::start(&[http, authorizer, ("allow.everyone.if.no.acl.found", "true")]).await;
+    let addr = broker.running.http_addr.unwrap();
+    let (topics, metrics) =
+        tokio::task::spawn_blocking(move || (get(addr, "/v1/topics").0, get(addr, "/metrics").0))
+            .await
+            .unwrap();
+    assert_eq!((topics, metrics), (404, 200));
+    broker.shutdown().await;
+
+    let broker = TestBroker::start(&[
+        http,
+        authorizer,
+        ("allow.everyone.if.no.acl.found", "true"),
+        ("http.console.enable", "true"),
+    ])
+    .await;
+    let addr = broker.running.http_addr.unwrap();
+    let topics = tokio::task::spawn_blocking(move || get(addr, "/v1/topics").0)
+        .await
+        .unwrap();
+    assert_eq!(topics, 200);
+    broker.shutdown().await;
+}

@@ -8,7 +8,7 @@ mod records;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
@@ -20,6 +20,8 @@ const INDEX_HTML: &str = include_str!("index.html");
 pub fn routes() -> Router<Arc<Broker>> {
     Router::new()
         .route("/", get(index))
+        // No icon: answered empty, so browsers log no failed load.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/v1/cluster", get(api::cluster))
         .route("/v1/topics", get(api::topics))
         .route("/v1/topics/{topic}", get(api::topic))

@@ -1,6 +1,7 @@
 //! The HTTP listener: `http.listeners` (default `http://127.0.0.1:9644`; empty: none), serving
 //! `/metrics` (Prometheus text format, `metrics::render`) and the web console (`/` and its JSON
-//! API under `/v1`, `console`).
+//! API under `/v1`, `console`; off by default on a broker with an authorizer,
+//! `http.console.enable`).
 //!
 //! A listener set explicitly must bind or the broker does not start, as for Kafka listeners;
 //! the default one is skipped with a warning when its port is taken (several brokers on one
@@ -72,10 +73,11 @@ pub async fn serve(
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let app = Router::new()
-        .route("/metrics", get(metrics))
-        .merge(crate::console::routes())
-        .with_state(broker);
+    let mut app = Router::new().route("/metrics", get(metrics));
+    if console_enabled(&broker) {
+        app = app.merge(crate::console::routes());
+    }
+    let app = app.with_state(broker);
     let bounded = Bounded {
         listener,
         permits: Arc::new(Semaphore::new(HTTP_CONNECTIONS_MAX)),
@@ -85,6 +87,15 @@ pub async fn serve(
     };
     if let Err(error) = axum::serve(bounded, app).with_graceful_shutdown(stop).await {
         tracing::warn!(%error, "the HTTP listener stopped");
+    }
+}
+
+/// `http.console.enable`; unset, on unless ACLs are on: the console has no login, and with an
+/// authorizer the records it shows would bypass it.
+fn console_enabled(broker: &Broker) -> bool {
+    match broker.config.value("http.console.enable").map(str::trim) {
+        Some(value) => value.eq_ignore_ascii_case("true"),
+        None => !broker.authorization_enabled(),
     }
 }
 
