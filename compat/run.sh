@@ -4,7 +4,7 @@
 #   compat/run.sh [--no-build] [--long] [SUITE...]
 #                                     SUITE: java librdkafka kafka-python tools franz-go durability
 #                                     groups compaction schema-registry connect streams security
-#                                     cli console cluster
+#                                     cli console ad-clicks cluster
 #                                     (default: all, in that order); --long: 200 fault cycles in
 #                                     the cluster suite instead of 20, and the long exactly-once
 #                                     scenario of the streams suite (streams/eos.sh --long)
@@ -41,7 +41,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/common.sh"
 cd "$RN_REPO"
 
-ALL=(java librdkafka kafka-python tools franz-go durability groups compaction schema-registry connect streams security cli console cluster)
+ALL=(java librdkafka kafka-python tools franz-go durability groups compaction schema-registry connect streams security cli console ad-clicks cluster)
 build=true
 cycles=20
 suites=()
@@ -49,7 +49,7 @@ for arg in "$@"; do
   case "$arg" in
     --no-build) build=false ;;
     --long) cycles=200 ;;
-    java|librdkafka|kafka-python|tools|franz-go|durability|groups|compaction|schema-registry|connect|streams|security|cli|console|cluster) suites+=("$arg") ;;
+    java|librdkafka|kafka-python|tools|franz-go|durability|groups|compaction|schema-registry|connect|streams|security|cli|console|ad-clicks|cluster) suites+=("$arg") ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d' >&2; exit 0 ;;
     *) echo "compat/run.sh: unknown argument $arg (suites: ${ALL[*]})" >&2; exit 2 ;;
   esac
@@ -194,11 +194,15 @@ for s in "${suites[@]}"; do
                "$HERE/streams/run.sh" "$HERE/streams/eos.sh" "$RUNNEL_BIN" "$LOGS/streams" \
                "$( ((cycles > 20)) && echo --long)" ;;
     # security: TLS, mutual TLS and SASL_SSL (PLAIN, SCRAM-SHA-256/512) with librdkafka,
-    # kafka-clients and Kafka's CLI, franz-go's SCRAM tests, hostile input and 200 failed logins
-    # (compat/security/run.sh; about 90 s).
+    # kafka-clients and Kafka's CLI, franz-go's SCRAM tests, hostile input and 1,000 failed
+    # logins (compat/security/run.sh; about 4 minutes).
     security) suite security security_install 600 no "$HERE/security/run.sh" "$RUNNEL_BIN" "$LOGS/security/work" ;;
     # cli: `runnel topic/produce/consume/group/cluster` against Runnel and Kafka 4.4.0 (about 40 s).
     cli) suite cli java_install 240 no "$HERE/cli/run.sh" "$RUNNEL_BIN" "$LOGS/cli/work" ;;
+    # ad-clicks: examples/ad-clicks for 30 s against a 3-node dev-cluster, a worker SIGKILLed and
+    # restarted, every ad's price checked against the clicks produced (about 60 s).
+    ad-clicks) suite ad-clicks python_install 240 no "$RN_REPO/examples/ad-clicks/run.sh" --check \
+                 --seconds 30 --runnel "$RUNNEL_BIN" --python "$RN_PY" --work "$LOGS/ad-clicks/work" ;;
     # console: every page of the web console in headless Chromium (about 30 s).
     console) suite console console_install 120 no "$HERE/console/run.sh" "$RUNNEL_BIN" \
                "$LOGS/console/work" "$LOGS/console/screenshots" ;;

@@ -20,6 +20,9 @@ pub struct DevClusterArgs {
     /// (controller).
     #[arg(long, default_value_t = 9092)]
     base_port: u16,
+    /// Node i serves /metrics and the console on HTTP port BASE+i-1; 0: no HTTP listener.
+    #[arg(long, default_value_t = 9644)]
+    http_base_port: u16,
     /// Where the nodes keep their data (node-1, node-2, ...).
     #[arg(long, default_value = "./dev-cluster")]
     data: PathBuf,
@@ -94,10 +97,13 @@ pub fn run(args: DevClusterArgs) -> ExitCode {
                 "--override",
                 &format!("log.dirs={}", dir.join("data").display()),
             ])
-            // Metrics: node i on 9644 + i - 1 (the single broker's default is 9644).
+            // Metrics and the console: node i on HTTP_BASE + i - 1, or none.
             .args([
                 "--override",
-                &format!("http.listeners=http://127.0.0.1:{}", 9643 + id),
+                &match args.http_base_port {
+                    0 => "http.listeners=".to_string(),
+                    base => format!("http.listeners=http://127.0.0.1:{}", usize::from(base) + id - 1),
+                },
             ])
             .args([
                 "--override",
