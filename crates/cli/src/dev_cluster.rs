@@ -102,7 +102,10 @@ pub fn run(args: DevClusterArgs) -> ExitCode {
                 "--override",
                 &match args.http_base_port {
                     0 => "http.listeners=".to_string(),
-                    base => format!("http.listeners=http://127.0.0.1:{}", usize::from(base) + id - 1),
+                    base => format!(
+                        "http.listeners=http://127.0.0.1:{}",
+                        usize::from(base) + id - 1
+                    ),
                 },
             ])
             .args([
