@@ -163,12 +163,13 @@ pub fn broker_key(name: &str) -> Option<&'static ConfigKey> {
     broker_keys().find(|key| key.name == name)
 }
 
-/// Every broker key this build understands: the core table here and the security keys
-/// (`security_config_keys.rs`).
+/// Every broker key this build understands: the core table here, the security keys
+/// (`security_config_keys.rs`) and the HTTP listener's (`http_config_keys.rs`).
 pub fn broker_keys() -> impl Iterator<Item = &'static ConfigKey> {
     CORE_KEYS
         .iter()
         .chain(crate::security_config_keys::SECURITY_KEYS)
+        .chain(crate::http_config_keys::HTTP_KEYS)
 }
 
 /// A key as `listener.name.<listener>.<key>` (or `listener.name.<listener>.<mechanism>.
@@ -487,20 +488,6 @@ const CORE_KEYS: &[ConfigKey] = &[
         Some("104857600"),
         AtLeast(1),
         "Largest request frame; larger frames close the connection.",
-    ),
-    key(
-        "http.listeners",
-        STRING,
-        None,
-        Any,
-        "The HTTP listener serving /metrics and the console: http://HOST:PORT, or empty for none. Unset, http://127.0.0.1:9644 is served when that port is free (skipped with a warning when taken); a listener set here must bind.",
-    ),
-    key(
-        "http.console.enable",
-        BOOLEAN,
-        None,
-        Any,
-        "Serve the web console and its JSON API on the HTTP listener. Unset: served unless an authorizer is configured (the console answers without authentication and would show every topic's records).",
     ),
     key(
         "max.connections",

@@ -22,6 +22,7 @@ pub mod fetch_session;
 pub mod group_coordinator;
 mod group_txn;
 pub mod handlers;
+mod http_config_keys;
 pub mod internal_log;
 mod log_cleaner;
 pub mod log_validator;

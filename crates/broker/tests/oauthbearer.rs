@@ -144,16 +144,7 @@ async fn jwks_signed_tokens_authenticate_and_others_do_not() {
         ("sasl.oauthbearer.expected.audience", "runnel".to_string()),
     ]))
     .await;
-    let sign = |key: &rcgen::KeyPair| {
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-        header.kid = Some("k1".into());
-        let claims = serde_json::json!({
-            "sub": "alice", "iss": "https://issuer", "aud": "runnel",
-            "iat": now_s(), "exp": now_s() + 600
-        });
-        let encoding = jsonwebtoken::EncodingKey::from_ec_der(&key.serialize_der());
-        jsonwebtoken::encode(&header, &claims, &encoding).unwrap()
-    };
+    let sign = |key: &rcgen::KeyPair| signed_by(key, "k1", "alice");
     let (_, done) = begin(broker.addr(), &sign(&pair)).await;
     assert_eq!(done.error_code, 0, "{:?}", done.error_message);
     let other = rcgen::KeyPair::generate().unwrap();

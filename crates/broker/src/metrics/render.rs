@@ -165,7 +165,7 @@ fn replicas(broker: &Broker, out: &mut String) {
     let partitions = broker.replicas.all();
     let mut leaders = 0u64;
     let mut under_replicated = 0u64;
-    let mut logs = String::new();
+    let mut logs: Vec<(String, [u64; 3])> = Vec::new();
     for partition in &partitions {
         if let Some(state) = partition.leader_state() {
             leaders += 1;
@@ -184,9 +184,8 @@ fn replicas(broker: &Broker, out: &mut String) {
             partition.log_start_offset(),
             partition.log_end_offset(),
         ) {
-            let _ = writeln!(logs, "kafka_log_log_size{{{labels}}} {size}");
-            let _ = writeln!(logs, "kafka_log_log_logstartoffset{{{labels}}} {start}");
-            let _ = writeln!(logs, "kafka_log_log_logendoffset{{{labels}}} {end}");
+            let offset = |o: i64| u64::try_from(o).unwrap_or(0);
+            logs.push((labels, [size, offset(start), offset(end)]));
         }
     }
     let gauges = [
@@ -265,7 +264,7 @@ fn replicas(broker: &Broker, out: &mut String) {
         out,
         "kafka_controller_kafkacontroller_offlinepartitionscount {offline}"
     );
-    for (name, help) in [
+    let families = [
         ("kafka_log_log_size", "Bytes of a hosted partition's log."),
         (
             "kafka_log_log_logstartoffset",
@@ -275,10 +274,11 @@ fn replicas(broker: &Broker, out: &mut String) {
             "kafka_log_log_logendoffset",
             "A hosted partition's log end offset.",
         ),
-    ] {
+    ];
+    for (i, (name, help)) in families.into_iter().enumerate() {
         family(out, name, "gauge", help);
-        for line in logs.lines().filter(|l| l.starts_with(&format!("{name}{{"))) {
-            let _ = writeln!(out, "{line}");
+        for (labels, values) in &logs {
+            let _ = writeln!(out, "{name}{{{labels}}} {}", values[i]);
         }
     }
 }
