@@ -34,6 +34,10 @@
 #   tools.sasl_ssl.console_round_trip             ConsoleProducer -> ConsoleConsumer, 100 lines
 #   tools.sasl_ssl.wrong_password_fails           TopicCommand --list fails with an auth error
 #   tools.mtls.topics_list                        TopicCommand with a PEM client key store
+#   runnel.sasl_ssl.MECH.topic_list             `runnel topic list --command-config` per mechanism
+#   runnel.sasl_ssl.topic_create / round_trip     runnel topic create, produce -> consume, 100 keyed lines
+#   runnel.sasl_ssl.wrong_password_fails          exit 1 with SASL_AUTHENTICATION_FAILED, nothing listed
+#   runnel.mtls.topic_describe / no_certificate_refused   the PEM client key store; without it, refused
 #   franz-go.scram-sha-256/512.TestSCRAMAuth, franz-go.TestSCRAMAuthBadCredentials
 #   franz-go.TestOAuthAuth                        franz-go's own OAUTHBEARER test on OAUTH: an
 #                                                 unexpired unsigned token pings, an expired one
@@ -235,6 +239,46 @@ topics "$MTLS" "$WORK/client-mtls.properties" --list >"$WORK/out" 2>"$WORK/err"
 if grep -qx "$T" "$WORK/out"; then pass tools.mtls.topics_list
 else fail tools.mtls.topics_list "$T not in: $(tr '\n' ' ' <"$WORK/out" | cut -c1-150) $(errline "$WORK/err")"; fi
 cat "$WORK/out" "$WORK/err" >>"$RN_SUITE_LOG"
+
+# 3b. The runnel client subcommands with the same kind of properties files (--command-config).
+rn_client() { timeout 60 "$RUNNEL_BIN" "$@" >"$WORK/out" 2>"$WORK/err"; local rc=$?; cat "$WORK/out" "$WORK/err" >>"$RN_SUITE_LOG"; return $rc; }
+for m in "${MECHANISMS[@]}"; do
+  module=org.apache.kafka.common.security.plain.PlainLoginModule
+  [[ $m == SCRAM-* ]] && module=org.apache.kafka.common.security.scram.ScramLoginModule
+  sed -e "s/^sasl.mechanism=.*/sasl.mechanism=$m/" \
+      -e "s/^sasl.jaas.config=.*/sasl.jaas.config=$module required username=\"${SASL_USER[$m]}\" password=\"${SASL_PASS[$m]}\";/" \
+      "$WORK/client.properties" >"$WORK/runnel-$m.properties"
+  rn_client topic list --bootstrap-server "$SASL_SSL" --command-config "$WORK/runnel-$m.properties"
+  if grep -qx "$T" "$WORK/out"; then pass "runnel.sasl_ssl.${m,,}.topic_list"
+  else fail "runnel.sasl_ssl.${m,,}.topic_list" "$T not in: $(tr '\n' ' ' <"$WORK/out" | cut -c1-150) $(head -c 300 "$WORK/err")"; fi
+done
+RT=sec-runnel-$RANDOM
+rn_client topic create "$RT" --partitions 2 --bootstrap-server "$SASL_SSL" --command-config "$WORK/client.properties"
+if grep -qx "Created topic $RT." "$WORK/out"; then pass runnel.sasl_ssl.topic_create
+else fail runnel.sasl_ssl.topic_create "$(head -c 300 "$WORK/err")"; fi
+seq 1 100 | sed 's/^/k-&:v-/' >"$WORK/runnel-in.txt"
+timeout 60 "$RUNNEL_BIN" produce "$RT" --key-separator : --bootstrap-server "$SASL_SSL" \
+  --command-config "$WORK/client.properties" <"$WORK/runnel-in.txt" >>"$RN_SUITE_LOG" 2>"$WORK/err"
+prc=$?
+rn_client consume "$RT" --from-beginning --max-messages 100 --format '{key}:{value}' \
+  --bootstrap-server "$SASL_SSL" --command-config "$WORK/client.properties"
+if [[ $prc -eq 0 && "$(sort "$WORK/out")" == "$(sort "$WORK/runnel-in.txt")" ]]; then pass runnel.sasl_ssl.round_trip
+else fail runnel.sasl_ssl.round_trip "produce exit $prc, consumed $(wc -l <"$WORK/out")/100: $(head -c 300 "$WORK/err")"; fi
+rn_client topic list --bootstrap-server "$SASL_SSL" --command-config "$WORK/client-wrong.properties"
+rc=$?
+if [[ $rc -eq 1 ]] && grep -q "SASL_AUTHENTICATION_FAILED" "$WORK/err" && [[ ! -s "$WORK/out" ]]; then
+  pass runnel.sasl_ssl.wrong_password_fails
+  echo "INFO runnel.sasl_ssl.wrong_password_fails: $(head -1 "$WORK/err" | cut -c1-250)"
+else fail runnel.sasl_ssl.wrong_password_fails "exit $rc: $(head -c 300 "$WORK/err")"; fi
+rn_client topic describe "$RT" --bootstrap-server "$MTLS" --command-config "$WORK/client-mtls.properties"
+if grep -q "PartitionCount: 2" "$WORK/out"; then pass runnel.mtls.topic_describe
+else fail runnel.mtls.topic_describe "$(head -c 300 "$WORK/err")"; fi
+# Without the client certificate the MTLS listener refuses the handshake.
+grep -v '^ssl.keystore' "$WORK/client-mtls.properties" >"$WORK/client-nocert.properties"
+rn_client topic list --bootstrap-server "$MTLS" --command-config "$WORK/client-nocert.properties"
+rc=$?
+if [[ $rc -eq 1 ]] && grep -qi "tls\|certificate\|connection" "$WORK/err"; then pass runnel.mtls.no_certificate_refused
+else fail runnel.mtls.no_certificate_refused "exit $rc: $(head -c 300 "$WORK/err")"; fi
 
 # 4. franz-go's own SASL tests (v1.22.3, compat/franz-go/go.mod): SCRAM on the SCRAM listener, as
 #    user kgo for each SCRAM mechanism, and OAUTHBEARER on the OAUTH listener. A SKIP (its seeds

@@ -6,7 +6,12 @@
 //! a timeout. A connection whose round trip failed midway (timeout, I/O error, a cancelled
 //! future) may hold half a response, so the owner drops it (`Client` does) and connects anew.
 //!
-//! Not here: choosing which broker to ask (`Client`), retries, security (plaintext only for now).
+//! Security as a Kafka client does it: on SSL and SASL_SSL the TLS handshake first (rustls, the
+//! configuration from `security::client`), then ApiVersions, then on SASL_PLAINTEXT and SASL_SSL
+//! SaslHandshake and SaslAuthenticate with PLAIN or SCRAM (`security::client::SaslClient` makes
+//! the tokens).
+//!
+//! Not here: choosing which broker to ask (`Client`), retries.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -15,9 +20,13 @@ use bytes::{Bytes, BytesMut};
 use protocol::generated::RequestHeader;
 use protocol::generated::api_versions_request::ApiVersionsRequest;
 use protocol::generated::api_versions_response::ApiVersionsResponse;
+use protocol::generated::{SaslAuthenticateRequest, SaslHandshakeRequest};
 use protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use security::client::{ClientSecurity, SaslClient, SaslCredentials};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::ServerName;
 
 use crate::error::ClientError;
 use crate::versions;
@@ -38,9 +47,13 @@ pub struct FinalizedFeature {
     pub max_version_level: i16,
 }
 
+/// The byte stream under a connection: TCP, or TLS over TCP.
+pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
+
 pub(crate) struct Connection {
     address: String,
-    stream: TcpStream,
+    stream: Box<dyn Transport>,
     correlation_id: i32,
     client_id: String,
     request_timeout: Duration,
@@ -51,11 +64,13 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    /// Connects and learns the broker's API versions.
+    /// Connects (with TLS when the protocol asks), learns the broker's API versions and
+    /// authenticates (SASL) when the protocol asks.
     pub(crate) async fn open(
         address: &str,
         client_id: &str,
         request_timeout: Duration,
+        security: &ClientSecurity,
     ) -> Result<Connection, ClientError> {
         let connect_error = |source| ClientError::Connect {
             address: address.to_string(),
@@ -72,6 +87,28 @@ impl Connection {
             .map_err(connect_error)?;
         // As Kafka's clients do: a request is one write, and no delayed ACK holds it back.
         let _ = stream.set_nodelay(true);
+        let stream: Box<dyn Transport> = match &security.tls {
+            None => Box::new(stream),
+            Some(config) => {
+                let tls_error = |reason: String| ClientError::Tls {
+                    address: address.to_string(),
+                    reason,
+                };
+                let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let name =
+                    ServerName::try_from(host.to_string()).map_err(|e| tls_error(e.to_string()))?;
+                let connector = TlsConnector::from(config.clone());
+                let handshake =
+                    tokio::time::timeout(request_timeout, connector.connect(name, stream));
+                Box::new(
+                    handshake
+                        .await
+                        .map_err(|_| tls_error("the handshake timed out".into()))?
+                        .map_err(|e| tls_error(e.to_string()))?,
+                )
+            }
+        };
         let mut connection = Connection {
             address: address.to_string(),
             stream,
@@ -83,7 +120,65 @@ impl Connection {
             finalized_features_epoch: -1,
         };
         connection.negotiate_versions().await?;
+        if let Some(credentials) = &security.sasl {
+            connection.authenticate(credentials).await?;
+        }
         Ok(connection)
+    }
+
+    /// SaslHandshake with the mechanism, then SaslAuthenticate until the exchange completes.
+    async fn authenticate(&mut self, credentials: &SaslCredentials) -> Result<(), ClientError> {
+        let mechanism = credentials.mechanism.name();
+        let context = format!("{}: SASL {mechanism}", self.address);
+        let handshake = SaslHandshakeRequest {
+            mechanism: mechanism.to_string(),
+            ..Default::default()
+        };
+        let version = self.version(ApiKey::SaslHandshake)?;
+        let ResponseBody::SaslHandshake(answer) =
+            self.send(version, handshake.into(), Duration::ZERO).await?
+        else {
+            unreachable!("decoded as SaslHandshake");
+        };
+        let enabled = answer.mechanisms.join(", ");
+        crate::error::check(
+            || context.clone(),
+            answer.error_code,
+            Some(&format!("the broker enables {enabled}")),
+        )?;
+        let mut nonce = [0u8; 24];
+        getrandom::fill(&mut nonce).map_err(|e| ClientError::Authentication {
+            address: self.address.clone(),
+            reason: e.to_string(),
+        })?;
+        let (mut exchange, mut token) = SaslClient::start(credentials, &nonce);
+        let version = self.version(ApiKey::SaslAuthenticate)?;
+        loop {
+            let request = SaslAuthenticateRequest {
+                auth_bytes: Bytes::from(token),
+                ..Default::default()
+            };
+            let ResponseBody::SaslAuthenticate(answer) =
+                self.send(version, request.into(), Duration::ZERO).await?
+            else {
+                unreachable!("decoded as SaslAuthenticate");
+            };
+            crate::error::check(
+                || context.clone(),
+                answer.error_code,
+                answer.error_message.as_ref(),
+            )?;
+            match exchange.answer(&answer.auth_bytes) {
+                Ok(Some(next)) => token = next,
+                Ok(None) => return Ok(()),
+                Err(error) => {
+                    return Err(ClientError::Authentication {
+                        address: self.address.clone(),
+                        reason: error.to_string(),
+                    });
+                }
+            }
+        }
     }
 
     /// ApiVersions at the newest version this client speaks; a broker that does not serve it

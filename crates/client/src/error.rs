@@ -11,6 +11,11 @@ pub enum ClientError {
         address: String,
         source: std::io::Error,
     },
+    #[error("{address}: TLS: {reason}")]
+    Tls { address: String, reason: String },
+    /// The server's side of a SASL exchange did not check out (a SCRAM signature).
+    #[error("{address}: SASL: {reason}")]
+    Authentication { address: String, reason: String },
     #[error("{address}: {source}")]
     Io {
         address: String,

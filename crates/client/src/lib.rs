@@ -9,7 +9,10 @@
 //! Dependencies point one way: `protocol` <- `client` <- `cli`; this crate never names the
 //! broker.
 //!
-//! Not here: security (TLS, SASL), idempotent or transactional producing, pipelining several
+//! Security is a Kafka client's: TLS and SASL PLAIN/SCRAM from the properties a Kafka tool's
+//! `--command-config` file holds (`ClientConfig::security`, read by `security::client`).
+//!
+//! Not here: OAUTHBEARER, idempotent or transactional producing, pipelining several
 //! requests on one connection, the classic group protocol (JoinGroup/SyncGroup with a
 //! client-side assignor; KIP-848 needs none). Calls run one at a time (`&mut self`): this is a
 //! tool's client, not a high-throughput one.
@@ -31,6 +34,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use protocol::{ApiKey, RequestBody, ResponseBody};
+pub use security::client::ClientSecurity;
 
 use connection::Connection;
 pub use connection::FinalizedFeature;
@@ -46,6 +50,8 @@ pub struct ClientConfig {
     pub client_id: String,
     /// Bound on connecting and on each request's round trip (a fetch adds its long poll).
     pub request_timeout: Duration,
+    /// TLS and SASL, as `security.protocol` and the `ssl.*`/`sasl.*` properties say.
+    pub security: ClientSecurity,
 }
 
 impl Default for ClientConfig {
@@ -54,6 +60,7 @@ impl Default for ClientConfig {
             bootstrap_servers: vec!["127.0.0.1:9092".into()],
             client_id: "runnel-cli".into(),
             request_timeout: Duration::from_secs(30),
+            security: ClientSecurity::default(),
         }
     }
 }
@@ -107,8 +114,14 @@ impl Client {
         }
         let mut last = String::from("no servers given");
         for address in &candidates {
-            match Connection::open(address, &self.config.client_id, self.config.request_timeout)
-                .await
+            let config = &self.config;
+            match Connection::open(
+                address,
+                &config.client_id,
+                config.request_timeout,
+                &config.security,
+            )
+            .await
             {
                 Ok(connection) => {
                     self.bootstrap = Some(connection);
@@ -175,6 +188,7 @@ impl Client {
                         &address,
                         &self.config.client_id,
                         self.config.request_timeout,
+                        &self.config.security,
                     )
                     .await?;
                     self.connections.insert(node, connection);

@@ -4,7 +4,9 @@
 //! of changed certificate files (`tls.rs`), JAAS option parsing (`jaas.rs`), and the server side
 //! of the SASL mechanisms (`sasl/`: PLAIN and SCRAM-SHA-256/512), each a state machine fed the
 //! client's tokens, ACL decisions with Kafka's StandardAuthorizer semantics (`acl.rs`), and
-//! client quotas: entities, resolution and the windowed rate that sets a throttle (`quota/`).
+//! client quotas: entities, resolution and the windowed rate that sets a throttle (`quota/`),
+//! and a client's side (`client.rs`: a Kafka client's security properties, the PLAIN and SCRAM
+//! tokens it sends).
 //!
 //! Not here: sockets and the SaslHandshake/SaslAuthenticate flow on a connection (the broker's
 //! server), where credentials, ACLs and quotas are stored, which operation each API checks and
@@ -13,6 +15,7 @@
 //! Dependencies point one way: security ← broker.
 
 pub mod acl;
+pub mod client;
 pub mod error;
 pub mod jaas;
 pub mod principal;

@@ -133,21 +133,7 @@ impl TlsSettings {
                 "ssl.client.auth needs a trust store for client certificates",
             ));
         }
-        let enabled = set("ssl.enabled.protocols").unwrap_or_else(|| "TLSv1.2,TLSv1.3".into());
-        let protocols: Vec<&'static SupportedProtocolVersion> = enabled
-            .split(',')
-            .filter_map(|p| match p.trim() {
-                "TLSv1.3" => Some(&rustls::version::TLS13),
-                "TLSv1.2" => Some(&rustls::version::TLS12),
-                _ => None,
-            })
-            .collect();
-        if protocols.is_empty() {
-            return Err(SecurityError::config(
-                "ssl.enabled.protocols",
-                format!("`{enabled}`: TLSv1.2 and TLSv1.3 are supported"),
-            ));
-        }
+        let protocols = enabled_protocols(set("ssl.enabled.protocols"))?;
         Ok(Self {
             keystore,
             truststore,
@@ -256,14 +242,39 @@ pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, SecurityError> {
+/// `ssl.enabled.protocols` (default TLSv1.2 and TLSv1.3), as rustls versions.
+pub(crate) fn enabled_protocols(
+    value: Option<String>,
+) -> Result<Vec<&'static SupportedProtocolVersion>, SecurityError> {
+    let enabled = value.unwrap_or_else(|| "TLSv1.2,TLSv1.3".into());
+    let protocols: Vec<&'static SupportedProtocolVersion> = enabled
+        .split(',')
+        .filter_map(|p| match p.trim() {
+            "TLSv1.3" => Some(&rustls::version::TLS13),
+            "TLSv1.2" => Some(&rustls::version::TLS12),
+            _ => None,
+        })
+        .collect();
+    if protocols.is_empty() {
+        return Err(SecurityError::config(
+            "ssl.enabled.protocols",
+            format!("`{enabled}`: TLSv1.2 and TLSv1.3 are supported"),
+        ));
+    }
+    Ok(protocols)
+}
+
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, SecurityError> {
     std::fs::read(path).map_err(|source| SecurityError::Io {
         path: path.to_path_buf(),
         source,
     })
 }
 
-fn certificates(key: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, SecurityError> {
+pub(crate) fn certificates(
+    key: &str,
+    pem: &[u8],
+) -> Result<Vec<CertificateDer<'static>>, SecurityError> {
     let certificates = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| SecurityError::config(key, format!("reading PEM certificates: {e}")))?;
@@ -273,7 +284,7 @@ fn certificates(key: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, S
     Ok(certificates)
 }
 
-fn private_key(key: &str, pem: &[u8]) -> Result<PrivateKeyDer<'static>, SecurityError> {
+pub(crate) fn private_key(key: &str, pem: &[u8]) -> Result<PrivateKeyDer<'static>, SecurityError> {
     if std::str::from_utf8(pem).is_ok_and(|t| t.contains("ENCRYPTED PRIVATE KEY")) {
         return Err(SecurityError::config(
             key,

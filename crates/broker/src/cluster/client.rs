@@ -10,8 +10,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use protocol::generated::{RequestHeader, SaslAuthenticateRequest, SaslHandshakeRequest};
 use protocol::{RequestBody, ResponseBody};
+use security::client::{SaslClient, SaslCredentials};
 use security::sasl::Mechanism;
-use security::sasl::scram_client::ScramClient;
 use security::tls::ClientTls;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -28,12 +28,8 @@ pub struct PeerSecurity {
     pub sasl: Option<PeerSasl>,
 }
 
-#[derive(Clone)]
-pub struct PeerSasl {
-    pub mechanism: Mechanism,
-    pub username: String,
-    pub password: String,
-}
+/// The SASL credentials a broker logs in to its peers with.
+pub type PeerSasl = SaslCredentials;
 
 impl std::fmt::Debug for PeerSecurity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -158,30 +154,20 @@ impl BrokerConnection {
             }
             other => return Err(failed(format!("unexpected answer {:?}", other.api_key()))),
         }
-        match sasl.mechanism {
-            Mechanism::Plain => {
-                let token = format!("\0{}\0{}", sasl.username, sasl.password);
-                self.sasl_step(token.into_bytes(), timeout, &failed).await?;
-            }
-            Mechanism::ScramSha256 | Mechanism::ScramSha512 => {
-                let mut nonce = [0u8; 24];
-                getrandom::fill(&mut nonce).map_err(|e| failed(e.to_string()))?;
-                let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-                let mut client =
-                    ScramClient::new(sasl.mechanism, &sasl.username, &sasl.password, &nonce);
-                let server_first = self
-                    .sasl_step(client.first_message(), timeout, &failed)
-                    .await?;
-                let last = client
-                    .final_message(&server_first)
-                    .map_err(|e| failed(e.to_string()))?;
-                let server_final = self.sasl_step(last, timeout, &failed).await?;
-                client
-                    .verify_server_final(&server_final)
-                    .map_err(|e| failed(e.to_string()))?;
-            }
-            Mechanism::OAuthBearer => {
-                return Err(failed("OAUTHBEARER between brokers is not served".into()));
+        if sasl.mechanism == Mechanism::OAuthBearer {
+            return Err(failed("OAUTHBEARER between brokers is not served".into()));
+        }
+        let mut nonce = [0u8; 24];
+        getrandom::fill(&mut nonce).map_err(|e| failed(e.to_string()))?;
+        let (mut exchange, mut token) = SaslClient::start(sasl, &nonce);
+        loop {
+            let answer = self.sasl_step(token, timeout, &failed).await?;
+            match exchange
+                .answer(&answer)
+                .map_err(|e| failed(e.to_string()))?
+            {
+                Some(next) => token = next,
+                None => break,
             }
         }
         Ok(())

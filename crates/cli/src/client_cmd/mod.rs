@@ -17,7 +17,7 @@ use std::future::Future;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use client::{Client, ClientConfig, ClientError};
+use client::{Client, ClientConfig, ClientError, ClientSecurity};
 
 pub use cluster::ClusterArgs;
 pub use consume::ConsumeArgs;
@@ -39,10 +39,33 @@ pub struct ConnectArgs {
     /// Bound on connecting and on each request, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 30_000, global = true)]
     request_timeout_ms: u64,
+    /// A Kafka client properties file: security.protocol, ssl.truststore.location (PEM),
+    /// ssl.keystore.location, ssl.endpoint.identification.algorithm, sasl.mechanism (PLAIN,
+    /// SCRAM-SHA-256, SCRAM-SHA-512), sasl.jaas.config.
+    #[arg(long, value_name = "FILE", global = true)]
+    command_config: Option<std::path::PathBuf>,
+    /// One client property, over the file's (repeatable).
+    #[arg(long, value_name = "KEY=VALUE", value_parser = key_value, global = true)]
+    command_property: Vec<(String, String)>,
 }
 
 impl ConnectArgs {
+    /// The security settings of `--command-config` and `--command-property`.
+    fn security(&self) -> Result<ClientSecurity, ClientError> {
+        let mut properties = std::collections::BTreeMap::new();
+        if let Some(path) = &self.command_config {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ClientError::Invalid(format!("reading {}: {e}", path.display())))?;
+            properties = crate::properties::parse(&text)
+                .map_err(|e| ClientError::Invalid(format!("{}: {e}", path.display())))?;
+        }
+        properties.extend(self.command_property.iter().cloned());
+        ClientSecurity::from_properties(&|key| properties.get(key).cloned())
+            .map_err(|e| ClientError::Invalid(format!("client properties: {e}")))
+    }
+
     async fn connect(&self) -> Result<Client, ClientError> {
+        let security = self.security()?;
         Client::connect(ClientConfig {
             bootstrap_servers: self
                 .bootstrap_server
@@ -53,6 +76,7 @@ impl ConnectArgs {
                 .collect(),
             client_id: "runnel-cli".into(),
             request_timeout: Duration::from_millis(self.request_timeout_ms),
+            security,
         })
         .await
     }
