@@ -7,7 +7,8 @@ Run by compat/console/run.sh against a `runnel serve` it started (docs/CONSOLE.m
 confluent-kafka: a topic of 3 partitions, 5 records with keys, JSON values and a header (where
 Kafka's partitioner puts them, acks=all), and a consumer group that consumes 2 of them and
 commits every partition of the topic (the offset after what it consumed, 0 where it consumed
-nothing), so the group's lag is 3. Then Selenium drives Debian's chromium through chromedriver:
+nothing), so the group's lag is 3. The broker serves the admin actions: the last cases reset the
+group's offsets to latest, create a topic and delete it through the pages' forms. Then Selenium drives Debian's chromium through chromedriver:
 each page is loaded fresh (from about:blank), its content checked against what the setup made,
 a screenshot saved (SCREENSHOTS/NN-name.png) and the browser's console log read: a SEVERE entry
 fails the page's `.no_console_errors` case (every entry is kept in WORK/browser-console.log),
@@ -448,6 +449,12 @@ def main():
                 return f"offset rows {sorted(rows.values())}, expected {sorted(want.values())}"
             return None
         page_case(page, "page.group", f"/groups/{group}", group_check, "group")
+
+        # The admin actions (the suite's broker has http.console.admin.enable=true).
+        if cluster.get("console_admin"):
+            admin_cases(page, base, topic, group, counts if made else None, run)
+        else:
+            result("admin.enabled", False, "/v1/cluster says console_admin is off")
     finally:
         try:
             driver.quit()
@@ -463,6 +470,69 @@ def main():
     result("screenshots", len(shots) >= 8 and not empty,
            f"{len(shots)} screenshots in {args.screenshots}, too small: {empty}")
     return 1 if failed else 0
+
+
+def admin_cases(page, base, topic, group, counts, run):
+    """Reset the group's offsets to latest from its page (lag 0), create a topic from #/topics,
+    and delete it from its page, typing its name; each outcome checked on the page and in the API."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    driver = page.driver
+
+    def fill(form_id, values, selects=()):
+        form = driver.find_element(By.ID, form_id)
+        for name, v in values:
+            box = form.find_element(By.NAME, name)
+            box.clear()
+            box.send_keys(v)
+        for name, v in selects:
+            Select(form.find_element(By.NAME, name)).select_by_value(v)
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+    def outcome_is(prefix):
+        return lambda s: None if any(p.startswith(prefix) for p in s["paras"]) else f"no '{prefix}...' in {s['paras']}"
+
+    def case(name, route, act, check, shot, api_check):
+        try:
+            page.open(route)
+            page.wait(lambda s: None if s["h2"] else "not loaded")
+            act()
+            why = page.wait(check) or api_check()
+        except Exception as e:  # noqa: BLE001
+            why = f"{type(e).__name__}: {e}"
+        page.screenshot(shot)
+        result(name, why is None, why)
+        console_case(f"{name}.no_console_errors", page.console_errors(name))
+
+    def lag_zero():
+        g = http_json(base, f"/v1/groups/{group}")
+        return None if g["lag"] == 0 else f"API lag {g['lag']} after the reset, expected 0"
+    def reset_shown(s):
+        return outcome_is(f"Reset 3 partitions of {topic}")(s) or (
+            None if any(p.endswith("total lag 0") for p in s["paras"]) else f"no 'total lag 0' in {s['paras']}")
+    case("admin.reset_offsets", f"/groups/{group}",
+         lambda: fill("reset-offsets", [("topic", topic)], [("to", "latest")]),
+         reset_shown, "admin-reset-offsets",
+         lag_zero if counts is not None else lambda: "no records were produced (setup failed)")
+
+    made = f"console-made-{run}"
+    def listed():
+        names = [t["name"] for t in http_json(base, "/v1/topics")["topics"]]
+        return None if made in names else f"{made} not in the API's topics"
+    case("admin.create_topic", "/topics",
+         lambda: fill("create-topic", [("name", made), ("partitions", "2")]),
+         outcome_is(f"Created topic {made} (2 partitions)"), "admin-create-topic", listed)
+
+    def gone():
+        try:
+            http_json(base, f"/v1/topics/{made}")
+            return f"{made} still served by the API"
+        except urllib.error.HTTPError as e:
+            return None if e.code == 404 else f"GET {made}: {e}"
+    case("admin.delete_topic", f"/topics/{made}",
+         lambda: fill("delete-topic", [("confirm", made)]),
+         outcome_is(f"Deleted topic {made}"), "admin-delete-topic", gone)
 
 
 def browse_cases(page, rec, topic):

@@ -42,17 +42,18 @@ if ! "$RN_PY" -c 'import selenium, confluent_kafka' 2>/dev/null; then
 fi
 
 HTTP_PORT=$(rn_free_port) || exit 1
-if ! rn_broker_start "$WORK/broker" "http.listeners=http://127.0.0.1:$HTTP_PORT"; then
+if ! rn_broker_start "$WORK/broker" "http.listeners=http://127.0.0.1:$HTTP_PORT" \
+    "http.console.admin.enable=true"; then
   echo "FAIL broker.start: runnel serve did not listen (see $WORK/broker/broker.log)"
   exit 1
 fi
 
-timeout --kill-after=5 75 "$RN_PY" "$HERE/console_test.py" --bootstrap "$RN_BOOTSTRAP" \
+timeout --kill-after=5 120 "$RN_PY" "$HERE/console_test.py" --bootstrap "$RN_BOOTSTRAP" \
   --http "http://127.0.0.1:$HTTP_PORT" --work "$WORK" --screenshots "$SHOTS"
 rc=$?
 case $rc in
   0|1) ;;
-  124|137) echo "FAIL console.bound: console_test.py did not finish within 75 s" ;;
+  124|137) echo "FAIL console.bound: console_test.py did not finish within 120 s" ;;
   *) echo "FAIL console.driver: console_test.py exited with status $rc (see the suite's err.txt)" ;;
 esac
 

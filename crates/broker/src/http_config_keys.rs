@@ -19,4 +19,11 @@ pub const HTTP_KEYS: &[ConfigKey] = &[
         Any,
         "Serve the web console and its JSON API on the HTTP listener. Unset: served unless an authorizer is configured (the console answers without authentication and would show every topic's records).",
     ),
+    key(
+        "http.console.admin.enable",
+        BOOLEAN,
+        Some("false"),
+        Any,
+        "Add the console's admin actions (create and delete topics, reset a group's offsets; POST/DELETE under /v1). They run as User:ANONYMOUS through the broker's own request handlers, without a login: enable only where the HTTP listener is reachable by operators alone.",
+    ),
 ];

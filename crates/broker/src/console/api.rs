@@ -1,4 +1,5 @@
-//! The console's JSON API (read-only), documented in docs/CONSOLE.md:
+//! The console's read-only JSON API, documented in docs/CONSOLE.md (the admin actions are
+//! `admin.rs`'s):
 //!
 //! - `GET /v1/cluster`: cluster id, this node, the active controller, the nodes.
 //! - `GET /v1/topics`: every topic with its partition count, replication factor and traffic
@@ -31,7 +32,7 @@ use crate::group_coordinator::{GroupCoordinatorService, Step};
 use crate::handlers::metadata::{partition_view, registered_brokers};
 
 /// An API error as JSON.
-pub struct ApiError(StatusCode, ErrorCode, String);
+pub struct ApiError(pub StatusCode, pub ErrorCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -69,6 +70,7 @@ pub async fn cluster(State(broker): State<Arc<Broker>>) -> Json<Value> {
         "clustered": broker.cluster.get().is_some(),
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": broker.started_at.elapsed().as_secs(),
+        "console_admin": super::admin_enabled(&broker),
         "nodes": nodes.iter().map(|(b, fenced)| json!({
             "id": b.node_id, "host": b.host, "port": b.port, "rack": b.rack, "fenced": fenced,
         })).collect::<Vec<_>>(),

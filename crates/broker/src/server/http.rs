@@ -75,7 +75,9 @@ pub async fn serve(
 ) {
     let mut app = Router::new().route("/metrics", get(metrics));
     if console_enabled(&broker) {
-        app = app.merge(crate::console::routes());
+        app = app.merge(crate::console::routes(crate::console::admin_enabled(
+            &broker,
+        )));
     }
     let app = app.with_state(broker);
     let bounded = Bounded {
