@@ -157,7 +157,7 @@ impl Log {
                 segment.sync()?;
             }
             if let Some((file, path)) = &active {
-                file.sync_data()
+                crate::sync_journal::sync_data(file, path)
                     .map_err(StorageError::io("syncing", path))?;
             }
             Ok::<_, StorageError>(())

@@ -33,6 +33,7 @@ mod read;
 mod recovery;
 mod retention;
 mod segment;
+pub mod sync_journal;
 mod transactions;
 mod txn_index;
 

@@ -113,8 +113,7 @@ pub(crate) struct RolledSegment {
 
 impl RolledSegment {
     pub fn sync(&self) -> Result<()> {
-        self.log
-            .sync_data()
+        crate::sync_journal::sync_data(&self.log, &self.log_path)
             .map_err(StorageError::io("syncing", &self.log_path))?;
         for path in &self.index_paths {
             match std::fs::File::open(path) {

@@ -475,6 +475,7 @@ impl Segment {
         open.log
             .set_len(position)
             .map_err(StorageError::io("truncating", &self.log_path))?;
+        crate::sync_journal::truncated(&self.log_path, position);
         self.size_bytes = position;
         open.offset_index.truncate_to(cut.base_offset);
         open.time_index.truncate_to(cut.base_offset);
@@ -524,8 +525,7 @@ impl Segment {
 
     pub fn sync_log(&self) -> Result<()> {
         if let Some(open) = &self.open {
-            open.log
-                .sync_data()
+            crate::sync_journal::sync_data(&open.log, &self.log_path)
                 .map_err(StorageError::io("syncing", &self.log_path))?;
         }
         Ok(())
@@ -598,7 +598,7 @@ impl Segment {
         let open = self.open.as_ref().expect("cut needs an open segment");
         open.log
             .set_len(position)
-            .and_then(|()| open.log.sync_data())
+            .and_then(|()| crate::sync_journal::sync_data(&open.log, &self.log_path))
             .map_err(StorageError::io("truncating", &self.log_path))?;
         self.size_bytes = position;
         Ok(())
