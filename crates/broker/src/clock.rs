@@ -1,9 +1,11 @@
-//! The broker's one clock: milliseconds since the Unix epoch, made once in `Broker::open` and
+//! The broker's wall clock: milliseconds since the Unix epoch, made once in `Broker::open` and
 //! handed to every part that reads the time (partitions, the group coordinator service, the
 //! cluster tasks, the handlers), so a test can drive the broker's rules with its own clock.
 //! The partition logs take the same type (`storage::Clock`) for `segment.ms` and retention.
+//! Beside it, [`monotonic_ms`] for the lease that must not follow the wall clock's jumps.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 pub use storage::Clock;
 
@@ -14,4 +16,14 @@ pub fn system_clock() -> Clock {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
     })
+}
+
+/// Milliseconds on a monotonic clock, counted from this process's first call, for rules that
+/// measure durations where Kafka uses `nanoTime`: the controller-contact lease
+/// (`cluster/self_fencing.rs`). A jump of the wall clock must not end the lease early or make
+/// it outlive the controller's session. Never persisted or compared across processes.
+pub fn monotonic_ms() -> i64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    let start = *START.get_or_init(Instant::now);
+    i64::try_from(start.elapsed().as_millis()).unwrap_or(i64::MAX)
 }

@@ -322,7 +322,9 @@ async fn registration(
                 )
                 .await;
             match reply {
-                Ok(reply) => cluster.serving.record_heartbeat(&reply, broker.now_ms()),
+                Ok(reply) => cluster
+                    .serving
+                    .record_heartbeat(&reply, crate::clock::monotonic_ms()),
                 Err(QuorumError::Controller(ControllerError::StaleBrokerEpoch { .. }))
                 | Err(QuorumError::Controller(ControllerError::UnknownBroker { .. })) => {
                     cluster.broker_epoch.store(-1, Ordering::Release);

@@ -105,7 +105,7 @@ pub async fn run(broker: Arc<Broker>, cluster: Arc<Cluster>, mut shutdown: watch
             cluster.broker_epoch(),
             cluster.image().offset,
             cluster.config.broker_session_timeout_ms,
-            broker.now_ms(),
+            crate::clock::monotonic_ms(),
         );
         let was_lost = broker.replicas.set_controller_contact_lost(!serves);
         if was_lost == serves {

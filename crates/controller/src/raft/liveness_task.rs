@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::node::ControllerNode;
-use super::rpc::{ControllerReply, now_ms};
+use super::rpc::{ControllerReply, monotonic_ms};
 use crate::liveness::{BrokerSessions, preferred_elections};
 use crate::raft::MetadataQuorum;
 
@@ -41,7 +41,7 @@ pub fn spawn_liveness(
                 active = false;
                 continue;
             }
-            let now = now_ms();
+            let now = monotonic_ms();
             let image = node.image();
             let expired = {
                 let mut sessions = node.service().sessions.lock().expect("poisoned");

@@ -8,8 +8,9 @@
 //! change something (unfencing a caught-up broker): the active controller keeps contact times
 //! in memory ([`crate::BrokerSessions`]).
 
+use std::sync::OnceLock;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use openraft::ServerState;
 use openraft::async_runtime::WatchReceiver;
@@ -94,10 +95,13 @@ pub struct ControllerService {
 /// Longest a FetchImage waits for a newer image.
 const FETCH_IMAGE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+/// Milliseconds on a monotonic clock, counted from this process's first call: broker sessions
+/// measure durations, which a jump of the wall clock must neither stretch nor cut short (Kafka's
+/// controller times heartbeats with `nanoTime` too). Never persisted or sent to another node.
+pub(crate) fn monotonic_ms() -> i64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    let start = *START.get_or_init(Instant::now);
+    i64::try_from(start.elapsed().as_millis()).unwrap_or(i64::MAX)
 }
 
 impl ControllerService {
@@ -262,7 +266,7 @@ impl ControllerService {
         self.sessions
             .lock()
             .expect("poisoned")
-            .heartbeat(broker_id, now_ms());
+            .heartbeat(broker_id, monotonic_ms());
         if registration.fenced && !want_fence && !registration.in_controlled_shutdown {
             let command = MetadataCommand::BrokerHeartbeat {
                 broker_id,
