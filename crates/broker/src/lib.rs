@@ -33,6 +33,7 @@ pub mod partitions;
 pub mod producer_ids;
 mod quota_store;
 pub mod replica;
+pub mod replication_rules;
 mod scram_credentials;
 pub mod security_config_keys;
 mod server;

@@ -102,7 +102,75 @@ impl Role {
             Role::Follower { leader_epoch, .. } => *leader_epoch,
         }
     }
+
+    /// Takes the role metadata gives this replica on broker `local`: a newer partition epoch
+    /// of the same leadership updates it; a leadership at a new epoch starts at the log end
+    /// (`log_end`, asked only then); otherwise this replica follows the named leader (or
+    /// nobody). Returns whether leadership or the leader followed changed, and the ISR sizes
+    /// before and after an update of the same leadership.
+    pub fn apply_assignment<E>(
+        &mut self,
+        assignment: &Assignment,
+        local: BrokerId,
+        log_end: impl FnOnce() -> Result<i64, E>,
+        now_ms: i64,
+    ) -> Result<RoleChange, E> {
+        let unchanged = RoleChange {
+            changed: false,
+            isr_sizes: None,
+        };
+        match (&mut *self, assignment.leader) {
+            (Role::Leader(state), Some(leader))
+                if leader == local && state.leader_epoch == assignment.leader_epoch =>
+            {
+                let before = state.isr.len();
+                state.update(assignment, local, now_ms);
+                Ok(RoleChange {
+                    changed: false,
+                    isr_sizes: Some((before, state.isr.len())),
+                })
+            }
+            (_, Some(leader)) if leader == local => {
+                let log_end = log_end()?;
+                *self = Role::Leader(LeaderState::new(assignment, local, log_end, now_ms));
+                Ok(RoleChange {
+                    changed: true,
+                    isr_sizes: None,
+                })
+            }
+            (
+                Role::Follower {
+                    leader,
+                    leader_epoch,
+                },
+                new_leader,
+            ) if *leader == new_leader && *leader_epoch == assignment.leader_epoch => Ok(unchanged),
+            (_, new_leader) => {
+                *self = Role::Follower {
+                    leader: new_leader,
+                    leader_epoch: assignment.leader_epoch,
+                };
+                Ok(RoleChange {
+                    changed: true,
+                    isr_sizes: None,
+                })
+            }
+        }
+    }
 }
+
+/// What [`Role::apply_assignment`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoleChange {
+    /// Leadership or the leader followed changed (fetchers must be told).
+    pub changed: bool,
+    /// The ISR's size before and after, when the same leadership took a new partition epoch.
+    pub isr_sizes: Option<(usize, usize)>,
+}
+
+/// A follower's fetch the leader does not count: the follower holds no replica here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownFollower;
 
 /// The leadership metadata gives a partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,6 +269,41 @@ impl LeaderState {
         progress.log_end_offset = fetch_offset;
         progress.last_fetch_leader_end = leader_end;
         progress.last_fetch_ms = now_ms;
+    }
+
+    /// A follower's fetch at `fetch_offset` (its log end offset) arrived while the leader's log
+    /// ends at `leader_end`: [`Self::record_fetch`], unless the offset lies outside the leader's
+    /// log (such a fetch is out of range, the read answers it, and it proves nothing about the
+    /// follower). [`UnknownFollower`] when `follower` holds no replica.
+    pub fn record_follower_fetch(
+        &mut self,
+        follower: BrokerId,
+        broker_epoch: i64,
+        fetch_offset: i64,
+        leader_end: i64,
+        now_ms: i64,
+    ) -> Result<(), UnknownFollower> {
+        if !self.followers.contains_key(&follower) {
+            return Err(UnknownFollower);
+        }
+        if fetch_offset > leader_end || fetch_offset < 0 {
+            return Ok(());
+        }
+        self.record_fetch(follower, broker_epoch, fetch_offset, leader_end, now_ms);
+        Ok(())
+    }
+
+    /// The high watermark to move to from `current`, if the ISR lets it rise
+    /// ([`Self::high_watermark_bound`]); `None` when it stays. It never moves back.
+    pub fn next_high_watermark(
+        &self,
+        local: BrokerId,
+        leader_end: i64,
+        min_insync_replicas: i32,
+        current: i64,
+    ) -> Option<i64> {
+        self.high_watermark_bound(local, leader_end, min_insync_replicas)
+            .filter(|&bound| bound > current)
     }
 
     /// The high watermark the ISR allows, given the leader's own log end offset; `None` when

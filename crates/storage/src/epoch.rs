@@ -3,6 +3,9 @@
 //! [`LeaderEpochCache::end_offset_for`] to answer `OffsetsForLeaderEpoch` and to truncate a
 //! diverging follower.
 //!
+//! [`EpochCache`] is the entries and their rules in memory (public, for models of the log);
+//! `LeaderEpochCache` adds the checkpoint file.
+//!
 //! Invariant: entries strictly increase in epoch and in start offset. The cache is derived data:
 //! when the checkpoint is missing or malformed, recovery rebuilds it from batch headers.
 
@@ -22,39 +25,16 @@ pub struct EpochEntry {
     pub start_offset: i64,
 }
 
-#[derive(Debug)]
-pub(crate) struct LeaderEpochCache {
-    dir: PathBuf,
+/// The cache's entries and rules, in memory: what [`LeaderEpochCache`] persists, and what a
+/// model of the log (the deterministic simulator, `crates/sim`) keeps without files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EpochCache {
     entries: Vec<EpochEntry>,
-    dirty: bool,
 }
 
-impl LeaderEpochCache {
-    /// Loads the checkpoint, keeping only a valid increasing prefix; `None` entries mean the file
-    /// was missing or malformed (the caller rebuilds from the log).
-    pub fn load(dir: &Path) -> Result<(Self, bool)> {
-        let loaded = checkpoint::read_epochs(dir)?;
-        let found = loaded.is_some();
-        let mut cache = Self {
-            dir: dir.to_path_buf(),
-            entries: Vec::new(),
-            dirty: !found,
-        };
-        for (epoch, start_offset) in loaded.unwrap_or_default() {
-            let increasing = cache
-                .entries
-                .last()
-                .is_none_or(|last| epoch > last.epoch && start_offset > last.start_offset);
-            if epoch < 0 || start_offset < 0 || !increasing {
-                cache.dirty = true;
-                break;
-            }
-            cache.entries.push(EpochEntry {
-                epoch,
-                start_offset,
-            });
-        }
-        Ok((cache, found))
+impl EpochCache {
+    pub fn new() -> Self {
+        Self::default()
     }
 
     pub fn entries(&self) -> &[EpochEntry] {
@@ -66,9 +46,10 @@ impl LeaderEpochCache {
     }
 
     /// Records that `epoch` starts at `start_offset` if it is newer than every cached epoch.
-    pub fn assign(&mut self, epoch: i32, start_offset: i64) {
+    /// Returns whether the cache changed.
+    pub fn assign(&mut self, epoch: i32, start_offset: i64) -> bool {
         if epoch < 0 || self.latest_epoch().is_some_and(|latest| epoch <= latest) {
-            return;
+            return false;
         }
         self.entries.retain(|e| e.start_offset < start_offset);
         self.entries.push(EpochEntry {
@@ -78,7 +59,7 @@ impl LeaderEpochCache {
         if self.entries.len() > CHECKPOINT_ENTRIES_MAX {
             self.entries.remove(0);
         }
-        self.dirty = true;
+        true
     }
 
     /// `(epoch, end offset)` for a follower at `requested` epoch: the largest cached epoch at or
@@ -97,16 +78,17 @@ impl LeaderEpochCache {
         }
     }
 
-    /// Drops epochs that start at or after `end_offset` (log truncation).
-    pub fn truncate_from_end(&mut self, end_offset: i64) {
+    /// Drops epochs that start at or after `end_offset` (log truncation). Returns whether the
+    /// cache changed.
+    pub fn truncate_from_end(&mut self, end_offset: i64) -> bool {
         let before = self.entries.len();
         self.entries.retain(|e| e.start_offset < end_offset);
-        self.dirty |= self.entries.len() != before;
+        self.entries.len() != before
     }
 
     /// Moves the first epoch that covers `start_offset` up to it and drops older ones (log start
-    /// offset moved by retention or `DeleteRecords`).
-    pub fn truncate_from_start(&mut self, start_offset: i64) {
+    /// offset moved by retention or `DeleteRecords`). Returns whether the cache changed.
+    pub fn truncate_from_start(&mut self, start_offset: i64) -> bool {
         let covering = self
             .entries
             .partition_point(|e| e.start_offset <= start_offset);
@@ -115,14 +97,82 @@ impl LeaderEpochCache {
         {
             self.entries.drain(..keep);
             self.entries[0].start_offset = start_offset;
-            self.dirty = true;
+            return true;
         }
+        false
+    }
+}
+
+/// The cache of one log directory, persisted in `leader-epoch-checkpoint`.
+#[derive(Debug)]
+pub(crate) struct LeaderEpochCache {
+    dir: PathBuf,
+    cache: EpochCache,
+    dirty: bool,
+}
+
+impl LeaderEpochCache {
+    /// Loads the checkpoint, keeping only a valid increasing prefix; `None` entries mean the file
+    /// was missing or malformed (the caller rebuilds from the log).
+    pub fn load(dir: &Path) -> Result<(Self, bool)> {
+        let loaded = checkpoint::read_epochs(dir)?;
+        let found = loaded.is_some();
+        let mut cache = Self {
+            dir: dir.to_path_buf(),
+            cache: EpochCache::new(),
+            dirty: !found,
+        };
+        for (epoch, start_offset) in loaded.unwrap_or_default() {
+            let increasing = cache
+                .cache
+                .entries
+                .last()
+                .is_none_or(|last| epoch > last.epoch && start_offset > last.start_offset);
+            if epoch < 0 || start_offset < 0 || !increasing {
+                cache.dirty = true;
+                break;
+            }
+            cache.cache.entries.push(EpochEntry {
+                epoch,
+                start_offset,
+            });
+        }
+        Ok((cache, found))
+    }
+
+    pub fn entries(&self) -> &[EpochEntry] {
+        self.cache.entries()
+    }
+
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.cache.latest_epoch()
+    }
+
+    /// [`EpochCache::assign`].
+    pub fn assign(&mut self, epoch: i32, start_offset: i64) {
+        self.dirty |= self.cache.assign(epoch, start_offset);
+    }
+
+    /// [`EpochCache::end_offset_for`].
+    pub fn end_offset_for(&self, requested: i32, log_end: i64) -> (i32, i64) {
+        self.cache.end_offset_for(requested, log_end)
+    }
+
+    /// [`EpochCache::truncate_from_end`].
+    pub fn truncate_from_end(&mut self, end_offset: i64) {
+        self.dirty |= self.cache.truncate_from_end(end_offset);
+    }
+
+    /// [`EpochCache::truncate_from_start`].
+    pub fn truncate_from_start(&mut self, start_offset: i64) {
+        self.dirty |= self.cache.truncate_from_start(start_offset);
     }
 
     /// Writes the checkpoint if the cache changed since the last write.
     pub fn persist_if_dirty(&mut self) -> Result<()> {
         if self.dirty {
             let pairs: Vec<(i32, i64)> = self
+                .cache
                 .entries
                 .iter()
                 .map(|e| (e.epoch, e.start_offset))

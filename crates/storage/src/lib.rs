@@ -41,7 +41,7 @@ pub use cleaner::{
     CleanableSummary, CleanerCrashPoint, CleanerOptions, CleaningOutcome, FilterStats,
 };
 pub use config::{CleanupPolicy, FlushPolicy, LogConfig, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN};
-pub use epoch::{EpochEntry, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
+pub use epoch::{EpochCache, EpochEntry, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 pub use error::{Result, StorageError};
 pub use log::{Clock, Log, LogAppendInfo};
 pub use producer::{PRODUCER_BATCHES_RETAINED, ProducerBatch, ProducerState};

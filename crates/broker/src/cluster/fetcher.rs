@@ -22,6 +22,7 @@ use super::client::BrokerConnection;
 use crate::broker::Broker;
 use crate::partitions::Partition;
 use crate::replica::BrokerId;
+use crate::replication_rules::FetchPosition;
 
 /// The Fetch version followers use: the first with the follower's broker epoch.
 const REPLICA_FETCH_VERSION: i16 = 15;
@@ -181,11 +182,13 @@ fn fetch_request(
                 ..Default::default()
             });
         }
+        let position =
+            FetchPosition::of_log(partition.log_end_offset()?, partition.latest_epoch()?);
         let fetch = FetchPartition {
             partition: partition.topic_partition.partition,
             current_leader_epoch: *epoch,
-            fetch_offset: partition.log_end_offset()?,
-            last_fetched_epoch: partition.latest_epoch()?.unwrap_or(-1),
+            fetch_offset: position.fetch_offset,
+            last_fetched_epoch: position.last_fetched_epoch,
             log_start_offset: partition.log_start_offset()?,
             partition_max_bytes: per_partition,
             ..Default::default()

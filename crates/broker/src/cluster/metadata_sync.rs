@@ -20,6 +20,23 @@ pub fn kafka_topic_id(id: controller::TopicId) -> protocol::Uuid {
     protocol::Uuid(id.0.to_be_bytes())
 }
 
+/// The leadership `image` gives a partition in `state`, with the broker epochs of its replicas
+/// (what a replica's role is made from: [`crate::replica::Role::apply_assignment`]).
+pub fn assignment(image: &MetadataImage, state: &controller::PartitionState) -> Assignment {
+    Assignment {
+        leader: state.leader,
+        leader_epoch: state.leader_epoch,
+        partition_epoch: state.partition_epoch,
+        replicas: state.replicas.clone(),
+        isr: state.isr.clone(),
+        broker_epochs: state
+            .replicas
+            .iter()
+            .filter_map(|r| image.brokers.get(r).map(|b| (*r, b.broker_epoch)))
+            .collect(),
+    }
+}
+
 /// Applies every new image until the shutdown begins, each on the blocking pool (opening a
 /// partition creates or recovers its log; deleting a topic renames directories), then wakes
 /// idle fetchers.
@@ -117,18 +134,7 @@ pub fn apply(broker: &Arc<Broker>, cluster: &Arc<Cluster>, image: &MetadataImage
             if partition.config().overrides != config.overrides {
                 let _ = partition.set_config(config.clone());
             }
-            let assignment = Assignment {
-                leader: state.leader,
-                leader_epoch: state.leader_epoch,
-                partition_epoch: state.partition_epoch,
-                replicas: state.replicas.clone(),
-                isr: state.isr.clone(),
-                broker_epochs: state
-                    .replicas
-                    .iter()
-                    .filter_map(|r| image.brokers.get(r).map(|b| (*r, b.broker_epoch)))
-                    .collect(),
-            };
+            let assignment = assignment(image, state);
             match partition.apply_assignment(&assignment, now) {
                 Ok(changed) => {
                     if changed {

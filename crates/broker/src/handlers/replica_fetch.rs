@@ -25,6 +25,7 @@ use super::long_poll::AppendWait;
 use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::partitions::Partition;
+use crate::replication_rules::{FetchPosition, diverging_epoch};
 
 /// Longest a follower's fetch waits at the leader.
 const REPLICA_FETCH_WAIT_MS_MAX: u64 = 10_000;
@@ -160,23 +161,21 @@ pub async fn handle(
 }
 
 /// Where the follower's log diverges from this one, if it does: the largest epoch at or below
-/// its last fetched epoch here, and where that epoch ends.
+/// its last fetched epoch here, and where that epoch ends ([`diverging_epoch`]).
 fn diverging(
     partition: &Partition,
     position: &Position,
 ) -> Result<Option<EpochEndOffset>, BrokerError> {
-    if position.last_fetched_epoch < 0 {
-        return Ok(None);
-    }
-    let (epoch, end_offset) = partition.end_offset_for_epoch(position.last_fetched_epoch)?;
-    if epoch != position.last_fetched_epoch || end_offset < position.fetch_offset {
-        return Ok(Some(EpochEndOffset {
-            epoch,
-            end_offset,
-            ..Default::default()
-        }));
-    }
-    Ok(None)
+    let fetched = FetchPosition {
+        fetch_offset: position.fetch_offset,
+        last_fetched_epoch: position.last_fetched_epoch,
+    };
+    let answer = diverging_epoch(fetched, |epoch| partition.end_offset_for_epoch(epoch))?;
+    Ok(answer.map(|diverging| EpochEndOffset {
+        epoch: diverging.epoch,
+        end_offset: diverging.end_offset,
+        ..Default::default()
+    }))
 }
 
 fn read(

@@ -28,6 +28,7 @@ use storage::{EpochEntry, FetchData, LogAppendInfo, RetentionOutcome};
 use super::Partition;
 use crate::blocking::on_blocking_pool;
 use crate::error::BrokerError;
+use crate::replication_rules::{DivergingEpoch, truncation_offset};
 
 /// Bytes kept in reserve when deciding whether a page-cache append could roll the segment:
 /// concurrent appends to the same partition may fill it between the check and the append.
@@ -131,8 +132,12 @@ impl Partition {
             }
         }
         if data.diverging_epoch.epoch >= 0 {
-            let (_, local_end) = self.log.end_offset_for_epoch(data.diverging_epoch.epoch)?;
-            let target = data.diverging_epoch.end_offset.min(local_end);
+            let diverging = DivergingEpoch {
+                epoch: data.diverging_epoch.epoch,
+                end_offset: data.diverging_epoch.end_offset,
+            };
+            let (_, local_end) = self.log.end_offset_for_epoch(diverging.epoch)?;
+            let target = truncation_offset(diverging, local_end);
             tracing::info!(
                 partition = ?self.topic_partition,
                 epoch = data.diverging_epoch.epoch,

@@ -26,6 +26,7 @@ use tokio::sync::Notify;
 use crate::clock::Clock;
 use crate::error::BrokerError;
 use crate::replica::{Assignment, BrokerId, LeaderState, Role};
+use crate::replication_rules::follower_high_watermark;
 use crate::topic_config::TopicConfig;
 
 mod io;
@@ -224,9 +225,9 @@ impl Partition {
         };
         let log_end = self.log.log_end_offset()?;
         let min_isr = self.config().min_insync_replicas;
-        match state.high_watermark_bound(self.local_id, log_end, min_isr) {
-            Some(bound) if bound > current => Ok(self.log.set_high_watermark(bound)?),
-            _ => Ok(current),
+        match state.next_high_watermark(self.local_id, log_end, min_isr, current) {
+            Some(next) => Ok(self.log.set_high_watermark(next)?),
+            None => Ok(current),
         }
     }
 
@@ -238,7 +239,7 @@ impl Partition {
         let _role = self.role();
         let log_end = self.log.log_end_offset()?;
         self.log
-            .set_high_watermark(leader_high_watermark.min(log_end))?;
+            .set_high_watermark(follower_high_watermark(leader_high_watermark, log_end))?;
         Ok(())
     }
 
@@ -258,24 +259,18 @@ impl Partition {
                 return Err(self.not_leader());
             };
             if !state.followers.contains_key(&follower) {
-                return Err(BrokerError::UnknownReplica {
-                    replica_id: follower,
-                    leader_epoch_given: true,
-                });
+                return Err(unknown_replica(follower));
             }
             let log_end = self.log.log_end_offset()?;
-            // A follower cannot have more than the leader: such a fetch is out of range (the
-            // read answers it) and proves nothing about the follower.
-            if fetch_offset > log_end || fetch_offset < 0 {
-                return Ok(());
-            }
-            state.record_fetch(
-                follower,
-                follower_broker_epoch,
-                fetch_offset,
-                log_end,
-                now_ms,
-            );
+            state
+                .record_follower_fetch(
+                    follower,
+                    follower_broker_epoch,
+                    fetch_offset,
+                    log_end,
+                    now_ms,
+                )
+                .map_err(|_| unknown_replica(follower))?;
         }
         let before = self.log.high_watermark()?;
         if self.advance_high_watermark()? > before {
@@ -331,36 +326,16 @@ impl Partition {
     ) -> Result<bool, BrokerError> {
         let changed = {
             let mut role = self.role();
-            let local = self.local_id;
-            match (&mut *role, assignment.leader) {
-                (Role::Leader(state), Some(leader))
-                    if leader == local && state.leader_epoch == assignment.leader_epoch =>
-                {
-                    let before = state.isr.len();
-                    state.update(assignment, local, now_ms);
-                    self.isr_changes.record(before, state.isr.len());
-                    false
-                }
-                (_, Some(leader)) if leader == local => {
-                    let log_end = self.log.log_end_offset()?;
-                    *role = Role::Leader(LeaderState::new(assignment, local, log_end, now_ms));
-                    true
-                }
-                (
-                    Role::Follower {
-                        leader,
-                        leader_epoch,
-                    },
-                    new_leader,
-                ) if *leader == new_leader && *leader_epoch == assignment.leader_epoch => false,
-                (_, new_leader) => {
-                    *role = Role::Follower {
-                        leader: new_leader,
-                        leader_epoch: assignment.leader_epoch,
-                    };
-                    true
-                }
+            let change = role.apply_assignment(
+                assignment,
+                self.local_id,
+                || self.log.log_end_offset(),
+                now_ms,
+            )?;
+            if let Some((before, after)) = change.isr_sizes {
+                self.isr_changes.record(before, after);
             }
+            change.changed
         };
         let before = self.log.high_watermark()?;
         if self.advance_high_watermark()? > before || changed {
@@ -555,6 +530,13 @@ impl ReplicaManager {
                 tracing::warn!(partition = ?partition.topic_partition, %error, "closing log");
             }
         }
+    }
+}
+
+fn unknown_replica(follower: BrokerId) -> BrokerError {
+    BrokerError::UnknownReplica {
+        replica_id: follower,
+        leader_epoch_given: true,
     }
 }
 
