@@ -6,8 +6,8 @@
 #                                     groups compaction schema-registry connect streams security
 #                                     cli console ad-clicks cluster
 #                                     (default: all, in that order); --long: 200 fault cycles in
-#                                     the cluster suite instead of 20, and the long exactly-once
-#                                     scenario of the streams suite (streams/eos.sh --long)
+#                                     the cluster suite instead of two per fault (32), and the long
+#                                     exactly-once scenario of the streams suite (streams/eos.sh --long)
 #   RUNNEL_BIN=target/debug/runnel compat/run.sh --no-build java     (develop against a debug build)
 #
 # What it owns: building the release binary once (`cargo build --release -p cli`, skipped with
@@ -26,7 +26,7 @@
 # free port and tests the web console in headless Chromium (Debian's chromium and
 # chromium-driver, Selenium); screenshots are kept in target/compat/console/screenshots/.
 # The cluster suite (compat/faults/harness.py) runs its own three-node cluster under faults, in
-# network namespaces it creates when root.
+# network namespaces it creates when root (faults needing them are then SKIPped, not replaced).
 #
 # Every suite prints `PASS name` / `FAIL name: why` / `SKIP name: why` lines (and `INFO ...`
 # lines with figures, passed through); a suite that ends
@@ -152,12 +152,13 @@ console_install() {
   rn_install_chromium || rn_log "no chromium/chromedriver: the console suite skips"
   return 0
 }
-# Network namespaces and iptables isolate nodes (F5); without root the harness runs on loopback.
+# Network namespaces and iptables isolate nodes (F5-F7), tc (iproute2) or iptables' NFQUEUE and
+# TEE impair their links (F9); without root the harness runs on loopback and skips those faults.
 cluster_install() {
   rn_install_python && rn_install_java || return 1
   if [[ $(id -u) -eq 0 ]]; then
     local pkgs=()
-    command -v ip >/dev/null || pkgs+=(iproute2)
+    command -v ip >/dev/null && command -v tc >/dev/null || pkgs+=(iproute2)
     command -v iptables >/dev/null || pkgs+=(iptables)
     if [[ ${#pkgs[@]} -gt 0 ]]; then rn_log "installing ${pkgs[*]} (apt)"; rn_apt_install "${pkgs[@]}" || return 1; fi
   fi
@@ -210,11 +211,15 @@ for s in "${suites[@]}"; do
                   '"$0" "$1" --client librdkafka --runnel "$2" --work "$3/librdkafka"; a=$?
                    "$0" "$1" --client java --runnel "$2" --work "$3/java"; b=$?; exit $((a | b))' \
                   "$RN_PY" "$HERE/durability/durability.py" "$RUNNEL_BIN" "$LOGS/durability" ;;
-    # cluster: the idempotent workload and, with --txn, the transactional one (txn_workload.py,
-    # fault F23: SIGKILL the transaction coordinator's node) under the same fault cycles.
-    cluster) suite cluster cluster_install $(( cycles * 25 + 540 )) no "$RN_PY" "$HERE/faults/harness.py" \
-               --runnel "$RUNNEL_BIN" --work "$LOGS/cluster/work" --cycles "$cycles" --txn \
-               --bound $(( cycles * 22 + 420 )) ;;
+    # cluster: the idempotent workload, a consumer group and, with --txn, the transactional one
+    # (txn_workload.py) under the harness's default rotation of faults (compat/faults/README.md):
+    # every fault twice (--rounds 2: 32 cycles, about 6-8 minutes on 2 cores), or 200 cycles
+    # with --long. The harness's own alarm fires at --bound + 120 s.
+    cluster) if ((cycles > 20)); then fault_run=(--cycles "$cycles" --bound $(( cycles * 22 + 420 )))
+             else fault_run=(--rounds 2 --bound 780); fi
+             suite cluster cluster_install $(( cycles > 20 ? cycles * 25 + 540 : 960 )) no "$RN_PY" \
+               "$HERE/faults/harness.py" --runnel "$RUNNEL_BIN" --work "$LOGS/cluster/work" \
+               "${fault_run[@]}" --txn ;;
   esac
 done
 

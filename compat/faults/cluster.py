@@ -5,13 +5,20 @@ namespace `rnf-K-i` holding one end of a veth pair as 10.199.K.(10+i)/24, where 
 from the harness's pid so that two runs never share names or addresses), the node processes
 (`runnel serve`, combined broker and controller, listening on 9092/9093 inside their namespace),
 their data folders WORK/node-i/data and logs WORK/node-i.log, and the faults applied to them:
-SIGKILL, SIGSTOP/SIGCONT, wiping the data folder, and isolating a node from the other nodes
-with iptables rules inside its namespace (clients in the root namespace still reach it).
+SIGKILL, SIGTERM (clean stop, exit status returned), SIGSTOP/SIGCONT, wiping the data folder,
+and packet filters inside a node's namespace: `block` drops what comes in from and/or goes out
+to chosen peers (iptables INPUT/OUTPUT rules in the node's namespace only, so clients in the root
+namespace still reach every node), `isolate` is `block` towards every other node both ways, and
+`heal` flushes every rule and queueing discipline the harness put into a namespace. Helper
+processes the faults start (netem.py's packet delayer, group_workload.py's consumers) are
+registered with `adopt` and killed by `destroy`.
 
-Where namespaces cannot be created (not root, no `ip`), the nodes run on 127.0.0.1 with distinct
-ports and isolation is unavailable (`can_isolate` is False).
+Where namespaces cannot be created (not root, no `ip`/`iptables`), the nodes run on 127.0.0.1
+with distinct ports and network faults are unavailable (`can_isolate` is False; the harness
+refuses them by name and leaves them out of its default rotation).
 
-Everything created is removed by `Cluster.destroy()`, which the harness calls on every exit path.
+Everything created is removed by `Cluster.destroy()`, which the harness calls on every exit path;
+deleting a namespace also deletes its iptables rules and queueing disciplines.
 """
 import os
 import shutil
@@ -47,15 +54,61 @@ def free_port():
 
 
 def namespaces_available():
-    if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("iptables") is None:
-        return False
+    return capabilities()["namespaces"]
+
+
+_CAPABILITIES = None
+
+
+def capabilities():
+    """What this machine can do, probed once in a throw-away namespace (nothing else is
+    touched): `namespaces` (root, ip, iptables, a namespace can be made and filtered),
+    `netem` (tc with the prio and netem queueing disciplines: the kernel may lack them, e.g.
+    without module support) and `nfqueue` (iptables' statistic, mark, NFQUEUE and TEE
+    extensions: netem.py's user-space fallback). Each probe is bounded."""
+    global _CAPABILITIES
+    if _CAPABILITIES is not None:
+        return _CAPABILITIES
+    caps = {"namespaces": False, "netem": False, "nfqueue": False, "why": ""}
+    _CAPABILITIES = caps
+    if os.geteuid() != 0:
+        caps["why"] = "not root"
+        return caps
+    missing = [t for t in ("ip", "iptables") if shutil.which(t) is None]
+    if missing:
+        caps["why"] = f"{' and '.join(missing)} not installed"
+        return caps
     probe = f"rnf-probe-{os.getpid()}"
+
+    def ok(*args):
+        try:
+            return subprocess.run(["ip", "netns", "exec", probe, *args], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, timeout=20).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            return False
     try:
         run("ip", "netns", "add", probe)
-        run("ip", "netns", "del", probe)
-        return True
-    except (subprocess.CalledProcessError, OSError):
-        return False
+    except (subprocess.CalledProcessError, OSError) as e:
+        caps["why"] = f"cannot create a network namespace ({e})"
+        return caps
+    try:
+        caps["namespaces"] = ok("iptables", "-A", "INPUT", "-s", "10.199.0.1", "-j", "DROP")
+        if not caps["namespaces"]:
+            caps["why"] = "iptables does not work inside a namespace"
+        ok("ip", "link", "set", "lo", "up")
+        caps["netem"] = shutil.which("tc") is not None and ok(
+            "tc", "qdisc", "add", "dev", "lo", "root", "handle", "1:", "prio", "bands", "4") and ok(
+            "tc", "qdisc", "add", "dev", "lo", "parent", "1:4", "handle", "40:", "netem", "delay", "1ms")
+        caps["nfqueue"] = caps["namespaces"] and all([
+            ok("iptables", "-A", "OUTPUT", "-d", "10.199.0.1", "-m", "mark", "!", "--mark", "0x9",
+               "-m", "statistic", "--mode", "random", "--probability", "0.5", "-j", "NFQUEUE",
+               "--queue-num", "9", "--queue-bypass"),
+            ok("iptables", "-t", "mangle", "-A", "POSTROUTING", "-d", "10.199.0.1", "-j", "TEE",
+               "--gateway", "10.199.0.1"),
+        ])
+    finally:
+        run("ip", "netns", "del", probe, check=False)
+    return caps
 
 
 class Cluster:
@@ -69,7 +122,8 @@ class Cluster:
         self.procs = {}
         self.expected_registrations = {}
         self.stopped = set()
-        self.isolated = set()
+        self.isolated = set()    # namespaces holding rules or queueing disciplines of a fault
+        self.helpers = []        # processes a fault started: killed by destroy()
         if self.namespaces:
             self.hosts = {i: f"{SUBNET}.{10 + i}" for i in self.ids}
             self.client_ports = {i: 9092 for i in self.ids}
@@ -109,6 +163,10 @@ class Cluster:
         # Bridged frames must not be filtered by the root namespace's iptables.
         if os.path.exists("/proc/sys/net/bridge/bridge-nf-call-iptables"):
             run("sh", "-c", "echo 0 > /proc/sys/net/bridge/bridge-nf-call-iptables", check=False)
+
+    def ns_run(self, i, *args, check=True):
+        """Runs a command inside node i's namespace."""
+        return run("ip", "netns", "exec", ns_name(i), *args, check=check)
 
     def teardown_network(self):
         for i in self.ids:
@@ -169,6 +227,39 @@ class Cluster:
         p = self.procs.get(i)
         return p is not None and p.poll() is None
 
+    def terminate(self, i, timeout=30):
+        """SIGTERM node i and wait for it: its exit status, or None when it outlived `timeout`
+        (it is then SIGKILLed)."""
+        p = self.procs.get(i)
+        if p is None or p.poll() is not None:
+            return p.returncode if p is not None else None
+        if i in self.stopped:
+            os.kill(p.pid, signal.SIGCONT)
+        p.terminate()
+        try:
+            status = p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=30)
+            status = None
+        self.stopped.discard(i)
+        return status
+
+    def log_size(self, i):
+        try:
+            return os.path.getsize(os.path.join(self.work, f"node-{i}.log"))
+        except OSError:
+            return 0
+
+    def log_since(self, i, position):
+        """Node i's log from byte `position` (see log_size) to its end, as text."""
+        try:
+            with open(os.path.join(self.work, f"node-{i}.log"), "rb") as f:
+                f.seek(position)
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
     def kill(self, i):
         p = self.procs.get(i)
         if p is not None and p.poll() is None:
@@ -189,23 +280,40 @@ class Cluster:
     def wipe(self, i):
         shutil.rmtree(os.path.join(self.work, f"node-{i}", "data"), ignore_errors=True)
 
-    def isolate(self, i):
-        ns = ns_name(i)
-        for j in self.ids:
-            if j != i:
-                run("ip", "netns", "exec", ns, "iptables", "-A", "INPUT", "-s", self.hosts[j], "-j", "DROP")
-                run("ip", "netns", "exec", ns, "iptables", "-A", "OUTPUT", "-d", self.hosts[j], "-j", "DROP")
+    def block(self, i, peers, direction="both"):
+        """Drops, inside node i's namespace, packets coming in from (`in`), going out to
+        (`out`) or both ways between node i and each of `peers`; clients are untouched."""
         self.isolated.add(i)
+        for j in peers:
+            if direction in ("in", "both"):
+                self.ns_run(i, "iptables", "-A", "INPUT", "-s", self.hosts[j], "-j", "DROP")
+            if direction in ("out", "both"):
+                self.ns_run(i, "iptables", "-A", "OUTPUT", "-d", self.hosts[j], "-j", "DROP")
+
+    def isolate(self, i):
+        self.block(i, [j for j in self.ids if j != i], "both")
 
     def heal(self, i):
-        run("ip", "netns", "exec", ns_name(i), "iptables", "-F", check=False)
+        """Removes every rule, chain and queueing discipline a fault put into node i's namespace."""
+        for table in ("filter", "mangle"):
+            self.ns_run(i, "iptables", "-t", table, "-F", check=False)
+            self.ns_run(i, "iptables", "-t", table, "-X", check=False)
+        self.ns_run(i, "tc", "qdisc", "del", "dev", "eth0", "root", check=False)
         self.isolated.discard(i)
+
+    def heal_all(self):
+        for i in list(self.isolated):
+            self.heal(i)
+
+    def adopt(self, proc):
+        """Registers a helper process (a subprocess.Popen) for destroy() to kill."""
+        self.helpers = [p for p in self.helpers if p.poll() is None]
+        self.helpers.append(proc)
 
     def stop_all(self, timeout=30):
         """SIGTERM everything (continuing paused nodes first); SIGKILL what outlives `timeout`.
         Returns the exit statuses."""
-        for i in list(self.isolated):
-            self.heal(i)
+        self.heal_all()
         for i, p in self.procs.items():
             if p.poll() is None:
                 if i in self.stopped:
@@ -222,6 +330,13 @@ class Cluster:
         return statuses
 
     def destroy(self):
+        for p in self.helpers:
+            if p.poll() is None:
+                try:
+                    p.kill()
+                    p.wait(timeout=10)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
         for p in self.procs.values():
             if p.poll() is None:
                 try:
