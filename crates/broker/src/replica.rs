@@ -306,7 +306,8 @@ impl LeaderState {
             .filter(|&bound| bound > current)
     }
 
-    /// The high watermark the ISR allows, given the leader's own log end offset; `None` when
+    /// The high watermark the ISR allows, given the leader's own log end offset: the smallest
+    /// log end offset among the ISR and the members an expansion in flight adds. `None` when
     /// it may not move (a member has not fetched in this epoch, or the ISR is too small).
     pub fn high_watermark_bound(
         &self,
@@ -318,7 +319,12 @@ impl LeaderState {
             return None;
         }
         let mut bound = leader_end;
-        for member in &self.isr {
+        // Kafka's "maximal ISR": the committed ISR and the members a proposal in flight adds.
+        // The controller may already have committed the larger ISR and could elect any of its
+        // members, so none may be left behind by the high watermark.
+        let proposed = self.pending_isr.as_ref().map_or(&[][..], |(isr, _)| isr);
+        let added = proposed.iter().filter(|r| !self.isr.contains(r));
+        for member in self.isr.iter().chain(added) {
             if *member == local {
                 continue;
             }
@@ -329,6 +335,20 @@ impl LeaderState {
             bound = bound.min(end);
         }
         Some(bound)
+    }
+
+    /// Drops a proposal older than [`ISR_CHANGE_RETRY_MS`] that nothing replaced: had the
+    /// controller committed it, a leader still serving would have seen it in metadata by now
+    /// (it serves only while caught up with the controller, `cluster/self_fencing.rs`); its
+    /// outcome was lost (a quorum error), so it no longer holds the high watermark.
+    pub fn forget_stale_isr_proposal(&mut self, now_ms: i64) {
+        if self
+            .pending_isr
+            .as_ref()
+            .is_some_and(|(_, at)| now_ms - at >= ISR_CHANGE_RETRY_MS)
+        {
+            self.pending_isr = None;
+        }
     }
 
     /// Whether follower `r` was caught up within `lag_max_ms`.
@@ -415,6 +435,29 @@ mod tests {
         assert_eq!(leader.high_watermark_bound(1, 15, 2), Some(11));
         leader.record_fetch(3, -1, 15, 15, 2);
         assert_eq!(leader.high_watermark_bound(1, 15, 2), Some(12));
+    }
+
+    #[test]
+    fn an_expansion_in_flight_holds_the_high_watermark_for_the_joining_member() {
+        // Found by the simulator (seed 2): the controller committed ISR [1, 2, 3] while the
+        // leader still counted [1, 2]; it acknowledged an offset 3 lacked, 3 was elected and
+        // the acknowledged record was lost. Kafka counts the "maximal ISR".
+        let mut leader = LeaderState::new(&assignment(&[1, 2]), 1, 10, 0);
+        leader.record_fetch(2, -1, 15, 15, 1);
+        leader.record_fetch(3, -1, 12, 15, 1);
+        assert_eq!(leader.high_watermark_bound(1, 15, 2), Some(15));
+        leader.pending_isr = Some((vec![1, 2, 3], 1));
+        assert_eq!(leader.high_watermark_bound(1, 15, 2), Some(12));
+        // A shrink in flight keeps the committed (larger) ISR.
+        leader.pending_isr = Some((vec![1], 1));
+        assert_eq!(leader.high_watermark_bound(1, 15, 2), Some(15));
+        // A proposal whose outcome was lost stops holding it after the retry interval (found
+        // by cluster_transactions: a refused expansion held the high watermark for good).
+        leader.pending_isr = Some((vec![1, 2, 3], 100));
+        leader.forget_stale_isr_proposal(100 + ISR_CHANGE_RETRY_MS - 1);
+        assert_eq!(leader.high_watermark_bound(1, 15, 2), Some(12));
+        leader.forget_stale_isr_proposal(100 + ISR_CHANGE_RETRY_MS);
+        assert_eq!(leader.high_watermark_bound(1, 15, 2), Some(15));
     }
 
     #[test]

@@ -78,7 +78,8 @@ mod tests {
     /// worked examples, as `storage::epoch` answers them).
     fn leader(epoch: i32) -> Result<(i32, i64), ()> {
         Ok(match epoch {
-            ..=0 => (-1, -1),
+            ..=-1 => (-1, -1),
+            0 => (0, 0), // older than every epoch: ends where the first starts
             1..=2 => (1, 10),
             3..=4 => (3, 30),
             _ => (5, 40),
@@ -109,6 +110,14 @@ mod tests {
                 end_offset: 30
             })),
             "epoch 4 never wrote on the leader"
+        );
+        assert_eq!(
+            diverging_epoch(at(3, 0), leader),
+            Ok(Some(DivergingEpoch {
+                epoch: 0,
+                end_offset: 0
+            })),
+            "an epoch older than the leader's log: truncate to its start (simulator seed 86)"
         );
     }
 

@@ -13,22 +13,15 @@ use sim::{Mutation, SimConfig};
 /// The seeds CI runs.
 const CI_SEEDS: Range<u64> = 0..2_000;
 
-/// The seeds of [`CI_SEEDS`] that break an invariant at this commit without any mutation. Each
-/// is one of two real bugs the simulator found (docs/internals/simulator.md, "Findings"):
-/// A, a leader's high watermark passes a batch that a replica whose ISR expansion the
-/// controller has committed lacks (seed 2: an acknowledged record lost at a failover); B, a
-/// follower whose last epoch is older than every epoch of its leader's log never truncates its
-/// divergent records and takes the leader's high watermark over them (seed 86). A ratchet: a
-/// new violating seed fails this test (a new bug, or a regression), and so does a listed seed
-/// that passes (a fix: shrink the list). Regenerate with
+/// The seeds of [`CI_SEEDS`] that break an invariant at this commit without any mutation: none.
+/// The simulator found two real bugs here (docs/internals/simulator.md, "Findings"), both fixed
+/// with a unit test each: a leader's high watermark passed a batch that a member of a committed
+/// ISR expansion lacked (seed 2; `replica.rs`, the maximal ISR), and a follower whose last epoch
+/// predated its leader's log kept divergent records (seed 86; `storage::EpochCache`). A
+/// ratchet: a new violating seed fails this test (a new bug, or a regression), and so would a
+/// listed seed that passes. Regenerate with
 /// `cargo run -p sim --release -- --seeds 0..2000 --keep-going`.
-const KNOWN_VIOLATIONS: &[u64] = &[
-    2, 86, 121, 163, 196, 307, 337, 341, 368, 373, 414, 421, 460, 462, 490, 506, 509, 516, 523,
-    554, 570, 573, 576, 583, 592, 620, 635, 721, 742, 773, 849, 878, 893, 912, 929, 940, 946, 974,
-    1042, 1050, 1065, 1118, 1127, 1139, 1154, 1183, 1201, 1206, 1233, 1312, 1315, 1342, 1372, 1391,
-    1394, 1418, 1430, 1435, 1445, 1517, 1545, 1561, 1614, 1623, 1637, 1640, 1678, 1706, 1721, 1750,
-    1751, 1753, 1795, 1807, 1821, 1843, 1857,
-];
+const KNOWN_VIOLATIONS: &[u64] = &[];
 
 /// Goal: no invariant breaks on the CI seeds beyond the known bugs' seeds.
 #[test]

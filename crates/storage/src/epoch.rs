@@ -63,11 +63,20 @@ impl EpochCache {
     }
 
     /// `(epoch, end offset)` for a follower at `requested` epoch: the largest cached epoch at or
-    /// below it and the start offset of the next epoch (or `log_end` for the latest one).
+    /// below it and the start offset of the next epoch (or `log_end` for the latest one). An
+    /// epoch older than every cached one ends where the first cached epoch starts, as in
+    /// Kafka's `LeaderEpochFileCache.endOffsetFor` (the follower then truncates to there);
+    /// undefined for an undefined epoch or an empty cache.
     pub fn end_offset_for(&self, requested: i32, log_end: i64) -> (i32, i64) {
+        if requested == UNDEFINED_EPOCH {
+            return (UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET);
+        }
         let after = self.entries.partition_point(|e| e.epoch <= requested);
         match after.checked_sub(1) {
-            None => (UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET),
+            None => match self.entries.first() {
+                Some(first) => (requested, first.start_offset),
+                None => (UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET),
+            },
             Some(i) => {
                 let end = self
                     .entries
@@ -197,8 +206,12 @@ mod tests {
         cache.assign(3, 10);
         cache.assign(2, 20); // older epoch: ignored
         cache.assign(5, 30);
+        // Older than every cached epoch: the requested epoch ends where the first cached one
+        // starts (Kafka's answer; found by the simulator, seed 86: answering "undefined" let a
+        // follower whose last epoch predates the leader's log keep records the leader never had).
+        assert_eq!(cache.end_offset_for(0, 40), (0, 0));
         assert_eq!(
-            cache.end_offset_for(0, 40),
+            cache.end_offset_for(UNDEFINED_EPOCH, 40),
             (UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET)
         );
         assert_eq!(cache.end_offset_for(1, 40), (1, 10));
@@ -207,6 +220,7 @@ mod tests {
         assert_eq!(cache.end_offset_for(9, 40), (5, 40));
         cache.truncate_from_end(30);
         cache.truncate_from_start(12);
+        assert_eq!(cache.end_offset_for(1, 40), (1, 12));
         assert_eq!(
             cache.entries(),
             &[EpochEntry {

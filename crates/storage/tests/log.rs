@@ -241,7 +241,9 @@ fn truncation_and_the_leader_epoch_cache_follow_kip_101() {
     assert_eq!(log.end_offset_for_epoch(2).unwrap(), (1, 40));
     assert_eq!(log.end_offset_for_epoch(4).unwrap(), (3, 100));
     assert_eq!(log.end_offset_for_epoch(5).unwrap(), (5, 120));
-    assert_eq!(log.end_offset_for_epoch(0).unwrap(), (-1, -1));
+    // Older than the first epoch: it ends where the first one starts (Kafka's answer).
+    assert_eq!(log.end_offset_for_epoch(0).unwrap(), (0, 0));
+    assert_eq!(log.end_offset_for_epoch(-1).unwrap(), (-1, -1));
     log.set_high_watermark(120).unwrap();
     // Truncating inside a batch removes the whole batch.
     assert_eq!(log.truncate_to(61).unwrap(), 60);

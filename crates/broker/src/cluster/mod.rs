@@ -426,9 +426,19 @@ async fn isr_changes(
                 "proposing an ISR change"
             );
             let cluster = cluster.clone();
+            let partition = partition.clone();
+            let proposed_at = state.pending_isr.as_ref().map_or(-1, |(_, at)| *at);
             tokio::spawn(async move {
-                if let Err(error) = cluster.propose(command).await {
-                    tracing::info!(%error, "ISR change refused");
+                match cluster.quorum.propose(command, PROPOSE_TIMEOUT).await {
+                    Ok(Ok(_)) => {}
+                    // Refused for good (a stale epoch, an ineligible replica): not in flight.
+                    Ok(Err(error)) => {
+                        tracing::info!(%error, "ISR change refused");
+                        partition.isr_change_refused(proposed_at);
+                    }
+                    // The outcome is unknown: it stays pending until metadata or the retry
+                    // interval settles it.
+                    Err(error) => tracing::info!(%error, "ISR change not confirmed"),
                 }
             });
         }

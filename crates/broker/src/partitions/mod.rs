@@ -312,9 +312,26 @@ impl Partition {
         let Role::Leader(state) = &mut *role else {
             return None;
         };
-        let wanted = state.isr_change(self.local_id, high_watermark, lag_max_ms, now_ms)?;
+        let Some(wanted) = state.isr_change(self.local_id, high_watermark, lag_max_ms, now_ms)
+        else {
+            state.forget_stale_isr_proposal(now_ms);
+            return None;
+        };
         state.pending_isr = Some((wanted.clone(), now_ms));
         Some((state.clone(), wanted))
+    }
+
+    /// The controller refused the ISR change proposed at `proposed_at`: it is no longer in
+    /// flight, so its additions stop holding the high watermark.
+    pub fn isr_change_refused(&self, proposed_at: i64) {
+        if let Role::Leader(state) = &mut *self.role()
+            && state
+                .pending_isr
+                .as_ref()
+                .is_some_and(|(_, at)| *at == proposed_at)
+        {
+            state.pending_isr = None;
+        }
     }
 
     /// Takes the role metadata gives this replica. Returns true when leadership or the leader
