@@ -9,10 +9,12 @@
 //! Dependencies point one way: `protocol` <- `client` <- `cli`; this crate never names the
 //! broker.
 //!
-//! Not here: security (TLS, SASL), idempotent or transactional producing, pipelining several
-//! requests on one connection, the classic group protocol (JoinGroup/SyncGroup with a
-//! client-side assignor; KIP-848 needs none). Calls run one at a time (`&mut self`): this is a
-//! tool's client, not a high-throughput one.
+//! `Client`'s calls run one at a time (`&mut self`, one request in flight per connection): this is
+//! a tool's client. For throughput (`runnel bench`), `pipeline` keeps several requests in flight
+//! on connections of its own, with the caller building the requests.
+//!
+//! Not here: security (TLS, SASL), idempotent or transactional producing, the classic group
+//! protocol (JoinGroup/SyncGroup with a client-side assignor; KIP-848 needs none).
 
 mod connection;
 mod error;
@@ -25,6 +27,7 @@ pub mod fetch;
 pub mod group;
 pub mod member;
 pub mod partitioner;
+pub mod pipeline;
 pub mod producer;
 
 use std::collections::BTreeMap;
