@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::io::IoSlice;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use protocol::generated::RequestHeader;
 use protocol::{ApiKey, Encoder, FrameChunk, Message, RequestBody, ResponseBody};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -41,6 +41,10 @@ use tokio::task::JoinHandle;
 
 use crate::connection::{Connection, RESPONSE_BYTES_MAX};
 use crate::{Client, ClientError};
+
+/// The least room made in a reader's buffer for each read (several small answers, such as
+/// Produce acknowledgements, then come in one read).
+const READ_BUFFER_BYTES: usize = 64 << 10;
 
 /// The read half of a connection's stream, whatever the stream is (TCP, TLS).
 pub(crate) type StreamReader = Box<dyn AsyncRead + Unpin + Send>;
@@ -217,6 +221,13 @@ impl<T> Pipeline<T> {
         self.connections.get(&node).is_some_and(|connection| {
             connection.expected.is_some() && connection.in_flight.len() < self.max_in_flight
         })
+    }
+
+    /// Requests in flight on `node`'s connection (0 for a closed or unknown one).
+    pub fn in_flight_to(&self, node: i32) -> usize {
+        self.connections
+            .get(&node)
+            .map_or(0, |connection| connection.in_flight.len())
     }
 
     /// Requests sent and not yet handed back by `next_answer`, over every connection.
@@ -464,7 +475,7 @@ fn encode_frame(header: &RequestHeader, body: &RequestBody) -> Result<Vec<Bytes>
     }
     // The encoder starts with its own buffer, so the first chunk holds the size prefix.
     let first = chunks.first_mut().expect("the size prefix was written");
-    let mut patched = bytes::BytesMut::from(&first[..]);
+    let mut patched = BytesMut::from(&first[..]);
     patched[..4].copy_from_slice(&size.to_be_bytes());
     *first = patched.freeze();
     Ok(chunks)
@@ -509,8 +520,10 @@ async fn read_answers(
     mut expected: mpsc::Receiver<Expected>,
     answers: mpsc::Sender<ReadAnswer>,
 ) {
+    let mut buffer = BytesMut::new();
     while let Some(request) = expected.recv().await {
-        let read = tokio::time::timeout_at(request.deadline, read_frame(&mut reader, &address));
+        let read = read_frame(&mut reader, &mut buffer, &address);
+        let read = tokio::time::timeout_at(request.deadline, read);
         let (answered_at, response) = match read.await {
             Err(_) => (
                 Instant::now(),
@@ -554,15 +567,17 @@ fn decode(address: &str, request: &Expected, payload: Bytes) -> Result<ResponseB
     Ok(body)
 }
 
-/// Reads one answer frame, its size checked before anything is buffered.
-async fn read_frame(reader: &mut StreamReader, address: &str) -> Result<Bytes, ClientError> {
-    let io_error = |source| ClientError::Io {
-        address: address.to_string(),
-        source,
-    };
-    let mut size = [0u8; 4];
-    reader.read_exact(&mut size).await.map_err(io_error)?;
-    let size = i32::from_be_bytes(size);
+/// Reads one answer frame into `buffer` (which keeps what was read past it for the next one),
+/// its size checked before room is made for it. Frames are split off one buffer rather than
+/// each read into a fresh allocation: once the previous frames are dropped, `reserve` takes
+/// their memory back, which spares the page faults of new memory on every large fetch.
+async fn read_frame(
+    reader: &mut StreamReader,
+    buffer: &mut BytesMut,
+    address: &str,
+) -> Result<Bytes, ClientError> {
+    fill(reader, buffer, 4, address).await?;
+    let size = i32::from_be_bytes(buffer[..4].try_into().expect("four bytes"));
     let length = usize::try_from(size)
         .ok()
         .filter(|&length| length <= RESPONSE_BYTES_MAX)
@@ -571,9 +586,31 @@ async fn read_frame(reader: &mut StreamReader, address: &str) -> Result<Bytes, C
             size: i64::from(size),
             max: RESPONSE_BYTES_MAX,
         })?;
-    let mut frame = bytes::BytesMut::zeroed(length);
-    reader.read_exact(&mut frame).await.map_err(io_error)?;
-    Ok(frame.freeze())
+    fill(reader, buffer, 4 + length, address).await?;
+    buffer.advance(4);
+    Ok(buffer.split_to(length).freeze())
+}
+
+/// Reads until `buffer` holds at least `wanted` bytes.
+async fn fill(
+    reader: &mut StreamReader,
+    buffer: &mut BytesMut,
+    wanted: usize,
+    address: &str,
+) -> Result<(), ClientError> {
+    let io_error = |source| ClientError::Io {
+        address: address.to_string(),
+        source,
+    };
+    if buffer.len() < wanted {
+        buffer.reserve((wanted - buffer.len()).max(READ_BUFFER_BYTES));
+    }
+    while buffer.len() < wanted {
+        if reader.read_buf(buffer).await.map_err(io_error)? == 0 {
+            return Err(io_error(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

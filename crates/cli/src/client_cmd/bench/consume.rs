@@ -8,7 +8,9 @@
 //! from its previous answer, so a partition has one fetch in flight at a time and a leader's
 //! partitions are spread over its requests (each asks for ceil(partitions / max-in-flight) of
 //! them, round-robin): with one partition per leader there is one fetch in flight, as with
-//! Kafka's consumer. Record batches are checked (CRC32C) and their records decoded
+//! Kafka's consumer. A connection answers in order, so a long poll (partitions with nothing
+//! new) is sent only on a connection with nothing else in flight; caught-up partitions otherwise
+//! ride along with fetches that return records at once (`IdlePartitions`). Record batches are checked (CRC32C) and their records decoded
 //! (decompressed under a cap), as a consumer does; bytes are key + value bytes, as
 //! kafka-consumer-perf-test counts them.
 //!
@@ -97,16 +99,17 @@ pub(super) async fn execute(args: ConsumeBenchArgs) -> Result<(), CommandError> 
         .list_offsets(&topic, &partitions, OffsetSpec::Earliest)
         .await?;
     // Each leader's partitions not being fetched, in the order they are next asked for.
-    let mut idle: BTreeMap<i32, VecDeque<i32>> = BTreeMap::new();
+    let mut idle: BTreeMap<i32, IdlePartitions> = BTreeMap::new();
     for &partition in &partitions {
         idle.entry(topic.leader(partition)?)
             .or_default()
+            .queue
             .push_back(partition);
     }
     let max_in_flight = args.max_in_flight as usize;
     let per_request: BTreeMap<i32, usize> = idle
         .iter()
-        .map(|(&node, parts)| (node, parts.len().div_ceil(max_in_flight)))
+        .map(|(&node, parts)| (node, parts.queue.len().div_ceil(max_in_flight)))
         .collect();
     let nodes: Vec<i32> = idle.keys().copied().collect();
     let mut pipeline: Pipeline<Asked> =
@@ -114,6 +117,7 @@ pub(super) async fn execute(args: ConsumeBenchArgs) -> Result<(), CommandError> 
     let mut run = Run {
         topic,
         positions,
+        high_watermarks: BTreeMap::new(),
         wait: Duration::from_millis(args.fetch_max_wait_ms),
         partition_bytes: args.max_partition_fetch_bytes as i32,
         wanted: args.num_records,
@@ -123,7 +127,7 @@ pub(super) async fn execute(args: ConsumeBenchArgs) -> Result<(), CommandError> 
         progress: Progress::new(args.num_records),
     };
     run.progress.log(&format!(
-        "bench consume: {} records from the beginning of topic {} ({} partitions, {} leaders), \
+        "bench consume: {} records from the beginning of topic {} (partitions: {}, leaders: {}), \
          {max_in_flight} fetches in flight a connection",
         args.num_records,
         args.topic,
@@ -138,9 +142,14 @@ pub(super) async fn execute(args: ConsumeBenchArgs) -> Result<(), CommandError> 
     while run.records < run.wanted {
         for &node in &nodes {
             let queue = idle.get_mut(&node).expect("a leader's queue");
-            while pipeline.has_room(node) && !queue.is_empty() {
-                let take = per_request[&node].min(queue.len());
-                let asked: Vec<i32> = queue.drain(..take).collect();
+            while pipeline.has_room(node) {
+                let connection_idle = pipeline.in_flight_to(node) == 0;
+                let caught_up = |partition| run.caught_up(partition);
+                let Some(asked) =
+                    queue.next_request(per_request[&node], caught_up, connection_idle)
+                else {
+                    break;
+                };
                 run.send(&mut pipeline, node, asked).await?;
             }
         }
@@ -159,7 +168,10 @@ pub(super) async fn execute(args: ConsumeBenchArgs) -> Result<(), CommandError> 
         if run.records > before {
             last_record = Instant::now();
         }
-        idle.get_mut(&node).expect("a leader's queue").extend(asked);
+        idle.get_mut(&node)
+            .expect("a leader's queue")
+            .queue
+            .extend(asked);
     }
     let elapsed = if stalled {
         last_record - started
@@ -190,6 +202,8 @@ struct Run {
     topic: TopicMetadata,
     /// The next offset to fetch of every partition.
     positions: BTreeMap<i32, i64>,
+    /// Each partition's high watermark in its last answer.
+    high_watermarks: BTreeMap<i32, i64>,
     wait: Duration,
     partition_bytes: i32,
     wanted: u64,
@@ -200,6 +214,13 @@ struct Run {
 }
 
 impl Run {
+    /// Whether `partition` had nothing past its position at its last answer.
+    fn caught_up(&self, partition: i32) -> bool {
+        self.high_watermarks
+            .get(&partition)
+            .is_some_and(|&high_watermark| self.positions[&partition] >= high_watermark)
+    }
+
     async fn send(
         &mut self,
         pipeline: &mut Pipeline<Asked>,
@@ -256,6 +277,7 @@ impl Run {
         for partition in response.responses.into_iter().flat_map(|t| t.partitions) {
             let index = partition.partition_index;
             client_check(&self.topic.name, Some(index), partition.error_code)?;
+            self.high_watermarks.insert(index, partition.high_watermark);
             let Some(&(_, asked_offset)) = asked.partitions.iter().find(|(p, _)| *p == index)
             else {
                 continue;
@@ -277,6 +299,50 @@ impl Run {
         }
         self.progress.advance(records, self.bytes);
         Ok(asked.partitions.into_iter().map(|(p, _)| p).collect())
+    }
+}
+
+/// A leader's partitions that have no fetch in flight, oldest answered first.
+#[derive(Debug, Default)]
+struct IdlePartitions {
+    queue: VecDeque<i32>,
+}
+
+impl IdlePartitions {
+    /// The partitions of the next Fetch to this leader, or `None` to wait for answers: up to
+    /// `per_request` partitions with records to read (as their last high watermark says), with
+    /// every caught-up partition riding along (the broker answers at once, new records or not).
+    /// Caught-up partitions alone make a long poll, sent only on a connection with nothing else
+    /// in flight: a connection's requests are answered in order, so a long poll would hold up
+    /// every fetch behind it.
+    fn next_request(
+        &mut self,
+        per_request: usize,
+        caught_up: impl Fn(i32) -> bool,
+        connection_idle: bool,
+    ) -> Option<Vec<i32>> {
+        let mut ready = Vec::new();
+        let mut riders = Vec::new();
+        let mut rest = VecDeque::new();
+        for partition in self.queue.drain(..) {
+            if caught_up(partition) {
+                riders.push(partition);
+            } else if ready.len() < per_request {
+                ready.push(partition);
+            } else {
+                rest.push_back(partition);
+            }
+        }
+        if ready.is_empty() {
+            if connection_idle && !riders.is_empty() {
+                return Some(riders);
+            }
+            self.queue = riders.into();
+            return None;
+        }
+        self.queue = rest;
+        ready.extend(riders);
+        Some(ready)
     }
 }
 
@@ -382,6 +448,38 @@ mod tests {
                 next_offset: 2
             }
         );
+    }
+
+    #[test]
+    fn partitions_with_records_are_spread_over_requests() {
+        let mut idle = IdlePartitions {
+            queue: (0..5).collect(),
+        };
+        // Nothing answered yet: nothing is known to be caught up.
+        assert_eq!(idle.next_request(2, |_| false, true), Some(vec![0, 1]));
+        assert_eq!(idle.next_request(2, |_| false, false), Some(vec![2, 3]));
+        assert_eq!(idle.next_request(2, |_| false, false), Some(vec![4]));
+        assert_eq!(idle.next_request(2, |_| false, false), None);
+    }
+
+    #[test]
+    fn caught_up_partitions_ride_along_or_long_poll_alone_on_an_idle_connection() {
+        // Goal: no long poll is queued behind or ahead of fetches that would return records at
+        // once. Method: partitions 0 and 1 caught up, 2 not.
+        let caught_up = |partition| partition < 2;
+        let mut idle = IdlePartitions {
+            queue: (0..3).collect(),
+        };
+        assert_eq!(idle.next_request(1, caught_up, false), Some(vec![2, 0, 1]));
+        let mut idle = IdlePartitions {
+            queue: vec![0, 1].into(),
+        };
+        // Other fetches in flight on the connection: wait for them.
+        assert_eq!(idle.next_request(1, caught_up, false), None);
+        assert_eq!(idle.queue, [0, 1]);
+        // Nothing else in flight: one long poll for all of them.
+        assert_eq!(idle.next_request(1, caught_up, true), Some(vec![0, 1]));
+        assert!(idle.queue.is_empty());
     }
 
     #[test]

@@ -167,7 +167,10 @@ pub(super) async fn execute(args: ProduceBenchArgs) -> Result<(), CommandError> 
             Some(BatchTemplate::build(rest as u32, &value, compression).map_err(records_error)?)
         }
     };
-    let batches_per_request = (args.max_request_size as usize / full.size_bytes()).max(1);
+    // One batch per partition in a request (Kafka's rule since Produce v3), as many as fit.
+    let partitions_per_leader_max = leaders.values().map(|(p, _)| p.len()).max().unwrap_or(1);
+    let batches_per_request = (args.max_request_size as usize / full.size_bytes())
+        .clamp(1, partitions_per_leader_max);
     let partitions = topic.partitions.len();
     let mut run = Run {
         acks,
@@ -185,15 +188,16 @@ pub(super) async fn execute(args: ProduceBenchArgs) -> Result<(), CommandError> 
         topic,
     };
     run.progress.log(&format!(
-        "bench produce: {} records of {} bytes to topic {} ({partitions} partitions, {} leaders); \
+        "bench produce: {} records of {} bytes to topic {} (partitions: {partitions}, leaders: {}); \
          {per_batch} records ({} bytes) a batch, up to {batches_per_request} batches a request, \
-         {} requests in flight a connection, acks {acks}",
+         {} requests in flight a connection, acks {}",
         args.num_records,
         args.record_size,
         args.topic,
         nodes.len(),
         run.full.size_bytes(),
         args.max_in_flight,
+        args.acks,
     ));
 
     let throttler = ThroughputThrottler::new(args.throughput);
