@@ -2,7 +2,8 @@
 //! has the same value (random letters, generated once, as kafka-producer-perf-test makes its
 //! payload) and no key, so one encoded batch serves every partition and every request; `stamp`
 //! copies it with the send time as CreateTime (base and max timestamp) and a fresh CRC32C, which
-//! costs a copy and a checksum instead of encoding every record again.
+//! costs a copy and a checksum instead of encoding every record again, and only once per
+//! millisecond: batches sent within the same millisecond share one stamped copy.
 //!
 //! A batch holds as many records as fit in `--batch-size` bytes (header included, uncompressed,
 //! as Kafka's `batch.size`), at least one. With compression the batch is compressed once here.
@@ -26,6 +27,8 @@ pub(super) struct BatchTemplate {
     /// A whole v2 batch: base offset 0 (the broker assigns offsets), every timestamp delta 0.
     bytes: Vec<u8>,
     records: u32,
+    /// The last stamped copy and its timestamp.
+    stamped: Option<(i64, Bytes)>,
 }
 
 impl BatchTemplate {
@@ -51,6 +54,7 @@ impl BatchTemplate {
         Ok(BatchTemplate {
             bytes: builder.build()?.to_vec(),
             records,
+            stamped: None,
         })
     }
 
@@ -63,15 +67,23 @@ impl BatchTemplate {
         self.bytes.len()
     }
 
-    /// A copy with CreateTime `timestamp_ms` on every record and its CRC32C recomputed.
-    pub(super) fn stamp(&self, timestamp_ms: i64) -> Bytes {
+    /// A copy with CreateTime `timestamp_ms` on every record and its CRC32C recomputed (the same
+    /// copy as the last call's when the timestamp is the same).
+    pub(super) fn stamp(&mut self, timestamp_ms: i64) -> Bytes {
+        if let Some((stamped_ms, batch)) = &self.stamped
+            && *stamped_ms == timestamp_ms
+        {
+            return batch.clone();
+        }
         let mut batch = self.bytes.clone();
         let timestamp = timestamp_ms.to_be_bytes();
         batch[BASE_TIMESTAMP_AT..BASE_TIMESTAMP_AT + 8].copy_from_slice(&timestamp);
         batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&timestamp);
         let crc = crc32c::crc32c(&batch[CRC_START..]);
         batch[CRC_AT..CRC_START].copy_from_slice(&crc.to_be_bytes());
-        Bytes::from(batch)
+        let batch = Bytes::from(batch);
+        self.stamped = Some((timestamp_ms, batch.clone()));
+        batch
     }
 }
 
@@ -121,7 +133,7 @@ mod tests {
         // Goal: what the broker receives passes its checks (parse, CRC) and reads back as the
         // records asked for. Method: build, stamp twice, decode each.
         let value = random_payload(100, 42);
-        let template = BatchTemplate::build(3, &value, Compression::None).unwrap();
+        let mut template = BatchTemplate::build(3, &value, Compression::None).unwrap();
         for now in [1_700_000_000_000, 1_700_000_000_123] {
             let batch = template.stamp(now);
             assert_eq!(batch.len(), template.size_bytes());
@@ -142,9 +154,27 @@ mod tests {
     }
 
     #[test]
+    fn batches_of_the_same_millisecond_share_one_copy() {
+        let mut template =
+            BatchTemplate::build(2, &random_payload(10, 3), Compression::None).unwrap();
+        let first = template.stamp(1_000);
+        assert_eq!(template.stamp(1_000).as_ptr(), first.as_ptr());
+        let next = template.stamp(1_001);
+        assert_ne!(next.as_ptr(), first.as_ptr());
+        assert_eq!(
+            RecordBatchHeader::parse(&next).unwrap().base_timestamp(),
+            1_001
+        );
+        assert_eq!(
+            RecordBatchHeader::parse(&first).unwrap().base_timestamp(),
+            1_000
+        );
+    }
+
+    #[test]
     fn a_compressed_batch_is_compressed_once_and_stamped_in_its_header() {
         let value = random_payload(1000, 7);
-        let template = BatchTemplate::build(50, &value, Compression::Lz4).unwrap();
+        let mut template = BatchTemplate::build(50, &value, Compression::Lz4).unwrap();
         assert!(template.size_bytes() < 50 * 1000, "letters compress");
         let batch = template.stamp(5);
         let header = RecordBatchHeader::parse(&batch).unwrap();

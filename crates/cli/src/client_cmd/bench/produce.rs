@@ -169,8 +169,8 @@ pub(super) async fn execute(args: ProduceBenchArgs) -> Result<(), CommandError> 
     };
     // One batch per partition in a request (Kafka's rule since Produce v3), as many as fit.
     let partitions_per_leader_max = leaders.values().map(|(p, _)| p.len()).max().unwrap_or(1);
-    let batches_per_request = (args.max_request_size as usize / full.size_bytes())
-        .clamp(1, partitions_per_leader_max);
+    let batches_per_request =
+        (args.max_request_size as usize / full.size_bytes()).clamp(1, partitions_per_leader_max);
     let partitions = topic.partitions.len();
     let mut run = Run {
         acks,
@@ -277,9 +277,9 @@ impl Run {
             if self.unsent == 0 {
                 break;
             }
-            let template = match &self.tail {
+            let template = match &mut self.tail {
                 Some(tail) if self.unsent < u64::from(self.full.records()) => tail,
-                _ => &self.full,
+                _ => &mut self.full,
             };
             let count = u64::from(template.records());
             debug_assert!(count <= self.unsent);
