@@ -206,8 +206,11 @@ def fmt(v, digits=2):
 groups = {}
 for r in rows:
     groups.setdefault((r["config"], r["tool"].split()[0]), {}).setdefault(r["tool"].split()[1], []).append(r)
-print("| Workload | Config | Tool | MB/s (median) | client CPU s | broker CPU s | client / broker CPU | runs | MB/s runnel bench / Kafka tool |")
-print("|---|---|---|---|---|---|---|---|---|")
+def span(values):
+    values = [float(v) for v in values if v not in ("NA", "")]
+    return f"{min(values):.0f}-{max(values):.0f}" if values else "n/a"
+print("| Workload | Config | Tool | MB/s (median) | MB/s range | client CPU s | broker CPU s | client / broker CPU | runs | MB/s runnel bench / Kafka tool |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for (config, op), tools in sorted(groups.items(), key=lambda kv: (kv[0][1] != "produce", kv[0][0])):
     mbs = {t: med(r["mb_per_sec"] for r in rs) for t, rs in tools.items()}
     ratio = None
@@ -219,7 +222,8 @@ for (config, op), tools in sorted(groups.items(), key=lambda kv: (kv[0][1] != "p
         broker = med(r["broker_cpu_s"] for r in rs)
         share = client / broker if client is not None and broker else None
         ok = sum(1 for r in rs if r["mb_per_sec"] != "NA")
-        print(f"| {op} | {config} | {tool} | {fmt(mbs.get(tool), 1)} | {fmt(client)} | {fmt(broker)} | "
+        print(f"| {op} | {config} | {tool} | {fmt(mbs.get(tool), 1)} | {span(r['mb_per_sec'] for r in rs)} | "
+              f"{fmt(client)} | {fmt(broker)} | "
               f"{fmt(share)} | {ok}/{len(rs)} | {fmt(ratio) if tool == 'runnel-bench' else ''} |")
 EOF
   echo

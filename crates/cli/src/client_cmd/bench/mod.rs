@@ -1,7 +1,8 @@
 //! `runnel bench produce|consume TOPIC`: load generators for an existing topic, in the manner of
 //! kafka-producer-perf-test and kafka-consumer-perf-test, against Runnel or Apache Kafka. A
-//! progress bar on stderr while it runs (hidden when stderr is not a terminal), then one report
-//! on stdout: records, bytes, seconds, records/s, MB/s and request latency percentiles.
+//! line saying what runs and a progress bar on stderr while it runs (both only on a terminal),
+//! then one report on stdout: records, bytes, seconds, records/s, MB/s and request latency
+//! percentiles.
 //!
 //! The load generator must not be the bottleneck, so neither uses `Client`'s one-request-at-a-time
 //! calls for its traffic: both keep several requests in flight on one connection per partition
@@ -70,16 +71,19 @@ pub fn run(args: BenchArgs) -> ExitCode {
 fn progress_bar(total: u64) -> ProgressBar {
     let bar = ProgressBar::new(total);
     if let Ok(style) = ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:30}] {human_pos}/{human_len} records, {per_sec}, {msg} eta {eta}",
+        "{elapsed_precise} [{bar:30}] {human_pos}/{human_len} records, {per_sec:0}, {msg} eta {eta}",
     ) {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
 }
 
-/// Writes a line to stderr without breaking the bar (shown even when the bar is hidden).
+/// Writes a line above the bar. Only on a terminal: off one, stderr is kept for the one error
+/// line a failed command prints, as the other subcommands keep it.
 fn log(bar: &ProgressBar, line: &str) {
-    bar.suspend(|| eprintln!("{line}"));
+    if !bar.is_hidden() {
+        bar.suspend(|| eprintln!("{line}"));
+    }
 }
 
 /// Keeps the progress bar's MB/s message fresh without formatting it on every answer.
@@ -109,7 +113,7 @@ impl Progress {
         let seconds = self.started.elapsed().as_secs_f64();
         if seconds > 0.0 {
             let mb_per_sec = bytes as f64 / (1024.0 * 1024.0) / seconds;
-            self.bar.set_message(format!("{mb_per_sec:.1} MB/s"));
+            self.bar.set_message(format!("{mb_per_sec:.1} MB/s,"));
         }
     }
 
