@@ -195,7 +195,7 @@ impl Connection {
     /// Hands the open stream to a driver that keeps several requests in flight
     /// (`pipeline.rs`): the broker's address and the stream's read and write halves.
     /// `tokio::io::split` takes any `AsyncRead + AsyncWrite` stream, so this does not depend on
-    /// the stream's type. Ask `version` for what the driver will send first.
+    /// the stream's type. The driver settles the versions it sends (`version`) before this.
     pub(crate) fn into_split(
         self,
     ) -> (

@@ -5,8 +5,8 @@
 //!
 //! A broker answers one connection's requests in the order it received them (Kafka's network
 //! layer mutes a connection until it has answered, Runnel's handler does the same), so each
-//! connection keeps its requests in flight in a FIFO (`InFlightRequests`, as Kafka's
-//! `NetworkClient` names it), oldest first. The caller writes requests on a connection's write
+//! connection keeps its requests in flight in a FIFO, oldest first (Kafka's `NetworkClient`
+//! keeps the same in its `InFlightRequests`). The caller writes requests on a connection's write
 //! half from its own task; one reader task per connection reads the answers in order off the
 //! read half, checks each one's correlation id against the oldest request it was told of,
 //! decodes it and puts it in the shared answer queue. The caller's `context` for each request
@@ -321,7 +321,8 @@ impl<T> Pipeline<T> {
     }
 
     /// The next answer from any connection, in the order they were read; `None` when nothing is
-    /// in flight. An error answer closes its connection.
+    /// in flight. An error answer closes its connection. Cancel-safe (its only wait is the
+    /// queue's `recv`): it can race a timer in `select!` without losing an answer.
     pub async fn next_answer(&mut self) -> Option<Answer<T>> {
         loop {
             if let Some(answer) = self.closed_answers.pop_front() {
