@@ -198,7 +198,7 @@ for s in "${suites[@]}"; do
     # kafka-clients and Kafka's CLI, franz-go's SCRAM tests, hostile input and 1,000 failed
     # logins (compat/security/run.sh; about 4 minutes).
     security) suite security security_install 600 no "$HERE/security/run.sh" "$RUNNEL_BIN" "$LOGS/security/work" ;;
-    # cli: `runnel topic/produce/consume/group/cluster` against Runnel and Kafka 4.4.0 (about 40 s).
+    # cli: `runnel topic/produce/consume/group/cluster/bench` against Runnel and Kafka 4.4.0 (about 40 s).
     cli) suite cli java_install 240 no "$HERE/cli/run.sh" "$RUNNEL_BIN" "$LOGS/cli/work" ;;
     # ad-clicks: examples/ad-clicks for 30 s against a 3-node dev-cluster, a worker SIGKILLed and
     # restarted, every ad's price checked against the clicks produced (about 60 s).

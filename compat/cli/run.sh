@@ -11,7 +11,12 @@
 #   consume --from-beginning --max-messages --format json (every record back, in the partition
 #   Kafka's murmur2 partitioner picks); consume --group (KIP-848) then group list / describe
 #   (lag 0), reset-offsets --to-earliest (lag = records), group delete; topic delete; an unknown
-#   topic (UNKNOWN_TOPIC_OR_PARTITION, exit 1). Once, without a broker: bad arguments exit 2.
+#   topic (UNKNOWN_TOPIC_OR_PARTITION, exit 1); bench produce of $BENCH_RECORDS 100-byte records into
+#   a 3-partition topic and bench consume of as many (--format json: counts, bytes, latency
+#   percentiles), the topic's end offsets summing to the records produced with every partition
+#   written (group reset-offsets --to-latest --dry-run), the text report, and bench produce to an
+#   unknown topic (UNKNOWN_TOPIC_OR_PARTITION, exit 1). Once, without a broker: bad arguments
+#   (bench's too) exit 2.
 # Cases print `PASS target.name` / `FAIL target.name: why`. Command output goes to
 # WORKDIR/<target>.log; broker logs stay in WORKDIR.
 set -uo pipefail
@@ -21,6 +26,7 @@ source "$HERE/../common.sh"
 RUNNEL_BIN=${1:?usage: compat/cli/run.sh RUNNEL_BIN WORKDIR}
 WORK=${2:?usage: compat/cli/run.sh RUNNEL_BIN WORKDIR}
 RECORDS=50
+BENCH_RECORDS=20000
 rm -rf "$WORK" && mkdir -p "$WORK" || exit 1
 KAFKA_DIR="$WORK/kafka"
 cleanup() {
@@ -52,6 +58,53 @@ has() { grep -Eq -- "$1" <<<"$OUT"; }
 lag_sum() {
   awk -v t="$1" '$1 == t && NF >= 5 { if ($5 == "-") bad = 1; s += $5; n++ }
                  END { if (bad || n == 0) print "none"; else print s }' <<<"$OUT"
+}
+
+# report_is OP RECORDS: $OUT is one JSON report of OP with RECORDS records of 100 bytes, and
+# latency percentiles in order.
+report_is() {
+  python3 - "$1" "$2" "$OUT" <<'EOF'
+import json, sys
+op, records, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+r = json.loads(out)
+assert r["operation"] == op and r["records"] == records, r
+assert r["bytes"] == records * 100 and r["seconds"] > 0 and r["requests"] > 0, r
+l = r["latency_ms"]
+assert 0 <= l["p50"] <= l["p90"] <= l["p99"] <= l["p99_9"] <= l["max"], l
+EOF
+}
+
+# end_offsets_are TOPIC PARTITIONS RECORDS: in $OUT (group reset-offsets --dry-run), TOPIC has
+# PARTITIONS rows whose NEW-OFFSET sum to RECORDS, none of them 0.
+end_offsets_are() {
+  awk -v t="$1" -v parts="$2" -v records="$3" '$2 == t { n++; s += $4; if ($4 == 0) empty++ }
+    END { exit !(n == parts && s == records && !empty) }' <<<"$OUT"
+}
+
+# text_report_is RECORDS: $OUT is bench's text report of RECORDS records.
+text_report_is() {
+  grep -Eq "^  records +$1\$" <<<"$OUT" && grep -Eq '^  MB/s +[0-9.]+$' <<<"$OUT" \
+    && grep -Eq '^  latency ms +p50 [0-9.]+  p90 [0-9.]+  p99 [0-9.]+  p99\.9 [0-9.]+  max [0-9.]+' <<<"$OUT"
+}
+
+# bench_cases TARGET: runnel bench produce and consume through a 3-partition topic.
+bench_cases() {
+  local t=$1 topic=cli-bench
+  rc "$t" topic create "$topic" --partitions 3; check "$t.bench.topic" has "^Created topic $topic\.$"
+  rc "$t" bench produce "$topic" --num-records "$BENCH_RECORDS" --record-size 100 --format json
+  check "$t.bench.produce.json" report_is produce "$BENCH_RECORDS"
+  rc "$t" bench consume "$topic" --num-records "$BENCH_RECORDS" --format json
+  check "$t.bench.consume.json" report_is consume "$BENCH_RECORDS"
+  # What a reset to the latest would commit: the end offsets, which round-robin batches spread
+  # over every partition.
+  rc "$t" group reset-offsets cli-bench-probe --topic "$topic" --to-latest --dry-run
+  check "$t.bench.end_offsets" end_offsets_are "$topic" 3 "$BENCH_RECORDS"
+  # The text report; small batches, one request in flight at a time, acks=1.
+  rc "$t" bench produce "$topic" --num-records 1000 --batch-size 1000 --max-in-flight 1 --acks 1
+  check "$t.bench.produce.text" text_report_is 1000
+  rc "$t" bench produce cli-bench-missing --num-records 10
+  check "$t.bench.unknown_topic" bash -c '[[ $1 -eq 1 && $2 == *UNKNOWN_TOPIC_OR_PARTITION* ]]' _ $? "$ERR"
+  rc "$t" topic delete "$topic"
 }
 
 # round_trips TARGET: every case against the broker at $B.
@@ -89,6 +142,7 @@ round_trips() {
   rc "$t" group describe "$group"
   check "$t.group.describe.lag_all" test "$(lag_sum "$topic")" = "$RECORDS"
   rc "$t" group delete "$group"; check "$t.group.delete" has "^Deleted group $group\.$"
+  bench_cases "$t"
   rc "$t" topic delete "$topic"; check "$t.topic.delete" has "^Deleted topic $topic\.$"
   # Deletion settles asynchronously in Kafka: ask until the topic is gone (bounded).
   local i
@@ -114,7 +168,9 @@ EOF
 # bad arguments: clap's usage or reason, exit 2 (no broker needed).
 bad=0
 for args in "topic create t" "consume t --bogus" "consume t --format {nope}" \
-            "consume t --group g --offset 3" "group reset-offsets g --topic t" "produce t --compression brotli"; do
+            "consume t --group g --offset 3" "group reset-offsets g --topic t" "produce t --compression brotli" \
+            "bench produce t --acks 2" "bench produce t --throughput 0" "bench consume t --num-records 0" \
+            "bench produce t --max-in-flight 101" "bench"; do
   # shellcheck disable=SC2086
   "$RUNNEL_BIN" $args >/dev/null 2>&1; [[ $? -eq 2 ]] || { bad=1; fail cli.bad_arguments "runnel $args did not exit 2"; }
 done

@@ -36,6 +36,7 @@
 #   tools.mtls.topics_list                        TopicCommand with a PEM client key store
 #   runnel.sasl_ssl.MECH.topic_list             `runnel topic list --command-config` per mechanism
 #   runnel.sasl_ssl.topic_create / round_trip     runnel topic create, produce -> consume, 100 keyed lines
+#   runnel.sasl_ssl.bench                         runnel bench produce 2,000 + consume 2,100 (the 100 above too)
 #   runnel.sasl_ssl.wrong_password_fails          exit 1 with SASL_AUTHENTICATION_FAILED, nothing listed
 #   runnel.mtls.topic_describe / no_certificate_refused   the PEM client key store; without it, refused
 #   franz-go.scram-sha-256/512.TestSCRAMAuth, franz-go.TestSCRAMAuthBadCredentials
@@ -264,6 +265,17 @@ rn_client consume "$RT" --from-beginning --max-messages 100 --format '{key}:{val
   --bootstrap-server "$SASL_SSL" --command-config "$WORK/client.properties"
 if [[ $prc -eq 0 && "$(sort "$WORK/out")" == "$(sort "$WORK/runnel-in.txt")" ]]; then pass runnel.sasl_ssl.round_trip
 else fail runnel.sasl_ssl.round_trip "produce exit $prc, consumed $(wc -l <"$WORK/out")/100: $(head -c 300 "$WORK/err")"; fi
+# runnel bench over SASL_SSL: its pipelined connections authenticate too.
+rn_client bench produce "$RT" --num-records 2000 --record-size 100 --format json \
+  --bootstrap-server "$SASL_SSL" --command-config "$WORK/client.properties"
+brc=$?
+b_records=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["records"])' <"$WORK/out" 2>/dev/null)
+rn_client bench consume "$RT" --num-records 2100 --format json \
+  --bootstrap-server "$SASL_SSL" --command-config "$WORK/client.properties"
+crc=$?
+c_records=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["records"])' <"$WORK/out" 2>/dev/null)
+if [[ $brc -eq 0 && $crc -eq 0 && $b_records == 2000 && $c_records == 2100 ]]; then pass runnel.sasl_ssl.bench
+else fail runnel.sasl_ssl.bench "produce exit $brc ($b_records records), consume exit $crc ($c_records of 2100): $(head -c 300 "$WORK/err")"; fi
 rn_client topic list --bootstrap-server "$SASL_SSL" --command-config "$WORK/client-wrong.properties"
 rc=$?
 if [[ $rc -eq 1 ]] && grep -q "SASL_AUTHENTICATION_FAILED" "$WORK/err" && [[ ! -s "$WORK/out" ]]; then

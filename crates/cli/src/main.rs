@@ -2,8 +2,8 @@
 //! both broker and controller on 127.0.0.1:9092 with data in ./data. Configuration uses Kafka's
 //! property names, merged as defaults < `--config FILE` < `RUNNEL_*` environment variables <
 //! `--override key=value` flags. `runnel dev-cluster` starts a local replicated cluster. The
-//! client subcommands (`topic`, `produce`, `consume`, `group`, `cluster`) speak the Kafka
-//! protocol to Runnel or Apache Kafka (`client_cmd/`).
+//! client subcommands (`topic`, `produce`, `consume`, `group`, `cluster`, `bench`) speak the
+//! Kafka protocol to Runnel or Apache Kafka (`client_cmd/`).
 
 mod client_cmd;
 mod dev_certs;
@@ -45,6 +45,8 @@ enum Command {
     Group(client_cmd::GroupArgs),
     /// Show the cluster: nodes, controller, finalized features.
     Cluster(client_cmd::ClusterArgs),
+    /// Load-test a topic: produce or consume N records, report MB/s and latency percentiles.
+    Bench(client_cmd::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
         Command::Consume(args) => client_cmd::consume::run(args),
         Command::Group(args) => client_cmd::group::run(args),
         Command::Cluster(args) => client_cmd::cluster::run(args),
+        Command::Bench(args) => client_cmd::bench::run(args),
     }
 }
 

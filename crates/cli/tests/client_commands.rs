@@ -8,6 +8,8 @@
 //! and with a template; consume with a KIP-848 group, then group describe (committed offsets,
 //! lag 0), reset-offsets --to-earliest (lag = records), list and delete; cluster; a bad
 //! argument exits 2; an unknown topic prints UNKNOWN_TOPIC_OR_PARTITION and exits non-zero.
+//! `bench produce` and `bench consume`: their counts agree with each other and with the log's end
+//! offsets; a short topic, a too-large record and an unknown topic end in one error line.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
@@ -403,4 +405,155 @@ fn every_client_subcommand_round_trips_against_a_real_broker() {
             "{args:?}: {stderr}"
         );
     }
+}
+
+/// The rows of `group reset-offsets --dry-run` for `topic`: partition -> new offset.
+fn new_offsets(reset: &str, topic: &str) -> BTreeMap<i32, i64> {
+    reset
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split_whitespace().collect();
+            (cells.len() == 4 && cells[1] == topic).then(|| {
+                (
+                    cells[2].parse().expect("partition"),
+                    cells[3].parse().expect("offset"),
+                )
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn bench_produce_and_consume_agree_with_the_log() {
+    // Goal: what `runnel bench` reports is what reached the log. Method: produce 5,000 records in
+    // small batches (so round-robin reaches every partition) into 3 partitions, read them back,
+    // and compare both JSON reports with the end offsets a reset to the latest would commit.
+    let broker = Broker::start();
+    let topic = "bench";
+    ok(
+        &broker,
+        &["topic", "create", topic, "--partitions", "3"],
+        "",
+    );
+    let produce = [
+        "bench",
+        "produce",
+        topic,
+        "--num-records",
+        "5000",
+        "--record-size",
+        "10",
+        "--batch-size",
+        "500",
+        "--format",
+        "json",
+    ];
+    let report: serde_json::Value =
+        serde_json::from_str(&ok(&broker, &produce, "")).expect("one JSON object");
+    assert_eq!(report["operation"], "produce");
+    assert_eq!(report["records"], 5000);
+    assert_eq!(report["bytes"], 50_000);
+    assert!(report["requests"].as_u64().unwrap() > 1, "{report}");
+    let latency = &report["latency_ms"];
+    assert!(latency["p50"].as_f64().unwrap() <= latency["max"].as_f64().unwrap());
+
+    let consume = [
+        "bench",
+        "consume",
+        topic,
+        "--num-records",
+        "5000",
+        "--format",
+        "json",
+    ];
+    let report: serde_json::Value =
+        serde_json::from_str(&ok(&broker, &consume, "")).expect("one JSON object");
+    assert_eq!(report["operation"], "consume");
+    assert_eq!(report["records"], 5000);
+    assert_eq!(report["bytes"], 50_000);
+
+    let reset = ok(
+        &broker,
+        &[
+            "group",
+            "reset-offsets",
+            "probe",
+            "--topic",
+            topic,
+            "--to-latest",
+            "--dry-run",
+        ],
+        "",
+    );
+    let ends = new_offsets(&reset, topic);
+    assert_eq!(ends.len(), 3, "{reset}");
+    assert!(ends.values().all(|&end| end > 0), "{reset}");
+    assert_eq!(ends.values().sum::<i64>(), 5000, "{reset}");
+
+    // The text report, acks=1, one request in flight; stderr stays empty off a terminal.
+    let output = runnel(
+        &broker,
+        &[
+            "bench",
+            "produce",
+            topic,
+            "--num-records",
+            "100",
+            "--acks",
+            "1",
+            "--max-in-flight",
+            "1",
+        ],
+        "",
+    );
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.starts_with("bench produce\n"), "{text}");
+    assert!(text.contains("\n  records    100\n"), "{text}");
+    assert!(text.contains("\n  latency ms p50 "), "{text}");
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // Asking for more than the topic holds: the report of what was read, then one error line.
+    let output = runnel(
+        &broker,
+        &[
+            "bench",
+            "consume",
+            topic,
+            "--num-records",
+            "1000000",
+            "--timeout-ms",
+            "300",
+        ],
+        "",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("\n  records    5100\n"));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("read 5100 of 1000000 records"), "{stderr}");
+
+    // A record over the broker's max.message.bytes, and an unknown topic: Kafka's error names.
+    let stderr = fails(
+        &broker,
+        &[
+            "bench",
+            "produce",
+            topic,
+            "--num-records",
+            "1",
+            "--record-size",
+            "2000000",
+        ],
+    );
+    assert!(stderr.contains("MESSAGE_TOO_LARGE"), "{stderr}");
+    let stderr = fails(
+        &broker,
+        &["bench", "consume", "missing", "--num-records", "1"],
+    );
+    assert!(stderr.contains("UNKNOWN_TOPIC_OR_PARTITION"), "{stderr}");
 }

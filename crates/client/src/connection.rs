@@ -287,6 +287,21 @@ impl Connection {
             })
     }
 
+    /// Hands the open stream to a driver that keeps several requests in flight
+    /// (`pipeline.rs`): the broker's address and the stream's read and write halves.
+    /// `tokio::io::split` takes any `AsyncRead + AsyncWrite` stream, so this does not depend on
+    /// the stream's type. The driver settles the versions it sends (`version`) before this.
+    pub(crate) fn into_split(
+        self,
+    ) -> (
+        String,
+        crate::pipeline::StreamReader,
+        crate::pipeline::StreamWriter,
+    ) {
+        let (reader, writer) = tokio::io::split(self.stream);
+        (self.address, Box::new(reader), Box::new(writer))
+    }
+
     /// Sends `body` at `version` and returns the response body. `extra_wait` lengthens the
     /// timeout for requests the broker may hold (a fetch's long poll).
     pub(crate) async fn send(

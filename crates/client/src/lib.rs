@@ -9,13 +9,15 @@
 //! Dependencies point one way: `protocol` <- `client` <- `cli`; this crate never names the
 //! broker.
 //!
+//! `Client`'s calls run one at a time (`&mut self`, one request in flight per connection): this is
+//! a tool's client. For throughput (`runnel bench`), `pipeline` keeps several requests in flight
+//! on connections of its own, with the caller building the requests.
+//!
 //! Security is a Kafka client's: TLS and SASL PLAIN/SCRAM from the properties a Kafka tool's
 //! `--command-config` file holds (`ClientConfig::security`, read by `security::client`).
 //!
-//! Not here: OAUTHBEARER, idempotent or transactional producing, pipelining several
-//! requests on one connection, the classic group protocol (JoinGroup/SyncGroup with a
-//! client-side assignor; KIP-848 needs none). Calls run one at a time (`&mut self`): this is a
-//! tool's client, not a high-throughput one.
+//! Not here: OAUTHBEARER, idempotent or transactional producing, the classic group protocol
+//! (JoinGroup/SyncGroup with a client-side assignor; KIP-848 needs none).
 
 mod connection;
 mod error;
@@ -28,6 +30,7 @@ pub mod fetch;
 pub mod group;
 pub mod member;
 pub mod partitioner;
+pub mod pipeline;
 pub mod producer;
 
 use std::collections::BTreeMap;

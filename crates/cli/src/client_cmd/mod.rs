@@ -1,11 +1,12 @@
-//! The `runnel` client subcommands (`topic`, `produce`, `consume`, `group`, `cluster`): their
-//! shared options (`--bootstrap-server`), the runtime they run on, and how they end: output on
-//! stdout, one `runnel: ...` line on stderr for an error (with Kafka's error name when the
+//! The `runnel` client subcommands (`topic`, `produce`, `consume`, `group`, `cluster`, `bench`):
+//! their shared options (`--bootstrap-server`), the runtime they run on, and how they end: output
+//! on stdout, one `runnel: ...` line on stderr for an error (with Kafka's error name when the
 //! broker sent one) and a non-zero exit. Bad arguments are clap's: usage and exit 2.
 //!
-//! Each subcommand lives in its own file and speaks to the cluster only through the `client`
+//! Each subcommand lives in its own file (`bench` in its own folder) and speaks to the cluster only through the `client`
 //! crate; none of this depends on the broker.
 
+pub mod bench;
 pub mod cluster;
 pub mod consume;
 mod format;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use client::{Client, ClientConfig, ClientError, ClientSecurity};
 
+pub use bench::BenchArgs;
 pub use cluster::ClusterArgs;
 pub use consume::ConsumeArgs;
 pub use group::GroupArgs;

@@ -43,8 +43,9 @@ pub struct ProduceArgs {
     connect: ConnectArgs,
 }
 
+/// Kafka's compression codecs, as `--compression` names them (`runnel bench produce` too).
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum Codec {
+pub(crate) enum Codec {
     None,
     Gzip,
     Snappy,
