@@ -120,6 +120,44 @@ def damage_segment(folder, rng, sealed):
             "offsets": (hit[0][0], hit[-1][1]) if hit else None, "sealed": sealed}
 
 
+def same_batches(folder, other, first, last):
+    """Whether two replicas of a partition (folders of live or stopped nodes) hold the same bytes
+    for every batch whose offsets meet [first, last] (the range a damage hit). Sealed segments do
+    not change under a running node; the active one may grow, which adds batches, not changes."""
+    mine, _ = read_replica(folder)
+    theirs, _ = read_replica(other)
+    wanted = {b for b, v in theirs.items() if v[0] >= first and b <= last}
+    return all(b in mine and mine[b][1] == theirs[b][1] for b in wanted)
+
+
+def aborted_txns(folder, below):
+    """{(producer id, first offset, marker offset)} of every `.txnindex` entry of a partition whose
+    marker lies below `below` (the last stable offsets in entries may differ between replicas)."""
+    out = set()
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".txnindex"):
+            with open(os.path.join(folder, name), "rb") as f:
+                data = f.read()
+            for i in range(0, len(data) - len(data) % 34, 34):
+                _, pid, first, last, _ = struct.unpack_from(">hqqqq", data, i)
+                if last < below:
+                    out.add((pid, first, last))
+    return out
+
+
+def log_end(folder):
+    r, _ = read_replica(folder)
+    return max(l for l, _, _ in r.values()) + 1 if r else 0
+
+
+def txn_index_differences(folder, other):
+    """Aborted transactions one replica's `.txnindex` files name and the other's do not, below
+    both replicas' log ends: (missing here, extra here)."""
+    below = min(log_end(folder), log_end(other))
+    mine, theirs = aborted_txns(folder, below), aborted_txns(other, below)
+    return sorted(theirs - mine), sorted(mine - theirs)
+
+
 # -- F17 ----------------------------------------------------------------------------------------
 def index_files(data_dir):
     out = []
@@ -225,6 +263,13 @@ def compare_replicas(data_dirs, topics):
         ends = {node: (max(l for l, _, _ in r.values()) + 1 if r else 0) for node, r in replicas.items()}
         if len(set(ends.values())) > 1:
             problems.append(f"{name}: log end offsets differ {ends}")
+        folders = {node: os.path.join(d, name) for node, d in data_dirs.items() if node in replicas}
+        nodes = sorted(folders)
+        for a, b in zip(nodes, nodes[1:]):
+            missing, extra = txn_index_differences(folders[a], folders[b])
+            if missing or extra:
+                problems.append(f"{name}: aborted-transaction indexes differ: node {a} lacks {len(missing)} "
+                                f"{missing[:2]} and has {len(extra)} more {extra[:2]} than node {b}")
         bases = sorted({b for r in replicas.values() for b in r})
         for b in bases:
             versions = {node: r.get(b) for node, r in replicas.items() if b < ends[node]}

@@ -48,6 +48,7 @@ F26 (with --txn) SIGKILL the transaction coordinator of the transactional produc
 """
 import os
 import re
+import shutil
 import time
 
 import corrupt
@@ -62,6 +63,10 @@ KNOWN = {
                   "detected nor repaired (recovery trusts those segments, as Apache Kafka's does), so the "
                   "damaged replica keeps it and, once elected, serves the damaged or missing batches; "
                   "see compat/faults/README.md",
+    "F17:stale": "known broker bug: after a clean stop a stale .txnindex (an older copy, missing the "
+                 "latest aborted transactions) passes the broker's plausibility checks and is trusted, so "
+                 "as leader the node shows aborted records to read_committed consumers (G1a, torn "
+                 "transactions); see compat/faults/README.md",
 }
 # A node's log line: timestamp, level, target, message (up to the first key=value field).
 LOG_LINE = re.compile(r"Z\s+(WARN|ERROR|INFO)\s+([\w:]+): (.*?)(?=\s+\w+=|$)")
@@ -253,9 +258,31 @@ def f16(h, rng, k, variant):
     where = ", ".join(filter(None, [
         f"{len(damage['flips'])} bit flips" if damage["flips"] else "",
         f"truncated to {damage['truncated_to']}" if damage["truncated_to"] is not None else ""]))
-    restart_and_report(h, "F16", victim, f"{variant}: node {victim} {damage['file']} ({damage['size']} bytes): "
-                                         f"{where} in batches at offsets {damage['offsets']}")
-    return True
+    what = (f"{variant}: node {victim} {damage['file']} ({damage['size']} bytes): {where} in batches at "
+            f"offsets {damage['offsets']}")
+    restart_and_report(h, "F16", victim, what)
+    if damage["offsets"] is None:
+        return True
+    # Repaired means: the damaged range now holds what another replica holds.
+    others = [os.path.join(c.data_dir(j), f"{h.topic}-{p}") for j in c.ids if j != victim]
+    if any(corrupt.same_batches(folder, o, *damage["offsets"]) for o in others):
+        h.note("F16", f"{variant}: node {victim}'s damaged range {damage['offsets']} again matches its peers")
+        return True
+    known = f" ({KNOWN['F16:sealed']})" if damage["sealed"] else ""
+    h.say("FAIL", f"F16:{variant}: the damage survived node {victim}'s restart: offsets {damage['offsets']} of "
+                  f"{h.topic}-{p} differ from every other replica{known}")
+    # Recorded; now the damaged copy goes (SIGKILL, its partition folder removed, restart: the
+    # node fetches the partition again), so that the faults after this one test the broker, not
+    # the consequences of this damage (once elected, a replica with a hole can stall its
+    # followers for good).
+    c.kill(victim)
+    shutil.rmtree(folder, ignore_errors=True)
+    h.sealed_damage = [d for d in h.sealed_damage if d[2] is not damage]
+    h.note("F16", f"{variant}: the damage survived; node {victim}'s {h.topic}-{p} removed and fetched again "
+                  f"so the run goes on")
+    c.start(victim)
+    h.wait_healthy(f"F16 (node {victim} without its damaged {h.topic}-{p})")
+    return False
 
 
 def f17(h, rng, k, variant):
@@ -274,7 +301,35 @@ def f17(h, rng, k, variant):
     h.log(f"F17 {variant}: node {victim}: {done}")
     summary = ", ".join(f"{n} {what}" for what, n in sorted(done.items()))
     restart_and_report(h, "F17", victim, f"{variant}: node {victim}: {summary}")
-    return ok
+    # The aborted-transaction index decides what read_committed consumers skip: after the
+    # restart it must name the same aborted transactions as the other replicas'.
+    wrong = {}
+    for name in corrupt.partition_dirs(c.data_dir(victim), internal=False):
+        folder = os.path.join(c.data_dir(victim), name)
+        peers = [os.path.join(c.data_dir(j), name) for j in c.ids if j != victim]
+        diffs = [corrupt.txn_index_differences(folder, o) for o in peers if os.path.isdir(o)]
+        if diffs and all(missing or extra for missing, extra in diffs):
+            wrong[name] = min(diffs, key=lambda d: len(d[0]) + len(d[1]))
+    if not wrong:
+        return ok
+    known = f" ({KNOWN['F17:stale']})" if variant == "stale" else ""
+    h.say("FAIL", f"F17:{variant}: node {victim} restarted with aborted-transaction indexes that differ from its "
+                  f"peers': " + "; ".join(f"{n} lacks {len(m)} aborted transactions {m[:2]}, has {len(x)} extra"
+                                          for n, (m, x) in sorted(wrong.items())) + known)
+    # Recorded; the node's .txnindex files go so that it rebuilds them from its log, and the faults
+    # after this one test the broker, not this damage (a leader serving such an index shows
+    # aborted records to read_committed consumers: G1a, torn transactions).
+    c.kill(victim)
+    for name in wrong:
+        folder = os.path.join(c.data_dir(victim), name)
+        for f in os.listdir(folder):
+            if f.endswith(".txnindex"):
+                os.remove(os.path.join(folder, f))
+    c.start(victim)
+    h.note("F17", f"{variant}: node {victim}'s .txnindex files of {sorted(wrong)} removed after the FAIL, "
+                  f"to be rebuilt, so the run goes on")
+    h.wait_healthy(f"F17 (node {victim} rebuilding its transaction indexes)")
+    return False
 
 
 def f20(h, rng, k, variant):
