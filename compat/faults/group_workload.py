@@ -234,15 +234,27 @@ class GroupWorkload:
                 out[p] = max(out.get(p, -1), o)
             return out
 
-    def wait_caught_up(self, highs, bound):
-        """Until every partition's committed offset reaches its high watermark; seconds taken or None."""
-        t0 = time.time()
-        while time.time() - t0 < bound:
-            latest = self.latest_committed()
-            if all(latest.get(p, -1) >= h for p, h in highs.items()):
-                return time.time() - t0
-            time.sleep(0.5)
+    def caught_up_at(self, highs):
+        """When the watcher first saw every partition's committed offset at its high watermark."""
+        with self.lock:
+            seen = sorted(self.committed)
+        latest = {}
+        for t, p, o in seen:
+            latest[p] = max(latest.get(p, -1), o)
+            if all(latest.get(q, -1) >= h for q, h in highs.items()):
+                return t
         return None
+
+    def wait_caught_up(self, highs, since, bound):
+        """Seconds from `since` (the producer's end) until every partition's committed offset was
+        seen at its high watermark, waiting until `since` + `bound`; None when it was not."""
+        while True:
+            at = self.caught_up_at(highs)
+            if at is not None:
+                return max(0.0, at - since)
+            if time.time() > since + bound:
+                return None
+            time.sleep(0.5)
 
     def finish(self):
         for slot in list(self.procs):

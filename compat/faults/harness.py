@@ -573,6 +573,7 @@ class Harness:
             self.txn.stop_producing.set()
         for t in workload.threads[:1]:
             t.join(timeout=150)
+        stopped = time.time()
         time.sleep(3)
         self.wait_healthy("the last fault")
         if self.txn is not None:
@@ -581,7 +582,7 @@ class Harness:
         if self.txn is not None:
             self.check_txn()
         acked = [(p, o, v) for p, o, v, _ in workload.acked]
-        self.check_group(acked, final, highs)
+        self.check_group(acked, final, highs, stopped)
         time.sleep(2)
         workload.stop_all.set()
         for t in workload.threads[1:]:
@@ -648,11 +649,11 @@ class Harness:
             say("INFO", f"availability after a leader SIGKILL: p50 {p50:.2f}s p99 {p99:.2f}s "
                         f"over {len(waits)} partition failovers")
 
-    def check_group(self, acked, final, highs):
-        """F23/F24's criteria (group_workload.py) once the producer has stopped."""
+    def check_group(self, acked, final, highs, stopped):
+        """F23/F24's criteria (group_workload.py) once the producer has stopped (at `stopped`)."""
         g = self.group
         bound = group_workload.SESSION_TIMEOUT_MS / 1000 + 30
-        caught_up = g.wait_caught_up(highs, bound)
+        caught_up = g.wait_caught_up(highs, stopped, bound)
         g.finish()
         polls, assignments, errors = g.history()
         anomalies = group_workload.check(polls, acked, final)
