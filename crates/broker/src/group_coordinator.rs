@@ -597,18 +597,30 @@ impl GroupCoordinatorService {
             })?
     }
 
-    /// A read-only operation on the shard of `group_id` (describe, list, offset fetch): on the
-    /// blocking pool, with nothing to replicate.
+    /// A read-only operation on the shard of `group_id` (describe, offset fetch): on the
+    /// blocking pool. In a replicated cluster the answer waits, like a write's, until what the
+    /// shard had written when it was read reaches the ISR: the in-memory state runs ahead of
+    /// the replicated log (a commit is applied, then appended, then replicated), and an offset
+    /// served before its commit is replicated could be lost by a failover and go back (found
+    /// by the fault harness, compat/faults/repro_dirty_offset_fetch.py). Kafka serves reads at
+    /// the last committed offset; here they wait for it, and a coordinator cut off from its
+    /// followers answers COORDINATOR_NOT_AVAILABLE instead of a state it may lose.
     pub async fn read<R, F>(broker: &Arc<Broker>, group_id: &str, op: F) -> Result<R, BrokerError>
     where
         R: Send + 'static,
         F: FnOnce(&GroupCoordinator) -> R + Send + 'static,
     {
         let partition = broker.groups.partition_for(group_id)?;
-        Self::call_partition(broker, partition, move |coordinator, _now| {
+        let answer = Self::call_partition(broker, partition, move |coordinator, _now| {
             Step::answer(op(coordinator))
         })
-        .await
+        .await?;
+        if broker.cluster.get().is_some() {
+            // The log end now is at or past the one at the read: waiting for it covers every
+            // record the answer reflects.
+            Self::wait_for_replication(broker, partition).await?;
+        }
+        Ok(answer)
     }
 
     /// Waits for a parked request's answer, at most `bound_ms` and never past the start of a
