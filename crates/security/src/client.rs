@@ -13,12 +13,12 @@ use std::sync::Arc;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct};
 
 use crate::jaas::JaasEntry;
 use crate::sasl::Mechanism;
 use crate::sasl::scram_client::{ScramClient, ScramClientError};
-use crate::tls::{certificates, enabled_protocols, private_key, read};
+use crate::tls::{check_pem_only, enabled_protocols, key_store, trust_store};
 use crate::{SecurityError, SecurityProtocol};
 
 /// How a client connects: TLS (with its client configuration) and SASL credentials, as the
@@ -138,41 +138,15 @@ fn sasl_credentials(
 /// `ssl.endpoint.identification.algorithm` is set empty.
 fn tls_config(get: &dyn Fn(&str) -> Option<String>) -> Result<Arc<ClientConfig>, SecurityError> {
     let set = |key: &str| get(key).filter(|v| !v.trim().is_empty());
-    for key in ["ssl.keystore.type", "ssl.truststore.type"] {
-        if let Some(kind) = set(key)
-            && !kind.eq_ignore_ascii_case("PEM")
-        {
-            return Err(SecurityError::config(
-                key,
-                format!("`{kind}`: PEM stores only (set {key}=PEM)"),
-            ));
-        }
-    }
-    let (key, pem) = match (
-        set("ssl.truststore.location"),
-        set("ssl.truststore.certificates"),
-    ) {
-        (Some(path), None) => ("ssl.truststore.location", read(path.as_ref())?),
-        (None, Some(text)) => ("ssl.truststore.certificates", text.into_bytes()),
-        (None, None) => {
-            return Err(SecurityError::config(
+    check_pem_only(&set)?;
+    let (key, roots) = trust_store(&set)?
+        .ok_or_else(|| {
+            SecurityError::config(
                 "ssl.truststore.location",
                 "TLS needs a PEM trust store with the certificates that sign the brokers'",
-            ));
-        }
-        (Some(_), Some(_)) => {
-            return Err(SecurityError::config(
-                "ssl.truststore.location",
-                "give either ssl.truststore.location or ssl.truststore.certificates",
-            ));
-        }
-    };
-    let mut roots = RootCertStore::empty();
-    for certificate in certificates(key, &pem)? {
-        roots
-            .add(certificate)
-            .map_err(|e| SecurityError::config(key, e))?;
-    }
+            )
+        })?
+        .roots()?;
     let provider = crate::tls::crypto_provider();
     let mut verifier: Arc<dyn ServerCertVerifier> =
         WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
@@ -195,28 +169,11 @@ fn tls_config(get: &dyn Fn(&str) -> Option<String>) -> Result<Arc<ClientConfig>,
         .with_protocol_versions(&enabled_protocols(set("ssl.enabled.protocols"))?)?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
-    let config = match (
-        set("ssl.keystore.location"),
-        set("ssl.keystore.key"),
-        set("ssl.keystore.certificate.chain"),
-    ) {
-        (None, None, None) => builder.with_no_client_auth(),
-        (Some(path), None, None) => {
-            let pem = read(path.as_ref())?;
-            builder.with_client_auth_cert(
-                certificates("ssl.keystore.location", &pem)?,
-                private_key("ssl.keystore.location", &pem)?,
-            )?
-        }
-        (None, Some(key), Some(chain)) => builder.with_client_auth_cert(
-            certificates("ssl.keystore.certificate.chain", chain.as_bytes())?,
-            private_key("ssl.keystore.key", key.as_bytes())?,
-        )?,
-        _ => {
-            return Err(SecurityError::config(
-                "ssl.keystore.location",
-                "give either ssl.keystore.location or both ssl.keystore.key and ssl.keystore.certificate.chain",
-            ));
+    let config = match key_store(&set)? {
+        None => builder.with_no_client_auth(),
+        Some(store) => {
+            let (chain, key) = store.identity()?;
+            builder.with_client_auth_cert(chain, key)?
         }
     };
     Ok(Arc::new(config))

@@ -37,13 +37,13 @@ pub enum ClientAuth {
 }
 
 #[derive(Debug, Clone)]
-enum KeyStore {
+pub(crate) enum KeyStore {
     File(PathBuf),
     Inline { chain: String, key: String },
 }
 
 #[derive(Debug, Clone)]
-enum TrustStore {
+pub(crate) enum TrustStore {
     File(PathBuf),
     Inline(String),
 }
@@ -61,61 +61,14 @@ impl TlsSettings {
     /// Reads the `ssl.*` keys through `get` (which applies the listener's overrides).
     pub fn from_config(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, SecurityError> {
         let set = |key: &str| get(key).filter(|v| !v.trim().is_empty());
-        for key in ["ssl.keystore.type", "ssl.truststore.type"] {
-            if let Some(kind) = set(key)
-                && !kind.eq_ignore_ascii_case("PEM")
-            {
-                return Err(SecurityError::config(
-                    key,
-                    format!("`{kind}`: Runnel reads PEM stores only (set {key}=PEM)"),
-                ));
-            }
-        }
-        for key in ["ssl.keystore.password", "ssl.truststore.password"] {
-            if set(key).is_some() {
-                return Err(SecurityError::config(key, "must not be set for PEM stores"));
-            }
-        }
-        if set("ssl.key.password").is_some() {
-            return Err(SecurityError::config(
-                "ssl.key.password",
-                "encrypted private keys are not supported; give an unencrypted PKCS#8 key",
-            ));
-        }
-        let keystore = match (
-            set("ssl.keystore.location"),
-            set("ssl.keystore.key"),
-            set("ssl.keystore.certificate.chain"),
-        ) {
-            (Some(path), None, None) => KeyStore::File(PathBuf::from(path)),
-            (None, Some(key), Some(chain)) => KeyStore::Inline { chain, key },
-            (None, None, None) => {
-                return Err(SecurityError::config(
-                    "ssl.keystore.location",
-                    "a TLS listener needs a key store (ssl.keystore.location, or ssl.keystore.key with ssl.keystore.certificate.chain)",
-                ));
-            }
-            _ => {
-                return Err(SecurityError::config(
-                    "ssl.keystore.location",
-                    "give either ssl.keystore.location or both ssl.keystore.key and ssl.keystore.certificate.chain",
-                ));
-            }
-        };
-        let truststore = match (
-            set("ssl.truststore.location"),
-            set("ssl.truststore.certificates"),
-        ) {
-            (Some(path), None) => Some(TrustStore::File(PathBuf::from(path))),
-            (None, Some(certificates)) => Some(TrustStore::Inline(certificates)),
-            (None, None) => None,
-            (Some(_), Some(_)) => {
-                return Err(SecurityError::config(
-                    "ssl.truststore.location",
-                    "give either ssl.truststore.location or ssl.truststore.certificates",
-                ));
-            }
-        };
+        check_pem_only(&set)?;
+        let keystore = key_store(&set)?.ok_or_else(|| {
+            SecurityError::config(
+                "ssl.keystore.location",
+                "a TLS listener needs a key store (ssl.keystore.location, or ssl.keystore.key with ssl.keystore.certificate.chain)",
+            )
+        })?;
+        let truststore = trust_store(&set)?;
         let client_auth = match set("ssl.client.auth").as_deref().unwrap_or("none") {
             "none" => ClientAuth::None,
             "requested" => ClientAuth::Requested,
@@ -158,34 +111,7 @@ impl TlsSettings {
     fn identity(
         &self,
     ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), SecurityError> {
-        Ok(match &self.keystore {
-            KeyStore::File(path) => {
-                let pem = read(path)?;
-                (
-                    certificates("ssl.keystore.location", &pem)?,
-                    private_key("ssl.keystore.location", &pem)?,
-                )
-            }
-            KeyStore::Inline { chain, key } => (
-                certificates("ssl.keystore.certificate.chain", chain.as_bytes())?,
-                private_key("ssl.keystore.key", key.as_bytes())?,
-            ),
-        })
-    }
-
-    /// The trust store's certificates, read now, with the key they came from.
-    fn roots(store: &TrustStore) -> Result<(&'static str, RootCertStore), SecurityError> {
-        let (key, pem) = match store {
-            TrustStore::File(path) => ("ssl.truststore.location", read(path)?),
-            TrustStore::Inline(text) => ("ssl.truststore.certificates", text.as_bytes().to_vec()),
-        };
-        let mut roots = RootCertStore::empty();
-        for certificate in certificates(key, &pem)? {
-            roots
-                .add(certificate)
-                .map_err(|e| SecurityError::config(key, e))?;
-        }
-        Ok((key, roots))
+        self.keystore.identity()
     }
 
     /// The rustls client configuration a node uses towards its peers on this listener: the
@@ -198,7 +124,7 @@ impl TlsSettings {
                 "connecting to peers over TLS needs a trust store",
             )
         })?;
-        let (_, roots) = Self::roots(store)?;
+        let (_, roots) = store.roots()?;
         let (chain, key) = self.identity()?;
         let config = ClientConfig::builder_with_provider(crypto_provider())
             .with_protocol_versions(&self.protocols)?
@@ -216,7 +142,7 @@ impl TlsSettings {
         let verifier = match (&self.truststore, self.client_auth) {
             (_, ClientAuth::None) | (None, _) => WebPkiClientVerifier::no_client_auth(),
             (Some(store), auth) => {
-                let (key, roots) = Self::roots(store)?;
+                let (key, roots) = store.roots()?;
                 let builder =
                     WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
                 let builder = if auth == ClientAuth::Requested {
@@ -242,6 +168,108 @@ pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Refuses what only JKS/PKCS#12 stores or encrypted keys would need: Runnel reads PEM.
+pub(crate) fn check_pem_only(set: &dyn Fn(&str) -> Option<String>) -> Result<(), SecurityError> {
+    for key in ["ssl.keystore.type", "ssl.truststore.type"] {
+        if let Some(kind) = set(key)
+            && !kind.eq_ignore_ascii_case("PEM")
+        {
+            return Err(SecurityError::config(
+                key,
+                format!("`{kind}`: Runnel reads PEM stores only (set {key}=PEM)"),
+            ));
+        }
+    }
+    for key in ["ssl.keystore.password", "ssl.truststore.password"] {
+        if set(key).is_some() {
+            return Err(SecurityError::config(key, "must not be set for PEM stores"));
+        }
+    }
+    if set("ssl.key.password").is_some() {
+        return Err(SecurityError::config(
+            "ssl.key.password",
+            "encrypted private keys are not supported; give an unencrypted PKCS#8 key",
+        ));
+    }
+    Ok(())
+}
+
+/// The key store `ssl.keystore.location` or `ssl.keystore.key` with
+/// `ssl.keystore.certificate.chain` name; `None` when neither is given.
+pub(crate) fn key_store(
+    set: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<KeyStore>, SecurityError> {
+    match (
+        set("ssl.keystore.location"),
+        set("ssl.keystore.key"),
+        set("ssl.keystore.certificate.chain"),
+    ) {
+        (Some(path), None, None) => Ok(Some(KeyStore::File(PathBuf::from(path)))),
+        (None, Some(key), Some(chain)) => Ok(Some(KeyStore::Inline { chain, key })),
+        (None, None, None) => Ok(None),
+        _ => Err(SecurityError::config(
+            "ssl.keystore.location",
+            "give either ssl.keystore.location or both ssl.keystore.key and ssl.keystore.certificate.chain",
+        )),
+    }
+}
+
+/// The trust store `ssl.truststore.location` or `ssl.truststore.certificates` names, if any.
+pub(crate) fn trust_store(
+    set: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<TrustStore>, SecurityError> {
+    match (
+        set("ssl.truststore.location"),
+        set("ssl.truststore.certificates"),
+    ) {
+        (Some(path), None) => Ok(Some(TrustStore::File(PathBuf::from(path)))),
+        (None, Some(certificates)) => Ok(Some(TrustStore::Inline(certificates))),
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(SecurityError::config(
+            "ssl.truststore.location",
+            "give either ssl.truststore.location or ssl.truststore.certificates",
+        )),
+    }
+}
+
+impl KeyStore {
+    /// The certificate chain and private key, read now.
+    pub(crate) fn identity(
+        &self,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), SecurityError> {
+        Ok(match self {
+            KeyStore::File(path) => {
+                let pem = read(path)?;
+                (
+                    certificates("ssl.keystore.location", &pem)?,
+                    private_key("ssl.keystore.location", &pem)?,
+                )
+            }
+            KeyStore::Inline { chain, key } => (
+                certificates("ssl.keystore.certificate.chain", chain.as_bytes())?,
+                private_key("ssl.keystore.key", key.as_bytes())?,
+            ),
+        })
+    }
+}
+
+impl TrustStore {
+    /// The certificates, read now, with the key they came from.
+    pub(crate) fn roots(&self) -> Result<(&'static str, RootCertStore), SecurityError> {
+        let (key, pem) = match self {
+            TrustStore::File(path) => ("ssl.truststore.location", read(path)?),
+            TrustStore::Inline(text) => ("ssl.truststore.certificates", text.as_bytes().to_vec()),
+        };
+        let mut roots = RootCertStore::empty();
+        for certificate in certificates(key, &pem)? {
+            roots
+                .add(certificate)
+                .map_err(|e| SecurityError::config(key, e))?;
+        }
+        Ok((key, roots))
+    }
+}
+
 /// `ssl.enabled.protocols` (default TLSv1.2 and TLSv1.3), as rustls versions.
 pub(crate) fn enabled_protocols(
     value: Option<String>,
@@ -264,17 +292,14 @@ pub(crate) fn enabled_protocols(
     Ok(protocols)
 }
 
-pub(crate) fn read(path: &Path) -> Result<Vec<u8>, SecurityError> {
+fn read(path: &Path) -> Result<Vec<u8>, SecurityError> {
     std::fs::read(path).map_err(|source| SecurityError::Io {
         path: path.to_path_buf(),
         source,
     })
 }
 
-pub(crate) fn certificates(
-    key: &str,
-    pem: &[u8],
-) -> Result<Vec<CertificateDer<'static>>, SecurityError> {
+fn certificates(key: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, SecurityError> {
     let certificates = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| SecurityError::config(key, format!("reading PEM certificates: {e}")))?;
@@ -284,7 +309,7 @@ pub(crate) fn certificates(
     Ok(certificates)
 }
 
-pub(crate) fn private_key(key: &str, pem: &[u8]) -> Result<PrivateKeyDer<'static>, SecurityError> {
+fn private_key(key: &str, pem: &[u8]) -> Result<PrivateKeyDer<'static>, SecurityError> {
     if std::str::from_utf8(pem).is_ok_and(|t| t.contains("ENCRYPTED PRIVATE KEY")) {
         return Err(SecurityError::config(
             key,
