@@ -75,8 +75,8 @@ SEGMENT_BYTES = 131072
 KNOWN_DIRTY = (" -- known broker bug: OffsetFetch answers from the coordinator's memory, where a commit "
                "lands before it reaches the ISR; see compat/faults/README.md")
 KNOWN_STALE = (" -- acknowledged commits read back older: a coordinator served a group state that lacks "
-               "them (seen: a node reused a shard it loaded while replaying stale metadata at restart "
-               "when it became leader again, without replaying the log); see compat/faults/README.md")
+               "them (seen before the fix of known bug 2: a coordinator reused the shard it had loaded "
+               "at an older leader epoch); see compat/faults/README.md")
 KNOWN_SEALED = faults.KNOWN["F16:sealed"]
 
 results = []
@@ -483,6 +483,8 @@ class Harness:
         end (read_committed, read_uncommitted) and txn_checker.py judges the history."""
         txn = self.txn
         caught_up = txn.wait_copied(90)
+        # What the copier's transaction looked like while it was stuck (before closing it out).
+        stall_state = None if caught_up else self.describe_transactions()
         txn.stop_copying.set()
         txn.threads[1].join(timeout=150)
         final_rc, rc_done = txn.final_read("read_committed")
@@ -525,9 +527,44 @@ class Harness:
             say("FAIL", f"txn.final_read: did not reach the end (read_committed {rc_done}, "
                         f"read_uncommitted {ru_done})")
         if not caught_up:
-            say("FAIL", "txn.copier: did not catch up within 90s after the producer stopped")
+            say("FAIL", "txn.copier: did not catch up within 90s after the producer stopped; "
+                        + self.copier_stall_evidence(stall_state))
         if outcomes.get("committed", 0) < 10 or copier.get("committed", 0) < 5:
             say("FAIL", f"txn.progress: too few committed transactions (input {outcomes}, copier {copier})")
+
+    def describe_transactions(self):
+        """kafka-transactions describe of both transactional ids (Kafka's own tool): their
+        coordinator, state and partitions, one line each."""
+        if shutil.which("java") is None:
+            return "java is not installed"
+        lines = []
+        for txid in (txn_workload.PRODUCER_ID, txn_workload.COPIER_ID):
+            try:
+                _, out = self.tool("org.apache.kafka.tools.TransactionsCommand", "--bootstrap-server",
+                                   self.cluster.bootstrap(), "describe", "--transactional-id", txid,
+                                   timeout=60)
+            except subprocess.TimeoutExpired:
+                out = "timed out"
+            lines.append(f"{txid}: " + " | ".join(" ".join(l.split()) for l in out.splitlines()[-2:]))
+        return "; ".join(lines)
+
+    def copier_stall_evidence(self, described):
+        """The copier's last errors, the transactions' state and the brokers' warnings about
+        transactions: what a post-mortem of a stuck copier needs, in the FAIL line itself."""
+        with self.txn.lock:
+            errors = list(self.txn.errors["copier"])[-3:]
+            idle = time.time() - self.txn.copier_last_activity
+        now = time.time()
+        said = {}
+        for i in self.cluster.ids:
+            for line in self.cluster.log_since(i, 0).splitlines():
+                if "WARN" in line and ("transaction" in line or "marker" in line):
+                    key = f"node {i}: " + line.split("WARN", 1)[1].strip()[:120]
+                    said[key] = said.get(key, 0) + 1
+        warnings = "; ".join(f"{n}x {k}" for k, n in list(said.items())[-6:])
+        return (f"idle {idle:.0f}s; last copier errors "
+                f"{[(round(now - t), where, text[:100]) for t, where, text in errors]}; "
+                f"transactions: {described}; broker warnings: {warnings or 'none'}")
 
     def run(self):
         args = self.args

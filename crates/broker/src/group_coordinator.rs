@@ -130,6 +130,12 @@ struct Shard {
     waiters: HashMap<Ticket, Waiter>,
     /// Times this shard was (re)built, mixed into its member id seed.
     loads: u64,
+    /// The partition's leader epoch when `coordinator` was loaded. A coordinator is only used
+    /// at the epoch it was loaded at: leadership can move away and come back between two calls
+    /// (a restarting broker replaying old metadata leads briefly, then another leader appends,
+    /// then this broker leads again), and the state loaded the first time lacks what the other
+    /// leader appended.
+    epoch: i32,
 }
 
 /// Every shard, the configuration they share, and the timer task's wake-up.
@@ -231,6 +237,7 @@ impl GroupCoordinatorService {
                     loading: false,
                     waiters: HashMap::new(),
                     loads: 0,
+                    epoch: -1,
                 })
             })
             .collect();
@@ -296,7 +303,7 @@ impl GroupCoordinatorService {
         let mut shard = lock(shard_lock);
         // In a replicated cluster only the partition's leader coordinates its groups; a
         // coordinator that lost leadership drops its state (the new leader replays the log).
-        if !leads_offsets_partition(broker, shard.partition) {
+        let Some(epoch) = offsets_leader_epoch(broker, shard.partition) else {
             if shard.coordinator.take().is_some() {
                 tracing::info!(
                     partition = shard.partition,
@@ -308,6 +315,18 @@ impl GroupCoordinatorService {
                 "this broker does not lead {OFFSETS_TOPIC}-{}",
                 shard.partition
             )));
+        };
+        if shard.coordinator.is_some() && shard.epoch != epoch {
+            // Led at another epoch in between: what was loaded then may lack what another
+            // leader appended since. Rebuilt from the log.
+            tracing::info!(
+                partition = shard.partition,
+                loaded_at = shard.epoch,
+                epoch,
+                "group coordinator's leader epoch moved; reloading"
+            );
+            shard.coordinator = None;
+            shard.waiters.clear();
         }
         if shard.coordinator.is_some() {
             return Ok(shard);
@@ -317,6 +336,7 @@ impl GroupCoordinatorService {
             return Err(BrokerError::CoordinatorLoadInProgress { partition });
         }
         shard.loading = true;
+        shard.epoch = epoch;
         shard.loads += 1;
         let seed = self.seed
             ^ (partition as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
@@ -721,10 +741,15 @@ impl GroupCoordinatorService {
 
 /// Whether this broker leads `__consumer_offsets-partition` (always on a single node).
 pub fn leads_offsets_partition(broker: &Broker, partition: i32) -> bool {
+    offsets_leader_epoch(broker, partition).is_some()
+}
+
+/// This broker's leader epoch of `__consumer_offsets-partition` when it leads (and serves) it.
+fn offsets_leader_epoch(broker: &Broker, partition: i32) -> Option<i32> {
     broker
         .replicas
         .get(OFFSETS_TOPIC, partition)
-        .is_some_and(|p| p.check_serving_leader().is_ok())
+        .and_then(|p| p.check_serving_leader().ok())
 }
 
 /// How long a group operation waits for its write to reach the ISR.

@@ -112,7 +112,8 @@ async fn run(broker: Arc<Broker>, txn_partition: i32, job: MarkerJob) {
                 Destination::Unknown => {}
             }
         }
-        let mut stale = false;
+        // The first partition that refused the marker as stale, and its answer.
+        let mut stale: Option<(String, i32, ErrorCode)> = None;
         for (topic, partition) in local {
             let code = match write_local(&broker, &topic, partition, marker).await {
                 Ok(()) => ErrorCode::None,
@@ -124,7 +125,7 @@ async fn run(broker: Arc<Broker>, txn_partition: i32, job: MarkerJob) {
             match outcome_of(code) {
                 Outcome::Written => done.push((topic, partition)),
                 Outcome::Retry => {}
-                Outcome::Stale => stale = true,
+                Outcome::Stale => stale = stale.or(Some((topic, partition, code))),
             }
         }
         for (leader, partitions) in remote {
@@ -133,14 +134,19 @@ async fn run(broker: Arc<Broker>, txn_partition: i32, job: MarkerJob) {
                 match outcome_of(code) {
                     Outcome::Written => done.push((topic, partition)),
                     Outcome::Retry => {}
-                    Outcome::Stale => stale = true,
+                    Outcome::Stale => stale = stale.or(Some((topic, partition, code))),
                 }
             }
         }
-        if stale {
+        if let Some((topic, partition, code)) = stale {
             tracing::warn!(
                 transactional_id = job.transactional_id,
                 producer_id = job.producer_id,
+                producer_epoch = job.producer_epoch,
+                coordinator_epoch = job.coordinator_epoch,
+                topic,
+                partition,
+                error = code.name(),
                 "a partition refused the transaction's marker as stale; the marker job stops"
             );
             return;

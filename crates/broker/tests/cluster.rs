@@ -493,3 +493,192 @@ async fn acks_all_latency_of_one_and_eight_partitions() {
         }
     }
 }
+
+/// Commits `offset` for `committed`-0 in `group` through `port`, retrying until accepted.
+async fn commit_offset(port: u16, group: &str, offset: i64) {
+    use protocol::generated::OffsetCommitRequest;
+    use protocol::generated::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    let commit = OffsetCommitRequest {
+        group_id: group.into(),
+        generation_id_or_member_epoch: -1,
+        retention_time_ms: -1,
+        topics: vec![OffsetCommitRequestTopic {
+            name: "committed".into(),
+            partitions: vec![OffsetCommitRequestPartition {
+                partition_index: 0,
+                committed_offset: offset,
+                committed_leader_epoch: -1,
+                commit_timestamp: -1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut client = client(port).await;
+    loop {
+        let code = match client.send(8, commit.clone()).await {
+            ResponseBody::OffsetCommit(r) => r.topics[0].partitions[0].error_code,
+            other => panic!("not an offset commit response: {other:?}"),
+        };
+        if code == 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the commit of {offset} through port {port} was not accepted: {code}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The offset `group` has committed for `committed`-0, read through `port` (OffsetFetch,
+/// retried while the coordinator is loading or moving).
+async fn fetch_committed(port: u16, group: &str) -> i64 {
+    use protocol::generated::OffsetFetchRequest;
+    use protocol::generated::offset_fetch_request::OffsetFetchRequestTopic;
+    let request = OffsetFetchRequest {
+        group_id: group.into(),
+        topics: Some(vec![OffsetFetchRequestTopic {
+            name: "committed".into(),
+            partition_indexes: vec![0],
+            ..Default::default()
+        }]),
+        ..Default::default()
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut client = client(port).await;
+    loop {
+        let (code, offset) = match client.send(7, request.clone()).await {
+            ResponseBody::OffsetFetch(r) => {
+                (r.error_code, r.topics[0].partitions[0].committed_offset)
+            }
+            other => panic!("not an offset fetch response: {other:?}"),
+        };
+        if code == 0 {
+            return offset;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "OffsetFetch through port {port} kept failing: {code}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Goal: a group coordinator that led its `__consumer_offsets` partition before, lost it and
+/// leads it again serves what the leaders in between acknowledged (the cluster suite saw
+/// committed offsets go back: a node kept the shard it had loaded at an older leader epoch).
+/// Method: the partition's replicas are [P, A, C]. P stops (controlled): A leads and
+/// acknowledges a commit of 10; P returns and, by a preferred election, leads again and
+/// acknowledges 20, while A's shard is left untouched; P stops again and A, first of the ISR in
+/// replica order, leads once more. OffsetFetch through A must answer 20.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_leading_again_replays_what_others_acknowledged() {
+    use protocol::generated::ElectLeadersRequest;
+    use protocol::generated::elect_leaders_request::TopicPartitions;
+
+    const GROUP: &str = "returning-coordinator";
+    const OFFSETS: &str = "__consumer_offsets";
+    let (ports, mut nodes) = start_cluster().await;
+    let first = nodes[0].client_port;
+    let mut admin = client(first).await;
+    let created = create(&mut admin, vec![topic("committed", 1, 3)], false).await;
+    assert_eq!(created, vec![("committed".to_string(), 0)]);
+    let offsets_partition = coordinator::partition_for(GROUP, 3);
+    let replicas = wait_metadata(first, "the offsets partition with a full ISR", |m| {
+        let t = m
+            .topics
+            .iter()
+            .find(|t| t.name.as_deref() == Some(OFFSETS))?;
+        let p = t
+            .partitions
+            .iter()
+            .find(|p| p.partition_index == offsets_partition)?;
+        (p.leader_id == p.replica_nodes[0] && p.isr_nodes.len() == 3)
+            .then(|| p.replica_nodes.clone())
+    })
+    .await;
+    let (preferred, second) = (replicas[0], replicas[1]);
+    let index = |id: i32| (id - 1) as usize;
+    let full_isr = |leader: i32| {
+        move |m: &protocol::generated::MetadataResponse| {
+            partition_state(m, OFFSETS, offsets_partition)
+                .filter(|(l, isr)| *l == leader && isr.len() == 3)
+        }
+    };
+    let observer = nodes[index(replicas[2])].client_port;
+
+    // P stops; A leads and acknowledges 10.
+    nodes[index(preferred)]
+        .running
+        .take()
+        .unwrap()
+        .shutdown()
+        .await;
+    wait_metadata(observer, "the second replica leading", |m| {
+        partition_state(m, OFFSETS, offsets_partition).filter(|(l, _)| *l == second)
+    })
+    .await;
+    commit_offset(nodes[index(second)].client_port, GROUP, 10).await;
+    assert_eq!(
+        fetch_committed(nodes[index(second)].client_port, GROUP).await,
+        10
+    );
+
+    // P returns, catches up, leads again by a preferred election and acknowledges 20.
+    let restarted = start(preferred, &ports, nodes[index(preferred)].dir.path()).await;
+    nodes[index(preferred)].running = Some(restarted);
+    wait_metadata(observer, "the preferred replica back in the ISR", |m| {
+        partition_state(m, OFFSETS, offsets_partition)
+            .filter(|(l, isr)| *l == second && isr.len() == 3)
+    })
+    .await;
+    let election = ElectLeadersRequest {
+        election_type: 0,
+        topic_partitions: Some(vec![TopicPartitions {
+            topic: OFFSETS.into(),
+            partitions: vec![offsets_partition],
+            ..Default::default()
+        }]),
+        timeout_ms: 30_000,
+        ..Default::default()
+    };
+    // Through the node that never stops (the first node may be P).
+    match client(observer).await.send(2, election).await {
+        ResponseBody::ElectLeaders(r) => assert_eq!(r.error_code, 0, "{r:?}"),
+        other => panic!("not an elect leaders response: {other:?}"),
+    }
+    wait_metadata(
+        observer,
+        "the preferred replica leading",
+        full_isr(preferred),
+    )
+    .await;
+    commit_offset(nodes[index(preferred)].client_port, GROUP, 20).await;
+
+    // P stops again; A leads once more and must serve 20.
+    nodes[index(preferred)]
+        .running
+        .take()
+        .unwrap()
+        .shutdown()
+        .await;
+    wait_metadata(observer, "the second replica leading again", |m| {
+        partition_state(m, OFFSETS, offsets_partition).filter(|(l, _)| *l == second)
+    })
+    .await;
+    assert_eq!(
+        fetch_committed(nodes[index(second)].client_port, GROUP).await,
+        20,
+        "a coordinator leading again served the state it had loaded at an older epoch"
+    );
+    for node in nodes.iter_mut() {
+        if let Some(running) = node.running.take() {
+            running.shutdown().await;
+        }
+    }
+}

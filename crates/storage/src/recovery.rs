@@ -89,7 +89,7 @@ impl Log {
                         "damaged tail in a cleanly closed segment; truncating");
                     segment.cut_at(position)?;
                 } else {
-                    segment.load_txn_index(next_base)?;
+                    segment.load_txn_index(next_base, config.index_entries_max)?;
                 }
             } else {
                 segment.next_offset = next_base;
@@ -97,7 +97,7 @@ impl Log {
                     segment.ensure_open(next_base, config.index_entries_max)?;
                     segment.seal(false)?;
                 }
-                segment.load_txn_index(next_base)?;
+                segment.load_txn_index(next_base, config.index_entries_max)?;
             }
             segments.insert(base, segment);
             if damaged_at.is_some() {

@@ -10,7 +10,8 @@
 //! Invariants of a trusted file: its length is a multiple of 34 and at most the segment's size
 //! (each entry stands for a marker batch of at least 61 bytes); entries have version 0, a
 //! producer id >= 0, `0 <= first <= last`, `last` inside the segment's offsets and strictly
-//! increasing, `0 <= lso <= last + 1`. A file that breaks any of these is rebuilt at open
+//! increasing, `0 <= lso <= last + 1`; and each entry's marker (and first batch, when in the
+//! segment) is in the log as the entry says. A file that fails any of these is rebuilt at open
 //! from batch headers and producer state (`recovery.rs`); it never causes data to be dropped.
 //!
 //! Memory: entries are never held in memory as a whole; readers stream the file through a
@@ -21,8 +22,12 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use protocol::records::RECORD_BATCH_HEADER_BYTES;
+
 use crate::error::{Result, StorageError};
+use crate::frame::{BatchReader, Next};
 use crate::segment::Segment;
+use crate::transactions::{TransactionResult, read_marker};
 
 pub(crate) const TXN_INDEX_SUFFIX: &str = ".txnindex";
 /// Bytes of one entry.
@@ -30,6 +35,11 @@ pub(crate) const ENTRY_BYTES: u64 = 34;
 const ENTRY_VERSION: i16 = 0;
 /// Entries read per `pread` (68 KiB).
 const READ_CHUNK_ENTRIES: u64 = 2048;
+/// Largest batch taken for a marker when checking an entry (a marker batch is ~80 bytes).
+const MARKER_BYTES_MAX: u64 = 4096;
+/// Record batch attribute bits (Kafka's `RecordBatch`).
+const ATTRIBUTE_TRANSACTIONAL: i16 = 0x10;
+const ATTRIBUTE_CONTROL: i16 = 0x20;
 
 /// One aborted transaction, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,15 +282,105 @@ impl Segment {
     }
 
     /// Checks the segment's index at open (`next_base` bounds its offsets); leaves
-    /// `txn_index_bytes` at `None` when it must be rebuilt.
-    pub fn load_txn_index(&mut self, next_base: i64) -> Result<()> {
-        self.txn_index_bytes = load(
+    /// `txn_index_bytes` at `None` when it must be rebuilt: when it breaks an invariant, or
+    /// when an entry names a marker or a first batch the log does not hold
+    /// ([`Segment::txn_entries_match_log`]). Opens the segment (its offset index finds the
+    /// batches) when the index has entries.
+    pub fn load_txn_index(&mut self, next_base: i64, entries_max: usize) -> Result<()> {
+        let len = load(
             &self.txn_index_path(),
             self.base_offset,
             next_base,
             self.size_bytes,
         )?;
+        self.txn_index_bytes = match len {
+            Some(len) if len > 0 => {
+                self.ensure_open(next_base, entries_max)?;
+                if self.txn_entries_match_log(len)? {
+                    Some(len)
+                } else {
+                    tracing::warn!(path = %self.txn_index_path().display(),
+                        "transaction index names a batch the log does not hold");
+                    None
+                }
+            }
+            other => other,
+        };
         Ok(())
+    }
+
+    /// Whether every entry agrees with the (open) log: at `last_offset` a control batch of the
+    /// entry's producer starts, holding an ABORT marker (or emptied by the cleaner); and when
+    /// `first_offset` lies in this segment, the batch holding it is a transactional data batch
+    /// of that producer starting there (a batch the cleaner removed leaves no batch holding
+    /// it, which passes). The index has no checksum (nor has Kafka's): this catches an entry
+    /// damaged at rest whose fields still look plausible. The last stable offset is not
+    /// checked. Costs two batch lookups per entry.
+    fn txn_entries_match_log(&self, len: u64) -> Result<bool> {
+        let open = self.open.as_ref().expect("opened by the caller");
+        let log = &open.log;
+        let mut matches = true;
+        let path = self.txn_index_path();
+        for_each_entry(&path, len, &mut |entry| {
+            matches = self.marker_matches(log, &entry)? && self.first_batch_matches(log, &entry)?;
+            Ok(matches)
+        })?;
+        Ok(matches)
+    }
+
+    fn marker_matches(&self, log: &File, entry: &AbortedTxnEntry) -> Result<bool> {
+        let Some(position) = self.position_of(entry.last_offset)? else {
+            return Ok(false);
+        };
+        let mut reader = BatchReader::new(
+            log,
+            &self.log_path,
+            position,
+            self.size_bytes,
+            MARKER_BYTES_MAX,
+        );
+        let Next::Batch { header, .. } = reader.next_batch()? else {
+            return Ok(false);
+        };
+        if header.base_offset() != entry.last_offset
+            || !header.is_control()
+            || header.producer_id() != entry.producer_id
+        {
+            return Ok(false);
+        }
+        Ok(match read_marker(&header) {
+            Ok(Some((result, _))) => result == TransactionResult::Abort,
+            Ok(None) => true,
+            Err(_) => false,
+        })
+    }
+
+    fn first_batch_matches(&self, log: &File, entry: &AbortedTxnEntry) -> Result<bool> {
+        if entry.first_offset < self.base_offset {
+            return Ok(true); // in an earlier segment: not checked
+        }
+        let Some(position) = self.position_of(entry.first_offset)? else {
+            return Ok(false);
+        };
+        if position + RECORD_BATCH_HEADER_BYTES as u64 > self.size_bytes {
+            return Ok(false);
+        }
+        let mut bytes = [0u8; RECORD_BATCH_HEADER_BYTES];
+        log.read_exact_at(&mut bytes, position)
+            .map_err(StorageError::io(
+                "reading a batch header in",
+                &self.log_path,
+            ))?;
+        let field = |at: usize| i64::from_be_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+        let (base_offset, producer_id) = (field(0), field(43));
+        if base_offset > entry.first_offset {
+            return Ok(true); // no batch holds it: the cleaner removed that batch
+        }
+        let attributes = i16::from_be_bytes([bytes[21], bytes[22]]);
+        Ok(base_offset == entry.first_offset
+            && producer_id == entry.producer_id
+            && attributes & ATTRIBUTE_TRANSACTIONAL != 0
+            && attributes & ATTRIBUTE_CONTROL == 0)
     }
 }
 

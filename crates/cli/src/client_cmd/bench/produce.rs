@@ -9,11 +9,17 @@
 //! batch per partition into a request. A request's latency runs from the start of its write to
 //! its acknowledgement (with acks=0, to the end of its write).
 //!
+//! Before the run it waits (within the request timeout) until every partition's leader answers
+//! ListOffsets: a topic created a moment before may not be led yet (Kafka answers
+//! NOT_LEADER_OR_FOLLOWER until the leader has taken the partition), and the run itself does
+//! not retry.
+//!
 //! Not here: retries (the first error ends the run), keys and partitioners, idempotence.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use client::fetch::OffsetSpec;
 use client::pipeline::{Answer, Pipeline};
 use client::{ClientError, TopicMetadata};
 use protocol::generated::produce_request::{
@@ -125,6 +131,12 @@ pub(super) async fn execute(args: ProduceBenchArgs) -> Result<(), CommandError> 
     };
     let mut client = args.connect.connect().await?;
     let timeout = client.config().request_timeout;
+    let topic = client.topic(&args.topic).await?;
+    let all: Vec<i32> = topic.partitions.iter().map(|p| p.partition).collect();
+    client
+        .list_offsets(&topic, &all, OffsetSpec::Latest)
+        .await?;
+    // The leaders that answered (a retry may have found new ones).
     let topic = client.topic(&args.topic).await?;
     let mut leaders: BTreeMap<i32, (Vec<i32>, usize)> = BTreeMap::new();
     for partition in &topic.partitions {
