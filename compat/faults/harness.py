@@ -34,7 +34,9 @@ Usage: python harness.py --runnel BIN --work DIR [--cycles 20 | --rounds N | --l
    the ISR shrinks and rejoins seen, `kafka-topics --describe` (Kafka's own tool) after healing,
    stops the nodes with SIGTERM (exit status 0 expected), then compares the replicas' files
    (corrupt.py): replica-divergence (every replica of every non-compacted partition
-   byte-identical) and index-consistency (every index entry names a batch of its log).
+   byte-identical) and index-consistency (every index entry names a batch of its log), and reads
+   the node logs for restart-stale-roles (no restarted node led a partition from an image part-way
+   through its metadata replay).
 
 Prints `PASS name` / `FAIL name: why` / `SKIP name: why` / `INFO ...` lines and exits 0 only when
 every check passes. Every wait and loop is bounded, the whole run by --bound (an alarm at
@@ -45,9 +47,11 @@ Measured results and known failures: compat/faults/README.md and docs/RELIABILIT
 """
 import argparse
 import atexit
+import datetime
 import logging
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -663,6 +667,7 @@ class Harness:
         else:
             say("PASS", "every node stopped cleanly on SIGTERM")
         self.check_files({i for i, s in statuses.items() if s == 0})
+        self.check_restart_roles()
 
     def attribute(self, found):
         """For a FAIL about records: which of them lie in a batch F16:sealed damaged."""
@@ -723,6 +728,19 @@ class Harness:
             else:
                 say("PASS", f"group.{kind}: 0 ({len(polls)} records received by the group)")
 
+    def check_restart_roles(self):
+        """restart-stale-roles: a restarted node takes its partitions' roles from metadata it has
+        caught up with, never from an image part-way through replaying its metadata log (seen
+        before the fix: a node led partitions at epochs long gone for ~100 ms after a restart;
+        an idempotent producer it answered then got OUT_OF_ORDER_SEQUENCE_NUMBER later)."""
+        found = []
+        for i in self.cluster.ids:
+            found += stale_roles_at_start(self.cluster.log_since(i, 0), i)
+        if found:
+            say("FAIL", f"restart-stale-roles: {len(found)}, e.g. {found[:3]}")
+        else:
+            say("PASS", "restart-stale-roles: no restarted node led a partition from stale metadata")
+
     def check_files(self, clean):
         """After the final SIGTERM: replicas byte-identical, indexes matching their logs."""
         dirs = {i: self.cluster.data_dir(i) for i in self.cluster.ids}
@@ -752,6 +770,38 @@ class Harness:
         else:
             say("PASS", f"index-consistency: every index entry of nodes {sorted(clean)} names a batch of its "
                         f"log{note}")
+
+
+ROLE_CHANGED = re.compile(r'partition role changed partition=TopicPartition \{ topic: "([^"]+)", '
+                          r'partition: (\d+) \} leader=Some\((\d+)\) epoch=(\d+)')
+
+
+def stale_roles_at_start(text, node, window_s=0.3):
+    """Partitions a (re)started node took the lead of and lost to a higher epoch within `window_s`
+    of its first role: it applied an image from the middle of its metadata replay (a
+    leadership it had lost long ago) instead of waiting to catch up."""
+    found, first, started = [], {}, None
+    for line in text.splitlines():
+        if "broker started" in line:
+            first, started = {}, line[:26]
+            continue
+        m = ROLE_CHANGED.search(line)
+        if not m or started is None:
+            continue
+        try:
+            at = datetime.datetime.fromisoformat(line[:26].rstrip("Z"))
+        except ValueError:
+            continue
+        key = (m[1], int(m[2]))
+        leader, epoch = int(m[3]), int(m[4])
+        if key not in first:
+            first[key] = (at, leader, epoch)
+            continue
+        at0, leader0, epoch0 = first[key]
+        if leader0 == node and leader != node and epoch > epoch0 and (at - at0).total_seconds() <= window_s:
+            found.append(f"node {node} started {started}: led {key[0]}-{key[1]} at epoch {epoch0}, "
+                         f"then node {leader} at epoch {epoch} {(at - at0).total_seconds() * 1000:.0f} ms later")
+    return found
 
 
 def main():

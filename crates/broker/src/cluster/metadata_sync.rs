@@ -15,6 +15,10 @@ use crate::broker::Broker;
 use crate::metadata::TopicMetadata;
 use crate::replica::Assignment;
 
+/// How often the first apply checks whether the metadata log has caught up (besides on every
+/// new image: the controller's offset arrives with heartbeats).
+const CATCH_UP_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Topic id in Kafka's form from the controller's.
 pub fn kafka_topic_id(id: controller::TopicId) -> protocol::Uuid {
     protocol::Uuid(id.0.to_be_bytes())
@@ -42,15 +46,36 @@ pub fn assignment(image: &MetadataImage, state: &controller::PartitionState) -> 
 /// idle fetchers.
 pub async fn run(broker: Arc<Broker>, cluster: Arc<Cluster>, mut shutdown: watch::Receiver<bool>) {
     let mut images = cluster.subscribe();
+    // No image is applied before the metadata log has caught up with the controller's (as
+    // Kafka's metadata loader publishes nothing while catching up): a restarting node replays
+    // its log from the start, and an image from the middle of that replay hands the
+    // partitions leaderships they lost long ago (seen: a node led a partition at epoch 0 for
+    // 30 ms after a restart, took writes as leader, and an idempotent producer later got
+    // OUT_OF_ORDER_SEQUENCE_NUMBER from it).
+    loop {
+        if cluster
+            .serving
+            .is_caught_up(images.borrow_and_update().offset)
+        {
+            break;
+        }
+        tokio::select! {
+            changed = images.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(CATCH_UP_CHECK_INTERVAL) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
     loop {
         let image = images.borrow_and_update().clone();
+        let offset = image.offset;
         let applied = tokio::task::spawn_blocking({
             let (broker, cluster) = (broker.clone(), cluster.clone());
             move || apply(&broker, &cluster, &image)
         })
         .await;
-        if let Err(error) = applied {
-            tracing::error!(%error, "applying a metadata image");
+        match applied {
+            Ok(()) => cluster.serving.record_applied(offset),
+            Err(error) => tracing::error!(%error, "applying a metadata image"),
         }
         cluster.roles_changed.notify_waiters();
         tokio::select! {

@@ -19,6 +19,9 @@
 //! (its brokers keep their last metadata and serve it); KIP-631 describes brokers fencing
 //! themselves when they cannot reach the controller.
 //!
+//! Caught up counts the image applied to the partitions (`metadata_sync.rs`), not the one the
+//! metadata log has produced: between the two, the partitions still hold older roles.
+//!
 //! At start the broker serves no client request until it has been in contact once
 //! ([`ServingState::wait_caught_up_once`]), as Kafka opens its listeners only after catching up:
 //! a node back with an empty or stale metadata log would otherwise answer with unknown topics
@@ -43,6 +46,9 @@ pub struct ServingState {
     last_contact_ms: AtomicI64,
     /// The controller's metadata offset in that answer.
     required_offset: AtomicU64,
+    /// The offset of the last image applied to the partitions (`metadata_sync.rs`): serving
+    /// waits for the partitions' roles, not only for the image, to reach `required_offset`.
+    applied_offset: AtomicU64,
     /// Turns true the first time the broker serves, and stays so.
     caught_up_once: watch::Sender<bool>,
 }
@@ -52,6 +58,7 @@ impl Default for ServingState {
         Self {
             last_contact_ms: AtomicI64::new(-1),
             required_offset: AtomicU64::new(u64::MAX),
+            applied_offset: AtomicU64::new(0),
             caught_up_once: watch::Sender::new(false),
         }
     }
@@ -66,6 +73,22 @@ impl ServingState {
         self.required_offset
             .store(reply.metadata_offset, Ordering::Release);
         self.last_contact_ms.store(now_ms, Ordering::Release);
+    }
+
+    /// Records that the partitions now follow the image at `offset`.
+    pub fn record_applied(&self, offset: u64) {
+        self.applied_offset.store(offset, Ordering::Release);
+    }
+
+    /// The offset of the image last applied to the partitions.
+    pub fn applied_offset(&self) -> u64 {
+        self.applied_offset.load(Ordering::Acquire)
+    }
+
+    /// Whether an image at `offset` reaches what the controller last said it holds (never
+    /// before the first answered heartbeat).
+    pub fn is_caught_up(&self, offset: u64) -> bool {
+        offset >= self.required_offset.load(Ordering::Acquire)
     }
 
     /// The rule: registered, in contact within the session timeout, caught up.
@@ -103,7 +126,7 @@ pub async fn run(broker: Arc<Broker>, cluster: Arc<Cluster>, mut shutdown: watch
     loop {
         let serves = cluster.serving.serves(
             cluster.broker_epoch(),
-            cluster.image().offset,
+            cluster.serving.applied_offset(),
             cluster.config.broker_session_timeout_ms,
             crate::clock::monotonic_ms(),
         );
