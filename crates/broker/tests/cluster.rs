@@ -305,10 +305,7 @@ async fn a_node_answers_clients_only_after_catching_up_with_the_metadata() {
 /// seconds before the ISR shrank.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_groups_answers_once_its_tombstones_reach_the_isr() {
-    use protocol::generated::offset_commit_request::{
-        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-    };
-    use protocol::generated::{DeleteGroupsRequest, OffsetCommitRequest};
+    use protocol::generated::DeleteGroupsRequest;
 
     const GROUP: &str = "isr-group";
     const OFFSETS: &str = "__consumer_offsets";
@@ -332,38 +329,7 @@ async fn delete_groups_answers_once_its_tombstones_reach_the_isr() {
     let mut coordinator_client = client(nodes[leader_index].client_port).await;
 
     // An empty group with a committed offset (a commit outside any generation).
-    let commit = OffsetCommitRequest {
-        group_id: GROUP.into(),
-        generation_id_or_member_epoch: -1,
-        retention_time_ms: -1,
-        topics: vec![OffsetCommitRequestTopic {
-            name: "committed".into(),
-            partitions: vec![OffsetCommitRequestPartition {
-                partition_index: 0,
-                committed_offset: 7,
-                committed_leader_epoch: -1,
-                commit_timestamp: -1,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let code = match coordinator_client.send(8, commit.clone()).await {
-            ResponseBody::OffsetCommit(r) => r.topics[0].partitions[0].error_code,
-            other => panic!("not an offset commit response: {other:?}"),
-        };
-        if code == 0 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the commit was not accepted: {code}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    commit_offset(nodes[leader_index].client_port, GROUP, 7).await;
 
     let follower = nodes.iter().position(|n| n.id != leader).unwrap();
     let running = nodes[follower].running.take().unwrap();

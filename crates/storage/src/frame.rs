@@ -10,7 +10,9 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use protocol::records::{RECORD_BATCH_HEADER_BYTES, RecordBatchHeader};
+use protocol::records::{
+    ATTRIBUTE_CONTROL, ATTRIBUTE_TRANSACTIONAL, RECORD_BATCH_HEADER_BYTES, RecordBatchHeader,
+};
 
 use crate::error::{Result, StorageError};
 
@@ -63,6 +65,45 @@ pub(crate) fn read_frame(
         base_offset,
         last_offset,
         size_bytes,
+    }))
+}
+
+/// The fields of a batch's header that name its writer, read without the batch's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HeaderFacts {
+    pub base_offset: i64,
+    pub producer_id: i64,
+    pub attributes: i16,
+}
+
+impl HeaderFacts {
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & ATTRIBUTE_TRANSACTIONAL != 0
+    }
+
+    pub fn is_control(&self) -> bool {
+        self.attributes & ATTRIBUTE_CONTROL != 0
+    }
+}
+
+/// Reads the 61-byte header at `position` (a batch boundary), or `None` when it does not fit
+/// before `end`. Costs one small `pread`, whatever the batch's size.
+pub(crate) fn read_header_facts(
+    file: &File,
+    path: &Path,
+    position: u64,
+    end: u64,
+) -> Result<Option<HeaderFacts>> {
+    if position + RECORD_BATCH_HEADER_BYTES as u64 > end {
+        return Ok(None);
+    }
+    let mut header = [0u8; RECORD_BATCH_HEADER_BYTES];
+    file.read_exact_at(&mut header, position)
+        .map_err(StorageError::io("reading a batch header in", path))?;
+    Ok(Some(HeaderFacts {
+        base_offset: i64::from_be_bytes(header[0..8].try_into().expect("8 bytes")),
+        attributes: i16::from_be_bytes([header[21], header[22]]),
+        producer_id: i64::from_be_bytes(header[43..51].try_into().expect("8 bytes")),
     }))
 }
 

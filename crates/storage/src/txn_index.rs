@@ -22,10 +22,8 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use protocol::records::RECORD_BATCH_HEADER_BYTES;
-
 use crate::error::{Result, StorageError};
-use crate::frame::{BatchReader, Next};
+use crate::frame::{BatchReader, Next, read_header_facts};
 use crate::segment::Segment;
 use crate::transactions::{TransactionResult, read_marker};
 
@@ -37,9 +35,6 @@ const ENTRY_VERSION: i16 = 0;
 const READ_CHUNK_ENTRIES: u64 = 2048;
 /// Largest batch taken for a marker when checking an entry (a marker batch is ~80 bytes).
 const MARKER_BYTES_MAX: u64 = 4096;
-/// Record batch attribute bits (Kafka's `RecordBatch`).
-const ATTRIBUTE_TRANSACTIONAL: i16 = 0x10;
-const ATTRIBUTE_CONTROL: i16 = 0x20;
 
 /// One aborted transaction, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -362,25 +357,17 @@ impl Segment {
         let Some(position) = self.position_of(entry.first_offset)? else {
             return Ok(false);
         };
-        if position + RECORD_BATCH_HEADER_BYTES as u64 > self.size_bytes {
+        let Some(header) = read_header_facts(log, &self.log_path, position, self.size_bytes)?
+        else {
             return Ok(false);
-        }
-        let mut bytes = [0u8; RECORD_BATCH_HEADER_BYTES];
-        log.read_exact_at(&mut bytes, position)
-            .map_err(StorageError::io(
-                "reading a batch header in",
-                &self.log_path,
-            ))?;
-        let field = |at: usize| i64::from_be_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
-        let (base_offset, producer_id) = (field(0), field(43));
-        if base_offset > entry.first_offset {
+        };
+        if header.base_offset > entry.first_offset {
             return Ok(true); // no batch holds it: the cleaner removed that batch
         }
-        let attributes = i16::from_be_bytes([bytes[21], bytes[22]]);
-        Ok(base_offset == entry.first_offset
-            && producer_id == entry.producer_id
-            && attributes & ATTRIBUTE_TRANSACTIONAL != 0
-            && attributes & ATTRIBUTE_CONTROL == 0)
+        Ok(header.base_offset == entry.first_offset
+            && header.producer_id == entry.producer_id
+            && header.is_transactional()
+            && !header.is_control())
     }
 }
 

@@ -19,8 +19,8 @@ pub(crate) const MAGIC_V2: i8 = 2;
 pub(crate) const CRC_START: usize = 21;
 /// Attribute bits above the compression codec's three.
 pub(crate) const ATTRIBUTE_LOG_APPEND_TIME: i16 = 0x08;
-pub(crate) const ATTRIBUTE_TRANSACTIONAL: i16 = 0x10;
-pub(crate) const ATTRIBUTE_CONTROL: i16 = 0x20;
+pub const ATTRIBUTE_TRANSACTIONAL: i16 = 0x10;
+pub const ATTRIBUTE_CONTROL: i16 = 0x20;
 /// KIP-534: `baseTimestamp` holds the delete horizon set by the log cleaner.
 pub(crate) const ATTRIBUTE_DELETE_HORIZON: i16 = 0x40;
 

@@ -16,8 +16,9 @@ mod record;
 mod varint;
 
 pub use batch::{
-    Compression, RECORD_BATCH_HEADER_BYTES, RecordBatchHeader, RecordBatches, TimestampType,
-    set_base_offset, set_log_append_time, set_partition_leader_epoch,
+    ATTRIBUTE_CONTROL, ATTRIBUTE_TRANSACTIONAL, Compression, RECORD_BATCH_HEADER_BYTES,
+    RecordBatchHeader, RecordBatches, TimestampType, set_base_offset, set_log_append_time,
+    set_partition_leader_epoch,
 };
 pub use builder::{
     NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP,
