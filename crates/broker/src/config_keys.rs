@@ -476,6 +476,13 @@ const CORE_KEYS: &[ConfigKey] = &[
         "Runnel: fsync (group-committed) before acknowledging a produce request.",
     ),
     key(
+        "log.verify.on.start",
+        BOOLEAN,
+        Some("false"),
+        Any,
+        "Runnel: at start, verify the CRC of every batch, also those recovery trusts, and cut a log at damage (a cluster replica re-fetches it).",
+    ),
+    key(
         "message.max.bytes",
         INT,
         Some("1048588"),

@@ -225,6 +225,7 @@ impl TopicConfig {
                 value("max.compaction.lag.ms"),
             )?),
             delete_retention_ms: non_negative("delete.retention.ms")?,
+            verify_on_open: broker_config.value("log.verify.on.start") == Some("true"),
             ..LogConfig::default()
         };
         let timestamp_bound = |name: &str| -> Result<Option<i64>, ConfigError> {

@@ -1,12 +1,13 @@
 //! Small checkpoint files of a partition directory, written atomically (temporary file, fsync,
 //! rename, fsync of the directory) in Kafka's text format: a version line `0`, a count line, then
-//! one entry per line. Used for the recovery point, the log start offset and the leader-epoch
-//! cache.
+//! one entry per line. Used for the recovery point, the log start offset, the leader-epoch
+//! cache and the `.txnindex` lengths listed in the clean-shutdown marker.
 //!
 //! Reading is forgiving in one direction only: a missing or malformed checkpoint yields `None`,
 //! and the caller falls back to the safe default (recover everything, derive from segments). A
 //! checkpoint is never the only copy of anything that cannot be rebuilt from the log.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
@@ -149,6 +150,51 @@ pub(crate) fn read_epochs(dir: &Path) -> Result<Option<Vec<(i32, i64)>>> {
     Ok(parsed)
 }
 
+/// What the clean-shutdown marker says. The log writes it last when it closes, listing the
+/// length of every segment's `.txnindex` at that moment (a checkpoint of `base length`
+/// entries). Its presence means the next open may skip recovery; the lengths let that open
+/// tell the index files the log closed with from other copies (an older copy lacks the latest
+/// aborted transactions yet passes every other check: an index is append-only).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum CleanShutdown {
+    /// No marker: the last shutdown was not clean.
+    Absent,
+    /// An empty marker, as an older Runnel (and Kafka) writes it: no lengths to compare.
+    Unlisted,
+    /// The `.txnindex` length of each segment, by base offset. A malformed list reads as an
+    /// empty one, so that every index is rebuilt.
+    Listed(BTreeMap<i64, u64>),
+}
+
+/// Writes the clean-shutdown marker with the `.txnindex` length of each segment.
+pub(crate) fn write_clean_shutdown(dir: &Path, txn_index_lengths: &[(i64, u64)]) -> Result<()> {
+    let text = encode_entries(txn_index_lengths.iter().map(|(b, l)| format!("{b} {l}")));
+    write_atomically(dir, CLEAN_SHUTDOWN_FILE, text.as_bytes())
+}
+
+/// Reads the clean-shutdown marker.
+pub(crate) fn read_clean_shutdown(dir: &Path) -> Result<CleanShutdown> {
+    let path = dir.join(CLEAN_SHUTDOWN_FILE);
+    if !path.exists() {
+        return Ok(CleanShutdown::Absent);
+    }
+    let text = read_small(&path)?.unwrap_or_else(|| "malformed".into());
+    if text.is_empty() {
+        return Ok(CleanShutdown::Unlisted);
+    }
+    let lengths = parse_entries(&text, 2).and_then(|entries| {
+        entries
+            .into_iter()
+            .map(|e| Some((e[0], u64::try_from(e[1]).ok()?)))
+            .collect::<Option<BTreeMap<_, _>>>()
+    });
+    Ok(CleanShutdown::Listed(lengths.unwrap_or_else(|| {
+        tracing::warn!(path = %path.display(),
+            "malformed clean-shutdown marker; rebuilding every transaction index");
+        BTreeMap::new()
+    })))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +213,29 @@ mod tests {
             read_epochs(dir.path()).unwrap(),
             Some(vec![(0, 0), (3, 17)])
         );
+        assert_eq!(
+            read_clean_shutdown(dir.path()).unwrap(),
+            CleanShutdown::Absent
+        );
+        std::fs::write(dir.path().join(CLEAN_SHUTDOWN_FILE), "").unwrap();
+        assert_eq!(
+            read_clean_shutdown(dir.path()).unwrap(),
+            CleanShutdown::Unlisted
+        );
+        write_clean_shutdown(dir.path(), &[(0, 68), (40, 0)]).unwrap();
+        assert_eq!(
+            read_clean_shutdown(dir.path()).unwrap(),
+            CleanShutdown::Listed(BTreeMap::from([(0, 68), (40, 0)]))
+        );
+        for garbage in ["x", "0\n1\n0 -1\n", "0\n1\n0\n"] {
+            std::fs::write(dir.path().join(CLEAN_SHUTDOWN_FILE), garbage).unwrap();
+            let marker = read_clean_shutdown(dir.path()).unwrap();
+            assert_eq!(
+                marker,
+                CleanShutdown::Listed(BTreeMap::new()),
+                "{garbage:?}"
+            );
+        }
         for garbage in ["", "0\n2\n1 2\n", "1\n1\n5\n", "0\n1\nx\n", "0\n99999999\n"] {
             std::fs::write(dir.path().join(RECOVERY_POINT_FILE), garbage).unwrap();
             assert_eq!(read_offset(dir.path(), RECOVERY_POINT_FILE).unwrap(), None);

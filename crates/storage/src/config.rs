@@ -85,6 +85,13 @@ pub struct LogConfig {
     /// pass over every byte (measured in docs/BENCHMARKS.md); on in the test preset. Recovery
     /// always verifies.
     pub append_verifies_crc: bool,
+    /// Runnel's `log.verify.on.start`: at open, verify every batch (framing, CRC32C, offsets)
+    /// of the segments recovery would trust (all of them after a clean shutdown, those below the
+    /// recovery point otherwise), and cut the log at the first damaged one as recovery does.
+    /// Damage at rest below the recovery point is otherwise never looked for (as in Kafka). Costs
+    /// a read of the whole log at every open; in a cluster the cut replica re-fetches what it
+    /// lost from the leader, on a single node what follows the damage is gone.
+    pub verify_on_open: bool,
     /// `cleanup.policy`: retention applies only with `delete`, the cleaner only with `compact`.
     pub cleanup_policy: CleanupPolicy,
     /// `min.cleanable.dirty.ratio`: the cleaner picks a log once this share of it is dirty.
@@ -114,6 +121,7 @@ impl Default for LogConfig {
             open_segments_max: 16,
             producer_ids_max: 100_000,
             append_verifies_crc: false,
+            verify_on_open: false,
             cleanup_policy: CleanupPolicy::DELETE,
             min_cleanable_dirty_ratio: 0.5,
             min_compaction_lag_ms: 0,

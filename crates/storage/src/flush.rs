@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::checkpoint::{self, CLEAN_SHUTDOWN_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
+use crate::checkpoint::{self, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
 use crate::config::FlushPolicy;
 use crate::error::{Result, StorageError};
 use crate::log::Log;
@@ -254,7 +254,12 @@ impl Log {
         state.recovery_point = log_end;
         checkpoint::write_offset(&self.dir, RECOVERY_POINT_FILE, log_end)?;
         checkpoint::write_offset(&self.dir, LOG_START_OFFSET_FILE, state.log_start_offset)?;
-        checkpoint::write_atomically(&self.dir, CLEAN_SHUTDOWN_FILE, b"")?;
+        let txn_index_lengths: Vec<(i64, u64)> = state
+            .segments
+            .iter()
+            .filter_map(|(&base, s)| Some((base, s.txn_index_bytes?)))
+            .collect();
+        checkpoint::write_clean_shutdown(&self.dir, &txn_index_lengths)?;
         state.closed = true;
         for segment in state.segments.values_mut() {
             segment.open = None;

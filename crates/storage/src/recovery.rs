@@ -2,10 +2,15 @@
 //! and rebuilding derived state (indexes, leader-epoch cache, producer state).
 //!
 //! After a clean shutdown (marker present) only the active segment's tail past its last index
-//! entry is re-read. Otherwise every segment that may hold data past the recovery-point
+//! entry is re-read, and a `.txnindex` whose length differs from the one the marker lists for
+//! its segment is rebuilt (an older copy passes every other check). Otherwise every segment that may hold data past the recovery-point
 //! checkpoint is re-validated batch by batch (framing, CRC32C, increasing offsets); the log is
 //! cut at the first damaged batch and later segments are removed: a log is a prefix, and
 //! nothing after a gap may be served. Batches before the damage are never touched.
+//!
+//! With `verify_on_open` (`log.verify.on.start`) the segments recovery would trust are read
+//! first, batch by batch with CRC32C; the first damaged one lowers the point recovery starts
+//! from to its base, so that the log is cut at the damage like any other.
 //!
 //! Derived state is rebuilt last: producer state (with open transactions) from the newest
 //! usable snapshot plus a replay of batch headers, and the `.txnindex` of every segment that
@@ -16,7 +21,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::Mutex;
 
-use crate::checkpoint::{self, CLEAN_SHUTDOWN_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
+use crate::checkpoint::{
+    self, CLEAN_SHUTDOWN_FILE, CleanShutdown, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE,
+};
 use crate::config::LogConfig;
 use crate::epoch::LeaderEpochCache;
 use crate::error::{Result, StorageError};
@@ -45,15 +52,21 @@ impl Log {
         std::fs::create_dir_all(dir).map_err(StorageError::io("creating", dir))?;
         crate::cleaner::complete_interrupted_swaps(dir)?;
         let bases = list_segments(dir)?;
-        let clean = dir.join(CLEAN_SHUTDOWN_FILE).exists();
+        let marker = checkpoint::read_clean_shutdown(dir)?;
+        let clean = marker != CleanShutdown::Absent;
         let (mut epochs, epochs_found) = LeaderEpochCache::load(dir)?;
         let checkpointed_recovery = checkpoint::read_offset(dir, RECOVERY_POINT_FILE)?;
-        let recovery_from = match (clean, epochs_found, checkpointed_recovery) {
+        let mut recovery_from = match (clean, epochs_found, checkpointed_recovery) {
             (true, true, _) => i64::MAX,
             (false, true, Some(point)) => point,
             _ => 0,
         };
         let interval = config.index_interval_bytes;
+        if config.verify_on_open
+            && let Some(damaged) = first_damaged_trusted(dir, &bases, recovery_from, interval)?
+        {
+            recovery_from = damaged; // recovered from there on: cut at the damage
+        }
         let mut segments = BTreeMap::new();
         let mut damaged_at: Option<i64> = None;
         for (i, &base) in bases.iter().enumerate() {
@@ -90,6 +103,7 @@ impl Log {
                     segment.cut_at(position)?;
                 } else {
                     segment.load_txn_index(next_base, config.index_entries_max)?;
+                    distrust_unlike_closed(&mut segment, &marker);
                 }
             } else {
                 segment.next_offset = next_base;
@@ -98,6 +112,7 @@ impl Log {
                     segment.seal(false)?;
                 }
                 segment.load_txn_index(next_base, config.index_entries_max)?;
+                distrust_unlike_closed(&mut segment, &marker);
             }
             segments.insert(base, segment);
             if damaged_at.is_some() {
@@ -177,6 +192,48 @@ impl Log {
             delete_horizon: std::sync::atomic::AtomicI64::new(i64::MAX),
         })
     }
+}
+
+/// Leaves a trusted `.txnindex` to be rebuilt when its length is not the one the clean-shutdown
+/// marker lists for the segment (or the marker lists none): the file is not the one the log
+/// closed with, e.g. an older copy put back, which lacks the latest aborted transactions.
+fn distrust_unlike_closed(segment: &mut Segment, marker: &CleanShutdown) {
+    let CleanShutdown::Listed(lengths) = marker else {
+        return;
+    };
+    let closed = lengths.get(&segment.base_offset).copied();
+    if let Some(found) = segment.txn_index_bytes
+        && closed != Some(found)
+    {
+        tracing::warn!(path = %segment.txn_index_path().display(), found, ?closed,
+            "transaction index differs from the one the log closed with; rebuilding it");
+        segment.txn_index_bytes = None;
+    }
+}
+
+/// With `verify_on_open`: the base offset of the first segment recovery would trust (it ends at
+/// or below `recovery_from`) that holds a damaged batch (framing, CRC32C, offsets), read
+/// without changing anything.
+fn first_damaged_trusted(
+    dir: &Path,
+    bases: &[i64],
+    recovery_from: i64,
+    interval: u64,
+) -> Result<Option<i64>> {
+    for (i, &base) in bases.iter().enumerate() {
+        let next_base = bases.get(i + 1).copied().unwrap_or(i64::MAX);
+        if next_base > recovery_from {
+            break; // recovery re-validates this one and those after it
+        }
+        let mut probe = Segment::existing(dir, base, interval)?;
+        probe.open_for_scan()?;
+        if let Some((position, reason)) = probe.scan(0, next_base, true, &mut |_| {})?.torn {
+            tracing::warn!(segment = %probe.log_path.display(), position, reason,
+                "damaged batch found below the recovery point; the log is recovered from this segment");
+            return Ok(Some(base));
+        }
+    }
+    Ok(None)
 }
 
 /// Base offsets of the `.log` files in `dir`, ascending; removes stray temporary files.

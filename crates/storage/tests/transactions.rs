@@ -258,6 +258,42 @@ fn index_entries_damaged_at_rest_but_plausible_are_rebuilt() {
 }
 
 #[test]
+fn a_stale_index_restored_after_a_clean_stop_is_rebuilt() {
+    // Goal: the cluster suite's F17:stale. Copies of the `.txnindex` files taken earlier are
+    // put back after a clean stop: each is plausible and every entry it has names a real
+    // aborted transaction, but the latest ones are missing, so a read_committed consumer would
+    // get their records. The lengths the log closed with (in its clean-shutdown marker) show
+    // the copies are not the files it wrote, and they are rebuilt from the log.
+    let dir = tempdir();
+    let mut h = Harness::new(dir.path(), config());
+    interleaved(&mut h, 6);
+    h.plain("between");
+    h.check();
+    let earlier = txn_index_files(dir.path());
+    interleaved(&mut h, 6);
+    h.plain("tail");
+    h.check();
+    let files = txn_index_files(dir.path());
+    let stale: Vec<&String> = earlier
+        .iter()
+        .filter(|(name, bytes)| files[*name].len() > bytes.len())
+        .map(|(name, _)| name)
+        .collect();
+    assert!(
+        !stale.is_empty(),
+        "an earlier copy lacks entries: {:?}",
+        files.keys()
+    );
+    h.restart_with(true, |dir| {
+        for (name, bytes) in &earlier {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+    });
+    h.check();
+    assert_eq!(txn_index_files(dir.path()), files, "rebuilt from the log");
+}
+
+#[test]
 fn truncation_reopens_transactions_and_drops_their_index_entries() {
     let dir = tempdir();
     let mut h = Harness::new(dir.path(), config());

@@ -154,11 +154,17 @@ impl Harness {
     }
 
     pub fn restart(&mut self, clean: bool) {
+        self.restart_with(clean, |_| {});
+    }
+
+    /// Stops the log (closing it when `clean`), calls `stopped` with the directory, reopens.
+    pub fn restart_with(&mut self, clean: bool, stopped: impl FnOnce(&Path)) {
         let log = self.log.take().unwrap();
         if clean {
             log.close().unwrap();
         }
         drop(log);
+        stopped(&self.dir);
         let log = Log::open_with_clock(&self.dir, self.config.clone(), self.clock.clock());
         self.log = Some(log.unwrap());
         self.follow_hw();
