@@ -6,7 +6,9 @@
 //! its segment is rebuilt (an older copy passes every other check). Otherwise every segment that may hold data past the recovery-point
 //! checkpoint is re-validated batch by batch (framing, CRC32C, increasing offsets); the log is
 //! cut at the first damaged batch and later segments are removed: a log is a prefix, and
-//! nothing after a gap may be served. Batches before the damage are never touched.
+//! nothing after a gap may be served. A re-validated segment whose batches end before the next
+//! segment's base (a power cut lost its tail after the roll) is a gap too, in logs the cleaner
+//! never compacted (in a compacted one such a gap is normal and this loss is not detected). Batches before the damage are never touched.
 //!
 //! With `verify_on_open` (`log.verify.on.start`) the segments recovery would trust are read
 //! first, batch by batch with CRC32C; the first damaged one lowers the point recovery starts
@@ -62,6 +64,11 @@ impl Log {
             _ => 0,
         };
         let interval = config.index_interval_bytes;
+        // A compacted log's segments may end before the next one begins (their last batches
+        // compacted away, here or on the leader a follower copied), and so may those below
+        // the cleaner's checkpoint of a log compacted once; no other segment may.
+        let cleaned_below =
+            checkpoint::read_offset(dir, crate::cleaner::CLEANER_CHECKPOINT_FILE)?.unwrap_or(0);
         if config.verify_on_open
             && let Some(damaged) = first_damaged_trusted(dir, &bases, recovery_from, interval)?
         {
@@ -82,6 +89,18 @@ impl Log {
                     tracing::warn!(segment = %segment.log_path.display(), position, reason,
                         "damaged batch found in recovery; truncating the log there");
                     segment.cut_at(position)?;
+                    damaged_at = Some(base);
+                } else if !is_last
+                    && segment.next_offset < next_base
+                    && !config.cleanup_policy.compact
+                    && base >= cleaned_below
+                {
+                    // Intact but short, and never cleaned: its tail was lost (a power cut after
+                    // the roll wrote into the next segment, before this one's fsync). Keeping
+                    // the next segments would serve a hole; the replica fetches the rest again.
+                    tracing::warn!(segment = %segment.log_path.display(),
+                        end = segment.next_offset, next_base,
+                        "segment ends before the next one begins; truncating the log there");
                     damaged_at = Some(base);
                 }
                 // What recovery read may still sit only in the page cache (a process crash keeps

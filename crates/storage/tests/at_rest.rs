@@ -80,3 +80,47 @@ fn without_verification_the_damage_stays_below_the_recovery_point() {
     let log = open(dir.path(), config(false));
     assert_eq!(log.log_end_offset().unwrap(), 80);
 }
+
+#[test]
+fn a_sealed_segment_cut_short_by_a_power_cut_leaves_no_hole() {
+    // Goal: the fault harness's F12/F13 (compat/faults/repro_roll_hole.py). A roll writes the
+    // rolling batch into the new segment before the sealed one is fsynced, so a power cut can
+    // keep the new segment's file and lose the sealed one's tail, the recovery point still at
+    // or below the sealed segment's base. Recovery re-reads the sealed segment, finds its
+    // batches intact but too few, and must not keep the segments after it: the log would have a
+    // hole, served as if nothing were missing (a follower rejoined the ISR with it and, once
+    // leader, lost acknowledged writes).
+    let dir = common::tempdir();
+    let log = open(dir.path(), config(false));
+    for i in 0..40 {
+        log.append_as_leader(&mut batch(2, 40, 1_000 + i), 0)
+            .unwrap();
+    }
+    drop(log); // a crash: no clean-shutdown marker
+    let files = segments(dir.path());
+    assert!(files.len() >= 4, "several segments: {files:?}");
+    let victim = &files[files.len() - 2];
+    let victim_base: i64 = victim
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The sealed segment keeps only its first batch (2 records), cut at a batch boundary.
+    let bytes = std::fs::read(victim).unwrap();
+    let first_batch = 12 + u32::from_be_bytes(bytes[8..12].try_into().unwrap()) as usize;
+    std::fs::write(victim, &bytes[..first_batch]).unwrap();
+    std::fs::write(
+        dir.path().join("recovery-point-offset-checkpoint"),
+        format!("0\n1\n{victim_base}\n"),
+    )
+    .unwrap();
+    let log = open(dir.path(), config(false));
+    assert_eq!(log.log_end_offset().unwrap(), victim_base + 2);
+    let batches = read_all(&log, 0, 1 << 20);
+    for pair in batches.windows(2) {
+        assert_eq!(pair[1].0, pair[0].1 + 1, "contiguous offsets");
+    }
+    assert_eq!(batches.last().unwrap().1, victim_base + 1);
+}
