@@ -53,6 +53,12 @@ impl Broker {
         (self.clock)()
     }
 
+    /// The group coordinator's time ([`crate::clock::steady_wall_ms`]): its session and
+    /// rebalance timers must not follow steps of the wall clock.
+    pub fn group_now_ms(&self) -> i64 {
+        crate::clock::steady_wall_ms()
+    }
+
     /// Opens the broker's state in the configured log directory: metadata, then every topic's
     /// partition logs (running recovery where the last shutdown was not clean).
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, BrokerError> {

@@ -2,7 +2,8 @@
 //! handed to every part that reads the time (partitions, the group coordinator service, the
 //! cluster tasks, the handlers), so a test can drive the broker's rules with its own clock.
 //! The partition logs take the same type (`storage::Clock`) for `segment.ms` and retention.
-//! Beside it, [`monotonic_ms`] for the lease that must not follow the wall clock's jumps.
+//! Beside it, [`monotonic_ms`] for the lease that must not follow the wall clock's jumps, and
+//! [`steady_wall_ms`] for the group coordinator, whose timers Kafka runs on a monotonic clock.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -26,4 +27,17 @@ pub fn monotonic_ms() -> i64 {
     static START: OnceLock<Instant> = OnceLock::new();
     let start = *START.get_or_init(Instant::now);
     i64::try_from(start.elapsed().as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Wall-clock milliseconds that never jump: the wall clock read once (at the first call), then
+/// advanced by the monotonic clock. For the group coordinator, which keeps member sessions and
+/// rebalance timeouts (Kafka times them with a monotonic timer) and also writes timestamps
+/// (commit times, group state times, wall-clock values in Kafka): a step of the system clock
+/// (NTP, an operator's `date -s`) neither expires every session at once nor stretches them,
+/// at the price of timestamps that differ from the wall clock by the steps made since the
+/// broker started.
+pub fn steady_wall_ms() -> i64 {
+    static ANCHOR: OnceLock<(i64, Instant)> = OnceLock::new();
+    let (wall, start) = *ANCHOR.get_or_init(|| (system_clock()(), Instant::now()));
+    wall.saturating_add(i64::try_from(start.elapsed().as_millis()).unwrap_or(i64::MAX))
 }

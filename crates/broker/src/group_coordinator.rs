@@ -241,7 +241,7 @@ impl GroupCoordinatorService {
                 })
             })
             .collect();
-        let now = broker.now_ms();
+        let now = broker.group_now_ms();
         for (partition, shard) in shards.iter().enumerate() {
             match self.loaded(broker, shard, now) {
                 Ok(_) | Err(BrokerError::NotCoordinator(_)) => {}
@@ -406,7 +406,7 @@ impl GroupCoordinatorService {
         partition: i32,
         op: impl FnOnce(&mut GroupCoordinator, i64) -> Step<R>,
     ) -> Result<R, BrokerError> {
-        let now = broker.now_ms();
+        let now = broker.group_now_ms();
         let mut shard = self.loaded(broker, self.shard(partition)?, now)?;
         let coordinator = shard.coordinator.as_mut().expect("loaded above");
         let deadline_before = coordinator.next_deadline();
@@ -529,7 +529,7 @@ impl GroupCoordinatorService {
         let worker = broker.clone();
         let response = crate::blocking::on_blocking_pool("a group coordinator call", move || {
             let groups = &worker.groups;
-            let now = worker.now_ms();
+            let now = worker.group_now_ms();
             let mut shard = groups.loaded(&worker, groups.shard(partition)?, now)?;
             let log = worker.replicas.partition(OFFSETS_TOPIC, partition)?;
             let coordinator = shard.coordinator.as_mut().expect("loaded above");
@@ -702,7 +702,7 @@ impl GroupCoordinatorService {
         loop {
             // Created before reading the deadlines so no change is missed.
             let changed = broker.groups.deadlines_changed.notified();
-            let now = broker.now_ms();
+            let now = broker.group_now_ms();
             let sleep_ms = broker
                 .groups
                 .next_deadline(now)
@@ -713,7 +713,7 @@ impl GroupCoordinatorService {
                 _ = changed => continue,
                 _ = broker.shutdown_begun() => return,
             }
-            let now = broker.now_ms();
+            let now = broker.group_now_ms();
             for partition in 0..broker.groups.partition_count() {
                 let due = broker.groups.shard(partition).is_ok_and(|shard| {
                     let shard = lock(shard);

@@ -648,3 +648,58 @@ async fn a_coordinator_leading_again_replays_what_others_acknowledged() {
         }
     }
 }
+
+/// Goal: records DeleteRecords removed stay removed when another replica leads (the fault
+/// harness's F25 read them back after a leader change: the followers had never moved their log
+/// start). As in Kafka, a follower takes the leader's log start offset from each fetch answer
+/// (up to its own high watermark) and makes it durable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_take_the_log_start_that_delete_records_set_on_the_leader() {
+    let (_ports, nodes) = start_cluster().await;
+    let first = nodes[0].client_port;
+    let mut admin = client(first).await;
+    let trimmed = with_config(topic("trimmed", 1, 3), "min.insync.replicas", "2");
+    create(&mut admin, vec![trimmed], false).await;
+    let full = vec![1, 2, 3];
+    let (leader, _) = wait_metadata(first, "trimmed-0 with a leader and a full ISR", |m| {
+        partition_state(m, "trimmed", 0).filter(|(l, isr)| *l >= 0 && *isr == full)
+    })
+    .await;
+    let leader_port = nodes[(leader - 1) as usize].client_port;
+    assert_eq!(
+        produce_retrying(leader_port, "trimmed", 5).await.error_code,
+        0
+    );
+    wait_log_ends(&nodes, "trimmed", 0, 5).await;
+    let on_leader = nodes[(leader - 1) as usize].running.as_ref().unwrap();
+    let partition = on_leader.broker.replicas.get("trimmed", 0).unwrap();
+    assert_eq!(partition.delete_records(3).await.unwrap(), 3);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let starts: Vec<Option<i64>> = nodes
+            .iter()
+            .map(|n| {
+                let running = n.running.as_ref()?;
+                running
+                    .broker
+                    .replicas
+                    .get("trimmed", 0)?
+                    .log_start_offset()
+                    .ok()
+            })
+            .collect();
+        if starts.iter().all(|s| *s == Some(3)) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "log starts {starts:?}, expected 3 on every replica"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for node in nodes {
+        if let Some(running) = node.running {
+            running.shutdown().await;
+        }
+    }
+}

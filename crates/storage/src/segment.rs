@@ -124,6 +124,8 @@ impl Segment {
             .truncate(true)
             .open(&segment.log_path)
             .map_err(StorageError::io("creating segment", &segment.log_path))?;
+        // A file of this name deleted and created again must not keep an older synced length.
+        crate::sync_journal::truncated(&segment.log_path, 0);
         for path in [segment.index_path(), segment.time_index_path()] {
             remove_if_exists(&path)?;
         }

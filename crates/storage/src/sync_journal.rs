@@ -9,8 +9,10 @@
 //! plain appends, not synced: a SIGKILL keeps the page cache, and the journal stands for what
 //! the disk held. A truncation is journaled too (its new length), so that what a harness keeps
 //! after one is at most what was left then: the simulation takes truncations as durable at
-//! once and does not resurrect the cut bytes a real disk might bring back. Segment files written by the cleaner under another name and renamed into place
-//! are journaled under their temporary name, so a harness should apply the journal to logs the
+//! once and does not resurrect the cut bytes a real disk might bring back. So is a segment's
+//! creation (length 0), so that a file deleted and created again under the same name keeps no
+//! older synced length. Segment files written by the cleaner under another name and renamed
+//! into place are journaled under their temporary name, so a harness should apply the journal to logs the
 //! cleaner does not rewrite (non-compacted topics). The variable is outside the `RUNNEL_`
 //! prefix on purpose: those are broker configuration keys.
 

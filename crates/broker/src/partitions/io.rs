@@ -109,7 +109,8 @@ impl Partition {
     /// One partition of a follower's fetch answer (blocking). A log that starts after ours
     /// ends is started over at the leader's log start; a `diverging_epoch` truncates to where
     /// that epoch ends on the leader (never to a high watermark); else the records are appended
-    /// with the leader's offsets and epochs and the leader's high watermark is taken.
+    /// with the leader's offsets and epochs, and the leader's high watermark and log start
+    /// offset are taken.
     fn apply_fetched_one(&self, data: PartitionData) -> Result<(), BrokerError> {
         match ErrorCode::from_code(data.error_code) {
             Some(ErrorCode::None) => {}
@@ -154,7 +155,20 @@ impl Partition {
             self.log.append_as_follower(records)?;
         }
         self.set_follower_high_watermark(data.high_watermark)?;
+        self.follow_log_start(data.log_start_offset)?;
         self.notify_appended();
+        Ok(())
+    }
+
+    /// As Kafka's follower does with each fetch answer: moves the log start up to the leader's
+    /// (DeleteRecords, retention there), at most to this replica's high watermark, durably (the
+    /// checkpoint is written), so that what the leader deleted stays deleted when this replica
+    /// leads. Nothing is written while the leader's log start is not ahead of ours.
+    fn follow_log_start(&self, leader_log_start: i64) -> Result<(), BrokerError> {
+        let target = leader_log_start.min(self.log.high_watermark()?);
+        if target > self.log.log_start_offset()? {
+            self.log.delete_records(target)?;
+        }
         Ok(())
     }
 
