@@ -160,6 +160,9 @@ cluster_install() {
     local pkgs=()
     command -v ip >/dev/null && command -v tc >/dev/null || pkgs+=(iproute2)
     command -v iptables >/dev/null || pkgs+=(iptables)
+    # F10 (clock jumps) preloads libfaketime into the nodes (compat/faults/clock.py).
+    [[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 || -e /usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1 ]] \
+      || pkgs+=(libfaketime)
     if [[ ${#pkgs[@]} -gt 0 ]]; then rn_log "installing ${pkgs[*]} (apt)"; rn_apt_install "${pkgs[@]}" || return 1; fi
   fi
 }
@@ -213,7 +216,7 @@ for s in "${suites[@]}"; do
                   "$RN_PY" "$HERE/durability/durability.py" "$RUNNEL_BIN" "$LOGS/durability" ;;
     # cluster: the idempotent workload, a consumer group and, with --txn, the transactional one
     # (txn_workload.py) under the harness's default rotation of faults (compat/faults/README.md):
-    # every fault twice (--rounds 2: 32 cycles, about 6-8 minutes on 2 cores), or 200 cycles
+    # every fault twice (--rounds 2: 42 cycles, about 5-8 minutes on 2 cores), or 200 cycles
     # with --long. The harness's own alarm fires at --bound + 120 s.
     cluster) if ((cycles > 20)); then fault_run=(--cycles "$cycles" --bound $(( cycles * 22 + 420 )))
              else fault_run=(--rounds 2 --bound 780); fi

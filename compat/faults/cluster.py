@@ -4,7 +4,10 @@ Owns: the network (a bridge `rnfK` with 10.199.K.1/24 in the root namespace and,
 namespace `rnf-K-i` holding one end of a veth pair as 10.199.K.(10+i)/24, where K is derived
 from the harness's pid so that two runs never share names or addresses), the node processes
 (`runnel serve`, combined broker and controller, listening on 9092/9093 inside their namespace),
-their data folders WORK/node-i/data and logs WORK/node-i.log, and the faults applied to them:
+their data folders WORK/node-i/data, logs WORK/node-i.log and sync journals
+WORK/node-i.sync-journal (RNL_FAULTS_SYNC_JOURNAL: every fdatasync of a segment, for power.py's
+power-loss faults; compacted to the last length of each existing file before each start), and
+the faults applied to them:
 SIGKILL, SIGTERM (clean stop, exit status returned), SIGSTOP/SIGCONT, wiping the data folder,
 and packet filters inside a node's namespace: `block` drops what comes in from and/or goes out
 to chosen peers (iptables INPUT/OUTPUT rules in the node's namespace only, so clients in the root
@@ -26,6 +29,9 @@ import signal
 import socket
 import subprocess
 import time
+
+import clock
+import power_loss
 
 # Per run: names and a /24 of their own (interface names stay under 15 characters).
 RUN = os.getpid() % 250 + 1
@@ -196,6 +202,21 @@ class Cluster:
             cmd = ["ip", "netns", "exec", ns_name(i)] + cmd
         return cmd
 
+    def journal(self, i):
+        """Node i's sync journal (storage::sync_journal; power.py's faults read it)."""
+        return os.path.join(self.work, f"node-{i}.sync-journal")
+
+    def compact_journal(self, i):
+        """Before node i starts: keeps the last journaled length of each segment file that still
+        exists. A file removed while the node was down (F22's wipe, a partition folder F16/F17
+        removed) and later created again under the same name must not inherit the old length."""
+        lengths = power_loss.journaled(self.journal(i))
+        with open(self.journal(i) + ".tmp", "w") as f:
+            for path, length in lengths.items():
+                if os.path.exists(path):
+                    f.write(f"{length} {path}\n")
+        os.replace(self.journal(i) + ".tmp", self.journal(i))
+
     def registrations(self, i):
         """How many times node i's broker registered with the controller (from its log)."""
         try:
@@ -215,6 +236,12 @@ class Cluster:
         # RUNNEL_* variables are broker settings: pass none but the log level.
         env = {k: v for k, v in os.environ.items() if not k.startswith("RUNNEL_")}
         env["RUNNEL_LOG"] = os.environ.get("RUNNEL_LOG", "info")
+        # Every fdatasync of a segment is journaled, so that a power-loss fault (power.py) can
+        # cut what was not synced whenever it runs; cheap (one line per fsync).
+        self.compact_journal(i)
+        env["RNL_FAULTS_SYNC_JOURNAL"] = self.journal(i)
+        # The wall clock under an offset file of its own, +0 until F10 moves it (clock.py).
+        env.update(clock.node_env(self.work, i))
         self.procs[i] = subprocess.Popen(self.command(i), stdout=out, stderr=out, env=env,
                                          start_new_session=True)
         self.stopped.discard(i)

@@ -19,10 +19,26 @@ F6  majority/minority split: variant `minority`, a random node (leader or not) c
     namespaces, as F5, so clients reach every node; held past the session timeout.
 F7  one-way partition of a leader: variant `in` drops only what its peers send it, `out` only
     what it sends them (iptables INPUT or OUTPUT in its namespace); held, healed.
+F8  clients cut from a partition's leader while producing (client_partition.py): variant `out`
+    drops the leader's answers to the clients (requests served, outcome indeterminate), `in`
+    the requests, `both` both; node-to-node traffic untouched; 12 s, past the request timeout.
 F9  netem between a random node and its peers (netem.py: tc netem when the kernel has it, else
     iptables statistic/TEE and an NFQUEUE delayer): delay 100 ms +-50 ms, with loss 1-30 %,
     duplication 1-10 %, reordering 25 % or all three, drawn from the seeded rng, 6-10 s.
+F10 a node's wall clock jumps `forward` or `backward` 2-10 minutes and back (clock.py:
+    libfaketime, monotonic clock untouched): a leader, or every other time the controller.
 F11 SIGKILL both followers: no write may be acknowledged while they are down (min ISR 2).
+F12 power loss on one node (power.py): SIGKILL, its segment files cut back to what the broker
+    fsynced (the sync journal), restart; variant `leader` (a partition's leader) or `follower`.
+    It must recover, truncate, refetch and rejoin; the other nodes hold what was acknowledged.
+F13 power loss on a minority with process pauses (power.py; Jepsen's NATS "pause-kill"):
+    variant `pause-kill` SIGSTOPs the victim past the session timeout, SIGCONTs it, lets it catch
+    up 0.5-2 s, then cuts its power; `pause-peer` pauses another node past the session timeout
+    (the victim and the third node alone acknowledge meanwhile), resumes it and cuts the
+    victim's power 0-1 s later, before the resumed node is back in the ISR.
+F15 (with --fsync) coordinated power loss of all three nodes (power.py): every acknowledged
+    write was fsynced (log.flush.on.ack=true) and must survive. Refused without --fsync: in the
+    page-cache mode acknowledged writes may be lost there (as in Kafka).
 F16 damage a stopped follower's segment (corrupt.py): variant `active` SIGKILLs it and flips
     bits in / truncates the tail of the active segment, which recovery must re-validate (CRC)
     and cut, the replica then re-fetching from the leader; variant `sealed` stops it cleanly
@@ -43,6 +59,9 @@ F23 consumer bounces (group_workload.py's members, separate processes): variants
     session timeout + 30 s.
 F24 group coordinator failover mid-rebalance: restart one member (a rebalance starts), then
     SIGKILL the group's coordinator node (FindCoordinator key type 0) and restart it.
+F25 producer state across DeleteRecords and leader changes (producer_state.py): on its own
+    topic, every batch of a live idempotent producer deleted, the followers restarted (rebuilt
+    without it), the leader killed; no producer error, no loss, no duplicate.
 F26 (with --txn) SIGKILL the transaction coordinator of the transactional producer's or (every
     other time) the copier's transactional.id (FindCoordinator key type 1), restart it.
 """
@@ -51,24 +70,20 @@ import re
 import shutil
 import time
 
+import client_partition
+import clock
 import corrupt
 import group_workload
 import netem
+import power
+import producer_state
 import txn_workload
 
-NETWORK = {"F5", "F6", "F7", "F9"}
-# Broker bugs and gaps a fault variant reveals every time it runs: left out of the default
-# rotation (a SKIP line names each), run and reported as FAIL when pinned (--faults F16:sealed).
-KNOWN = {
-    "F16:sealed": "known broker gap: damage in a sealed segment below the recovery point is neither "
-                  "detected nor repaired (recovery trusts those segments, as Apache Kafka's does), so the "
-                  "damaged replica keeps it and, once elected, serves the damaged or missing batches; "
-                  "see compat/faults/README.md",
-    "F17:stale": "known broker bug: after a clean stop a stale .txnindex (an older copy, missing the "
-                 "latest aborted transactions) passes the broker's plausibility checks and is trusted, so "
-                 "as leader the node shows aborted records to read_committed consumers (G1a, torn "
-                 "transactions); see compat/faults/README.md",
-}
+NETWORK = {"F5", "F6", "F7", "F8", "F9"}
+# Broker bugs and gaps a fault variant reveals every time it runs, by variant ("F16:sealed"):
+# left out of the default rotation (a SKIP line names each), run and reported as FAIL when
+# pinned. None is open: F16:sealed (known bug 4) and F17:stale (3) were fixed, see README.md.
+KNOWN = {}
 # A node's log line: timestamp, level, target, message (up to the first key=value field).
 LOG_LINE = re.compile(r"Z\s+(WARN|ERROR|INFO)\s+([\w:]+): (.*?)(?=\s+\w+=|$)")
 
@@ -269,7 +284,7 @@ def f16(h, rng, k, variant):
     if any(corrupt.same_batches(folder, o, *damage["offsets"]) for o in others):
         h.note("F16", f"{variant}: node {victim}'s damaged range {damage['offsets']} again matches its peers")
         return True
-    known = f" ({KNOWN['F16:sealed']})" if damage["sealed"] else ""
+    known = f" ({KNOWN['F16:sealed']})" if damage["sealed"] and "F16:sealed" in KNOWN else ""
     h.say("FAIL", f"F16:{variant}: the damage survived node {victim}'s restart: offsets {damage['offsets']} of "
                   f"{h.topic}-{p} differ from every other replica{known}")
     # Recorded; now the damaged copy goes (SIGKILL, its partition folder removed, restart: the
@@ -313,7 +328,7 @@ def f17(h, rng, k, variant):
             wrong[name] = min(diffs, key=lambda d: len(d[0]) + len(d[1]))
     if not wrong:
         return ok
-    known = f" ({KNOWN['F17:stale']})" if variant == "stale" else ""
+    known = f" ({KNOWN['F17:stale']})" if variant == "stale" and "F17:stale" in KNOWN else ""
     h.say("FAIL", f"F17:{variant}: node {victim} restarted with aborted-transaction indexes that differ from its "
                   f"peers': " + "; ".join(f"{n} lacks {len(m)} aborted transactions {m[:2]}, has {len(x)} extra"
                                           for n, (m, x) in sorted(wrong.items())) + known)
@@ -423,22 +438,29 @@ FAULTS = {
     "F5": Fault(f5, "isolate a leader from the other nodes"),
     "F6": Fault(f6, "majority/minority split, bridge", ("minority", "bridge")),
     "F7": Fault(f7, "one-way partition of a leader", ("in", "out")),
+    "F8": Fault(client_partition.f8, "clients cut from a leader while producing", ("out", "in", "both")),
     "F9": Fault(f9, "netem delay, loss, duplication, reordering between nodes"),
+    "F10": Fault(clock.f10, "wall-clock jump on one node (libfaketime)", ("forward", "backward")),
     "F11": Fault(f11, "both followers down: no acknowledged write"),
+    "F12": Fault(power.f12, "power loss on one node: unsynced segment bytes lost", ("leader", "follower")),
+    "F13": Fault(power.f13, "power loss on a minority with process pauses", ("pause-kill", "pause-peer")),
+    "F15": Fault(power.f15, "power loss on every node at once (--fsync)"),
     "F16": Fault(f16, "bit flips / truncation in a follower's segment", ("active", "sealed")),
     "F17": Fault(f17, "deleted, corrupt or stale index and snapshot files", ("corrupt", "stale", "delete")),
     "F20": Fault(f20, "SIGKILL the active controller"),
     "F22": Fault(f22, "a node returns with an empty data folder"),
     "F23": Fault(f23, "consumer bounces", ("all-dynamic", "rolling-static", "all-static", "rolling-dynamic")),
     "F24": Fault(f24, "group coordinator failover mid-rebalance"),
+    "F25": Fault(producer_state.f25, "producer state across DeleteRecords and leader changes"),
     "F26": Fault(f26, "SIGKILL the transaction coordinator (--txn)"),
 }
-ROTATION = ["F1", "F2", "F3", "F4", "F5", "F6", "F7", "F9", "F11", "F16", "F17", "F20", "F22", "F23", "F24"]
+ROTATION = ["F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8", "F9", "F10", "F11", "F12", "F13", "F16", "F17", "F20", "F22", "F23", "F24", "F25"]
 
 
-def select(spec, txn, caps, f9):
-    """The faults to run in turn, from --faults (None: the default rotation). Returns (list of
-    (name, pinned variant or None), SKIP lines), or raises ValueError with why it cannot run."""
+def select(spec, txn, caps, f9, fsync=False):
+    """The faults to run in turn, from --faults (None: the default rotation, plus F26 with --txn
+    and F15 with --fsync). Returns (list of (name, pinned variant or None), SKIP lines), or
+    raises ValueError with why it cannot run."""
     f9_ok = caps["namespaces"] and (caps["netem"] if f9 == "tc" else caps["nfqueue"] if f9 == "nfqueue"
                                     else caps["netem"] or caps["nfqueue"])
 
@@ -448,12 +470,17 @@ def select(spec, txn, caps, f9):
         if name == "F9" and not f9_ok:
             return ("needs tc netem (sch_prio, sch_netem) or iptables' NFQUEUE, statistic and TEE "
                     f"(--f9 {f9}): the kernel has netem={caps['netem']} nfqueue={caps['nfqueue']}")
+        if name == "F10" and clock.library() is None:
+            return "needs libfaketime (Debian package libfaketime; compat/run.sh installs it)"
         if name == "F26" and not txn:
             return "(transaction coordinator) needs --txn"
+        if name == "F15" and not fsync:
+            return ("(power loss on every node) needs --fsync (log.flush.on.ack=true): in the page-cache "
+                    "mode acknowledged writes may be lost by design, as in Kafka")
         return None
     if spec is None:
         chosen, skips = [], []
-        for name in ROTATION + (["F26"] if txn else []):
+        for name in ROTATION + (["F26"] if txn else []) + (["F15"] if fsync else []):
             why = unavailable(name)
             if why:
                 skips.append(f"{name}: {why}; left out of the default rotation, not run")

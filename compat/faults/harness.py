@@ -2,12 +2,13 @@
 
 Usage: python harness.py --runnel BIN --work DIR [--cycles 20 | --rounds N | --long] [--seed 1]
                          [--faults F1,F6:bridge,...] [--f9 auto|tc|nfqueue] [--bound SECONDS]
-                         [--rate 400] [--no-namespaces] [--txn]
+                         [--rate 400] [--no-namespaces] [--txn] [--fsync]
 
 1. Checks --faults before anything starts: an unknown fault or variant, or a fault this machine
    cannot run (network faults without namespaces, F9 without tc netem or NFQUEUE, F26 without
-   --txn) exits 2 with the reason. Without --faults the default rotation (faults.ROTATION, F26
-   with --txn) runs, and what cannot run here is printed as SKIP and left out, never replaced.
+   --txn, F15 without --fsync) exits 2 with the reason. Without --faults the default rotation
+   (faults.ROTATION, F26 with --txn, F15 with --fsync) runs, and what cannot run here is printed
+   as SKIP and left out, never replaced. --fsync starts the nodes with log.flush.on.ack=true.
 2. Starts three `runnel serve` nodes (broker and controller each), every one in its own network
    namespace when the machine allows (cluster.py), and creates topic `faults` with 3 partitions,
    replication factor 3, min.insync.replicas=2 and 128 KiB segments (so segments roll under
@@ -20,7 +21,8 @@ Usage: python harness.py --runnel BIN --work DIR [--cycles 20 | --rounds N | --l
 4. Injects one fault per cycle, in turn (faults.py: mechanisms and the reasons for them; --rounds N
    runs each N times): F1 leader SIGKILL, F2 follower SIGKILL, F3 clean rolling restart, F4
    SIGSTOP leader, F5 leader isolated, F6 minority split / bridge, F7 one-way partition, F9 netem
-   (netem.py), F11 both followers down, F16 segment bit flips / truncation (corrupt.py), F17
+   (netem.py), F11 both followers down, F12 / F13 / F15 (--fsync) power loss on one node, on a
+   minority with pauses, on every node (power.py), F16 segment bit flips / truncation (corrupt.py), F17
    index and snapshot files deleted / corrupt / stale, F20 active controller SIGKILL, F22 empty
    data folder, F23 consumer bounces, F24 group coordinator failover, F26 (--txn) transaction
    coordinator SIGKILL. After each: heal, then wait (bounded) for every partition to have a
@@ -81,7 +83,7 @@ KNOWN_DIRTY = (" -- known broker bug: OffsetFetch answers from the coordinator's
 KNOWN_STALE = (" -- acknowledged commits read back older: a coordinator served a group state that lacks "
                "them (seen before the fix of known bug 2: a coordinator reused the shard it had loaded "
                "at an older leader epoch); see compat/faults/README.md")
-KNOWN_SEALED = faults.KNOWN["F16:sealed"]
+KNOWN_SEALED = faults.KNOWN.get("F16:sealed", "the damage F16:sealed left")
 
 results = []
 
@@ -249,7 +251,12 @@ class Harness:
             "offsets.topic.replication.factor": 3,
             "offsets.topic.num.partitions": 3,
             "num.partitions": PARTITIONS,
+            # Damage at rest below the recovery point (F16:sealed) is found at start and cut,
+            # the replica re-fetching it (off by default: it reads the whole log at start).
+            "log.verify.on.start": "true",
         }
+        if args.fsync:
+            settings["log.flush.on.ack"] = "true"
         if args.txn:
             settings.update({
                 "transaction.state.log.replication.factor": 3,
@@ -822,17 +829,19 @@ def main():
                         help="F9's mechanism (netem.py); auto: tc netem when the kernel has it")
     parser.add_argument("--txn", action="store_true",
                         help="run the transactional workload (txn_workload.py) and fault F26 too")
+    parser.add_argument("--fsync", action="store_true",
+                        help="nodes fsync before acknowledging (log.flush.on.ack=true); allows F15")
     args = parser.parse_args()
     # Refuse what cannot run before anything starts: unknown names first, then what this
     # machine lacks (probed in a throw-away namespace).
     everything = {"namespaces": True, "netem": True, "nfqueue": True, "why": ""}
     try:
-        faults.select(args.faults, args.txn, everything, "auto")
+        faults.select(args.faults, args.txn, everything, "auto", args.fsync)
         caps = dict(capabilities()) if not args.no_namespaces else dict(
             everything, namespaces=False, why="--no-namespaces")
         if args.f9_mechanism == "auto":
             args.f9_mechanism = "tc" if caps["netem"] else "nfqueue"
-        args.selected, skips = faults.select(args.faults, args.txn, caps, args.f9_mechanism)
+        args.selected, skips = faults.select(args.faults, args.txn, caps, args.f9_mechanism, args.fsync)
     except ValueError as e:
         print(f"harness.py: {e}", file=sys.stderr)
         sys.exit(2)
@@ -855,7 +864,8 @@ def main():
     for k in known:
         say("INFO", f"known failure expected from {k}: {faults.KNOWN[k]}")
     say("INFO", f"faults in turn: {','.join(n + (':' + v if v else '') for n, v in args.selected)}; "
-                f"{args.cycles} cycles, seed {args.seed}" +
+                f"{args.cycles} cycles, seed {args.seed}, " +
+                ("fsync mode (log.flush.on.ack=true)" if args.fsync else "page-cache flush mode") +
                 (f", F9 by {args.f9_mechanism}" if any(n == 'F9' for n, _ in args.selected) else ""))
     try:
         harness.run()
