@@ -26,9 +26,29 @@ pub struct Node {
     pub dir: tempfile::TempDir,
 }
 
+/// A port free now, taken below Linux's ephemeral range (32768-60999). A port the kernel hands
+/// out for `127.0.0.1:0` is free only until the next outgoing connection, which may take it as
+/// its source port before the node binds it (the cluster tests run in parallel, each with
+/// nodes connecting to each other): `Address already in use`. Ports come from a counter
+/// starting at a point derived from the process id, so test binaries run at once rarely meet.
 pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("its address").port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id() * 97) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {FIRST}..{}", FIRST + SPAN);
 }
 
 pub fn properties(
