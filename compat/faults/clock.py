@@ -14,6 +14,7 @@ to the file while producing) read record timestamps 295 s ahead after `+300` and
 after `-300`: the Rust binary's wall clock follows the file, its monotonic clock does not.
 """
 import os
+import time
 
 LIBRARIES = (
     "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
@@ -62,7 +63,6 @@ def f10(h, rng, k, variant):
     Own checks: the victim neither exited nor re-registered with the controller (a broker fenced
     by a wall-clock jump would), and the group did not rebalance (its session timeouts are
     monotonic, as Kafka's)."""
-    import time
     c = h.cluster
     if k % 2:
         victim, role = h.controller(), "active controller"

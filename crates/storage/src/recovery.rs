@@ -67,8 +67,9 @@ impl Log {
         // A compacted log's segments may end before the next one begins (their last batches
         // compacted away, here or on the leader a follower copied), and so may those below
         // the cleaner's checkpoint of a log compacted once; no other segment may.
-        let cleaned_below =
-            checkpoint::read_offset(dir, crate::cleaner::CLEANER_CHECKPOINT_FILE)?.unwrap_or(0);
+        let cleaner_checkpoint =
+            checkpoint::read_offset(dir, crate::cleaner::CLEANER_CHECKPOINT_FILE)?;
+        let cleaned_below = cleaner_checkpoint.unwrap_or(0);
         if config.verify_on_open
             && let Some(damaged) = first_damaged_trusted(dir, &bases, recovery_from, interval)?
         {
@@ -186,10 +187,7 @@ impl Log {
             offline: None,
             rolled_unflushed: Vec::new(),
             truncations: 0,
-            cleaner_checkpoint: checkpoint::read_offset(
-                dir,
-                crate::cleaner::CLEANER_CHECKPOINT_FILE,
-            )?,
+            cleaner_checkpoint,
             closed: false,
         };
         rebuild_producer_state(&mut state, config.segment_bytes_max)?;
