@@ -216,13 +216,13 @@ for s in "${suites[@]}"; do
                   "$RN_PY" "$HERE/durability/durability.py" "$RUNNEL_BIN" "$LOGS/durability" ;;
     # cluster: the idempotent workload, a consumer group and, with --txn, the transactional one
     # (txn_workload.py) under the harness's default rotation of faults (compat/faults/README.md):
-    # every fault twice (--rounds 2: 38 cycles, about 5-8 minutes on 2 cores), or 200 cycles
+    # every fault twice (--rounds 2: 46 cycles, about 6-9 minutes on 2 cores), or 200 cycles
     # with --long. The harness's own alarm fires at --bound + 120 s.
     cluster) if ((cycles > 20)); then fault_run=(--cycles "$cycles" --bound $(( cycles * 22 + 420 )))
-             else fault_run=(--rounds 2 --bound 780); fi
+             else fault_run=(--rounds 2 --bound 960); fi
              # Then the regression check of a bug the harness found (an OffsetFetch answered
              # with a commit not yet replicated, lost at a failover): repro_dirty_offset_fetch.py.
-             suite cluster cluster_install $(( cycles > 20 ? cycles * 25 + 660 : 1080 )) no bash -c \
+             suite cluster cluster_install $(( cycles > 20 ? cycles * 25 + 660 : 1260 )) no bash -c \
                'py=$0 repro=$1 bin=$2 work=$3; shift 3
                 "$py" "$@"; a=$?
                 timeout 120 "$py" "$repro" --runnel "$bin" --work "$work" >"$work.log" 2>&1; r=$?

@@ -31,6 +31,7 @@ import subprocess
 import time
 
 import clock
+import disk
 import power_loss
 
 # Per run: names and a /24 of their own (interface names stay under 15 characters).
@@ -127,6 +128,7 @@ class Cluster:
         self.namespaces = use_namespaces and namespaces_available()
         self.procs = {}
         self.fake_clock = False  # set by the harness when F10 runs (clock.py)
+        self.disk_faults = False  # set by the harness when F18 or F19 runs (disk.py)
         self.expected_registrations = {}
         self.stopped = set()
         self.isolated = set()    # namespaces holding rules or queueing disciplines of a fault
@@ -245,6 +247,12 @@ class Cluster:
         # moves it (clock.py); otherwise no libfaketime in the nodes.
         if self.fake_clock:
             env.update(clock.node_env(self.work, i))
+        # With F18 or F19 selected, the data folder's writes and syncs under the disk-fault
+        # library, healthy until a fault orders otherwise (disk.py).
+        if self.disk_faults:
+            extra, library = disk.node_env(self.work, i, self.data_dir(i))
+            env.update(extra)
+            env["LD_PRELOAD"] = " ".join(p for p in (env.get("LD_PRELOAD"), library) if p)
         self.procs[i] = subprocess.Popen(self.command(i), stdout=out, stderr=out, env=env,
                                          start_new_session=True)
         self.stopped.discard(i)

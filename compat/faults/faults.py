@@ -50,6 +50,11 @@ F17 a stopped (SIGTERM: a clean stop, after which the broker trusts its files mo
     file: deleted, torn entry, garbage, zeros or bit flips), `stale` (copies taken 4 s earlier
     restored, newer snapshots removed) or `delete` (all of them); they must be rebuilt or
     ignored, never trusted. The end-of-run index check compares every index with its log.
+F18 a failing disk under a partition's leader (disk.py: an LD_PRELOAD library returns EIO, or
+    ENOSPC for variant `full`, for its data folder): it must report its log directory failed and
+    stay up, leadership must move and it must leave every ISR; mended and restarted after.
+F19 a slow disk (disk.py): syncs of 1.5-3 s and slow writes on a leader or a follower for 8 s;
+    it must not be fenced, and the cluster heals without a restart.
 F20 SIGKILL the active controller.
 F22 SIGKILL a follower, wipe its data folder, restart it empty.
 F23 consumer bounces (group_workload.py's members, separate processes): variants
@@ -73,6 +78,7 @@ import time
 import client_partition
 import clock
 import corrupt
+import disk
 import group_workload
 import netem
 import power
@@ -447,6 +453,8 @@ FAULTS = {
     "F15": Fault(power.f15, "power loss on every node at once (--fsync)"),
     "F16": Fault(f16, "bit flips / truncation in a follower's segment", ("active", "sealed")),
     "F17": Fault(f17, "deleted, corrupt or stale index and snapshot files", ("corrupt", "stale", "delete")),
+    "F18": Fault(disk.f18, "a failing disk under a leader: EIO or full (LD_PRELOAD)", ("eio", "full")),
+    "F19": Fault(disk.f19, "a slow disk: syncs of seconds (LD_PRELOAD)", ("leader", "follower")),
     "F20": Fault(f20, "SIGKILL the active controller"),
     "F22": Fault(f22, "a node returns with an empty data folder"),
     "F23": Fault(f23, "consumer bounces", ("all-dynamic", "rolling-static", "all-static", "rolling-dynamic")),
@@ -454,12 +462,9 @@ FAULTS = {
     "F25": Fault(producer_state.f25, "producer state across DeleteRecords and leader changes"),
     "F26": Fault(f26, "SIGKILL the transaction coordinator (--txn)"),
 }
-# Selectable with --faults, not yet in the default rotation (and so not in CI): F10 and F25.
-# In the first fresh-clone CI run with them, a follower that came back empty (F22) stayed out of
-# the ISR for 88 s after F10 had jumped the leader's clock (libfaketime preloaded into every
-# node), and in a by-hand run the transactional copier stalled after F25's restarts; both under
-# investigation (compat/faults/README.md).
-ROTATION = ["F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8", "F9", "F11", "F12", "F13", "F16", "F17", "F20", "F22", "F23", "F24"]
+# Every fault but F15 (needs --fsync) and F26 (needs --txn), which join when their option is on.
+ROTATION = ["F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8", "F9", "F10", "F11", "F12", "F13", "F16", "F17",
+            "F18", "F19", "F20", "F22", "F23", "F24", "F25"]
 
 
 def select(spec, txn, caps, f9, fsync=False):
@@ -477,6 +482,8 @@ def select(spec, txn, caps, f9, fsync=False):
                     f"(--f9 {f9}): the kernel has netem={caps['netem']} nfqueue={caps['nfqueue']}")
         if name == "F10" and clock.library() is None:
             return "needs libfaketime (Debian package libfaketime; compat/run.sh installs it)"
+        if name in ("F18", "F19") and not (shutil.which("cc") or shutil.which("gcc")):
+            return "needs a C compiler (cc) to build the disk-fault library (diskfault.c)"
         if name == "F26" and not txn:
             return "(transaction coordinator) needs --txn"
         if name == "F15" and not fsync:

@@ -23,7 +23,6 @@ three client threads and the final reads that txn_checker.py checks:
 Every call is bounded (timeouts, a bounded number of retries); threads stop on `stop_*` events.
 """
 import json
-import os
 import threading
 import time
 

@@ -53,6 +53,13 @@ impl Broker {
         (self.clock)()
     }
 
+    /// The replication rules' time ([`crate::clock::monotonic_ms`]): followers' lag, ISR
+    /// proposals in flight. A step of the wall clock must neither drop every follower from the
+    /// ISR nor hold an ISR change back for the step's length.
+    pub fn replica_now_ms(&self) -> i64 {
+        crate::clock::monotonic_ms()
+    }
+
     /// The group coordinator's time ([`crate::clock::steady_wall_ms`]): its session and
     /// rebalance timers must not follow steps of the wall clock.
     pub fn group_now_ms(&self) -> i64 {

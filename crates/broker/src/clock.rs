@@ -2,7 +2,8 @@
 //! handed to every part that reads the time (partitions, the group coordinator service, the
 //! cluster tasks, the handlers), so a test can drive the broker's rules with its own clock.
 //! The partition logs take the same type (`storage::Clock`) for `segment.ms` and retention.
-//! Beside it, [`monotonic_ms`] for the lease that must not follow the wall clock's jumps, and
+//! Beside it, [`monotonic_ms`] for the lease and the replication rules (follower lag, ISR
+//! proposals), which must not follow the wall clock's jumps, and
 //! [`steady_wall_ms`] for the group coordinator, whose timers Kafka runs on a monotonic clock.
 
 use std::sync::{Arc, OnceLock};

@@ -19,6 +19,10 @@
 //!   when metadata shows the broker registered again (a restart, perhaps with an empty disk),
 //!   its progress is forgotten, and fetches from an older incarnation are ignored.
 //!
+//! Times are milliseconds on the monotonic clock (`clock::monotonic_ms`; Kafka reads the wall
+//! clock here): a step of the wall clock must neither shrink the ISR to the leader nor hold a
+//! proposed ISR change back for the length of the step.
+//!
 //! A single node is the leader of everything at epoch 0 with itself as the whole ISR.
 
 use std::collections::BTreeMap;
@@ -41,6 +45,10 @@ pub struct FollowerProgress {
     /// The leader's log end offset and the time at the follower's previous fetch.
     last_fetch_leader_end: i64,
     last_fetch_ms: i64,
+    /// Outside the ISR, it fetched at or past the high watermark and the epoch start: it
+    /// holds the high watermark (as a member would) until it joins, so the next ISR check
+    /// finds it still caught up however the other members' fetches interleave with its own.
+    pub joining: bool,
 }
 
 impl FollowerProgress {
@@ -51,6 +59,7 @@ impl FollowerProgress {
             last_caught_up_ms: now_ms,
             last_fetch_leader_end: -1,
             last_fetch_ms: now_ms,
+            joining: false,
         }
     }
 }
@@ -232,6 +241,11 @@ impl LeaderState {
                 *progress = FollowerProgress::new(epoch, now_ms);
             }
         }
+        for r in &self.isr {
+            if let Some(progress) = self.followers.get_mut(r) {
+                progress.joining = false;
+            }
+        }
         if self
             .pending_isr
             .as_ref()
@@ -272,15 +286,18 @@ impl LeaderState {
     }
 
     /// A follower's fetch at `fetch_offset` (its log end offset) arrived while the leader's log
-    /// ends at `leader_end`: [`Self::record_fetch`], unless the offset lies outside the leader's
-    /// log (such a fetch is out of range, the read answers it, and it proves nothing about the
-    /// follower). [`UnknownFollower`] when `follower` holds no replica.
+    /// ends at `leader_end` and the high watermark is `high_watermark`: [`Self::record_fetch`],
+    /// unless the offset lies outside the leader's log (such a fetch is out of range, the read
+    /// answers it, and it proves nothing about the follower). A follower outside the ISR that
+    /// fetched at the high watermark and the epoch start becomes `joining` (Kafka checks the
+    /// expansion at the fetch too). [`UnknownFollower`] when `follower` holds no replica.
     pub fn record_follower_fetch(
         &mut self,
         follower: BrokerId,
         broker_epoch: i64,
         fetch_offset: i64,
         leader_end: i64,
+        high_watermark: i64,
         now_ms: i64,
     ) -> Result<(), UnknownFollower> {
         if !self.followers.contains_key(&follower) {
@@ -290,7 +307,36 @@ impl LeaderState {
             return Ok(());
         }
         self.record_fetch(follower, broker_epoch, fetch_offset, leader_end, now_ms);
+        let in_isr = self.isr.contains(&follower);
+        let epoch_start = self.epoch_start_offset;
+        if let Some(progress) = self.followers.get_mut(&follower)
+            && progress.log_end_offset == fetch_offset
+            && !in_isr
+            && fetch_offset >= high_watermark
+            && fetch_offset >= epoch_start
+        {
+            progress.joining = true;
+        }
         Ok(())
+    }
+
+    /// Joining followers (see [`FollowerProgress::joining`]) not caught up within
+    /// `lag_max_ms` stop holding the high watermark: one that stopped fetching before it
+    /// joined must not stall the partition.
+    pub fn drop_stalled_joiners(&mut self, lag_max_ms: i64, now_ms: i64) {
+        for progress in self.followers.values_mut() {
+            if progress.joining && now_ms - progress.last_caught_up_ms > lag_max_ms {
+                progress.joining = false;
+            }
+        }
+    }
+
+    /// The controller refused an ISR change: the followers it would have added stop holding
+    /// the high watermark until a fetch shows them caught up again.
+    pub fn abandon_joins(&mut self) {
+        for progress in self.followers.values_mut() {
+            progress.joining = false;
+        }
     }
 
     /// The high watermark to move to from `current`, if the ISR lets it rise
@@ -322,9 +368,15 @@ impl LeaderState {
         // Kafka's "maximal ISR": the committed ISR and the members a proposal in flight adds.
         // The controller may already have committed the larger ISR and could elect any of its
         // members, so none may be left behind by the high watermark.
+        // Followers joining hold it too, from the fetch that found them caught up.
         let proposed = self.pending_isr.as_ref().map_or(&[][..], |(isr, _)| isr);
         let added = proposed.iter().filter(|r| !self.isr.contains(r));
-        for member in self.isr.iter().chain(added) {
+        let joining = self
+            .followers
+            .iter()
+            .filter(|(r, p)| p.joining && !self.isr.contains(r) && !proposed.contains(r))
+            .map(|(r, _)| r);
+        for member in self.isr.iter().chain(added).chain(joining) {
             if *member == local {
                 continue;
             }
@@ -492,6 +544,60 @@ mod tests {
         // 2 stops fetching; 3 keeps up. After the lag bound 2 leaves.
         leader.record_fetch(3, -1, 20, 20, 1500);
         assert_eq!(leader.isr_change(1, 20, 1000, 1500), Some(vec![1, 3]));
+    }
+
+    #[test]
+    fn a_follower_that_reached_the_high_watermark_holds_it_until_it_joins() {
+        // Found by the fault harness (F22 under a transactional load): a follower back with an
+        // empty disk caught up in 3 s but stayed out of the ISR for 88 s, until the producers
+        // stopped. Each time the ISR was checked the other follower had fetched the newest
+        // batch and moved the high watermark past it, a fetch ahead of it.
+        let mut leader = LeaderState::new(&assignment(&[1, 2]), 1, 10, 0);
+        leader
+            .record_follower_fetch(2, -1, 10, 10, 10, 100)
+            .unwrap();
+        // 3 fetches at the high watermark: from now on the high watermark waits for it.
+        leader
+            .record_follower_fetch(3, -1, 10, 10, 10, 110)
+            .unwrap();
+        // A batch arrives; 2 fetches it before 3 does.
+        leader
+            .record_follower_fetch(2, -1, 12, 12, 10, 120)
+            .unwrap();
+        assert_eq!(leader.high_watermark_bound(1, 12, 1), Some(10));
+        assert_eq!(leader.isr_change(1, 10, 1000, 130), Some(vec![1, 2, 3]));
+        // Once metadata has it in the ISR it holds the high watermark as a member does.
+        leader.update(
+            &Assignment {
+                partition_epoch: 8,
+                ..assignment(&[1, 2, 3])
+            },
+            1,
+            140,
+        );
+        assert!(!leader.followers[&3].joining);
+        // A fetch below the high watermark proves nothing: no hold.
+        let mut leader = LeaderState::new(&assignment(&[1, 2]), 1, 10, 0);
+        leader
+            .record_follower_fetch(2, -1, 12, 12, 10, 100)
+            .unwrap();
+        leader
+            .record_follower_fetch(3, -1, 11, 12, 12, 100)
+            .unwrap();
+        assert_eq!(leader.high_watermark_bound(1, 12, 1), Some(12));
+        // A follower that reached it and then stopped fetching stops holding it once it has
+        // lagged past the bound.
+        leader
+            .record_follower_fetch(3, -1, 12, 12, 12, 200)
+            .unwrap();
+        leader
+            .record_follower_fetch(2, -1, 14, 14, 12, 210)
+            .unwrap();
+        assert_eq!(leader.high_watermark_bound(1, 14, 1), Some(12));
+        leader.drop_stalled_joiners(1000, 1100);
+        assert_eq!(leader.high_watermark_bound(1, 14, 1), Some(12));
+        leader.drop_stalled_joiners(1000, 1300);
+        assert_eq!(leader.high_watermark_bound(1, 14, 1), Some(14));
     }
 
     #[test]

@@ -649,13 +649,9 @@ async fn a_coordinator_leading_again_replays_what_others_acknowledged() {
     }
 }
 
-/// Goal: records DeleteRecords removed stay removed when another replica leads (the fault
-/// harness's F25 read them back after a leader change: the followers had never moved their log
-/// start). As in Kafka, a follower takes the leader's log start offset from each fetch answer
-/// (up to its own high watermark) and makes it durable.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn followers_take_the_log_start_that_delete_records_set_on_the_leader() {
-    let (_ports, nodes) = start_cluster().await;
+/// Creates `trimmed` (1 partition, RF 3, min ISR 2), writes 5 records, waits until every replica
+/// has them and deletes the first 3 on the leader (DeleteRecords). Returns the leader's id.
+async fn trimmed_topic(nodes: &[Node]) -> i32 {
     let first = nodes[0].client_port;
     let mut admin = client(first).await;
     let trimmed = with_config(topic("trimmed", 1, 3), "min.insync.replicas", "2");
@@ -674,6 +670,63 @@ async fn followers_take_the_log_start_that_delete_records_set_on_the_leader() {
     let on_leader = nodes[(leader - 1) as usize].running.as_ref().unwrap();
     let partition = on_leader.broker.replicas.get("trimmed", 0).unwrap();
     assert_eq!(partition.delete_records(3).await.unwrap(), 3);
+    leader
+}
+
+/// Goal: a follower whose log ends before the leader's log start (a replica back with an empty
+/// partition folder, after DeleteRecords or retention on the leader) starts over at the
+/// leader's log start and rejoins the ISR. Found by the fault harness (F22 after F25): the
+/// leader's OFFSET_OUT_OF_RANGE answer carried no log start, so the follower retried from 0
+/// forever, and the pause after each failed round held back every partition it fetched from
+/// that leader (they never reached the high watermark under load, so never rejoined the ISR).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_behind_the_leaders_log_start_starts_over_there() {
+    let (ports, mut nodes) = start_cluster().await;
+    let leader = trimmed_topic(&nodes).await;
+    // A follower loses its copy of the partition while stopped.
+    let back = nodes.iter().position(|n| n.id != leader).unwrap();
+    nodes[back].running.take().unwrap().shutdown().await;
+    std::fs::remove_dir_all(nodes[back].dir.path().join("trimmed-0")).unwrap();
+    let restarted = start(nodes[back].id, &ports, nodes[back].dir.path()).await;
+    nodes[back].running = Some(restarted);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let span = nodes[back]
+            .running
+            .as_ref()
+            .and_then(|r| r.broker.replicas.get("trimmed", 0))
+            .map(|p| (p.log_start_offset().unwrap(), p.log_end_offset().unwrap()));
+        if span == Some((3, 5)) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the restarted follower's log spans {span:?}, expected 3..5"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let full = vec![1, 2, 3];
+    wait_metadata(
+        nodes[0].client_port,
+        "trimmed-0 with the follower back in the ISR",
+        |m| partition_state(m, "trimmed", 0).filter(|(_, isr)| *isr == full),
+    )
+    .await;
+    for node in nodes {
+        if let Some(running) = node.running {
+            running.shutdown().await;
+        }
+    }
+}
+
+/// Goal: records DeleteRecords removed stay removed when another replica leads (the fault
+/// harness's F25 read them back after a leader change: the followers had never moved their log
+/// start). As in Kafka, a follower takes the leader's log start offset from each fetch answer
+/// (up to its own high watermark) and makes it durable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_take_the_log_start_that_delete_records_set_on_the_leader() {
+    let (_ports, nodes) = start_cluster().await;
+    trimmed_topic(&nodes).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let starts: Vec<Option<i64>> = nodes

@@ -1,5 +1,5 @@
 //! Applying a metadata command to the image: dispatch, broker lifecycle (registration,
-//! heartbeats, fencing, controlled shutdown), partition elections and ISR changes, configs and
+//! heartbeats, fencing, controlled shutdown, a failed log directory), partition elections and ISR changes, configs and
 //! producer-id blocks. Topic creation and deletion are in `topics.rs`.
 //!
 //! Every function validates first and mutates after, so a rejected command leaves the image
@@ -37,6 +37,7 @@ impl MetadataImage {
                     listeners: listeners.clone(),
                     fenced: true,
                     in_controlled_shutdown: false,
+                    log_dir_failed: false,
                 };
                 self.brokers.insert(*broker_id, registration);
                 // A restarted broker may have lost its log tail: it leaves every ISR until it has
@@ -136,6 +137,16 @@ impl MetadataImage {
             } => {
                 self.checked_broker(*broker_id, *broker_epoch)?;
                 self.broker_mut(*broker_id)?.in_controlled_shutdown = true;
+                Ok(Outcome::PartitionsChanged(
+                    self.remove_from_partitions(*broker_id),
+                ))
+            }
+            C::LogDirFailed {
+                broker_id,
+                broker_epoch,
+            } => {
+                self.checked_broker(*broker_id, *broker_epoch)?;
+                self.broker_mut(*broker_id)?.log_dir_failed = true;
                 Ok(Outcome::PartitionsChanged(
                     self.remove_from_partitions(*broker_id),
                 ))

@@ -96,6 +96,13 @@ pub enum MetadataCommand {
         broker_id: BrokerId,
         broker_epoch: i64,
     },
+    /// The broker's log directory failed (KIP-858's offline log directory, which Kafka's broker
+    /// reports in its heartbeat): out of every ISR, leadership moves, and it stays ineligible
+    /// until it registers again. It is not fenced: it still serves metadata and its other roles.
+    LogDirFailed {
+        broker_id: BrokerId,
+        broker_epoch: i64,
+    },
     /// Sets (`Some`) or deletes (`None`) one config key.
     SetConfig {
         resource: ConfigResource,
@@ -186,6 +193,7 @@ impl std::fmt::Display for MetadataCommand {
             C::FenceBroker { broker_id } => write!(f, "FenceBroker({broker_id})"),
             C::UnfenceBroker { broker_id } => write!(f, "UnfenceBroker({broker_id})"),
             C::ControlledShutdown { broker_id, .. } => write!(f, "ControlledShutdown({broker_id})"),
+            C::LogDirFailed { broker_id, .. } => write!(f, "LogDirFailed({broker_id})"),
             C::SetConfig { key, .. } => write!(f, "SetConfig({key})"),
             C::AllocateProducerIds { broker_id, .. } => {
                 write!(f, "AllocateProducerIds({broker_id})")

@@ -50,12 +50,17 @@ pub struct BrokerRegistration {
     pub fenced: bool,
     /// Set by controlled shutdown: leads nothing, joins no ISR, until it registers again.
     pub in_controlled_shutdown: bool,
+    /// Its log directory failed (a write or sync error, `LogDirFailed`; Kafka's offline log
+    /// directories of KIP-858): its replicas are offline, so it leads nothing and joins no ISR
+    /// until it registers again (a restart with a repaired disk). It stays up and unfenced.
+    #[serde(default)]
+    pub log_dir_failed: bool,
 }
 
 impl BrokerRegistration {
     /// May lead a partition or join an ISR.
     pub fn is_eligible(&self) -> bool {
-        !self.fenced && !self.in_controlled_shutdown
+        !self.fenced && !self.in_controlled_shutdown && !self.log_dir_failed
     }
 }
 

@@ -94,6 +94,7 @@ mod tests {
             listeners: Vec::new(),
             fenced: false,
             in_controlled_shutdown: false,
+            log_dir_failed: false,
         };
         (id, registration)
     }

@@ -402,3 +402,63 @@ fn user_configs_are_set_and_deleted_and_a_user_without_any_is_dropped() {
     c.ok(set("SCRAM-SHA-512", None));
     assert!(c.image.user_configs.is_empty());
 }
+
+#[test]
+fn a_failed_log_dir_takes_the_broker_out_of_every_isr_until_it_registers_again() {
+    let mut c = Cluster::new(3);
+    let topic_id = c.create("t", 3, 3);
+    let epoch = c.epoch(1);
+    c.ok(C::LogDirFailed {
+        broker_id: 1,
+        broker_epoch: epoch,
+    });
+    for p in &c.image.topics["t"].partitions {
+        assert_ne!(p.leader, Some(1));
+        assert!(!p.isr.contains(&1), "{p:?}");
+    }
+    // It stays registered and unfenced: its heartbeats are answered as before.
+    let beat = c.ok(C::BrokerHeartbeat {
+        broker_id: 1,
+        broker_epoch: epoch,
+        want_fence: false,
+    });
+    assert_eq!(
+        beat,
+        Outcome::Heartbeat {
+            fenced: false,
+            in_controlled_shutdown: false
+        }
+    );
+    // A leader cannot bring it back while its replicas are offline.
+    let p = c.image.partition("t", 0).unwrap().clone();
+    let leader = p.leader.unwrap();
+    let back = C::AlterPartition {
+        broker_id: leader,
+        broker_epoch: c.epoch(leader),
+        topic_id,
+        partition: 0,
+        leader_epoch: p.leader_epoch,
+        partition_epoch: p.partition_epoch,
+        new_isr: vec![1, 2, 3],
+    };
+    assert_eq!(
+        c.apply(back.clone()),
+        Err(ControllerError::IneligibleReplica { broker_id: 1 })
+    );
+    // A report from an older incarnation is refused; a restart (a new registration) clears it.
+    assert!(matches!(
+        c.apply(C::LogDirFailed {
+            broker_id: 2,
+            broker_epoch: epoch,
+        }),
+        Err(ControllerError::StaleBrokerEpoch { .. })
+    ));
+    let epoch = c.register(1);
+    c.ok(C::BrokerHeartbeat {
+        broker_id: 1,
+        broker_epoch: epoch,
+        want_fence: false,
+    });
+    c.ok(back);
+    assert_eq!(c.image.partition("t", 0).unwrap().isr, vec![1, 2, 3]);
+}

@@ -80,6 +80,10 @@ fn command() -> impl Strategy<Value = C> {
             broker_id: id,
             broker_epoch: -1
         }),
+        broker.clone().prop_map(|id| C::LogDirFailed {
+            broker_id: id,
+            broker_epoch: -1
+        }),
         any::<bool>().prop_map(|on| C::SetConfig {
             resource: ConfigResource::Cluster,
             key: "unclean.leader.election.enable".into(),
@@ -103,6 +107,10 @@ fn as_sent(image: &MetadataImage, command: C) -> C {
             want_fence,
         },
         C::ControlledShutdown { broker_id, .. } => C::ControlledShutdown {
+            broker_id,
+            broker_epoch: epoch(broker_id),
+        },
+        C::LogDirFailed { broker_id, .. } => C::LogDirFailed {
             broker_id,
             broker_epoch: epoch(broker_id),
         },

@@ -395,6 +395,7 @@ impl World {
         let Role::Leader(state) = &mut b.role else {
             return;
         };
+        state.drop_stalled_joiners(lag_max_ms, now);
         let Some(wanted) = state.isr_change(id, high_watermark, lag_max_ms, now) else {
             return;
         };

@@ -116,6 +116,7 @@ impl World {
         if self.diverging(id, position).is_none() {
             let b = self.broker(id);
             let log_end = b.log.log_end();
+            let high_watermark = b.log.high_watermark();
             let Role::Leader(state) = &mut b.role else {
                 unreachable!("checked above");
             };
@@ -124,6 +125,7 @@ impl World {
                 broker_epoch,
                 position.fetch_offset,
                 log_end,
+                high_watermark,
                 now,
             );
             if recorded.is_err() {

@@ -200,6 +200,11 @@ impl Log {
     pub fn high_watermark(&self) -> Result<i64> {
         Ok(self.lock()?.high_watermark)
     }
+    /// Why the log went offline (a write or sync failed), if it did: it refuses every write
+    /// until reopened.
+    pub fn offline_reason(&self) -> Option<String> {
+        self.lock().ok().and_then(|state| state.offline.clone())
+    }
     /// Offset below which every batch is known to be on disk.
     pub fn recovery_point(&self) -> Result<i64> {
         Ok(self.lock()?.recovery_point)

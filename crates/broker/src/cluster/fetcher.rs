@@ -6,8 +6,10 @@
 //! A `diverging_epoch` answer truncates the local log to where that epoch ends on the leader
 //! (never to a high watermark), and the next fetch goes on from there. Errors that mean the
 //! leader moved (NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH) wait for
-//! metadata; connection errors reconnect after a pause. A task ends when no partition follows
-//! its leader any more, or at shutdown.
+//! metadata; connection errors reconnect after a pause. A partition whose answer could not be
+//! applied sits out the next rounds for a pause (Kafka's `replica.fetch.backoff.ms` delays only
+//! that partition), while the others go on fetching at full speed. A task ends when no
+//! partition follows its leader any more, or at shutdown.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -52,7 +54,8 @@ fn followed_from(broker: &Broker, leader: BrokerId) -> Vec<(Arc<Partition>, i32)
         .all()
         .into_iter()
         .filter_map(|p| match p.followed_leader() {
-            Some((l, epoch)) if l == leader => Some((p, epoch)),
+            // An offline log (its directory failed) takes no more appends: not fetched.
+            Some((l, epoch)) if l == leader && p.offline_reason().is_none() => Some((p, epoch)),
             _ => None,
         })
         .collect()
@@ -62,13 +65,27 @@ async fn run(broker: Arc<Broker>, cluster: Arc<Cluster>, leader: BrokerId) {
     let mut connection: Option<BrokerConnection> = None;
     let mut idle_since = tokio::time::Instant::now();
     let wait_ms = cluster.config.replica_fetch_wait_max_ms;
+    // Partitions whose last answer failed to apply, and until when they sit out.
+    let mut delayed: BTreeMap<(protocol::Uuid, i32), tokio::time::Instant> = BTreeMap::new();
     loop {
         if broker.is_shutting_down() {
             return;
         }
         // Created before the check, so an image applied in between wakes the wait below.
         let roles_changed = cluster.roles_changed.notified();
-        let partitions = followed_from(&broker, leader);
+        let now = tokio::time::Instant::now();
+        delayed.retain(|_, until| *until > now);
+        let (partitions, sitting_out): (Vec<_>, Vec<_>) = followed_from(&broker, leader)
+            .into_iter()
+            .partition(|(p, _)| !delayed.contains_key(&partition_key(p)));
+        if partitions.is_empty() && !sitting_out.is_empty() {
+            let until = delayed.values().min().copied().unwrap_or(now + RETRY_PAUSE);
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => {}
+                _ = broker.shutdown_begun() => return,
+            }
+            continue;
+        }
         if partitions.is_empty() {
             let Some(remaining) = IDLE_EXIT.checked_sub(idle_since.elapsed()) else {
                 return;
@@ -134,7 +151,7 @@ async fn run(broker: Arc<Broker>, cluster: Arc<Cluster>, leader: BrokerId) {
         };
         let by_id: BTreeMap<(protocol::Uuid, i32), (Arc<Partition>, i32)> = partitions
             .into_iter()
-            .map(|(p, epoch)| ((p.topic_id, p.topic_partition.partition), (p, epoch)))
+            .map(|(p, epoch)| (partition_key(&p), (p, epoch)))
             .collect();
         let mut answers = Vec::new();
         for topic in response.responses {
@@ -150,21 +167,23 @@ async fn run(broker: Arc<Broker>, cluster: Arc<Cluster>, leader: BrokerId) {
                 answers.push((partition.clone(), data));
             }
         }
-        let mut back_off = false;
         let keys: Vec<_> = answers
             .iter()
-            .map(|(p, _)| p.topic_partition.clone())
+            .map(|(p, _)| (partition_key(p), p.topic_partition.clone()))
             .collect();
-        for (key, applied) in keys.iter().zip(Partition::apply_fetched(answers).await) {
+        let applied = Partition::apply_fetched(answers).await;
+        let retry_at = tokio::time::Instant::now() + RETRY_PAUSE;
+        for ((key, name), applied) in keys.into_iter().zip(applied) {
             if let Err(error) = applied {
-                tracing::debug!(?key, %error, "replica fetch answer not applied");
-                back_off = true;
+                tracing::debug!(partition = ?name, %error, "replica fetch answer not applied");
+                delayed.insert(key, retry_at);
             }
         }
-        if back_off {
-            tokio::time::sleep(RETRY_PAUSE).await;
-        }
     }
+}
+
+fn partition_key(partition: &Partition) -> (protocol::Uuid, i32) {
+    (partition.topic_id, partition.topic_partition.partition)
 }
 
 fn fetch_request(

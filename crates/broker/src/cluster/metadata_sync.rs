@@ -122,7 +122,7 @@ pub fn apply(broker: &Arc<Broker>, cluster: &Arc<Cluster>, image: &MetadataImage
         tracing::info!(%topic, "deleting a topic gone from the metadata");
         broker.replicas.delete_topic(&topic);
     }
-    let now = broker.now_ms();
+    let now = broker.replica_now_ms();
     for topic in image.topics.values() {
         let topic_id = kafka_topic_id(topic.topic_id);
         let config = match broker.topic_config(&topic.configs) {

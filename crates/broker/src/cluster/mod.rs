@@ -388,12 +388,14 @@ pub async fn start_groups(broker: Arc<Broker>, mut shutdown: watch::Receiver<boo
 /// after a failed creation of `__consumer_offsets`).
 const GROUPS_START_RECHECK: Duration = Duration::from_millis(500);
 
-/// Leaders propose the ISR changes their followers' progress calls for.
+/// Leaders propose the ISR changes their followers' progress calls for. The same pass reports
+/// a failed log directory ([`report_log_dir_failure`]).
 async fn isr_changes(
     broker: Arc<Broker>,
     cluster: Arc<Cluster>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut reported_failure_epoch = -1;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(ISR_CHECK_INTERVAL) => {}
@@ -403,9 +405,15 @@ async fn isr_changes(
         if broker_epoch < 0 {
             continue;
         }
+        if reported_failure_epoch != broker_epoch
+            && report_log_dir_failure(&broker, &cluster, broker_epoch).await
+        {
+            reported_failure_epoch = broker_epoch;
+        }
         let lag_max_ms = cluster.config.replica_lag_time_max_ms;
         for partition in broker.replicas.all() {
-            let Some((state, new_isr)) = partition.take_isr_change(lag_max_ms, broker.now_ms())
+            let Some((state, new_isr)) =
+                partition.take_isr_change(lag_max_ms, broker.replica_now_ms())
             else {
                 continue;
             };
@@ -441,6 +449,39 @@ async fn isr_changes(
                     Err(error) => tracing::info!(%error, "ISR change not confirmed"),
                 }
             });
+        }
+    }
+}
+
+/// When a partition's log went offline (a write or sync failed: EIO, a full disk), tells the
+/// controller that this broker's log directory failed (`LogDirFailed`, Kafka's offline log
+/// directory in the broker heartbeat), so that leadership moves to in-sync replicas elsewhere
+/// and this broker leaves every ISR; the node stays up. One directory holds every partition, so
+/// one failed log stands for all. Returns true once the controller has taken it.
+async fn report_log_dir_failure(broker: &Broker, cluster: &Cluster, broker_epoch: i64) -> bool {
+    let failed = broker.replicas.all().into_iter().find_map(|p| {
+        p.offline_reason()
+            .map(|reason| (p.topic_partition.clone(), reason))
+    });
+    let Some((partition, reason)) = failed else {
+        return false;
+    };
+    tracing::error!(
+        ?partition,
+        %reason,
+        log_dir = %broker.config.log_dir.display(),
+        "log directory failed: reporting it to the controller; its replicas stay offline until \
+         this broker restarts"
+    );
+    let command = MetadataCommand::LogDirFailed {
+        broker_id: cluster.local_id,
+        broker_epoch,
+    };
+    match cluster.propose(command).await {
+        Ok(_) => true,
+        Err(error) => {
+            tracing::warn!(%error, "reporting the failed log directory");
+            false
         }
     }
 }

@@ -216,7 +216,7 @@ pub struct PartitionView {
     pub leader_epoch: i32,
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
-    /// Replicas on fenced (or unknown) brokers.
+    /// Replicas on fenced (or unknown) brokers, or on brokers whose log directory failed.
     pub offline: Vec<i32>,
 }
 
@@ -263,7 +263,12 @@ pub fn partition_view(broker: &Broker, topic: &str, index: i32) -> PartitionView
             .replicas
             .iter()
             .copied()
-            .filter(|r| image.brokers.get(r).is_none_or(|b| b.fenced))
+            .filter(|r| {
+                image
+                    .brokers
+                    .get(r)
+                    .is_none_or(|b| b.fenced || b.log_dir_failed)
+            })
             .collect(),
     }
 }

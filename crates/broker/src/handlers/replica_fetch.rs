@@ -82,7 +82,7 @@ pub async fn handle(
         .min(REPLICA_FETCH_WAIT_MS_MAX);
     let deadline = Instant::now() + Duration::from_millis(max_wait);
     let mut remaining_total = u64::try_from(request.max_bytes).unwrap_or(0);
-    let now_ms = broker.now_ms();
+    let now_ms = broker.replica_now_ms();
     // Progress is recorded once, on arrival: the fetch offset is the follower's log end.
     let resolved: Vec<Result<Arc<Partition>, BrokerError>> = positions
         .iter()
@@ -110,16 +110,14 @@ pub async fn handle(
             .iter()
             .zip(&resolved)
             .map(|(position, partition)| {
-                let result = match partition {
-                    Ok(partition) => {
-                        read(partition, position, position.max_bytes.min(remaining_total))
-                    }
+                let partition = match partition {
+                    Ok(partition) => partition,
                     Err(error) => {
                         any_error = true;
                         return error_data(position.partition, error);
                     }
                 };
-                match result {
+                match read(partition, position, position.max_bytes.min(remaining_total)) {
                     Ok(data) => {
                         let length = records_bytes(&data);
                         remaining_total = remaining_total.saturating_sub(length as u64);
@@ -129,7 +127,13 @@ pub async fn handle(
                     }
                     Err(error) => {
                         any_error = true;
-                        error_data(position.partition, &error)
+                        let mut data = error_data(position.partition, &error);
+                        // The follower starts over here when its log ends before this one
+                        // starts (OFFSET_OUT_OF_RANGE); Kafka's asks ListOffsets instead.
+                        if let Ok(log_start) = partition.log_start_offset() {
+                            data.log_start_offset = log_start;
+                        }
+                        data
                     }
                 }
             })

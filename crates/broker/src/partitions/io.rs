@@ -152,11 +152,38 @@ impl Partition {
         if let Some(Records::Bytes(records)) = &data.records
             && !records.is_empty()
         {
-            self.log.append_as_follower(records)?;
+            self.append_as_follower(records)?;
         }
         self.set_follower_high_watermark(data.high_watermark)?;
         self.follow_log_start(data.log_start_offset)?;
         self.notify_appended();
+        Ok(())
+    }
+
+    /// Appends the leader's batches. An empty log that starts inside the first batch (it
+    /// started over at a leader's log start that DeleteRecords put mid-batch) starts over at
+    /// that batch's base offset instead, as Kafka's follower does on its
+    /// `UnexpectedAppendOffsetException`; the leader's log start is taken again right after.
+    fn append_as_follower(&self, records: &[u8]) -> Result<(), BrokerError> {
+        let log_end = self.log.log_end_offset()?;
+        let first = protocol::records::RecordBatches::new(records)
+            .next()
+            .and_then(Result::ok)
+            .map(|batch| (batch.base_offset(), batch.last_offset()));
+        if let Some((base, last)) = first
+            && base < log_end
+            && last >= log_end
+            && self.log.log_start_offset()? == log_end
+        {
+            tracing::info!(
+                partition = ?self.topic_partition,
+                log_start = log_end,
+                batch_base = base,
+                "the leader's first batch starts before this empty log: starting it there"
+            );
+            self.log.truncate_fully_and_start_at(base)?;
+        }
+        self.log.append_as_follower(records)?;
         Ok(())
     }
 

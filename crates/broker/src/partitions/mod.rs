@@ -54,8 +54,6 @@ pub struct Partition {
     role: Mutex<Role>,
     /// Shared by every partition of the broker.
     contact: Arc<ControllerContact>,
-    /// The broker's clock.
-    clock: Clock,
     /// Producers whose first transactional batches here are being verified
     /// (`verification.rs`).
     verifying: verification::VerificationState,
@@ -182,7 +180,11 @@ impl Partition {
             Role::Leader(state) => {
                 let lag_max_ms = self.contact.lag_max_ms.load(Ordering::Acquire);
                 let stranded = self.contact.lost.load(Ordering::Acquire)
-                    && state.isr_member_lagging(self.local_id, lag_max_ms, (self.clock)());
+                    && state.isr_member_lagging(
+                        self.local_id,
+                        lag_max_ms,
+                        crate::clock::monotonic_ms(),
+                    );
                 (!stranded).then_some(state.leader_epoch)
             }
             Role::Follower { .. } => None,
@@ -262,12 +264,14 @@ impl Partition {
                 return Err(unknown_replica(follower));
             }
             let log_end = self.log.log_end_offset()?;
+            let high_watermark = self.log.high_watermark()?;
             state
                 .record_follower_fetch(
                     follower,
                     follower_broker_epoch,
                     fetch_offset,
                     log_end,
+                    high_watermark,
                     now_ms,
                 )
                 .map_err(|_| unknown_replica(follower))?;
@@ -301,6 +305,11 @@ impl Partition {
         }
     }
 
+    /// Why this replica's log went offline (a write or sync failed in its directory), if it did.
+    pub fn offline_reason(&self) -> Option<String> {
+        self.log.offline_reason()
+    }
+
     /// The ISR change this leader wants now, if any; marks it pending.
     pub fn take_isr_change(
         &self,
@@ -312,6 +321,24 @@ impl Partition {
         let Role::Leader(state) = &mut *role else {
             return None;
         };
+        state.drop_stalled_joiners(lag_max_ms, now_ms);
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            for (follower, progress) in &state.followers {
+                if !state.isr.contains(follower) {
+                    tracing::debug!(
+                        partition = ?self.topic_partition,
+                        follower,
+                        log_end = progress.log_end_offset,
+                        joining = progress.joining,
+                        broker_epoch = progress.broker_epoch,
+                        high_watermark,
+                        epoch_start = state.epoch_start_offset,
+                        pending = ?state.pending_isr,
+                        "follower outside the ISR"
+                    );
+                }
+            }
+        }
         let Some(wanted) = state.isr_change(self.local_id, high_watermark, lag_max_ms, now_ms)
         else {
             state.forget_stale_isr_proposal(now_ms);
@@ -322,7 +349,7 @@ impl Partition {
     }
 
     /// The controller refused the ISR change proposed at `proposed_at`: it is no longer in
-    /// flight, so its additions stop holding the high watermark.
+    /// flight, so its additions (and followers waiting to join) stop holding the high watermark.
     pub fn isr_change_refused(&self, proposed_at: i64) {
         if let Role::Leader(state) = &mut *self.role()
             && state
@@ -331,6 +358,7 @@ impl Partition {
                 .is_some_and(|(_, at)| *at == proposed_at)
         {
             state.pending_isr = None;
+            state.abandon_joins();
         }
     }
 
@@ -456,7 +484,6 @@ impl ReplicaManager {
                     Role::single_node(self.local_id)
                 }),
                 contact: self.contact.clone(),
-                clock: self.clock.clone(),
                 metrics: Default::default(),
                 isr_changes: self.isr_changes.clone(),
             });
