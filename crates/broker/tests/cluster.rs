@@ -666,7 +666,7 @@ async fn trimmed_topic(nodes: &[Node]) -> i32 {
         produce_retrying(leader_port, "trimmed", 5).await.error_code,
         0
     );
-    wait_log_ends(&nodes, "trimmed", 0, 5).await;
+    wait_log_ends(nodes, "trimmed", 0, 5).await;
     let on_leader = nodes[(leader - 1) as usize].running.as_ref().unwrap();
     let partition = on_leader.broker.replicas.get("trimmed", 0).unwrap();
     assert_eq!(partition.delete_records(3).await.unwrap(), 3);
