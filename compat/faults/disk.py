@@ -19,7 +19,7 @@ F18 variants `eio` (writes and syncs fail with EIO) and `full` (writes fail with
     directory failed. Then the disk is mended and the victim restarted (a failed directory
     comes back only with a restart, as in Kafka); the harness waits for a full ISR.
 F19 variants `leader` and `follower`: the node's syncs take 1.5-3 s and each write 20-80 ms
-    (seeded) for 8 s, then the disk is fast again. Checked: the victim stays alive and is not
+    (seeded) for 5 s, then the disk is fast again. Checked: the victim stays alive and is not
     fenced (no new registration: a slow disk must not stop its heartbeats), and the cluster
     heals to a full ISR without a restart. No write may be lost (the run's checker).
 """
@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import time
 
+HOLD_S = 5    # F19's slow spell: two or three slow syncs in a row
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "diskfault.c")
 
 
@@ -132,12 +133,12 @@ def f19(h, rng, k, variant):
     set_mode(c.work, victim, f"slow {sync_ms} {write_ms}")
     h.log(f"F19 {variant}: node {victim}'s disk slow: syncs {sync_ms} ms, writes {write_ms} ms")
     try:
-        time.sleep(8)
+        time.sleep(HOLD_S)
     finally:
         set_mode(c.work, victim, "off")
     alive = c.alive(victim)
     again = c.registrations(victim) - registrations
-    h.note("F19", f"{variant}: node {victim}: syncs {sync_ms} ms, writes {write_ms} ms for 8 s; "
+    h.note("F19", f"{variant}: node {victim}: syncs {sync_ms} ms, writes {write_ms} ms for {HOLD_S} s; "
                   f"alive {alive}, registrations meanwhile {again}")
     problems = []
     if not alive:

@@ -53,7 +53,7 @@ F17 a stopped (SIGTERM: a clean stop, after which the broker trusts its files mo
 F18 a failing disk under a partition's leader (disk.py: an LD_PRELOAD library returns EIO, or
     ENOSPC for variant `full`, for its data folder): it must report its log directory failed and
     stay up, leadership must move and it must leave every ISR; mended and restarted after.
-F19 a slow disk (disk.py): syncs of 1.5-3 s and slow writes on a leader or a follower for 8 s;
+F19 a slow disk (disk.py): syncs of 1.5-3 s and slow writes on a leader or a follower for 5 s;
     it must not be fenced, and the cluster heals without a restart.
 F20 SIGKILL the active controller.
 F22 SIGKILL a follower, wipe its data folder, restart it empty.

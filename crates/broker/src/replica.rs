@@ -45,6 +45,8 @@ pub struct FollowerProgress {
     /// The leader's log end offset and the time at the follower's previous fetch.
     last_fetch_leader_end: i64,
     last_fetch_ms: i64,
+    /// The log start offset its last fetch in this epoch reported; -1 before its first.
+    pub log_start_offset: i64,
     /// Outside the ISR, it fetched at or past the high watermark and the epoch start: it
     /// holds the high watermark (as a member would) until it joins, so the next ISR check
     /// finds it still caught up however the other members' fetches interleave with its own.
@@ -59,6 +61,7 @@ impl FollowerProgress {
             last_caught_up_ms: now_ms,
             last_fetch_leader_end: -1,
             last_fetch_ms: now_ms,
+            log_start_offset: -1,
             joining: false,
         }
     }
@@ -318,6 +321,38 @@ impl LeaderState {
             progress.joining = true;
         }
         Ok(())
+    }
+
+    /// Records the log start offset a follower's fetch reported (from the incarnation with
+    /// `broker_epoch`, -1: not said). Returns true when it moved up (a DeleteRecords waiting on
+    /// [`Self::low_watermark`] may be done).
+    pub fn record_follower_log_start(
+        &mut self,
+        follower: BrokerId,
+        broker_epoch: i64,
+        log_start_offset: i64,
+    ) -> bool {
+        let Some(progress) = self.followers.get_mut(&follower) else {
+            return false;
+        };
+        if broker_epoch >= 0 && broker_epoch < progress.broker_epoch {
+            return false;
+        }
+        let before = progress.log_start_offset;
+        progress.log_start_offset = log_start_offset;
+        log_start_offset > before
+    }
+
+    /// Kafka's low watermark: the smallest log start offset among this replica (`local`) and
+    /// the followers alive now, taken as those that fetched in this epoch within
+    /// `lag_max_ms` (Kafka counts the replicas on live brokers). DeleteRecords answers once it
+    /// reaches the new log start.
+    pub fn low_watermark(&self, local: i64, lag_max_ms: i64, now_ms: i64) -> i64 {
+        self.followers
+            .values()
+            .filter(|p| p.log_end_offset >= 0 && now_ms - p.last_fetch_ms <= lag_max_ms)
+            .map(|p| p.log_start_offset)
+            .fold(local, i64::min)
     }
 
     /// Joining followers (see [`FollowerProgress::joining`]) not caught up within
@@ -598,6 +633,31 @@ mod tests {
         assert_eq!(leader.high_watermark_bound(1, 14, 1), Some(12));
         leader.drop_stalled_joiners(1000, 1300);
         assert_eq!(leader.high_watermark_bound(1, 14, 1), Some(14));
+    }
+
+    #[test]
+    fn the_low_watermark_waits_for_live_followers_only() {
+        let mut leader = LeaderState::new(&assignment(&[1, 2, 3]), 1, 10, 0);
+        // Before any fetch in this epoch the followers do not count.
+        assert_eq!(leader.low_watermark(5, 1000, 0), 5);
+        leader
+            .record_follower_fetch(2, -1, 10, 10, 10, 100)
+            .unwrap();
+        leader
+            .record_follower_fetch(3, -1, 10, 10, 10, 100)
+            .unwrap();
+        assert!(leader.record_follower_log_start(2, -1, 5));
+        assert!(leader.record_follower_log_start(3, -1, 3));
+        assert_eq!(leader.low_watermark(5, 1000, 200), 3);
+        assert!(!leader.record_follower_log_start(3, -1, 3));
+        assert!(leader.record_follower_log_start(3, -1, 5));
+        assert_eq!(leader.low_watermark(5, 1000, 200), 5);
+        // A follower that stopped fetching no longer holds it back.
+        leader
+            .record_follower_fetch(2, -1, 10, 10, 10, 1500)
+            .unwrap();
+        leader.record_follower_log_start(2, -1, 8);
+        assert_eq!(leader.low_watermark(8, 1000, 1500), 8);
     }
 
     #[test]

@@ -7,10 +7,8 @@ mod common;
 
 use common::TestBroker;
 use common::produce::{batch, create_topic, list_offset, produce, record};
-use protocol::generated::DeleteRecordsRequest;
-use protocol::generated::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
+use protocol::ErrorCode;
 use protocol::records::{Compression, RecordBatchBuilder};
-use protocol::{ErrorCode, ResponseBody};
 
 /// Three batches: offsets 0-2 at t=1000..1002, 3-5 at t=2000..2002 (gzip), 6-8 at
 /// t=1500..1502.
@@ -85,24 +83,7 @@ async fn special_timestamps_and_errors() {
 }
 
 async fn delete_records(client: &mut common::TestClient, offset: i64) -> (i16, i64) {
-    let request = DeleteRecordsRequest {
-        topics: vec![DeleteRecordsTopic {
-            name: "t".into(),
-            partitions: vec![DeleteRecordsPartition {
-                partition_index: 0,
-                offset,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        timeout_ms: 30_000,
-        ..Default::default()
-    };
-    let ResponseBody::DeleteRecords(mut response) = client.send(2, request).await else {
-        panic!("not a DeleteRecords response");
-    };
-    let partition = response.topics.remove(0).partitions.remove(0);
-    (partition.error_code, partition.low_watermark)
+    common::admin::delete_records(client, "t", 0, offset).await
 }
 
 #[tokio::test]

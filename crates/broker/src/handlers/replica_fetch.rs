@@ -35,6 +35,8 @@ struct Position {
     partition: i32,
     current_leader_epoch: i32,
     fetch_offset: i64,
+    /// The follower's log start offset (for the leader's low watermark, DeleteRecords).
+    log_start_offset: i64,
     last_fetched_epoch: i32,
     max_bytes: u64,
 }
@@ -72,6 +74,7 @@ pub async fn handle(
                 partition: p.partition,
                 current_leader_epoch: p.current_leader_epoch,
                 fetch_offset: p.fetch_offset,
+                log_start_offset: p.log_start_offset,
                 last_fetched_epoch: p.last_fetched_epoch,
                 max_bytes: u64::try_from(p.partition_max_bytes).unwrap_or(0),
             });
@@ -96,6 +99,7 @@ pub async fn handle(
                     replica_id,
                     replica_epoch,
                     position.fetch_offset,
+                    position.log_start_offset,
                     now_ms,
                 )?;
             }

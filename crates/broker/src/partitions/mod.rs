@@ -253,9 +253,10 @@ impl Partition {
         follower: BrokerId,
         follower_broker_epoch: i64,
         fetch_offset: i64,
+        follower_log_start: i64,
         now_ms: i64,
     ) -> Result<(), BrokerError> {
-        {
+        let log_start_moved = {
             let mut role = self.role();
             let Role::Leader(state) = &mut *role else {
                 return Err(self.not_leader());
@@ -275,12 +276,44 @@ impl Partition {
                     now_ms,
                 )
                 .map_err(|_| unknown_replica(follower))?;
-        }
+            state.record_follower_log_start(follower, follower_broker_epoch, follower_log_start)
+        };
         let before = self.log.high_watermark()?;
-        if self.advance_high_watermark()? > before {
+        if self.advance_high_watermark()? > before || log_start_moved {
             self.notify_appended();
         }
         Ok(())
+    }
+
+    /// Completes once every live replica's log start offset reached `offset` (Kafka's
+    /// DelayedDeleteRecords), with the low watermark ([`LeaderState::low_watermark`]) then.
+    /// NOT_LEADER_OR_FOLLOWER if leadership moves meanwhile, REQUEST_TIMED_OUT at `deadline`.
+    pub async fn wait_for_low_watermark(
+        &self,
+        offset: i64,
+        deadline: tokio::time::Instant,
+    ) -> Result<i64, BrokerError> {
+        loop {
+            let notified = self.appended();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let local = self.log.log_start_offset()?;
+            let low_watermark = match &*self.role() {
+                Role::Leader(state) => state.low_watermark(
+                    local,
+                    self.contact.lag_max_ms.load(Ordering::Acquire),
+                    crate::clock::monotonic_ms(),
+                ),
+                Role::Follower { .. } => return Err(self.not_leader()),
+            };
+            if low_watermark >= offset {
+                return Ok(low_watermark);
+            }
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep_until(deadline) => return Err(BrokerError::RequestTimedOut),
+            }
+        }
     }
 
     /// Completes once the high watermark passes `offset` (acks=all). NOT_LEADER_OR_FOLLOWER

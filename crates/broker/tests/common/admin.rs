@@ -1,8 +1,10 @@
-//! Admin-side helpers for integration tests: CreateTopics entries and requests, and the
-//! partition count Metadata reports.
+//! Admin-side helpers for integration tests: CreateTopics entries and requests, the
+//! partition count Metadata reports, and DeleteRecords.
 
+use protocol::ResponseBody;
 use protocol::generated::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use protocol::generated::{CreateTopicsRequest, MetadataRequest};
+use protocol::generated::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
+use protocol::generated::{CreateTopicsRequest, DeleteRecordsRequest, MetadataRequest};
 
 use super::TestClient;
 
@@ -68,4 +70,33 @@ pub async fn partition_count(client: &mut TestClient, name: &str) -> Option<usiz
         .into_iter()
         .find(|t| t.name.as_deref() == Some(name))
         .map(|t| t.partitions.len())
+}
+
+/// DeleteRecords (v2, 30 s timeout) of `topic`-`partition` up to `offset`: the partition's error
+/// code and low watermark.
+#[allow(dead_code)]
+pub async fn delete_records(
+    client: &mut TestClient,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> (i16, i64) {
+    let request = DeleteRecordsRequest {
+        topics: vec![DeleteRecordsTopic {
+            name: topic.into(),
+            partitions: vec![DeleteRecordsPartition {
+                partition_index: partition,
+                offset,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        timeout_ms: 30_000,
+        ..Default::default()
+    };
+    let ResponseBody::DeleteRecords(mut response) = client.send(2, request).await else {
+        panic!("not a DeleteRecords response");
+    };
+    let answer = response.topics.remove(0).partitions.remove(0);
+    (answer.error_code, answer.low_watermark)
 }
