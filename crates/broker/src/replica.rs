@@ -269,12 +269,10 @@ impl LeaderState {
         fetch_offset: i64,
         leader_end: i64,
         now_ms: i64,
-    ) {
-        let Some(progress) = self.followers.get_mut(&follower) else {
-            return;
-        };
+    ) -> Option<&mut FollowerProgress> {
+        let progress = self.followers.get_mut(&follower)?;
         if broker_epoch >= 0 && broker_epoch < progress.broker_epoch {
-            return;
+            return None;
         }
         if fetch_offset >= leader_end {
             progress.last_caught_up_ms = now_ms;
@@ -286,6 +284,7 @@ impl LeaderState {
         progress.log_end_offset = fetch_offset;
         progress.last_fetch_leader_end = leader_end;
         progress.last_fetch_ms = now_ms;
+        Some(progress)
     }
 
     /// A follower's fetch at `fetch_offset` (its log end offset) arrived while the leader's log
@@ -309,14 +308,12 @@ impl LeaderState {
         if fetch_offset > leader_end || fetch_offset < 0 {
             return Ok(());
         }
-        self.record_fetch(follower, broker_epoch, fetch_offset, leader_end, now_ms);
-        let in_isr = self.isr.contains(&follower);
-        let epoch_start = self.epoch_start_offset;
-        if let Some(progress) = self.followers.get_mut(&follower)
-            && progress.log_end_offset == fetch_offset
-            && !in_isr
+        let joins = !self.isr.contains(&follower)
             && fetch_offset >= high_watermark
-            && fetch_offset >= epoch_start
+            && fetch_offset >= self.epoch_start_offset;
+        if let Some(progress) =
+            self.record_fetch(follower, broker_epoch, fetch_offset, leader_end, now_ms)
+            && joins
         {
             progress.joining = true;
         }

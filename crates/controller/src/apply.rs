@@ -1,6 +1,6 @@
 //! Applying a metadata command to the image: dispatch, broker lifecycle (registration,
-//! heartbeats, fencing, controlled shutdown, a failed log directory), partition elections and ISR changes, configs and
-//! producer-id blocks. Topic creation and deletion are in `topics.rs`.
+//! heartbeats, fencing, controlled shutdown, a failed log directory), partition elections and
+//! ISR changes, configs and producer-id blocks. Topic creation and deletion are in `topics.rs`.
 //!
 //! Every function validates first and mutates after, so a rejected command leaves the image
 //! unchanged. `offset` is the command's position in the metadata log; it becomes the broker epoch

@@ -355,23 +355,6 @@ impl Partition {
             return None;
         };
         state.drop_stalled_joiners(lag_max_ms, now_ms);
-        if tracing::enabled!(tracing::Level::DEBUG) {
-            for (follower, progress) in &state.followers {
-                if !state.isr.contains(follower) {
-                    tracing::debug!(
-                        partition = ?self.topic_partition,
-                        follower,
-                        log_end = progress.log_end_offset,
-                        joining = progress.joining,
-                        broker_epoch = progress.broker_epoch,
-                        high_watermark,
-                        epoch_start = state.epoch_start_offset,
-                        pending = ?state.pending_isr,
-                        "follower outside the ISR"
-                    );
-                }
-            }
-        }
         let Some(wanted) = state.isr_change(self.local_id, high_watermark, lag_max_ms, now_ms)
         else {
             state.forget_stale_isr_proposal(now_ms);
