@@ -221,8 +221,9 @@ for s in "${suites[@]}"; do
     cluster) if ((cycles > 20)); then fault_run=(--cycles "$cycles" --bound $(( cycles * 22 + 420 )))
              else fault_run=(--rounds 2 --bound 960); fi
              # Then the regression check of a bug the harness found (an OffsetFetch answered
-             # with a commit not yet replicated, lost at a failover): repro_dirty_offset_fetch.py.
-             suite cluster cluster_install $(( cycles > 20 ? cycles * 25 + 660 : 1260 )) no bash -c \
+             # with a commit not yet replicated, lost at a failover): repro_dirty_offset_fetch.py;
+             # and F14, which needs five nodes (last_replica.py, about 40 s).
+             suite cluster cluster_install $(( cycles > 20 ? cycles * 25 + 900 : 1500 )) no bash -c \
                'py=$0 repro=$1 bin=$2 work=$3; shift 3
                 "$py" "$@"; a=$?
                 timeout 120 "$py" "$repro" --runnel "$bin" --work "$work" >"$work.log" 2>&1; r=$?
@@ -231,7 +232,14 @@ for s in "${suites[@]}"; do
                   1) echo "FAIL group.offset_fetch_waits_for_replication: OffsetFetch served a commit a failover then lost (see $work.log)" ;;
                   *) echo "FAIL group.offset_fetch_waits_for_replication: exit $r (see $work.log)" ;;
                 esac
-                exit $(( a | (r != 0) ))' \
+                timeout 240 "$py" "$(dirname "$repro")/last_replica.py" --runnel "$bin" --work "$work-f14" \
+                  >"$work-f14.log" 2>&1; f=$?
+                case $f in
+                  0) echo "PASS faults.f14_last_replica_standing: no acknowledged write lost after the leader lost power with both followers crashed" ;;
+                  1) echo "FAIL faults.f14_last_replica_standing: acknowledged writes lost (see $work-f14.log)" ;;
+                  *) echo "FAIL faults.f14_last_replica_standing: exit $f (see $work-f14.log)" ;;
+                esac
+                exit $(( a | (r != 0) | (f != 0) ))' \
                "$RN_PY" "$HERE/faults/repro_dirty_offset_fetch.py" "$RUNNEL_BIN" "$LOGS/cluster/repro" \
                "$HERE/faults/harness.py" --runnel "$RUNNEL_BIN" --work "$LOGS/cluster/work" \
                "${fault_run[@]}" --txn ;;

@@ -141,6 +141,26 @@ impl RunningBroker {
             broker.shutdown()
         })
         .await;
+        // Every log is flushed and closed: the next start may claim a clean shutdown, unless a
+        // log went offline (its data is not known to be whole).
+        if let Some(cluster) = self.broker.cluster.get() {
+            let epoch = cluster.broker_epoch();
+            let offline = self
+                .broker
+                .replicas
+                .all()
+                .iter()
+                .any(|p| p.offline_reason().is_some());
+            if epoch >= 0
+                && !offline
+                && let Err(error) = cluster::recovery::write_clean_shutdown_epoch(
+                    &self.broker.config.log_dir,
+                    epoch,
+                )
+            {
+                tracing::warn!(%error, "writing the clean-shutdown marker");
+            }
+        }
     }
 }
 

@@ -8,10 +8,13 @@
 
 use crate::command::{
     ConfigResource, ElectionType, MetadataCommand, Outcome, PRODUCER_ID_BLOCK_LEN, PartitionChange,
+    ReplicaLogReport,
 };
 use crate::error::ControllerError;
-use crate::image::{BrokerId, BrokerRegistration, MetadataImage, PartitionState, TopicId};
-use crate::partition::{self, AlterIsr};
+use crate::image::{
+    BrokerId, BrokerRegistration, MetadataImage, PartitionState, ReplicaLog, TopicId,
+};
+use crate::partition::{self, AlterIsr, Leaving, Policy};
 
 impl MetadataImage {
     /// Applies `command`, the entry at `offset` of the metadata log. On error the image is
@@ -28,7 +31,14 @@ impl MetadataImage {
                 incarnation_id,
                 rack,
                 listeners,
+                previous_broker_epoch,
             } => {
+                // Clean iff the broker's clean-shutdown marker names the registration it ended
+                // (KIP-966); a first start or a crash counts as unclean.
+                let clean = self
+                    .brokers
+                    .get(broker_id)
+                    .is_some_and(|b| b.broker_epoch == *previous_broker_epoch);
                 let registration = BrokerRegistration {
                     broker_id: *broker_id,
                     incarnation_id: *incarnation_id,
@@ -41,8 +51,14 @@ impl MetadataImage {
                 };
                 self.brokers.insert(*broker_id, registration);
                 // A restarted broker may have lost its log tail: it leaves every ISR until it has
-                // caught up again, like a fenced one.
-                self.remove_from_partitions(*broker_id);
+                // caught up again, like a fenced one; after an unclean shutdown also the ELR.
+                self.recompute_partitions(
+                    Some(Leaving {
+                        broker_id: *broker_id,
+                        unclean_shutdown: !clean,
+                    }),
+                    |p| p.replicas.contains(broker_id),
+                );
                 Ok(Outcome::BrokerRegistered {
                     broker_epoch: offset,
                 })
@@ -96,7 +112,9 @@ impl MetadataImage {
                     new_isr,
                 };
                 let current = self.partition_by_id(*topic_id, *partition)?;
-                let next = partition::alter_isr(current, &request, |b| self.is_eligible(b))?;
+                let policy = self.policy(*topic_id);
+                let next =
+                    partition::alter_isr(current, &request, |b| self.is_eligible(b), policy)?;
                 let next = next.unwrap_or_else(|| current.clone());
                 Ok(Outcome::PartitionsChanged(vec![
                     self.set_partition(*topic_id, *partition, next),
@@ -115,7 +133,9 @@ impl MetadataImage {
                 let eligible = |b| self.is_eligible(b);
                 let next = match election {
                     ElectionType::Preferred => partition::elect_preferred(current, eligible)?,
-                    ElectionType::Unclean => partition::elect_unclean(current, eligible)?,
+                    ElectionType::Unclean => {
+                        partition::elect_unclean(current, eligible, self.policy(topic_id))?
+                    }
                 };
                 Ok(Outcome::PartitionsChanged(vec![
                     self.set_partition(topic_id, *partition, next),
@@ -149,6 +169,16 @@ impl MetadataImage {
                 self.broker_mut(*broker_id)?.log_dir_failed = true;
                 Ok(Outcome::PartitionsChanged(
                     self.remove_from_partitions(*broker_id),
+                ))
+            }
+            C::ReportReplicaLogs {
+                broker_id,
+                broker_epoch,
+                logs,
+            } => {
+                self.checked_broker(*broker_id, *broker_epoch)?;
+                Ok(Outcome::PartitionsChanged(
+                    self.record_replica_logs(*broker_id, logs),
                 ))
             }
             C::SetConfig {
@@ -286,10 +316,78 @@ impl MetadataImage {
         change
     }
 
-    /// Takes an ineligible broker out of every ISR it is in (unless it is the last member) and
-    /// moves its leaderships.
+    /// Takes an ineligible broker out of every ISR it is in (into the ELR when that leaves the
+    /// ISR below min ISR) and moves its leaderships.
     fn remove_from_partitions(&mut self, broker_id: BrokerId) -> Vec<PartitionChange> {
-        self.recompute_partitions(Some(broker_id), |p| p.replicas.contains(&broker_id))
+        let leaving = Leaving {
+            broker_id,
+            unclean_shutdown: false,
+        };
+        self.recompute_partitions(Some(leaving), |p| p.replicas.contains(&broker_id))
+    }
+
+    /// The election policy of a topic's partitions.
+    fn policy(&self, topic_id: TopicId) -> Policy {
+        let topic = self
+            .topic_names
+            .get(&topic_id)
+            .and_then(|n| self.topics.get(n));
+        topic.map_or(
+            Policy {
+                min_isr: 1,
+                unclean: false,
+            },
+            |t| Policy {
+                min_isr: self.min_insync_replicas(t),
+                unclean: self.unclean_election_enabled(t),
+            },
+        )
+    }
+
+    /// Stores what a last-known-ELR member's logs hold (reports for partitions where it is not
+    /// one are ignored) and elects where every member has now reported.
+    fn record_replica_logs(
+        &mut self,
+        broker_id: BrokerId,
+        logs: &[ReplicaLogReport],
+    ) -> Vec<PartitionChange> {
+        let mut changes = Vec::new();
+        for report in logs {
+            let Some(name) = self.topic_names.get(&report.topic_id) else {
+                continue;
+            };
+            let topic = &self.topics[name];
+            let Some(current) = usize::try_from(report.partition)
+                .ok()
+                .and_then(|i| topic.partitions.get(i))
+            else {
+                continue;
+            };
+            if !current.last_known_elr.contains(&broker_id)
+                || !partition::awaits_log_reports(current)
+            {
+                continue;
+            }
+            let mut reported = current.clone();
+            reported.replica_logs.retain(|l| l.broker_id != broker_id);
+            reported.replica_logs.push(ReplicaLog {
+                broker_id,
+                last_epoch: report.last_epoch,
+                log_end_offset: report.log_end_offset,
+            });
+            let policy = self.policy(report.topic_id);
+            let next = partition::rebalance(&reported, None, |b| self.is_eligible(b), policy)
+                .unwrap_or_else(|| {
+                    let mut bumped = reported;
+                    bumped.partition_epoch += 1;
+                    bumped
+                });
+            changes.push((report.topic_id, report.partition, next));
+        }
+        changes
+            .into_iter()
+            .map(|(topic_id, partition, next)| self.set_partition(topic_id, partition, next))
+            .collect()
     }
 
     /// Unfences a broker and gives leaders to the offline partitions it can lead.
@@ -304,18 +402,18 @@ impl MetadataImage {
 
     fn recompute_partitions(
         &mut self,
-        leaving: Option<BrokerId>,
+        leaving: Option<Leaving>,
         touches: impl Fn(&PartitionState) -> bool,
     ) -> Vec<PartitionChange> {
         let mut changes = Vec::new();
         for topic in self.topics.values() {
-            let unclean = self.unclean_election_enabled(topic);
+            let policy = self.policy(topic.topic_id);
             for (index, p) in topic.partitions.iter().enumerate() {
                 if !touches(p) {
                     continue;
                 }
                 let eligible = |b| self.is_eligible(b);
-                if let Some(next) = partition::rebalance(p, leaving, eligible, unclean) {
+                if let Some(next) = partition::rebalance(p, leaving, eligible, policy) {
                     changes.push((
                         topic.topic_id,
                         i32::try_from(index).expect("i32 count"),

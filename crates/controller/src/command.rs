@@ -44,6 +44,10 @@ pub enum MetadataCommand {
         incarnation_id: u128,
         rack: Option<String>,
         listeners: Vec<Listener>,
+        /// The broker epoch its clean-shutdown marker names (Kafka's `PreviousBrokerEpoch`,
+        /// KIP-966); -1 without one. Equal to the stored registration's epoch: a clean restart.
+        #[serde(default = "no_broker_epoch")]
+        previous_broker_epoch: i64,
     },
     /// A broker's liveness report; with `want_fence: false` a caught-up broker is unfenced.
     BrokerHeartbeat {
@@ -103,6 +107,13 @@ pub enum MetadataCommand {
         broker_id: BrokerId,
         broker_epoch: i64,
     },
+    /// A broker's logs of partitions whose last known ELR holds it (restarted uncleanly while
+    /// it was a leader candidate): the recovery election picks the most complete one.
+    ReportReplicaLogs {
+        broker_id: BrokerId,
+        broker_epoch: i64,
+        logs: Vec<ReplicaLogReport>,
+    },
     /// Sets (`Some`) or deletes (`None`) one config key.
     SetConfig {
         resource: ConfigResource,
@@ -126,6 +137,20 @@ pub enum MetadataCommand {
     AlterClientQuotas {
         changes: Vec<QuotaChange>,
     },
+}
+
+fn no_broker_epoch() -> i64 {
+    -1
+}
+
+/// One partition's log, as a broker reports it for a recovery election.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaLogReport {
+    pub topic_id: TopicId,
+    pub partition: i32,
+    /// The leader epoch of its last record; -1 if none.
+    pub last_epoch: i32,
+    pub log_end_offset: i64,
 }
 
 /// A partition whose leader or ISR changed, with its new state.
@@ -194,6 +219,7 @@ impl std::fmt::Display for MetadataCommand {
             C::UnfenceBroker { broker_id } => write!(f, "UnfenceBroker({broker_id})"),
             C::ControlledShutdown { broker_id, .. } => write!(f, "ControlledShutdown({broker_id})"),
             C::LogDirFailed { broker_id, .. } => write!(f, "LogDirFailed({broker_id})"),
+            C::ReportReplicaLogs { broker_id, .. } => write!(f, "ReportReplicaLogs({broker_id})"),
             C::SetConfig { key, .. } => write!(f, "SetConfig({key})"),
             C::AllocateProducerIds { broker_id, .. } => {
                 write!(f, "AllocateProducerIds({broker_id})")

@@ -69,14 +69,48 @@ impl BrokerRegistration {
 pub struct PartitionState {
     /// The assigned replicas; the first is the preferred leader. Invariant: no duplicates.
     pub replicas: Vec<BrokerId>,
-    /// In-sync replicas. Invariant: non-empty, a subset of `replicas`.
+    /// In-sync replicas. Invariant: a subset of `replicas`; empty only while the partition has
+    /// no leader (its last member left: it is in `elr` or `last_known_elr` instead).
     pub isr: Vec<BrokerId>,
     /// Invariant: `None` (offline) or a member of `isr`.
     pub leader: Option<BrokerId>,
     /// Bumped on every leader change. Never decreases.
     pub leader_epoch: i32,
-    /// Bumped on every change of leader or ISR; AlterPartition compares and sets it.
+    /// Bumped on every change of leader, ISR, ELR or recovery state; AlterPartition compares
+    /// and sets it.
     pub partition_epoch: i32,
+    /// Eligible leader replicas (KIP-966): replicas that left the ISR cleanly while it was below
+    /// `min.insync.replicas`. The high watermark cannot advance then, so each holds every
+    /// acknowledged record and may lead once the ISR is empty. Disjoint from `isr`; emptied
+    /// when the ISR is back at min ISR.
+    #[serde(default)]
+    pub elr: Vec<BrokerId>,
+    /// Replicas that were in the ISR or the ELR below min ISR when they restarted after an
+    /// unclean shutdown (no clean-shutdown marker): their log may have lost its unsynced tail.
+    /// When ISR and ELR are empty the partition waits until every one of them has reported
+    /// its log (`replica_logs`) and elects the most complete one (KIP-966's unclean recovery,
+    /// where Kafka 4.4 re-elects the last leader, however much it lost).
+    #[serde(default)]
+    pub last_known_elr: Vec<BrokerId>,
+    /// The logs `last_known_elr` members reported since they last registered.
+    #[serde(default)]
+    pub replica_logs: Vec<ReplicaLog>,
+}
+
+/// What a replica's log held when it reported it for a recovery election.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaLog {
+    pub broker_id: BrokerId,
+    /// The leader epoch of its last record (its epoch cache's latest entry); -1 if none.
+    pub last_epoch: i32,
+    pub log_end_offset: i64,
+}
+
+impl ReplicaLog {
+    /// Orders logs by completeness: the later last epoch, then the longer log.
+    pub fn completeness(&self) -> (i32, i64) {
+        (self.last_epoch, self.log_end_offset)
+    }
 }
 
 /// A topic and its partitions (indexed by partition number).
@@ -146,6 +180,20 @@ impl MetadataImage {
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))
     }
 
+    /// `min.insync.replicas` for `topic`: the topic's override, else the cluster's dynamic
+    /// default, else 1. A broker's static `min.insync.replicas` is not seen here (every voter must
+    /// compute the same image): set the cluster-level config for the ELR to follow it.
+    pub fn min_insync_replicas(&self, topic: &TopicImage) -> usize {
+        const KEY: &str = "min.insync.replicas";
+        topic
+            .configs
+            .get(KEY)
+            .or_else(|| self.cluster_configs.get(KEY))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(1)
+            .max(1)
+    }
+
     /// Checks every structural invariant; returns the first violation. Used by tests after every
     /// command and by the state-machine store after loading a snapshot.
     pub fn check_invariants(&self) -> Result<(), String> {
@@ -164,11 +212,20 @@ impl MetadataImage {
                 if seen.len() != p.replicas.len() || p.replicas.is_empty() {
                     return Err(format!("{at}: replicas {:?} empty or repeated", p.replicas));
                 }
-                if p.isr.is_empty() {
-                    return Err(format!("{at}: empty ISR"));
+                if p.isr.is_empty() && p.leader.is_some() {
+                    return Err(format!("{at}: a leader with an empty ISR"));
                 }
-                if let Some(r) = p.isr.iter().find(|r| !p.replicas.contains(r)) {
-                    return Err(format!("{at}: ISR member {r} is not a replica"));
+                let members = p.isr.iter().chain(&p.elr).chain(&p.last_known_elr);
+                if let Some(r) = members.clone().find(|r| !p.replicas.contains(r)) {
+                    return Err(format!(
+                        "{at}: ISR, ELR or last known ELR member {r} is not a replica"
+                    ));
+                }
+                if let Some(r) = p.elr.iter().find(|r| p.isr.contains(r)) {
+                    return Err(format!("{at}: {r} is in both the ISR and the ELR"));
+                }
+                if members.clone().next().is_none() {
+                    return Err(format!("{at}: no ISR, ELR or last known ELR member"));
                 }
                 if let Some(leader) = p.leader
                     && !p.isr.contains(&leader)

@@ -34,12 +34,15 @@ mod topics;
 
 pub use command::{
     ConfigResource, ElectionType, MetadataCommand, Outcome, PRODUCER_ID_BLOCK_LEN, PartitionChange,
+    ReplicaLogReport,
 };
 pub use error::ControllerError;
 pub use image::{
-    BrokerId, BrokerRegistration, Listener, MetadataImage, PartitionState, TopicId, TopicImage,
+    BrokerId, BrokerRegistration, Listener, MetadataImage, PartitionState, ReplicaLog, TopicId,
+    TopicImage,
 };
 pub use liveness::{BROKER_SESSION_TIMEOUT_MS_DEFAULT, BrokerSessions, preferred_elections};
+pub use partition::awaits_log_reports;
 pub use placement::place_replicas;
 pub use topics::validate_topic_name;
 pub mod raft;

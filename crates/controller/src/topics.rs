@@ -131,6 +131,9 @@ impl MetadataImage {
             isr,
             leader_epoch: 0,
             partition_epoch: 0,
+            elr: Vec::new(),
+            last_known_elr: Vec::new(),
+            replica_logs: Vec::new(),
         }
     }
 

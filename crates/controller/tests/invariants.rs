@@ -1,7 +1,7 @@
 //! Property test: random command sequences keep the image's invariants.
 //!
 //! Method: apply arbitrary sequences of every command (many of them invalid) to one image; after
-//! each, check leader ∈ ISR ⊆ replicas, ISR non-empty (empty leader only when offline), at most one
+//! each, check leader ∈ ISR ⊆ replicas, ISR and ELR disjoint, a candidate left when offline, at most one
 //! replica per broker (`check_invariants`), that leader and partition epochs never decrease, that a
 //! rejected command changed nothing, and that applying the same sequence again gives the same
 //! image, which also survives a serde round trip (a snapshot).
@@ -20,11 +20,32 @@ fn command() -> impl Strategy<Value = C> {
     let broker = 1..=BROKERS;
     let topic = 0..TOPICS.len();
     prop_oneof![
-        (broker.clone(), 0..3u128).prop_map(|(id, inc)| C::RegisterBroker {
-            broker_id: id,
-            incarnation_id: inc,
-            rack: Some(format!("r{}", id % 2)),
-            listeners: Vec::new(),
+        (broker.clone(), 0..3u128, any::<bool>()).prop_map(|(id, inc, clean)| {
+            C::RegisterBroker {
+                broker_id: id,
+                incarnation_id: inc,
+                rack: Some(format!("r{}", id % 2)),
+                listeners: Vec::new(),
+                // 0: replaced with the current epoch at apply time (a clean restart).
+                previous_broker_epoch: if clean { 0 } else { -1 },
+            }
+        }),
+        (broker.clone(), topic.clone(), 0..3i32, -1..3i32, 0..100i64).prop_map(
+            |(id, t, p, last_epoch, end)| C::ReportReplicaLogs {
+                broker_id: id,
+                broker_epoch: -1,
+                logs: vec![controller::ReplicaLogReport {
+                    topic_id: TopicId(t as u128 + 1),
+                    partition: p,
+                    last_epoch,
+                    log_end_offset: end,
+                }],
+            }
+        ),
+        (1..4i32).prop_map(|n| C::SetConfig {
+            resource: ConfigResource::Cluster,
+            key: "min.insync.replicas".into(),
+            value: Some(n.to_string()),
         }),
         (broker.clone(), any::<bool>()).prop_map(|(id, fence)| C::BrokerHeartbeat {
             broker_id: id,
@@ -113,6 +134,30 @@ fn as_sent(image: &MetadataImage, command: C) -> C {
         C::LogDirFailed { broker_id, .. } => C::LogDirFailed {
             broker_id,
             broker_epoch: epoch(broker_id),
+        },
+        C::ReportReplicaLogs {
+            broker_id, logs, ..
+        } => C::ReportReplicaLogs {
+            broker_id,
+            broker_epoch: epoch(broker_id),
+            logs,
+        },
+        C::RegisterBroker {
+            broker_id,
+            incarnation_id,
+            rack,
+            listeners,
+            previous_broker_epoch,
+        } => C::RegisterBroker {
+            broker_id,
+            incarnation_id,
+            rack,
+            listeners,
+            previous_broker_epoch: if previous_broker_epoch == 0 {
+                epoch(broker_id)
+            } else {
+                -1
+            },
         },
         C::AlterPartition {
             topic_id,

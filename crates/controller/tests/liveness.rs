@@ -20,6 +20,7 @@ fn cluster(n: i32) -> (MetadataImage, i64) {
             incarnation_id: 1,
             rack: None,
             listeners: Vec::new(),
+            previous_broker_epoch: -1,
         };
         let Ok(Outcome::BrokerRegistered { broker_epoch }) = image.apply(offset, &register) else {
             panic!()

@@ -107,6 +107,7 @@ fn register(id: i32) -> C {
         incarnation_id: 1,
         rack: None,
         listeners: Vec::new(),
+        previous_broker_epoch: -1,
     }
 }
 

@@ -372,6 +372,7 @@ impl World {
         if now >= self.broker(id).next_isr_check_ms {
             self.broker(id).next_isr_check_ms = now + self.config.isr_check_interval_ms;
             self.propose_isr_change(id);
+            self.report_replica_log(id);
         }
         self.follower_fetch(id);
         self.expire_parked(id);
@@ -414,7 +415,43 @@ impl World {
         self.send(
             Node::Broker(id),
             Node::Controller,
-            Message::AlterPartition(command),
+            Message::Propose(command),
+        );
+    }
+}
+
+impl World {
+    /// `cluster/recovery.rs::report_replica_logs`: while the partition waits for its last known
+    /// ELR's logs, a member that has not reported reports its own.
+    fn report_replica_log(&mut self, id: BrokerId) {
+        let b = self.broker(id);
+        let broker_epoch = b.broker_epoch;
+        let Some(p) = b.image.partition(TOPIC, 0) else {
+            return;
+        };
+        if broker_epoch < 0
+            || !p.last_known_elr.contains(&id)
+            || !controller::awaits_log_reports(p)
+            || p.replica_logs.iter().any(|l| l.broker_id == id)
+        {
+            return;
+        }
+        let report = controller::ReplicaLogReport {
+            topic_id: TOPIC_ID,
+            partition: 0,
+            last_epoch: b.log.latest_epoch().unwrap_or(-1),
+            log_end_offset: b.log.log_end(),
+        };
+        self.note(|| format!("broker {id} reports its log {report:?}"));
+        let command = MetadataCommand::ReportReplicaLogs {
+            broker_id: id,
+            broker_epoch,
+            logs: vec![report],
+        };
+        self.send(
+            Node::Broker(id),
+            Node::Controller,
+            Message::Propose(command),
         );
     }
 }

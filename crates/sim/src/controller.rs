@@ -103,6 +103,7 @@ impl Controller {
             incarnation_id: *incarnation,
             rack: None,
             listeners: Vec::new(),
+            previous_broker_epoch: -1,
         };
         let epoch = match self.propose(command) {
             Ok(Outcome::BrokerRegistered { broker_epoch }) => broker_epoch,

@@ -75,7 +75,8 @@ pub enum Message {
         answer: Result<HeartbeatReply, ControllerError>,
         image: Arc<MetadataImage>,
     },
-    AlterPartition(MetadataCommand),
+    /// A command a broker proposes: AlterPartition, ReportReplicaLogs.
+    Propose(MetadataCommand),
     Image(Arc<MetadataImage>),
     Fetch {
         follower: BrokerId,

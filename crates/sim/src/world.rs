@@ -365,7 +365,7 @@ impl World {
                     },
                 );
             }
-            Message::AlterPartition(command) => {
+            Message::Propose(command) => {
                 let shown = format!("{command:?}");
                 let result = self.controller.propose(command);
                 self.note(|| format!("controller: {shown} -> {result:?}"));

@@ -15,6 +15,7 @@ pub mod metadata_sync;
 pub mod peer_security;
 pub mod peers;
 pub mod quorum;
+pub mod recovery;
 pub mod self_fencing;
 
 use std::collections::HashMap;
@@ -291,6 +292,10 @@ async fn registration(
         })
         .collect();
     let interval = Duration::from_millis(cluster.config.broker_heartbeat_interval_ms);
+    // The epoch a clean stop ended; later registrations of this process name the one before
+    // (its logs lost nothing in between).
+    let mut previous_broker_epoch = recovery::take_clean_shutdown_epoch(&broker.config.log_dir);
+    tracing::info!(previous_broker_epoch, "clean-shutdown marker read");
     loop {
         if *shutdown.borrow() {
             return;
@@ -301,10 +306,12 @@ async fn registration(
                 incarnation_id,
                 rack: broker.config.broker_rack.clone(),
                 listeners: listeners.clone(),
+                previous_broker_epoch,
             };
             match cluster.propose(command).await {
                 Ok(Outcome::BrokerRegistered { broker_epoch }) => {
                     tracing::info!(broker_epoch, "registered with the controller");
+                    previous_broker_epoch = broker_epoch;
                     cluster.broker_epoch.store(broker_epoch, Ordering::Release);
                     continue;
                 }
@@ -410,6 +417,7 @@ async fn isr_changes(
         {
             reported_failure_epoch = broker_epoch;
         }
+        recovery::report_replica_logs(&broker, &cluster, broker_epoch).await;
         let lag_max_ms = cluster.config.replica_lag_time_max_ms;
         for partition in broker.replicas.all() {
             let Some((state, new_isr)) =

@@ -4,8 +4,9 @@
 //! `response_partition_limit` partitions (capped at Kafka's default
 //! `max.request.partition.size.limit`, 2000); `next_cursor` says where the next page starts.
 //!
-//! On a single node every partition's leader, replicas and ISR are this broker; eligible leader
-//! replicas and the last known ELR are empty (KIP-966's ELR needs more than one replica).
+//! On a single node every partition's leader, replicas and ISR are this broker and the eligible
+//! leader replicas and last known ELR are empty; in a cluster all come from the metadata image
+//! (KIP-966; `controller::partition`).
 //! Topics need DESCRIBE: named ones get TOPIC_AUTHORIZATION_FAILED, a listing leaves them out.
 
 use std::collections::BTreeSet;
@@ -94,8 +95,8 @@ pub async fn handle(
                     leader_epoch: view.leader_epoch,
                     replica_nodes: view.replicas,
                     isr_nodes: view.isr,
-                    eligible_leader_replicas: Some(Vec::new()),
-                    last_known_elr: Some(Vec::new()),
+                    eligible_leader_replicas: Some(view.elr),
+                    last_known_elr: Some(view.last_known_elr),
                     offline_replicas: view.offline,
                     ..Default::default()
                 }

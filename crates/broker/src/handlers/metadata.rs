@@ -218,6 +218,9 @@ pub struct PartitionView {
     pub isr: Vec<i32>,
     /// Replicas on fenced (or unknown) brokers, or on brokers whose log directory failed.
     pub offline: Vec<i32>,
+    /// Eligible leader replicas and the last known ELR (KIP-966; DescribeTopicPartitions).
+    pub elr: Vec<i32>,
+    pub last_known_elr: Vec<i32>,
 }
 
 /// A partition as Metadata and DescribeTopicPartitions describe it: this broker alone on a
@@ -236,6 +239,8 @@ pub fn partition_view(broker: &Broker, topic: &str, index: i32) -> PartitionView
             replicas: vec![node],
             isr: vec![node],
             offline: Vec::new(),
+            elr: Vec::new(),
+            last_known_elr: Vec::new(),
         };
     };
     let image = cluster.image();
@@ -247,6 +252,8 @@ pub fn partition_view(broker: &Broker, topic: &str, index: i32) -> PartitionView
             replicas: Vec::new(),
             isr: Vec::new(),
             offline: Vec::new(),
+            elr: Vec::new(),
+            last_known_elr: Vec::new(),
         };
     };
     PartitionView {
@@ -270,6 +277,8 @@ pub fn partition_view(broker: &Broker, topic: &str, index: i32) -> PartitionView
                     .is_none_or(|b| b.fenced || b.log_dir_failed)
             })
             .collect(),
+        elr: p.elr.clone(),
+        last_known_elr: p.last_known_elr.clone(),
     }
 }
 
