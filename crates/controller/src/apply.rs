@@ -344,8 +344,8 @@ impl MetadataImage {
         )
     }
 
-    /// Stores what a last-known-ELR member's logs hold (reports for partitions where it is not
-    /// one are ignored) and elects where every member has now reported.
+    /// Stores what a replica's logs hold, for partitions that wait for log reports (others are
+    /// ignored), and elects where every last-known-ELR member has now reported.
     fn record_replica_logs(
         &mut self,
         broker_id: BrokerId,
@@ -363,9 +363,7 @@ impl MetadataImage {
             else {
                 continue;
             };
-            if !current.last_known_elr.contains(&broker_id)
-                || !partition::awaits_log_reports(current)
-            {
+            if !current.replicas.contains(&broker_id) || !partition::awaits_log_reports(current) {
                 continue;
             }
             let mut reported = current.clone();
@@ -374,6 +372,7 @@ impl MetadataImage {
                 broker_id,
                 last_epoch: report.last_epoch,
                 log_end_offset: report.log_end_offset,
+                stale: false,
             });
             let policy = self.policy(report.topic_id);
             let next = partition::rebalance(&reported, None, |b| self.is_eligible(b), policy)

@@ -92,7 +92,8 @@ pub struct PartitionState {
     /// where Kafka 4.4 re-elects the last leader, however much it lost).
     #[serde(default)]
     pub last_known_elr: Vec<BrokerId>,
-    /// The logs `last_known_elr` members reported since they last registered.
+    /// The logs replicas reported while the partition waited for them (stale ones from before
+    /// the reporter's latest unclean restart).
     #[serde(default)]
     pub replica_logs: Vec<ReplicaLog>,
 }
@@ -104,6 +105,11 @@ pub struct ReplicaLog {
     /// The leader epoch of its last record (its epoch cache's latest entry); -1 if none.
     pub last_epoch: i32,
     pub log_end_offset: i64,
+    /// Reported before the broker's latest unclean restart: its log may hold less now, but
+    /// not more (nothing leads the partition to fetch from), so it bounds what the broker's
+    /// next report can say.
+    #[serde(default)]
+    pub stale: bool,
 }
 
 impl ReplicaLog {

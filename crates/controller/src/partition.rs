@@ -12,7 +12,7 @@
 //!
 //! Election order: the current leader if still eligible; the first eligible ISR member in
 //! replica order; with an empty ISR, the first eligible ELR member; with ISR and ELR empty, the
-//! most complete reported log of the last known ELR once all its members reported; with
+//! most complete log any replica reported once every last-known-ELR member reported; with
 //! `unclean.leader.election.enable`, then any eligible replica, the most complete reported first.
 
 use crate::error::ControllerError;
@@ -52,8 +52,10 @@ pub(crate) fn rebalance(
         next.isr.retain(|&r| r != id);
         if gone.unclean_shutdown {
             next.elr.retain(|&r| r != id);
-            // A report of an earlier incarnation no longer says what its log holds.
-            next.replica_logs.retain(|l| l.broker_id != id);
+            // A report of an earlier incarnation only bounds what its log holds now.
+            for log in next.replica_logs.iter_mut().filter(|l| l.broker_id == id) {
+                log.stale = true;
+            }
             if was_candidate && next.isr.len() < policy.min_isr {
                 add(&mut next.last_known_elr, id);
             }
@@ -112,25 +114,34 @@ fn elect(next: &mut PartitionState, eligible: impl Fn(BrokerId) -> bool, policy:
     }
 }
 
-/// The most complete log of the last known ELR once every member reported, earlier replicas
-/// first on a tie.
+/// Once every last-known-ELR member reported: the most complete reported log, of any replica
+/// (earlier replicas first on a tie). The member list says whom to wait for; the choice is
+/// wider because a replica outside it may still hold what every member lost, and the log with
+/// the latest epoch and then the most records holds the longest prefix of the latest leader's
+/// log that survived. A stale report above the best fresh one makes it wait for that replica.
 fn most_complete(p: &PartitionState) -> Option<BrokerId> {
     if p.last_known_elr.is_empty() {
         return None;
     }
-    let log_of = |b: BrokerId| p.replica_logs.iter().find(|l| l.broker_id == b);
-    if p.last_known_elr.iter().any(|&b| log_of(b).is_none()) {
+    let fresh = |b: BrokerId| p.replica_logs.iter().find(|l| l.broker_id == b && !l.stale);
+    if p.last_known_elr.iter().any(|&b| fresh(b).is_none()) {
         return None;
     }
     let mut best: Option<(BrokerId, (i32, i64))> = None;
     for &r in &p.replicas {
-        if let Some(log) = log_of(r).filter(|_| p.last_known_elr.contains(&r))
+        if let Some(log) = fresh(r)
             && best.is_none_or(|(_, c)| log.completeness() > c)
         {
             best = Some((r, log.completeness()));
         }
     }
-    best.map(|(b, _)| b)
+    // A replica that reported more before it restarted may still hold it: wait for its report.
+    let (leader, completeness) = best?;
+    let maybe_more = p
+        .replica_logs
+        .iter()
+        .any(|l| l.stale && l.completeness() > completeness);
+    (!maybe_more).then_some(leader)
 }
 
 /// An unclean election: the most complete eligible reported log, else the first eligible
@@ -139,7 +150,7 @@ fn take_unclean(next: &mut PartitionState, eligible: impl Fn(BrokerId) -> bool) 
     let reported = next
         .replica_logs
         .iter()
-        .filter(|l| eligible(l.broker_id) && next.replicas.contains(&l.broker_id))
+        .filter(|l| !l.stale && eligible(l.broker_id) && next.replicas.contains(&l.broker_id))
         .max_by_key(|l| l.completeness())
         .map(|l| l.broker_id);
     let any = reported.or_else(|| next.replicas.iter().copied().find(|&r| eligible(r)));

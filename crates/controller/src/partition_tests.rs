@@ -1,6 +1,7 @@
 //! Unit tests for partition elections and ISR changes.
 
 use super::*;
+use crate::image::ReplicaLog;
 
 fn state(replicas: &[BrokerId], isr: &[BrokerId], leader: Option<BrokerId>) -> PartitionState {
     PartitionState {
@@ -40,11 +41,12 @@ fn restarted_uncleanly(broker_id: BrokerId) -> Option<Leaving> {
     })
 }
 
-fn log(broker_id: BrokerId, last_epoch: i32, log_end_offset: i64) -> crate::image::ReplicaLog {
-    crate::image::ReplicaLog {
+fn log(broker_id: BrokerId, last_epoch: i32, log_end_offset: i64) -> ReplicaLog {
+    ReplicaLog {
         broker_id,
         last_epoch,
         log_end_offset,
+        stale: false,
     }
 }
 
@@ -280,8 +282,41 @@ fn a_restart_forgets_the_replicas_earlier_report() {
     p.replica_logs = vec![log(1, 3, 10), log(2, 3, 20)];
     let next = rebalance(&p, restarted_uncleanly(2), |_| false, MIN_ISR_2).unwrap();
     assert_eq!(next.last_known_elr, [1, 2]);
-    assert_eq!(next.replica_logs, [log(1, 3, 10)]);
+    let stale = ReplicaLog {
+        stale: true,
+        ..log(2, 3, 20)
+    };
+    assert_eq!(next.replica_logs, [log(1, 3, 10), stale]);
     assert!(rebalance(&next, None, |_| true, MIN_ISR_2).is_none());
+}
+
+#[test]
+fn a_replica_that_reported_more_before_a_restart_is_waited_for() {
+    // 3 is outside the last known ELR but reported the most complete log, then crashed again.
+    let mut p = state(&[1, 2, 3], &[], None);
+    p.last_known_elr = vec![1];
+    let stale = ReplicaLog {
+        stale: true,
+        ..log(3, 3, 20)
+    };
+    p.replica_logs = vec![log(1, 3, 10), stale];
+    assert!(
+        rebalance(&p, None, |_| true, MIN_ISR_2).is_none(),
+        "3 may still hold 10..20"
+    );
+    p.replica_logs[1] = log(3, 3, 12);
+    let led = rebalance(&p, None, |_| true, MIN_ISR_2).unwrap();
+    assert_eq!(led.leader, Some(3), "the most complete log, of any replica");
+    p.replica_logs[1] = ReplicaLog {
+        stale: true,
+        ..log(3, 3, 4)
+    };
+    let led = rebalance(&p, None, |_| true, MIN_ISR_2).unwrap();
+    assert_eq!(
+        led.leader,
+        Some(1),
+        "a stale report below the best is no reason to wait"
+    );
 }
 
 #[test]

@@ -421,8 +421,8 @@ impl World {
 }
 
 impl World {
-    /// `cluster/recovery.rs::report_replica_logs`: while the partition waits for its last known
-    /// ELR's logs, a member that has not reported reports its own.
+    /// `cluster/recovery.rs::report_replica_logs`: while the partition waits for log reports, a
+    /// replica that has not reported reports its own.
     fn report_replica_log(&mut self, id: BrokerId) {
         let b = self.broker(id);
         let broker_epoch = b.broker_epoch;
@@ -430,9 +430,9 @@ impl World {
             return;
         };
         if broker_epoch < 0
-            || !p.last_known_elr.contains(&id)
+            || !p.replicas.contains(&id)
             || !controller::awaits_log_reports(p)
-            || p.replica_logs.iter().any(|l| l.broker_id == id)
+            || p.replica_logs.iter().any(|l| l.broker_id == id && !l.stale)
         {
             return;
         }

@@ -23,10 +23,35 @@ use crate::broker::BrokerNode;
 pub struct Violation {
     pub invariant: &'static str,
     pub detail: String,
+    /// For a lost acknowledged record: its offset and value, to say which replicas still hold it.
+    lost: Option<(i64, u64)>,
 }
 
 fn violation(invariant: &'static str, detail: String) -> Violation {
-    Violation { invariant, detail }
+    Violation {
+        invariant,
+        detail,
+        lost: None,
+    }
+}
+
+/// Says whether a lost record was still in some replica's log (up or down): an election could
+/// have kept it; none means every copy was lost (page-cache crashes of every holder).
+fn with_holders(mut v: Violation, brokers: &[BrokerNode]) -> Violation {
+    if let Some((offset, value)) = v.lost {
+        let holders: Vec<BrokerId> = brokers
+            .iter()
+            .filter(|b| b.log.record(offset).is_some_and(|r| r.value == value))
+            .map(|b| b.id)
+            .collect();
+        if holders.is_empty() {
+            v.detail.push_str("; no replica holds it any more");
+        } else {
+            v.detail
+                .push_str(&format!("; still held by brokers {holders:?}"));
+        }
+    }
+    v
 }
 
 /// What the checker remembers between steps.
@@ -95,7 +120,8 @@ impl Checker {
         self.acked.insert(offset, value);
         for b in brokers.iter().filter(|b| b.up) {
             if offset < b.log.high_watermark() || b.is_current_leader(current) {
-                self.holds(b, offset, value)?;
+                self.holds(b, offset, value)
+                    .map_err(|v| with_holders(v, brokers))?;
             }
         }
         Ok(())
@@ -109,7 +135,7 @@ impl Checker {
             } else {
                 "a replica whose high watermark passed it"
             };
-            return Err(violation(
+            let mut lost = violation(
                 "1: acknowledged records kept",
                 format!(
                     "offset {offset} was acknowledged with value {value}, but broker {} ({why}, \
@@ -118,7 +144,9 @@ impl Checker {
                     b.log.log_end(),
                     b.log.high_watermark()
                 ),
-            ));
+            );
+            lost.lost = Some((offset, value));
+            return Err(lost);
         }
         Ok(())
     }
@@ -144,8 +172,9 @@ impl Checker {
         }
         let live: Vec<&BrokerNode> = brokers.iter().filter(|b| b.up).collect();
         for b in &live {
-            self.check_leader(b, current)?;
-            self.check_acked_below_hw(b)?;
+            self.check_leader(b, current)
+                .and_then(|()| self.check_acked_below_hw(b))
+                .map_err(|v| with_holders(v, brokers))?;
         }
         for (i, a) in live.iter().enumerate() {
             for b in &live[i + 1..] {

@@ -6,9 +6,10 @@
 //!   (reads and removes it, durably) and sends it as `previous_broker_epoch` in its registration.
 //!   A crash or a power loss leaves none, so the controller treats the restart as unclean: the
 //!   broker's log may have lost its unsynced tail, and it cannot be an eligible leader replica.
-//! - Replica log reports: for each partition whose last known ELR holds this broker, it reports
-//!   its log's last epoch and end, and the controller elects the most complete once every
-//!   member reported (docs/internals/controller.md).
+//! - Replica log reports: for each of its partitions that waits for them (no leader, ISR and ELR
+//!   empty: every candidate restarted uncleanly), it reports its log's last epoch and end, and
+//!   the controller elects the most complete once every last-known-ELR member reported
+//!   (docs/internals/controller.md).
 
 use std::fs;
 use std::io::Write;
@@ -64,17 +65,17 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     fs::File::open(dir)?.sync_all()
 }
 
-/// Reports the logs of the partitions whose last known ELR holds this broker and that have no
-/// report from it yet. Partitions whose log is not open here yet wait for the next round.
+/// Reports the logs of the partitions that wait for log reports and have none from this broker
+/// yet. Partitions whose log is not open here yet wait for the next round.
 pub(super) async fn report_replica_logs(broker: &Broker, cluster: &Cluster, broker_epoch: i64) {
     let image = cluster.image();
     let mut logs = Vec::new();
     for topic in image.topics.values() {
         for (index, p) in topic.partitions.iter().enumerate() {
             let me = cluster.local_id;
-            if !p.last_known_elr.contains(&me)
+            if !p.replicas.contains(&me)
                 || !controller::awaits_log_reports(p)
-                || p.replica_logs.iter().any(|l| l.broker_id == me)
+                || p.replica_logs.iter().any(|l| l.broker_id == me && !l.stale)
             {
                 continue;
             }
