@@ -25,7 +25,7 @@
 //!
 //! A single node is the leader of everything at epoch 0 with itself as the whole ISR.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A broker's `node.id`.
 pub type BrokerId = i32;
@@ -81,6 +81,8 @@ pub struct LeaderState {
     pub pending_isr: Option<(Vec<BrokerId>, i64)>,
     /// Hold the high watermark while the ISR is below `min.insync.replicas` (KIP-966).
     pub strict_min_isr: bool,
+    /// Replicas whose broker may not join an ISR now ([`Assignment::ineligible`]).
+    pub ineligible: BTreeSet<BrokerId>,
 }
 
 /// The partition's role on this broker.
@@ -105,6 +107,7 @@ impl Role {
             followers: BTreeMap::new(),
             pending_isr: None,
             strict_min_isr: false,
+            ineligible: BTreeSet::new(),
         })
     }
 
@@ -194,6 +197,10 @@ pub struct Assignment {
     pub isr: Vec<BrokerId>,
     /// The current broker epoch of each replica's broker (absent: not registered).
     pub broker_epochs: BTreeMap<BrokerId, i64>,
+    /// Replicas whose broker is fenced, shutting down, has a failed log dir or is not
+    /// registered: the controller refuses them in an ISR, so the leader neither proposes them
+    /// nor waits for them (Kafka's `isReplicaIsrEligible`).
+    pub ineligible: BTreeSet<BrokerId>,
 }
 
 impl Assignment {
@@ -220,6 +227,7 @@ impl LeaderState {
             followers,
             pending_isr: None,
             strict_min_isr: true,
+            ineligible: assignment.ineligible.clone(),
         }
     }
 
@@ -228,6 +236,7 @@ impl LeaderState {
         self.partition_epoch = assignment.partition_epoch;
         self.replicas = assignment.replicas.clone();
         self.isr = assignment.isr.clone();
+        self.ineligible = assignment.ineligible.clone();
         self.followers
             .retain(|r, _| assignment.replicas.contains(r) && *r != local);
         for &r in &assignment.replicas {
@@ -309,6 +318,7 @@ impl LeaderState {
             return Ok(());
         }
         let joins = !self.isr.contains(&follower)
+            && !self.ineligible.contains(&follower)
             && fetch_offset >= high_watermark
             && fetch_offset >= self.epoch_start_offset;
         if let Some(progress) =
@@ -406,7 +416,12 @@ impl LeaderState {
         let joining = self
             .followers
             .iter()
-            .filter(|(r, p)| p.joining && !self.isr.contains(r) && !proposed.contains(r))
+            .filter(|(r, p)| {
+                p.joining
+                    && !self.isr.contains(r)
+                    && !proposed.contains(r)
+                    && !self.ineligible.contains(r)
+            })
             .map(|(r, _)| r);
         for member in self.isr.iter().chain(added).chain(joining) {
             if *member == local {
@@ -473,6 +488,7 @@ impl LeaderState {
         for (&r, progress) in &self.followers {
             if !wanted.contains(&r)
                 && !self.isr.contains(&r)
+                && !self.ineligible.contains(&r)
                 && progress.log_end_offset >= high_watermark
                 && progress.log_end_offset >= self.epoch_start_offset
             {
@@ -506,6 +522,7 @@ mod tests {
             replicas: vec![1, 2, 3],
             isr: isr.to_vec(),
             broker_epochs: BTreeMap::from([(1, 10), (2, 20), (3, 30)]),
+            ineligible: BTreeSet::new(),
         }
     }
 
@@ -576,6 +593,32 @@ mod tests {
         // 2 stops fetching; 3 keeps up. After the lag bound 2 leaves.
         leader.record_fetch(3, -1, 20, 20, 1500);
         assert_eq!(leader.isr_change(1, 20, 1000, 1500), Some(vec![1, 3]));
+    }
+
+    #[test]
+    fn a_caught_up_follower_on_a_fenced_broker_is_neither_proposed_nor_waited_for() {
+        // Seen in F14: with the ISR down to the leader, it proposed every 250 ms to add back a
+        // follower whose broker was fenced, and the controller refused each time.
+        let fenced = Assignment {
+            ineligible: BTreeSet::from([3]),
+            ..assignment(&[1, 2])
+        };
+        let mut leader = LeaderState::new(&fenced, 1, 10, 0);
+        leader
+            .record_follower_fetch(2, -1, 10, 10, 10, 100)
+            .unwrap();
+        leader
+            .record_follower_fetch(3, -1, 10, 10, 10, 100)
+            .unwrap();
+        assert!(!leader.followers[&3].joining);
+        assert_eq!(leader.isr_change(1, 10, 1000, 110), None);
+        leader
+            .record_follower_fetch(2, -1, 12, 12, 10, 120)
+            .unwrap();
+        assert_eq!(leader.high_watermark_bound(1, 12, 1), Some(12));
+        // Unfenced, it is proposed again.
+        leader.update(&assignment(&[1, 2]), 1, 130);
+        assert_eq!(leader.isr_change(1, 10, 1000, 140), Some(vec![1, 2, 3]));
     }
 
     #[test]

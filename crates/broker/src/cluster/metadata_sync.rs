@@ -38,6 +38,12 @@ pub fn assignment(image: &MetadataImage, state: &controller::PartitionState) -> 
             .iter()
             .filter_map(|r| image.brokers.get(r).map(|b| (*r, b.broker_epoch)))
             .collect(),
+        ineligible: state
+            .replicas
+            .iter()
+            .copied()
+            .filter(|&r| !image.is_eligible(r))
+            .collect(),
     }
 }
 
