@@ -42,15 +42,28 @@ impl FetchPosition {
 /// The leader's side of KIP-320: `None` when the follower's log is a prefix of the leader's as
 /// far as epochs tell (the fetch is served from `fetch_offset`), else where it diverges.
 /// `end_offset_for_epoch` is the leader log's `OffsetsForLeaderEpoch` answer: the largest epoch
-/// at or below the one asked and where it ends (`storage::Log::end_offset_for_epoch`).
+/// at or below the one asked and where it ends (`storage::Log::end_offset_for_epoch`). A
+/// leader that knows no epoch at all (an empty epoch cache: elected with an empty log, nothing
+/// appended yet) holds nothing the follower wrote past its log end `leader_log_end`: the
+/// follower's epoch ends there (Kafka assigns the epoch at leadership start instead, and its
+/// follower truncates to the leader's end on OFFSET_OUT_OF_RANGE).
 pub fn diverging_epoch<E>(
     position: FetchPosition,
+    leader_log_end: i64,
     end_offset_for_epoch: impl FnOnce(i32) -> Result<(i32, i64), E>,
 ) -> Result<Option<DivergingEpoch>, E> {
     if position.last_fetched_epoch < 0 {
         return Ok(None);
     }
     let (epoch, end_offset) = end_offset_for_epoch(position.last_fetched_epoch)?;
+    if epoch < 0 {
+        return Ok(
+            (position.fetch_offset > leader_log_end).then_some(DivergingEpoch {
+                epoch: position.last_fetched_epoch,
+                end_offset: leader_log_end,
+            }),
+        );
+    }
     if epoch != position.last_fetched_epoch || end_offset < position.fetch_offset {
         return Ok(Some(DivergingEpoch { epoch, end_offset }));
     }
@@ -92,11 +105,11 @@ mod tests {
             fetch_offset,
             last_fetched_epoch,
         };
-        assert_eq!(diverging_epoch(at(0, -1), leader), Ok(None), "empty log");
-        assert_eq!(diverging_epoch(at(8, 1), leader), Ok(None), "a prefix");
-        assert_eq!(diverging_epoch(at(30, 3), leader), Ok(None), "epoch end");
+        assert_eq!(diverging_epoch_at(at(0, -1), leader), Ok(None), "empty log");
+        assert_eq!(diverging_epoch_at(at(8, 1), leader), Ok(None), "a prefix");
+        assert_eq!(diverging_epoch_at(at(30, 3), leader), Ok(None), "epoch end");
         assert_eq!(
-            diverging_epoch(at(12, 1), leader),
+            diverging_epoch_at(at(12, 1), leader),
             Ok(Some(DivergingEpoch {
                 epoch: 1,
                 end_offset: 10
@@ -104,7 +117,7 @@ mod tests {
             "epoch 1 ended at 10 on the leader"
         );
         assert_eq!(
-            diverging_epoch(at(25, 4), leader),
+            diverging_epoch_at(at(25, 4), leader),
             Ok(Some(DivergingEpoch {
                 epoch: 3,
                 end_offset: 30
@@ -112,13 +125,44 @@ mod tests {
             "epoch 4 never wrote on the leader"
         );
         assert_eq!(
-            diverging_epoch(at(3, 0), leader),
+            diverging_epoch_at(at(3, 0), leader),
             Ok(Some(DivergingEpoch {
                 epoch: 0,
                 end_offset: 0
             })),
             "an epoch older than the leader's log: truncate to its start (simulator seed 86)"
         );
+    }
+
+    fn diverging_epoch_at(
+        position: FetchPosition,
+        leader: impl FnOnce(i32) -> Result<(i32, i64), ()>,
+    ) -> Result<Option<DivergingEpoch>, ()> {
+        diverging_epoch(position, 40, leader)
+    }
+
+    #[test]
+    fn a_follower_ahead_of_a_leader_that_knows_no_epoch_truncates_to_its_end() {
+        // An unclean election of a replica that lost its log: no epoch cached, log end 0.
+        let knows_none = |_| Ok::<_, ()>((-1, -1));
+        let ahead = FetchPosition {
+            fetch_offset: 1_934,
+            last_fetched_epoch: 2,
+        };
+        let diverging = diverging_epoch(ahead, 0, knows_none).unwrap().unwrap();
+        assert_eq!(
+            diverging,
+            DivergingEpoch {
+                epoch: 2,
+                end_offset: 0
+            }
+        );
+        assert_eq!(truncation_offset(diverging, 1_934), 0);
+        let behind = FetchPosition {
+            fetch_offset: 5,
+            last_fetched_epoch: 2,
+        };
+        assert_eq!(diverging_epoch(behind, 10, knows_none), Ok(None));
     }
 
     #[test]

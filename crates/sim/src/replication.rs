@@ -88,7 +88,7 @@ impl World {
             return None;
         }
         let log = &self.brokers[id as usize].log;
-        diverging_epoch(position, |epoch| {
+        diverging_epoch(position, log.log_end(), |epoch| {
             Ok::<_, Infallible>(log.end_offset_for_epoch(epoch))
         })
         .unwrap_or_else(|never| match never {})

@@ -178,7 +178,10 @@ fn diverging(
         fetch_offset: position.fetch_offset,
         last_fetched_epoch: position.last_fetched_epoch,
     };
-    let answer = diverging_epoch(fetched, |epoch| partition.end_offset_for_epoch(epoch))?;
+    let log_end = partition.log_end_offset()?;
+    let answer = diverging_epoch(fetched, log_end, |epoch| {
+        partition.end_offset_for_epoch(epoch)
+    })?;
     Ok(answer.map(|diverging| EpochEndOffset {
         epoch: diverging.epoch,
         end_offset: diverging.end_offset,
