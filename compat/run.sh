@@ -4,7 +4,7 @@
 #   compat/run.sh [--no-build] [--long] [SUITE...]
 #                                     SUITE: java librdkafka kafka-python tools franz-go durability
 #                                     groups compaction schema-registry connect streams security
-#                                     cli console ad-clicks cluster
+#                                     cli console ad-clicks ops cluster
 #                                     (default: all, in that order); --long: 200 fault cycles in
 #                                     the cluster suite instead of two per fault (32), and the long
 #                                     exactly-once scenario of the streams suite (streams/eos.sh --long)
@@ -25,6 +25,9 @@
 # The console suite (compat/console/run.sh) starts its own broker with the HTTP listener on a
 # free port and tests the web console in headless Chromium (Debian's chromium and
 # chromium-driver, Selenium); screenshots are kept in target/compat/console/screenshots/.
+# The ops suite (compat/ops) runs Kafka's kafka-reassign-partitions (reassign.py) and a
+# librdkafka consumer with client.rack (follower_fetch.py, KIP-392) against its own three Runnel
+# processes on 127.0.0.1.
 # The cluster suite (compat/faults/harness.py) runs its own three-node cluster under faults, in
 # network namespaces it creates when root (faults needing them are then SKIPped, not replaced).
 #
@@ -41,7 +44,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/common.sh"
 cd "$RN_REPO"
 
-ALL=(java librdkafka kafka-python tools franz-go durability groups compaction schema-registry connect streams security cli console ad-clicks cluster)
+ALL=(java librdkafka kafka-python tools franz-go durability groups compaction schema-registry connect streams security cli console ad-clicks ops cluster)
 build=true
 cycles=20
 suites=()
@@ -49,7 +52,7 @@ for arg in "$@"; do
   case "$arg" in
     --no-build) build=false ;;
     --long) cycles=200 ;;
-    java|librdkafka|kafka-python|tools|franz-go|durability|groups|compaction|schema-registry|connect|streams|security|cli|console|ad-clicks|cluster) suites+=("$arg") ;;
+    java|librdkafka|kafka-python|tools|franz-go|durability|groups|compaction|schema-registry|connect|streams|security|cli|console|ad-clicks|ops|cluster) suites+=("$arg") ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d' >&2; exit 0 ;;
     *) echo "compat/run.sh: unknown argument $arg (suites: ${ALL[*]})" >&2; exit 2 ;;
   esac
@@ -133,6 +136,7 @@ franz_install() { rn_install_franz; }
 tools_install() { rn_install_java; }
 durability_install() { rn_install_python && rn_install_java; }
 groups_install() { rn_install_python && rn_install_java; }
+ops_install() { rn_install_python && rn_install_java; }
 schema_registry_install() { rn_install_apicurio; }
 # connect-file (Connect's FileStream connectors), kafka-streams and rocksdbjni beside the base jars.
 connect_install() {
@@ -207,6 +211,12 @@ for s in "${suites[@]}"; do
     # restarted, every ad's price checked against the clicks produced (about 60 s).
     ad-clicks) suite ad-clicks python_install 240 no "$RN_REPO/examples/ad-clicks/run.sh" --check \
                  --seconds 30 --runnel "$RUNNEL_BIN" --python "$RN_PY" --work "$LOGS/ad-clicks/work" ;;
+    # ops: cluster operations against three Runnel processes (compat/ops, about 90 s).
+    ops) suite ops ops_install 600 no bash -c \
+           '"$0" "$1"/reassign.py --runnel "$2" --work "$3/reassign" --tools "$4"; a=$?
+            "$0" "$1"/follower_fetch.py --runnel "$2" --work "$3/follower-fetch"; b=$?
+            exit $((a | b))' \
+           "$RN_PY" "$HERE/ops" "$RUNNEL_BIN" "$LOGS/ops/work" "$HERE/kafka-tools.sh" ;;
     # console: every page of the web console in headless Chromium (about 30 s).
     console) suite console console_install 120 no "$HERE/console/run.sh" "$RUNNEL_BIN" \
                "$LOGS/console/work" "$LOGS/console/screenshots" ;;

@@ -119,11 +119,14 @@ def capabilities():
 
 
 class Cluster:
-    def __init__(self, runnel, work, nodes=3, settings=None, use_namespaces=True, log=print):
+    def __init__(self, runnel, work, nodes=3, settings=None, use_namespaces=True, log=print,
+                 node_settings=None):
         self.runnel = runnel
         self.work = work
         self.ids = list(range(1, nodes + 1))
         self.settings = dict(settings or {})
+        # Settings of one node (node id -> dict), over `settings`: racks, HTTP ports.
+        self.node_settings = node_settings or (lambda i: {})
         self.log = log
         self.namespaces = use_namespaces and namespaces_available()
         self.procs = {}
@@ -198,6 +201,7 @@ class Cluster:
             "log.dirs": self.data_dir(i),
         }
         props.update(self.settings)
+        props.update(self.node_settings(i))
         cmd = [self.runnel, "serve"]
         for key, value in props.items():
             cmd += ["--override", f"{key}={value}"]

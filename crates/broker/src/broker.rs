@@ -45,6 +45,8 @@ pub struct Broker {
     pub client_quotas: crate::client_quotas::ClientQuotaManager,
     /// Request and connection counters (`metrics`).
     pub metrics: crate::metrics::BrokerMetrics,
+    /// Replication throttles' measured rates (`replication_quota.rs`).
+    pub replication_quotas: crate::replication_quota::ReplicationQuotas,
 }
 
 impl Broker {
@@ -101,6 +103,7 @@ impl Broker {
             started_at: Instant::now(),
             client_quotas,
             metrics: Default::default(),
+            replication_quotas: Default::default(),
             clock,
             authorizer,
         };

@@ -58,6 +58,9 @@ pub struct BrokerConfig {
     pub listeners: Vec<Listener>,
     pub advertised_listeners: Vec<Listener>,
     pub broker_rack: Option<String>,
+    /// `replica.selector.class` is the RackAwareReplicaSelector: consumers with a `client.rack`
+    /// are sent to an in-sync replica in their rack (KIP-392, `replica_selector.rs`).
+    pub rack_aware_reads: bool,
     pub log_dir: PathBuf,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
@@ -224,6 +227,8 @@ impl BrokerConfig {
             listeners,
             advertised_listeners,
             broker_rack: get("broker.rack").filter(|r| !r.is_empty()),
+            rack_aware_reads: get("replica.selector.class").as_deref()
+                == Some(crate::replica_selector::RACK_AWARE_SELECTOR),
             log_dir,
             num_partitions,
             default_replication_factor: parse(

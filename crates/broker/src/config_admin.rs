@@ -5,10 +5,10 @@
 //! the metadata writer's, `metadata_writer.rs`).
 //!
 //! What it does not own: the keys and their defaults (`config.rs`, `topic_config.rs`), the
-//! wire format (the handlers). Broker configs are static here: this broker takes no dynamic
-//! broker config changes, so every broker key is described as read-only and alterations of a
-//! broker resource are refused with INVALID_REQUEST, as Kafka refuses a key it cannot change
-//! dynamically.
+//! wire format (the handlers). Broker configs are static here, but for the replication throttle
+//! rates (`replication_quota.rs`), which are dynamic and kept in the metadata image: every other
+//! broker key is described as read-only and its alteration refused with INVALID_REQUEST, as
+//! Kafka refuses a key it cannot change dynamically.
 //!
 //! Log settings of a live partition (`retention.*`, `segment.*`, `flush.*`,
 //! `index.interval.bytes`) cannot change in place: `storage::Log` takes its `LogConfig` when it
@@ -36,6 +36,8 @@ pub const RESOURCE_BROKER: i8 = 4;
 /// Kafka's `DescribeConfigsResponse.ConfigSource` ids.
 pub mod source {
     pub const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+    pub const DYNAMIC_BROKER_CONFIG: i8 = 2;
+    pub const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
     pub const STATIC_BROKER_CONFIG: i8 = 4;
     pub const DEFAULT_CONFIG: i8 = 5;
 }
@@ -84,7 +86,9 @@ impl ConfigEntry {
 fn topic_key_type(name: &str) -> i8 {
     use config_type::*;
     match name {
-        "cleanup.policy" => LIST,
+        "cleanup.policy"
+        | "leader.replication.throttled.replicas"
+        | "follower.replication.throttled.replicas" => LIST,
         "compression.type" | "message.timestamp.type" => STRING,
         "index.interval.bytes"
         | "max.message.bytes"
@@ -106,6 +110,12 @@ fn topic_key_doc(name: &str) -> &'static str {
         "file.delete.delay.ms" => "Delay before a deleted segment's file is removed.",
         "flush.messages" => "Flush the log after this many unflushed messages.",
         "flush.ms" => "Flush the log when its oldest unflushed append is this old.",
+        "follower.replication.throttled.replicas" => {
+            "Replicas (partition:broker, or *) throttled on the follower side."
+        }
+        "leader.replication.throttled.replicas" => {
+            "Replicas (partition:broker, or *) throttled on the leader side."
+        }
         "index.interval.bytes" => "Bytes appended between two offset index entries.",
         "max.compaction.lag.ms" => "Longest a record stays uncompacted.",
         "max.message.bytes" => "Largest record batch the topic accepts.",
@@ -217,6 +227,57 @@ pub fn topic_entries(
                 documentation: Some(topic_key_doc(key.name).to_string()),
                 synonyms,
             }
+        })
+        .collect()
+}
+
+/// The dynamic broker keys set in the metadata image (the replication throttle rates): for a
+/// broker id, its own value (DYNAMIC_BROKER_CONFIG) or else the cluster-wide one
+/// (DYNAMIC_DEFAULT_BROKER_CONFIG); for the empty name, the cluster-wide ones. Not read-only.
+pub fn dynamic_broker_entries(
+    image: Option<&controller::MetadataImage>,
+    node_id: i32,
+    cluster_default: bool,
+) -> Vec<ConfigEntry> {
+    let Some(image) = image else {
+        return Vec::new();
+    };
+    crate::replication_quota::DYNAMIC_BROKER_KEYS
+        .iter()
+        .filter_map(|&key| {
+            let own = (!cluster_default)
+                .then(|| image.broker_configs.get(&node_id)?.get(key))
+                .flatten();
+            let shared = image.cluster_configs.get(key);
+            let mut synonyms = Vec::new();
+            if let Some(value) = own {
+                synonyms.push(Synonym {
+                    name: key.to_string(),
+                    value: Some(value.clone()),
+                    source: source::DYNAMIC_BROKER_CONFIG,
+                });
+            }
+            if let Some(value) = shared {
+                synonyms.push(Synonym {
+                    name: key.to_string(),
+                    value: Some(value.clone()),
+                    source: source::DYNAMIC_DEFAULT_BROKER_CONFIG,
+                });
+            }
+            let first = synonyms.first()?;
+            Some(ConfigEntry {
+                name: key.to_string(),
+                value: first.value.clone(),
+                source: first.source,
+                read_only: false,
+                is_sensitive: false,
+                config_type: config_type::LONG,
+                documentation: Some(
+                    "Replication throttle in bytes/s (kafka-reassign-partitions --throttle)."
+                        .into(),
+                ),
+                synonyms,
+            })
         })
         .collect()
 }
@@ -361,6 +422,9 @@ pub fn validate_topic_overrides(overrides: &BTreeMap<String, String>) -> Result<
                 if !text.eq_ignore_ascii_case("true") && !text.eq_ignore_ascii_case("false") =>
             {
                 return Err(invalid("expected true or false".into()));
+            }
+            config_type::LIST if name != "cleanup.policy" => {
+                crate::replication_quota::check_replicas_list(text).map_err(invalid)?;
             }
             config_type::LIST => {
                 if let Some(bad) = text

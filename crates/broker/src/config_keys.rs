@@ -259,6 +259,15 @@ const CORE_KEYS: &[ConfigKey] = &[
     ),
     key("broker.rack", STRING, None, Any, "The rack of this broker."),
     key(
+        "replica.selector.class",
+        STRING,
+        None,
+        OneOf(&["", crate::replica_selector::RACK_AWARE_SELECTOR]),
+        "Which replica a consumer reads from (KIP-392): unset, the leader; \
+         org.apache.kafka.common.replica.RackAwareReplicaSelector, an in-sync replica in the \
+         consumer's client.rack when there is one.",
+    ),
+    key(
         "log.dirs",
         LIST,
         Some("./data"),

@@ -288,6 +288,9 @@ fn controller_error_code(error: &controller::ControllerError) -> ErrorCode {
         C::EligibleLeadersNotAvailable => ErrorCode::EligibleLeadersNotAvailable,
         C::ProducerIdsExhausted => ErrorCode::UnknownServerError,
         C::InvalidRequest(_) => ErrorCode::InvalidRequest,
+        C::NoReassignmentInProgress => ErrorCode::NoReassignmentInProgress,
+        C::ReassignmentCannotRevert { .. } => ErrorCode::InvalidReplicaAssignment,
+        C::ReplicationFactorChange { .. } => ErrorCode::InvalidReplicationFactor,
     }
 }
 

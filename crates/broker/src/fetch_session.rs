@@ -69,6 +69,8 @@ pub struct PartitionSummary {
     pub log_start_offset: i64,
     pub records_bytes: usize,
     pub error_code: i16,
+    /// KIP-392's preferred read replica, -1 for none: an answer naming one is always sent.
+    pub preferred_read_replica: i32,
 }
 
 #[derive(Debug, Clone)]
@@ -319,6 +321,9 @@ impl FetchSessionCache {
                     respond = true;
                     cached.log_start_offset = summary.log_start_offset;
                 }
+                if summary.preferred_read_replica >= 0 {
+                    respond = true;
+                }
                 if summary.error_code != 0 {
                     // Re-send the partition once the error goes away.
                     cached.high_watermark = -1;
@@ -360,6 +365,7 @@ mod tests {
             log_start_offset: 0,
             records_bytes,
             error_code: 0,
+            preferred_read_replica: -1,
         }
     }
 

@@ -33,6 +33,8 @@ pub mod partitions;
 pub mod producer_ids;
 mod quota_store;
 pub mod replica;
+pub mod replica_selector;
+pub mod replication_quota;
 pub mod replication_rules;
 mod scram_credentials;
 pub mod security_config_keys;

@@ -1,6 +1,6 @@
 //! Applying a metadata command to the image: dispatch, broker lifecycle (registration,
-//! heartbeats, fencing, controlled shutdown, a failed log directory), partition elections and
-//! ISR changes, configs and producer-id blocks. Topic creation and deletion are in `topics.rs`.
+//! heartbeats, fencing, controlled shutdown, a failed log directory), partition elections, ISR
+//! changes and reassignments, configs and producer-id blocks. Topic creation and deletion are in `topics.rs`.
 //!
 //! Every function validates first and mutates after, so a rejected command leaves the image
 //! unchanged. `offset` is the command's position in the metadata log; it becomes the broker epoch
@@ -15,6 +15,7 @@ use crate::image::{
     BrokerId, BrokerRegistration, MetadataImage, PartitionState, ReplicaLog, TopicId,
 };
 use crate::partition::{self, AlterIsr, Leaving, Policy};
+use crate::reassignment;
 
 impl MetadataImage {
     /// Applies `command`, the entry at `offset` of the metadata log. On error the image is
@@ -181,6 +182,17 @@ impl MetadataImage {
                     self.record_replica_logs(*broker_id, logs),
                 ))
             }
+            C::AlterPartitionReassignment {
+                topic,
+                partition,
+                target,
+                allow_replication_factor_change,
+            } => self.alter_reassignment(
+                topic,
+                *partition,
+                target.as_deref(),
+                *allow_replication_factor_change,
+            ),
             C::SetConfig {
                 resource,
                 key,
@@ -191,6 +203,7 @@ impl MetadataImage {
                         self.user_configs.entry(user.clone()).or_default()
                     }
                     ConfigResource::Cluster => &mut self.cluster_configs,
+                    ConfigResource::Broker(id) => self.broker_configs.entry(*id).or_default(),
                     ConfigResource::Topic(name) => {
                         let topic = self.topics.get_mut(name);
                         &mut topic
@@ -202,11 +215,16 @@ impl MetadataImage {
                     Some(value) => configs.insert(key.clone(), value.clone()),
                     None => configs.remove(key),
                 };
-                // A user without configs is not kept.
+                // A user or broker without configs is not kept.
                 if let ConfigResource::User(user) = resource
                     && self.user_configs.get(user).is_some_and(|c| c.is_empty())
                 {
                     self.user_configs.remove(user);
+                }
+                if let ConfigResource::Broker(id) = resource
+                    && self.broker_configs.get(id).is_some_and(|c| c.is_empty())
+                {
+                    self.broker_configs.remove(id);
                 }
                 Ok(Outcome::ConfigSet)
             }
@@ -342,6 +360,41 @@ impl MetadataImage {
                 unclean: self.unclean_election_enabled(t),
             },
         )
+    }
+
+    /// Starts, replaces or cancels a partition's reassignment (`reassignment.rs`).
+    fn alter_reassignment(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        target: Option<&[BrokerId]>,
+        allow_replication_factor_change: bool,
+    ) -> Result<Outcome, ControllerError> {
+        let topic_id = self.topics.get(topic).map(|t| t.topic_id);
+        let topic_id = topic_id.ok_or_else(|| ControllerError::UnknownTopic {
+            name: topic.to_owned(),
+        })?;
+        let current = self.partition_by_id(topic_id, partition)?;
+        let started = match target {
+            Some(target) => {
+                reassignment::check_target(target, |b| self.brokers.contains_key(&b))?;
+                reassignment::start(current, target, allow_replication_factor_change)?
+            }
+            None => {
+                let unclean = self.policy(topic_id).unclean;
+                Some(reassignment::cancel(current, topic, partition, unclean)?)
+            }
+        };
+        let Some(started) = started else {
+            return Ok(Outcome::PartitionsChanged(Vec::new()));
+        };
+        let policy = self.policy(topic_id);
+        let next = partition::finish(current, started, |b| self.is_eligible(b), policy);
+        Ok(Outcome::PartitionsChanged(
+            next.map(|next| self.set_partition(topic_id, partition, next))
+                .into_iter()
+                .collect(),
+        ))
     }
 
     /// Stores what a replica's logs hold, for partitions that wait for log reports (others are

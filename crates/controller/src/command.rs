@@ -30,6 +30,9 @@ pub enum ElectionType {
 pub enum ConfigResource {
     Topic(String),
     Cluster,
+    /// One broker's dynamic configs (Kafka's broker resource named by its id): the replication
+    /// throttle rates.
+    Broker(BrokerId),
     /// A user's entity configs: SCRAM credentials (`SCRAM-SHA-256` = `salt=...,stored_key=...,
     /// server_key=...,iterations=...`) and, later, quotas.
     User(String),
@@ -113,6 +116,16 @@ pub enum MetadataCommand {
         broker_id: BrokerId,
         broker_epoch: i64,
         logs: Vec<ReplicaLogReport>,
+    },
+    /// Starts a reassignment of a partition to `target` (replacing one in progress), or with
+    /// `None` cancels the one in progress (AlterPartitionReassignments, KIP-455).
+    AlterPartitionReassignment {
+        topic: String,
+        partition: i32,
+        target: Option<Vec<BrokerId>>,
+        /// False (AlterPartitionReassignments v1, KIP-860): a target of another size than the
+        /// original replicas is refused.
+        allow_replication_factor_change: bool,
     },
     /// Sets (`Some`) or deletes (`None`) one config key.
     SetConfig {
@@ -220,6 +233,9 @@ impl std::fmt::Display for MetadataCommand {
             C::ControlledShutdown { broker_id, .. } => write!(f, "ControlledShutdown({broker_id})"),
             C::LogDirFailed { broker_id, .. } => write!(f, "LogDirFailed({broker_id})"),
             C::ReportReplicaLogs { broker_id, .. } => write!(f, "ReportReplicaLogs({broker_id})"),
+            C::AlterPartitionReassignment {
+                topic, partition, ..
+            } => write!(f, "AlterPartitionReassignment({topic}-{partition})"),
             C::SetConfig { key, .. } => write!(f, "SetConfig({key})"),
             C::AllocateProducerIds { broker_id, .. } => {
                 write!(f, "AllocateProducerIds({broker_id})")

@@ -76,6 +76,16 @@ pub enum ControllerError {
     /// No replica can lead (Kafka: ELIGIBLE_LEADERS_NOT_AVAILABLE).
     #[error("no eligible leader is available")]
     EligibleLeadersNotAvailable,
+    /// Cancelling where no reassignment is in progress (Kafka: NO_REASSIGNMENT_IN_PROGRESS).
+    #[error("no partition reassignment is in progress")]
+    NoReassignmentInProgress,
+    /// A cancel that would leave no in-sync original replica (Kafka: INVALID_REPLICA_ASSIGNMENT).
+    #[error("{reason}")]
+    ReassignmentCannotRevert { reason: String },
+    /// A reassignment changing the replica count where the request forbids it (Kafka:
+    /// INVALID_REPLICATION_FACTOR).
+    #[error("the reassignment changes the replication factor from {from} to {to}")]
+    ReplicationFactorChange { from: usize, to: usize },
     /// The producer-id space is used up (Kafka: UNKNOWN_SERVER_ERROR in practice).
     #[error("producer ids are exhausted")]
     ProducerIdsExhausted,

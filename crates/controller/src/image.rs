@@ -96,6 +96,31 @@ pub struct PartitionState {
     /// the reporter's latest unclean restart).
     #[serde(default)]
     pub replica_logs: Vec<ReplicaLog>,
+    /// Replicas a reassignment is adding (Kafka's `addingReplicas`): in `replicas`, catching up;
+    /// the reassignment completes once every target replica is in the ISR.
+    #[serde(default)]
+    pub adding_replicas: Vec<BrokerId>,
+    /// Replicas a reassignment will remove once it completes (Kafka's `removingReplicas`): in
+    /// `replicas` until then, and may lead and stay in the ISR meanwhile.
+    #[serde(default)]
+    pub removing_replicas: Vec<BrokerId>,
+}
+
+impl PartitionState {
+    /// Whether a reassignment is in progress.
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding_replicas.is_empty() || !self.removing_replicas.is_empty()
+    }
+
+    /// The replicas a reassignment moves to (`replicas` without the removing ones); the
+    /// replicas themselves when none is in progress.
+    pub fn target_replicas(&self) -> Vec<BrokerId> {
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.removing_replicas.contains(r))
+            .collect()
+    }
 }
 
 /// What a replica's log held when it reported it for a recovery election.
@@ -139,6 +164,10 @@ pub struct MetadataImage {
     pub topic_names: BTreeMap<TopicId, String>,
     /// Cluster-wide config overrides (Kafka's default broker resource).
     pub cluster_configs: BTreeMap<String, String>,
+    /// Per-broker dynamic config overrides (Kafka's broker resource named by an id), by broker;
+    /// a broker with none is absent.
+    #[serde(default)]
+    pub broker_configs: BTreeMap<BrokerId, BTreeMap<String, String>>,
     /// Users' entity configs by user name (SCRAM credentials); a user with none is absent.
     #[serde(default)]
     pub user_configs: BTreeMap<String, BTreeMap<String, String>>,
@@ -184,6 +213,15 @@ impl MetadataImage {
             .get(KEY)
             .or_else(|| self.cluster_configs.get(KEY))
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    /// A dynamic broker config of `broker_id`: its own override, else the cluster-wide one.
+    pub fn broker_config(&self, broker_id: BrokerId, key: &str) -> Option<&str> {
+        self.broker_configs
+            .get(&broker_id)
+            .and_then(|c| c.get(key))
+            .or_else(|| self.cluster_configs.get(key))
+            .map(String::as_str)
     }
 
     /// `min.insync.replicas` for `topic`: the topic's override, else the cluster's dynamic
@@ -237,6 +275,22 @@ impl MetadataImage {
                     && !p.isr.contains(&leader)
                 {
                     return Err(format!("{at}: leader {leader} not in ISR {:?}", p.isr));
+                }
+                let moving = p.adding_replicas.iter().chain(&p.removing_replicas);
+                if let Some(r) = moving.clone().find(|r| !p.replicas.contains(r)) {
+                    return Err(format!(
+                        "{at}: adding or removing replica {r} is not a replica"
+                    ));
+                }
+                if let Some(r) = p
+                    .adding_replicas
+                    .iter()
+                    .find(|r| p.removing_replicas.contains(r))
+                {
+                    return Err(format!("{at}: {r} is both added and removed"));
+                }
+                if p.is_reassigning() && p.removing_replicas.len() >= p.replicas.len() {
+                    return Err(format!("{at}: a reassignment to no replica"));
                 }
                 if p.leader_epoch < 0 || p.partition_epoch < p.leader_epoch.min(0) {
                     return Err(format!("{at}: negative epochs"));

@@ -19,7 +19,7 @@
 //!
 //! Files: `image.rs` (the state and its invariants), `command.rs` (commands and outcomes),
 //! `apply.rs` (dispatch, brokers, elections), `topics.rs`, `partition.rs` (election and ISR
-//! rules), `placement.rs`, `liveness.rs` (session timeouts, the preferred-leader check),
+//! rules), `placement.rs`, `reassignment.rs`, `liveness.rs` (session timeouts, the preferred-leader check),
 //! `error.rs`; `raft/types.rs`, `raft/log_store.rs`, `raft/record_file.rs`,
 //! `raft/state_machine.rs`, `raft/network.rs`, `raft/node.rs`.
 
@@ -30,6 +30,7 @@ mod image;
 mod liveness;
 mod partition;
 mod placement;
+mod reassignment;
 mod topics;
 
 pub use command::{

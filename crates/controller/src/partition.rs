@@ -17,6 +17,7 @@
 
 use crate::error::ControllerError;
 use crate::image::{BrokerId, PartitionState};
+use crate::reassignment;
 
 /// A broker leaving the ISR: fenced, shutting down, its log dir failed, or registering again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +64,18 @@ pub(crate) fn rebalance(
             add(&mut next.elr, id);
         }
     }
+    finish(current, next, eligible, policy)
+}
+
+/// Completes a reassignment whose target is in sync, then elects if the leader is gone or no
+/// longer eligible, and restores the ELR's rules: the common tail of every change.
+pub(crate) fn finish(
+    current: &PartitionState,
+    mut next: PartitionState,
+    eligible: impl Fn(BrokerId) -> bool,
+    policy: Policy,
+) -> Option<PartitionState> {
+    reassignment::complete_if_ready(&mut next);
     if next
         .leader
         .is_some_and(|l| !eligible(l) || !next.isr.contains(&l))
@@ -299,6 +312,10 @@ pub(crate) fn alter_isr(
             add(&mut next.elr, gone);
         }
     }
+    // An expansion may complete a reassignment, which may remove the leader.
+    if reassignment::complete_if_ready(&mut next) && next.leader.is_none() {
+        elect(&mut next, &eligible, policy);
+    }
     settle(&mut next, policy);
     Ok(changed(current, next))
 }
@@ -316,7 +333,9 @@ fn changed(current: &PartitionState, mut next: PartitionState) -> Option<Partiti
     if same == *current && sorted(&next.isr) == sorted(&current.isr) {
         return None;
     }
-    if next.leader != current.leader {
+    // Removed replicas are fenced by a new leader epoch, as Kafka does on a reassignment.
+    let removed = current.replicas.iter().any(|r| !next.replicas.contains(r));
+    if next.leader != current.leader || removed {
         next.leader_epoch = current.leader_epoch + 1;
     }
     next.partition_epoch = current.partition_epoch + 1;

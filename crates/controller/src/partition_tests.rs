@@ -13,6 +13,8 @@ fn state(replicas: &[BrokerId], isr: &[BrokerId], leader: Option<BrokerId>) -> P
         elr: Vec::new(),
         last_known_elr: Vec::new(),
         replica_logs: Vec::new(),
+        adding_replicas: Vec::new(),
+        removing_replicas: Vec::new(),
     }
 }
 

@@ -102,7 +102,9 @@ impl MetadataImage {
             });
         }
         check_partition_count(count)?;
-        let replication_factor = i32::try_from(topic.partitions[0].replicas.len()).expect("small");
+        // The replication factor a reassignment of partition 0 moves to, if one is in progress.
+        let replication_factor =
+            i32::try_from(topic.partitions[0].target_replicas().len()).expect("small");
         let assignment = place_replicas(
             &self.brokers,
             topic.topic_id.0,
@@ -134,6 +136,8 @@ impl MetadataImage {
             elr: Vec::new(),
             last_known_elr: Vec::new(),
             replica_logs: Vec::new(),
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         }
     }
 

@@ -399,3 +399,23 @@ fn a_failed_log_dir_takes_the_broker_out_of_every_isr_until_it_registers_again()
     c.ok(back);
     assert_eq!(c.image.partition("t", 0).unwrap().isr, vec![1, 2, 3]);
 }
+
+#[test]
+fn broker_configs_fall_back_to_the_cluster_wide_value_and_an_empty_broker_is_dropped() {
+    let mut c = Cluster::new(2);
+    let key = "leader.replication.throttled.rate";
+    let set = |c: &mut Cluster, resource: ConfigResource, value: Option<&str>| {
+        c.ok(C::SetConfig {
+            resource,
+            key: key.into(),
+            value: value.map(str::to_string),
+        });
+    };
+    set(&mut c, ConfigResource::Cluster, Some("100"));
+    set(&mut c, ConfigResource::Broker(1), Some("5"));
+    assert_eq!(c.image.broker_config(1, key), Some("5"));
+    assert_eq!(c.image.broker_config(2, key), Some("100"));
+    set(&mut c, ConfigResource::Broker(1), None);
+    assert!(c.image.broker_configs.is_empty());
+    assert_eq!(c.image.broker_config(1, key), Some("100"));
+}

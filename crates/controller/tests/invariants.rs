@@ -2,7 +2,7 @@
 //!
 //! Method: apply arbitrary sequences of every command (many of them invalid) to one image; after
 //! each, check leader ∈ ISR ⊆ replicas, ISR and ELR disjoint, a candidate left when offline, at most one
-//! replica per broker (`check_invariants`), that leader and partition epochs never decrease, that a
+//! replica per broker, adding and removing replicas among the replicas (`check_invariants`), that leader and partition epochs never decrease, that a
 //! rejected command changed nothing, and that applying the same sequence again gives the same
 //! image, which also survives a serde round trip (a snapshot).
 
@@ -110,6 +110,18 @@ fn command() -> impl Strategy<Value = C> {
             key: "unclean.leader.election.enable".into(),
             value: Some(on.to_string()),
         }),
+        (
+            topic.clone(),
+            0..3i32,
+            proptest::option::weighted(0.8, proptest::collection::vec(0..=BROKERS + 1, 0..4)),
+            any::<bool>()
+        )
+            .prop_map(|(t, p, target, allow)| C::AlterPartitionReassignment {
+                topic: TOPICS[t].into(),
+                partition: p,
+                target,
+                allow_replication_factor_change: allow,
+            }),
     ]
 }
 

@@ -8,8 +8,10 @@
 //! leader moved (NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH) wait for
 //! metadata; connection errors reconnect after a pause. A partition whose answer could not be
 //! applied sits out the next rounds for a pause (Kafka's `replica.fetch.backoff.ms` delays only
-//! that partition), while the others go on fetching at full speed. A task ends when no
-//! partition follows its leader any more, or at shutdown.
+//! that partition), while the others go on fetching at full speed. A partition under a follower
+//! replication throttle (`replication_quota.rs`) that is behind the leader's high watermark is
+//! left out while the throttled rate is over its bound. A task ends when no partition follows
+//! its leader any more, or at shutdown.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use super::client::BrokerConnection;
 use crate::broker::Broker;
 use crate::partitions::Partition;
 use crate::replica::BrokerId;
+use crate::replication_quota::{FOLLOWER_RATE, FOLLOWER_REPLICAS, bound, lists};
 use crate::replication_rules::FetchPosition;
 
 /// The Fetch version followers use: the first with the follower's broker epoch.
@@ -32,6 +35,8 @@ const REPLICA_FETCH_VERSION: i16 = 15;
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// An idle fetcher (no partitions follow its leader) ends after this long.
 const IDLE_EXIT: Duration = Duration::from_secs(5);
+/// How long a fetcher whose every partition is held back by the follower throttle waits.
+const THROTTLE_PAUSE: Duration = Duration::from_millis(100);
 /// Bytes one fetch response may carry in all.
 const FETCH_RESPONSE_BYTES_MAX: i32 = 10 * 1024 * 1024;
 
@@ -98,6 +103,31 @@ async fn run(broker: Arc<Broker>, cluster: Arc<Cluster>, leader: BrokerId) {
             continue;
         }
         idle_since = tokio::time::Instant::now();
+        // The follower's replication throttle holds back partitions it lists that are behind.
+        let limit = bound(
+            cluster
+                .image()
+                .broker_config(cluster.local_id, FOLLOWER_RATE),
+        );
+        let partitions = if broker
+            .replication_quotas
+            .follower
+            .exceeded(limit, broker.replica_now_ms())
+        {
+            let (held, kept): (Vec<_>, Vec<_>) = partitions
+                .into_iter()
+                .partition(|(p, _)| follower_throttled(&broker, p) && behind(p));
+            if kept.is_empty() && !held.is_empty() {
+                tokio::select! {
+                    _ = tokio::time::sleep(THROTTLE_PAUSE) => {}
+                    _ = broker.shutdown_begun() => return,
+                }
+                continue;
+            }
+            kept
+        } else {
+            partitions
+        };
         let conn = match connection.as_mut() {
             Some(conn) => conn,
             None => {
@@ -154,6 +184,7 @@ async fn run(broker: Arc<Broker>, cluster: Arc<Cluster>, leader: BrokerId) {
             .map(|(p, epoch)| (partition_key(&p), (p, epoch)))
             .collect();
         let mut answers = Vec::new();
+        let mut throttled_bytes = 0u64;
         for topic in response.responses {
             for data in topic.partitions {
                 let key = (topic.topic_id, data.partition_index);
@@ -164,9 +195,16 @@ async fn run(broker: Arc<Broker>, cluster: Arc<Cluster>, leader: BrokerId) {
                 if partition.followed_leader() != Some((leader, *epoch)) {
                     continue;
                 }
+                if follower_throttled(&broker, partition) {
+                    throttled_bytes += crate::handlers::fetch::records_bytes(&data) as u64;
+                }
                 answers.push((partition.clone(), data));
             }
         }
+        broker
+            .replication_quotas
+            .follower
+            .record(throttled_bytes, broker.replica_now_ms());
         let keys: Vec<_> = answers
             .iter()
             .map(|(p, _)| (partition_key(p), p.topic_partition.clone()))
@@ -179,6 +217,31 @@ async fn run(broker: Arc<Broker>, cluster: Arc<Cluster>, leader: BrokerId) {
                 delayed.insert(key, retry_at);
             }
         }
+    }
+}
+
+/// Whether this follower throttles the partition (`follower.replication.throttled.replicas`
+/// lists it with this broker).
+fn follower_throttled(broker: &Broker, partition: &Partition) -> bool {
+    partition
+        .config()
+        .overrides
+        .get(FOLLOWER_REPLICAS)
+        .is_some_and(|list| {
+            lists(
+                list,
+                partition.topic_partition.partition,
+                broker.config.node_id,
+            )
+        })
+}
+
+/// Whether the replica is behind the leader's high watermark as last fetched (Kafka's
+/// `isReplicaInSync` is the opposite): only such a replica is held back by a throttle.
+fn behind(partition: &Partition) -> bool {
+    match (partition.high_watermark(), partition.log_end_offset()) {
+        (Ok(high_watermark), Ok(log_end)) => log_end < high_watermark,
+        _ => false,
     }
 }
 

@@ -2,7 +2,8 @@
 //! broker. Topics replace the broker's topic view; for each partition with a replica here the
 //! log is opened (created when new) and takes the role the image gives it (leader at an epoch
 //! with an ISR, or follower of a leader, whose fetcher is started); topics gone from the image
-//! are deleted here, as are partitions of a topic re-created under a new id.
+//! are deleted here, as are partitions of a topic re-created under a new id and replicas a
+//! reassignment moved to other nodes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -71,6 +72,7 @@ pub async fn run(broker: Arc<Broker>, cluster: Arc<Cluster>, mut shutdown: watch
             _ = shutdown.changed() => return,
         }
     }
+    let mut first = true;
     loop {
         let image = images.borrow_and_update().clone();
         let offset = image.offset;
@@ -82,6 +84,20 @@ pub async fn run(broker: Arc<Broker>, cluster: Arc<Cluster>, mut shutdown: watch
         match applied {
             Ok(()) => cluster.serving.record_applied(offset),
             Err(error) => tracing::error!(%error, "applying a metadata image"),
+        }
+        if first {
+            first = false;
+            let image = cluster.image();
+            let local = cluster.local_id;
+            let broker = broker.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                broker.replicas.delete_stray_dirs(|topic, index| {
+                    image
+                        .partition(topic, index)
+                        .is_some_and(|p| !p.replicas.contains(&local))
+                })
+            })
+            .await;
         }
         cluster.roles_changed.notify_waiters();
         tokio::select! {
@@ -127,6 +143,18 @@ pub fn apply(broker: &Arc<Broker>, cluster: &Arc<Cluster>, image: &MetadataImage
     for topic in stale {
         tracing::info!(%topic, "deleting a topic gone from the metadata");
         broker.replicas.delete_topic(&topic);
+    }
+    // Hosted partitions of which this node is no longer a replica (a completed or cancelled
+    // reassignment), as Kafka's broker deletes a replica removed from the assignment.
+    for hosted in broker.replicas.all() {
+        let tp = &hosted.topic_partition;
+        let moved_away = image
+            .partition(&tp.topic, tp.partition)
+            .is_some_and(|p| !p.replicas.contains(&local));
+        if moved_away {
+            tracing::info!(partition = ?tp, "deleting a replica reassigned away from this node");
+            broker.replicas.delete_partition(&tp.topic, tp.partition);
+        }
     }
     let now = broker.replica_now_ms();
     for topic in image.topics.values() {

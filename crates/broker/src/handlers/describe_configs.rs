@@ -23,7 +23,7 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::config_admin::{
     ConfigEntry, RESOURCE_BROKER, RESOURCE_TOPIC, authorize_resource, broker_entries,
-    check_broker_resource, topic_entries,
+    check_broker_resource, dynamic_broker_entries, topic_entries,
 };
 use crate::error::BrokerError;
 use security::acl::AclOperation;
@@ -95,12 +95,20 @@ fn describe(
         }
         RESOURCE_BROKER => {
             check_broker_resource(&broker.config, &resource.resource_name)?;
-            if resource.resource_name.is_empty() {
-                // The cluster-wide dynamic defaults: this broker has none.
+            let cluster_default = resource.resource_name.is_empty();
+            // The cluster-wide dynamic defaults are only the dynamic keys set for all.
+            let mut entries = if cluster_default {
                 Vec::new()
             } else {
                 broker_entries(&broker.config)
-            }
+            };
+            let image = broker.cluster.get().map(|c| c.image());
+            entries.extend(dynamic_broker_entries(
+                image.as_deref(),
+                broker.config.node_id,
+                cluster_default,
+            ));
+            entries
         }
         other => {
             return Err(BrokerError::InvalidRequest(format!(

@@ -7,6 +7,10 @@
 //!   containing the offset); clients skip the records before their offset.
 //! - KIP-74: the first batch of the first partition with data is returned even when it is
 //!   larger than `partition_max_bytes` or `max_bytes`, so a consumer never gets stuck.
+//! - KIP-392: from v11 a follower serves consumers (up to its own high watermark) at the leader
+//!   epoch it follows; with `replica.selector.class` rack-aware, a leader answers a consumer that
+//!   names its `rack_id` with a preferred read replica and no records when an in-sync follower
+//!   in that rack holds the offset (`replica_selector.rs`).
 //! - Consumers read only below the high watermark. An offset outside
 //!   `[log start offset, log end offset]` gets OFFSET_OUT_OF_RANGE.
 //! - `read_committed` (isolation level 1) reads below the last stable offset (the first offset
@@ -53,6 +57,7 @@ use crate::fetch_session::{
     FetchContext, FetchPosition, PartitionSummary, SessionPartitionKey, TopicKey,
 };
 use crate::partitions::Partition;
+use crate::replica_selector::{Candidate, select};
 
 /// Longest a fetch waits for `min_bytes`, whatever `max_wait_ms` asks.
 pub const FETCH_WAIT_MS_MAX: i64 = 60_000;
@@ -65,6 +70,35 @@ struct Limits {
     min_bytes: usize,
     max_bytes: u64,
     read_committed: bool,
+    /// Fetch v11+ (KIP-392): a follower may serve it.
+    from_followers: bool,
+    /// The client's rack and the brokers' racks, where the leader may name a preferred read
+    /// replica (`replica.selector.class` is rack-aware and the client named a rack).
+    rack_choice: Option<RackChoice>,
+}
+
+/// What a rack-aware leader needs to pick a consumer's preferred read replica.
+struct RackChoice {
+    client_rack: String,
+    leader_rack: Option<String>,
+    racks: std::collections::BTreeMap<i32, Option<String>>,
+}
+
+impl RackChoice {
+    /// The follower to send the consumer to, if this replica leads and one in the client's rack
+    /// is in sync and holds `offset` ([`crate::replica_selector::select`]).
+    fn preferred(&self, partition: &Partition, offset: i64) -> Option<i32> {
+        let followers: Vec<Candidate> = partition
+            .in_sync_followers_holding(offset)
+            .into_iter()
+            .map(|(broker_id, log_end_offset)| Candidate {
+                broker_id,
+                rack: self.racks.get(&broker_id).cloned().flatten(),
+                log_end_offset,
+            })
+            .collect();
+        select(&self.client_rack, self.leader_rack.as_deref(), &followers)
+    }
 }
 
 /// How the response relates to a fetch session.
@@ -190,6 +224,8 @@ pub async fn handle(
             .min(usize::try_from(max_bytes).unwrap_or(usize::MAX)),
         max_bytes,
         read_committed: request.isolation_level == READ_COMMITTED,
+        from_followers: version >= 11 && broker.config.is_clustered(),
+        rack_choice: rack_choice(broker, version, &request.rack_id),
     };
     let unreadable = unreadable_topics(broker, context, &positions);
     let answered = read_waiting(broker, positions, &limits, &unreadable).await;
@@ -332,8 +368,19 @@ fn read_partition(
     min_one_batch: bool,
     limits: &Limits,
 ) -> Result<PartitionData, BrokerError> {
-    // Consumers read from the leader only (no KIP-392 fetch from followers).
-    partition.check_serving_leader_epoch(position.current_leader_epoch)?;
+    // From v11 a follower serves consumers too (KIP-392), up to its own high watermark.
+    if limits.from_followers {
+        partition.check_serving_replica_epoch(position.current_leader_epoch)?;
+    } else {
+        partition.check_serving_leader_epoch(position.current_leader_epoch)?;
+    }
+    if let Some(replica) = limits
+        .rack_choice
+        .as_ref()
+        .and_then(|choice| choice.preferred(partition, position.fetch_offset))
+    {
+        return preferred_replica_answer(partition, position, replica, limits);
+    }
     // Consumers read committed data only: below the high watermark, or for read_committed
     // below the last stable offset.
     let data = if limits.read_committed {
@@ -375,6 +422,49 @@ fn read_partition(
         aborted_transactions,
         preferred_read_replica: -1,
         records: Some(records),
+        ..Default::default()
+    })
+}
+
+/// The rack-aware choice for a fetch, where the broker's `replica.selector.class` is rack-aware,
+/// the fetch is v11+ and names the client's rack, and this node is part of a cluster.
+fn rack_choice(broker: &Broker, version: i16, client_rack: &str) -> Option<RackChoice> {
+    if !broker.config.rack_aware_reads || version < 11 || client_rack.is_empty() {
+        return None;
+    }
+    let image = broker.cluster.get()?.image();
+    Some(RackChoice {
+        client_rack: client_rack.to_string(),
+        leader_rack: broker.config.broker_rack.clone(),
+        racks: image
+            .brokers
+            .iter()
+            .map(|(id, b)| (*id, b.rack.clone()))
+            .collect(),
+    })
+}
+
+/// A leader's answer sending the consumer to `replica`: no records, the offsets it reads by.
+fn preferred_replica_answer(
+    partition: &Partition,
+    position: &FetchPosition,
+    replica: i32,
+    limits: &Limits,
+) -> Result<PartitionData, BrokerError> {
+    let high_watermark = partition.high_watermark()?;
+    Ok(PartitionData {
+        partition_index: position.key.partition,
+        error_code: 0,
+        high_watermark,
+        last_stable_offset: if limits.read_committed {
+            partition.last_stable_offset()?
+        } else {
+            high_watermark
+        },
+        log_start_offset: partition.log_start_offset()?,
+        aborted_transactions: limits.read_committed.then(Vec::new),
+        preferred_read_replica: replica,
+        records: Some(Records::Bytes(Bytes::new())),
         ..Default::default()
     })
 }
@@ -440,7 +530,8 @@ pub(super) fn error_data(partition_index: i32, error: &BrokerError) -> Partition
     }
 }
 
-pub(super) fn records_bytes(data: &PartitionData) -> usize {
+/// The record bytes a partition's answer carries.
+pub fn records_bytes(data: &PartitionData) -> usize {
     match &data.records {
         Some(Records::File(region)) => region.length,
         Some(Records::Bytes(bytes)) => bytes.len(),
@@ -454,6 +545,7 @@ fn summary(data: &PartitionData) -> PartitionSummary {
         log_start_offset: data.log_start_offset,
         records_bytes: records_bytes(data),
         error_code: data.error_code,
+        preferred_read_replica: data.preferred_read_replica,
     }
 }
 

@@ -1,8 +1,10 @@
 //! IncrementalAlterConfigs (v0-1, KIP-339): changes single keys of a topic's overrides with
 //! SET, DELETE (back to the default), APPEND and SUBTRACT (list keys only, i.e.
 //! `cleanup.policy`), validated as a whole after the changes (unknown key or bad value:
-//! INVALID_CONFIG), with `validate_only`. Broker resources are refused with INVALID_REQUEST:
-//! no broker config changes dynamically here (see `config_admin.rs`).
+//! INVALID_CONFIG), with `validate_only`. Broker resources take only the replication throttle
+//! rates (`replication_quota.rs`: SET and DELETE, stored in the metadata image for this broker
+//! or, with the empty name, for all); any other broker key is refused with INVALID_REQUEST (see
+//! `config_admin.rs`).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use crate::config_admin::{
     refuse_broker_alteration, refuse_repeated_resources,
 };
 use crate::error::BrokerError;
+use crate::replication_quota::{DYNAMIC_BROKER_KEYS, check_rate};
 use crate::topic_config::{is_topic_key, topic_default};
 use security::acl::AclOperation;
 
@@ -112,16 +115,83 @@ async fn alter(
         }
         RESOURCE_BROKER => {
             check_broker_resource(&broker.config, &resource.resource_name)?;
-            if resource.configs.is_empty() {
-                return Ok(());
+            let fixed: Vec<String> = resource
+                .configs
+                .iter()
+                .filter(|c| !DYNAMIC_BROKER_KEYS.contains(&c.name.as_str()))
+                .map(|c| c.name.clone())
+                .collect();
+            if !fixed.is_empty() {
+                return Err(refuse_broker_alteration(&fixed));
             }
-            let keys: Vec<String> = resource.configs.iter().map(|c| c.name.clone()).collect();
-            Err(refuse_broker_alteration(&keys))
+            alter_dynamic_broker(broker, resource, validate_only).await
         }
         other => Err(BrokerError::InvalidRequest(format!(
             "resource type {other} is not supported; alter topics (2) or brokers (4)"
         ))),
     }
+}
+
+/// Sets or deletes dynamic broker keys (the replication throttle rates, `replication_quota.rs`)
+/// of this broker (its id) or of every broker (the empty name), in the metadata image. A
+/// single node keeps none: deleting is a no-op there (as `kafka-reassign-partitions --verify`
+/// does), setting is refused.
+async fn alter_dynamic_broker(
+    broker: &Broker,
+    resource: &AlterConfigsResource,
+    validate_only: bool,
+) -> Result<(), BrokerError> {
+    let mut changes = Vec::with_capacity(resource.configs.len());
+    for config in &resource.configs {
+        let value = match config.config_operation {
+            OP_SET => {
+                let value = config.value.clone().unwrap_or_default();
+                check_rate(&value).map_err(|reason| {
+                    BrokerError::InvalidConfig(format!(
+                        "invalid value {value} for configuration {}: {reason}",
+                        config.name
+                    ))
+                })?;
+                Some(value.trim().to_string())
+            }
+            OP_DELETE => None,
+            _ => {
+                return Err(BrokerError::InvalidConfig(format!(
+                    "config value append or subtract is not allowed for config key {}",
+                    config.name
+                )));
+            }
+        };
+        changes.push((config.name.clone(), value));
+    }
+    let Some(cluster) = broker.cluster.get() else {
+        if changes.iter().any(|(_, value)| value.is_some()) {
+            return Err(BrokerError::InvalidRequest(
+                "replication throttles apply to a replicated cluster; a single node has no \
+                 follower to throttle"
+                    .into(),
+            ));
+        }
+        return Ok(());
+    };
+    if validate_only {
+        return Ok(());
+    }
+    let target = if resource.resource_name.is_empty() {
+        controller::ConfigResource::Cluster
+    } else {
+        controller::ConfigResource::Broker(broker.config.node_id)
+    };
+    for (key, value) in changes {
+        cluster
+            .propose(controller::MetadataCommand::SetConfig {
+                resource: target.clone(),
+                key,
+                value,
+            })
+            .await?;
+    }
+    Ok(())
 }
 
 /// The overrides after applying `changes` to `current`.

@@ -9,6 +9,7 @@ mod add_offsets_to_txn;
 mod add_partitions_to_txn;
 mod alter_client_quotas;
 mod alter_configs;
+mod alter_partition_reassignments;
 mod alter_user_scram_credentials;
 pub mod api_versions;
 mod consumer_group_describe;
@@ -32,7 +33,7 @@ mod describe_transactions;
 mod describe_user_scram_credentials;
 mod elect_leaders;
 mod end_txn;
-mod fetch;
+pub mod fetch;
 mod find_coordinator;
 mod heartbeat;
 mod incremental_alter_configs;
@@ -41,6 +42,7 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_partition_reassignments;
 mod list_transactions;
 mod long_poll;
 pub(crate) mod metadata;
@@ -143,6 +145,9 @@ served_apis! {
     DescribeTopicPartitions 0..=0 => describe_topic_partitions,
     DescribeLogDirs 0..=5 => describe_log_dirs,
     ElectLeaders 0..=2 => elect_leaders,
+    // Partition reassignment (controller reassignment.rs).
+    AlterPartitionReassignments 0..=1 => alter_partition_reassignments,
+    ListPartitionReassignments 0..=0 => list_partition_reassignments,
     // Advertised from v0: librdkafka disables compression when Produce's minimum is above 0
     // (KAFKA-18659); v0-2 are answered with UNSUPPORTED_VERSION (produce.rs).
     Produce 0..=13 => produce,

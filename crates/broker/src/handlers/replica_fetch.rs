@@ -9,7 +9,9 @@
 //! (which may advance the high watermark and the ISR) and records are read up to the log end,
 //! not the high watermark. Followers fetch without sessions; a fetch waits up to `max_wait_ms`
 //! for data, woken by appends. From v15 the follower names its broker epoch (KIP-903), and a
-//! fetch from an older incarnation than metadata knows is not counted as progress.
+//! fetch from an older incarnation than metadata knows is not counted as progress. A partition
+//! under a leader replication throttle (`replication_quota.rs`) is answered without records to
+//! a follower outside the ISR while the leader's throttled rate is over its bound.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +27,7 @@ use super::long_poll::AppendWait;
 use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::partitions::Partition;
+use crate::replication_quota::{LEADER_RATE, LEADER_REPLICAS, bound, lists};
 use crate::replication_rules::{FetchPosition, diverging_epoch};
 
 /// Longest a follower's fetch waits at the leader.
@@ -106,6 +109,19 @@ pub async fn handle(
             Ok(partition)
         })
         .collect();
+    // Replication throttles (`replication_quota.rs`): which partitions count, and whether the
+    // leader's rate is over its bound now, for a follower outside their ISR.
+    let throttled: Vec<bool> = resolved
+        .iter()
+        .map(|p| p.as_ref().is_ok_and(|p| leader_throttled(broker, p)))
+        .collect();
+    let hold_back = throttled.iter().any(|t| *t) && {
+        let limit = broker
+            .cluster
+            .get()
+            .and_then(|c| bound(c.image().broker_config(broker.config.node_id, LEADER_RATE)));
+        broker.replication_quotas.leader.exceeded(limit, now_ms)
+    };
     let answered = loop {
         let appended = AppendWait::arm(resolved.iter().filter_map(|p| p.as_ref().ok()));
         let mut bytes = 0usize;
@@ -113,7 +129,8 @@ pub async fn handle(
         let answered: Vec<PartitionData> = positions
             .iter()
             .zip(&resolved)
-            .map(|(position, partition)| {
+            .zip(&throttled)
+            .map(|((position, partition), throttled)| {
                 let partition = match partition {
                     Ok(partition) => partition,
                     Err(error) => {
@@ -121,7 +138,9 @@ pub async fn handle(
                         return error_data(position.partition, error);
                     }
                 };
-                match read(partition, position, position.max_bytes.min(remaining_total)) {
+                let held = hold_back && *throttled && !in_isr(partition, replica_id);
+                let max_bytes = position.max_bytes.min(remaining_total);
+                match read(partition, position, max_bytes, held) {
                     Ok(data) => {
                         let length = records_bytes(&data);
                         remaining_total = remaining_total.saturating_sub(length as u64);
@@ -147,6 +166,16 @@ pub async fn handle(
         }
         appended.wait(broker, deadline).await;
     };
+    let throttled_bytes: usize = answered
+        .iter()
+        .zip(&throttled)
+        .filter(|(_, throttled)| **throttled)
+        .map(|(data, _)| records_bytes(data))
+        .sum();
+    broker
+        .replication_quotas
+        .leader
+        .record(throttled_bytes as u64, broker.replica_now_ms());
     let mut responses: Vec<FetchableTopicResponse> = topics
         .iter()
         .map(|(name, id)| FetchableTopicResponse {
@@ -189,10 +218,35 @@ fn diverging(
     }))
 }
 
+/// Whether this leader throttles the partition (`leader.replication.throttled.replicas` lists
+/// it with this broker).
+fn leader_throttled(broker: &Broker, partition: &Partition) -> bool {
+    partition
+        .config()
+        .overrides
+        .get(LEADER_REPLICAS)
+        .is_some_and(|list| {
+            lists(
+                list,
+                partition.topic_partition.partition,
+                broker.config.node_id,
+            )
+        })
+}
+
+fn in_isr(partition: &Partition, replica_id: i32) -> bool {
+    partition
+        .leader_state()
+        .is_some_and(|state| state.isr.contains(&replica_id))
+}
+
+/// The answer to one partition: a diverging epoch, or records from the fetch offset (none when
+/// `held` back by the leader's replication throttle).
 fn read(
     partition: &Partition,
     position: &Position,
     max_bytes: u64,
+    held: bool,
 ) -> Result<PartitionData, BrokerError> {
     partition.check_leader_epoch(position.current_leader_epoch)?;
     let mut data = PartitionData {
@@ -206,6 +260,12 @@ fn read(
         data.last_stable_offset = data.high_watermark;
         data.log_start_offset = partition.log_start_offset()?;
         data.diverging_epoch = diverging;
+        return Ok(data);
+    }
+    if held {
+        data.high_watermark = partition.high_watermark()?;
+        data.last_stable_offset = data.high_watermark;
+        data.log_start_offset = partition.log_start_offset()?;
         return Ok(data);
     }
     let log_end = partition.log_end_offset()?;

@@ -171,6 +171,46 @@ impl Partition {
         Ok(current)
     }
 
+    /// What a consumer's fetch that may read from a follower checks (KIP-392, Fetch v11+): as
+    /// [`Self::check_serving_leader_epoch`] where this replica leads; where it follows a leader,
+    /// the epoch the client names against the one it follows.
+    pub fn check_serving_replica_epoch(&self, requested: i32) -> Result<i32, BrokerError> {
+        let following = match &*self.role() {
+            Role::Follower {
+                leader: Some(_),
+                leader_epoch,
+            } => Some(*leader_epoch),
+            _ => None,
+        };
+        match following {
+            Some(current) => {
+                check_epoch(requested, current)?;
+                Ok(current)
+            }
+            None => self.check_serving_leader_epoch(requested),
+        }
+    }
+
+    /// The ISR followers whose log holds `offset` (log start <= offset <= log end), with their
+    /// log end offsets: where a leader may send a consumer (KIP-392). Empty unless this leads.
+    pub fn in_sync_followers_holding(&self, offset: i64) -> Vec<(BrokerId, i64)> {
+        match &*self.role() {
+            Role::Leader(state) => state
+                .isr
+                .iter()
+                .filter(|&&r| r != self.local_id)
+                .filter_map(|r| {
+                    let progress = state.followers.get(r)?;
+                    let holds = progress.log_start_offset >= 0
+                        && progress.log_start_offset <= offset
+                        && offset <= progress.log_end_offset;
+                    holds.then_some((*r, progress.log_end_offset))
+                })
+                .collect(),
+            Role::Follower { .. } => Vec::new(),
+        }
+    }
+
     /// What client requests check: NOT_LEADER_OR_FOLLOWER unless this replica leads, and is
     /// not a leader out of contact with the controller with a lagging ISR member (see the
     /// module doc); else the leader epoch.
@@ -547,9 +587,18 @@ impl ReplicaManager {
     /// Stops hosting a topic: closes its logs and deletes their directories in the background
     /// (renamed first, as Kafka does, so a restart never sees a half-deleted log).
     pub fn delete_topic(&self, topic: &str) {
+        self.delete_where(|tp| tp.topic == topic);
+    }
+
+    /// Stops hosting one partition (a reassignment moved it away), as [`Self::delete_topic`].
+    pub fn delete_partition(&self, topic: &str, partition: i32) {
+        self.delete_where(|tp| tp.topic == topic && tp.partition == partition);
+    }
+
+    fn delete_where(&self, doomed: impl Fn(&TopicPartition) -> bool) {
         let removed: Vec<Arc<Partition>> = {
             let mut map = self.map_mut();
-            let keys: Vec<_> = map.keys().filter(|tp| tp.topic == topic).cloned().collect();
+            let keys: Vec<_> = map.keys().filter(|tp| doomed(tp)).cloned().collect();
             keys.into_iter().filter_map(|k| map.remove(&k)).collect()
         };
         let mut doomed = Vec::new();
@@ -569,6 +618,38 @@ impl ReplicaManager {
                     let _ = std::fs::remove_dir_all(dir);
                 }
             });
+        }
+    }
+
+    /// Deletes partition directories this broker does not host and `is_stray(topic, partition)`
+    /// says belong elsewhere (a reassignment moved the replica away while this node was down),
+    /// as Kafka deletes stray replicas at startup. Directories whose name is no partition's are
+    /// left alone.
+    pub fn delete_stray_dirs(&self, is_stray: impl Fn(&str, i32) -> bool) {
+        let Ok(entries) = std::fs::read_dir(&self.log_dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some((topic, partition)) = name.rsplit_once('-') else {
+                continue;
+            };
+            let Ok(partition) = partition.parse::<i32>() else {
+                continue;
+            };
+            if self.get(topic, partition).is_some() || !is_stray(topic, partition) {
+                continue;
+            }
+            tracing::info!(dir = %name, "deleting a stray replica reassigned away from this node");
+            let tombstone = entry
+                .path()
+                .with_extension(format!("{}-delete", crate::metadata::random_uuid()));
+            if std::fs::rename(entry.path(), &tombstone).is_ok() {
+                let _ = std::fs::remove_dir_all(tombstone);
+            }
         }
     }
 

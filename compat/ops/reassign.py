@@ -1,0 +1,288 @@
+"""compat/ops/reassign.py -- Kafka 4.4.0's kafka-reassign-partitions against a three-node Runnel
+cluster (real processes on 127.0.0.1, compat/faults/cluster.py), the "ops" suite's reassignment
+cases.
+
+    python reassign.py --runnel BIN --work DIR --tools compat/kafka-tools.sh
+
+Cases (each prints `PASS name` / `FAIL name: why`):
+  reassign.generate       --generate proposes a move of topic `moving` onto brokers 2,3.
+  reassign.execute        --execute --throttle 30000000 starts moving `moving-0` from {1,2} to
+                          {2,3} while an idempotent acks=all producer writes to it; the broker
+                          and topic throttles are set.
+  reassign.verify         --verify reports the move completed (exit 0); Metadata shows replicas
+                          [2,3] with both in the ISR, node 1 deleted its copy, and --verify
+                          cleared the throttles.
+  reassign.no_loss        every acknowledged record is read back from the new replicas at the
+                          offset it was acknowledged at (INFO: how many, the longest pause in
+                          acknowledgements during the move).
+  reassign.throttle_list_cancel
+                          with 4 MB more in `moving-0`, a move to {1,3} under --throttle 1000
+                          (bytes/s) is still in progress 5 s later: --list shows it with its
+                          adding and removing replicas; --cancel puts the replicas back to [2,3],
+                          --list shows nothing and the throttles are cleared.
+Exit status 1 when a case failed.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "faults"))
+from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
+from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+
+from cluster import Cluster  # noqa: E402
+
+BOUND_S = 300
+TOOL = "org.apache.kafka.tools.reassign.ReassignPartitionsCommand"
+failed = 0
+
+
+def result(name, ok, why=""):
+    global failed
+    if ok:
+        print(f"PASS {name}", flush=True)
+    else:
+        failed += 1
+        print(f"FAIL {name}: {why}", flush=True)
+    return ok
+
+
+class Writer:
+    """An idempotent acks=all producer writing numbered values to moving-0 until stopped."""
+
+    def __init__(self, bootstrap):
+        self.acked = {}   # offset -> value
+        self.ack_times = []
+        self.errors = []
+        self.stop = threading.Event()
+        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all",
+                                  "enable.idempotence": True, "linger.ms": 5,
+                                  "message.timeout.ms": 60000})
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def delivered(self, err, msg):
+        if err is None:
+            self.acked[msg.offset()] = msg.value()
+            self.ack_times.append(time.monotonic())
+        else:
+            self.errors.append(str(err))
+
+    def run(self):
+        i = 0
+        end = time.time() + BOUND_S
+        while not self.stop.is_set() and time.time() < end and i < 500_000:
+            try:
+                self.producer.produce("moving", value=f"{i:010d}".encode(), partition=0,
+                                      on_delivery=self.delivered)
+                i += 1
+            except BufferError:
+                pass
+            self.producer.poll(0.001)
+        self.producer.flush(60)
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join(90)
+
+
+def tool(tools, args, *extra):
+    """Runs kafka-reassign-partitions; returns (exit status, stdout + stderr)."""
+    cmd = [tools, "run", TOOL, "--bootstrap-server", args.bootstrap, *extra]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+    except subprocess.TimeoutExpired:
+        return 124, "timed out after 90 s"
+    text = out.stdout + out.stderr
+    with open(os.path.join(args.work, "tool.log"), "a") as log:
+        log.write(f"$ {' '.join(extra)}\n{text}\n")
+    return out.returncode, text
+
+
+def replicas(admin, topic="moving"):
+    """(replicas, leader, sorted ISR) of topic-0, or None."""
+    try:
+        p = admin.list_topics(topic, timeout=5).topics[topic].partitions[0]
+        return list(p.replicas), p.leader, sorted(p.isrs)
+    except Exception:  # noqa: BLE001 -- not created or not led yet
+        return None
+
+
+def wait_for(check, bound):
+    end = time.time() + bound
+    while time.time() < end:
+        if check():
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def plan_file(work, name, target):
+    path = os.path.join(work, name)
+    with open(path, "w") as f:
+        json.dump({"version": 1, "partitions": [
+            {"topic": "moving", "partition": 0, "replicas": target}]}, f)
+    return path
+
+
+def read_back(bootstrap, end_offset):
+    """Every record of moving-0 below end_offset: offset -> value."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "reassign-check",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer.assign([TopicPartition("moving", 0, 0)])
+    seen = {}
+    deadline = time.time() + 60
+    while time.time() < deadline and len(seen) < end_offset:
+        for m in consumer.consume(1000, 1.0):
+            if m.error() is None:
+                seen[m.offset()] = m.value()
+    consumer.close()
+    return seen
+
+
+def run(c, args):
+    c.start_all()
+    admin = AdminClient({"bootstrap.servers": c.bootstrap()})
+    args.bootstrap = c.bootstrap()
+    if not wait_for(c.registered, 60):
+        return result("reassign.setup", False, "the nodes did not register")
+    for _ in range(60):
+        try:
+            admin.create_topics([NewTopic("moving", num_partitions=1,
+                                          replica_assignment=[[1, 2]])])["moving"].result(15)
+            break
+        except Exception as e:  # noqa: BLE001
+            if "ALREADY" in str(e):
+                break
+            time.sleep(1)
+    if not wait_for(lambda: replicas(admin) == ([1, 2], 1, [1, 2]), 60):
+        return result("reassign.setup", False, f"moving-0 is {replicas(admin)}")
+
+    topics = os.path.join(args.work, "topics.json")
+    with open(topics, "w") as f:
+        json.dump({"version": 1, "topics": [{"topic": "moving"}]}, f)
+    rc, out = tool(args.tools, args, "--generate", "--topics-to-move-json-file", topics,
+                   "--broker-list", "2,3")
+    result("reassign.generate", rc == 0 and "Proposed partition reassignment configuration" in out,
+           f"exit {rc}: {out[-300:]}")
+
+    writer = Writer(c.bootstrap())
+    if not wait_for(lambda: len(writer.acked) >= 20_000, 60):
+        writer.finish()
+        return result("reassign.execute", False, f"only {len(writer.acked)} acknowledged before")
+    plan = plan_file(args.work, "move.json", [2, 3])
+    moved_at = time.monotonic()
+    rc, out = tool(args.tools, args, "--execute", "--reassignment-json-file", plan,
+                   "--throttle", "30000000")
+    set_throttles = throttles(admin)
+    result("reassign.execute", rc == 0 and "Successfully started partition reassignment" in out
+           and set_throttles[0] and set_throttles[1],
+           f"exit {rc}: {out[-300:]}; throttles set {set_throttles}")
+    verified = []
+
+    def verify():
+        rc, out = tool(args.tools, args, "--verify", "--reassignment-json-file", plan)
+        verified[:] = [rc, out]
+        return "is completed" in out
+    completed = wait_for(verify, 120)
+    done_at = time.monotonic()
+    state = replicas(admin)
+    gone = wait_for(lambda: not os.path.exists(os.path.join(c.data_dir(1), "moving-0")), 30)
+    cleared = throttles(admin)
+    result("reassign.verify", completed and verified[0] == 0 and state is not None
+           and state[0] == [2, 3] and state[2] == [2, 3] and gone and cleared == ({}, {}),
+           f"completed {completed} (exit {verified[:1]}), moving-0 {state}, node 1's copy "
+           f"deleted {gone}, throttles left {cleared}: {verified[1:][0][-300:] if verified else ''}")
+    time.sleep(2)
+    writer.finish()
+    acked = dict(writer.acked)
+    seen = read_back(c.bootstrap(), max(acked, default=-1) + 1)
+    lost = [o for o, v in acked.items() if seen.get(o) != v]
+    during = [t for t in writer.ack_times if moved_at - 1 <= t <= done_at + 1]
+    gaps = [b - a for a, b in zip(during, during[1:])]
+    print(f"INFO reassign: {len(acked)} acknowledged, {len(seen)} read back, "
+          f"move took {done_at - moved_at:.1f} s, longest pause in acknowledgements during it "
+          f"{max(gaps, default=0) * 1000:.0f} ms, producer errors {len(writer.errors)}", flush=True)
+    result("reassign.no_loss", acked and not lost,
+           f"{len(lost)} of {len(acked)} acknowledged records not read back (first {sorted(lost)[:5]})")
+
+    # A move held back by a tight throttle: listed while in progress, then cancelled.
+    bulk = Producer({"bootstrap.servers": c.bootstrap(), "acks": "all", "linger.ms": 20})
+    for i in range(40_000):
+        while True:
+            try:
+                bulk.produce("moving", value=b"x" * 100, partition=0)
+                break
+            except BufferError:
+                bulk.poll(0.05)
+        bulk.poll(0)
+    bulk.flush(60)
+    stuck = plan_file(args.work, "stuck.json", [1, 3])
+    rc, out = tool(args.tools, args, "--execute", "--reassignment-json-file", stuck,
+                   "--throttle", "1000")
+    ok = rc == 0 and throttles(admin) != ({}, {})
+    time.sleep(5)
+    rc, listed = tool(args.tools, args, "--list")
+    ok = ok and rc == 0 and "moving-0" in listed and "adding: 1" in listed \
+        and "removing: 2" in listed
+    rc, out = tool(args.tools, args, "--cancel", "--reassignment-json-file", stuck)
+    ok = ok and rc == 0
+    back = wait_for(lambda: (replicas(admin) or [None])[0] == [2, 3], 30)
+    rc, after = tool(args.tools, args, "--list")
+    cleared = throttles(admin)
+    result("reassign.throttle_list_cancel",
+           ok and back and rc == 0 and "moving-0" not in after and cleared == ({}, {}),
+           f"listed {listed.strip()[-200:]!r}, back to [2,3] {back}, then {after.strip()[-200:]!r}, "
+           f"throttles left {cleared}")
+    return 0
+
+
+def throttles(admin):
+    """The throttle settings left on broker 1 and on topic moving: (broker's, topic's)."""
+    from confluent_kafka.admin import ConfigResource, ResourceType
+    found = []
+    for resource in (ConfigResource(ResourceType.BROKER, "1"),
+                     ConfigResource(ResourceType.TOPIC, "moving")):
+        try:
+            entries = admin.describe_configs([resource])[resource].result(15)
+        except Exception as e:  # noqa: BLE001
+            return f"describe_configs failed: {e}"
+        found.append({k: v.value for k, v in entries.items()
+                      if "throttled" in k and v.value not in (None, "")})
+    return tuple(found)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runnel", required=True)
+    parser.add_argument("--work", required=True)
+    parser.add_argument("--tools", required=True, help="compat/kafka-tools.sh")
+    args = parser.parse_args()
+    shutil.rmtree(args.work, ignore_errors=True)
+    os.makedirs(args.work)
+    settings = {"broker.session.timeout.ms": 3000, "broker.heartbeat.interval.ms": 500,
+                "replica.lag.time.max.ms": 4000, "offsets.topic.replication.factor": 3,
+                "offsets.topic.num.partitions": 1}
+    c = Cluster(args.runnel, args.work, nodes=3, settings=settings, use_namespaces=False,
+                log=lambda _: None)
+    alarm = threading.Timer(BOUND_S, lambda: os._exit(2))
+    alarm.daemon = True
+    alarm.start()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(2))
+    try:
+        run(c, args)
+    finally:
+        c.destroy()
+    print(f"{'FAILED' if failed else 'ok'}: {failed} failed", flush=True)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
