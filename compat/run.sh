@@ -25,8 +25,9 @@
 # The console suite (compat/console/run.sh) starts its own broker with the HTTP listener on a
 # free port and tests the web console in headless Chromium (Debian's chromium and
 # chromium-driver, Selenium); screenshots are kept in target/compat/console/screenshots/.
-# The ops suite (compat/ops) runs Kafka's kafka-reassign-partitions (reassign.py) and a
-# librdkafka consumer with client.rack (follower_fetch.py, KIP-392) against its own three Runnel
+# The ops suite (compat/ops) runs Kafka's kafka-metadata-quorum and kafka-reassign-partitions
+# (cluster_tools.py), a librdkafka consumer with client.rack (follower_fetch.py, KIP-392) and a
+# rolling restart under an idempotent producer (rolling_restart.py) against its own three Runnel
 # processes on 127.0.0.1.
 # The cluster suite (compat/faults/harness.py) runs its own three-node cluster under faults, in
 # network namespaces it creates when root (faults needing them are then SKIPped, not replaced).
@@ -211,11 +212,12 @@ for s in "${suites[@]}"; do
     # restarted, every ad's price checked against the clicks produced (about 60 s).
     ad-clicks) suite ad-clicks python_install 240 no "$RN_REPO/examples/ad-clicks/run.sh" --check \
                  --seconds 30 --runnel "$RUNNEL_BIN" --python "$RN_PY" --work "$LOGS/ad-clicks/work" ;;
-    # ops: cluster operations against three Runnel processes (compat/ops, about 90 s).
+    # ops: cluster operations against three Runnel processes (compat/ops, about 3 min).
     ops) suite ops ops_install 600 no bash -c \
-           '"$0" "$1"/reassign.py --runnel "$2" --work "$3/reassign" --tools "$4"; a=$?
+           '"$0" "$1"/cluster_tools.py --runnel "$2" --work "$3/tools" --tools "$4"; a=$?
             "$0" "$1"/follower_fetch.py --runnel "$2" --work "$3/follower-fetch"; b=$?
-            exit $((a | b))' \
+            "$0" "$1"/rolling_restart.py --runnel "$2" --work "$3/rolling"; c=$?
+            exit $((a | b | c))' \
            "$RN_PY" "$HERE/ops" "$RUNNEL_BIN" "$LOGS/ops/work" "$HERE/kafka-tools.sh" ;;
     # console: every page of the web console in headless Chromium (about 30 s).
     console) suite console console_install 120 no "$HERE/console/run.sh" "$RUNNEL_BIN" \

@@ -162,6 +162,13 @@ impl MetadataImage {
                     self.remove_from_partitions(*broker_id),
                 ))
             }
+            C::UnregisterBroker { broker_id } => {
+                // Out of every ISR and leadership first, as when fenced; then gone.
+                self.broker_mut(*broker_id)?.fenced = true;
+                let changes = self.remove_from_partitions(*broker_id);
+                self.brokers.remove(broker_id);
+                Ok(Outcome::PartitionsChanged(changes))
+            }
             C::LogDirFailed {
                 broker_id,
                 broker_epoch,

@@ -103,6 +103,12 @@ pub enum MetadataCommand {
         broker_id: BrokerId,
         broker_epoch: i64,
     },
+    /// Removes a broker's registration (UnregisterBroker, `kafka-cluster unregister`): it
+    /// leaves every ISR and leadership as when fenced and new replicas are no longer placed on
+    /// it. A broker still running registers again with its next heartbeat, as in Kafka.
+    UnregisterBroker {
+        broker_id: BrokerId,
+    },
     /// The broker's log directory failed (KIP-858's offline log directory, which Kafka's broker
     /// reports in its heartbeat): out of every ISR, leadership moves, and it stays ineligible
     /// until it registers again. It is not fenced: it still serves metadata and its other roles.
@@ -232,6 +238,7 @@ impl std::fmt::Display for MetadataCommand {
             C::UnfenceBroker { broker_id } => write!(f, "UnfenceBroker({broker_id})"),
             C::ControlledShutdown { broker_id, .. } => write!(f, "ControlledShutdown({broker_id})"),
             C::LogDirFailed { broker_id, .. } => write!(f, "LogDirFailed({broker_id})"),
+            C::UnregisterBroker { broker_id } => write!(f, "UnregisterBroker({broker_id})"),
             C::ReportReplicaLogs { broker_id, .. } => write!(f, "ReportReplicaLogs({broker_id})"),
             C::AlterPartitionReassignment {
                 topic, partition, ..

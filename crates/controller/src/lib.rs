@@ -50,6 +50,6 @@ pub mod raft;
 
 pub use raft::{
     ActiveController, ControllerClient, ControllerConfig, ControllerNode, ControllerTls,
-    ControllerTransport, HeartbeatReply, InProcessTransport, MetadataQuorum, QuorumError,
-    TcpTransport, serve_controller_listener, spawn_liveness,
+    ControllerTransport, HeartbeatReply, InProcessTransport, MetadataQuorum, QuorumDescription,
+    QuorumError, QuorumReplica, TcpTransport, serve_controller_listener, spawn_liveness,
 };

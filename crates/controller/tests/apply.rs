@@ -419,3 +419,25 @@ fn broker_configs_fall_back_to_the_cluster_wide_value_and_an_empty_broker_is_dro
     assert!(c.image.broker_configs.is_empty());
     assert_eq!(c.image.broker_config(1, key), Some("100"));
 }
+
+#[test]
+fn an_unregistered_broker_leaves_every_isr_and_gets_no_new_replicas() {
+    let mut c = Cluster::new(3);
+    c.create_on("t", &[3, 1], &[]);
+    c.ok(C::UnregisterBroker { broker_id: 3 });
+    assert!(!c.image.brokers.contains_key(&3));
+    let p = c.image.partition("t", 0).unwrap();
+    assert_eq!((p.leader, p.isr.clone()), (Some(1), vec![1]));
+    // New topics are placed on the registered brokers only.
+    c.create("u", 4, 2);
+    let placed: Vec<i32> = c.image.topics["u"]
+        .partitions
+        .iter()
+        .flat_map(|p| p.replicas.clone())
+        .collect();
+    assert!(placed.iter().all(|b| *b != 3), "{placed:?}");
+    assert_eq!(
+        c.apply(C::UnregisterBroker { broker_id: 3 }),
+        Err(ControllerError::UnknownBroker { broker_id: 3 })
+    );
+}

@@ -101,6 +101,9 @@ fn command() -> impl Strategy<Value = C> {
             broker_id: id,
             broker_epoch: -1
         }),
+        broker
+            .clone()
+            .prop_map(|id| C::UnregisterBroker { broker_id: id }),
         broker.clone().prop_map(|id| C::LogDirFailed {
             broker_id: id,
             broker_epoch: -1

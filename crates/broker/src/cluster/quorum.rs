@@ -55,6 +55,17 @@ impl Quorum {
         }
     }
 
+    /// The quorum's state from the active controller (DescribeQuorum).
+    pub async fn describe_quorum(
+        &self,
+        timeout: Duration,
+    ) -> Result<controller::QuorumDescription, QuorumError> {
+        match self {
+            Quorum::Local(node) => node.describe_quorum(timeout).await,
+            Quorum::Remote(client) => client.describe_quorum(timeout).await,
+        }
+    }
+
     /// The active controller this node knows of.
     pub fn active_controller(&self) -> Option<u64> {
         match self {

@@ -28,6 +28,7 @@ mod describe_configs;
 mod describe_groups;
 mod describe_log_dirs;
 mod describe_producers;
+mod describe_quorum;
 mod describe_topic_partitions;
 mod describe_transactions;
 mod describe_user_scram_credentials;
@@ -57,6 +58,7 @@ mod sasl_handshake;
 mod sync_group;
 mod txn_errors;
 mod txn_offset_commit;
+mod unregister_broker;
 mod write_txn_markers;
 
 use std::net::SocketAddr;
@@ -148,6 +150,9 @@ served_apis! {
     // Partition reassignment (controller reassignment.rs).
     AlterPartitionReassignments 0..=1 => alter_partition_reassignments,
     ListPartitionReassignments 0..=0 => list_partition_reassignments,
+    // The metadata quorum, from the active controller (controller raft/quorum_state.rs).
+    DescribeQuorum 0..=2 => describe_quorum,
+    UnregisterBroker 0..=0 => unregister_broker,
     // Advertised from v0: librdkafka disables compression when Produce's minimum is above 0
     // (KAFKA-18659); v0-2 are answered with UNSUPPORTED_VERSION (produce.rs).
     Produce 0..=13 => produce,

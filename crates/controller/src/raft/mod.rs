@@ -8,6 +8,7 @@ mod liveness_task;
 mod log_store;
 mod network;
 mod node;
+mod quorum_state;
 mod record_file;
 mod rpc;
 mod state_machine;
@@ -21,6 +22,7 @@ pub use network::{
     ControllerTransport, InProcessTransport, RaftReply, RaftRequest, TransportError, serve,
 };
 pub use node::{ControllerConfig, ControllerNode, MetadataQuorum, QuorumError};
+pub use quorum_state::{QuorumDescription, QuorumReplica};
 pub use rpc::{
     ActiveController, ControllerReply, ControllerRequest, ControllerService, HeartbeatReply,
 };

@@ -18,6 +18,7 @@ use openraft::error::{ClientWriteError, RaftError};
 use serde::{Deserialize, Serialize};
 
 use super::network::{RaftNode, RaftReply, RaftRequest, serve};
+use super::quorum_state::{QuorumDescription, describe};
 use super::state_machine::Applied;
 use super::types::{CommandResponse, NodeId};
 use crate::command::{MetadataCommand, Outcome};
@@ -45,6 +46,8 @@ pub enum ControllerRequest {
     /// Whether the receiver already belongs to a formed quorum (a starting voter without state
     /// must not form a new one then: it waits to be caught up).
     Probe,
+    /// The quorum's state as the active controller sees it (DescribeQuorum).
+    DescribeQuorum,
 }
 
 /// A controller's answer.
@@ -69,6 +72,7 @@ pub enum ControllerReply {
     Probed {
         initialized: bool,
     },
+    Quorum(QuorumDescription),
 }
 
 /// The answer to a broker heartbeat.
@@ -213,6 +217,21 @@ impl ControllerService {
             ControllerRequest::Probe => ControllerReply::Probed {
                 initialized: self.initialized(),
             },
+            ControllerRequest::DescribeQuorum => self.describe_quorum(),
+        }
+    }
+
+    /// The quorum as this node sees it, if it is the active controller.
+    fn describe_quorum(&self) -> ControllerReply {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        let image = self.applied.lock().expect("poisoned").image.clone();
+        match describe(&metrics, &image) {
+            Some(description) if metrics.state == ServerState::Leader => {
+                ControllerReply::Quorum(description)
+            }
+            _ => ControllerReply::NotController {
+                leader: metrics.current_leader,
+            },
         }
     }
 
@@ -349,6 +368,25 @@ pub trait ActiveController: Sync {
         async move {
             let request = || ControllerRequest::Propose(command.clone());
             proposed(self.to_active(&request, timeout).await?)
+        }
+    }
+
+    /// The quorum's state from the active controller (DescribeQuorum).
+    fn describe_quorum(
+        &self,
+        timeout: std::time::Duration,
+    ) -> impl std::future::Future<Output = Result<QuorumDescription, crate::raft::QuorumError>> + Send
+    {
+        async move {
+            match self
+                .to_active(&|| ControllerRequest::DescribeQuorum, timeout)
+                .await?
+            {
+                ControllerReply::Quorum(description) => Ok(description),
+                other => Err(crate::raft::QuorumError::Raft {
+                    message: format!("unexpected answer to DescribeQuorum: {other:?}"),
+                }),
+            }
         }
     }
 

@@ -75,6 +75,7 @@ fn timeout_for(request: &ControllerRequest) -> Duration {
         ControllerRequest::Heartbeat { .. } => Duration::from_secs(5),
         ControllerRequest::FetchImage { .. } => Duration::from_secs(5),
         ControllerRequest::Probe => Duration::from_secs(1),
+        ControllerRequest::DescribeQuorum => Duration::from_secs(5),
     }
 }
 

@@ -1,10 +1,14 @@
-"""compat/ops/reassign.py -- Kafka 4.4.0's kafka-reassign-partitions against a three-node Runnel
-cluster (real processes on 127.0.0.1, compat/faults/cluster.py), the "ops" suite's reassignment
-cases.
+"""compat/ops/cluster_tools.py -- Kafka 4.4.0's kafka-metadata-quorum and kafka-reassign-partitions
+against a three-node Runnel cluster (real processes on 127.0.0.1, compat/faults/cluster.py), the
+"ops" suite's cluster-tool cases.
 
-    python reassign.py --runnel BIN --work DIR --tools compat/kafka-tools.sh
+    python cluster_tools.py --runnel BIN --work DIR --tools compat/kafka-tools.sh
 
 Cases (each prints `PASS name` / `FAIL name: why`):
+  quorum.status           `kafka-metadata-quorum describe --status` names the leader, its epoch,
+                          the high watermark and the three voters.
+  quorum.replication      `describe --replication` lists the leader and two followers with their
+                          log end offsets.
   reassign.generate       --generate proposes a move of topic `moving` onto brokers 2,3.
   reassign.execute        --execute --throttle 30000000 starts moving `moving-0` from {1,2} to
                           {2,3} while an idempotent acks=all producer writes to it; the broker
@@ -20,11 +24,14 @@ Cases (each prints `PASS name` / `FAIL name: why`):
                           (bytes/s) is still in progress 5 s later: --list shows it with its
                           adding and removing replicas; --cancel puts the replicas back to [2,3],
                           --list shows nothing and the throttles are cleared.
+  cluster.unregister      node 1, holding no replica of `moving` any more, is stopped and
+                          `kafka-cluster unregister --id 1` removes it: Metadata lists 2 and 3.
 Exit status 1 when a case failed.
 """
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -41,6 +48,8 @@ from cluster import Cluster  # noqa: E402
 
 BOUND_S = 300
 TOOL = "org.apache.kafka.tools.reassign.ReassignPartitionsCommand"
+QUORUM_TOOL = "org.apache.kafka.tools.MetadataQuorumCommand"
+CLUSTER_TOOL = "org.apache.kafka.tools.ClusterTool"
 failed = 0
 
 
@@ -93,9 +102,11 @@ class Writer:
         self.thread.join(90)
 
 
-def tool(tools, args, *extra):
-    """Runs kafka-reassign-partitions; returns (exit status, stdout + stderr)."""
-    cmd = [tools, "run", TOOL, "--bootstrap-server", args.bootstrap, *extra]
+def tool(tools, args, *extra, main=TOOL, subcommand=None):
+    """Runs kafka-reassign-partitions (or `main`, with its `subcommand` before the options, as
+    kafka-cluster takes them); returns (exit status, stdout + stderr)."""
+    cmd = [tools, "run", main, *([subcommand] if subcommand else []),
+           "--bootstrap-server", args.bootstrap, *extra]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
     except subprocess.TimeoutExpired:
@@ -164,6 +175,19 @@ def run(c, args):
             time.sleep(1)
     if not wait_for(lambda: replicas(admin) == ([1, 2], 1, [1, 2]), 60):
         return result("reassign.setup", False, f"moving-0 is {replicas(admin)}")
+
+    rc, out = tool(args.tools, args, "describe", "--status", main=QUORUM_TOOL)
+    voters = re.search(r"CurrentVoters:\s*(\[.*\])", out)
+    result("quorum.status", rc == 0 and re.search(r"LeaderId:\s*[123]\b", out) is not None
+           and re.search(r"HighWatermark:\s*[1-9]", out) is not None and voters is not None
+           and all(f'"id": {i}' in voters.group(1) or f'"id":{i}' in voters.group(1)
+                   for i in (1, 2, 3)),
+           f"exit {rc}: {out[-400:]}")
+    rc, out = tool(args.tools, args, "describe", "--replication", main=QUORUM_TOOL)
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["1"], ["2"], ["3"])]
+    statuses = sorted(r[-1] for r in rows)
+    result("quorum.replication", rc == 0 and statuses == ["Follower", "Follower", "Leader"],
+           f"exit {rc}: {out[-400:]}")
 
     topics = os.path.join(args.work, "topics.json")
     with open(topics, "w") as f:
@@ -241,6 +265,14 @@ def run(c, args):
            ok and back and rc == 0 and "moving-0" not in after and cleared == ({}, {}),
            f"listed {listed.strip()[-200:]!r}, back to [2,3] {back}, then {after.strip()[-200:]!r}, "
            f"throttles left {cleared}")
+
+    # Retiring node 1 (no partition of `moving` on it any more): stopped, then unregistered.
+    c.terminate(1)
+    rc, out = tool(args.tools, args, "--id", "1", main=CLUSTER_TOOL, subcommand="unregister")
+    gone = wait_for(lambda: sorted(b.id for b in admin.list_topics(timeout=5).brokers.values())
+                    == [2, 3], 30)
+    result("cluster.unregister", rc == 0 and gone,
+           f"exit {rc}: {out[-300:]}; brokers {sorted(admin.list_topics(timeout=5).brokers)}")
     return 0
 
 

@@ -1,0 +1,209 @@
+"""compat/ops/rolling_restart.py -- a rolling restart of a three-node Runnel cluster (real
+processes on 127.0.0.1, compat/faults/cluster.py; every node a broker and a controller voter)
+under an idempotent acks=all producer (librdkafka, confluent-kafka); part of the "ops" suite.
+
+    python rolling_restart.py --runnel BIN --work DIR
+
+Each node in turn is stopped with SIGTERM (a controlled shutdown: leadership moves away first),
+must exit 0, is started again, and the next one waits until every partition of `rolling` (three
+partitions, RF 3, min.insync.replicas 2) has its full ISR back.
+
+Cases (each prints `PASS name` / `FAIL name: why`):
+  rolling.clean_exits     every node exits 0 on SIGTERM and comes back with a full ISR.
+  rolling.no_error        the producer sees no delivery error and no fatal error (transient
+                          connection errors librdkafka retries are counted in the INFO line).
+  rolling.no_loss         every acknowledged record is read back once, at its offset.
+INFO rolling: the longest pause in acknowledgements during the restarts, and the counts.
+Exit status 1 when a case failed.
+"""
+import argparse
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "faults"))
+from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
+from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+
+from cluster import Cluster  # noqa: E402
+
+BOUND_S = 420
+PARTITIONS = 3
+failed = 0
+
+
+def result(name, ok, why=""):
+    global failed
+    if ok:
+        print(f"PASS {name}", flush=True)
+    else:
+        failed += 1
+        print(f"FAIL {name}: {why}", flush=True)
+    return ok
+
+
+class Writer:
+    """An idempotent acks=all producer writing numbered values across `rolling` until stopped."""
+
+    def __init__(self, bootstrap):
+        self.acked = {}   # (partition, offset) -> value
+        self.ack_times = []
+        self.errors = []
+        self.transient = 0
+        self.fatal = []
+        self.stop = threading.Event()
+        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all",
+                                  "enable.idempotence": True, "linger.ms": 5,
+                                  "message.timeout.ms": 120000, "error_cb": self.error})
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def error(self, err):
+        if err.fatal():
+            self.fatal.append(str(err))
+        else:
+            self.transient += 1
+
+    def delivered(self, err, msg):
+        if err is None:
+            self.acked[(msg.partition(), msg.offset())] = msg.value()
+            self.ack_times.append(time.monotonic())
+        else:
+            self.errors.append(str(err))
+
+    def run(self):
+        i = 0
+        end = time.time() + BOUND_S
+        while not self.stop.is_set() and time.time() < end and i < 3_000_000:
+            try:
+                self.producer.produce("rolling", value=f"{i:010d}".encode(), key=str(i).encode(),
+                                      on_delivery=self.delivered)
+                i += 1
+            except BufferError:
+                pass
+            self.producer.poll(0.001)
+        self.producer.flush(120)
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join(150)
+
+
+def full_isr(admin):
+    try:
+        topic = admin.list_topics("rolling", timeout=5).topics["rolling"]
+        return len(topic.partitions) == PARTITIONS and all(
+            sorted(p.isrs) == [1, 2, 3] and p.leader > 0 for p in topic.partitions.values())
+    except Exception:  # noqa: BLE001 -- not created yet, or a node is away
+        return False
+
+
+def wait(check, bound):
+    end = time.time() + bound
+    while time.time() < end:
+        if check():
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def read_back(bootstrap, acked):
+    """Every record of `rolling` up to the highest acknowledged offset per partition."""
+    ends = {}
+    for (p, o) in acked:
+        ends[p] = max(ends.get(p, -1), o + 1)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "rolling-check",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer.assign([TopicPartition("rolling", p, 0) for p in ends])
+    seen = {}
+    deadline = time.time() + 90
+    while time.time() < deadline and sum(1 for k in seen if k[1] < ends[k[0]]) < sum(ends.values()):
+        for m in consumer.consume(1000, 1.0):
+            if m.error() is None:
+                seen[(m.partition(), m.offset())] = m.value()
+    consumer.close()
+    return seen
+
+
+def run(c):
+    c.start_all()
+    if not wait(c.registered, 60):
+        return result("rolling.setup", False, "the nodes did not register")
+    admin = AdminClient({"bootstrap.servers": c.bootstrap()})
+    for _ in range(60):
+        try:
+            admin.create_topics([NewTopic("rolling", num_partitions=PARTITIONS,
+                                          replication_factor=3,
+                                          config={"min.insync.replicas": "2"})])["rolling"].result(15)
+            break
+        except Exception as e:  # noqa: BLE001
+            if "ALREADY" in str(e):
+                break
+            time.sleep(1)
+    if not wait(lambda: full_isr(admin), 60):
+        return result("rolling.setup", False, "rolling never had a full ISR")
+    writer = Writer(c.bootstrap())
+    wait(lambda: len(writer.acked) >= 10_000, 60)
+    started = time.monotonic()
+    exits = {}
+    healed = True
+    for node in c.ids:
+        exits[node] = c.terminate(node)
+        c.start(node)
+        healed = wait(lambda: c.registered() and full_isr(admin), 90) and healed
+        print(f"{time.strftime('%H:%M:%S')} node {node} restarted (exit {exits[node]}), "
+              f"{len(writer.acked)} acknowledged so far", flush=True)
+    ended = time.monotonic()
+    time.sleep(2)
+    writer.finish()
+    result("rolling.clean_exits", all(code == 0 for code in exits.values()) and healed,
+           f"exit statuses {exits}, every ISR full again after each restart: {healed}")
+    during = [t for t in writer.ack_times if started <= t <= ended + 1]
+    gaps = [b - a for a, b in zip(during, during[1:])]
+    print(f"INFO rolling: {len(writer.acked)} acknowledged, restarts took {ended - started:.1f} s, "
+          f"longest pause in acknowledgements {max(gaps, default=0) * 1000:.0f} ms, "
+          f"{writer.transient} transient client errors, {len(writer.errors)} delivery errors",
+          flush=True)
+    result("rolling.no_error", not writer.errors and not writer.fatal,
+           f"delivery errors {writer.errors[:3]}, fatal {writer.fatal[:3]}")
+    acked = dict(writer.acked)
+    seen = read_back(c.bootstrap(), acked)
+    lost = [k for k, v in acked.items() if seen.get(k) != v]
+    values = list(seen.values())
+    duplicates = len(values) - len(set(values))
+    result("rolling.no_loss", acked and not lost and duplicates == 0,
+           f"{len(lost)} of {len(acked)} acknowledged not read back (first {sorted(lost)[:3]}), "
+           f"{duplicates} duplicates")
+    return 0
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runnel", required=True)
+    parser.add_argument("--work", required=True)
+    args = parser.parse_args()
+    shutil.rmtree(args.work, ignore_errors=True)
+    os.makedirs(args.work)
+    settings = {"broker.session.timeout.ms": 3000, "broker.heartbeat.interval.ms": 500,
+                "replica.lag.time.max.ms": 4000, "offsets.topic.replication.factor": 3,
+                "offsets.topic.num.partitions": 1}
+    c = Cluster(args.runnel, args.work, nodes=3, settings=settings, use_namespaces=False,
+                log=lambda _: None)
+    alarm = threading.Timer(BOUND_S, lambda: os._exit(2))
+    alarm.daemon = True
+    alarm.start()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(2))
+    try:
+        run(c)
+    finally:
+        c.destroy()
+    print(f"{'FAILED' if failed else 'ok'}: {failed} failed", flush=True)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
