@@ -212,6 +212,11 @@ pub async fn produce_retrying(port: u16, topic: &str, count: i32) -> PartitionPr
 }
 
 pub async fn fetch_error(port: u16, topic: &str, partition: i32) -> i16 {
+    fetch_error_at(port, topic, partition, 12).await
+}
+
+/// A consumer's Fetch `version` of `topic`-`partition` from offset 0: the partition's error.
+pub async fn fetch_error_at(port: u16, topic: &str, partition: i32, version: i16) -> i16 {
     let request = FetchRequest {
         replica_id: -1,
         max_wait_ms: 0,
@@ -233,7 +238,7 @@ pub async fn fetch_error(port: u16, topic: &str, partition: i32) -> i16 {
         }],
         ..Default::default()
     };
-    let ResponseBody::Fetch(response) = client(port).await.send(12, request).await else {
+    let ResponseBody::Fetch(response) = client(port).await.send(version, request).await else {
         panic!("not a fetch response");
     };
     response.responses[0].partitions[0].error_code
