@@ -3,11 +3,10 @@
 //! voter's log end offset stops while the others' go on), and UnregisterBroker retiring a
 //! stopped broker (gone from DescribeCluster until it starts again and registers).
 
-mod common;
-
 use std::time::Duration;
 
-use common::cluster::*;
+use crate::common::cluster::*;
+use crate::expect_response;
 use protocol::ErrorCode;
 use protocol::generated::describe_quorum_request::{PartitionData, TopicData};
 use protocol::generated::describe_quorum_response::PartitionData as QuorumPartition;
@@ -82,7 +81,12 @@ async fn any_broker_describes_the_quorum_and_a_stopped_voter_falls_behind() {
         .await;
     let asked = nodes[(leader - 1) as usize].client_port;
     let mut admin = client(asked).await;
-    common::admin::create(&mut admin, vec![common::admin::topic("grow", 1, 2)], false).await;
+    crate::common::admin::create(
+        &mut admin,
+        vec![crate::common::admin::topic("grow", 1, 2)],
+        false,
+    )
+    .await;
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let response = describe(asked, "__cluster_metadata").await;

@@ -3,11 +3,9 @@
 //! leader sends a consumer in another rack to the follower there, the follower serves it, and
 //! once that follower is down and out of the ISR the leader serves the consumer itself.
 
-mod common;
-
 use std::time::Duration;
 
-use common::cluster::*;
+use crate::common::cluster::*;
 use protocol::codec::Records;
 use protocol::generated::fetch_request::{FetchPartition, FetchTopic};
 use protocol::generated::fetch_response::PartitionData;
@@ -80,7 +78,12 @@ async fn a_consumer_reads_from_the_follower_in_its_rack_and_from_the_leader_once
     .await;
     let first = nodes[0].client_port;
     let mut admin = client(first).await;
-    common::admin::create(&mut admin, vec![common::admin::topic("near", 1, 3)], false).await;
+    crate::common::admin::create(
+        &mut admin,
+        vec![crate::common::admin::topic("near", 1, 3)],
+        false,
+    )
+    .await;
     let full = vec![1, 2, 3];
     let (leader, _) = wait_metadata(first, "near-0 with a full ISR", |m| {
         partition_state(m, "near", 0).filter(|(l, isr)| *l >= 0 && *isr == full)

@@ -3,11 +3,10 @@
 //! old replica is dropped and deleted; ListPartitionReassignments shows the move in progress;
 //! a cancel puts the original replicas back; bad targets get Kafka's errors and change nothing.
 
-mod common;
-
 use std::time::Duration;
 
-use common::cluster::*;
+use crate::common::cluster::*;
+use crate::expect_response;
 use protocol::ErrorCode;
 use protocol::generated::alter_partition_reassignments_request::{
     ReassignablePartition, ReassignableTopic,
@@ -19,7 +18,7 @@ use protocol::generated::{
 };
 
 /// Creates `topic` with one partition on `replicas`.
-async fn create_on(client: &mut common::TestClient, topic: &str, replicas: &[i32]) {
+async fn create_on(client: &mut crate::common::TestClient, topic: &str, replicas: &[i32]) {
     let request = CreateTopicsRequest {
         topics: vec![CreatableTopic {
             name: topic.into(),
@@ -42,7 +41,7 @@ async fn create_on(client: &mut common::TestClient, topic: &str, replicas: &[i32
 /// Sends AlterPartitionReassignments `version` for partition 0 of `topic`; returns the
 /// partition's error code.
 async fn reassign(
-    client: &mut common::TestClient,
+    client: &mut crate::common::TestClient,
     version: i16,
     topic: &str,
     target: Option<Vec<i32>>,
@@ -71,7 +70,9 @@ async fn reassign(
 }
 
 /// The reassignments in progress, of every topic.
-async fn ongoing(client: &mut common::TestClient) -> Vec<(String, OngoingPartitionReassignment)> {
+async fn ongoing(
+    client: &mut crate::common::TestClient,
+) -> Vec<(String, OngoingPartitionReassignment)> {
     let request = ListPartitionReassignmentsRequest {
         timeout_ms: 30_000,
         topics: None,
@@ -135,7 +136,8 @@ async fn produce_to_leader(nodes: &[Node], topic: &str, count: i32) {
         if let Some(node) = leader.and_then(|l| nodes.iter().find(|n| n.id == l)) {
             let mut producer = client(node.client_port).await;
             let answer =
-                common::produce::produce(&mut producer, 9, topic, 0, -1, records(count)).await;
+                crate::common::produce::produce(&mut producer, 9, topic, 0, -1, records(count))
+                    .await;
             if answer.error_code == 0 {
                 return;
             }

@@ -1,0 +1,11 @@
+//! Cluster operations across three-node clusters in one process (as tests/cluster.rs), in one
+//! test binary so they build once and run side by side: partition reassignment
+//! (`reassignment.rs`), fetch from the closest replica (`follower_fetch.rs`), and membership:
+//! DescribeQuorum and UnregisterBroker (`membership.rs`).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod follower_fetch;
+mod membership;
+mod reassignment;
