@@ -137,7 +137,7 @@ franz_install() { rn_install_franz; }
 tools_install() { rn_install_java; }
 durability_install() { rn_install_python && rn_install_java; }
 groups_install() { rn_install_python && rn_install_java; }
-ops_install() { rn_install_python && rn_install_java; }
+ops_install() { rn_install_python && rn_install_kafka_python && rn_install_java; }
 schema_registry_install() { rn_install_apicurio; }
 # connect-file (Connect's FileStream connectors), kafka-streams and rocksdbjni beside the base jars.
 connect_install() {

@@ -19,6 +19,10 @@ Cases (each prints `PASS name` / `FAIL name: why`):
   reassign.no_loss        every acknowledged record is read back from the new replicas at the
                           offset it was acknowledged at (INFO: how many, the longest pause in
                           acknowledgements during the move).
+  reassign.kafka_python_admin
+                          kafka-python's admin client reorders moving-0 to [3,2], gets
+                          INVALID_REPLICA_ASSIGNMENT for a target with an unknown broker, lists
+                          no reassignment and describes the metadata quorum.
   reassign.throttle_list_cancel
                           with 4 MB more in `moving-0`, a move to {1,3} under --throttle 1000
                           (bytes/s) is still in progress 5 s later: --list shows it with its
@@ -237,6 +241,8 @@ def run(c, args):
     result("reassign.no_loss", acked and not lost,
            f"{len(lost)} of {len(acked)} acknowledged records not read back (first {sorted(lost)[:5]})")
 
+    python_admin(c.bootstrap(), admin)
+
     # A move held back by a tight throttle: listed while in progress, then cancelled.
     bulk = Producer({"bootstrap.servers": c.bootstrap(), "acks": "all", "linger.ms": 20})
     for i in range(40_000):
@@ -275,6 +281,32 @@ def run(c, args):
     result("cluster.unregister", rc == 0 and gone,
            f"exit {rc}: {out[-300:]}; brokers {sorted(admin.list_topics(timeout=5).brokers)}")
     return 0
+
+
+def python_admin(bootstrap, admin):
+    """kafka-python's admin client makes the same calls: a reorder of moving-0 to [3, 2] (done at
+    once), an unknown broker refused for that partition, the quorum described."""
+    from kafka import TopicPartition as Tp
+    from kafka.admin import KafkaAdminClient
+    client = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    try:
+        tp = Tp("moving", 0)
+        moved = client.alter_partition_reassignments({tp: [3, 2]})
+        refused = client.alter_partition_reassignments({tp: [3, 9]})
+        ongoing = client.list_partition_reassignments()
+        quorum = client.describe_metadata_quorum()
+    finally:
+        client.close()
+    reordered = wait_for(lambda: (replicas(admin) or [[]])[0] == [3, 2], 30)
+    refusal = getattr(refused.get(tp), "__name__", str(refused.get(tp)))
+    voters = [v["replica_id"] for t in quorum.get("topics", []) for p in t["partitions"]
+              for v in p["current_voters"]] if isinstance(quorum, dict) else []
+    # kafka-python names INVALID_REPLICA_ASSIGNMENT (39) InvalidReplicationAssignmentError.
+    result("reassign.kafka_python_admin",
+           moved.get(tp) is None and reordered and "AssignmentError" in refusal
+           and not ongoing and sorted(voters) == [1, 2, 3],
+           f"moved {moved}, reordered {reordered}, refused {refused}, ongoing {ongoing}, "
+           f"quorum {str(quorum)[:300]}")
 
 
 def throttles(admin):
