@@ -160,7 +160,8 @@ console_install() {
 # Network namespaces and iptables isolate nodes (F5-F7), tc (iproute2) or iptables' NFQUEUE and
 # TEE impair their links (F9); without root the harness runs on loopback and skips those faults.
 cluster_install() {
-  rn_install_python && rn_install_java || return 1
+  # kafka-python: F27's reassignments (compat/faults/membership.py).
+  rn_install_python && rn_install_kafka_python && rn_install_java || return 1
   if [[ $(id -u) -eq 0 ]]; then
     local pkgs=()
     command -v ip >/dev/null && command -v tc >/dev/null || pkgs+=(iproute2)

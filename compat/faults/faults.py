@@ -69,6 +69,10 @@ F25 producer state across DeleteRecords and leader changes (producer_state.py): 
     without it), the leader killed; no producer error, no loss, no duplicate.
 F26 (with --txn) SIGKILL the transaction coordinator of the transactional producer's or (every
     other time) the copier's transactional.id (FindCoordinator key type 1), restart it.
+F27 a partition reassignment in progress when a node dies (membership.py, Runnel's own name; not
+    in reliability.md's list): a follower is reassigned away and back, and while it copies the
+    log again variant `kill-adding` SIGKILLs it, `kill-leader` the copy's source; the move must
+    complete once the node is back.
 """
 import os
 import re
@@ -80,6 +84,7 @@ import clock
 import corrupt
 import disk
 import group_workload
+import membership
 import netem
 import power
 import producer_state
@@ -377,8 +382,8 @@ def f22(h, rng, k, variant):
 
 def f23(h, rng, k, variant):
     g = h.group
-    kind, membership = variant.split("-")
-    static = membership == "static"
+    kind, members = variant.split("-")
+    static = members == "static"
     settle = group_workload.SESSION_TIMEOUT_MS / 1000 + 30
     t = time.time()
     ok = True
@@ -461,10 +466,11 @@ FAULTS = {
     "F24": Fault(f24, "group coordinator failover mid-rebalance"),
     "F25": Fault(producer_state.f25, "producer state across DeleteRecords and leader changes"),
     "F26": Fault(f26, "SIGKILL the transaction coordinator (--txn)"),
+    "F27": Fault(membership.f27, "a reassignment in progress when a node dies", ("kill-adding", "kill-leader")),
 }
 # Every fault but F15 (needs --fsync) and F26 (needs --txn), which join when their option is on.
 ROTATION = ["F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8", "F9", "F10", "F11", "F12", "F13", "F16", "F17",
-            "F18", "F19", "F20", "F22", "F23", "F24", "F25"]
+            "F18", "F19", "F20", "F22", "F23", "F24", "F25", "F27"]
 
 
 def select(spec, txn, caps, f9, fsync=False):
