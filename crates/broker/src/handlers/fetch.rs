@@ -7,10 +7,13 @@
 //!   containing the offset); clients skip the records before their offset.
 //! - KIP-74: the first batch of the first partition with data is returned even when it is
 //!   larger than `partition_max_bytes` or `max_bytes`, so a consumer never gets stuck.
-//! - KIP-392: from v11 a follower serves consumers (up to its own high watermark) at the leader
-//!   epoch it follows; with `replica.selector.class` rack-aware, a leader answers a consumer that
+//! - KIP-392: with `replica.selector.class` rack-aware, a leader answers a consumer (v11+) that
 //!   names its `rack_id` with a preferred read replica and no records when an in-sync follower
-//!   in that rack holds the offset (`replica_selector.rs`).
+//!   in that rack holds the offset (`replica_selector.rs`), and followers serve consumers (v11+,
+//!   up to their own high watermark, at the leader epoch they follow). Without a selector only
+//!   leaders serve consumers, unlike Kafka (whose followers serve any v11+ consumer): no client
+//!   is sent to a follower then, and one that gets there by stale metadata is better told to
+//!   refresh it.
 //! - Consumers read only below the high watermark. An offset outside
 //!   `[log start offset, log end offset]` gets OFFSET_OUT_OF_RANGE.
 //! - `read_committed` (isolation level 1) reads below the last stable offset (the first offset
@@ -224,7 +227,11 @@ pub async fn handle(
             .min(usize::try_from(max_bytes).unwrap_or(usize::MAX)),
         max_bytes,
         read_committed: request.isolation_level == READ_COMMITTED,
-        from_followers: version >= 11 && broker.config.is_clustered(),
+        // Only where a selector can send consumers to followers: without one a consumer at a
+        // follower has stale metadata and is told to refresh it (NOT_LEADER_OR_FOLLOWER).
+        from_followers: version >= 11
+            && broker.config.is_clustered()
+            && broker.config.rack_aware_reads,
         rack_choice: rack_choice(broker, version, &request.rack_id),
     };
     let unreadable = unreadable_topics(broker, context, &positions);
