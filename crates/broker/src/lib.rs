@@ -34,6 +34,7 @@ pub mod producer_ids;
 mod quota_store;
 pub mod replica;
 pub mod replica_selector;
+pub mod replication_config_keys;
 pub mod replication_quota;
 pub mod replication_rules;
 mod scram_credentials;
