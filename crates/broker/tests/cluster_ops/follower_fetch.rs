@@ -7,41 +7,11 @@ use std::time::Duration;
 
 use crate::common::cluster::*;
 use protocol::codec::Records;
-use protocol::generated::fetch_request::{FetchPartition, FetchTopic};
 use protocol::generated::fetch_response::PartitionData;
-use protocol::generated::{FetchRequest, FetchResponse};
-use protocol::{ResponseBody, Uuid};
 
 /// A consumer's Fetch v12 of `topic`-0 from offset 0, naming `rack`.
 async fn fetch(port: u16, topic: &str, rack: &str) -> PartitionData {
-    let request = FetchRequest {
-        replica_id: -1,
-        max_wait_ms: 0,
-        min_bytes: 0,
-        max_bytes: 1 << 20,
-        rack_id: rack.into(),
-        topics: vec![FetchTopic {
-            topic: topic.into(),
-            topic_id: Uuid::ZERO,
-            partitions: vec![FetchPartition {
-                partition: 0,
-                current_leader_epoch: -1,
-                fetch_offset: 0,
-                last_fetched_epoch: -1,
-                log_start_offset: -1,
-                partition_max_bytes: 1 << 20,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let ResponseBody::Fetch(FetchResponse { mut responses, .. }) =
-        client(port).await.send(12, request).await
-    else {
-        panic!("not a fetch response");
-    };
-    responses.remove(0).partitions.remove(0)
+    consumer_fetch(port, topic, 0, 12, rack).await
 }
 
 fn has_records(data: &PartitionData) -> bool {

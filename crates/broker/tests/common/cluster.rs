@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use protocol::ErrorCode;
 use protocol::generated::fetch_request::{FetchPartition, FetchTopic};
+use protocol::generated::fetch_response::PartitionData;
 use protocol::generated::produce_response::PartitionProduceResponse;
 use protocol::generated::{FetchRequest, MetadataRequest, MetadataResponse};
 use protocol::{ResponseBody, Uuid};
@@ -217,11 +218,26 @@ pub async fn fetch_error(port: u16, topic: &str, partition: i32) -> i16 {
 
 /// A consumer's Fetch `version` of `topic`-`partition` from offset 0: the partition's error.
 pub async fn fetch_error_at(port: u16, topic: &str, partition: i32, version: i16) -> i16 {
+    consumer_fetch(port, topic, partition, version, "")
+        .await
+        .error_code
+}
+
+/// A consumer's Fetch `version` of `topic`-`partition` from offset 0 naming `rack` (KIP-392's
+/// `rack_id`, from v11): the partition's answer.
+pub async fn consumer_fetch(
+    port: u16,
+    topic: &str,
+    partition: i32,
+    version: i16,
+    rack: &str,
+) -> PartitionData {
     let request = FetchRequest {
         replica_id: -1,
         max_wait_ms: 0,
         min_bytes: 0,
         max_bytes: 1 << 20,
+        rack_id: rack.into(),
         topics: vec![FetchTopic {
             topic: topic.into(),
             topic_id: Uuid::ZERO,
@@ -238,10 +254,10 @@ pub async fn fetch_error_at(port: u16, topic: &str, partition: i32, version: i16
         }],
         ..Default::default()
     };
-    let ResponseBody::Fetch(response) = client(port).await.send(version, request).await else {
+    let ResponseBody::Fetch(mut response) = client(port).await.send(version, request).await else {
         panic!("not a fetch response");
     };
-    response.responses[0].partitions[0].error_code
+    response.responses.remove(0).partitions.remove(0)
 }
 
 pub async fn alter_retention(client: &mut TestClient, topic: &str, value: &str) {
