@@ -80,11 +80,12 @@ struct Limits {
     rack_choice: Option<RackChoice>,
 }
 
-/// What a rack-aware leader needs to pick a consumer's preferred read replica.
+/// What a rack-aware leader needs to pick a consumer's preferred read replica: the client's
+/// rack, its own, and the image the brokers' racks are registered in.
 struct RackChoice {
     client_rack: String,
     leader_rack: Option<String>,
-    racks: std::collections::BTreeMap<i32, Option<String>>,
+    image: Arc<controller::MetadataImage>,
 }
 
 impl RackChoice {
@@ -96,7 +97,11 @@ impl RackChoice {
             .into_iter()
             .map(|(broker_id, log_end_offset)| Candidate {
                 broker_id,
-                rack: self.racks.get(&broker_id).cloned().flatten(),
+                rack: self
+                    .image
+                    .brokers
+                    .get(&broker_id)
+                    .and_then(|b| b.rack.clone()),
                 log_end_offset,
             })
             .collect();
@@ -439,15 +444,10 @@ fn rack_choice(broker: &Broker, version: i16, client_rack: &str) -> Option<RackC
     if !broker.config.rack_aware_reads || version < 11 || client_rack.is_empty() {
         return None;
     }
-    let image = broker.cluster.get()?.image();
     Some(RackChoice {
         client_rack: client_rack.to_string(),
         leader_rack: broker.config.broker_rack.clone(),
-        racks: image
-            .brokers
-            .iter()
-            .map(|(id, b)| (*id, b.rack.clone()))
-            .collect(),
+        image: broker.cluster.get()?.image(),
     })
 }
 
