@@ -32,41 +32,23 @@ Cases (each prints `PASS name` / `FAIL name: why`):
                           `kafka-cluster unregister --id 1` removes it: Metadata lists 2 and 3.
 Exit status 1 when a case failed.
 """
-import argparse
 import json
 import os
 import re
-import shutil
-import signal
 import subprocess
-import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "faults"))
-from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
-from cluster import Cluster  # noqa: E402
+import opslib
+from opslib import create_topic, result, wait_for
 
 BOUND_S = 300
 TOOL = "org.apache.kafka.tools.reassign.ReassignPartitionsCommand"
 QUORUM_TOOL = "org.apache.kafka.tools.MetadataQuorumCommand"
 CLUSTER_TOOL = "org.apache.kafka.tools.ClusterTool"
-failed = 0
-
-
-def result(name, ok, why=""):
-    global failed
-    if ok:
-        print(f"PASS {name}", flush=True)
-    else:
-        failed += 1
-        print(f"FAIL {name}: {why}", flush=True)
-    return ok
-
-
 class Writer:
     """An idempotent acks=all producer writing numbered values to moving-0 until stopped."""
 
@@ -130,15 +112,6 @@ def replicas(admin, topic="moving"):
         return None
 
 
-def wait_for(check, bound):
-    end = time.time() + bound
-    while time.time() < end:
-        if check():
-            return True
-        time.sleep(0.3)
-    return False
-
-
 def plan_file(work, name, target):
     path = os.path.join(work, name)
     with open(path, "w") as f:
@@ -163,20 +136,9 @@ def read_back(bootstrap, end_offset):
 
 
 def run(c, args):
-    c.start_all()
     admin = AdminClient({"bootstrap.servers": c.bootstrap()})
     args.bootstrap = c.bootstrap()
-    if not wait_for(c.registered, 60):
-        return result("reassign.setup", False, "the nodes did not register")
-    for _ in range(60):
-        try:
-            admin.create_topics([NewTopic("moving", num_partitions=1,
-                                          replica_assignment=[[1, 2]])])["moving"].result(15)
-            break
-        except Exception as e:  # noqa: BLE001
-            if "ALREADY" in str(e):
-                break
-            time.sleep(1)
+    create_topic(admin, NewTopic("moving", num_partitions=1, replica_assignment=[[1, 2]]))
     if not wait_for(lambda: replicas(admin) == ([1, 2], 1, [1, 2]), 60):
         return result("reassign.setup", False, f"moving-0 is {replicas(admin)}")
 
@@ -324,30 +286,6 @@ def throttles(admin):
     return tuple(found)
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runnel", required=True)
-    parser.add_argument("--work", required=True)
-    parser.add_argument("--tools", required=True, help="compat/kafka-tools.sh")
-    args = parser.parse_args()
-    shutil.rmtree(args.work, ignore_errors=True)
-    os.makedirs(args.work)
-    settings = {"broker.session.timeout.ms": 3000, "broker.heartbeat.interval.ms": 500,
-                "replica.lag.time.max.ms": 4000, "offsets.topic.replication.factor": 3,
-                "offsets.topic.num.partitions": 1}
-    c = Cluster(args.runnel, args.work, nodes=3, settings=settings, use_namespaces=False,
-                log=lambda _: None)
-    alarm = threading.Timer(BOUND_S, lambda: os._exit(2))
-    alarm.daemon = True
-    alarm.start()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(2))
-    try:
-        run(c, args)
-    finally:
-        c.destroy()
-    print(f"{'FAILED' if failed else 'ok'}: {failed} failed", flush=True)
-    sys.exit(1 if failed else 0)
-
-
 if __name__ == "__main__":
-    main()
+    opslib.main(run, BOUND_S, options=[("--tools", {"required": True,
+                                                    "help": "compat/kafka-tools.sh"})])

@@ -16,38 +16,18 @@ Cases (each prints `PASS name` / `FAIL name: why`):
                                 now from the leader, every record once and in order.
 Exit status 1 when a case failed.
 """
-import argparse
-import os
 import re
-import shutil
-import signal
-import sys
-import threading
 import time
 import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "faults"))
-from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
-from cluster import Cluster, free_port  # noqa: E402
+import opslib
+from opslib import create_topic, free_port, result, wait_for
 
 BOUND_S = 240
 SELECTOR = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
-failed = 0
-
-
-def result(name, ok, why=""):
-    global failed
-    if ok:
-        print(f"PASS {name}", flush=True)
-    else:
-        failed += 1
-        print(f"FAIL {name}: {why}", flush=True)
-    return ok
-
-
 def bytes_out(http_port):
     """Record bytes node's consumers read from `near` (0 when the node is down)."""
     try:
@@ -83,19 +63,8 @@ def consume(consumer, until, seen):
 
 
 def run(c, http):
-    c.start_all()
-    if not wait(c.registered, 60):
-        return result("follower_fetch.setup", False, "the nodes did not register")
     admin = AdminClient({"bootstrap.servers": c.bootstrap()})
-    for _ in range(60):
-        try:
-            admin.create_topics([NewTopic("near", num_partitions=1,
-                                          replica_assignment=[[1, 2, 3]])])["near"].result(15)
-            break
-        except Exception as e:  # noqa: BLE001
-            if "ALREADY" in str(e):
-                break
-            time.sleep(1)
+    create_topic(admin, NewTopic("near", num_partitions=1, replica_assignment=[[1, 2, 3]]))
 
     def in_sync():
         try:
@@ -103,7 +72,7 @@ def run(c, http):
             return p.leader == 1 and sorted(p.isrs) == [1, 2, 3]
         except Exception:  # noqa: BLE001
             return False
-    if not wait(in_sync, 60) or not produce(c.bootstrap(), 0, 20_000):
+    if not wait_for(in_sync, 60) or not produce(c.bootstrap(), 0, 20_000):
         return result("follower_fetch.setup", False, "near-0 not in sync or not written")
     before = {i: bytes_out(http[i]) for i in c.ids}
     consumer = Consumer({"bootstrap.servers": c.bootstrap(), "group.id": "near-readers",
@@ -132,41 +101,9 @@ def run(c, http):
     return 0
 
 
-def wait(check, bound):
-    end = time.time() + bound
-    while time.time() < end:
-        if check():
-            return True
-        time.sleep(0.3)
-    return False
-
-
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runnel", required=True)
-    parser.add_argument("--work", required=True)
-    args = parser.parse_args()
-    shutil.rmtree(args.work, ignore_errors=True)
-    os.makedirs(args.work)
-    http = {i: free_port() for i in (1, 2, 3)}
-    settings = {"broker.session.timeout.ms": 3000, "broker.heartbeat.interval.ms": 500,
-                "replica.lag.time.max.ms": 4000, "offsets.topic.replication.factor": 3,
-                "offsets.topic.num.partitions": 1, "replica.selector.class": SELECTOR}
-    c = Cluster(args.runnel, args.work, nodes=3, settings=settings, use_namespaces=False,
-                log=lambda _: None,
-                node_settings=lambda i: {"broker.rack": f"r{i}",
-                                         "http.listeners": f"http://127.0.0.1:{http[i]}"})
-    alarm = threading.Timer(BOUND_S, lambda: os._exit(2))
-    alarm.daemon = True
-    alarm.start()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(2))
-    try:
-        run(c, http)
-    finally:
-        c.destroy()
-    print(f"{'FAILED' if failed else 'ok'}: {failed} failed", flush=True)
-    sys.exit(1 if failed else 0)
-
-
 if __name__ == "__main__":
-    main()
+    HTTP = {i: free_port() for i in (1, 2, 3)}
+    opslib.main(lambda c, args: run(c, HTTP), BOUND_S,
+                settings={"replica.selector.class": SELECTOR},
+                node_settings=lambda i: {"broker.rack": f"r{i}",
+                                         "http.listeners": f"http://127.0.0.1:{HTTP[i]}"})

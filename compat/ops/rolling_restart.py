@@ -16,36 +16,17 @@ Cases (each prints `PASS name` / `FAIL name: why`):
 INFO rolling: the longest pause in acknowledgements during the restarts, and the counts.
 Exit status 1 when a case failed.
 """
-import argparse
-import os
-import shutil
-import signal
-import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "faults"))
-from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
-from cluster import Cluster  # noqa: E402
+import opslib
+from opslib import create_topic, result, wait_for
 
 BOUND_S = 420
 PARTITIONS = 3
-failed = 0
-
-
-def result(name, ok, why=""):
-    global failed
-    if ok:
-        print(f"PASS {name}", flush=True)
-    else:
-        failed += 1
-        print(f"FAIL {name}: {why}", flush=True)
-    return ok
-
-
 class Writer:
     """An idempotent acks=all producer writing numbered values across `rolling` until stopped."""
 
@@ -102,15 +83,6 @@ def full_isr(admin):
         return False
 
 
-def wait(check, bound):
-    end = time.time() + bound
-    while time.time() < end:
-        if check():
-            return True
-        time.sleep(0.3)
-    return False
-
-
 def read_back(bootstrap, acked):
     """Every record of `rolling` up to the highest acknowledged offset per partition."""
     ends = {}
@@ -129,32 +101,21 @@ def read_back(bootstrap, acked):
     return seen
 
 
-def run(c):
-    c.start_all()
-    if not wait(c.registered, 60):
-        return result("rolling.setup", False, "the nodes did not register")
+def run(c, args):
     admin = AdminClient({"bootstrap.servers": c.bootstrap()})
-    for _ in range(60):
-        try:
-            admin.create_topics([NewTopic("rolling", num_partitions=PARTITIONS,
-                                          replication_factor=3,
-                                          config={"min.insync.replicas": "2"})])["rolling"].result(15)
-            break
-        except Exception as e:  # noqa: BLE001
-            if "ALREADY" in str(e):
-                break
-            time.sleep(1)
-    if not wait(lambda: full_isr(admin), 60):
+    create_topic(admin, NewTopic("rolling", num_partitions=PARTITIONS, replication_factor=3,
+                                 config={"min.insync.replicas": "2"}))
+    if not wait_for(lambda: full_isr(admin), 60):
         return result("rolling.setup", False, "rolling never had a full ISR")
     writer = Writer(c.bootstrap())
-    wait(lambda: len(writer.acked) >= 10_000, 60)
+    wait_for(lambda: len(writer.acked) >= 10_000, 60)
     started = time.monotonic()
     exits = {}
     healed = True
     for node in c.ids:
         exits[node] = c.terminate(node)
         c.start(node)
-        healed = wait(lambda: c.registered() and full_isr(admin), 90) and healed
+        healed = wait_for(lambda: c.registered() and full_isr(admin), 90) and healed
         print(f"{time.strftime('%H:%M:%S')} node {node} restarted (exit {exits[node]}), "
               f"{len(writer.acked)} acknowledged so far", flush=True)
     ended = time.monotonic()
@@ -181,29 +142,5 @@ def run(c):
     return 0
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runnel", required=True)
-    parser.add_argument("--work", required=True)
-    args = parser.parse_args()
-    shutil.rmtree(args.work, ignore_errors=True)
-    os.makedirs(args.work)
-    settings = {"broker.session.timeout.ms": 3000, "broker.heartbeat.interval.ms": 500,
-                "replica.lag.time.max.ms": 4000, "offsets.topic.replication.factor": 3,
-                "offsets.topic.num.partitions": 1}
-    c = Cluster(args.runnel, args.work, nodes=3, settings=settings, use_namespaces=False,
-                log=lambda _: None)
-    alarm = threading.Timer(BOUND_S, lambda: os._exit(2))
-    alarm.daemon = True
-    alarm.start()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(2))
-    try:
-        run(c)
-    finally:
-        c.destroy()
-    print(f"{'FAILED' if failed else 'ok'}: {failed} failed", flush=True)
-    sys.exit(1 if failed else 0)
-
-
 if __name__ == "__main__":
-    main()
+    opslib.main(run, BOUND_S)
