@@ -93,6 +93,16 @@ pub fn lists(value: &str, partition: i32, local: i32) -> bool {
         })
 }
 
+/// Whether the topic config `key` (`leader.` or `follower.replication.throttled.replicas`) of
+/// `partition` throttles it on broker `local`.
+pub fn throttles(partition: &crate::partitions::Partition, key: &str, local: i32) -> bool {
+    partition
+        .config()
+        .overrides
+        .get(key)
+        .is_some_and(|list| lists(list, partition.topic_partition.partition, local))
+}
+
 /// Checks a throttled-replicas value: empty, `*`, or `partition:broker` pairs of non-negative
 /// integers, comma-separated (Kafka's `ThrottledReplicaListValidator`).
 pub fn check_replicas_list(value: &str) -> Result<(), String> {

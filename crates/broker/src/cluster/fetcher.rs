@@ -26,7 +26,7 @@ use super::client::BrokerConnection;
 use crate::broker::Broker;
 use crate::partitions::Partition;
 use crate::replica::BrokerId;
-use crate::replication_quota::{FOLLOWER_RATE, FOLLOWER_REPLICAS, bound, lists};
+use crate::replication_quota::{FOLLOWER_RATE, FOLLOWER_REPLICAS, bound, throttles};
 use crate::replication_rules::FetchPosition;
 
 /// The Fetch version followers use: the first with the follower's broker epoch.
@@ -220,20 +220,9 @@ async fn run(broker: Arc<Broker>, cluster: Arc<Cluster>, leader: BrokerId) {
     }
 }
 
-/// Whether this follower throttles the partition (`follower.replication.throttled.replicas`
-/// lists it with this broker).
+/// Whether this follower throttles the partition (`follower.replication.throttled.replicas`).
 fn follower_throttled(broker: &Broker, partition: &Partition) -> bool {
-    partition
-        .config()
-        .overrides
-        .get(FOLLOWER_REPLICAS)
-        .is_some_and(|list| {
-            lists(
-                list,
-                partition.topic_partition.partition,
-                broker.config.node_id,
-            )
-        })
+    throttles(partition, FOLLOWER_REPLICAS, broker.config.node_id)
 }
 
 /// Whether the replica is behind the leader's high watermark as last fetched (Kafka's

@@ -27,7 +27,7 @@ use super::long_poll::AppendWait;
 use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::partitions::Partition;
-use crate::replication_quota::{LEADER_RATE, LEADER_REPLICAS, bound, lists};
+use crate::replication_quota::{LEADER_RATE, LEADER_REPLICAS, bound, throttles};
 use crate::replication_rules::{FetchPosition, diverging_epoch};
 
 /// Longest a follower's fetch waits at the leader.
@@ -113,7 +113,10 @@ pub async fn handle(
     // leader's rate is over its bound now, for a follower outside their ISR.
     let throttled: Vec<bool> = resolved
         .iter()
-        .map(|p| p.as_ref().is_ok_and(|p| leader_throttled(broker, p)))
+        .map(|p| {
+            p.as_ref()
+                .is_ok_and(|p| throttles(p, LEADER_REPLICAS, broker.config.node_id))
+        })
         .collect();
     let hold_back = throttled.iter().any(|t| *t) && {
         let limit = broker
@@ -216,22 +219,6 @@ fn diverging(
         end_offset: diverging.end_offset,
         ..Default::default()
     }))
-}
-
-/// Whether this leader throttles the partition (`leader.replication.throttled.replicas` lists
-/// it with this broker).
-fn leader_throttled(broker: &Broker, partition: &Partition) -> bool {
-    partition
-        .config()
-        .overrides
-        .get(LEADER_REPLICAS)
-        .is_some_and(|list| {
-            lists(
-                list,
-                partition.topic_partition.partition,
-                broker.config.node_id,
-            )
-        })
 }
 
 fn in_isr(partition: &Partition, replica_id: i32) -> bool {
