@@ -36,58 +36,18 @@ import json
 import os
 import re
 import subprocess
-import threading
 import time
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import opslib
-from opslib import create_topic, result, wait_for
+from opslib import Writer, create_topic, read_back, result, wait_for
 
 BOUND_S = 300
 TOOL = "org.apache.kafka.tools.reassign.ReassignPartitionsCommand"
 QUORUM_TOOL = "org.apache.kafka.tools.MetadataQuorumCommand"
 CLUSTER_TOOL = "org.apache.kafka.tools.ClusterTool"
-class Writer:
-    """An idempotent acks=all producer writing numbered values to moving-0 until stopped."""
-
-    def __init__(self, bootstrap):
-        self.acked = {}   # offset -> value
-        self.ack_times = []
-        self.errors = []
-        self.stop = threading.Event()
-        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all",
-                                  "enable.idempotence": True, "linger.ms": 5,
-                                  "message.timeout.ms": 60000})
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def delivered(self, err, msg):
-        if err is None:
-            self.acked[msg.offset()] = msg.value()
-            self.ack_times.append(time.monotonic())
-        else:
-            self.errors.append(str(err))
-
-    def run(self):
-        i = 0
-        end = time.time() + BOUND_S
-        while not self.stop.is_set() and time.time() < end and i < 500_000:
-            try:
-                self.producer.produce("moving", value=f"{i:010d}".encode(), partition=0,
-                                      on_delivery=self.delivered)
-                i += 1
-            except BufferError:
-                pass
-            self.producer.poll(0.001)
-        self.producer.flush(60)
-
-    def finish(self):
-        self.stop.set()
-        self.thread.join(90)
-
-
 def tool(tools, args, *extra, main=TOOL, subcommand=None):
     """Runs kafka-reassign-partitions (or `main`, with its `subcommand` before the options, as
     kafka-cluster takes them); returns (exit status, stdout + stderr)."""
@@ -120,21 +80,6 @@ def plan_file(work, name, target):
     return path
 
 
-def read_back(bootstrap, end_offset):
-    """Every record of moving-0 below end_offset: offset -> value."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "reassign-check",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    consumer.assign([TopicPartition("moving", 0, 0)])
-    seen = {}
-    deadline = time.time() + 60
-    while time.time() < deadline and len(seen) < end_offset:
-        for m in consumer.consume(1000, 1.0):
-            if m.error() is None:
-                seen[m.offset()] = m.value()
-    consumer.close()
-    return seen
-
-
 def run(c, args):
     admin = AdminClient({"bootstrap.servers": c.bootstrap()})
     args.bootstrap = c.bootstrap()
@@ -163,7 +108,7 @@ def run(c, args):
     result("reassign.generate", rc == 0 and "Proposed partition reassignment configuration" in out,
            f"exit {rc}: {out[-300:]}")
 
-    writer = Writer(c.bootstrap())
+    writer = Writer(c.bootstrap(), "moving", BOUND_S, partition=0)
     if not wait_for(lambda: len(writer.acked) >= 20_000, 60):
         writer.finish()
         return result("reassign.execute", False, f"only {len(writer.acked)} acknowledged before")
@@ -193,13 +138,12 @@ def run(c, args):
     time.sleep(2)
     writer.finish()
     acked = dict(writer.acked)
-    seen = read_back(c.bootstrap(), max(acked, default=-1) + 1)
+    seen = read_back(c.bootstrap(), "moving", acked)
     lost = [o for o, v in acked.items() if seen.get(o) != v]
-    during = [t for t in writer.ack_times if moved_at - 1 <= t <= done_at + 1]
-    gaps = [b - a for a, b in zip(during, during[1:])]
     print(f"INFO reassign: {len(acked)} acknowledged, {len(seen)} read back, "
           f"move took {done_at - moved_at:.1f} s, longest pause in acknowledgements during it "
-          f"{max(gaps, default=0) * 1000:.0f} ms, producer errors {len(writer.errors)}", flush=True)
+          f"{writer.pause_during(moved_at - 1, done_at + 1):.0f} ms, "
+          f"producer errors {len(writer.errors)}", flush=True)
     result("reassign.no_loss", acked and not lost,
            f"{len(lost)} of {len(acked)} acknowledged records not read back (first {sorted(lost)[:5]})")
 

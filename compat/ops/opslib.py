@@ -1,5 +1,6 @@
 """compat/ops/opslib.py -- what the ops suite's scripts share: PASS/FAIL lines and the count of
-failures, bounded waits, creating a topic through a cluster that may still be starting, and the
+failures, bounded waits, creating a topic through a cluster that may still be starting, an
+idempotent producer that records what was acknowledged and when, reading it all back, and the
 frame of a run: `--runnel BIN --work DIR` (plus a script's own options), three Runnel processes
 on 127.0.0.1 (compat/faults/cluster.py) with short session timeouts, started and registered, a
 time bound, SIGTERM handling, the nodes stopped and the exit status (1 when a case failed).
@@ -13,6 +14,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
+from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
+
 from cluster import Cluster, free_port  # noqa: E402,F401 -- free_port is for the scripts
 
 # Fast failure detection, so that a stopped node leaves the ISR within seconds.
@@ -56,6 +59,79 @@ def create_topic(admin, topic):
             if "ALREADY" in str(e):
                 return
             time.sleep(1)
+
+
+class Writer:
+    """An idempotent acks=all producer (librdkafka) writing numbered values to `topic` (to
+    `partition`, else keyed across partitions) until stopped, for at most `seconds`: `acked`
+    maps (partition, offset) to value, `ack_times` holds when each acknowledgement came,
+    `errors` the delivery errors, `fatal` and `transient` the client's other errors."""
+
+    def __init__(self, bootstrap, topic, seconds, partition=None):
+        self.topic, self.partition, self.seconds = topic, partition, seconds
+        self.acked, self.ack_times, self.errors, self.fatal = {}, [], [], []
+        self.transient = 0
+        self.stop = threading.Event()
+        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all",
+                                  "enable.idempotence": True, "linger.ms": 5,
+                                  "message.timeout.ms": 120000, "error_cb": self.error})
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def error(self, err):
+        if err.fatal():
+            self.fatal.append(str(err))
+        else:
+            self.transient += 1
+
+    def delivered(self, err, msg):
+        if err is None:
+            self.acked[(msg.partition(), msg.offset())] = msg.value()
+            self.ack_times.append(time.monotonic())
+        else:
+            self.errors.append(str(err))
+
+    def run(self):
+        i = 0
+        end = time.time() + self.seconds
+        where = {"partition": self.partition} if self.partition is not None else {}
+        while not self.stop.is_set() and time.time() < end and i < 3_000_000:
+            try:
+                self.producer.produce(self.topic, value=f"{i:010d}".encode(),
+                                      key=str(i).encode(), on_delivery=self.delivered, **where)
+                i += 1
+            except BufferError:
+                pass
+            self.producer.poll(0.001)
+        self.producer.flush(120)
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join(150)
+
+    def pause_during(self, start, end):
+        """The longest gap between acknowledgements from `start` to `end` (monotonic), in ms."""
+        during = [t for t in self.ack_times if start <= t <= end]
+        return max((b - a for a, b in zip(during, during[1:])), default=0) * 1000
+
+
+def read_back(bootstrap, topic, acked):
+    """Every record of `topic` up to the highest acknowledged offset of each partition in
+    `acked` ((partition, offset) keys): (partition, offset) -> value."""
+    ends = {}
+    for (p, o) in acked:
+        ends[p] = max(ends.get(p, -1), o + 1)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{topic}-check",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+    seen = {}
+    deadline = time.time() + 90
+    while time.time() < deadline and sum(1 for k in seen if k[1] < ends[k[0]]) < sum(ends.values()):
+        for m in consumer.consume(1000, 1.0):
+            if m.error() is None:
+                seen[(m.partition(), m.offset())] = m.value()
+    consumer.close()
+    return seen
 
 
 def main(run, bound, options=(), settings=None, node_settings=None):

@@ -16,64 +16,15 @@ Cases (each prints `PASS name` / `FAIL name: why`):
 INFO rolling: the longest pause in acknowledgements during the restarts, and the counts.
 Exit status 1 when a case failed.
 """
-import threading
 import time
 
-from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import opslib
-from opslib import create_topic, result, wait_for
+from opslib import Writer, create_topic, read_back, result, wait_for
 
 BOUND_S = 420
 PARTITIONS = 3
-class Writer:
-    """An idempotent acks=all producer writing numbered values across `rolling` until stopped."""
-
-    def __init__(self, bootstrap):
-        self.acked = {}   # (partition, offset) -> value
-        self.ack_times = []
-        self.errors = []
-        self.transient = 0
-        self.fatal = []
-        self.stop = threading.Event()
-        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all",
-                                  "enable.idempotence": True, "linger.ms": 5,
-                                  "message.timeout.ms": 120000, "error_cb": self.error})
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def error(self, err):
-        if err.fatal():
-            self.fatal.append(str(err))
-        else:
-            self.transient += 1
-
-    def delivered(self, err, msg):
-        if err is None:
-            self.acked[(msg.partition(), msg.offset())] = msg.value()
-            self.ack_times.append(time.monotonic())
-        else:
-            self.errors.append(str(err))
-
-    def run(self):
-        i = 0
-        end = time.time() + BOUND_S
-        while not self.stop.is_set() and time.time() < end and i < 3_000_000:
-            try:
-                self.producer.produce("rolling", value=f"{i:010d}".encode(), key=str(i).encode(),
-                                      on_delivery=self.delivered)
-                i += 1
-            except BufferError:
-                pass
-            self.producer.poll(0.001)
-        self.producer.flush(120)
-
-    def finish(self):
-        self.stop.set()
-        self.thread.join(150)
-
-
 def full_isr(admin):
     try:
         topic = admin.list_topics("rolling", timeout=5).topics["rolling"]
@@ -83,31 +34,13 @@ def full_isr(admin):
         return False
 
 
-def read_back(bootstrap, acked):
-    """Every record of `rolling` up to the highest acknowledged offset per partition."""
-    ends = {}
-    for (p, o) in acked:
-        ends[p] = max(ends.get(p, -1), o + 1)
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "rolling-check",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    consumer.assign([TopicPartition("rolling", p, 0) for p in ends])
-    seen = {}
-    deadline = time.time() + 90
-    while time.time() < deadline and sum(1 for k in seen if k[1] < ends[k[0]]) < sum(ends.values()):
-        for m in consumer.consume(1000, 1.0):
-            if m.error() is None:
-                seen[(m.partition(), m.offset())] = m.value()
-    consumer.close()
-    return seen
-
-
 def run(c, args):
     admin = AdminClient({"bootstrap.servers": c.bootstrap()})
     create_topic(admin, NewTopic("rolling", num_partitions=PARTITIONS, replication_factor=3,
                                  config={"min.insync.replicas": "2"}))
     if not wait_for(lambda: full_isr(admin), 60):
         return result("rolling.setup", False, "rolling never had a full ISR")
-    writer = Writer(c.bootstrap())
+    writer = Writer(c.bootstrap(), "rolling", BOUND_S)
     wait_for(lambda: len(writer.acked) >= 10_000, 60)
     started = time.monotonic()
     exits = {}
@@ -123,16 +56,14 @@ def run(c, args):
     writer.finish()
     result("rolling.clean_exits", all(code == 0 for code in exits.values()) and healed,
            f"exit statuses {exits}, every ISR full again after each restart: {healed}")
-    during = [t for t in writer.ack_times if started <= t <= ended + 1]
-    gaps = [b - a for a, b in zip(during, during[1:])]
     print(f"INFO rolling: {len(writer.acked)} acknowledged, restarts took {ended - started:.1f} s, "
-          f"longest pause in acknowledgements {max(gaps, default=0) * 1000:.0f} ms, "
+          f"longest pause in acknowledgements {writer.pause_during(started, ended + 1):.0f} ms, "
           f"{writer.transient} transient client errors, {len(writer.errors)} delivery errors",
           flush=True)
     result("rolling.no_error", not writer.errors and not writer.fatal,
            f"delivery errors {writer.errors[:3]}, fatal {writer.fatal[:3]}")
     acked = dict(writer.acked)
-    seen = read_back(c.bootstrap(), acked)
+    seen = read_back(c.bootstrap(), "rolling", acked)
     lost = [k for k, v in acked.items() if seen.get(k) != v]
     values = list(seen.values())
     duplicates = len(values) - len(set(values))
