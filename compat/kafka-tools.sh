@@ -145,10 +145,13 @@ kt_classpath() {
 
 # kt_run CLASS [ARGS...]: run a Java main class (or a single-file .java source) on the classpath
 # (kt_classpath: with the extras when KT_WITH_EXTRAS is set).
+# KT_QUICK_JVM=1 (compat/run.sh sets it): start faster (C1 only, serial GC), for the many
+# short tool and client runs of the compat suites; never for measurements (bench/ leaves it unset).
 kt_run() {
-  local cp
+  local cp quick=()
   cp=$(kt_classpath) || return 1
-  java -Xmx"${KT_JAVA_HEAP:-512m}" -Dlog4j2.configurationFile="$KT_HOME/log4j2.properties" \
+  [[ "${KT_QUICK_JVM:-}" == 1 ]] && quick=(-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:-UsePerfData)
+  java "${quick[@]}" -Xmx"${KT_JAVA_HEAP:-512m}" -Dlog4j2.configurationFile="$KT_HOME/log4j2.properties" \
        -cp "$cp" "$@"
 }
 

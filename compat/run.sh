@@ -61,6 +61,8 @@ done
 [[ ${#suites[@]} -gt 0 ]] || suites=("${ALL[@]}")
 
 LOGS="$RN_REPO/target/compat"
+# Kafka's tools and the single-file Java clients start ~0.4 s sooner each (compat/kafka-tools.sh).
+export KT_QUICK_JVM=1
 DATA=$(mktemp -d "${TMPDIR:-/tmp}/runnel-compat.XXXXXX")
 cleanup() {
   if [[ -n "${RN_PID:-}" ]]; then kill -9 "$RN_PID" 2>/dev/null; wait "$RN_PID" 2>/dev/null; fi
