@@ -28,7 +28,8 @@
 # The ops suite (compat/ops) runs Kafka's kafka-metadata-quorum and kafka-reassign-partitions
 # (cluster_tools.py), a librdkafka consumer with client.rack (follower_fetch.py, KIP-392) and a
 # rolling restart under an idempotent producer (rolling_restart.py) against its own three Runnel
-# processes on 127.0.0.1.
+# processes on 127.0.0.1, and a dynamic controller quorum changed with kafka-metadata-quorum
+# add-controller / remove-controller (dynamic_quorum.py, KIP-853).
 # The cluster suite (compat/faults/harness.py) runs its own three-node cluster under faults, in
 # network namespaces it creates when root (faults needing them are then SKIPped, not replaced).
 #
@@ -220,7 +221,8 @@ for s in "${suites[@]}"; do
            '"$0" "$1"/cluster_tools.py --runnel "$2" --work "$3/tools" --tools "$4"; a=$?
             "$0" "$1"/follower_fetch.py --runnel "$2" --work "$3/follower-fetch"; b=$?
             "$0" "$1"/rolling_restart.py --runnel "$2" --work "$3/rolling"; c=$?
-            exit $((a | b | c))' \
+            "$0" "$1"/dynamic_quorum.py --runnel "$2" --work "$3/dynamic-quorum" --tools "$4"; d=$?
+            exit $((a | b | c | d))' \
            "$RN_PY" "$HERE/ops" "$RUNNEL_BIN" "$LOGS/ops/work" "$HERE/kafka-tools.sh" ;;
     # console: every page of the web console in headless Chromium (about 30 s).
     console) suite console console_install 120 no "$HERE/console/run.sh" "$RUNNEL_BIN" \

@@ -132,6 +132,10 @@ class Cluster:
         self.procs = {}
         self.fake_clock = False  # set by the harness when F10 runs (clock.py)
         self.disk_faults = False  # set by the harness when F18 or F19 runs (disk.py)
+        # A dynamic controller quorum (KIP-853, quorum.py): bootstrap servers instead of
+        # controller.quorum.voters; node 1 is formatted standalone before its first start.
+        self.dynamic_quorum = False
+        self.formed = False
         self.expected_registrations = {}
         self.stopped = set()
         self.isolated = set()    # namespaces holding rules or queueing disciplines of a fault
@@ -190,22 +194,35 @@ class Cluster:
     def data_dir(self, i):
         return os.path.join(self.work, f"node-{i}", "data")
 
-    def command(self, i):
-        voters = ",".join(f"{j}@{self.hosts[j]}:{self.controller_ports[j]}" for j in self.ids)
+    def metadata_dir(self, i):
+        return os.path.join(self.data_dir(i), "__cluster_metadata")
+
+    def props(self, i):
+        """Node i's configuration (also what Kafka's add-controller reads, quorum.py)."""
         props = {
             "node.id": str(i),
             "process.roles": "broker,controller",
-            "controller.quorum.voters": voters,
+            "controller.listener.names": "CONTROLLER",
             "listeners": f"PLAINTEXT://{self.hosts[i]}:{self.client_ports[i]},"
                          f"CONTROLLER://{self.hosts[i]}:{self.controller_ports[i]}",
             "log.dirs": self.data_dir(i),
+            "metadata.log.dir": self.metadata_dir(i),
         }
+        controllers = [f"{self.hosts[j]}:{self.controller_ports[j]}" for j in self.ids]
+        if self.dynamic_quorum:
+            props["controller.quorum.bootstrap.servers"] = ",".join(controllers)
+        else:
+            props["controller.quorum.voters"] = ",".join(
+                f"{j}@{address}" for j, address in zip(self.ids, controllers))
         props.update(self.settings)
         props.update(self.node_settings(i))
-        cmd = [self.runnel, "serve"]
-        for key, value in props.items():
+        return props
+
+    def command(self, i, verb="serve"):
+        cmd = [self.runnel, verb]
+        for key, value in self.props(i).items():
             cmd += ["--override", f"{key}={value}"]
-        if self.namespaces:
+        if self.namespaces and verb == "serve":
             cmd = ["ip", "netns", "exec", ns_name(i)] + cmd
         return cmd
 
@@ -239,6 +256,13 @@ class Cluster:
     def start(self, i):
         self.expected_registrations[i] = self.registrations(i) + 1
         os.makedirs(self.data_dir(i), exist_ok=True)
+        if (self.dynamic_quorum and i == self.ids[0] and not self.formed
+                and not os.path.exists(os.path.join(self.metadata_dir(i), "meta.properties"))):
+            # `runnel format --standalone` once: the first node forms the quorum. A node whose
+            # folder is emptied later (F22) joins as an observer instead, as in Kafka.
+            subprocess.run(self.command(i, "format") + ["--standalone"], check=True,
+                           capture_output=True, timeout=30)
+            self.formed = True
         out = open(os.path.join(self.work, f"node-{i}.log"), "ab")
         # RUNNEL_* variables are broker settings: pass none but the log level.
         env = {k: v for k, v in os.environ.items() if not k.startswith("RUNNEL_")}

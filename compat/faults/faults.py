@@ -73,6 +73,9 @@ F27 a partition reassignment in progress when a node dies (membership.py, Runnel
     in reliability.md's list): a follower is reassigned away and back, and while it copies the
     log again variant `kill-adding` SIGKILLs it, `kill-leader` the copy's source; the move must
     complete once the node is back.
+F28 (with --dynamic-quorum) a controller removed or added during a network partition (quorum.py,
+    Runnel's own name): `remove-isolated` cuts a controller from its peers and removes it,
+    `add-isolated` removes it, cuts it and tries to add it; healed, it ends a voter again.
 """
 import os
 import re
@@ -85,12 +88,13 @@ import corrupt
 import disk
 import group_workload
 import membership
+import quorum
 import netem
 import power
 import producer_state
 import txn_workload
 
-NETWORK = {"F5", "F6", "F7", "F8", "F9"}
+NETWORK = {"F5", "F6", "F7", "F8", "F9", "F28"}
 # Broker bugs and gaps a fault variant reveals every time it runs, by variant ("F16:sealed"):
 # left out of the default rotation (a SKIP line names each), run and reported as FAIL when
 # pinned. None is open: F16:sealed (known bug 4) and F17:stale (3) were fixed, see README.md.
@@ -372,11 +376,16 @@ def f22(h, rng, k, variant):
     c = h.cluster
     leader = h.leader_of(rng.randrange(h.partitions))
     victim = rng.choice([i for i in c.ids if i != leader])
+    old_directory = quorum.directory_id(c, victim)
     c.kill(victim)
     c.wipe(victim)
     h.log(f"F22: node {victim} returns with an empty data folder")
     time.sleep(1)
     c.start(victim)
+    if c.dynamic_quorum:
+        # It comes back under a new directory id and does not vote until the operator removes
+        # its old key and adds the new one (KIP-853).
+        return quorum.replace_emptied(h, victim, old_directory)
     return True
 
 
@@ -467,9 +476,11 @@ FAULTS = {
     "F25": Fault(producer_state.f25, "producer state across DeleteRecords and leader changes"),
     "F26": Fault(f26, "SIGKILL the transaction coordinator (--txn)"),
     "F27": Fault(membership.f27, "a reassignment in progress when a node dies", ("kill-adding", "kill-leader")),
+    "F28": Fault(quorum.f28, "a controller removed or added during a partition (--dynamic-quorum)",
+                 ("remove-isolated", "add-isolated")),
 }
-# Every fault but F15 (needs --fsync), F26 (needs --txn), which join when their option is on, and
-# F27 (pinned only, below).
+# Every fault but F15 (needs --fsync), F26 (needs --txn), F28 (needs --dynamic-quorum), which join
+# when their option is on, and F27 (pinned only, below).
 # F27 is run when pinned (--faults F27): with it in the rotation, both full runs of 2026-12-07
 # ended with the consumer groups and the transactional copier stalled after its last cycles
 # (F27:kill-leader, then F26); see compat/faults/README.md ("Open").
@@ -477,9 +488,9 @@ ROTATION = ["F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8", "F9", "F10", "F11", 
             "F18", "F19", "F20", "F22", "F23", "F24", "F25"]
 
 
-def select(spec, txn, caps, f9, fsync=False):
-    """The faults to run in turn, from --faults (None: the default rotation, plus F26 with --txn
-    and F15 with --fsync). Returns (list of (name, pinned variant or None), SKIP lines), or
+def select(spec, txn, caps, f9, fsync=False, dynamic=False):
+    """The faults to run in turn, from --faults (None: the default rotation, plus F26 with --txn,
+    F15 with --fsync and F28 with --dynamic-quorum). Returns (list of (name, pinned variant or None), SKIP lines), or
     raises ValueError with why it cannot run."""
     f9_ok = caps["namespaces"] and (caps["netem"] if f9 == "tc" else caps["nfqueue"] if f9 == "nfqueue"
                                     else caps["netem"] or caps["nfqueue"])
@@ -496,13 +507,16 @@ def select(spec, txn, caps, f9, fsync=False):
             return "needs a C compiler (cc) to build the disk-fault library (diskfault.c)"
         if name == "F26" and not txn:
             return "(transaction coordinator) needs --txn"
+        if name == "F28" and not dynamic:
+            return "(controller membership changes) needs --dynamic-quorum"
         if name == "F15" and not fsync:
             return ("(power loss on every node) needs --fsync (log.flush.on.ack=true): in the page-cache "
                     "mode acknowledged writes may be lost by design, as in Kafka")
         return None
     if spec is None:
         chosen, skips = [], []
-        for name in ROTATION + (["F26"] if txn else []) + (["F15"] if fsync else []):
+        for name in (ROTATION + (["F26"] if txn else []) + (["F15"] if fsync else [])
+                     + (["F28"] if dynamic else [])):
             why = unavailable(name)
             if why:
                 skips.append(f"{name}: {why}; left out of the default rotation, not run")

@@ -70,6 +70,7 @@ import corrupt  # noqa: E402
 import disk  # noqa: E402
 import faults  # noqa: E402
 import group_workload  # noqa: E402
+import quorum  # noqa: E402
 import txn_checker  # noqa: E402
 import txn_workload  # noqa: E402
 from workload import PARTITIONS, TOPIC, Log, Workload  # noqa: E402
@@ -121,6 +122,7 @@ class Harness:
         self.cluster = Cluster(args.runnel, args.work, settings=settings,
                                use_namespaces=not args.no_namespaces, log=self.log)
         self.cluster.fake_clock = any(name == "F10" for name, _ in args.selected)
+        self.cluster.dynamic_quorum = args.dynamic_quorum
         if any(name in ("F18", "F19") for name, _ in args.selected):
             os.makedirs(args.work, exist_ok=True)
             why = disk.build(args.work)
@@ -235,6 +237,11 @@ class Harness:
             txn_workload.create_topics(self.admin)
         mode = "network namespaces" if self.cluster.namespaces else "loopback"
         say("INFO", f"cluster of 3 nodes on {mode}: {self.cluster.bootstrap()}")
+        if self.args.dynamic_quorum:
+            if not quorum.form(self):
+                say("FAIL", "dynamic quorum: nodes 2 and 3 could not be added as voters")
+                return False
+            say("INFO", "dynamic controller quorum: voters 1, 2, 3 (node 1 formed it standalone)")
         return self.wait_healthy("start")
 
     # -- faults (faults.py) -----------------------------------------------------------------
@@ -691,6 +698,9 @@ def main():
                         help="F9's mechanism (netem.py); auto: tc netem when the kernel has it")
     parser.add_argument("--txn", action="store_true",
                         help="run the transactional workload (txn_workload.py) and fault F26 too")
+    parser.add_argument("--dynamic-quorum", action="store_true",
+                        help="a dynamic controller quorum (KIP-853: bootstrap servers, node 1 formatted "
+                             "standalone, 2 and 3 added with kafka-metadata-quorum); adds F28")
     parser.add_argument("--fsync", action="store_true",
                         help="nodes fsync before acknowledging (log.flush.on.ack=true); allows F15")
     args = parser.parse_args()
@@ -698,12 +708,13 @@ def main():
     # machine lacks (probed in a throw-away namespace).
     everything = {"namespaces": True, "netem": True, "nfqueue": True, "why": ""}
     try:
-        faults.select(args.faults, args.txn, everything, "auto", args.fsync)
+        faults.select(args.faults, args.txn, everything, "auto", args.fsync, args.dynamic_quorum)
         caps = dict(capabilities()) if not args.no_namespaces else dict(
             everything, namespaces=False, why="--no-namespaces")
         if args.f9_mechanism == "auto":
             args.f9_mechanism = "tc" if caps["netem"] else "nfqueue"
-        args.selected, skips = faults.select(args.faults, args.txn, caps, args.f9_mechanism, args.fsync)
+        args.selected, skips = faults.select(args.faults, args.txn, caps, args.f9_mechanism, args.fsync,
+                                             args.dynamic_quorum)
     except ValueError as e:
         print(f"harness.py: {e}", file=sys.stderr)
         sys.exit(2)

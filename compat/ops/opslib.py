@@ -134,9 +134,10 @@ def read_back(bootstrap, topic, acked):
     return seen
 
 
-def main(run, bound, options=(), settings=None, node_settings=None):
+def main(run, bound, options=(), settings=None, node_settings=None, cluster_class=Cluster):
     """Runs `run(cluster, args)` against three started, registered nodes within `bound` seconds.
-    `options`: (flag, argparse keywords) pairs of the script's own."""
+    `options`: (flag, argparse keywords) pairs of the script's own; `cluster_class`: Cluster or
+    a subclass starting its nodes another way."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--runnel", required=True)
     parser.add_argument("--work", required=True)
@@ -145,8 +146,8 @@ def main(run, bound, options=(), settings=None, node_settings=None):
     args = parser.parse_args()
     shutil.rmtree(args.work, ignore_errors=True)
     os.makedirs(args.work)
-    c = Cluster(args.runnel, args.work, nodes=3, settings={**SETTINGS, **(settings or {})},
-                use_namespaces=False, log=lambda _: None, node_settings=node_settings)
+    c = cluster_class(args.runnel, args.work, nodes=3, settings={**SETTINGS, **(settings or {})},
+                      use_namespaces=False, log=lambda _: None, node_settings=node_settings)
     alarm = threading.Timer(bound, lambda: os._exit(2))
     alarm.daemon = True
     alarm.start()

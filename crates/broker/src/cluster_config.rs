@@ -15,8 +15,13 @@ use crate::config::{BrokerConfig, ConfigError, Listener};
 /// What a clustered node needs beyond the broker configuration.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
-    /// `controller.quorum.voters`: node id → `host:port`.
+    /// Where the controllers are first looked for, id → `host:port`: `controller.quorum.voters`,
+    /// or on a dynamic quorum the `controller.quorum.bootstrap.servers` under
+    /// [`controller::bootstrap_id`]s.
     pub voters: BTreeMap<u64, String>,
+    /// `controller.quorum.bootstrap.servers` (KIP-853): set, the quorum is dynamic (its voters
+    /// change with AddRaftVoter and RemoveRaftVoter); empty on a static quorum.
+    pub bootstrap_servers: Vec<String>,
     /// This node runs a broker (`process.roles` has `broker`).
     pub broker: bool,
     /// The listener this node's controller serves on (named in `controller.listener.names`);
@@ -118,11 +123,32 @@ pub fn parse_voters(text: &str) -> Result<BTreeMap<u64, String>, ConfigError> {
     Ok(voters)
 }
 
+/// Parses `controller.quorum.bootstrap.servers` (`host:port,host:port`).
+pub fn parse_bootstrap_servers(text: &str) -> Result<Vec<String>, ConfigError> {
+    const KEY: &str = "controller.quorum.bootstrap.servers";
+    let mut servers = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (host, port) = part
+            .rsplit_once(':')
+            .ok_or_else(|| invalid(KEY, part, "expected host:port"))?;
+        port.parse::<u16>().map_err(|e| invalid(KEY, part, e))?;
+        if host.is_empty() {
+            return Err(invalid(KEY, part, "expected a host"));
+        }
+        if servers.len() >= 64 {
+            return Err(invalid(KEY, text, "at most 64 bootstrap servers"));
+        }
+        servers.push(part.to_string());
+    }
+    Ok(servers)
+}
+
 impl BrokerConfig {
-    /// Whether this node is part of a replicated cluster (`controller.quorum.voters` is set).
+    /// Whether this node is part of a replicated cluster (`controller.quorum.voters` or
+    /// `controller.quorum.bootstrap.servers` is set).
     pub fn is_clustered(&self) -> bool {
-        self.value("controller.quorum.voters")
-            .is_some_and(|v| !v.trim().is_empty())
+        let set = |key: &str| self.value(key).is_some_and(|v| !v.trim().is_empty());
+        set("controller.quorum.voters") || set("controller.quorum.bootstrap.servers")
     }
 
     /// The cluster settings, or `None` for a single node.
@@ -130,7 +156,28 @@ impl BrokerConfig {
         if !self.is_clustered() {
             return Ok(None);
         }
-        let voters = parse_voters(self.value("controller.quorum.voters").unwrap_or(""))?;
+        let mut voters = parse_voters(self.value("controller.quorum.voters").unwrap_or(""))?;
+        let bootstrap_servers = parse_bootstrap_servers(
+            self.value("controller.quorum.bootstrap.servers")
+                .unwrap_or(""),
+        )?;
+        let dynamic = !bootstrap_servers.is_empty();
+        if dynamic && !voters.is_empty() {
+            return Err(invalid(
+                "controller.quorum.bootstrap.servers",
+                self.value("controller.quorum.bootstrap.servers")
+                    .unwrap_or(""),
+                "set either controller.quorum.voters (a static quorum) or \
+                 controller.quorum.bootstrap.servers (a dynamic one), not both",
+            ));
+        }
+        if dynamic {
+            voters = bootstrap_servers
+                .iter()
+                .enumerate()
+                .map(|(i, server)| (controller::bootstrap_id(i), server.clone()))
+                .collect();
+        }
         let roles = &self.process_roles;
         let broker = roles.iter().any(|r| r == "broker");
         let controller = roles.iter().any(|r| r == "controller");
@@ -143,7 +190,7 @@ impl BrokerConfig {
         }
         let id = u64::try_from(self.node_id)
             .map_err(|e| invalid("node.id", &self.node_id.to_string(), e))?;
-        if controller != voters.contains_key(&id) {
+        if !dynamic && controller != voters.contains_key(&id) {
             let reason = if controller {
                 format!("node.id {id} has the controller role but is not one of the voters")
             } else {
@@ -203,6 +250,7 @@ impl BrokerConfig {
         };
         Ok(Some(ClusterConfig {
             voters,
+            bootstrap_servers,
             broker,
             controller_listener,
             inter_broker_listener_name,

@@ -253,6 +253,13 @@ const CORE_KEYS: &[ConfigKey] = &[
         "The metadata quorum: id@host:port,...",
     ),
     key(
+        "controller.quorum.bootstrap.servers",
+        LIST,
+        None,
+        Any,
+        "A dynamic metadata quorum's controllers to first contact: host:port,... (KIP-853).",
+    ),
+    key(
         "controller.listener.names",
         LIST,
         Some("CONTROLLER"),

@@ -291,6 +291,10 @@ fn controller_error_code(error: &controller::ControllerError) -> ErrorCode {
         C::NoReassignmentInProgress => ErrorCode::NoReassignmentInProgress,
         C::ReassignmentCannotRevert { .. } => ErrorCode::InvalidReplicaAssignment,
         C::ReplicationFactorChange { .. } => ErrorCode::InvalidReplicationFactor,
+        C::StaticQuorum => ErrorCode::UnsupportedVersion,
+        C::DuplicateVoter { .. } => ErrorCode::DuplicateVoter,
+        C::VoterNotFound { .. } => ErrorCode::VoterNotFound,
+        C::VoterChangeNotReady { .. } => ErrorCode::RequestTimedOut,
     }
 }
 

@@ -31,6 +31,9 @@ struct Cli {
 enum Command {
     /// Start a broker (defaults: one node, 127.0.0.1:9092, data in ./data).
     Serve(ServeArgs),
+    /// Prepare a dynamic quorum's controller (controller.quorum.bootstrap.servers): a new
+    /// directory id and, with --standalone, this controller as the only voter of a new quorum.
+    Format(FormatArgs),
     /// Start a local replicated cluster (default 3 nodes on 127.0.0.1) for development.
     DevCluster(dev_cluster::DevClusterArgs),
     /// Make a development CA and PEM certificates for nodes and clients (TLS, mutual TLS).
@@ -62,10 +65,46 @@ struct ServeArgs {
     print_default_config: bool,
 }
 
+#[derive(clap::Args)]
+struct FormatArgs {
+    /// A Kafka server.properties file (the node's, as for serve).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Set a property; repeatable: --override node.id=1
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Form a new quorum with this controller as its only voter (kafka-storage format
+    /// --standalone); without it the controller joins an existing quorum as an observer.
+    #[arg(long)]
+    standalone: bool,
+}
+
+fn format(args: FormatArgs) -> ExitCode {
+    let result = collect_properties(args.config.as_ref(), &args.overrides)
+        .and_then(|explicit| {
+            broker::BrokerConfig::from_properties(&explicit).map_err(|e| e.to_string())
+        })
+        .and_then(|config| {
+            broker::cluster::controller_node::format(&config, args.standalone)
+                .map_err(|e| e.to_string())
+        });
+    match result {
+        Ok(directory_id) => {
+            println!("runnel: formatted the metadata folder (directory.id={directory_id})");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("runnel: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Format(args) => format(args),
         Command::DevCluster(args) => dev_cluster::run(args),
         Command::DevCerts(args) => dev_certs::run(args),
         Command::Topic(args) => client_cmd::topic::run(args),
@@ -90,7 +129,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let explicit = match collect_properties(&args) {
+    let explicit = match collect_properties(args.config.as_ref(), &args.overrides) {
         Ok(explicit) => explicit,
         Err(message) => {
             eprintln!("runnel: {message}");
@@ -156,14 +195,17 @@ async fn serve_controller(config: broker::BrokerConfig) -> ExitCode {
 }
 
 /// Merges the configuration sources, later ones winning.
-fn collect_properties(args: &ServeArgs) -> Result<BTreeMap<String, String>, String> {
+fn collect_properties(
+    config: Option<&PathBuf>,
+    overrides: &[String],
+) -> Result<BTreeMap<String, String>, String> {
     let mut explicit = BTreeMap::new();
-    if let Some(path) = &args.config {
+    if let Some(path) = config {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         explicit.extend(properties::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?);
     }
     explicit.extend(properties::from_environment(std::env::vars()));
-    for item in &args.overrides {
+    for item in overrides {
         let (key, value) = item
             .split_once('=')
             .ok_or_else(|| format!("--override {item}: expected KEY=VALUE"))?;

@@ -92,4 +92,17 @@ pub enum ControllerError {
     /// A malformed request the broker should have refused (Kafka: INVALID_REQUEST).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// A voter change on a static quorum (`controller.quorum.voters`, kraft.version 0).
+    #[error("the metadata quorum is static (controller.quorum.voters): its voters cannot change")]
+    StaticQuorum,
+    /// AddRaftVoter for an id that already votes, whatever its directory.
+    #[error("controller {id} is already a voter")]
+    DuplicateVoter { id: u64 },
+    /// RemoveRaftVoter for an id or directory that does not vote, or the last voter.
+    #[error("{reason}")]
+    VoterNotFound { reason: String },
+    /// The change cannot be made now: the controller to add is not an observer caught up with
+    /// the log, or another change is still in flight (Kafka answers REQUEST_TIMED_OUT).
+    #[error("{reason}")]
+    VoterChangeNotReady { reason: String },
 }

@@ -50,6 +50,7 @@ pub mod raft;
 
 pub use raft::{
     ActiveController, ControllerClient, ControllerConfig, ControllerNode, ControllerTls,
-    ControllerTransport, HeartbeatReply, InProcessTransport, MetadataQuorum, QuorumDescription,
-    QuorumError, QuorumReplica, TcpTransport, serve_controller_listener, spawn_liveness,
+    ControllerTransport, DynamicQuorum, HeartbeatReply, InProcessTransport, MetadataQuorum,
+    QuorumDescription, QuorumError, QuorumReplica, TcpTransport, VoterNode, bootstrap_id,
+    serve_controller_listener, spawn_liveness,
 };

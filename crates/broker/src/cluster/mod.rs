@@ -11,6 +11,7 @@
 pub mod client;
 pub mod controller_node;
 pub mod fetcher;
+pub mod metadata_folder;
 pub mod metadata_sync;
 pub mod peer_security;
 pub mod peers;
@@ -175,11 +176,18 @@ fn quorum_error(error: QuorumError) -> BrokerError {
 
 /// The cluster id every node of a replicated cluster reports: `cluster.id` when set, else
 /// derived from `controller.quorum.voters` (the same on every node), as 22 base64 characters.
+/// A dynamic quorum derives it from `controller.quorum.bootstrap.servers`: its nodes set
+/// `cluster.id`, or list the same bootstrap servers.
 pub fn cluster_id(config: &crate::config::BrokerConfig) -> Option<String> {
     if !config.is_clustered() {
         return None;
     }
-    let voters = config.value("controller.quorum.voters").unwrap_or("");
+    let voters = match config.value("controller.quorum.voters") {
+        Some(voters) if !voters.trim().is_empty() => voters,
+        _ => config
+            .value("controller.quorum.bootstrap.servers")
+            .unwrap_or(""),
+    };
     let mut normalized: Vec<&str> = voters.split(',').map(str::trim).collect();
     normalized.sort_unstable();
     let text = normalized.join(",");
@@ -212,7 +220,9 @@ pub async fn start(
     let remote_images = watch::Sender::new(Arc::new(MetadataImage::default()));
     let (quorum, mut handles) = match &config.controller_listener {
         Some(_) => {
-            let (node, handles) = controller_node::start(&config, local_id, &shutdown).await?;
+            let cluster_id = broker.metadata.cluster_id().to_string();
+            let (node, handles) =
+                controller_node::start(&config, local_id, &cluster_id, &shutdown).await?;
             (Quorum::Local(node), handles)
         }
         None => {

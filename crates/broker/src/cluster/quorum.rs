@@ -66,6 +66,18 @@ impl Quorum {
         }
     }
 
+    /// A voter change (AddRaftVoter, RemoveRaftVoter) through the active controller.
+    pub async fn change_voters(
+        &self,
+        request: controller::raft::ControllerRequest,
+        timeout: Duration,
+    ) -> Result<Result<(), ControllerError>, QuorumError> {
+        match self {
+            Quorum::Local(node) => node.change_voters(request, timeout).await,
+            Quorum::Remote(client) => client.change_voters(request, timeout).await,
+        }
+    }
+
     /// The active controller this node knows of.
     pub fn active_controller(&self) -> Option<u64> {
         match self {

@@ -51,17 +51,45 @@ pub async fn handle(
         };
     }
     let features = context.api_version >= FEATURES_VERSION;
+    // kraft.version 1 (KIP-853) is finalized on a dynamic quorum; level 0 is left out, as Kafka
+    // leaves out every feature at level 0.
+    let dynamic_quorum = broker
+        .cluster
+        .get()
+        .is_some_and(|c| !c.config.bootstrap_servers.is_empty());
+    let mut finalized = vec![FinalizedFeatureKey {
+        name: TRANSACTION_VERSION_FEATURE.to_string(),
+        max_version_level: TRANSACTION_VERSION,
+        min_version_level: TRANSACTION_VERSION,
+        ..Default::default()
+    }];
+    if dynamic_quorum {
+        finalized.push(FinalizedFeatureKey {
+            name: KRAFT_VERSION_FEATURE.to_string(),
+            max_version_level: 1,
+            min_version_level: 1,
+            ..Default::default()
+        });
+    }
     ApiVersionsResponse {
         error_code: ErrorCode::None.code(),
         api_keys: api_keys(),
         throttle_time_ms: 0,
         supported_features: if features {
-            vec![SupportedFeatureKey {
-                name: TRANSACTION_VERSION_FEATURE.to_string(),
-                min_version: 0,
-                max_version: TRANSACTION_VERSION,
-                ..Default::default()
-            }]
+            vec![
+                SupportedFeatureKey {
+                    name: TRANSACTION_VERSION_FEATURE.to_string(),
+                    min_version: 0,
+                    max_version: TRANSACTION_VERSION,
+                    ..Default::default()
+                },
+                SupportedFeatureKey {
+                    name: KRAFT_VERSION_FEATURE.to_string(),
+                    min_version: 0,
+                    max_version: 1,
+                    ..Default::default()
+                },
+            ]
         } else {
             Vec::new()
         },
@@ -70,16 +98,7 @@ pub async fn handle(
         } else {
             -1
         },
-        finalized_features: if features {
-            vec![FinalizedFeatureKey {
-                name: TRANSACTION_VERSION_FEATURE.to_string(),
-                max_version_level: TRANSACTION_VERSION,
-                min_version_level: TRANSACTION_VERSION,
-                ..Default::default()
-            }]
-        } else {
-            Vec::new()
-        },
+        finalized_features: if features { finalized } else { Vec::new() },
         ..Default::default()
     }
 }
@@ -91,6 +110,8 @@ const TRANSACTION_VERSION_FEATURE: &str = "transaction.version";
 /// Transactions v2 (KIP-890 part 2), finalized as a new Kafka 4.x cluster has it: Java 4.x
 /// clients then end transactions with EndTxn v5 and add partitions through Produce v12+.
 const TRANSACTION_VERSION: i16 = 2;
+/// The metadata quorum's protocol: 0 static (`controller.quorum.voters`), 1 dynamic (KIP-853).
+const KRAFT_VERSION_FEATURE: &str = "kraft.version";
 /// The epoch of the finalized features (they never change on a Runnel cluster yet).
 const FINALIZED_FEATURES_EPOCH: i64 = 1;
 

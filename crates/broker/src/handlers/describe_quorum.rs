@@ -4,8 +4,9 @@
 //! last answered, observers, and (v2) each voter's controller listener. A broker asks the
 //! active controller (controller `raft/quorum_state.rs`), as a Kafka broker forwards it.
 //!
-//! Only `__cluster_metadata` partition 0 exists (others: UNKNOWN_TOPIC_OR_PARTITION). Voter
-//! directory ids (KIP-853) are not kept: the zero uuid. With ACLs it needs DESCRIBE on the
+//! Only `__cluster_metadata` partition 0 exists (others: UNKNOWN_TOPIC_OR_PARTITION). A dynamic
+//! quorum (KIP-853) reports each controller's directory id and lists observer controllers; a
+//! static one reports the zero uuid, as Kafka's kraft.version 0. With ACLs it needs DESCRIBE on the
 //! cluster (CLUSTER_AUTHORIZATION_FAILED at the top). A single node is its own quorum of one:
 //! itself the leader at epoch 0 with every offset its metadata holds, known to be caught up.
 
@@ -47,7 +48,11 @@ pub async fn handle(
     };
     let replica = |r: &controller::QuorumReplica| ReplicaState {
         replica_id: i32::try_from(r.replica_id).unwrap_or(-1),
-        replica_directory_id: Uuid::ZERO,
+        replica_directory_id: r
+            .directory_id
+            .as_deref()
+            .and_then(Uuid::parse)
+            .unwrap_or(Uuid::ZERO),
         log_end_offset: r.log_end_offset,
         last_fetch_timestamp: r.last_fetch_timestamp,
         last_caught_up_timestamp: r.last_caught_up_timestamp,
@@ -108,7 +113,7 @@ fn refused(code: ErrorCode, message: Option<String>) -> DescribeQuorumResponse {
     }
 }
 
-/// Each voter's controller listener (v2's `Nodes`), from `controller.quorum.voters` and the
+/// Each voter's controller listener (v2's `Nodes`), from the quorum's membership and the
 /// first of `controller.listener.names`.
 fn voter_nodes(broker: &Broker, description: &controller::QuorumDescription) -> Vec<Node> {
     let name = broker
@@ -118,14 +123,14 @@ fn voter_nodes(broker: &Broker, description: &controller::QuorumDescription) -> 
         .unwrap_or("CONTROLLER")
         .trim()
         .to_string();
-    let Some(cluster) = broker.cluster.get() else {
+    if broker.cluster.get().is_none() {
         return Vec::new();
-    };
+    }
     description
         .voters
         .iter()
         .filter_map(|voter| {
-            let address = cluster.config.voters.get(&voter.replica_id)?;
+            let address = description.voter_addresses.get(&voter.replica_id)?;
             let (host, port) = address.rsplit_once(':')?;
             Some(Node {
                 node_id: i32::try_from(voter.replica_id).ok()?,
@@ -157,7 +162,10 @@ fn single_node(broker: &Broker) -> controller::QuorumDescription {
             log_end_offset: 0,
             last_fetch_timestamp: -1,
             last_caught_up_timestamp: now,
+            directory_id: None,
         }],
         observers: Vec::new(),
+        voter_addresses: Default::default(),
+        dynamic: false,
     }
 }

@@ -7,6 +7,7 @@
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
+mod add_raft_voter;
 mod alter_client_quotas;
 mod alter_configs;
 mod alter_partition_reassignments;
@@ -52,6 +53,7 @@ mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 pub mod produce;
+mod remove_raft_voter;
 mod replica_fetch;
 mod sasl_authenticate;
 mod sasl_handshake;
@@ -153,6 +155,9 @@ served_apis! {
     // The metadata quorum, from the active controller (controller raft/quorum_state.rs).
     DescribeQuorum 0..=2 => describe_quorum,
     UnregisterBroker 0..=0 => unregister_broker,
+    // A dynamic quorum's voters (KIP-853), forwarded to the active controller (controller raft/voters.rs).
+    AddRaftVoter 0..=1 => add_raft_voter,
+    RemoveRaftVoter 0..=0 => remove_raft_voter,
     // Advertised from v0: librdkafka disables compression when Produce's minimum is above 0
     // (KAFKA-18659); v0-2 are answered with UNSUPPORTED_VERSION (produce.rs).
     Produce 0..=13 => produce,

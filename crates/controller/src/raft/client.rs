@@ -81,7 +81,13 @@ impl ActiveController for ControllerClient {
             let reply =
                 tokio::time::timeout(remaining, self.transport.call(target, request())).await;
             let pause = match reply {
-                Ok(Ok(ControllerReply::NotController { leader })) => {
+                Ok(Ok(ControllerReply::NotController {
+                    leader,
+                    leader_addr,
+                })) => {
+                    if let (Some(id), Some(addr)) = (leader, leader_addr.as_deref()) {
+                        self.transport.learn(id, addr);
+                    }
                     let moved = leader.filter(|&l| l != target);
                     *self.leader.lock().expect("poisoned") = moved;
                     moved.is_none()

@@ -6,6 +6,7 @@
 mod client;
 mod liveness_task;
 mod log_store;
+mod membership_task;
 mod network;
 mod node;
 mod quorum_state;
@@ -14,6 +15,7 @@ mod rpc;
 mod state_machine;
 mod tcp;
 mod types;
+mod voters;
 
 pub use client::ControllerClient;
 pub use liveness_task::spawn_liveness;
@@ -21,14 +23,14 @@ pub use log_store::LogStore;
 pub use network::{
     ControllerTransport, InProcessTransport, RaftReply, RaftRequest, TransportError, serve,
 };
-pub use node::{ControllerConfig, ControllerNode, MetadataQuorum, QuorumError};
+pub use node::{ControllerConfig, ControllerNode, DynamicQuorum, MetadataQuorum, QuorumError};
 pub use quorum_state::{QuorumDescription, QuorumReplica};
 pub use rpc::{
     ActiveController, ControllerReply, ControllerRequest, ControllerService, HeartbeatReply,
 };
 pub use state_machine::{SnapshotFile, StateMachineStore};
-pub use tcp::{ControllerTls, TcpTransport, serve_controller_listener};
-pub use types::{CommandResponse, MetadataRaft, NodeId};
+pub use tcp::{ControllerTls, TcpTransport, bootstrap_id, serve_controller_listener};
+pub use types::{CommandResponse, MetadataRaft, NodeId, VoterNode};
 
 impl InProcessTransport {
     /// Makes `node` reachable by the other voters.

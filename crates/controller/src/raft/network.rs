@@ -15,12 +15,12 @@ use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
-use openraft::{BasicNode, OptionalSend, Raft};
+use openraft::{OptionalSend, Raft};
 use serde::{Deserialize, Serialize};
 
 use super::rpc::{ControllerReply, ControllerRequest, ControllerService};
 use super::state_machine::StateMachineStore;
-use super::types::{MetadataRaft, NodeId, Snapshot, SnapshotData, SnapshotMeta, Vote};
+use super::types::{MetadataRaft, NodeId, Snapshot, SnapshotData, SnapshotMeta, Vote, VoterNode};
 
 /// An openraft node of the metadata quorum.
 pub type RaftNode = Raft<MetadataRaft, StateMachineStore>;
@@ -69,6 +69,10 @@ pub trait ControllerTransport: Send + Sync + 'static {
         target: NodeId,
         request: ControllerRequest,
     ) -> impl Future<Output = Result<ControllerReply, TransportError>> + Send;
+
+    /// Remembers where `target` listens (a member of a dynamic quorum, the active controller a
+    /// reply named); transports that route by id alone ignore it.
+    fn learn(&self, _target: NodeId, _address: &str) {}
 
     /// Sends one Raft message.
     fn send(
@@ -136,7 +140,9 @@ pub struct Connection<T> {
 impl<T: ControllerTransport> RaftNetworkFactory<MetadataRaft> for Network<T> {
     type Network = Connection<T>;
 
-    async fn new_client(&mut self, target: NodeId, _node: &BasicNode) -> Self::Network {
+    async fn new_client(&mut self, target: NodeId, node: &VoterNode) -> Self::Network {
+        // A member added at run time (a dynamic quorum) is reached at the address it joined with.
+        self.transport.learn(target, &node.addr);
         Connection {
             transport: Arc::clone(&self.transport),
             target,
@@ -234,6 +240,11 @@ impl InProcessTransport {
 
     pub(crate) fn register(&self, id: NodeId, node: ControllerService) {
         self.nodes.lock().expect("poisoned").insert(id, node);
+    }
+
+    /// Makes `service` reachable under `id` too (a bootstrap server's id, in tests).
+    pub fn register_as(&self, id: NodeId, service: ControllerService) {
+        self.register(id, service);
     }
 
     /// Makes `id` unreachable from the others.

@@ -15,20 +15,20 @@ use std::time::Duration;
 
 use openraft::async_runtime::WatchReceiver;
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
-use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
+use openraft::{Config, ServerState, SnapshotPolicy};
 
 use super::log_store::LogStore;
 use super::network::{ControllerTransport, Network, RaftNode, TransportError};
 use super::rpc::{ActiveController, ControllerReply, ControllerRequest, ControllerService};
 use super::state_machine::{Applied, StateMachineStore};
-use super::types::{CommandResponse, NodeId};
+use super::types::{CommandResponse, NodeId, VoterNode};
 use crate::command::{MetadataCommand, Outcome};
 use crate::error::ControllerError;
 use crate::image::MetadataImage;
 use crate::liveness::{BROKER_SESSION_TIMEOUT_MS_DEFAULT, BrokerSessions};
 
 /// Sends a request to another controller (the node's transport, type-erased).
-type Forwarder = Arc<
+pub(crate) type Forwarder = Arc<
     dyn Fn(
             NodeId,
             ControllerRequest,
@@ -40,13 +40,33 @@ type Forwarder = Arc<
 /// Pause between attempts to reach the active controller.
 const FORWARD_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
+/// A learned address: the transport's [`ControllerTransport::learn`], type-erased.
+pub(crate) type Learner = Arc<dyn Fn(NodeId, &str) + Send + Sync>;
+
+/// How a controller of a dynamic quorum (KIP-853, `controller.quorum.bootstrap.servers`) is
+/// known and finds the quorum.
+#[derive(Debug, Clone)]
+pub struct DynamicQuorum {
+    /// `directory.id` of this node's metadata folder.
+    pub directory_id: String,
+    /// This node's controller listener, `host:port`, as the others reach it.
+    pub address: String,
+    /// The bootstrap servers, as ids the transport resolves.
+    pub bootstrap: Vec<NodeId>,
+    /// The voters to form a new quorum with when this node has no state (`runnel format
+    /// --standalone`); empty: join an existing quorum as an observer.
+    pub initial_voters: BTreeMap<NodeId, VoterNode>,
+}
+
 /// Settings of one controller.
 #[derive(Debug, Clone)]
 pub struct ControllerConfig {
     /// `node.id`.
     pub node_id: NodeId,
-    /// `controller.quorum.voters`: id → `host:port`.
+    /// `controller.quorum.voters`: id → `host:port` (empty on a dynamic quorum).
     pub voters: BTreeMap<NodeId, String>,
+    /// Set on a dynamic quorum.
+    pub dynamic: Option<DynamicQuorum>,
     /// The metadata log directory (`metadata.log.dir`, else the first of `log.dirs`).
     pub dir: PathBuf,
     pub election_timeout_ms_min: u64,
@@ -62,6 +82,7 @@ impl ControllerConfig {
         ControllerConfig {
             node_id,
             voters,
+            dynamic: None,
             dir,
             election_timeout_ms_min: 1000,
             election_timeout_ms_max: 2000,
@@ -116,7 +137,10 @@ pub struct ControllerNode {
     applied: Arc<Mutex<Applied>>,
     service: ControllerService,
     forward: Forwarder,
+    learn: Learner,
     published: Arc<tokio::sync::watch::Sender<Arc<MetadataImage>>>,
+    /// The dynamic quorum's membership task (joining, the voting guard).
+    membership_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl ControllerNode {
@@ -136,6 +160,10 @@ impl ControllerNode {
                 let transport = Arc::clone(&transport);
                 Box::pin(async move { transport.call(target, request).await })
             })
+        };
+        let learn: Learner = {
+            let transport = Arc::clone(&transport);
+            Arc::new(move |target, address| transport.learn(target, address))
         };
         let raft_config = Config {
             cluster_name: "runnel-metadata".into(),
@@ -167,14 +195,22 @@ impl ControllerNode {
             sessions,
             Arc::clone(&published),
         );
-        Ok(ControllerNode {
+        let node = ControllerNode {
             config,
             raft,
             applied,
             service,
             forward,
+            learn,
             published,
-        })
+            membership_task: Mutex::new(None),
+        };
+        if node.config.dynamic.is_some() {
+            // Nothing votes before the membership says so (the task lifts it).
+            node.service.set_may_vote(false);
+            node.raft.runtime_config().elect(false);
+        }
+        Ok(node)
     }
 
     /// Forms the quorum from `controller.quorum.voters` when no voter has state yet (a new
@@ -187,6 +223,9 @@ impl ControllerNode {
     /// guard is not built: if the returning voter's vote helps elect a leader that misses a
     /// committed entry the lost copy held, metadata could be lost.
     pub async fn bootstrap(&self) -> Result<(), QuorumError> {
+        if let Some(dynamic) = self.config.dynamic.clone() {
+            return self.bootstrap_dynamic(dynamic).await;
+        }
         if self.service.initialized() {
             return Ok(());
         }
@@ -207,16 +246,57 @@ impl ControllerNode {
                 return Ok(());
             }
         }
-        let voters: BTreeMap<NodeId, BasicNode> = self
+        let voters: BTreeMap<NodeId, VoterNode> = self
             .config
             .voters
             .iter()
-            .map(|(id, addr)| (*id, BasicNode::new(addr)))
+            .map(|(id, addr)| (*id, VoterNode::at(addr)))
             .collect();
+        self.initialize(voters).await
+    }
+
+    async fn initialize(&self, voters: BTreeMap<NodeId, VoterNode>) -> Result<(), QuorumError> {
         match self.raft.initialize(voters).await {
             Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
             Err(e) => Err(raft_error(&e)),
         }
+    }
+
+    /// A dynamic quorum's start: a node formatted with initial voters and no state forms the
+    /// quorum (unless a bootstrap server already belongs to one); every node then follows its
+    /// membership ([`super::membership_task`]): it joins as an observer until it is a member,
+    /// and votes only while the membership names it a voter with its own directory id.
+    async fn bootstrap_dynamic(&self, dynamic: DynamicQuorum) -> Result<(), QuorumError> {
+        if !self.service.initialized() && !dynamic.initial_voters.is_empty() {
+            let mut formed_elsewhere = false;
+            for &server in &dynamic.bootstrap {
+                let probe = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    (self.forward)(server, ControllerRequest::Probe),
+                )
+                .await;
+                if let Ok(Ok(ControllerReply::Probed { initialized: true })) = probe {
+                    formed_elsewhere = true;
+                }
+            }
+            if formed_elsewhere {
+                tracing::warn!(
+                    "this node was formatted to form a metadata quorum, but a bootstrap server                      already belongs to one: joining it as an observer instead"
+                );
+            } else {
+                self.initialize(dynamic.initial_voters.clone()).await?;
+            }
+        }
+        let task = super::membership_task::spawn(
+            self.raft.clone(),
+            self.service.clone(),
+            Arc::clone(&self.learn),
+            Arc::clone(&self.forward),
+            self.config.node_id,
+            dynamic,
+        );
+        *self.membership_task.lock().expect("poisoned") = Some(task);
+        Ok(())
     }
 
     pub fn node_id(&self) -> NodeId {
@@ -243,6 +323,27 @@ impl ControllerNode {
         applied.membership.membership().voter_ids().collect()
     }
 
+    /// The members of the membership in effect (voters and observers) with their addresses and
+    /// directory ids, and which of them vote.
+    pub fn members(&self) -> (BTreeMap<NodeId, VoterNode>, BTreeSet<NodeId>) {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow_watched();
+        let membership = metrics.membership_config.membership();
+        (
+            membership
+                .nodes()
+                .map(|(id, node)| (*id, node.clone()))
+                .collect(),
+            membership.voter_ids().collect(),
+        )
+    }
+
+    /// Whether this controller grants votes now (a dynamic quorum's guard; always on a static
+    /// quorum).
+    pub fn may_vote(&self) -> bool {
+        self.service.may_vote()
+    }
+
     /// Forces a snapshot now (tests; an operator command later).
     pub async fn snapshot(&self) -> Result<(), QuorumError> {
         self.raft
@@ -254,6 +355,9 @@ impl ControllerNode {
 
     /// Stops the node. Its files stay; `start` on the same directory resumes it.
     pub async fn shutdown(&self) -> Result<(), QuorumError> {
+        if let Some(task) = self.membership_task.lock().expect("poisoned").take() {
+            task.abort();
+        }
         self.raft.shutdown().await.map_err(|e| raft_error(&e))
     }
 
@@ -338,7 +442,15 @@ impl ActiveController for ControllerNode {
                 None => None,
             };
             match reply {
-                Some(ControllerReply::NotController { leader }) => target = leader,
+                Some(ControllerReply::NotController {
+                    leader,
+                    leader_addr,
+                }) => {
+                    if let (Some(id), Some(addr)) = (leader, leader_addr.as_deref()) {
+                        (self.learn)(id, addr);
+                    }
+                    target = leader;
+                }
                 Some(ControllerReply::Failed(message)) if message.contains("shut") => {
                     return Err(QuorumError::Raft { message });
                 }

@@ -5,7 +5,8 @@
 //!
 //! Offsets are Kafka's: one past the last entry, so a log end offset is the next index to
 //! write. Timestamps are the leader's wall clock in milliseconds, derived from openraft's
-//! monotonic acknowledgement times. Observers are the registered brokers that are not voters
+//! monotonic acknowledgement times. Observers are the controllers that follow the log without
+//! voting (a dynamic quorum's learners) and the registered brokers that are not voters
 //! (broker-only nodes follow the image, not the log: their log end offset is unknown, -1).
 
 use openraft::RaftMetrics;
@@ -18,6 +19,9 @@ use crate::image::MetadataImage;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuorumReplica {
     pub replica_id: NodeId,
+    /// Its metadata folder's `directory.id` on a dynamic quorum (KIP-853).
+    #[serde(default)]
+    pub directory_id: Option<String>,
     /// One past its last replicated entry; -1 if unknown.
     pub log_end_offset: i64,
     /// When it last answered the leader (wall-clock ms); -1 for the leader or if unknown.
@@ -35,6 +39,12 @@ pub struct QuorumDescription {
     pub high_watermark: i64,
     pub voters: Vec<QuorumReplica>,
     pub observers: Vec<QuorumReplica>,
+    /// Each voter's controller listener, `host:port`.
+    #[serde(default)]
+    pub voter_addresses: std::collections::BTreeMap<NodeId, String>,
+    /// Whether the voters can change (a dynamic quorum: kraft.version 1).
+    #[serde(default)]
+    pub dynamic: bool,
 }
 
 type Metrics = RaftMetrics<MetadataRaft>;
@@ -62,11 +72,19 @@ pub(crate) fn describe(metrics: &Metrics, image: &MetadataImage) -> Option<Quoru
     };
     let high_watermark = end_offset(metrics.cluster_committed.map(|c| c.index));
     let leader_end = end_offset(metrics.last_log_index);
-    let voters: Vec<NodeId> = metrics.membership_config.voter_ids().collect();
+    let membership = metrics.membership_config.membership();
+    let voters: Vec<NodeId> = membership.voter_ids().collect();
+    let learners: Vec<NodeId> = membership.learner_ids().collect();
+    let directory = |id: NodeId| {
+        membership
+            .get_node(&id)
+            .and_then(|n| n.directory_id.clone())
+    };
     let replica = |id: NodeId| {
         if id == metrics.id {
             return QuorumReplica {
                 replica_id: id,
+                directory_id: directory(id),
                 log_end_offset: leader_end,
                 last_fetch_timestamp: -1,
                 last_caught_up_timestamp: now,
@@ -80,6 +98,7 @@ pub(crate) fn describe(metrics: &Metrics, image: &MetadataImage) -> Option<Quoru
         let log_end_offset = matched.map_or(-1, |m| end_offset(Some(m.index)));
         QuorumReplica {
             replica_id: id,
+            directory_id: directory(id),
             log_end_offset,
             last_fetch_timestamp: acked.unwrap_or(-1),
             last_caught_up_timestamp: if log_end_offset >= high_watermark {
@@ -89,23 +108,32 @@ pub(crate) fn describe(metrics: &Metrics, image: &MetadataImage) -> Option<Quoru
             },
         }
     };
-    let observers = image
-        .brokers
-        .keys()
-        .filter_map(|&b| u64::try_from(b).ok())
-        .filter(|b| !voters.contains(b))
-        .map(|b| QuorumReplica {
-            replica_id: b,
-            log_end_offset: -1,
-            last_fetch_timestamp: -1,
-            last_caught_up_timestamp: -1,
-        })
-        .collect();
+    // Observer controllers (learners) follow the log; broker-only nodes follow the image.
+    let mut observers: Vec<QuorumReplica> = learners.iter().map(|&l| replica(l)).collect();
+    observers.extend(
+        image
+            .brokers
+            .keys()
+            .filter_map(|&b| u64::try_from(b).ok())
+            .filter(|b| !voters.contains(b) && !learners.contains(b))
+            .map(|b| QuorumReplica {
+                replica_id: b,
+                directory_id: None,
+                log_end_offset: -1,
+                last_fetch_timestamp: -1,
+                last_caught_up_timestamp: -1,
+            }),
+    );
     Some(QuorumDescription {
         leader_id: metrics.id,
         leader_epoch: metrics.current_term,
         high_watermark,
         voters: voters.iter().map(|&v| replica(v)).collect(),
         observers,
+        voter_addresses: voters
+            .iter()
+            .filter_map(|&v| Some((v, membership.get_node(&v)?.addr.clone())))
+            .collect(),
+        dynamic: super::voters::is_dynamic(membership),
     })
 }

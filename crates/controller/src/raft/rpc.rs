@@ -9,6 +9,7 @@
 //! in memory ([`crate::BrokerSessions`]).
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -20,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::network::{RaftNode, RaftReply, RaftRequest, serve};
 use super::quorum_state::{QuorumDescription, describe};
 use super::state_machine::Applied;
-use super::types::{CommandResponse, NodeId};
+use super::types::{CommandResponse, NodeId, VoterNode};
 use crate::command::{MetadataCommand, Outcome};
 use crate::error::ControllerError;
 use crate::image::{BrokerId, MetadataImage};
@@ -48,6 +49,22 @@ pub enum ControllerRequest {
     Probe,
     /// The quorum's state as the active controller sees it (DescribeQuorum).
     DescribeQuorum,
+    /// A controller of a dynamic quorum asks to follow the log as an observer (an openraft
+    /// learner), under its directory id (sent to the active controller).
+    JoinObserver {
+        id: NodeId,
+        node: VoterNode,
+    },
+    /// AddRaftVoter: make the observer `id` with `directory_id` a voter.
+    AddVoter {
+        id: NodeId,
+        directory_id: String,
+    },
+    /// RemoveRaftVoter: `id` with `directory_id` stops voting (it stays an observer).
+    RemoveVoter {
+        id: NodeId,
+        directory_id: String,
+    },
 }
 
 /// A controller's answer.
@@ -61,9 +78,12 @@ pub enum ControllerReply {
         index: Option<u64>,
         image: Option<Box<MetadataImage>>,
     },
-    /// This node is not the active controller; `leader` is the one it knows.
+    /// This node is not the active controller; `leader` is the one it knows, and where it
+    /// listens (a node that joined a dynamic quorum may not know it yet).
     NotController {
         leader: Option<NodeId>,
+        #[serde(default)]
+        leader_addr: Option<String>,
     },
     /// The proposal was discarded by a leader change: its outcome is unknown.
     Unknown,
@@ -73,6 +93,8 @@ pub enum ControllerReply {
         initialized: bool,
     },
     Quorum(QuorumDescription),
+    /// The answer to JoinObserver, AddVoter or RemoveVoter.
+    VotersChanged(Result<(), ControllerError>),
 }
 
 /// The answer to a broker heartbeat.
@@ -94,6 +116,10 @@ pub struct ControllerService {
     /// Contact times of brokers, kept by the active controller.
     pub(crate) sessions: Arc<Mutex<BrokerSessions>>,
     published: Arc<tokio::sync::watch::Sender<Arc<MetadataImage>>>,
+    /// Whether this node may grant votes: always on a static quorum; on a dynamic one only while
+    /// the membership names it a voter with its own directory id (KIP-853's guard against a
+    /// voter come back with an empty folder).
+    may_vote: Arc<AtomicBool>,
 }
 
 /// Longest a FetchImage waits for a newer image.
@@ -120,7 +146,17 @@ impl ControllerService {
             applied,
             sessions,
             published,
+            may_vote: Arc::new(AtomicBool::new(true)),
         }
+    }
+
+    pub(crate) fn set_may_vote(&self, may: bool) {
+        self.may_vote.store(may, Ordering::Relaxed);
+    }
+
+    /// Whether this node grants votes now (see `may_vote`).
+    pub fn may_vote(&self) -> bool {
+        self.may_vote.load(Ordering::Relaxed)
     }
 
     /// Whether this node has quorum state: a log entry or a vote beyond the initial one.
@@ -152,9 +188,7 @@ impl ControllerService {
     /// The active controller's image once it is newer than `after_index`.
     async fn fetch_image(&self, after_index: Option<u64>) -> ControllerReply {
         if !self.is_active() || !self.holds_quorum_lease().await {
-            return ControllerReply::NotController {
-                leader: self.leader(),
-            };
+            return self.not_controller(self.leader());
         }
         let mut images = self.published.subscribe();
         let newer = |index: Option<u64>| index.is_some() && index > after_index;
@@ -180,6 +214,27 @@ impl ControllerService {
         }
     }
 
+    /// `NotController` naming `leader` and, when this node's membership knows it, its address.
+    pub(crate) fn not_controller(&self, leader: Option<NodeId>) -> ControllerReply {
+        let leader_addr = leader.and_then(|id| {
+            let metrics = self.raft.metrics();
+            let metrics = metrics.borrow_watched();
+            metrics
+                .membership_config
+                .membership()
+                .get_node(&id)
+                .map(|node| node.addr.clone())
+        });
+        ControllerReply::NotController {
+            leader,
+            leader_addr,
+        }
+    }
+
+    pub(crate) fn raft(&self) -> &RaftNode {
+        &self.raft
+    }
+
     fn leader(&self) -> Option<NodeId> {
         self.raft.metrics().borrow_watched().current_leader
     }
@@ -200,6 +255,12 @@ impl ControllerService {
     /// Answers one request.
     pub async fn handle(&self, request: ControllerRequest) -> ControllerReply {
         match request {
+            ControllerRequest::Raft(RaftRequest::Vote(_)) if !self.may_vote() => {
+                ControllerReply::Failed(
+                    "this controller is not a voter under its directory id: it grants no vote"
+                        .into(),
+                )
+            }
             ControllerRequest::Raft(request) => match serve(&self.raft, request).await {
                 Ok(reply) => ControllerReply::Raft(reply),
                 Err(message) => ControllerReply::Failed(message),
@@ -218,6 +279,13 @@ impl ControllerService {
                 initialized: self.initialized(),
             },
             ControllerRequest::DescribeQuorum => self.describe_quorum(),
+            ControllerRequest::JoinObserver { id, node } => self.join_observer(id, node).await,
+            ControllerRequest::AddVoter { id, directory_id } => {
+                self.add_voter(id, directory_id).await
+            }
+            ControllerRequest::RemoveVoter { id, directory_id } => {
+                self.remove_voter(id, directory_id).await
+            }
         }
     }
 
@@ -229,9 +297,7 @@ impl ControllerService {
             Some(description) if metrics.state == ServerState::Leader => {
                 ControllerReply::Quorum(description)
             }
-            _ => ControllerReply::NotController {
-                leader: metrics.current_leader,
-            },
+            _ => self.not_controller(metrics.current_leader),
         }
     }
 
@@ -243,9 +309,7 @@ impl ControllerService {
                 CommandResponse(None) => ControllerReply::Failed("no response".into()),
             },
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
-                ControllerReply::NotController {
-                    leader: forward.leader_id,
-                }
+                self.not_controller(forward.leader_id)
             }
             Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(_))) => {
                 ControllerReply::Unknown
@@ -264,9 +328,7 @@ impl ControllerService {
         // A leader that lost its quorum stays leader in openraft; answering for it would tell
         // a broker cut off with it that all is well.
         if !self.is_active() || !self.holds_quorum_lease().await {
-            return ControllerReply::NotController {
-                leader: self.leader(),
-            };
+            return self.not_controller(self.leader());
         }
         let registration = {
             let applied = self.applied.lock().expect("poisoned");
@@ -385,6 +447,37 @@ pub trait ActiveController: Sync {
                 ControllerReply::Quorum(description) => Ok(description),
                 other => Err(crate::raft::QuorumError::Raft {
                     message: format!("unexpected answer to DescribeQuorum: {other:?}"),
+                }),
+            }
+        }
+    }
+
+    /// Sends a voter change (AddVoter, RemoveVoter) to the active controller.
+    fn change_voters(
+        &self,
+        request: ControllerRequest,
+        timeout: std::time::Duration,
+    ) -> impl std::future::Future<
+        Output = Result<Result<(), ControllerError>, crate::raft::QuorumError>,
+    > + Send {
+        async move {
+            let make = || match &request {
+                ControllerRequest::AddVoter { id, directory_id } => ControllerRequest::AddVoter {
+                    id: *id,
+                    directory_id: directory_id.clone(),
+                },
+                ControllerRequest::RemoveVoter { id, directory_id } => {
+                    ControllerRequest::RemoveVoter {
+                        id: *id,
+                        directory_id: directory_id.clone(),
+                    }
+                }
+                _ => ControllerRequest::DescribeQuorum,
+            };
+            match self.to_active(&make, timeout).await? {
+                ControllerReply::VotersChanged(result) => Ok(result),
+                other => Err(crate::raft::QuorumError::Raft {
+                    message: format!("unexpected answer to a voter change: {other:?}"),
                 }),
             }
         }

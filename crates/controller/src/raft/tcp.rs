@@ -76,20 +76,37 @@ fn timeout_for(request: &ControllerRequest) -> Duration {
         ControllerRequest::FetchImage { .. } => Duration::from_secs(5),
         ControllerRequest::Probe => Duration::from_secs(1),
         ControllerRequest::DescribeQuorum => Duration::from_secs(5),
+        ControllerRequest::JoinObserver { .. } => Duration::from_secs(5),
+        // Adding waits for the joint and final memberships to commit.
+        ControllerRequest::AddVoter { .. } | ControllerRequest::RemoveVoter { .. } => {
+            Duration::from_secs(15)
+        }
     }
 }
 
-/// Sends controller messages over TCP to the voters of `controller.quorum.voters`.
+/// Sends controller messages over TCP: to the voters of `controller.quorum.voters`, to the
+/// `controller.quorum.bootstrap.servers` (under [`bootstrap_id`]s), and to the members a dynamic
+/// quorum added since, whose addresses it learns ([`ControllerTransport::learn`]).
 pub struct TcpTransport {
-    voters: BTreeMap<NodeId, String>,
+    addresses: Mutex<BTreeMap<NodeId, String>>,
     tls: Option<ControllerTls>,
     idle: Mutex<HashMap<NodeId, Vec<Stream>>>,
+}
+
+/// Addresses a transport may learn at most (members and bootstrap servers): a bound on what
+/// replies can make it remember.
+const ADDRESSES_MAX: usize = 4096;
+
+/// The id a bootstrap server is reached under before its node id is known (Kafka gives them
+/// negative ids; node ids here are unsigned, so they count down from the top).
+pub fn bootstrap_id(index: usize) -> NodeId {
+    NodeId::MAX - u64::try_from(index).unwrap_or(0)
 }
 
 impl TcpTransport {
     pub fn new(voters: BTreeMap<NodeId, String>, tls: Option<ControllerTls>) -> Self {
         TcpTransport {
-            voters,
+            addresses: Mutex::new(voters),
             tls,
             idle: Mutex::new(HashMap::new()),
         }
@@ -106,8 +123,11 @@ impl TcpTransport {
             return Ok(stream);
         }
         let address = self
-            .voters
+            .addresses
+            .lock()
+            .expect("poisoned")
             .get(&target)
+            .cloned()
             .ok_or(TransportError::Unreachable { target })?;
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address.as_str()))
             .await
@@ -117,7 +137,7 @@ impl TcpTransport {
         let Some(tls) = &self.tls else {
             return Ok(Box::new(stream));
         };
-        let name = server_name(address).ok_or(TransportError::Unreachable { target })?;
+        let name = server_name(&address).ok_or(TransportError::Unreachable { target })?;
         let connector = TlsConnector::from(tls.client.config());
         match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, connector.connect(name, stream)).await {
             Ok(Ok(stream)) => Ok(Box::new(stream)),
@@ -139,6 +159,20 @@ impl TcpTransport {
 }
 
 impl ControllerTransport for TcpTransport {
+    fn learn(&self, target: NodeId, address: &str) {
+        let mut addresses = self.addresses.lock().expect("poisoned");
+        if addresses.get(&target).is_some_and(|known| known == address) {
+            return;
+        }
+        if addresses.len() >= ADDRESSES_MAX && !addresses.contains_key(&target) {
+            return;
+        }
+        addresses.insert(target, address.to_string());
+        drop(addresses);
+        // Connections to the old address are stale.
+        self.idle.lock().expect("poisoned").remove(&target);
+    }
+
     async fn call(
         &self,
         target: NodeId,

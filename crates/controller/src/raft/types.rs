@@ -12,6 +12,39 @@ use crate::error::ControllerError;
 /// A controller's `node.id` in `controller.quorum.voters`.
 pub type NodeId = u64;
 
+/// A member of the quorum's membership (a voter or an observer): its controller listener and,
+/// on a dynamic quorum (KIP-853), the directory id of its metadata log directory, which tells
+/// a voter from the same node come back with an empty folder. Its JSON is openraft's
+/// `BasicNode` (`{"addr": ...}`) plus the directory id, so logs written before it still read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoterNode {
+    /// The controller listener's `host:port`.
+    pub addr: String,
+    /// `directory.id` of its metadata log directory (`meta.properties`); `None` on a static
+    /// quorum (`controller.quorum.voters`), which does not tell folders apart, as in Kafka.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_id: Option<String>,
+}
+
+impl VoterNode {
+    /// A member of a static quorum.
+    pub fn at(addr: impl Into<String>) -> Self {
+        VoterNode {
+            addr: addr.into(),
+            directory_id: None,
+        }
+    }
+}
+
+impl std::fmt::Display for VoterNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.directory_id {
+            Some(directory) => write!(f, "{} (directory {directory})", self.addr),
+            None => f.write_str(&self.addr),
+        }
+    }
+}
+
 /// What applying one log entry returned: `None` for openraft's own entries (blank, membership).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandResponse(pub Option<Result<Outcome, ControllerError>>);
@@ -22,7 +55,7 @@ openraft::declare_raft_types!(
         D = MetadataCommand,
         R = CommandResponse,
         NodeId = NodeId,
-        Node = openraft::BasicNode,
+        Node = VoterNode,
 );
 
 pub type LogId = openraft::type_config::alias::LogIdOf<MetadataRaft>;
