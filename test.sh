@@ -26,6 +26,15 @@ step "toolchain"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo --version
 
+# The compat suites' tooling (Kafka's jars, Python packages, Go modules, Debian packages) is
+# mostly downloads: fetched beside the Rust build instead of after it.
+install_pid=
+if [ "$quick" = false ]; then
+  mkdir -p target
+  compat/run.sh --install-only >target/compat-install.txt 2>&1 &
+  install_pid=$!
+fi
+
 step "format"
 cargo fmt --all -- --check
 
@@ -47,6 +56,8 @@ failed=$(grep -E '^test result:' target/test-output.txt | awk '{s+=$6} END {prin
 compat_status=0
 if [ "$quick" = false ]; then
   step "real clients against the runnel binary (compat/run.sh)"
+  wait "$install_pid" || true
+  cat target/compat-install.txt
   compat/run.sh "${compat_args[@]}" 2>&1 | tee target/compat-output.txt || compat_status=$?
   compat_line=$(grep -E '^compat: [0-9]+ passed, [0-9]+ failed' target/compat-output.txt | tail -1 || true)
   if [ -n "$compat_line" ]; then

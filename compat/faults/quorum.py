@@ -33,6 +33,9 @@ def properties_file(c, i):
     with open(path, "w") as f:
         for key, value in c.props(i).items():
             f.write(f"{key}={value}\n")
+        # The same file configures the tool's admin client: a broker cut off from the quorum
+        # (F28) answers only after its own 20 s bound, so the tool gives up sooner than its 60 s.
+        f.write("request.timeout.ms=10000\ndefault.api.timeout.ms=15000\n")
     return path
 
 
