@@ -22,13 +22,27 @@ use controller::{
 const WAIT: Duration = Duration::from_secs(15);
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(15);
 
+fn address(id: u64) -> String {
+    format!("127.0.0.1:{}", 9092 + id)
+}
+
 fn config(id: u64, root: &Path, directory: &str, standalone: bool) -> ControllerConfig {
+    config_at(id, root, directory, standalone, &address(id))
+}
+
+fn config_at(
+    id: u64,
+    root: &Path,
+    directory: &str,
+    standalone: bool,
+    addr: &str,
+) -> ControllerConfig {
     let mut config = ControllerConfig::new(id, BTreeMap::new(), root.join(format!("node-{id}")));
     config.election_timeout_ms_min = 150;
     config.election_timeout_ms_max = 300;
     config.heartbeat_interval_ms = 50;
     let node = VoterNode {
-        addr: format!("127.0.0.1:{}", 9092 + id),
+        addr: addr.to_string(),
         directory_id: Some(directory.to_string()),
     };
     config.dynamic = Some(DynamicQuorum {
@@ -63,8 +77,12 @@ impl Quorum {
     }
 
     async fn start(&mut self, id: u64, directory: &str, standalone: bool) {
+        self.start_at(id, directory, standalone, &address(id)).await;
+    }
+
+    async fn start_at(&mut self, id: u64, directory: &str, standalone: bool, addr: &str) {
         let node = ControllerNode::start(
-            config(id, self.root.path(), directory, standalone),
+            config_at(id, self.root.path(), directory, standalone, addr),
             Arc::clone(&self.transport),
         )
         .await
@@ -354,4 +372,24 @@ async fn a_voter_back_with_an_empty_folder_cannot_elect_a_stale_leader() {
         quorum.nodes[&3].may_vote().then_some(())
     })
     .await;
+}
+
+/// A voter back with its folder at another address keeps its vote and the membership learns
+/// where it listens now (what KRaft's UpdateRaftVoter does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voter_that_moved_is_found_at_its_new_address() {
+    let mut quorum = three_voters().await;
+    quorum.stop(3).await;
+    quorum.start_at(3, "dir-3", false, "127.0.0.9:7777").await;
+    wait_for("the new address in the membership", || async {
+        let leader = quorum.nodes.values().find(|n| n.is_active())?;
+        let (members, voters) = leader.members();
+        (members.get(&3)?.addr == "127.0.0.9:7777" && voters.contains(&3)).then_some(())
+    })
+    .await;
+    wait_for("node 3 to vote", || async {
+        quorum.nodes[&3].may_vote().then_some(())
+    })
+    .await;
+    quorum.propose(register(5)).await;
 }

@@ -2,6 +2,9 @@
 //! controller joining as an observer (an openraft learner, which the leader replicates to), and
 //! AddRaftVoter / RemoveRaftVoter with KRaft's checks and error codes.
 //!
+//! A member that comes back with the same directory at another address has its address changed
+//! (what KRaft's UpdateRaftVoter does for a voter whose endpoints moved).
+//!
 //! A member is a node id with a directory id (the `directory.id` of its metadata folder). A
 //! quorum is dynamic when every member has one; a static quorum (`controller.quorum.voters`)
 //! refuses changes (UNSUPPORTED_VERSION, as Kafka's kraft.version 0). As in KRaft:
@@ -75,6 +78,11 @@ impl ControllerService {
         }
         let change = match membership.get_node(&id) {
             Some(known) if *known == node => return ControllerReply::VotersChanged(Ok(())),
+            // The same member (same directory) now listening elsewhere: its address changes,
+            // as KRaft's UpdateRaftVoter does for a voter whose endpoints moved.
+            Some(known) if known.directory_id == node.directory_id => {
+                ChangeMembers::SetNodes(BTreeMap::from([(id, node)]))
+            }
             Some(known) if membership.voter_ids().any(|v| v == id) => {
                 return not_ready(format!(
                     "controller {id} votes under directory {}; it must be removed \
