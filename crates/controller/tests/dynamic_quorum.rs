@@ -26,10 +26,6 @@ fn address(id: u64) -> String {
     format!("127.0.0.1:{}", 9092 + id)
 }
 
-fn config(id: u64, root: &Path, directory: &str, standalone: bool) -> ControllerConfig {
-    config_at(id, root, directory, standalone, &address(id))
-}
-
 fn config_at(
     id: u64,
     root: &Path,
