@@ -121,6 +121,39 @@ impl MetadataImage {
                     self.set_partition(*topic_id, *partition, next),
                 ]))
             }
+            C::AlterPartitions {
+                broker_id,
+                broker_epoch,
+                changes,
+            } => {
+                self.checked_broker(*broker_id, *broker_epoch)?;
+                let mut changed = Vec::new();
+                let mut refused = Vec::new();
+                for (index, change) in changes.iter().enumerate() {
+                    let request = AlterIsr {
+                        broker_id: *broker_id,
+                        leader_epoch: change.leader_epoch,
+                        partition_epoch: change.partition_epoch,
+                        new_isr: &change.new_isr,
+                    };
+                    let next = self
+                        .partition_by_id(change.topic_id, change.partition)
+                        .and_then(|current| {
+                            let policy = self.policy(change.topic_id);
+                            partition::alter_isr(current, &request, |b| self.is_eligible(b), policy)
+                                .map(|next| next.unwrap_or_else(|| current.clone()))
+                        });
+                    match next {
+                        Ok(next) => changed.push(self.set_partition(
+                            change.topic_id,
+                            change.partition,
+                            next,
+                        )),
+                        Err(error) => refused.push((index, error)),
+                    }
+                }
+                Ok(Outcome::IsrChanges { changed, refused })
+            }
             C::ElectLeader {
                 topic,
                 partition,

@@ -86,6 +86,14 @@ pub enum MetadataCommand {
         partition_epoch: i32,
         new_isr: Vec<BrokerId>,
     },
+    /// Many ISR changes from one leader in one entry (Kafka's AlterPartition request carries
+    /// many partitions): each is checked and applied as [`MetadataCommand::AlterPartition`]
+    /// would, on its own; a refused one leaves its partition unchanged and the others go on.
+    AlterPartitions {
+        broker_id: BrokerId,
+        broker_epoch: i64,
+        changes: Vec<IsrChange>,
+    },
     ElectLeader {
         topic: String,
         partition: i32,
@@ -183,6 +191,16 @@ pub struct PartitionChange {
     pub partition_epoch: i32,
 }
 
+/// One partition's ISR change in [`MetadataCommand::AlterPartitions`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IsrChange {
+    pub topic_id: TopicId,
+    pub partition: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub new_isr: Vec<BrokerId>,
+}
+
 /// What applying a command changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
@@ -205,6 +223,12 @@ pub enum Outcome {
     },
     /// Fence, unfence, controlled shutdown, elections and ISR changes: the partitions touched.
     PartitionsChanged(Vec<PartitionChange>),
+    /// [`MetadataCommand::AlterPartitions`]: the partitions changed, and each refused change by
+    /// its index in the command with why.
+    IsrChanges {
+        changed: Vec<PartitionChange>,
+        refused: Vec<(usize, crate::ControllerError)>,
+    },
     ConfigSet,
     ProducerIdsAllocated {
         first_producer_id: i64,
@@ -230,6 +254,9 @@ impl std::fmt::Display for MetadataCommand {
                 ..
             } => {
                 write!(f, "AlterPartition({topic_id}-{partition})")
+            }
+            C::AlterPartitions { changes, .. } => {
+                write!(f, "AlterPartitions({} partitions)", changes.len())
             }
             C::ElectLeader {
                 topic, partition, ..

@@ -34,8 +34,8 @@ mod reassignment;
 mod topics;
 
 pub use command::{
-    ConfigResource, ElectionType, MetadataCommand, Outcome, PRODUCER_ID_BLOCK_LEN, PartitionChange,
-    ReplicaLogReport,
+    ConfigResource, ElectionType, IsrChange, MetadataCommand, Outcome, PRODUCER_ID_BLOCK_LEN,
+    PartitionChange, ReplicaLogReport,
 };
 pub use error::ControllerError;
 pub use image::{

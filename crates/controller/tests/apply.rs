@@ -441,3 +441,59 @@ fn an_unregistered_broker_leaves_every_isr_and_gets_no_new_replicas() {
         Err(ControllerError::UnknownBroker { broker_id: 3 })
     );
 }
+
+#[test]
+fn a_batch_of_isr_changes_applies_each_on_its_own() {
+    let mut c = Cluster::new(3);
+    c.ok(C::CreateTopic {
+        name: "t".into(),
+        topic_id: TopicId(9),
+        partitions: 0,
+        replication_factor: 0,
+        assignment: Some(vec![vec![1, 2, 3], vec![1, 2, 3]]),
+        configs: BTreeMap::new(),
+    });
+    let (p0, p1) = (
+        c.image.partition("t", 0).unwrap().clone(),
+        c.image.partition("t", 1).unwrap().clone(),
+    );
+    let change =
+        |partition: i32, p: &controller::PartitionState, partition_epoch| controller::IsrChange {
+            topic_id: TopicId(9),
+            partition,
+            leader_epoch: p.leader_epoch,
+            partition_epoch,
+            new_isr: vec![1, 2],
+        };
+    // Partition 1's change is stale (an old partition epoch): refused alone.
+    let outcome = c.ok(C::AlterPartitions {
+        broker_id: 1,
+        broker_epoch: c.epoch(1),
+        changes: vec![
+            change(0, &p0, p0.partition_epoch),
+            change(1, &p1, p1.partition_epoch - 1),
+        ],
+    });
+    let Outcome::IsrChanges { changed, refused } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(changed.len(), 1);
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].0, 1);
+    assert!(
+        matches!(refused[0].1, ControllerError::InvalidUpdateVersion { .. }),
+        "{:?}",
+        refused[0].1
+    );
+    assert_eq!(c.image.partition("t", 0).unwrap().isr, vec![1, 2]);
+    assert_eq!(c.image.partition("t", 1).unwrap(), &p1);
+    // A stale broker epoch refuses the whole batch and changes nothing.
+    let before = c.image.clone();
+    let stale = c.apply(C::AlterPartitions {
+        broker_id: 1,
+        broker_epoch: c.epoch(1) - 1,
+        changes: vec![change(1, &p1, p1.partition_epoch)],
+    });
+    assert!(stale.is_err(), "{stale:?}");
+    assert_eq!(c.image, before);
+}

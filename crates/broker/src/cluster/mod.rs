@@ -429,21 +429,16 @@ async fn isr_changes(
         }
         recovery::report_replica_logs(&broker, &cluster, broker_epoch).await;
         let lag_max_ms = cluster.config.replica_lag_time_max_ms;
+        // Every change this pass found goes in one proposal (one log entry), as a Kafka
+        // leader's AlterPartition request carries many partitions: after a restart thousands of
+        // replicas rejoin at once, and a proposal each made that a queue of thousands.
+        let mut changes = Vec::new();
+        let mut pending = Vec::new();
         for partition in broker.replicas.all() {
             let Some((state, new_isr)) =
                 partition.take_isr_change(lag_max_ms, broker.replica_now_ms())
             else {
                 continue;
-            };
-            let topic_id = controller::TopicId(u128::from_be_bytes(partition.topic_id.0));
-            let command = MetadataCommand::AlterPartition {
-                broker_id: cluster.local_id,
-                broker_epoch,
-                topic_id,
-                partition: partition.topic_partition.partition,
-                leader_epoch: state.leader_epoch,
-                partition_epoch: state.partition_epoch,
-                new_isr: new_isr.clone(),
             };
             tracing::info!(
                 partition = ?partition.topic_partition,
@@ -451,23 +446,49 @@ async fn isr_changes(
                 to = ?new_isr,
                 "proposing an ISR change"
             );
-            let cluster = cluster.clone();
-            let partition = partition.clone();
-            let proposed_at = state.pending_isr.as_ref().map_or(-1, |(_, at)| *at);
-            tokio::spawn(async move {
-                match cluster.quorum.propose(command, PROPOSE_TIMEOUT).await {
-                    Ok(Ok(_)) => {}
-                    // Refused for good (a stale epoch, an ineligible replica): not in flight.
-                    Ok(Err(error)) => {
-                        tracing::info!(%error, "ISR change refused");
-                        partition.isr_change_refused(proposed_at);
-                    }
-                    // The outcome is unknown: it stays pending until metadata or the retry
-                    // interval settles it.
-                    Err(error) => tracing::info!(%error, "ISR change not confirmed"),
-                }
+            changes.push(controller::IsrChange {
+                topic_id: controller::TopicId(u128::from_be_bytes(partition.topic_id.0)),
+                partition: partition.topic_partition.partition,
+                leader_epoch: state.leader_epoch,
+                partition_epoch: state.partition_epoch,
+                new_isr,
             });
+            let proposed_at = state.pending_isr.as_ref().map_or(-1, |(_, at)| *at);
+            pending.push((partition.clone(), proposed_at));
         }
+        if changes.is_empty() {
+            continue;
+        }
+        let command = MetadataCommand::AlterPartitions {
+            broker_id: cluster.local_id,
+            broker_epoch,
+            changes,
+        };
+        let cluster = cluster.clone();
+        tokio::spawn(async move {
+            match cluster.quorum.propose(command, PROPOSE_TIMEOUT).await {
+                Ok(Ok(controller::Outcome::IsrChanges { refused, .. })) => {
+                    // Refused for good (a stale epoch, an ineligible replica): not in flight.
+                    for (index, error) in refused {
+                        tracing::info!(%error, "ISR change refused");
+                        if let Some((partition, proposed_at)) = pending.get(index) {
+                            partition.isr_change_refused(*proposed_at);
+                        }
+                    }
+                }
+                Ok(Ok(_)) => {}
+                // The whole batch was refused (this broker's epoch is stale).
+                Ok(Err(error)) => {
+                    tracing::info!(%error, "ISR changes refused");
+                    for (partition, proposed_at) in &pending {
+                        partition.isr_change_refused(*proposed_at);
+                    }
+                }
+                // The outcome is unknown: they stay pending until metadata or the retry
+                // interval settles them.
+                Err(error) => tracing::info!(%error, "ISR changes not confirmed"),
+            }
+        });
     }
 }
 
