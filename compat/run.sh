@@ -250,12 +250,12 @@ for s in "${suites[@]}"; do
                   "$RN_PY" "$HERE/durability/durability.py" "$RUNNEL_BIN" "$LOGS/durability" ;;
     # cluster: the idempotent workload, a consumer group and, with --txn, the transactional one
     # (txn_workload.py) under the harness's default rotation of faults (compat/faults/README.md):
-    # every fault twice (--rounds 2: 48 cycles, about 7-10 minutes on 2 cores), or 200 cycles
+    # every fault twice (--rounds 2: 46 cycles, about 6-9 minutes on 2 cores), or 200 cycles
     # with --long. The harness's own alarm fires at --bound + 120 s.
-    # The controller quorum is dynamic (KIP-853, --dynamic-quorum): F28 joins the rotation and
-    # F22 ends with the operator's remove-controller / add-controller of the emptied node.
+    # The quorum is static here: the run on a dynamic one (--dynamic-quorum, F28) failed in its
+    # fresh-clone rehearsal of 2026-12-07 (compat/faults/README.md) and runs by hand until fixed.
     cluster) if ((cycles > 20)); then fault_run=(--cycles "$cycles" --bound $(( cycles * 22 + 420 )))
-             else fault_run=(--rounds 2 --bound 1080); fi
+             else fault_run=(--rounds 2 --bound 960); fi
              # Then the regression check of a bug the harness found (an OffsetFetch answered
              # with a commit not yet replicated, lost at a failover): repro_dirty_offset_fetch.py;
              # and F14, which needs five nodes (last_replica.py, about 40 s).
@@ -278,7 +278,7 @@ for s in "${suites[@]}"; do
                 exit $(( a | (r != 0) | (f != 0) ))' \
                "$RN_PY" "$HERE/faults/repro_dirty_offset_fetch.py" "$RUNNEL_BIN" "$LOGS/cluster/repro" \
                "$HERE/faults/harness.py" --runnel "$RUNNEL_BIN" --work "$LOGS/cluster/work" \
-               "${fault_run[@]}" --txn --dynamic-quorum ;;
+               "${fault_run[@]}" --txn ;;
   esac
 done
 

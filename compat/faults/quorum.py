@@ -78,7 +78,7 @@ def add(h, i, bootstrap=None, bound=CHANGE_BOUND_S):
 
 def remove(h, i, directory, bootstrap=None):
     return tool(h, bootstrap or h.cluster.bootstrap(), "remove-controller", "--controller-id",
-                str(i), "--controller-directory-id", directory)
+                str(i), f"--controller-directory-id={directory}")
 
 
 def expected(c):

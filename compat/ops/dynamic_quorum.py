@@ -98,7 +98,7 @@ def add(c, args, i):
 
 def remove(args, i, directory):
     return tool(args, QUORUM_TOOL, "remove-controller", "--controller-id", str(i),
-                "--controller-directory-id", directory)
+                f"--controller-directory-id={directory}")
 
 
 def produce_and_read(bootstrap, topic, n):
