@@ -35,7 +35,6 @@ Exit status 1 when a case failed.
 import json
 import os
 import re
-import subprocess
 import time
 
 from confluent_kafka import Producer
@@ -49,18 +48,8 @@ TOOL = "org.apache.kafka.tools.reassign.ReassignPartitionsCommand"
 QUORUM_TOOL = "org.apache.kafka.tools.MetadataQuorumCommand"
 CLUSTER_TOOL = "org.apache.kafka.tools.ClusterTool"
 def tool(tools, args, *extra, main=TOOL, subcommand=None):
-    """Runs kafka-reassign-partitions (or `main`, with its `subcommand` before the options, as
-    kafka-cluster takes them); returns (exit status, stdout + stderr)."""
-    cmd = [tools, "run", main, *([subcommand] if subcommand else []),
-           "--bootstrap-server", args.bootstrap, *extra]
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
-    except subprocess.TimeoutExpired:
-        return 124, "timed out after 90 s"
-    text = out.stdout + out.stderr
-    with open(os.path.join(args.work, "tool.log"), "a") as log:
-        log.write(f"$ {' '.join(extra)}\n{text}\n")
-    return out.returncode, text
+    """kafka-reassign-partitions (or `main`): opslib.tool with this script's default class."""
+    return opslib.tool(args, main, *extra, subcommand=subcommand)
 
 
 def replicas(admin, topic="moving"):

@@ -28,7 +28,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -37,7 +36,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 import opslib
 import quorum  # noqa: E402 -- compat/faults/quorum.py, on opslib's path
 from cluster import Cluster
-from opslib import create_topic, result, wait_for
+from opslib import create_topic, result, tool, wait_for
 
 BOUND_S = 300
 QUORUM_TOOL = "org.apache.kafka.tools.MetadataQuorumCommand"
@@ -58,19 +57,6 @@ class DynamicCluster(Cluster):
 
     def directory_id(self, i):
         return quorum.directory_id(self, i)
-
-
-def tool(args, main, *extra):
-    """Runs a Kafka tool class with --bootstrap-server; returns (exit status, output)."""
-    cmd = [args.tools, "run", main, "--bootstrap-server", args.bootstrap, *extra]
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
-    except subprocess.TimeoutExpired:
-        return 124, "timed out after 90 s"
-    text = out.stdout + out.stderr
-    with open(os.path.join(args.work, "tool.log"), "a") as log:
-        log.write(f"$ {' '.join(extra)}\n{text}\n")
-    return out.returncode, text
 
 
 def status(args):

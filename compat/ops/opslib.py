@@ -9,6 +9,7 @@ import argparse
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -47,6 +48,22 @@ def wait_for(check, bound):
             pass
         time.sleep(0.3)
     return False
+
+
+def tool(args, main, *extra, subcommand=None):
+    """Runs one of Kafka's tool classes (`args.tools`: compat/kafka-tools.sh) with
+    --bootstrap-server args.bootstrap (after `subcommand`, as kafka-cluster takes it), logging
+    to WORK/tool.log; returns (exit status, stdout + stderr)."""
+    cmd = [args.tools, "run", main, *([subcommand] if subcommand else []),
+           "--bootstrap-server", args.bootstrap, *extra]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+    except subprocess.TimeoutExpired:
+        return 124, "timed out after 90 s"
+    text = out.stdout + out.stderr
+    with open(os.path.join(args.work, "tool.log"), "a") as log:
+        log.write(f"$ {' '.join(extra)}\n{text}\n")
+    return out.returncode, text
 
 
 def create_topic(admin, topic):

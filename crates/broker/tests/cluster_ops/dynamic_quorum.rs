@@ -6,36 +6,17 @@
 
 use broker::BrokerConfig;
 use protocol::generated::add_raft_voter_request::Listener;
-use protocol::generated::describe_quorum_request::{PartitionData, TopicData};
-use protocol::generated::{
-    AddRaftVoterRequest, ApiVersionsRequest, DescribeQuorumRequest, DescribeQuorumResponse,
-    RemoveRaftVoterRequest,
-};
+use protocol::generated::{AddRaftVoterRequest, ApiVersionsRequest, RemoveRaftVoterRequest};
 use protocol::{ErrorCode, Uuid};
 
 use crate::common::cluster::*;
 use crate::expect_response;
 
-async fn describe(port: u16) -> DescribeQuorumResponse {
-    let request = DescribeQuorumRequest {
-        topics: vec![TopicData {
-            topic_name: "__cluster_metadata".into(),
-            partitions: vec![PartitionData {
-                partition_index: 0,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    expect_response!(client(port).await.send(2, request).await, DescribeQuorum)
-}
-
 /// (voters, observers) as (id, directory id) pairs, sorted.
 type Replicas = Vec<(i32, Uuid)>;
 
 async fn members(port: u16) -> Option<(Replicas, Replicas)> {
-    let response = describe(port).await;
+    let response = super::membership::describe(port, "__cluster_metadata").await;
     if response.error_code != 0 {
         return None;
     }

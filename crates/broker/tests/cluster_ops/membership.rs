@@ -14,7 +14,7 @@ use protocol::generated::{
     DescribeClusterRequest, DescribeQuorumRequest, DescribeQuorumResponse, UnregisterBrokerRequest,
 };
 
-async fn describe(port: u16, topic: &str) -> DescribeQuorumResponse {
+pub(crate) async fn describe(port: u16, topic: &str) -> DescribeQuorumResponse {
     let request = DescribeQuorumRequest {
         topics: vec![TopicData {
             topic_name: topic.into(),

@@ -26,7 +26,7 @@ use super::types::{MetadataRaft, NodeId, Snapshot, SnapshotData, SnapshotMeta, V
 pub type RaftNode = Raft<MetadataRaft, StateMachineStore>;
 
 /// A Raft message from one voter to another.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum RaftRequest {
     AppendEntries(AppendEntriesRequest<MetadataRaft>),
     Vote(VoteRequest<MetadataRaft>),

@@ -28,7 +28,7 @@ use crate::image::{BrokerId, MetadataImage};
 use crate::liveness::BrokerSessions;
 
 /// A message to a controller.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ControllerRequest {
     Raft(RaftRequest),
     /// Replicate this command (sent to the active controller).
@@ -461,19 +461,7 @@ pub trait ActiveController: Sync {
         Output = Result<Result<(), ControllerError>, crate::raft::QuorumError>,
     > + Send {
         async move {
-            let make = || match &request {
-                ControllerRequest::AddVoter { id, directory_id } => ControllerRequest::AddVoter {
-                    id: *id,
-                    directory_id: directory_id.clone(),
-                },
-                ControllerRequest::RemoveVoter { id, directory_id } => {
-                    ControllerRequest::RemoveVoter {
-                        id: *id,
-                        directory_id: directory_id.clone(),
-                    }
-                }
-                _ => ControllerRequest::DescribeQuorum,
-            };
+            let make = || request.clone();
             match self.to_active(&make, timeout).await? {
                 ControllerReply::VotersChanged(result) => Ok(result),
                 other => Err(crate::raft::QuorumError::Raft {
