@@ -3,7 +3,7 @@
 #
 #   compat/run.sh [--no-build] [--long] [--install-only] [SUITE...]
 #                                     SUITE: java librdkafka kafka-python tools franz-go durability
-#                                     groups compaction schema-registry connect streams security
+#                                     groups share compaction schema-registry connect streams security
 #                                     cli console ad-clicks ops cluster
 #                                     (default: all, in that order); --long: 200 fault cycles in
 #                                     the cluster suite instead of two per fault (32), and the long
@@ -46,7 +46,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/common.sh"
 cd "$RN_REPO"
 
-ALL=(java librdkafka kafka-python tools franz-go durability groups compaction schema-registry connect streams security cli console ad-clicks ops cluster)
+ALL=(java librdkafka kafka-python tools franz-go durability groups share compaction schema-registry connect streams security cli console ad-clicks ops cluster)
 build=true
 install_only=false
 cycles=20
@@ -56,7 +56,7 @@ for arg in "$@"; do
     --no-build) build=false ;;
     --install-only) install_only=true build=false ;;
     --long) cycles=200 ;;
-    java|librdkafka|kafka-python|tools|franz-go|durability|groups|compaction|schema-registry|connect|streams|security|cli|console|ad-clicks|ops|cluster) suites+=("$arg") ;;
+    java|librdkafka|kafka-python|tools|franz-go|durability|groups|share|compaction|schema-registry|connect|streams|security|cli|console|ad-clicks|ops|cluster) suites+=("$arg") ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d' >&2; exit 0 ;;
     *) echo "compat/run.sh: unknown argument $arg (suites: ${ALL[*]})" >&2; exit 2 ;;
   esac
@@ -212,6 +212,8 @@ for s in "${suites[@]}"; do
              "$HERE/tools.sh" "$HERE/kafka-tools-transactions.sh" ;;
     franz-go) suite franz-go franz_install 900 yes env KGO_LOG="$LOGS/franz-go/kgo.log" "$HERE/franz-go/run.sh" ;;
     groups) suite groups groups_install 420 no "$HERE/groups/run.sh" "$RUNNEL_BIN" "$LOGS/groups/work" ;;
+    # share: share groups (KIP-932) with KafkaShareConsumer 4.4.0 and kafka-share-groups (about 2 min).
+    share) suite share java_install 600 no "$HERE/share/run.sh" "$RUNNEL_BIN" "$LOGS/share/work" ;;
     compaction) suite compaction tools_install 300 no "$HERE/compaction.sh" "$RUNNEL_BIN" "$LOGS/compaction/work" ;;
     schema-registry) suite schema-registry schema_registry_install 360 no \
                        "$HERE/schema-registry/run.sh" "$RUNNEL_BIN" "$LOGS/schema-registry/work" ;;

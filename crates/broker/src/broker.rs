@@ -25,6 +25,8 @@ pub struct Broker {
     pub producer_ids: ProducerIdManager,
     /// Open fetch sessions (KIP-227).
     pub fetch_sessions: FetchSessionCache,
+    /// Share groups' share-partitions and share sessions (KIP-932).
+    pub shares: crate::share::ShareState,
     /// Consumer groups and committed offsets, one shard per `__consumer_offsets` partition.
     pub groups: GroupCoordinatorService,
     /// Transactions, one shard per `__transaction_state` partition (`txn_coordinator.rs`).
@@ -89,12 +91,14 @@ impl Broker {
         let metadata_writer = MetadataWriter::for_config(&config);
         let authorizer = crate::authorization::from_config(&config).map_err(BrokerError::Config)?;
         let client_quotas = crate::client_quotas::ClientQuotaManager::new(&config, clock.clone());
+        let shares = crate::share::share_state(&config);
         let broker = Broker {
             config,
             metadata,
             replicas,
             producer_ids,
             fetch_sessions: FetchSessionCache::new(FETCH_SESSIONS_MAX),
+            shares,
             groups,
             transactions,
             cluster: std::sync::OnceLock::new(),

@@ -345,6 +345,10 @@ pub fn authorize_resource(
             broker.allows_cluster(context, operation),
             ErrorCode::ClusterAuthorizationFailed,
         ),
+        crate::group_configs::RESOURCE_GROUP => (
+            broker.allows_group(context, operation, name),
+            ErrorCode::GroupAuthorizationFailed,
+        ),
         _ => (true, ErrorCode::None),
     };
     if allowed {

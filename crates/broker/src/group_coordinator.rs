@@ -189,6 +189,18 @@ pub fn group_config(config: &BrokerConfig) -> GroupConfig {
             i64::from(defaults.consumer_session_timeout_ms),
         )
         .clamp(1, i64::from(i32::MAX)) as i32,
+        share_heartbeat_interval_ms: number(
+            "group.share.heartbeat.interval.ms",
+            i64::from(defaults.share_heartbeat_interval_ms),
+        )
+        .clamp(1, i64::from(i32::MAX)) as i32,
+        share_session_timeout_ms: number(
+            "group.share.session.timeout.ms",
+            i64::from(defaults.share_session_timeout_ms),
+        )
+        .clamp(1, i64::from(i32::MAX)) as i32,
+        share_group_max_size: number("group.share.max.size", defaults.share_group_max_size as i64)
+            .clamp(1, 1_000) as usize,
         ..defaults
     }
 }

@@ -19,6 +19,7 @@ mod console;
 pub mod consumer_offsets;
 pub mod error;
 pub mod fetch_session;
+pub mod group_configs;
 pub mod group_coordinator;
 mod group_txn;
 pub mod handlers;
@@ -40,6 +41,7 @@ pub mod replication_rules;
 mod scram_credentials;
 pub mod security_config_keys;
 mod server;
+pub mod share;
 pub mod topic_config;
 pub mod txn_coordinator;
 pub mod txn_markers;
@@ -207,6 +209,8 @@ pub async fn run(mut config: BrokerConfig) -> Result<RunningBroker, BrokerError>
         .map_err(|e| BrokerError::Config(format!("opening the broker: {e}")))??;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let upkeep = upkeep::start(broker.clone());
+    // Stops by itself once the broker shuts down.
+    let _share_upkeep = share::start_upkeep(broker.clone());
     let cleaner = log_cleaner::LogCleaner::start(broker.clone());
     let cluster_tasks = match broker
         .config

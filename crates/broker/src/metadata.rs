@@ -41,6 +41,9 @@ struct TopicsFile {
     /// Users' entity configs (SCRAM credentials) by user name.
     #[serde(default)]
     user_configs: UserConfigs,
+    /// Groups' dynamic configs (Kafka's GROUP resource) by group id.
+    #[serde(default)]
+    group_configs: UserConfigs,
     /// The ACLs, each once.
     #[serde(default)]
     acls: BTreeSet<AclBinding>,
@@ -54,6 +57,7 @@ struct TopicsFile {
 struct Next<'a> {
     topics: Option<&'a BTreeMap<String, TopicMetadata>>,
     user_configs: Option<&'a UserConfigs>,
+    group_configs: Option<&'a UserConfigs>,
     acls: Option<&'a [AclBinding]>,
     client_quotas: Option<&'a QuotaMap>,
 }
@@ -69,6 +73,8 @@ pub struct MetadataStore {
     topics: RwLock<BTreeMap<String, TopicMetadata>>,
     /// Users' entity configs; in a cluster a copy of the image's.
     user_configs: RwLock<UserConfigs>,
+    /// Groups' dynamic configs; in a cluster a copy of the image's.
+    group_configs: RwLock<UserConfigs>,
     /// The ACLs; in a cluster a copy of the image's. Shared with every authorization decision
     /// made while it is current.
     acls: RwLock<Arc<Vec<AclBinding>>>,
@@ -81,6 +87,20 @@ pub struct MetadataStore {
     writer: std::sync::Mutex<()>,
     /// Bumped after every change to the topics, for [`MetadataStore::wait_for`].
     changes: tokio::sync::watch::Sender<u64>,
+}
+
+/// Applies (entity, key, value) changes; an entity left without configs is dropped.
+fn apply_entity_changes(configs: &mut UserConfigs, changes: &[(String, String, Option<String>)]) {
+    for (entity, key, value) in changes {
+        let entry = configs.entry(entity.clone()).or_default();
+        match value {
+            Some(value) => entry.insert(key.clone(), value.clone()),
+            None => entry.remove(key),
+        };
+        if entry.is_empty() {
+            configs.remove(entity);
+        }
+    }
 }
 
 fn index_by_id(topics: &BTreeMap<String, TopicMetadata>) -> HashMap<Uuid, String> {
@@ -153,21 +173,28 @@ impl MetadataStore {
             Err(e) => return Err(BrokerError::io("reading meta.properties", e)),
         };
         let topics_path = log_dir.join("__runnel_topics.json");
-        let (topics, user_configs, acls, client_quotas) = match std::fs::read(&topics_path) {
-            Ok(bytes) => {
-                let file: TopicsFile = serde_json::from_slice(&bytes).map_err(|e| {
-                    BrokerError::Config(format!("{} is corrupt: {e}", topics_path.display()))
-                })?;
-                let topics = file
-                    .topics
-                    .into_iter()
-                    .map(|t| (t.name.clone(), t))
-                    .collect();
-                (topics, file.user_configs, file.acls, file.client_quotas)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
-            Err(e) => return Err(BrokerError::io("reading the topics file", e)),
-        };
+        let (topics, user_configs, group_configs, acls, client_quotas) =
+            match std::fs::read(&topics_path) {
+                Ok(bytes) => {
+                    let file: TopicsFile = serde_json::from_slice(&bytes).map_err(|e| {
+                        BrokerError::Config(format!("{} is corrupt: {e}", topics_path.display()))
+                    })?;
+                    let topics = file
+                        .topics
+                        .into_iter()
+                        .map(|t| (t.name.clone(), t))
+                        .collect();
+                    (
+                        topics,
+                        file.user_configs,
+                        file.group_configs,
+                        file.acls,
+                        file.client_quotas,
+                    )
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+                Err(e) => return Err(BrokerError::io("reading the topics file", e)),
+            };
         Ok(Self {
             topics_path,
             cluster_id,
@@ -176,6 +203,7 @@ impl MetadataStore {
             writer: std::sync::Mutex::new(()),
             topics: RwLock::new(topics),
             user_configs: RwLock::new(user_configs),
+            group_configs: RwLock::new(group_configs),
             acls: RwLock::new(Arc::new(acls.into_iter().collect())),
             client_quotas: RwLock::new(Arc::new(client_quotas)),
         })
@@ -196,6 +224,10 @@ impl MetadataStore {
                 .user_configs
                 .cloned()
                 .unwrap_or_else(|| self.user_configs()),
+            group_configs: next
+                .group_configs
+                .cloned()
+                .unwrap_or_else(|| self.all_group_configs()),
             acls: next
                 .acls
                 .map(|acls| acls.iter().cloned().collect())
@@ -323,21 +355,61 @@ impl MetadataStore {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut next = self.user_configs();
-        for (user, key, value) in changes {
-            let configs = next.entry(user.clone()).or_default();
-            match value {
-                Some(value) => configs.insert(key.clone(), value.clone()),
-                None => configs.remove(key),
-            };
-            if configs.is_empty() {
-                next.remove(user);
-            }
-        }
+        apply_entity_changes(&mut next, changes);
         self.persist(Next {
             user_configs: Some(&next),
             ..Default::default()
         })?;
         self.replace_user_configs(&next);
+        Ok(())
+    }
+
+    /// Every group's dynamic configs.
+    pub fn all_group_configs(&self) -> UserConfigs {
+        self.group_configs
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// One group's dynamic configs (empty when it has none).
+    pub fn group_configs(&self, group_id: &str) -> BTreeMap<String, String> {
+        self.group_configs
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(group_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// A cluster node mirrors the image's group configs.
+    pub fn replace_group_configs(&self, group_configs: &UserConfigs) {
+        let mut current = self
+            .group_configs
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *current != *group_configs {
+            *current = group_configs.clone();
+        }
+    }
+
+    /// Sets (`Some`) or removes (`None`) groups' config keys, on disk before it returns (a
+    /// single node).
+    pub fn change_group_configs(
+        &self,
+        changes: &[(String, String, Option<String>)],
+    ) -> Result<(), BrokerError> {
+        let _writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut next = self.all_group_configs();
+        apply_entity_changes(&mut next, changes);
+        self.persist(Next {
+            group_configs: Some(&next),
+            ..Default::default()
+        })?;
+        self.replace_group_configs(&next);
         Ok(())
     }
 

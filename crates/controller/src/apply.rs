@@ -242,6 +242,9 @@ impl MetadataImage {
                     ConfigResource::User(user) => {
                         self.user_configs.entry(user.clone()).or_default()
                     }
+                    ConfigResource::Group(group) => {
+                        self.group_configs.entry(group.clone()).or_default()
+                    }
                     ConfigResource::Cluster => &mut self.cluster_configs,
                     ConfigResource::Broker(id) => self.broker_configs.entry(*id).or_default(),
                     ConfigResource::Topic(name) => {
@@ -260,6 +263,11 @@ impl MetadataImage {
                     && self.user_configs.get(user).is_some_and(|c| c.is_empty())
                 {
                     self.user_configs.remove(user);
+                }
+                if let ConfigResource::Group(group) = resource
+                    && self.group_configs.get(group).is_some_and(|c| c.is_empty())
+                {
+                    self.group_configs.remove(group);
                 }
                 if let ConfigResource::Broker(id) = resource
                     && self.broker_configs.get(id).is_some_and(|c| c.is_empty())

@@ -36,6 +36,8 @@ pub enum ConfigResource {
     /// A user's entity configs: SCRAM credentials (`SCRAM-SHA-256` = `salt=...,stored_key=...,
     /// server_key=...,iterations=...`) and, later, quotas.
     User(String),
+    /// A group's dynamic configs (Kafka's GROUP resource): `share.auto.offset.reset`, ...
+    Group(String),
 }
 
 /// One entry of the metadata log.

@@ -171,6 +171,9 @@ pub struct MetadataImage {
     /// Users' entity configs by user name (SCRAM credentials); a user with none is absent.
     #[serde(default)]
     pub user_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Groups' dynamic configs by group id (Kafka's GROUP resource); a group with none is absent.
+    #[serde(default)]
+    pub group_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// The ACLs (Kafka's AccessControlEntryRecords), each once.
     #[serde(default)]
     pub acls: BTreeSet<AclBinding>,

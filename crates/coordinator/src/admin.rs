@@ -119,6 +119,27 @@ impl GroupCoordinator {
                 ..Default::default()
             })
             .collect();
+        // Share groups: protocol type and type "share" (Kafka's ListGroups for KIP-932 groups).
+        groups.extend(
+            self.share_groups
+                .iter()
+                .filter(|(_, g)| {
+                    states.is_empty() || states.iter().any(|s| s.eq_ignore_ascii_case(g.state()))
+                })
+                .filter(|_| {
+                    types.is_empty()
+                        || types
+                            .iter()
+                            .any(|t| t.eq_ignore_ascii_case(crate::SHARE_GROUP_TYPE))
+                })
+                .map(|(id, g)| ListedGroup {
+                    group_id: id.clone(),
+                    protocol_type: crate::SHARE_GROUP_TYPE.to_owned(),
+                    group_state: g.state().to_owned(),
+                    group_type: crate::SHARE_GROUP_TYPE.to_owned(),
+                    ..Default::default()
+                }),
+        );
         groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         ListGroupsResponse {
             groups,
@@ -137,18 +158,22 @@ impl GroupCoordinator {
         let mut fx = Effects::default();
         let mut results = Vec::with_capacity(request.groups_names.len());
         for group_id in &request.groups_names {
-            let code = match self
-                .groups
-                .get(group_id)
-                .map(|g| (g.state, g.has_members()))
-            {
-                None | Some((GroupState::Dead, _)) => ErrorCode::GroupIdNotFound,
-                Some((_, true)) => ErrorCode::NonEmptyGroup,
-                Some((GroupState::Empty, false)) => {
-                    self.delete_group(group_id, &mut fx);
-                    ErrorCode::None
+            let code = if self.is_share_group(group_id) {
+                self.delete_share_group(group_id)
+            } else {
+                match self
+                    .groups
+                    .get(group_id)
+                    .map(|g| (g.state, g.has_members()))
+                {
+                    None | Some((GroupState::Dead, _)) => ErrorCode::GroupIdNotFound,
+                    Some((_, true)) => ErrorCode::NonEmptyGroup,
+                    Some((GroupState::Empty, false)) => {
+                        self.delete_group(group_id, &mut fx);
+                        ErrorCode::None
+                    }
+                    Some(_) => ErrorCode::NonEmptyGroup,
                 }
-                Some(_) => ErrorCode::NonEmptyGroup,
             };
             results.push(DeletableGroupResult {
                 group_id: group_id.clone(),

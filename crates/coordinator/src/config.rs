@@ -35,6 +35,12 @@ pub struct GroupConfig {
     pub consumer_heartbeat_interval_ms: i32,
     /// `group.consumer.session.timeout.ms`: how long a KIP-848 member lives without heartbeats.
     pub consumer_session_timeout_ms: i32,
+    /// `group.share.heartbeat.interval.ms`: how often share group members heartbeat.
+    pub share_heartbeat_interval_ms: i32,
+    /// `group.share.session.timeout.ms`: how long a share group member lives without heartbeats.
+    pub share_session_timeout_ms: i32,
+    /// `group.share.max.size`: members per share group.
+    pub share_group_max_size: usize,
 }
 
 impl Default for GroupConfig {
@@ -52,6 +58,9 @@ impl Default for GroupConfig {
             group_offsets_max: 100_000,
             consumer_heartbeat_interval_ms: 5_000,
             consumer_session_timeout_ms: 45_000,
+            share_heartbeat_interval_ms: 5_000,
+            share_session_timeout_ms: 45_000,
+            share_group_max_size: 200,
         }
     }
 }

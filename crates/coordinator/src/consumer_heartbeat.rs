@@ -224,6 +224,12 @@ impl GroupCoordinator {
         fx: &mut Effects,
     ) -> Result<ConsumerGroupHeartbeatResponse, Failure> {
         self.validate_heartbeat(version, r)?;
+        if self.is_share_group(&r.group_id) {
+            return fail(
+                ErrorCode::GroupIdNotFound,
+                format!("Group {} is not a consumer group.", r.group_id),
+            );
+        }
         if r.member_epoch == LEAVE_GROUP_MEMBER_EPOCH
             || r.member_epoch == LEAVE_GROUP_STATIC_MEMBER_EPOCH
         {

@@ -118,6 +118,8 @@ pub struct GroupCoordinator {
     rng_state: u64,
     /// Offsets of transactions not yet decided by a marker (`txn_offsets.rs`).
     pub(crate) pending_txn_offsets: crate::txn_offsets::PendingOffsets,
+    /// Share groups (KIP-932), in the same id space as `groups` (an id is in one map or none).
+    pub(crate) share_groups: HashMap<String, crate::share_group::ShareGroup>,
 }
 
 impl GroupCoordinator {
@@ -131,6 +133,7 @@ impl GroupCoordinator {
             next_ticket: 1,
             rng_state: member_id_seed,
             pending_txn_offsets: Default::default(),
+            share_groups: HashMap::new(),
         };
         let interval_ms = coordinator.config.offsets_retention_check_interval_ms;
         coordinator
@@ -217,6 +220,13 @@ impl GroupCoordinator {
                 },
                 TimerTask::ConsumerRevocationExpiry { member_epoch },
             ) => self.expire_consumer_revocation(now_ms, &group_id, &member_id, member_epoch, fx),
+            (
+                TimerKey::ShareSession {
+                    group_id,
+                    member_id,
+                },
+                TimerTask::ShareSessionExpiry,
+            ) => self.expire_share_session(now_ms, &group_id, &member_id),
             (key, task) => unreachable!("timer {key:?} never carries task {task:?}"),
         }
     }

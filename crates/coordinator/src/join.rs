@@ -79,6 +79,9 @@ impl GroupCoordinator {
         if !self.fits_records(join) {
             return error(ErrorCode::InvalidRequest);
         }
+        if self.is_share_group(&request.group_id) {
+            return error(ErrorCode::GroupIdNotFound);
+        }
         if request.session_timeout_ms < self.config.min_session_timeout_ms
             || request.session_timeout_ms > self.config.max_session_timeout_ms
         {

@@ -19,7 +19,7 @@
 //! `offsets_topic.rs`, `error.rs`; KIP-848 consumer groups: `consumer_heartbeat.rs`,
 //! `consumer_group.rs` (state and reconciliation), `assignor.rs`, `consumer_records.rs`,
 //! `consumer_admin.rs`, `topics.rs` (the topic metadata the broker passes in); transactional
-//! offset commits: `txn_offsets.rs`.
+//! offset commits: `txn_offsets.rs`; share groups (KIP-932): `share_group.rs`.
 
 mod admin;
 mod assignor;
@@ -39,6 +39,7 @@ mod offsets_topic;
 mod rebalance;
 mod records;
 mod retention;
+mod share_group;
 mod sync;
 mod timers;
 mod topics;
@@ -66,5 +67,6 @@ pub use records::{
     OFFSET_COMMIT_KEY_VERSION, OFFSET_COMMIT_VALUE_VERSION,
     OFFSET_COMMIT_VALUE_VERSION_WITH_EXPIRY, decode_record,
 };
+pub use share_group::{SHARE_GROUP_TYPE, SIMPLE_ASSIGNOR, ShareGroup, ShareMember, simple_assign};
 pub use topics::{TopicImage, TopicsImage};
 pub use txn_offsets::TxnCommitOutcome;

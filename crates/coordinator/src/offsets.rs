@@ -179,6 +179,9 @@ impl GroupCoordinator {
         if request.group_id.is_empty() || request.group_id.len() > RECORD_STRING_MAX {
             return Err(ErrorCode::InvalidGroupId);
         }
+        if self.is_share_group(&request.group_id) {
+            return Err(ErrorCode::GroupIdNotFound);
+        }
         let generation_id = request.generation_id_or_member_epoch;
         if !self.groups.contains_key(&request.group_id) {
             if generation_id >= 0 {

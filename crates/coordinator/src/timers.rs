@@ -22,6 +22,8 @@ pub(crate) enum TimerKey {
     ConsumerSession { group_id: String, member_id: String },
     /// How long a KIP-848 member may take to revoke partitions (its rebalance timeout).
     ConsumerRevocation { group_id: String, member_id: String },
+    /// A share group member's session (KIP-932).
+    ShareSession { group_id: String, member_id: String },
 }
 
 /// What to do when a timer fires.
@@ -43,6 +45,7 @@ pub(crate) enum TimerTask {
     ConsumerRevocationExpiry {
         member_epoch: i32,
     },
+    ShareSessionExpiry,
 }
 
 #[derive(Debug, Default)]

@@ -220,6 +220,7 @@ pub fn apply(broker: &Arc<Broker>, cluster: &Arc<Cluster>, image: &MetadataImage
     // their roles taken, so a client sent here by that answer finds them.
     broker.metadata.replace_topics(topics);
     broker.metadata.replace_user_configs(&image.user_configs);
+    broker.metadata.replace_group_configs(&image.group_configs);
     broker.metadata.replace_acls(&image.acls);
     broker.metadata.replace_client_quotas(&image.client_quotas);
 }

@@ -6,6 +6,7 @@
 //!
 //! v3+ carries features (KIP-584): `transaction.version` 0-2 supported, 2 finalized, so Java
 //! 4.x clients speak transactions v2; librdkafka and older clients ignore it and speak v1.
+//! `share.version` 0-1 supported, 1 finalized: share groups (KIP-932) are served.
 //!
 //! v5 (KIP-1242): a client that knows the cluster sends its cluster id and the node id it
 //! believes it reached; when the cluster id is set and either differs from this broker's, the
@@ -57,12 +58,21 @@ pub async fn handle(
         .cluster
         .get()
         .is_some_and(|c| !c.config.bootstrap_servers.is_empty());
-    let mut finalized = vec![FinalizedFeatureKey {
-        name: TRANSACTION_VERSION_FEATURE.to_string(),
-        max_version_level: TRANSACTION_VERSION,
-        min_version_level: TRANSACTION_VERSION,
-        ..Default::default()
-    }];
+    let mut finalized = vec![
+        FinalizedFeatureKey {
+            name: TRANSACTION_VERSION_FEATURE.to_string(),
+            max_version_level: TRANSACTION_VERSION,
+            min_version_level: TRANSACTION_VERSION,
+            ..Default::default()
+        },
+        // Share groups (KIP-932) are on, as `share.version=1` turns them on in Kafka.
+        FinalizedFeatureKey {
+            name: SHARE_VERSION_FEATURE.to_string(),
+            max_version_level: SHARE_VERSION,
+            min_version_level: SHARE_VERSION,
+            ..Default::default()
+        },
+    ];
     if dynamic_quorum {
         finalized.push(FinalizedFeatureKey {
             name: KRAFT_VERSION_FEATURE.to_string(),
@@ -81,6 +91,12 @@ pub async fn handle(
                     name: TRANSACTION_VERSION_FEATURE.to_string(),
                     min_version: 0,
                     max_version: TRANSACTION_VERSION,
+                    ..Default::default()
+                },
+                SupportedFeatureKey {
+                    name: SHARE_VERSION_FEATURE.to_string(),
+                    min_version: 0,
+                    max_version: SHARE_VERSION,
                     ..Default::default()
                 },
                 SupportedFeatureKey {
@@ -112,6 +128,9 @@ const TRANSACTION_VERSION_FEATURE: &str = "transaction.version";
 const TRANSACTION_VERSION: i16 = 2;
 /// The metadata quorum's protocol: 0 static (`controller.quorum.voters`), 1 dynamic (KIP-853).
 const KRAFT_VERSION_FEATURE: &str = "kraft.version";
+/// Kafka's feature that enables share groups (KIP-932), and the level Runnel serves.
+const SHARE_VERSION_FEATURE: &str = "share.version";
+const SHARE_VERSION: i16 = 1;
 /// The epoch of the finalized features (they never change on a Runnel cluster yet).
 const FINALIZED_FEATURES_EPOCH: i64 = 1;
 

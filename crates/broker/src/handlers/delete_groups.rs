@@ -51,6 +51,10 @@ pub async fn handle(
         match deleted {
             Ok(response) => {
                 for result in response.results {
+                    // A deleted share group's share-partitions go with it (no-op otherwise).
+                    if result.error_code == 0 {
+                        broker.shares.remove_group(&result.group_id);
+                    }
                     results.insert(result.group_id, result.error_code);
                 }
             }

@@ -110,9 +110,12 @@ fn describe(
             ));
             entries
         }
+        crate::group_configs::RESOURCE_GROUP => {
+            crate::group_configs::entries(broker, &resource.resource_name)
+        }
         other => {
             return Err(BrokerError::InvalidRequest(format!(
-                "resource type {other} is not supported; describe topics (2) or brokers (4)"
+                "resource type {other} is not supported; describe topics (2), brokers (4) or groups (32)"
             )));
         }
     };

@@ -126,8 +126,29 @@ async fn alter(
             }
             alter_dynamic_broker(broker, resource, validate_only).await
         }
+        crate::group_configs::RESOURCE_GROUP => {
+            let mut changes = Vec::with_capacity(resource.configs.len());
+            for config in &resource.configs {
+                let value = match config.config_operation {
+                    OP_SET => config.value.clone(),
+                    OP_DELETE => None,
+                    _ => {
+                        return Err(BrokerError::InvalidConfig(format!(
+                            "config value append or subtract is not allowed for config key {}",
+                            config.name
+                        )));
+                    }
+                };
+                crate::group_configs::check_change(&config.name, value.as_deref())?;
+                changes.push((config.name.clone(), value.map(|v| v.trim().to_owned())));
+            }
+            if validate_only {
+                return Ok(());
+            }
+            crate::group_configs::alter(broker, &resource.resource_name, changes).await
+        }
         other => Err(BrokerError::InvalidRequest(format!(
-            "resource type {other} is not supported; alter topics (2) or brokers (4)"
+            "resource type {other} is not supported; alter topics (2), brokers (4) or groups (32)"
         ))),
     }
 }

@@ -11,6 +11,7 @@ mod add_raft_voter;
 mod alter_client_quotas;
 mod alter_configs;
 mod alter_partition_reassignments;
+mod alter_share_group_offsets;
 mod alter_user_scram_credentials;
 pub mod api_versions;
 mod consumer_group_describe;
@@ -21,6 +22,7 @@ mod create_topics;
 mod delete_acls;
 mod delete_groups;
 mod delete_records;
+mod delete_share_group_offsets;
 mod delete_topics;
 mod describe_acls;
 mod describe_client_quotas;
@@ -30,6 +32,7 @@ mod describe_groups;
 mod describe_log_dirs;
 mod describe_producers;
 mod describe_quorum;
+mod describe_share_group_offsets;
 mod describe_topic_partitions;
 mod describe_transactions;
 mod describe_user_scram_credentials;
@@ -57,6 +60,11 @@ mod remove_raft_voter;
 mod replica_fetch;
 mod sasl_authenticate;
 mod sasl_handshake;
+mod share_acknowledge;
+mod share_common;
+mod share_fetch;
+mod share_group_describe;
+mod share_group_heartbeat;
 mod sync_group;
 mod txn_errors;
 mod txn_offset_commit;
@@ -176,6 +184,13 @@ served_apis! {
     JoinGroup 0..=9 => join_group,
     SyncGroup 0..=5 => sync_group,
     Heartbeat 0..=4 => heartbeat,
+    ShareGroupHeartbeat 1..=1 => share_group_heartbeat,
+    ShareGroupDescribe 1..=1 => share_group_describe,
+    ShareFetch 1..=2 => share_fetch,
+    ShareAcknowledge 1..=2 => share_acknowledge,
+    DescribeShareGroupOffsets 0..=1 => describe_share_group_offsets,
+    AlterShareGroupOffsets 0..=0 => alter_share_group_offsets,
+    DeleteShareGroupOffsets 0..=0 => delete_share_group_offsets,
     LeaveGroup 0..=5 => leave_group,
     OffsetCommit 0..=10 => offset_commit,
     OffsetFetch 0..=10 => offset_fetch,

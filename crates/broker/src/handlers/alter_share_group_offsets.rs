@@ -1,0 +1,125 @@
+//! AlterShareGroupOffsets (v0, KIP-932): sets the start offset of a share group's
+//! share-partitions (`kafka-share-groups --reset-offsets --execute`). The group is created when
+//! missing and must have no members (NON_EMPTY_GROUP, top-level); a partition the topic does
+//! not have is UNKNOWN_TOPIC_OR_PARTITION. READ on the group and on each topic.
+//!
+//! The share-partitions set are this broker's (`share::ShareState`): complete on a single node;
+//! in a cluster, partitions led elsewhere are refused with NOT_LEADER_OR_FOLLOWER until share
+//! state is persisted in `__share_group_state`.
+
+use std::sync::Arc;
+
+use protocol::ErrorCode;
+use protocol::generated::alter_share_group_offsets_response::{
+    AlterShareGroupOffsetsResponsePartition, AlterShareGroupOffsetsResponseTopic,
+};
+use protocol::generated::{AlterShareGroupOffsetsRequest, AlterShareGroupOffsetsResponse};
+use security::acl::AclOperation;
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::group_coordinator::{GroupCoordinatorService, Step};
+use crate::share::ShareKey;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    context: &RequestContext,
+    request: AlterShareGroupOffsetsRequest,
+) -> AlterShareGroupOffsetsResponse {
+    let group_id = request.group_id.clone();
+    let top = |code: ErrorCode| AlterShareGroupOffsetsResponse {
+        error_code: code.code(),
+        ..Default::default()
+    };
+    if !broker.allows_group(context, AclOperation::Read, &group_id) {
+        return top(ErrorCode::GroupAuthorizationFailed);
+    }
+    let checked = {
+        let group_id = group_id.clone();
+        GroupCoordinatorService::call(broker, &request.group_id, move |coordinator, _now| {
+            Step::answer(coordinator.share_group_offsets_check(&group_id, true))
+        })
+        .await
+    };
+    match checked {
+        Ok(ErrorCode::None) => {}
+        Ok(code) => return top(code),
+        Err(error) => return top(error.error_code()),
+    }
+    let responses = request
+        .topics
+        .iter()
+        .map(|topic| {
+            let metadata = broker.metadata.topic(&topic.topic_name);
+            let readable = broker.allows_topic(context, AclOperation::Read, &topic.topic_name);
+            AlterShareGroupOffsetsResponseTopic {
+                topic_name: topic.topic_name.clone(),
+                topic_id: metadata.as_ref().map(|t| t.uuid()).unwrap_or_default(),
+                partitions: topic
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        let outcome = if !readable {
+                            Err(ErrorCode::TopicAuthorizationFailed)
+                        } else {
+                            match &metadata {
+                                None => Err(ErrorCode::UnknownTopicOrPartition),
+                                Some(t)
+                                    if p.partition_index < 0
+                                        || p.partition_index >= t.partitions =>
+                                {
+                                    Err(ErrorCode::UnknownTopicOrPartition)
+                                }
+                                Some(t) => alter_one(
+                                    broker,
+                                    &group_id,
+                                    t,
+                                    p.partition_index,
+                                    p.start_offset,
+                                ),
+                            }
+                        };
+                        AlterShareGroupOffsetsResponsePartition {
+                            partition_index: p.partition_index,
+                            error_code: outcome.err().unwrap_or(ErrorCode::None).code(),
+                            ..Default::default()
+                        }
+                    })
+                    .collect(),
+                ..Default::default()
+            }
+        })
+        .collect();
+    AlterShareGroupOffsetsResponse {
+        responses,
+        ..Default::default()
+    }
+}
+
+fn alter_one(
+    broker: &Broker,
+    group_id: &str,
+    topic: &crate::metadata::TopicMetadata,
+    partition: i32,
+    start_offset: i64,
+) -> Result<(), ErrorCode> {
+    let hosted = broker
+        .replicas
+        .get(&topic.name, partition)
+        .ok_or(ErrorCode::NotLeaderOrFollower)?;
+    hosted.check_serving_leader().map_err(|e| e.error_code())?;
+    // -1 is "latest" (Kafka's reset tool sends resolved offsets; a negative one means the end).
+    let offset = if start_offset < 0 {
+        hosted.high_watermark().map_err(|e| e.error_code())?
+    } else {
+        start_offset
+    };
+    broker.shares.reset(
+        &ShareKey {
+            group_id: group_id.to_owned(),
+            topic_id: topic.uuid(),
+            partition,
+        },
+        offset,
+    )
+}

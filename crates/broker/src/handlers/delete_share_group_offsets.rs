@@ -1,0 +1,71 @@
+//! DeleteShareGroupOffsets (v0, KIP-932): forgets a share group's state for whole topics
+//! (`kafka-share-groups --delete-offsets`), so the group starts them again at
+//! `share.auto.offset.reset`. The group must exist (GROUP_ID_NOT_FOUND) and have no members
+//! (NON_EMPTY_GROUP), both top-level; an unknown topic is UNKNOWN_TOPIC_OR_PARTITION. DELETE on
+//! the group, READ on each topic.
+
+use std::sync::Arc;
+
+use protocol::ErrorCode;
+use protocol::generated::delete_share_group_offsets_response::DeleteShareGroupOffsetsResponseTopic;
+use protocol::generated::{DeleteShareGroupOffsetsRequest, DeleteShareGroupOffsetsResponse};
+use security::acl::AclOperation;
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::group_coordinator::{GroupCoordinatorService, Step};
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    context: &RequestContext,
+    request: DeleteShareGroupOffsetsRequest,
+) -> DeleteShareGroupOffsetsResponse {
+    let group_id = request.group_id.clone();
+    let top = |code: ErrorCode| DeleteShareGroupOffsetsResponse {
+        error_code: code.code(),
+        ..Default::default()
+    };
+    if !broker.allows_group(context, AclOperation::Delete, &group_id) {
+        return top(ErrorCode::GroupAuthorizationFailed);
+    }
+    let checked = {
+        let group_id = group_id.clone();
+        GroupCoordinatorService::call(broker, &request.group_id, move |coordinator, _now| {
+            Step::answer(coordinator.share_group_offsets_check(&group_id, false))
+        })
+        .await
+    };
+    match checked {
+        Ok(ErrorCode::None) => {}
+        Ok(code) => return top(code),
+        Err(error) => return top(error.error_code()),
+    }
+    let responses = request
+        .topics
+        .iter()
+        .map(|topic| {
+            let metadata = broker.metadata.topic(&topic.topic_name);
+            let code = if !broker.allows_topic(context, AclOperation::Read, &topic.topic_name) {
+                ErrorCode::TopicAuthorizationFailed
+            } else {
+                match &metadata {
+                    None => ErrorCode::UnknownTopicOrPartition,
+                    Some(t) => {
+                        broker.shares.remove_topic(&group_id, t.uuid());
+                        ErrorCode::None
+                    }
+                }
+            };
+            DeleteShareGroupOffsetsResponseTopic {
+                topic_name: topic.topic_name.clone(),
+                topic_id: metadata.map(|t| t.uuid()).unwrap_or_default(),
+                error_code: code.code(),
+                ..Default::default()
+            }
+        })
+        .collect();
+    DeleteShareGroupOffsetsResponse {
+        responses,
+        ..Default::default()
+    }
+}

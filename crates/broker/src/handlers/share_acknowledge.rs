@@ -1,0 +1,126 @@
+//! ShareAcknowledge (v1-2, KIP-932): acknowledgements outside a fetch. The share session's
+//! epoch is checked as for ShareFetch (it must continue or close a session, never open one);
+//! each partition's batches are applied all-or-nothing (`share::partition`), with
+//! INVALID_RECORD_STATE for records the member does not hold. The final epoch (-1) closes the
+//! session and releases what the member still holds. RENEW (KIP-1222) needs v2 and
+//! `IsRenewAck`.
+
+use std::sync::Arc;
+
+use protocol::ErrorCode;
+use protocol::generated::share_acknowledge_response::{
+    LeaderIdAndEpoch, PartitionData, ShareAcknowledgeTopicResponse,
+};
+use protocol::generated::{ShareAcknowledgeRequest, ShareAcknowledgeResponse};
+use security::acl::AclOperation;
+
+use super::RequestContext;
+use super::share_common::{acknowledge, acknowledgement_batches};
+use crate::broker::Broker;
+use crate::share::session::SessionKey;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    context: &RequestContext,
+    request: ShareAcknowledgeRequest,
+) -> ShareAcknowledgeResponse {
+    let group_id = request.group_id.clone().unwrap_or_default();
+    let member_id = request.member_id.clone().unwrap_or_default();
+    let lock_ms = crate::group_configs::share_settings(broker, &group_id)
+        .limits
+        .lock_duration_ms
+        .min(i32::MAX as i64) as i32;
+    let top = |code: ErrorCode, message: &str| ShareAcknowledgeResponse {
+        error_code: code.code(),
+        error_message: Some(message.to_owned()),
+        acquisition_lock_timeout_ms: lock_ms,
+        ..Default::default()
+    };
+    if group_id.is_empty() || member_id.is_empty() {
+        return top(
+            ErrorCode::InvalidRequest,
+            "GroupId and MemberId are required.",
+        );
+    }
+    if !broker.allows_group(context, AclOperation::Read, &group_id) {
+        return top(
+            ErrorCode::GroupAuthorizationFailed,
+            "Not authorized to read the group.",
+        );
+    }
+    let key = SessionKey {
+        group_id: group_id.clone(),
+        member_id: member_id.clone(),
+    };
+    let closed = {
+        let mut sessions = broker.shares.sessions.lock().unwrap();
+        sessions.acknowledge(&key, request.share_session_epoch, crate::share::now_ms())
+    };
+    let closed = match closed {
+        Ok(closed) => closed,
+        Err(code) => return top(code, "The share session could not be used."),
+    };
+    let renew_allowed = context.api_version >= 2 && request.is_renew_ack;
+    let responses = request
+        .topics
+        .iter()
+        .map(|topic| {
+            let name = broker.metadata.topic_name(topic.topic_id);
+            let readable = name
+                .as_deref()
+                .is_none_or(|n| broker.allows_topic(context, AclOperation::Read, n));
+            ShareAcknowledgeTopicResponse {
+                topic_id: topic.topic_id,
+                partitions: topic
+                    .partitions
+                    .iter()
+                    .map(|partition| {
+                        let outcome = if !readable {
+                            Err(ErrorCode::TopicAuthorizationFailed)
+                        } else {
+                            acknowledgement_batches(
+                                partition.acknowledgement_batches.iter().map(|b| {
+                                    (
+                                        b.first_offset,
+                                        b.last_offset,
+                                        b.acknowledge_types.as_slice(),
+                                    )
+                                }),
+                                renew_allowed,
+                            )
+                            .and_then(|batches| {
+                                acknowledge(
+                                    broker,
+                                    &group_id,
+                                    &member_id,
+                                    topic.topic_id,
+                                    partition.partition_index,
+                                    &batches,
+                                )
+                            })
+                        };
+                        PartitionData {
+                            partition_index: partition.partition_index,
+                            error_code: outcome.err().unwrap_or(ErrorCode::None).code(),
+                            current_leader: LeaderIdAndEpoch {
+                                leader_id: -1,
+                                leader_epoch: -1,
+                                ..Default::default()
+                            },
+                            ..Default::default()
+                        }
+                    })
+                    .collect(),
+                ..Default::default()
+            }
+        })
+        .collect();
+    if closed {
+        broker.shares.release_member(&group_id, &member_id);
+    }
+    ShareAcknowledgeResponse {
+        acquisition_lock_timeout_ms: lock_ms,
+        responses,
+        ..Default::default()
+    }
+}
