@@ -7,7 +7,8 @@
 #
 # `go test github.com/twmb/franz-go/pkg/kgo` runs the dependency's tests from the module cache
 # (the module is pinned by go.mod/go.sum here; GOTOOLCHAIN=local), with KGO_SEEDS=BOOTSTRAP,
-# KGO_TEST_RF=1 and -run built from tests.allow (one test name per line, `#` comments). Prints
+# KGO_TEST_RF=1 and -run built from tests.allow (one test name per line, `#` comments; a name
+# ending in `!` must not skip: its SKIP is reported as a FAIL). Prints
 # `PASS/FAIL/SKIP TestName` for every top-level test (an allow-listed test with no result, e.g.
 # after a timeout or panic, is a FAIL), then `kgo: N passed, N failed, N skipped`.
 # Knobs: KGO_TEST_RECORDS (default 20000), KGO_GO_TIMEOUT (default 12m), KGO_LOG (the raw
@@ -18,7 +19,15 @@ B=${1:?usage: compat/franz-go/run.sh BOOTSTRAP}
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod
 LOG=${KGO_LOG:-$(mktemp "${TMPDIR:-/tmp}/runnel-kgo.XXXXXX.log")}
 
-mapfile -t allowed < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$HERE/tests.allow" | grep -v '^$')
+mapfile -t listed < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$HERE/tests.allow" | grep -v '^$')
+# A name ending in `!` must run: its skip is a failure (a test that skips unless the broker
+# serves what it needs, which Runnel does).
+declare -A must_run
+allowed=()
+for t in "${listed[@]}"; do
+  if [[ $t == *'!' ]]; then t=${t%'!'}; must_run[$t]=1; fi
+  allowed+=("$t")
+done
 if [[ ${KGO_ALL:-0} == 1 ]]; then
   run='.*'
 elif [[ ${#allowed[@]} -eq 0 ]]; then
@@ -53,7 +62,11 @@ p=0 f=0 s=0
 for t in $(printf '%s\n' "${!result[@]}" | sort); do
   case ${result[$t]} in
     PASS) p=$((p + 1)); echo "PASS $t" ;;
-    SKIP) s=$((s + 1)); echo "SKIP $t: $(reason SKIP "$t")" ;;
+    SKIP) if [[ -n ${must_run[$t]:-} ]]; then
+            f=$((f + 1)); echo "FAIL $t: skipped, but it must run here: $(reason SKIP "$t")"
+          else
+            s=$((s + 1)); echo "SKIP $t: $(reason SKIP "$t")"
+          fi ;;
     FAIL) f=$((f + 1)); echo "FAIL $t: $(reason FAIL "$t")" ;;
     *) f=$((f + 1)); echo "FAIL $t: no result (go test exit $rc: timeout or panic; see $LOG)" ;;
   esac
