@@ -23,7 +23,10 @@
  *              consumer in another JVM acquires 50 records and is SIGKILLed: another consumer
  *              gets all of them after the lock duration, with delivery count 2;
  *   admin      Admin.listGroups shows the share group (type SHARE), describeShareGroups lists
- *              its members and their assignment.
+ *              its members and their assignment;
+ *   restart    (modes restart1 / restart2, driven by run.sh around a SIGKILL and restart of the
+ *              broker) 60 of 100 records accepted, the rest held; after the restart the 40 come
+ *              back and none of the 60.
  */
 
 import org.apache.kafka.clients.admin.Admin;
@@ -397,10 +400,76 @@ public class ShareGroups {
         }
     }
 
+    // ---- restart (driven by run.sh: restart1, SIGKILL of the broker, restart2) -----------------
+    static final int RESTART_RECORDS = 100, RESTART_ACCEPTED = 60;
+
+    /** Before the broker's SIGKILL: accepts the first 60 of 100 records, holds the rest. */
+    static void restart1(String topic, String group) throws Exception {
+        createTopic(topic);
+        setGroupConfig(group, "share.auto.offset.reset", "earliest");
+        try (KafkaProducer<String, String> producer = producer()) {
+            for (int i = 0; i < RESTART_RECORDS; i++) producer.send(new ProducerRecord<>(topic, "k", "r" + i));
+            producer.flush();
+        }
+        KafkaShareConsumer<String, String> c = explicitConsumer(group);
+        c.subscribe(List.of(topic));
+        // One poll returns every record (one partition, all produced before, 500 per poll): the
+        // first 60 are accepted, the others are left acquired and never acknowledged.
+        int accepted = 0, got = 0;
+        long deadline = System.currentTimeMillis() + 30_000;
+        while (got == 0 && System.currentTimeMillis() < deadline) {
+            for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(300))) {
+                got++;
+                if (Integer.parseInt(r.value().substring(1)) < RESTART_ACCEPTED) {
+                    c.acknowledge(r, AcknowledgeType.ACCEPT);
+                    accepted++;
+                }
+            }
+        }
+        c.commitSync(Duration.ofSeconds(10));
+        System.out.println("ACCEPTED " + accepted);
+        System.out.flush();
+        Runtime.getRuntime().halt(accepted == RESTART_ACCEPTED ? 0 : 1); // no close: nothing released
+    }
+
+    /** After the restart: every record not accepted comes back, no accepted one does. */
+    static void restart2(String topic, String group) throws Exception {
+        try (KafkaShareConsumer<String, String> c = consumer(group, false)) {
+            c.subscribe(List.of(topic));
+            Set<Integer> got = new TreeSet<>();
+            long deadline = System.currentTimeMillis() + 40_000, quietSince = -1;
+            while (System.currentTimeMillis() < deadline) {
+                int n = 0;
+                for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(300))) {
+                    got.add(Integer.parseInt(r.value().substring(1)));
+                    n++;
+                }
+                if (n > 0) quietSince = -1;
+                else if (!got.isEmpty() && quietSince < 0) quietSince = System.currentTimeMillis();
+                if (quietSince > 0 && System.currentTimeMillis() - quietSince > 3_000) break;
+            }
+            long accepted = got.stream().filter(n -> n < RESTART_ACCEPTED).count();
+            long rest = got.stream().filter(n -> n >= RESTART_ACCEPTED).count();
+            System.out.println("INFO share.restart: after a SIGKILL and restart of the broker " + rest + " of "
+                + (RESTART_RECORDS - RESTART_ACCEPTED) + " unaccepted records came back, " + accepted + " accepted ones did");
+            if (accepted == 0 && rest == RESTART_RECORDS - RESTART_ACCEPTED) {
+                System.out.println("PASS share.restart");
+            } else {
+                System.out.println("FAIL share.restart: " + accepted + " accepted records delivered again, "
+                    + rest + " of " + (RESTART_RECORDS - RESTART_ACCEPTED) + " others delivered");
+            }
+        }
+    }
+
     public static void main(String[] args) throws Exception {
         if (args.length >= 1 && args[0].equals("hold")) {
             bootstrap = args[1];
             hold(args[2], args[3]);
+            return;
+        }
+        if (args.length >= 1 && args[0].startsWith("restart")) {
+            bootstrap = args[1];
+            if (args[0].equals("restart1")) restart1(args[2], args[3]); else restart2(args[2], args[3]);
             return;
         }
         source = args[0];

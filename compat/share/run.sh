@@ -9,7 +9,9 @@
 #   java.share.*: ShareGroups.java (KafkaShareConsumer 4.4.0: parallel, release, limit, lock,
 #     admin; see its header);
 #   tools.*: Kafka's kafka-share-groups (ShareGroupCommand) --list, --describe (offsets and
-#     members), --reset-offsets --to-earliest --execute on the emptied group, --delete.
+#     members), --reset-offsets --to-earliest --execute on the emptied group, --delete;
+#   java.share.restart: 60 of 100 records accepted, the broker SIGKILLed and restarted, then
+#     the 40 others come back and none of the 60 (ShareGroups.java restart1 / restart2).
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../common.sh
@@ -59,5 +61,20 @@ start=$(awk -v t=$T '$2 == t { print $4 }' <<<"$out2" | head -1)
 out=$(sg --delete --group $G 2>&1)
 out2=$(sg --list)
 grep -qx "$G" <<<"$out2" && fail tools.delete "$G still listed after --delete: $(tr '\n' ' ' <<<"$out" | cut -c1-200)" || pass tools.delete
+
+# 3. Acknowledged state survives a SIGKILL of the broker (share state in __share_group_state).
+RT=share-restart RG=share-restart-g
+out=$(timeout 90 "$HERE/../kafka-tools.sh" run "$HERE/ShareGroups.java" restart1 "$RN_BOOTSTRAP" $RT $RG 2>>"$WORK/java.err")
+if grep -q "^ACCEPTED 60" <<<"$out"; then
+  kill -9 "$RN_PID"; wait "$RN_PID" 2>/dev/null; RN_PID=
+  if rn_broker_restart "$WORK/b1" "${OVERRIDES[@]}"; then
+    timeout 120 "$HERE/../kafka-tools.sh" run "$HERE/ShareGroups.java" restart2 "$RN_BOOTSTRAP" $RT $RG \
+      2>>"$WORK/java.err" | sed -n 's/^\(PASS\|FAIL\|INFO\) /\1 java./p'
+  else
+    fail java.share.restart "the broker did not start again (see $WORK/b1/broker.log)"
+  fi
+else
+  fail java.share.restart "the first consumer did not accept 60 records: $(tr '\n' ' ' <<<"$out" | cut -c1-200)"
+fi
 
 rn_broker_stop || fail broker.sigterm_exit_0 "no exit with status 0 within 30 s of SIGTERM"

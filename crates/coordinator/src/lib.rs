@@ -19,7 +19,8 @@
 //! `offsets_topic.rs`, `error.rs`; KIP-848 consumer groups: `consumer_heartbeat.rs`,
 //! `consumer_group.rs` (state and reconciliation), `assignor.rs`, `consumer_records.rs`,
 //! `consumer_admin.rs`, `topics.rs` (the topic metadata the broker passes in); transactional
-//! offset commits: `txn_offsets.rs`; share groups (KIP-932): `share_group.rs`.
+//! offset commits: `txn_offsets.rs`; share groups (KIP-932): `share_group.rs` (membership) and
+//! `share_state.rs` (the share coordinator's persisted share-partition state).
 
 mod admin;
 mod assignor;
@@ -40,6 +41,7 @@ mod rebalance;
 mod records;
 mod retention;
 mod share_group;
+pub mod share_state;
 mod sync;
 mod timers;
 mod topics;

@@ -3,9 +3,10 @@
 //! missing and must have no members (NON_EMPTY_GROUP, top-level); a partition the topic does
 //! not have is UNKNOWN_TOPIC_OR_PARTITION. READ on the group and on each topic.
 //!
-//! The share-partitions set are this broker's (`share::ShareState`): complete on a single node;
-//! in a cluster, partitions led elsewhere are refused with NOT_LEADER_OR_FOLLOWER until share
-//! state is persisted in `__share_group_state`.
+//! Each start offset is set on the partition's leader, which must be this broker (in a cluster,
+//! a partition led elsewhere is refused with NOT_LEADER_OR_FOLLOWER: Kafka's coordinator writes
+//! the share coordinator directly, Runnel's leaders own their share-partitions), and written to
+//! the share coordinator before the answer.
 
 use std::sync::Arc;
 
@@ -46,58 +47,46 @@ pub async fn handle(
         Ok(code) => return top(code),
         Err(error) => return top(error.error_code()),
     }
-    let responses = request
-        .topics
-        .iter()
-        .map(|topic| {
-            let metadata = broker.metadata.topic(&topic.topic_name);
-            let readable = broker.allows_topic(context, AclOperation::Read, &topic.topic_name);
-            AlterShareGroupOffsetsResponseTopic {
-                topic_name: topic.topic_name.clone(),
-                topic_id: metadata.as_ref().map(|t| t.uuid()).unwrap_or_default(),
-                partitions: topic
-                    .partitions
-                    .iter()
-                    .map(|p| {
-                        let outcome = if !readable {
-                            Err(ErrorCode::TopicAuthorizationFailed)
-                        } else {
-                            match &metadata {
-                                None => Err(ErrorCode::UnknownTopicOrPartition),
-                                Some(t)
-                                    if p.partition_index < 0
-                                        || p.partition_index >= t.partitions =>
-                                {
-                                    Err(ErrorCode::UnknownTopicOrPartition)
-                                }
-                                Some(t) => alter_one(
-                                    broker,
-                                    &group_id,
-                                    t,
-                                    p.partition_index,
-                                    p.start_offset,
-                                ),
-                            }
-                        };
-                        AlterShareGroupOffsetsResponsePartition {
-                            partition_index: p.partition_index,
-                            error_code: outcome.err().unwrap_or(ErrorCode::None).code(),
-                            ..Default::default()
-                        }
-                    })
-                    .collect(),
+    let mut responses = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let metadata = broker.metadata.topic(&topic.topic_name);
+        let readable = broker.allows_topic(context, AclOperation::Read, &topic.topic_name);
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for p in &topic.partitions {
+            let outcome = if !readable {
+                Err(ErrorCode::TopicAuthorizationFailed)
+            } else {
+                match &metadata {
+                    None => Err(ErrorCode::UnknownTopicOrPartition),
+                    Some(t) if p.partition_index < 0 || p.partition_index >= t.partitions => {
+                        Err(ErrorCode::UnknownTopicOrPartition)
+                    }
+                    Some(t) => {
+                        alter_one(broker, &group_id, t, p.partition_index, p.start_offset).await
+                    }
+                }
+            };
+            partitions.push(AlterShareGroupOffsetsResponsePartition {
+                partition_index: p.partition_index,
+                error_code: outcome.err().unwrap_or(ErrorCode::None).code(),
                 ..Default::default()
-            }
-        })
-        .collect();
+            });
+        }
+        responses.push(AlterShareGroupOffsetsResponseTopic {
+            topic_name: topic.topic_name.clone(),
+            topic_id: metadata.as_ref().map(|t| t.uuid()).unwrap_or_default(),
+            partitions,
+            ..Default::default()
+        });
+    }
     AlterShareGroupOffsetsResponse {
         responses,
         ..Default::default()
     }
 }
 
-fn alter_one(
-    broker: &Broker,
+async fn alter_one(
+    broker: &Arc<Broker>,
     group_id: &str,
     topic: &crate::metadata::TopicMetadata,
     partition: i32,
@@ -114,12 +103,10 @@ fn alter_one(
     } else {
         start_offset
     };
-    broker.shares.reset(
-        &ShareKey {
-            group_id: group_id.to_owned(),
-            topic_id: topic.uuid(),
-            partition,
-        },
-        offset,
-    )
+    let key = ShareKey {
+        group_id: group_id.to_owned(),
+        topic_id: topic.uuid(),
+        partition,
+    };
+    broker.shares.reset(broker, &key, &hosted, offset).await
 }

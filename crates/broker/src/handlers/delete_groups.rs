@@ -43,17 +43,35 @@ pub async fn handle(
         };
         // Answered once the tombstones reach the ISR (in a cluster).
         let deleted = GroupCoordinatorService::write(broker, partition, move |coordinator, now| {
-            coordinator
-                .delete_groups(now, version, &shard_request)
-                .into()
+            let share_groups: Vec<String> = shard_request
+                .groups_names
+                .iter()
+                .filter(|g| coordinator.is_share_group(g))
+                .cloned()
+                .collect();
+            let outcome = coordinator.delete_groups(now, version, &shard_request);
+            crate::group_coordinator::Step {
+                response: (outcome.response, share_groups),
+                effects: coordinator::Effects {
+                    records: outcome.records,
+                    completed: outcome.completed,
+                },
+                parked: None,
+            }
         })
         .await;
         match deleted {
-            Ok(response) => {
+            Ok((response, shard_share_groups)) => {
                 for result in response.results {
-                    // A deleted share group's share-partitions go with it (no-op otherwise).
-                    if result.error_code == 0 {
-                        broker.shares.remove_group(&result.group_id);
+                    // A deleted share group's share-partitions and persisted states go with it.
+                    if result.error_code == 0 && shard_share_groups.contains(&result.group_id) {
+                        let known = broker.shares.remove_group(&result.group_id);
+                        crate::share::persist::delete_group(
+                            broker,
+                            &result.group_id,
+                            known.iter().map(crate::share::state_key).collect(),
+                        )
+                        .await;
                     }
                     results.insert(result.group_id, result.error_code);
                 }

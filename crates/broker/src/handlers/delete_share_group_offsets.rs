@@ -40,30 +40,38 @@ pub async fn handle(
         Ok(code) => return top(code),
         Err(error) => return top(error.error_code()),
     }
-    let responses = request
-        .topics
-        .iter()
-        .map(|topic| {
-            let metadata = broker.metadata.topic(&topic.topic_name);
-            let code = if !broker.allows_topic(context, AclOperation::Read, &topic.topic_name) {
-                ErrorCode::TopicAuthorizationFailed
-            } else {
-                match &metadata {
-                    None => ErrorCode::UnknownTopicOrPartition,
-                    Some(t) => {
-                        broker.shares.remove_topic(&group_id, t.uuid());
-                        ErrorCode::None
+    let mut responses = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let metadata = broker.metadata.topic(&topic.topic_name);
+        let code = if !broker.allows_topic(context, AclOperation::Read, &topic.topic_name) {
+            ErrorCode::TopicAuthorizationFailed
+        } else {
+            match &metadata {
+                None => ErrorCode::UnknownTopicOrPartition,
+                Some(t) => {
+                    broker.shares.remove_topic(&group_id, t.uuid());
+                    let mut code = ErrorCode::None;
+                    for partition in 0..t.partitions {
+                        let key = coordinator::share_state::ShareStateKey {
+                            group_id: group_id.clone(),
+                            topic_id: t.uuid(),
+                            partition,
+                        };
+                        if let Err(failed) = crate::share::persist::delete(broker, &key).await {
+                            code = failed;
+                        }
                     }
+                    code
                 }
-            };
-            DeleteShareGroupOffsetsResponseTopic {
-                topic_name: topic.topic_name.clone(),
-                topic_id: metadata.map(|t| t.uuid()).unwrap_or_default(),
-                error_code: code.code(),
-                ..Default::default()
             }
-        })
-        .collect();
+        };
+        responses.push(DeleteShareGroupOffsetsResponseTopic {
+            topic_name: topic.topic_name.clone(),
+            topic_id: metadata.map(|t| t.uuid()).unwrap_or_default(),
+            error_code: code.code(),
+            ..Default::default()
+        });
+    }
     DeleteShareGroupOffsetsResponse {
         responses,
         ..Default::default()

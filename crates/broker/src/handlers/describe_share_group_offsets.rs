@@ -12,12 +12,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use protocol::ErrorCode;
 use protocol::generated::describe_share_group_offsets_response::{
     DescribeShareGroupOffsetsResponseGroup, DescribeShareGroupOffsetsResponsePartition,
     DescribeShareGroupOffsetsResponseTopic,
 };
 use protocol::generated::{DescribeShareGroupOffsetsRequest, DescribeShareGroupOffsetsResponse};
-use protocol::ErrorCode;
 use security::acl::AclOperation;
 
 use super::RequestContext;

@@ -23,6 +23,7 @@ mod delete_acls;
 mod delete_groups;
 mod delete_records;
 mod delete_share_group_offsets;
+mod delete_share_group_state;
 mod delete_topics;
 mod describe_acls;
 mod describe_client_quotas;
@@ -56,6 +57,7 @@ mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 pub mod produce;
+mod read_share_group_state;
 mod remove_raft_voter;
 mod replica_fetch;
 mod sasl_authenticate;
@@ -69,6 +71,7 @@ mod sync_group;
 mod txn_errors;
 mod txn_offset_commit;
 mod unregister_broker;
+mod write_share_group_state;
 mod write_txn_markers;
 
 use std::net::SocketAddr;
@@ -191,6 +194,9 @@ served_apis! {
     DescribeShareGroupOffsets 0..=1 => describe_share_group_offsets,
     AlterShareGroupOffsets 0..=0 => alter_share_group_offsets,
     DeleteShareGroupOffsets 0..=0 => delete_share_group_offsets,
+    ReadShareGroupState 0..=0 => read_share_group_state,
+    WriteShareGroupState 0..=1 => write_share_group_state,
+    DeleteShareGroupState 0..=0 => delete_share_group_state,
     LeaveGroup 0..=5 => leave_group,
     OffsetCommit 0..=10 => offset_commit,
     OffsetFetch 0..=10 => offset_fetch,

@@ -61,62 +61,61 @@ pub async fn handle(
         Err(code) => return top(code, "The share session could not be used."),
     };
     let renew_allowed = context.api_version >= 2 && request.is_renew_ack;
-    let responses = request
-        .topics
-        .iter()
-        .map(|topic| {
-            let name = broker.metadata.topic_name(topic.topic_id);
-            let readable = name
-                .as_deref()
-                .is_none_or(|n| broker.allows_topic(context, AclOperation::Read, n));
-            ShareAcknowledgeTopicResponse {
-                topic_id: topic.topic_id,
-                partitions: topic
-                    .partitions
-                    .iter()
-                    .map(|partition| {
-                        let outcome = if !readable {
-                            Err(ErrorCode::TopicAuthorizationFailed)
-                        } else {
-                            acknowledgement_batches(
-                                partition.acknowledgement_batches.iter().map(|b| {
-                                    (
-                                        b.first_offset,
-                                        b.last_offset,
-                                        b.acknowledge_types.as_slice(),
-                                    )
-                                }),
-                                renew_allowed,
-                            )
-                            .and_then(|batches| {
-                                acknowledge(
-                                    broker,
-                                    &group_id,
-                                    &member_id,
-                                    topic.topic_id,
-                                    partition.partition_index,
-                                    &batches,
-                                )
-                            })
-                        };
-                        PartitionData {
-                            partition_index: partition.partition_index,
-                            error_code: outcome.err().unwrap_or(ErrorCode::None).code(),
-                            current_leader: LeaderIdAndEpoch {
-                                leader_id: -1,
-                                leader_epoch: -1,
-                                ..Default::default()
-                            },
-                            ..Default::default()
-                        }
-                    })
-                    .collect(),
+    let mut responses = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let name = broker.metadata.topic_name(topic.topic_id);
+        let readable = name
+            .as_deref()
+            .is_none_or(|n| broker.allows_topic(context, AclOperation::Read, n));
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for partition in &topic.partitions {
+            let outcome = if !readable {
+                Err(ErrorCode::TopicAuthorizationFailed)
+            } else {
+                match acknowledgement_batches(
+                    partition.acknowledgement_batches.iter().map(|b| {
+                        (
+                            b.first_offset,
+                            b.last_offset,
+                            b.acknowledge_types.as_slice(),
+                        )
+                    }),
+                    renew_allowed,
+                ) {
+                    Ok(batches) => {
+                        acknowledge(
+                            broker,
+                            &group_id,
+                            &member_id,
+                            topic.topic_id,
+                            partition.partition_index,
+                            &batches,
+                        )
+                        .await
+                    }
+                    Err(code) => Err(code),
+                }
+            };
+            partitions.push(PartitionData {
+                partition_index: partition.partition_index,
+                error_code: outcome.err().unwrap_or(ErrorCode::None).code(),
+                current_leader: LeaderIdAndEpoch {
+                    leader_id: -1,
+                    leader_epoch: -1,
+                    ..Default::default()
+                },
                 ..Default::default()
-            }
-        })
-        .collect();
+            });
+        }
+        responses.push(ShareAcknowledgeTopicResponse {
+            topic_id: topic.topic_id,
+            partitions,
+            ..Default::default()
+        });
+    }
     if closed {
-        broker.shares.release_member(&group_id, &member_id);
+        let changed = broker.shares.release_member(&group_id, &member_id);
+        broker.shares.persist_later(broker, changed);
     }
     ShareAcknowledgeResponse {
         acquisition_lock_timeout_ms: lock_ms,

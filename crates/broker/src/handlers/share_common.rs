@@ -1,6 +1,6 @@
 //! What ShareFetch and ShareAcknowledge share: finding the partition a request names (by topic
 //! id, led here), turning wire acknowledgement batches into the share-partition's, and applying
-//! them.
+//! them (persisted before the answer).
 
 use std::sync::Arc;
 
@@ -66,9 +66,11 @@ pub fn acknowledgement_batches<'a>(
     .collect()
 }
 
-/// Applies `member_id`'s acknowledgements to one share-partition led here.
-pub fn acknowledge(
-    broker: &Broker,
+/// Applies `member_id`'s acknowledgements to one share-partition led here and writes the
+/// result to the share coordinator before returning (an acknowledgement the client sees
+/// succeed survives a restart or a failover).
+pub async fn acknowledge(
+    broker: &Arc<Broker>,
     group_id: &str,
     member_id: &str,
     topic_id: Uuid,
@@ -91,8 +93,7 @@ pub fn acknowledge(
         .lock()
         .unwrap()
         .acknowledge(member_id, batches, now, &limits);
-    if result.is_ok() {
-        broker.shares.notify_changed();
-    }
-    result
+    result?;
+    broker.shares.notify_changed();
+    broker.shares.persist(broker, &key).await
 }

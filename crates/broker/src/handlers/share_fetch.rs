@@ -156,7 +156,7 @@ pub async fn handle(
             let outcome = if denied(topic.topic_id) {
                 Err(ErrorCode::TopicAuthorizationFailed)
             } else {
-                acknowledgement_batches(
+                match acknowledgement_batches(
                     partition.acknowledgement_batches.iter().map(|b| {
                         (
                             b.first_offset,
@@ -165,17 +165,20 @@ pub async fn handle(
                         )
                     }),
                     renew_allowed,
-                )
-                .and_then(|batches| {
-                    acknowledge(
-                        broker,
-                        &group_id,
-                        &member_id,
-                        topic.topic_id,
-                        partition.partition_index,
-                        &batches,
-                    )
-                })
+                ) {
+                    Ok(batches) => {
+                        acknowledge(
+                            broker,
+                            &group_id,
+                            &member_id,
+                            topic.topic_id,
+                            partition.partition_index,
+                            &batches,
+                        )
+                        .await
+                    }
+                    Err(code) => Err(code),
+                }
             };
             answers
                 .entry((topic.topic_id, partition.partition_index))
@@ -184,7 +187,8 @@ pub async fn handle(
         }
     }
     if view.closed || epoch == FINAL_EPOCH {
-        broker.shares.release_member(&group_id, &member_id);
+        let changed = broker.shares.release_member(&group_id, &member_id);
+        broker.shares.persist_later(broker, changed);
         return response(answers, lock_ms);
     }
     if renew_allowed {
@@ -231,13 +235,17 @@ pub async fn handle(
                 topic_id,
                 partition: index,
             };
-            let share = match broker.shares.share_partition(&share_key, || {
-                crate::share::initial_offset(
+            let share = match broker
+                .shares
+                .load(
+                    broker,
+                    &share_key,
                     partition,
                     settings.auto_offset_reset,
-                    (broker.clock)(),
+                    &limits,
                 )
-            }) {
+                .await
+            {
                 Ok(share) => share,
                 Err(code) => {
                     answers.entry((topic_id, index)).or_default().error = Some(code);

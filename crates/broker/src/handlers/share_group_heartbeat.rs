@@ -63,7 +63,8 @@ pub async fn handle(
         ..Default::default()
     });
     if leaving {
-        broker.shares.close_member(&group_id, &member_id);
+        let changed = broker.shares.close_member(&group_id, &member_id);
+        broker.shares.persist_later(broker, changed);
     }
     response
 }

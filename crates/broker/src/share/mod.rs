@@ -8,11 +8,16 @@
 //! retriable REQUEST_TIMED_OUT); each share-partition's window holds at most
 //! `group.share.partition.max.record.locks` records.
 //!
-//! The state lives in memory: a restart or a leader change starts each share-partition again
-//! at `share.auto.offset.reset` (docs/internals/share-groups.md says what that means for
-//! delivered records).
+//! Persistence (`persist.rs`): a share-partition is loaded from the share coordinator when this
+//! broker first serves it at a leader epoch, created (and written) at `share.auto.offset.reset`
+//! when it has no state, and written after every change that must survive: acknowledgements
+//! (before they are answered), releases, lock expiries, resets. Acquisitions are not written
+//! (a lock does not survive its leader). Writes of one share-partition are serialised, each
+//! carrying the state as it is when the write starts, so a later write never loses an earlier
+//! change.
 
 pub mod partition;
+pub mod persist;
 pub mod read;
 pub mod session;
 
@@ -24,7 +29,9 @@ use protocol::{ErrorCode, Uuid};
 use tokio::sync::Notify;
 
 use crate::broker::Broker;
-use partition::{SharePartition, SharePartitionLimits};
+use crate::partitions::Partition;
+use coordinator::share_state::{ShareStateBatch, ShareStateKey};
+use partition::{RecordState, SharePartition, SharePartitionLimits};
 use session::{SessionKey, ShareSessions};
 
 /// The most share-partitions (group, topic partition pairs) one broker keeps.
@@ -53,6 +60,10 @@ pub struct ShareState {
     group_limits: Mutex<HashMap<String, SharePartitionLimits>>,
     /// A share session unused this long is closed and its member's records released.
     pub session_idle_ms: i64,
+    /// The share coordinator's stores on this broker.
+    pub coordinator: persist::ShareCoordinator,
+    /// Serialises the loads and writes of each share-partition's persisted state.
+    writers: Mutex<HashMap<ShareKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl ShareState {
@@ -64,26 +75,116 @@ impl ShareState {
             limits,
             group_limits: Mutex::new(HashMap::new()),
             session_idle_ms,
+            coordinator: Default::default(),
+            writers: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The share-partition for `key`, created at `start_offset()` when new; REQUEST_TIMED_OUT
-    /// (retriable) when the broker already holds [`SHARE_PARTITIONS_MAX`].
-    pub fn share_partition(
+    fn writer(&self, key: &ShareKey) -> Arc<tokio::sync::Mutex<()>> {
+        Arc::clone(self.writers.lock().unwrap().entry(key.clone()).or_default())
+    }
+
+    /// The share-partition for `key` as this broker serves it at `partition`'s current leader
+    /// epoch: the one in memory, or its state read from the share coordinator, or a new one at
+    /// `reset` (written before it is used). REQUEST_TIMED_OUT (retriable) when the broker
+    /// already holds [`SHARE_PARTITIONS_MAX`]; the coordinator's errors otherwise.
+    pub async fn load(
         &self,
+        broker: &Arc<Broker>,
         key: &ShareKey,
-        start_offset: impl FnOnce() -> Result<i64, ErrorCode>,
+        partition: &Partition,
+        reset: crate::group_configs::AutoOffsetReset,
+        limits: &SharePartitionLimits,
     ) -> Result<Arc<Mutex<SharePartition>>, ErrorCode> {
-        let mut partitions = self.partitions.lock().unwrap();
-        if let Some(existing) = partitions.get(key) {
-            return Ok(Arc::clone(existing));
+        let epoch = partition.leader_epoch();
+        let current = |this: &Self| {
+            this.existing(key)
+                .filter(|share| share.lock().unwrap().leader_epoch == epoch)
+        };
+        if let Some(share) = current(self) {
+            return Ok(share);
         }
-        if partitions.len() >= SHARE_PARTITIONS_MAX {
+        let writer = self.writer(key);
+        let _serialised = writer.lock().await;
+        if let Some(share) = current(self) {
+            return Ok(share);
+        }
+        if self.existing(key).is_none()
+            && self.partitions.lock().unwrap().len() >= SHARE_PARTITIONS_MAX
+        {
             return Err(ErrorCode::RequestTimedOut);
         }
-        let created = Arc::new(Mutex::new(SharePartition::new(start_offset()?)));
-        partitions.insert(key.clone(), Arc::clone(&created));
-        Ok(created)
+        let state_key = state_key(key);
+        let mut share = match persist::read(broker, &state_key, epoch).await? {
+            Some(state) => {
+                let ranges: Vec<(i64, i64, RecordState, i16)> = state
+                    .batches
+                    .iter()
+                    .map(|b| {
+                        (
+                            b.first_offset,
+                            b.last_offset,
+                            RecordState::from_persisted(b.delivery_state),
+                            b.delivery_count,
+                        )
+                    })
+                    .collect();
+                SharePartition::restore(state.start_offset, &ranges, limits)
+            }
+            None => {
+                let start = initial_offset(partition, reset, (broker.clock)())?;
+                persist::write(broker, &state_key, epoch, start, Vec::new()).await?;
+                SharePartition::new(start)
+            }
+        };
+        share.leader_epoch = epoch;
+        let share = Arc::new(Mutex::new(share));
+        self.partitions
+            .lock()
+            .unwrap()
+            .insert(key.clone(), Arc::clone(&share));
+        Ok(share)
+    }
+
+    /// Writes `key`'s state as it is now to the share coordinator.
+    pub async fn persist(&self, broker: &Arc<Broker>, key: &ShareKey) -> Result<(), ErrorCode> {
+        let writer = self.writer(key);
+        let _serialised = writer.lock().await;
+        let Some(share) = self.existing(key) else {
+            return Ok(());
+        };
+        let (epoch, start, batches) = {
+            let share = share.lock().unwrap();
+            let batches: Vec<ShareStateBatch> = share
+                .ranges()
+                .into_iter()
+                .map(|(first, last, state, count)| ShareStateBatch {
+                    first_offset: first,
+                    last_offset: last,
+                    delivery_state: state.persisted_id(),
+                    delivery_count: count,
+                })
+                .collect();
+            (share.leader_epoch, share.start_offset(), batches)
+        };
+        let written = persist::write(broker, &state_key(key), epoch, start, batches).await;
+        if written == Err(ErrorCode::FencedLeaderEpoch) {
+            // A newer leader owns the state: this copy is stale.
+            self.partitions.lock().unwrap().remove(key);
+        }
+        written
+    }
+
+    /// Writes the states of `keys` in the background (releases and expiries nobody waits for).
+    pub fn persist_later(&self, broker: &Arc<Broker>, keys: Vec<ShareKey>) {
+        for key in keys {
+            let broker = Arc::clone(broker);
+            tokio::spawn(async move {
+                if let Err(code) = broker.shares.persist(&broker, &key).await {
+                    tracing::debug!(?key, ?code, "writing share state");
+                }
+            });
+        }
     }
 
     /// Records the limits `group_id` resolves to now; returns them.
@@ -123,42 +224,66 @@ impl ShareState {
         found
     }
 
-    /// Sets the start offset of `key`'s share-partition, creating it (AlterShareGroupOffsets).
-    pub fn reset(&self, key: &ShareKey, offset: i64) -> Result<(), ErrorCode> {
-        let share = self.share_partition(key, || Ok(offset))?;
-        share.lock().unwrap().reset(offset);
+    /// Sets the start offset of `key`'s share-partition (led here at `partition`), creating
+    /// it, and writes it (AlterShareGroupOffsets).
+    pub async fn reset(
+        &self,
+        broker: &Arc<Broker>,
+        key: &ShareKey,
+        partition: &Partition,
+        offset: i64,
+    ) -> Result<(), ErrorCode> {
+        {
+            let mut partitions = self.partitions.lock().unwrap();
+            if !partitions.contains_key(key) && partitions.len() >= SHARE_PARTITIONS_MAX {
+                return Err(ErrorCode::RequestTimedOut);
+            }
+            let mut share = SharePartition::new(offset);
+            share.leader_epoch = partition.leader_epoch();
+            partitions.insert(key.clone(), Arc::new(Mutex::new(share)));
+        }
         self.changed.notify_waiters();
-        Ok(())
+        self.persist(broker, key).await
     }
 
-    /// Forgets the share-partitions of `group_id` on `topic_id` (DeleteShareGroupOffsets);
-    /// returns how many there were.
-    pub fn remove_topic(&self, group_id: &str, topic_id: Uuid) -> usize {
-        let mut partitions = self.partitions.lock().unwrap();
-        let before = partitions.len();
-        partitions.retain(|k, _| !(k.group_id == group_id && k.topic_id == topic_id));
-        before - partitions.len()
-    }
-
-    /// Forgets every share-partition of `group_id` (the group was deleted).
-    pub fn remove_group(&self, group_id: &str) {
+    /// Forgets the share-partitions of `group_id` on `topic_id` held in memory
+    /// (DeleteShareGroupOffsets; the caller deletes the persisted states).
+    pub fn remove_topic(&self, group_id: &str, topic_id: Uuid) {
         self.partitions
             .lock()
             .unwrap()
-            .retain(|k, _| k.group_id != group_id);
-        self.group_limits.lock().unwrap().remove(group_id);
+            .retain(|k, _| !(k.group_id == group_id && k.topic_id == topic_id));
     }
 
-    /// Releases what `member_id` holds in `group_id` (its session closed or expired).
-    pub fn release_member(&self, group_id: &str, member_id: &str) {
-        let mut released = 0;
+    /// Forgets every share-partition of `group_id` held in memory (the group was deleted);
+    /// returns their keys.
+    pub fn remove_group(&self, group_id: &str) -> Vec<ShareKey> {
+        let mut removed = Vec::new();
+        self.partitions.lock().unwrap().retain(|k, _| {
+            let keep = k.group_id != group_id;
+            if !keep {
+                removed.push(k.clone());
+            }
+            keep
+        });
+        self.group_limits.lock().unwrap().remove(group_id);
+        removed
+    }
+
+    /// Releases what `member_id` holds in `group_id` (its session closed or expired); returns
+    /// the share-partitions that changed.
+    pub fn release_member(&self, group_id: &str, member_id: &str) -> Vec<ShareKey> {
         let limits = self.limits_for(group_id);
-        for (_, partition) in self.of_group(group_id) {
-            released += partition.lock().unwrap().release_member(member_id, &limits);
+        let mut changed = Vec::new();
+        for (key, partition) in self.of_group(group_id) {
+            if partition.lock().unwrap().release_member(member_id, &limits) > 0 {
+                changed.push(key);
+            }
         }
-        if released > 0 {
+        if !changed.is_empty() {
             self.changed.notify_waiters();
         }
+        changed
     }
 
     /// A future that completes on the next [`Self::notify_changed`]; create it before looking.
@@ -170,8 +295,9 @@ impl ShareState {
         self.changed.notify_waiters();
     }
 
-    /// Expires locks due at `now_ms` and closes idle sessions (releasing their records).
-    pub fn upkeep(&self, now_ms: i64) {
+    /// Expires locks due at `now_ms` and closes idle sessions (releasing their records);
+    /// returns the share-partitions that changed.
+    pub fn upkeep(&self, now_ms: i64) -> Vec<ShareKey> {
         let all: Vec<(ShareKey, Arc<Mutex<SharePartition>>)> = self
             .partitions
             .lock()
@@ -179,11 +305,13 @@ impl ShareState {
             .iter()
             .map(|(k, v)| (k.clone(), Arc::clone(v)))
             .collect();
-        let mut released = 0;
+        let mut changed = Vec::new();
         for (key, partition) in all {
             let mut partition = partition.lock().unwrap();
-            if partition.next_lock_deadline().is_some_and(|d| d <= now_ms) {
-                released += partition.expire_locks(now_ms, &self.limits_for(&key.group_id));
+            if partition.next_lock_deadline().is_some_and(|d| d <= now_ms)
+                && partition.expire_locks(now_ms, &self.limits_for(&key.group_id)) > 0
+            {
+                changed.push(key);
             }
         }
         let idle: Vec<SessionKey> = self
@@ -192,22 +320,31 @@ impl ShareState {
             .unwrap()
             .evict_idle(now_ms, self.session_idle_ms);
         for key in idle {
-            self.release_member(&key.group_id, &key.member_id);
+            changed.extend(self.release_member(&key.group_id, &key.member_id));
         }
-        if released > 0 {
+        if !changed.is_empty() {
             self.changed.notify_waiters();
         }
+        changed
     }
-}
 
-impl ShareState {
-    /// Closes `member_id`'s share session and releases what it holds (it left the group).
-    pub fn close_member(&self, group_id: &str, member_id: &str) {
+    /// Closes `member_id`'s share session and releases what it holds (it left the group);
+    /// returns the share-partitions that changed.
+    pub fn close_member(&self, group_id: &str, member_id: &str) -> Vec<ShareKey> {
         self.sessions.lock().unwrap().remove(&SessionKey {
             group_id: group_id.to_owned(),
             member_id: member_id.to_owned(),
         });
-        self.release_member(group_id, member_id);
+        self.release_member(group_id, member_id)
+    }
+}
+
+/// The share coordinator's key of a share-partition.
+pub fn state_key(key: &ShareKey) -> ShareStateKey {
+    ShareStateKey {
+        group_id: key.group_id.clone(),
+        topic_id: key.topic_id,
+        partition: key.partition,
     }
 }
 
@@ -287,7 +424,8 @@ pub fn start_upkeep(broker: Arc<Broker>) -> tokio::task::JoinHandle<()> {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !broker.is_shutting_down() {
             ticker.tick().await;
-            broker.shares.upkeep(now_ms());
+            let changed = broker.shares.upkeep(now_ms());
+            broker.shares.persist_later(&broker, changed);
         }
     })
 }

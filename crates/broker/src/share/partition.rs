@@ -46,6 +46,15 @@ impl RecordState {
             RecordState::Archived => 4,
         }
     }
+
+    /// The state a persisted byte stands for (anything unknown is available again).
+    pub fn from_persisted(id: i8) -> RecordState {
+        match id {
+            2 => RecordState::Acknowledged,
+            4 => RecordState::Archived,
+            _ => RecordState::Available,
+        }
+    }
 }
 
 /// The acknowledgement types of ShareFetch / ShareAcknowledge (KIP-932, KIP-1222).
@@ -143,8 +152,10 @@ pub struct SharePartition {
     start_offset: i64,
     /// `window[i]` is offset `start_offset + i`; its length is at most `max_record_locks`.
     window: VecDeque<InFlight>,
-    /// The leader epoch the state was loaded or last written at (persistence fences on it).
-    pub state_epoch: i32,
+    /// The partition's leader epoch when this state was loaded: a different epoch means this
+    /// broker lost leadership since, and the state must be read again from the share
+    /// coordinator.
+    pub leader_epoch: i32,
 }
 
 impl SharePartition {
@@ -153,7 +164,7 @@ impl SharePartition {
         SharePartition {
             start_offset,
             window: VecDeque::new(),
-            state_epoch: 0,
+            leader_epoch: -1,
         }
     }
 
