@@ -212,8 +212,9 @@ for s in "${suites[@]}"; do
              "$HERE/tools.sh" "$HERE/kafka-tools-transactions.sh" ;;
     franz-go) suite franz-go franz_install 900 yes env KGO_LOG="$LOGS/franz-go/kgo.log" "$HERE/franz-go/run.sh" ;;
     groups) suite groups groups_install 420 no "$HERE/groups/run.sh" "$RUNNEL_BIN" "$LOGS/groups/work" ;;
-    # share: share groups (KIP-932) with KafkaShareConsumer 4.4.0 and kafka-share-groups (about 2 min).
-    share) suite share java_install 600 no "$HERE/share/run.sh" "$RUNNEL_BIN" "$LOGS/share/work" ;;
+    # share: share groups (KIP-932) with KafkaShareConsumer 4.4.0 and kafka-share-groups on one
+    # broker, then a leader's SIGKILL in a three-node cluster (about 2 min).
+    share) suite share groups_install 600 no "$HERE/share/run.sh" "$RUNNEL_BIN" "$LOGS/share/work" ;;
     compaction) suite compaction tools_install 300 no "$HERE/compaction.sh" "$RUNNEL_BIN" "$LOGS/compaction/work" ;;
     schema-registry) suite schema-registry schema_registry_install 360 no \
                        "$HERE/schema-registry/run.sh" "$RUNNEL_BIN" "$LOGS/schema-registry/work" ;;

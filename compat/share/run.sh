@@ -11,7 +11,9 @@
 #   tools.*: Kafka's kafka-share-groups (ShareGroupCommand) --list, --describe (offsets and
 #     members), --reset-offsets --to-earliest --execute on the emptied group, --delete;
 #   java.share.restart: 60 of 100 records accepted, the broker SIGKILLed and restarted, then
-#     the 40 others come back and none of the 60 (ShareGroups.java restart1 / restart2).
+#     the 40 others come back and none of the 60 (ShareGroups.java restart1 / restart2);
+#   cluster.share.failover: the same across a SIGKILL of the partition's leader in a three-node
+#     cluster (cluster_failover.py).
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../common.sh
@@ -78,3 +80,11 @@ else
 fi
 
 rn_broker_stop || fail broker.sigterm_exit_0 "no exit with status 0 within 30 s of SIGTERM"
+
+# 4. Three nodes: the partition's leader SIGKILLed after 60 of 100 records were accepted.
+if [[ -x "$RN_PY" ]]; then
+  timeout 320 "$RN_PY" "$HERE/cluster_failover.py" --runnel "$RUNNEL_BIN" --work "$WORK/cluster" \
+    --tools "$HERE/../kafka-tools.sh" 2>>"$WORK/cluster.err" | grep -E '^(PASS|FAIL|INFO) '
+else
+  echo "SKIP cluster.share.failover: no Python venv"
+fi

@@ -638,6 +638,27 @@ const CORE_KEYS: &[ConfigKey] = &[
         "Records in flight (acquired, or waiting behind an acquired one) per share-partition (at most 10000).",
     ),
     key(
+        "share.coordinator.state.topic.num.partitions",
+        INT,
+        Some("50"),
+        AtLeast(1),
+        "Partitions of __share_group_state, where share-partition state is kept (fixed once the topic exists; at most 1000).",
+    ),
+    key(
+        "share.coordinator.state.topic.replication.factor",
+        SHORT,
+        Some("3"),
+        AtLeast(1),
+        "Replicas of __share_group_state (at most the brokers registered when it is created).",
+    ),
+    key(
+        "share.coordinator.state.topic.segment.bytes",
+        INT,
+        Some("104857600"),
+        AtLeast(1024),
+        "Segment size of __share_group_state (compacted).",
+    ),
+    key(
         "group.share.max.share.sessions",
         INT,
         Some("2000"),
