@@ -48,14 +48,6 @@ fi
 step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
-# The compat suites' release binary builds beside the tests (cargo locks target/debug and
-# target/release separately): the tests' waits leave cores idle that the build can use.
-release_pid=
-if [ "$quick" = false ]; then
-  cargo build --release -p cli >target/release-build.txt 2>&1 &
-  release_pid=$!
-fi
-
 step "unit and integration tests"
 cargo test --workspace 2>&1 | tee target/test-output.txt
 passed=$(grep -E '^test result:' target/test-output.txt | awk '{s+=$4} END {print s+0}')
@@ -66,8 +58,6 @@ if [ "$quick" = false ]; then
   step "real clients against the runnel binary (compat/run.sh)"
   wait "$install_pid" || true
   cat target/compat-install.txt
-  # A failed build shows again in compat/run.sh's own `cargo build --release` (then a no-op).
-  wait "$release_pid" || tail -20 target/release-build.txt
   compat/run.sh "${compat_args[@]}" 2>&1 | tee target/compat-output.txt || compat_status=$?
   compat_line=$(grep -E '^compat: [0-9]+ passed, [0-9]+ failed' target/compat-output.txt | tail -1 || true)
   if [ -n "$compat_line" ]; then

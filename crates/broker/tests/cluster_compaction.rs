@@ -51,8 +51,8 @@ async fn produce_keyed(port: u16, rounds: usize) -> BTreeMap<String, String> {
     latest
 }
 
-/// Reads `kv` from `port` until it is compacted (fewer records than `written`) and checks the
-/// latest value of every key is there.
+/// Reads `kv` from `port` until it is compacted (fewer records than `written`) and holds the
+/// latest value of every key; fails with the difference when that does not happen in time.
 async fn wait_compacted(port: u16, written: usize, latest: &BTreeMap<String, String>) {
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut reader = client(port).await;
@@ -62,15 +62,15 @@ async fn wait_compacted(port: u16, written: usize, latest: &BTreeMap<String, Str
         for (_, key, value) in &records {
             seen.insert(key.clone(), value.clone().unwrap_or_default());
         }
-        assert_eq!(&seen, latest, "the latest value of every key");
-        if records.len() < written / 2 {
+        // A new leader's high watermark may start below its log end (it advances once the
+        // ISR's followers fetch from it), so the latest values can show a moment later.
+        if &seen == latest && records.len() < written / 2 {
             return;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} records",
-            records.len()
-        );
+        if tokio::time::Instant::now() >= deadline {
+            assert_eq!(&seen, latest, "the latest value of every key");
+            panic!("not compacted: {} records", records.len());
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
