@@ -89,16 +89,23 @@ impl ShareStateStore {
 
     /// ReadShareGroupState: the state of `key` (`None` if never written), fenced by
     /// `leader_epoch` (-1 reads without fencing, as an admin read does).
+    /// A higher leader epoch is remembered, so the leader it replaced can no longer write
+    /// (Kafka records it; here it lasts until the store is rebuilt, and the new leader's first
+    /// write records it).
     pub fn read(
-        &self,
+        &mut self,
         key: &ShareStateKey,
         leader_epoch: i32,
     ) -> Result<Option<&ShareState>, ErrorCode> {
-        match self.states.get(key) {
+        match self.states.get_mut(key) {
             Some(state) if leader_epoch >= 0 && leader_epoch < state.leader_epoch => {
                 Err(ErrorCode::FencedLeaderEpoch)
             }
-            found => Ok(found),
+            Some(state) => {
+                state.leader_epoch = state.leader_epoch.max(leader_epoch);
+                Ok(Some(state))
+            }
+            None => Ok(None),
         }
     }
 
@@ -358,10 +365,8 @@ mod tests {
             .unwrap();
         let mut replayed = ShareStateStore::default();
         replayed.replay(&k, v.as_deref()).unwrap();
-        assert_eq!(
-            replayed.read(&key(), 4).unwrap(),
-            store.read(&key(), 4).unwrap()
-        );
+        let expected = store.read(&key(), 4).unwrap().cloned();
+        assert_eq!(replayed.read(&key(), 4).unwrap().cloned(), expected);
         let (k, v) = store.delete(&key()).unwrap();
         replayed.replay(&k, v.as_deref()).unwrap();
         assert!(replayed.is_empty());
@@ -380,6 +385,12 @@ mod tests {
             Some(ErrorCode::FencedLeaderEpoch)
         );
         assert_eq!(store.read(&key(), 5).unwrap().unwrap().start_offset, 0);
+        // A new leader's read fences the leader it replaced before the new one writes.
+        assert_eq!(store.read(&key(), 6).unwrap().unwrap().start_offset, 0);
+        assert_eq!(
+            store.write(&key(), 5, 0, 9, Vec::new(), 0).err(),
+            Some(ErrorCode::FencedLeaderEpoch)
+        );
         assert_eq!(
             store.write(&key(), 6, 0, 7, Vec::new(), 0).map(|_| ()),
             Ok(())

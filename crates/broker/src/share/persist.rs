@@ -235,8 +235,8 @@ pub async fn read_local(
     leader_epoch: i32,
 ) -> Result<Option<ShareState>, ErrorCode> {
     let partition = key.state_partition(partition_count(broker).await?);
-    let guard = loaded(broker, partition).await?;
-    let (_, store) = guard.as_ref().expect("loaded");
+    let mut guard = loaded(broker, partition).await?;
+    let (_, store) = guard.as_mut().expect("loaded");
     store.read(key, leader_epoch).map(|s| s.cloned())
 }
 
