@@ -129,6 +129,26 @@ impl Broker {
         }
     }
 
+    /// What a group heartbeat (KIP-848 or share group) needs: READ on the group, and DESCRIBE
+    /// on every subscribed topic name (else the whole answer is TOPIC_AUTHORIZATION_FAILED).
+    pub fn require_group_member(
+        &self,
+        context: &RequestContext,
+        group_id: &str,
+        subscribed_topic_names: &[String],
+    ) -> Result<(), BrokerError> {
+        self.require_group(context, AclOperation::Read, group_id)?;
+        if subscribed_topic_names
+            .iter()
+            .any(|name| !self.allows_topic(context, AclOperation::Describe, name))
+        {
+            return Err(BrokerError::NotAuthorized(
+                ErrorCode::TopicAuthorizationFailed,
+            ));
+        }
+        Ok(())
+    }
+
     /// `operation` on the cluster, or CLUSTER_AUTHORIZATION_FAILED.
     pub fn require_cluster(
         &self,

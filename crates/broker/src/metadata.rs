@@ -62,6 +62,13 @@ struct Next<'a> {
     client_quotas: Option<&'a QuotaMap>,
 }
 
+/// Which entity configs a change is to.
+#[derive(Debug, Clone, Copy)]
+enum Entities {
+    Users,
+    Groups,
+}
+
 /// Users' entity configs by user name, then key (`SCRAM-SHA-256`, ...).
 pub type UserConfigs = BTreeMap<String, BTreeMap<String, String>>;
 
@@ -333,15 +340,7 @@ impl MetadataStore {
 
     /// A cluster node mirrors the image's user configs (copied only when they changed).
     pub fn replace_user_configs(&self, user_configs: &UserConfigs) {
-        let mut current = self
-            .user_configs
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if *current != *user_configs {
-            *current = user_configs.clone();
-            drop(current);
-            self.changes.send_modify(|version| *version += 1);
-        }
+        self.replace_entity_configs(Entities::Users, user_configs);
     }
 
     /// Sets (`Some`) or removes (`None`) users' config keys, on disk before it returns (a
@@ -350,23 +349,12 @@ impl MetadataStore {
         &self,
         changes: &[(String, String, Option<String>)],
     ) -> Result<(), BrokerError> {
-        let _writer = self
-            .writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut next = self.user_configs();
-        apply_entity_changes(&mut next, changes);
-        self.persist(Next {
-            user_configs: Some(&next),
-            ..Default::default()
-        })?;
-        self.replace_user_configs(&next);
-        Ok(())
+        self.change_entity_configs(Entities::Users, changes)
     }
 
     /// Every group's dynamic configs.
     pub fn all_group_configs(&self) -> UserConfigs {
-        self.group_configs
+        self.entity_configs(Entities::Groups)
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
@@ -374,7 +362,7 @@ impl MetadataStore {
 
     /// One group's dynamic configs (empty when it has none).
     pub fn group_configs(&self, group_id: &str) -> BTreeMap<String, String> {
-        self.group_configs
+        self.entity_configs(Entities::Groups)
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get(group_id)
@@ -384,32 +372,64 @@ impl MetadataStore {
 
     /// A cluster node mirrors the image's group configs.
     pub fn replace_group_configs(&self, group_configs: &UserConfigs) {
-        let mut current = self
-            .group_configs
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if *current != *group_configs {
-            *current = group_configs.clone();
-        }
+        self.replace_entity_configs(Entities::Groups, group_configs);
     }
 
     /// Sets (`Some`) or removes (`None`) groups' config keys, on disk before it returns (a
-    /// single node).
+    /// single node); a group left without configs is dropped.
     pub fn change_group_configs(
         &self,
+        changes: &[(String, String, Option<String>)],
+    ) -> Result<(), BrokerError> {
+        self.change_entity_configs(Entities::Groups, changes)
+    }
+
+    fn entity_configs(&self, which: Entities) -> &RwLock<UserConfigs> {
+        match which {
+            Entities::Users => &self.user_configs,
+            Entities::Groups => &self.group_configs,
+        }
+    }
+
+    /// Replaces users' or groups' configs (copied only when they changed) and tells the waiters.
+    fn replace_entity_configs(&self, which: Entities, configs: &UserConfigs) {
+        let mut current = self
+            .entity_configs(which)
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *current != *configs {
+            *current = configs.clone();
+            drop(current);
+            self.changes.send_modify(|version| *version += 1);
+        }
+    }
+
+    fn change_entity_configs(
+        &self,
+        which: Entities,
         changes: &[(String, String, Option<String>)],
     ) -> Result<(), BrokerError> {
         let _writer = self
             .writer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut next = self.all_group_configs();
+        let mut next = self
+            .entity_configs(which)
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
         apply_entity_changes(&mut next, changes);
-        self.persist(Next {
-            group_configs: Some(&next),
-            ..Default::default()
+        self.persist(match which {
+            Entities::Users => Next {
+                user_configs: Some(&next),
+                ..Default::default()
+            },
+            Entities::Groups => Next {
+                group_configs: Some(&next),
+                ..Default::default()
+            },
         })?;
-        self.replace_group_configs(&next);
+        self.replace_entity_configs(which, &next);
         Ok(())
     }
 

@@ -7,13 +7,10 @@
 use std::sync::Arc;
 
 use coordinator::ClientInfo;
-use protocol::ErrorCode;
 use protocol::generated::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
-use security::acl::AclOperation;
 
 use super::RequestContext;
 use crate::broker::Broker;
-use crate::error::BrokerError;
 use crate::group_coordinator::{GroupCoordinatorService, Step, topics_image};
 
 pub async fn handle(
@@ -27,22 +24,11 @@ pub async fn handle(
     let group_id = request.group_id.clone();
     // READ on the group; every subscribed name needs DESCRIBE, or the whole answer is
     // TOPIC_AUTHORIZATION_FAILED.
-    let denied = broker
-        .require_group(context, AclOperation::Read, &group_id)
-        .err()
-        .or_else(|| {
-            let names = request
-                .subscribed_topic_names
-                .as_deref()
-                .unwrap_or_default();
-            names
-                .iter()
-                .any(|name| !broker.allows_topic(context, AclOperation::Describe, name))
-                .then_some(BrokerError::NotAuthorized(
-                    ErrorCode::TopicAuthorizationFailed,
-                ))
-        });
-    if let Some(denied) = denied {
+    let names = request
+        .subscribed_topic_names
+        .as_deref()
+        .unwrap_or_default();
+    if let Err(denied) = broker.require_group_member(context, &group_id, names) {
         return ConsumerGroupHeartbeatResponse {
             error_code: denied.error_code().code(),
             error_message: denied.message(),
