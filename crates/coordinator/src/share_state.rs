@@ -79,10 +79,6 @@ pub struct ShareStateStore {
 pub type ShareStateRecord = (Bytes, Option<Bytes>);
 
 impl ShareStateStore {
-    pub fn len(&self) -> usize {
-        self.states.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.states.is_empty()
     }

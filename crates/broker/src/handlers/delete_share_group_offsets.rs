@@ -12,8 +12,8 @@ use protocol::generated::{DeleteShareGroupOffsetsRequest, DeleteShareGroupOffset
 use security::acl::AclOperation;
 
 use super::RequestContext;
+use super::share_common::share_group_offsets_check;
 use crate::broker::Broker;
-use crate::group_coordinator::{GroupCoordinatorService, Step};
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -25,20 +25,10 @@ pub async fn handle(
         error_code: code.code(),
         ..Default::default()
     };
-    if !broker.allows_group(context, AclOperation::Delete, &group_id) {
-        return top(ErrorCode::GroupAuthorizationFailed);
-    }
-    let checked = {
-        let group_id = group_id.clone();
-        GroupCoordinatorService::call(broker, &request.group_id, move |coordinator, _now| {
-            Step::answer(coordinator.share_group_offsets_check(&group_id, false))
-        })
-        .await
-    };
-    match checked {
-        Ok(ErrorCode::None) => {}
-        Ok(code) => return top(code),
-        Err(error) => return top(error.error_code()),
+    if let Err(code) =
+        share_group_offsets_check(broker, context, AclOperation::Delete, &group_id, false).await
+    {
+        return top(code);
     }
     let mut responses = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {

@@ -15,7 +15,7 @@ use protocol::generated::{ShareAcknowledgeRequest, ShareAcknowledgeResponse};
 use security::acl::AclOperation;
 
 use super::RequestContext;
-use super::share_common::{acknowledge, acknowledgement_batches};
+use super::share_common::{Acknowledger, acknowledge, check_member};
 use crate::broker::Broker;
 use crate::share::session::SessionKey;
 
@@ -26,27 +26,16 @@ pub async fn handle(
 ) -> ShareAcknowledgeResponse {
     let group_id = request.group_id.clone().unwrap_or_default();
     let member_id = request.member_id.clone().unwrap_or_default();
-    let lock_ms = crate::group_configs::share_settings(broker, &group_id)
-        .limits
-        .lock_duration_ms
-        .min(i32::MAX as i64) as i32;
+    let limits = crate::group_configs::share_settings(broker, &group_id).limits;
+    let lock_ms = limits.lock_duration_ms.min(i32::MAX as i64) as i32;
     let top = |code: ErrorCode, message: &str| ShareAcknowledgeResponse {
         error_code: code.code(),
         error_message: Some(message.to_owned()),
         acquisition_lock_timeout_ms: lock_ms,
         ..Default::default()
     };
-    if group_id.is_empty() || member_id.is_empty() {
-        return top(
-            ErrorCode::InvalidRequest,
-            "GroupId and MemberId are required.",
-        );
-    }
-    if !broker.allows_group(context, AclOperation::Read, &group_id) {
-        return top(
-            ErrorCode::GroupAuthorizationFailed,
-            "Not authorized to read the group.",
-        );
+    if let Err((code, message)) = check_member(broker, context, &group_id, &member_id) {
+        return top(code, message);
     }
     let key = SessionKey {
         group_id: group_id.clone(),
@@ -60,7 +49,12 @@ pub async fn handle(
         Ok(closed) => closed,
         Err(code) => return top(code, "The share session could not be used."),
     };
-    let renew_allowed = context.api_version >= 2 && request.is_renew_ack;
+    let who = Acknowledger {
+        group_id: &group_id,
+        member_id: &member_id,
+        limits,
+        renew_allowed: context.api_version >= 2 && request.is_renew_ack,
+    };
     let mut responses = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
         let name = broker.metadata.topic_name(topic.topic_id);
@@ -72,29 +66,21 @@ pub async fn handle(
             let outcome = if !readable {
                 Err(ErrorCode::TopicAuthorizationFailed)
             } else {
-                match acknowledgement_batches(
-                    partition.acknowledgement_batches.iter().map(|b| {
-                        (
-                            b.first_offset,
-                            b.last_offset,
-                            b.acknowledge_types.as_slice(),
-                        )
-                    }),
-                    renew_allowed,
-                ) {
-                    Ok(batches) => {
-                        acknowledge(
-                            broker,
-                            &group_id,
-                            &member_id,
-                            topic.topic_id,
-                            partition.partition_index,
-                            &batches,
-                        )
-                        .await
-                    }
-                    Err(code) => Err(code),
-                }
+                let wire = partition.acknowledgement_batches.iter().map(|b| {
+                    (
+                        b.first_offset,
+                        b.last_offset,
+                        b.acknowledge_types.as_slice(),
+                    )
+                });
+                acknowledge(
+                    broker,
+                    &who,
+                    topic.topic_id,
+                    partition.partition_index,
+                    wire,
+                )
+                .await
             };
             partitions.push(PartitionData {
                 partition_index: partition.partition_index,
@@ -114,7 +100,7 @@ pub async fn handle(
         });
     }
     if closed {
-        let changed = broker.shares.release_member(&group_id, &member_id);
+        let changed = broker.shares.release_member(&group_id, &member_id, &limits);
         broker.shares.persist_later(broker, changed);
     }
     ShareAcknowledgeResponse {

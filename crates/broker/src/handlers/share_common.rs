@@ -5,12 +5,15 @@
 use std::sync::Arc;
 
 use protocol::{ErrorCode, Uuid};
+use security::acl::AclOperation;
 
+use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::group_coordinator::{GroupCoordinatorService, Step};
 use crate::partitions::Partition;
 use crate::share::ShareKey;
-use crate::share::partition::{AcknowledgeType, AcknowledgementBatch};
+use crate::share::partition::{AcknowledgeType, AcknowledgementBatch, SharePartitionLimits};
 
 /// The most acknowledgement batches one partition of one request may carry.
 pub const ACK_BATCHES_MAX: usize = 10_000;
@@ -38,7 +41,7 @@ pub fn leader_partition(
 
 /// The wire batches as the share-partition takes them; INVALID_REQUEST for unknown types,
 /// inverted or oversized ranges, or too many batches.
-pub fn acknowledgement_batches<'a>(
+fn acknowledgement_batches<'a>(
     wire: impl ExactSizeIterator<Item = (i64, i64, &'a [i8])>,
     renew_allowed: bool,
 ) -> Result<Vec<AcknowledgementBatch>, ErrorCode> {
@@ -66,20 +69,53 @@ pub fn acknowledgement_batches<'a>(
     .collect()
 }
 
-/// Applies `member_id`'s acknowledgements to one share-partition led here and writes the
-/// result to the share coordinator before returning (an acknowledgement the client sees
-/// succeed survives a restart or a failover).
-pub async fn acknowledge(
-    broker: &Arc<Broker>,
+/// Who acknowledges, with the group's limits and whether RENEW is allowed (v2 with
+/// `IsRenewAck`).
+pub struct Acknowledger<'a> {
+    pub group_id: &'a str,
+    pub member_id: &'a str,
+    pub limits: SharePartitionLimits,
+    pub renew_allowed: bool,
+}
+
+/// Checks what ShareFetch and ShareAcknowledge first check: a group and a member id
+/// (INVALID_REQUEST), and READ on the group (GROUP_AUTHORIZATION_FAILED).
+pub fn check_member(
+    broker: &Broker,
+    context: &RequestContext,
     group_id: &str,
     member_id: &str,
+) -> Result<(), (ErrorCode, &'static str)> {
+    if group_id.is_empty() || member_id.is_empty() {
+        return Err((
+            ErrorCode::InvalidRequest,
+            "GroupId and MemberId are required.",
+        ));
+    }
+    if !broker.allows_group(context, AclOperation::Read, group_id) {
+        return Err((
+            ErrorCode::GroupAuthorizationFailed,
+            "Not authorized to read the group.",
+        ));
+    }
+    Ok(())
+}
+
+/// Applies one partition's acknowledgement batches as they came on the wire (first, last,
+/// types) to its share-partition, led here, and writes the result to the share coordinator
+/// before returning (an acknowledgement the client sees succeed survives a restart or a
+/// failover).
+pub async fn acknowledge<'w>(
+    broker: &Arc<Broker>,
+    who: &Acknowledger<'_>,
     topic_id: Uuid,
     partition: i32,
-    batches: &[AcknowledgementBatch],
+    wire: impl ExactSizeIterator<Item = (i64, i64, &'w [i8])>,
 ) -> Result<(), ErrorCode> {
+    let batches = acknowledgement_batches(wire, who.renew_allowed)?;
     leader_partition(broker, topic_id, partition).map_err(|e| e.error_code())?;
     let key = ShareKey {
-        group_id: group_id.to_owned(),
+        group_id: who.group_id.to_owned(),
         topic_id,
         partition,
     };
@@ -88,12 +124,35 @@ pub async fn acknowledge(
         .existing(&key)
         .ok_or(ErrorCode::InvalidRecordState)?;
     let now = crate::share::now_ms();
-    let limits = broker.shares.limits_for(group_id);
-    let result = share
+    share
         .lock()
         .unwrap()
-        .acknowledge(member_id, batches, now, &limits);
-    result?;
+        .acknowledge(who.member_id, &batches, now, &who.limits)?;
     broker.shares.notify_changed();
     broker.shares.persist(broker, &key).await
+}
+
+/// What the share-offset admin APIs check first: `operation` on the group
+/// (GROUP_AUTHORIZATION_FAILED), then, on its coordinator shard, that it is an empty share group
+/// (`GroupCoordinator::share_group_offsets_check`, created when `create`).
+pub async fn share_group_offsets_check(
+    broker: &Arc<Broker>,
+    context: &RequestContext,
+    operation: AclOperation,
+    group_id: &str,
+    create: bool,
+) -> Result<(), ErrorCode> {
+    if !broker.allows_group(context, operation, group_id) {
+        return Err(ErrorCode::GroupAuthorizationFailed);
+    }
+    let id = group_id.to_owned();
+    let checked = GroupCoordinatorService::call(broker, group_id, move |coordinator, _now| {
+        Step::answer(coordinator.share_group_offsets_check(&id, create))
+    })
+    .await;
+    match checked {
+        Ok(ErrorCode::None) => Ok(()),
+        Ok(code) => Err(code),
+        Err(error) => Err(error.error_code()),
+    }
 }

@@ -41,7 +41,7 @@ use tokio::time::Instant;
 
 use super::RequestContext;
 use super::long_poll::AppendWait;
-use super::share_common::{acknowledge, acknowledgement_batches, leader_partition};
+use super::share_common::{Acknowledger, acknowledge, check_member, leader_partition};
 use crate::broker::Broker;
 use crate::share::session::{FINAL_EPOCH, INITIAL_EPOCH, SessionKey};
 use crate::share::{ShareKey, read};
@@ -80,17 +80,8 @@ pub async fn handle(
         acquisition_lock_timeout_ms: lock_ms,
         ..Default::default()
     };
-    if group_id.is_empty() || member_id.is_empty() {
-        return top(
-            ErrorCode::InvalidRequest,
-            "GroupId and MemberId are required.",
-        );
-    }
-    if !broker.allows_group(context, AclOperation::Read, &group_id) {
-        return top(
-            ErrorCode::GroupAuthorizationFailed,
-            "Not authorized to read the group.",
-        );
+    if let Err((code, message)) = check_member(broker, context, &group_id, &member_id) {
+        return top(code, message);
     }
     let epoch = request.share_session_epoch;
     let has_acks = request
@@ -148,6 +139,12 @@ pub async fn handle(
             .topic_name(topic_id)
             .is_some_and(|name| !broker.allows_topic(context, AclOperation::Read, &name))
     };
+    let who = Acknowledger {
+        group_id: &group_id,
+        member_id: &member_id,
+        limits: settings.limits,
+        renew_allowed,
+    };
     for topic in &request.topics {
         for partition in &topic.partitions {
             if partition.acknowledgement_batches.is_empty() {
@@ -156,29 +153,21 @@ pub async fn handle(
             let outcome = if denied(topic.topic_id) {
                 Err(ErrorCode::TopicAuthorizationFailed)
             } else {
-                match acknowledgement_batches(
-                    partition.acknowledgement_batches.iter().map(|b| {
-                        (
-                            b.first_offset,
-                            b.last_offset,
-                            b.acknowledge_types.as_slice(),
-                        )
-                    }),
-                    renew_allowed,
-                ) {
-                    Ok(batches) => {
-                        acknowledge(
-                            broker,
-                            &group_id,
-                            &member_id,
-                            topic.topic_id,
-                            partition.partition_index,
-                            &batches,
-                        )
-                        .await
-                    }
-                    Err(code) => Err(code),
-                }
+                let wire = partition.acknowledgement_batches.iter().map(|b| {
+                    (
+                        b.first_offset,
+                        b.last_offset,
+                        b.acknowledge_types.as_slice(),
+                    )
+                });
+                acknowledge(
+                    broker,
+                    &who,
+                    topic.topic_id,
+                    partition.partition_index,
+                    wire,
+                )
+                .await
             };
             answers
                 .entry((topic.topic_id, partition.partition_index))
@@ -187,7 +176,9 @@ pub async fn handle(
         }
     }
     if view.closed || epoch == FINAL_EPOCH {
-        let changed = broker.shares.release_member(&group_id, &member_id);
+        let changed = broker
+            .shares
+            .release_member(&group_id, &member_id, &settings.limits);
         broker.shares.persist_later(broker, changed);
         return response(answers, lock_ms);
     }
@@ -195,7 +186,6 @@ pub async fn handle(
         return response(answers, lock_ms);
     }
     let member: Arc<str> = Arc::from(member_id.as_str());
-    broker.shares.set_group_limits(&group_id, settings.limits);
     let limits = settings.limits;
     let max_records = request.max_records.clamp(1, SHARE_FETCH_RECORDS_MAX) as usize;
     let whole_batches = !(context.api_version >= 2 && request.share_acquire_mode == 1);

@@ -6,13 +6,10 @@
 use std::sync::Arc;
 
 use coordinator::ClientInfo;
-use protocol::ErrorCode;
 use protocol::generated::{ShareGroupHeartbeatRequest, ShareGroupHeartbeatResponse};
-use security::acl::AclOperation;
 
 use super::RequestContext;
 use crate::broker::Broker;
-use crate::error::BrokerError;
 use crate::group_coordinator::{GroupCoordinatorService, Step, topics_image};
 
 pub async fn handle(
@@ -24,22 +21,11 @@ pub async fn handle(
     let client_host = format!("/{}", context.peer.ip());
     let group_id = request.group_id.clone();
     // READ on the group; every subscribed name needs DESCRIBE.
-    let denied = broker
-        .require_group(context, AclOperation::Read, &group_id)
-        .err()
-        .or_else(|| {
-            let names = request
-                .subscribed_topic_names
-                .as_deref()
-                .unwrap_or_default();
-            names
-                .iter()
-                .any(|name| !broker.allows_topic(context, AclOperation::Describe, name))
-                .then_some(BrokerError::NotAuthorized(
-                    ErrorCode::TopicAuthorizationFailed,
-                ))
-        });
-    if let Some(denied) = denied {
+    let names = request
+        .subscribed_topic_names
+        .as_deref()
+        .unwrap_or_default();
+    if let Err(denied) = broker.require_group_member(context, &group_id, names) {
         return ShareGroupHeartbeatResponse {
             error_code: denied.error_code().code(),
             error_message: denied.message(),
@@ -63,7 +49,8 @@ pub async fn handle(
         ..Default::default()
     });
     if leaving {
-        let changed = broker.shares.close_member(&group_id, &member_id);
+        let limits = crate::group_configs::share_settings(broker, &group_id).limits;
+        let changed = broker.shares.close_member(&group_id, &member_id, &limits);
         broker.shares.persist_later(broker, changed);
     }
     response

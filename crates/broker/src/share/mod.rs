@@ -55,9 +55,9 @@ pub struct ShareState {
     /// Woken when records become available again (released, expired, start moved), so
     /// waiting ShareFetches look again.
     changed: Notify,
+    /// The broker's share limits; a group's configs may override them
+    /// (`group_configs::share_settings`, which callers pass in).
     pub limits: SharePartitionLimits,
-    /// Groups whose configs override `limits` (`group_configs.rs`), as last seen by a fetch.
-    group_limits: Mutex<HashMap<String, SharePartitionLimits>>,
     /// A share session unused this long is closed and its member's records released.
     pub session_idle_ms: i64,
     /// The share coordinator's stores on this broker.
@@ -73,7 +73,6 @@ impl ShareState {
             sessions: Mutex::new(ShareSessions::new(max_sessions)),
             changed: Notify::new(),
             limits,
-            group_limits: Mutex::new(HashMap::new()),
             session_idle_ms,
             coordinator: Default::default(),
             writers: Mutex::new(HashMap::new()),
@@ -187,26 +186,6 @@ impl ShareState {
         }
     }
 
-    /// Records the limits `group_id` resolves to now; returns them.
-    pub fn set_group_limits(&self, group_id: &str, limits: SharePartitionLimits) {
-        let mut all = self.group_limits.lock().unwrap();
-        if limits == self.limits {
-            all.remove(group_id);
-        } else {
-            all.insert(group_id.to_owned(), limits);
-        }
-    }
-
-    /// The limits of `group_id`'s share-partitions.
-    pub fn limits_for(&self, group_id: &str) -> SharePartitionLimits {
-        self.group_limits
-            .lock()
-            .unwrap()
-            .get(group_id)
-            .copied()
-            .unwrap_or(self.limits)
-    }
-
     /// The share-partition for `key` if it exists.
     pub fn existing(&self, key: &ShareKey) -> Option<Arc<Mutex<SharePartition>>> {
         self.partitions.lock().unwrap().get(key).cloned()
@@ -249,34 +228,40 @@ impl ShareState {
     /// Forgets the share-partitions of `group_id` on `topic_id` held in memory
     /// (DeleteShareGroupOffsets; the caller deletes the persisted states).
     pub fn remove_topic(&self, group_id: &str, topic_id: Uuid) {
-        self.partitions
-            .lock()
-            .unwrap()
-            .retain(|k, _| !(k.group_id == group_id && k.topic_id == topic_id));
+        self.forget(|k| k.group_id == group_id && k.topic_id == topic_id);
     }
 
     /// Forgets every share-partition of `group_id` held in memory (the group was deleted);
     /// returns their keys.
     pub fn remove_group(&self, group_id: &str) -> Vec<ShareKey> {
+        self.forget(|k| k.group_id == group_id)
+    }
+
+    /// Drops the share-partitions (and their write locks) whose keys match; returns the keys.
+    fn forget(&self, matches: impl Fn(&ShareKey) -> bool) -> Vec<ShareKey> {
         let mut removed = Vec::new();
         self.partitions.lock().unwrap().retain(|k, _| {
-            let keep = k.group_id != group_id;
-            if !keep {
+            let forget = matches(k);
+            if forget {
                 removed.push(k.clone());
             }
-            keep
+            !forget
         });
-        self.group_limits.lock().unwrap().remove(group_id);
+        self.writers.lock().unwrap().retain(|k, _| !matches(k));
         removed
     }
 
     /// Releases what `member_id` holds in `group_id` (its session closed or expired); returns
     /// the share-partitions that changed.
-    pub fn release_member(&self, group_id: &str, member_id: &str) -> Vec<ShareKey> {
-        let limits = self.limits_for(group_id);
+    pub fn release_member(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        limits: &SharePartitionLimits,
+    ) -> Vec<ShareKey> {
         let mut changed = Vec::new();
         for (key, partition) in self.of_group(group_id) {
-            if partition.lock().unwrap().release_member(member_id, &limits) > 0 {
+            if partition.lock().unwrap().release_member(member_id, limits) > 0 {
                 changed.push(key);
             }
         }
@@ -295,9 +280,13 @@ impl ShareState {
         self.changed.notify_waiters();
     }
 
-    /// Expires locks due at `now_ms` and closes idle sessions (releasing their records);
-    /// returns the share-partitions that changed.
-    pub fn upkeep(&self, now_ms: i64) -> Vec<ShareKey> {
+    /// Expires locks due at `now_ms` and closes idle sessions (releasing their records), with
+    /// each group's limits from `limits_of`; returns the share-partitions that changed.
+    pub fn upkeep(
+        &self,
+        now_ms: i64,
+        limits_of: impl Fn(&str) -> SharePartitionLimits,
+    ) -> Vec<ShareKey> {
         let all: Vec<(ShareKey, Arc<Mutex<SharePartition>>)> = self
             .partitions
             .lock()
@@ -309,7 +298,7 @@ impl ShareState {
         for (key, partition) in all {
             let mut partition = partition.lock().unwrap();
             if partition.next_lock_deadline().is_some_and(|d| d <= now_ms)
-                && partition.expire_locks(now_ms, &self.limits_for(&key.group_id)) > 0
+                && partition.expire_locks(now_ms, &limits_of(&key.group_id)) > 0
             {
                 changed.push(key);
             }
@@ -320,7 +309,8 @@ impl ShareState {
             .unwrap()
             .evict_idle(now_ms, self.session_idle_ms);
         for key in idle {
-            changed.extend(self.release_member(&key.group_id, &key.member_id));
+            let limits = limits_of(&key.group_id);
+            changed.extend(self.release_member(&key.group_id, &key.member_id, &limits));
         }
         if !changed.is_empty() {
             self.changed.notify_waiters();
@@ -330,12 +320,17 @@ impl ShareState {
 
     /// Closes `member_id`'s share session and releases what it holds (it left the group);
     /// returns the share-partitions that changed.
-    pub fn close_member(&self, group_id: &str, member_id: &str) -> Vec<ShareKey> {
+    pub fn close_member(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        limits: &SharePartitionLimits,
+    ) -> Vec<ShareKey> {
         self.sessions.lock().unwrap().remove(&SessionKey {
             group_id: group_id.to_owned(),
             member_id: member_id.to_owned(),
         });
-        self.release_member(group_id, member_id)
+        self.release_member(group_id, member_id, limits)
     }
 }
 
@@ -424,7 +419,9 @@ pub fn start_upkeep(broker: Arc<Broker>) -> tokio::task::JoinHandle<()> {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !broker.is_shutting_down() {
             ticker.tick().await;
-            let changed = broker.shares.upkeep(now_ms());
+            let changed = broker.shares.upkeep(now_ms(), |group| {
+                crate::group_configs::share_settings(&broker, group).limits
+            });
             broker.shares.persist_later(&broker, changed);
         }
     })

@@ -458,12 +458,6 @@ impl SharePartition {
         }
     }
 
-    /// Moves the start to `offset` and forgets the window (AlterShareGroupOffsets, or a reset).
-    pub fn reset(&mut self, offset: i64) {
-        self.window.clear();
-        self.start_offset = offset;
-    }
-
     fn slot(&self, offset: i64) -> Option<usize> {
         let index = offset.checked_sub(self.start_offset)?;
         (index >= 0 && (index as usize) < self.window.len()).then_some(index as usize)

@@ -305,10 +305,7 @@ pub async fn read(
                 .flat_map(|r| r.partitions)
                 .next()
                 .ok_or(ErrorCode::UnknownServerError)?;
-            if result.error_code != 0 {
-                return Err(ErrorCode::from_code(result.error_code)
-                    .unwrap_or(ErrorCode::UnknownServerError));
-            }
+            wire_result(result.error_code)?;
             if result.start_offset < 0 {
                 return Ok(None);
             }
@@ -373,10 +370,7 @@ pub async fn write(
                     .into_iter()
                     .flat_map(|r| r.partitions)
                     .map(|p| p.error_code)
-                    .find(|code| *code != 0)
-                    .map_or(Ok(()), |code| {
-                        Err(ErrorCode::from_code(code).unwrap_or(ErrorCode::UnknownServerError))
-                    }),
+                    .try_for_each(wire_result),
                 _ => Err(ErrorCode::UnknownServerError),
             }
         }
@@ -406,10 +400,7 @@ pub async fn delete(broker: &Arc<Broker>, key: &ShareStateKey) -> Result<(), Err
                     .into_iter()
                     .flat_map(|r| r.partitions)
                     .map(|p| p.error_code)
-                    .find(|code| *code != 0)
-                    .map_or(Ok(()), |code| {
-                        Err(ErrorCode::from_code(code).unwrap_or(ErrorCode::UnknownServerError))
-                    }),
+                    .try_for_each(wire_result),
                 _ => Err(ErrorCode::UnknownServerError),
             }
         }
@@ -469,5 +460,13 @@ pub async fn delete_group(broker: &Arc<Broker>, group_id: &str, known: Vec<Share
                 break;
             }
         }
+    }
+}
+
+/// A peer's error code as a result (an unknown code is UNKNOWN_SERVER_ERROR).
+fn wire_result(code: i16) -> Result<(), ErrorCode> {
+    match code {
+        0 => Ok(()),
+        code => Err(ErrorCode::from_code(code).unwrap_or(ErrorCode::UnknownServerError)),
     }
 }

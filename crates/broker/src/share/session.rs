@@ -65,10 +65,6 @@ impl ShareSessions {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.sessions.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.sessions.is_empty()
     }
