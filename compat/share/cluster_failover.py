@@ -50,7 +50,7 @@ def run(c, args):
     first = java(args, "restart1", c.bootstrap(), 120)
     if "ACCEPTED 60" not in first.stdout:
         return result("cluster.share.failover", False,
-                      f"the first consumer did not accept 60 records: {first.stdout[-300:]} {first.stderr[-300:]}")
+                      f"the first consumer did not accept 60 records: {first.stdout[-300:]} {first.stderr[-3000:]}")
     old = leader(admin)
     c.kill(old)
     rest = [i for i in c.ids if i != old]

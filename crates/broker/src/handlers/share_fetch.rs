@@ -237,6 +237,14 @@ pub async fn handle(
                 .await
             {
                 Ok(share) => share,
+                // The share coordinator is starting or moving (e.g. `__share_group_state` is
+                // being created): nothing to deliver yet, as Kafka's fetch waits while a
+                // share-partition initializes, rather than an error the client surfaces.
+                Err(
+                    ErrorCode::CoordinatorNotAvailable
+                    | ErrorCode::CoordinatorLoadInProgress
+                    | ErrorCode::NotCoordinator,
+                ) => continue,
                 Err(code) => {
                     answers.entry((topic_id, index)).or_default().error = Some(code);
                     continue;
